@@ -1,0 +1,251 @@
+"""The radsim configuration: one typed schema, loaded from TOML and validated before any work starts.
+
+Every physical quantity carries its unit in its name (``_jy``, ``_hz``, ``_deg``, ``_arcsec``). Keys that
+fix the physics of a simulation have no default: a config must state them. A bad key or value raises
+:class:`ConfigError` naming the key, the value given and what was expected.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from radsim import counts as _counts
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message names every offending key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldConfig(_Section):
+    """The imaged field: a square SIN-projected grid centred on the phase centre."""
+
+    centre_ra_deg: float = Field(ge=0.0, lt=360.0, description="Right ascension of the field centre (deg, J2000).")
+    centre_dec_deg: float = Field(ge=-90.0, le=90.0, description="Declination of the field centre (deg, J2000).")
+    size_deg: float = Field(gt=0.0, le=30.0, description="Side of the square field (deg).")
+    npix: int = Field(gt=0, le=65536, description="Pixels along each side of the image.")
+    frequency_hz: float = Field(gt=1e7, lt=1e12, description="Observing (centre) frequency (Hz).")
+    bandwidth_hz: float = Field(gt=0.0, description="Observed bandwidth (Hz); the FREQ axis width of images.")
+
+    @property
+    def pixel_deg(self) -> float:
+        """Pixel side (deg)."""
+        return self.size_deg / self.npix
+
+    @property
+    def pixel_arcsec(self) -> float:
+        """Pixel side (arcsec)."""
+        return self.pixel_deg * 3600.0
+
+
+class SourcesConfig(_Section):
+    """Which sources are put in the sky: fluxes at the observing frequency."""
+
+    flux_min_jy: float = Field(gt=0.0, description="Faintest source put in the sky (Jy at field.frequency_hz).")
+    flux_max_jy: float = Field(gt=0.0, description="Brightest source put in the sky (Jy at field.frequency_hz).")
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if not self.flux_min_jy < self.flux_max_jy:
+            raise ValueError(f"flux_min_jy ({self.flux_min_jy:g}) must be below flux_max_jy ({self.flux_max_jy:g})")
+        return self
+
+
+class CountsConfig(_Section):
+    """The source-count model dN/dS: a base model times a modifier."""
+
+    base: str = Field(description='"builtin" (the two-population model of radsim.counts) or the path of a '
+                                  "table written by `radsim counts from-trecs`.")
+    modifier: dict[str, Any] = Field(default_factory=lambda: {"name": "none"},
+                                     description="Multiplier of the base counts: {name = ..., parameters...}. "
+                                                 f"Names: {', '.join(sorted(_counts.MODIFIERS))}.")
+
+    @field_validator("modifier")
+    @classmethod
+    def _known_modifier(cls, value):
+        name = value.get("name")
+        if name not in _counts.MODIFIERS:
+            raise ValueError(f"modifier name {name!r} is not one of {sorted(_counts.MODIFIERS)}")
+        _counts.check_modifier_params(name, {k: v for k, v in value.items() if k != "name"}, complete=False)
+        return value
+
+
+class LabelsConfig(_Section):
+    """The per-tile labels: numbers of sources in log-spaced flux bins."""
+
+    flux_min_jy: float = Field(gt=0.0, description="Lower edge of the first label bin (Jy).")
+    flux_max_jy: float = Field(gt=0.0, description="Upper edge of the last label bin (Jy).")
+    n_bins: int = Field(gt=0, le=1000, description="Number of log-spaced label bins.")
+    detection_threshold_jy: float = Field(gt=0.0, description="The survey's detection threshold (Jy, ~5 sigma); "
+                                                                 "marked on plots and reports.")
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if not self.flux_min_jy < self.flux_max_jy:
+            raise ValueError(f"flux_min_jy ({self.flux_min_jy:g}) must be below flux_max_jy ({self.flux_max_jy:g})")
+        return self
+
+    @property
+    def edges_jy(self):
+        import numpy as np
+        return np.logspace(math.log10(self.flux_min_jy), math.log10(self.flux_max_jy), self.n_bins + 1)
+
+
+class TilesConfig(_Section):
+    size: int = Field(gt=1, le=8192, description="Side of the square, non-overlapping tiles (pixels).")
+
+
+class RunConfig(_Section):
+    seed: int = Field(ge=0, lt=2**63, description="Base seed; realisation i draws from SeedSequence(seed) child (1, i).")
+
+
+class Prior(_Section):
+    uniform: tuple[float, float] | None = Field(None, description="Draw uniformly in [low, high].")
+    loguniform: tuple[float, float] | None = Field(None, description="Draw log-uniformly in [low, high] (both > 0).")
+    size: int | None = Field(None, gt=0, description="Draw a list of this many values (for list parameters).")
+
+    @model_validator(mode="after")
+    def _one(self):
+        given = [k for k in ("uniform", "loguniform") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("a prior needs exactly one of 'uniform' or 'loguniform'")
+        lo, hi = getattr(self, given[0])
+        if not lo < hi:
+            raise ValueError(f"prior bounds must satisfy low < high, got [{lo}, {hi}]")
+        if given[0] == "loguniform" and lo <= 0:
+            raise ValueError("loguniform bounds must be positive")
+        return self
+
+
+class RealisationsConfig(_Section):
+    """The parameter sets of a training set; each set is realised `repeats` times (independent skies)."""
+
+    mode: Literal["single", "list", "grid", "random"] = Field(
+        "single", description="single: counts.modifier as given; list: `sets`; grid: the product of `grid`; "
+                              "random: `n` draws from `priors`.")
+    repeats: int = Field(1, gt=0, description="Independent skies per parameter set.")
+    sets: list[dict[str, Any]] = Field(default_factory=list,
+                                       description="list mode: modifier parameters per set (may also set 'name').")
+    grid: dict[str, list[Any]] = Field(default_factory=dict, description="grid mode: values per parameter.")
+    priors: dict[str, Prior] = Field(default_factory=dict, description="random mode: a prior per parameter.")
+    n: int = Field(0, ge=0, description="random mode: number of parameter sets drawn.")
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        need = {"list": "sets", "grid": "grid", "random": "priors"}
+        if self.mode in need and not getattr(self, need[self.mode]):
+            raise ValueError(f"mode {self.mode!r} needs '{need[self.mode]}'")
+        if self.mode == "random" and self.n < 1:
+            raise ValueError("mode 'random' needs n >= 1")
+        return self
+
+
+class RadsimConfig(_Section):
+    field: FieldConfig
+    sources: SourcesConfig
+    counts: CountsConfig
+    labels: LabelsConfig
+    tiles: TilesConfig
+    run: RunConfig
+    realisations: RealisationsConfig = Field(default_factory=RealisationsConfig)
+
+    @model_validator(mode="after")
+    def _cross_checks(self):
+        if self.tiles.size > self.field.npix:
+            raise ValueError(f"tiles.size ({self.tiles.size}) is larger than field.npix ({self.field.npix})")
+        # every parameter set that will be realised must be complete for its modifier
+        from radsim.realisations import parameter_sets
+        for i, (name, params) in enumerate(parameter_sets(self)):
+            try:
+                _counts.check_modifier_params(name, params, complete=True)
+            except ValueError as exc:
+                raise ValueError(f"realisations: parameter set {i}: {exc}") from None
+        return self
+
+    def hash(self) -> str:
+        """SHA-256 of the validated config (canonical JSON): the identity of a dataset."""
+        text = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# loading
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Parse one ``--set section.key=value``; the value is read as TOML (numbers, strings, arrays, tables) and
+    taken as a plain string when it is not valid TOML."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected section.key=value")
+    key, raw = text.split("=", 1)
+    path = [p.strip() for p in key.strip().split(".")]
+    if len(path) < 2 or not all(path):
+        raise ConfigError(f"--set {text!r}: the key must name a section and a key, e.g. field.npix=512")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return path, value
+
+
+def apply_overrides(data: dict, overrides: list[str] | None) -> dict:
+    for text in overrides or []:
+        path, value = parse_override(text)
+        node = data
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {text!r}: {part!r} is not a section")
+        node[path[-1]] = value
+    return data
+
+
+def _format_errors(exc: ValidationError, source: str) -> str:
+    lines = [f"invalid configuration ({source}):"]
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "missing":
+            lines.append(f"  {loc}: missing; this key has no default and must be given")
+        elif err["type"] == "extra_forbidden":
+            lines.append(f"  {loc} = {err['input']!r}: unknown key")
+        else:
+            lines.append(f"  {loc} = {err['input']!r}: {msg}")
+    return "\n".join(lines)
+
+
+def from_dict(data: dict, source: str = "<dict>", base_dir: Path | None = None) -> RadsimConfig:
+    """Validate a config given as a dict. A relative ``counts.base`` path is taken relative to ``base_dir``."""
+    try:
+        cfg = RadsimConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc, source)) from None
+    if cfg.counts.base != "builtin":
+        path = Path(cfg.counts.base)
+        if not path.is_absolute() and base_dir is not None and (base_dir / path).exists():
+            path = base_dir / path
+        if not path.exists():
+            raise ConfigError(f"invalid configuration ({source}):\n  counts.base = {cfg.counts.base!r}: no such "
+                              "file; expected 'builtin' or a table from `radsim counts from-trecs`")
+        cfg = cfg.model_copy(update={"counts": cfg.counts.model_copy(update={"base": str(path.resolve())})})
+    return cfg
+
+
+def load(path: str | Path, overrides: list[str] | None = None) -> RadsimConfig:
+    """Read a TOML config, apply ``--set`` overrides and validate it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return from_dict(apply_overrides(data, overrides), source=str(path), base_dir=path.parent)

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Set-up shared by the README's two commands (sourced by scripts/demo.sh and scripts/test.sh):
+#   1. Debian packages the project needs, installed with apt-get when missing and running as root
+#      (otherwise the missing ones are listed and the script stops);
+#   2. a virtual environment in .venv at the repository root;
+#   3. the project and its Python packages, pinned by constraints.txt (skipped when nothing changed).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+say() { printf '[setup] %s\n' "$*"; }
+
+# Debian packages needed at run time and for the tests (more join as the imaging, MPI and Slurm parts land).
+APT_PACKAGES=()
+
+missing_debs() {
+    local p
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || printf '%s\n' "$p"
+    done
+}
+
+apt_install() {
+    [ "$#" -gt 0 ] || return 0
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+        say "installing Debian packages: $*"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+    else
+        echo "[setup] error: missing Debian packages: $*" >&2
+        echo "[setup] install them (sudo apt-get install $*) or run this script as root" >&2
+        exit 1
+    fi
+}
+
+find_python() {
+    local c
+    for c in ${PYTHON:-} python3.11 python3; do
+        if command -v "$c" >/dev/null 2>&1 &&
+           "$c" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+            command -v "$c"
+            return 0
+        fi
+    done
+    return 1
+}
+
+if command -v dpkg-query >/dev/null && [ "${#APT_PACKAGES[@]}" -gt 0 ]; then
+    mapfile -t missing < <(missing_debs "${APT_PACKAGES[@]}")
+    apt_install "${missing[@]}"
+fi
+
+if ! PY="$(find_python)"; then
+    say "no Python >= 3.10 with venv found"
+    apt_install python3 python3-venv python3-dev
+    PY="$(find_python)" || { echo "[setup] error: still no usable Python >= 3.10" >&2; exit 1; }
+fi
+
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import sys' 2>/dev/null; then
+    say "creating virtual environment $VENV with $("$PY" --version)"
+    rm -rf "$VENV"
+    "$PY" -m venv "$VENV"
+fi
+
+stamp="$VENV/.radsim-installed"
+want="$(cat "$ROOT/constraints.txt" "$ROOT/setup.cfg" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    say "installing Python packages (pinned by constraints.txt)"
+    "$VENV/bin/python" -m pip install -q --upgrade pip
+    "$VENV/bin/python" -m pip install -q -c "$ROOT/constraints.txt" -e "$ROOT[test]"
+    echo "$want" > "$stamp"
+else
+    say "Python packages up to date"
+fi
+export PATH="$VENV/bin:$PATH"

@@ -1,0 +1,78 @@
+import copy
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY = {
+    "field": {"centre_ra_deg": 187.5, "centre_dec_deg": -45.0, "size_deg": 0.5, "npix": 128,
+              "frequency_hz": 943.5e6, "bandwidth_hz": 288e6},
+    "sources": {"flux_min_jy": 1e-7, "flux_max_jy": 1e-2},
+    "counts": {"base": "builtin", "modifier": {"name": "seed", "s0_jy": 5e-5, "alpha": 0.0}},
+    "labels": {"flux_min_jy": 1e-7, "flux_max_jy": 1e-5, "n_bins": 5, "detection_threshold_jy": 1e-4},
+    "tiles": {"size": 32},
+    "run": {"seed": 7},
+    "realisations": {"mode": "list", "repeats": 2,
+                     "sets": [{"s0_jy": 5e-5, "alpha": 0.0}, {"s0_jy": 5e-5, "alpha": 0.25}]},
+}
+
+
+def toml_dumps(data: dict) -> str:
+    """Minimal TOML writer for the test configs (tables of scalars, lists and inline tables)."""
+    def value(v):
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        if isinstance(v, (int, float)):
+            return repr(v)
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        if isinstance(v, dict):
+            return "{" + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + "}"
+        raise TypeError(v)
+    out = []
+    for section, body in data.items():
+        out.append(f"[{section}]")
+        out.extend(f"{k} = {value(v)}" for k, v in body.items())
+        out.append("")
+    return "\n".join(out)
+
+
+@pytest.fixture
+def tiny_dict():
+    return copy.deepcopy(TINY)
+
+
+@pytest.fixture
+def tiny_cfg(tiny_dict):
+    from radsim import config
+    return config.from_dict(tiny_dict)
+
+
+@pytest.fixture
+def write_config(tmp_path):
+    def _write(data, name="config.toml"):
+        path = tmp_path / name
+        path.write_text(toml_dumps(data))
+        return path
+    return _write
+
+
+def radsim_exe():
+    exe = shutil.which("radsim", path=str(Path(sys.executable).parent))
+    return [exe] if exe else [sys.executable, "-m", "radsim.cli"]
+
+
+@pytest.fixture
+def run_radsim():
+    def _run(*args, check=True, cwd=None):
+        proc = subprocess.run(radsim_exe() + [str(a) for a in args], capture_output=True, text=True, cwd=cwd)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"radsim {args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        return proc
+    return _run

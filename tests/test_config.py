@@ -1,0 +1,145 @@
+import numpy as np
+import pytest
+
+from radsim import config, realisations
+from radsim.config import ConfigError
+
+ROOT_CONFIGS = __import__("pathlib").Path(__file__).resolve().parents[1] / "configs"
+
+
+def test_shipped_configs_validate():
+    q = config.load(ROOT_CONFIGS / "quickstart.toml")
+    assert len(realisations.plan(q)) == 8
+
+
+def test_emu_seed_is_the_seed_setup():
+    c = config.load(ROOT_CONFIGS / "emu-seed.toml")
+    assert (c.field.size_deg, c.field.npix, c.field.frequency_hz, c.tiles.size) == (5.0, 2560, 944e6, 128)
+    assert c.field.pixel_arcsec == pytest.approx(7.03, abs=0.01)
+    assert (c.labels.n_bins, c.labels.flux_min_jy, c.labels.flux_max_jy) == (10, 1e-7, 1e-5)
+    assert (c.sources.flux_min_jy, c.sources.flux_max_jy) == (1e-8, 1e-2)
+    plan = realisations.plan(c)
+    pairs = {(r.modifier_params["s0_jy"], r.modifier_params["alpha"]) for r in plan}
+    assert len(plan) == 21 and len(pairs) == 21
+    assert {s0 for s0, _ in pairs} == {5e-6, 5e-5}
+    seed_alphas = {0, 0.2, -0.2, -0.6, 0.3, 0.21, 0.23, -0.5, 0.29, 0.25, 0.27, 0.18, 0.13, 0.17, -0.37}
+    assert {a for _, a in pairs} == seed_alphas
+    assert (c.field.npix // c.tiles.size) ** 2 * len(plan) == 8400
+
+
+def _error(data):
+    with pytest.raises(ConfigError) as exc:
+        config.from_dict(data, source="test.toml")
+    return str(exc.value)
+
+
+def test_missing_key_is_named(tiny_dict):
+    del tiny_dict["field"]["npix"]
+    msg = _error(tiny_dict)
+    assert "field.npix" in msg and "missing" in msg
+
+
+def test_bad_value_names_key_value_and_expectation(tiny_dict):
+    tiny_dict["field"]["npix"] = -4
+    msg = _error(tiny_dict)
+    assert "field.npix = -4" in msg and "greater than 0" in msg
+
+
+def test_wrong_type_and_unknown_key(tiny_dict):
+    tiny_dict["field"]["size_deg"] = "five"
+    tiny_dict["tiles"]["sise"] = 3
+    msg = _error(tiny_dict)
+    assert "field.size_deg = 'five'" in msg and "number" in msg
+    assert "tiles.sise" in msg and "unknown key" in msg
+
+
+def test_flux_limits_must_be_ordered(tiny_dict):
+    tiny_dict["labels"]["flux_min_jy"] = 1e-4
+    assert "flux_min_jy" in _error(tiny_dict)
+
+
+def test_unknown_modifier_and_parameters(tiny_dict):
+    tiny_dict["counts"]["modifier"] = {"name": "sead", "s0_jy": 1e-5}
+    assert "'sead' is not one of" in _error(tiny_dict)
+    tiny_dict["counts"]["modifier"] = {"name": "seed", "s0_jy": 1e-5, "alfa": 0.1}
+    assert "alfa" in _error(tiny_dict)
+    tiny_dict["counts"]["modifier"] = {"name": "seed", "s0_jy": -1e-5, "alpha": 0.1}
+    assert "positive flux" in _error(tiny_dict)
+
+
+def test_incomplete_parameter_set_is_refused(tiny_dict):
+    tiny_dict["counts"]["modifier"] = {"name": "seed"}
+    tiny_dict["realisations"] = {"mode": "list", "sets": [{"s0_jy": 5e-5, "alpha": 0.1}, {"alpha": 0.2}]}
+    msg = _error(tiny_dict)
+    assert "parameter set 1" in msg and "s0_jy" in msg
+
+
+def test_per_bin_factors_must_match_the_label_bins(tiny_dict):
+    tiny_dict["counts"]["modifier"] = {"name": "per_bin", "factors": [1.0, 2.0]}
+    tiny_dict.pop("realisations")
+    assert "2 factors for 5 bins" in _error(tiny_dict)
+    tiny_dict["counts"]["modifier"]["factors"] = [1.0, 2.0, 0.5, 1.0, 1.5]
+    cfg = config.from_dict(tiny_dict)
+    (name, params), = realisations.parameter_sets(cfg)
+    assert np.allclose(params["edges_jy"], cfg.labels.edges_jy)
+
+
+def test_missing_base_table_is_named(tiny_dict):
+    tiny_dict["counts"]["base"] = "no/such/table.ecsv"
+    assert "counts.base = 'no/such/table.ecsv': no such file" in _error(tiny_dict)
+
+
+def test_set_overrides(write_config, tiny_dict):
+    path = write_config(tiny_dict)
+    cfg = config.load(path, ["field.npix=256", "run.seed=99", 'counts.base="builtin"',
+                             'counts.modifier={name="bump", amplitude=0.5, centre_jy=1e-6, width_dex=0.3}',
+                             "realisations.mode=single"])
+    assert cfg.field.npix == 256 and cfg.run.seed == 99
+    assert cfg.counts.modifier["name"] == "bump"
+    assert realisations.parameter_sets(cfg) == [("bump", {"amplitude": 0.5, "centre_jy": 1e-6, "width_dex": 0.3})]
+    with pytest.raises(ConfigError, match="expected section.key=value"):
+        config.load(path, ["field.npix"])
+    with pytest.raises(ConfigError, match="field.npix = 'big'"):
+        config.load(path, ["field.npix=big"])
+
+
+def test_invalid_toml_and_missing_file(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[field\nnpix = 3")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        config.load(bad)
+    with pytest.raises(ConfigError, match="config file not found"):
+        config.load(tmp_path / "nope.toml")
+
+
+def test_hash_changes_with_content(tiny_dict):
+    a = config.from_dict(tiny_dict).hash()
+    tiny_dict["run"]["seed"] = 8
+    assert config.from_dict(tiny_dict).hash() != a
+
+
+def test_grid_and_random_plans(tiny_dict):
+    tiny_dict["realisations"] = {"mode": "grid", "repeats": 3, "grid": {"alpha": [0.1, 0.2], "s0_jy": [5e-6, 5e-5]}}
+    plan = realisations.plan(config.from_dict(tiny_dict))
+    assert len(plan) == 12 and plan[5].set_index == 1 and plan[5].repeat == 2
+    tiny_dict["realisations"] = {"mode": "random", "n": 50, "priors": {
+        "alpha": {"uniform": [-0.6, 0.3]}, "s0_jy": {"loguniform": [5e-6, 5e-5]}}}
+    cfg = config.from_dict(tiny_dict)
+    sets = realisations.parameter_sets(cfg)
+    alphas = np.array([p["alpha"] for _, p in sets])
+    s0 = np.array([p["s0_jy"] for _, p in sets])
+    assert len(sets) == 50 and alphas.min() >= -0.6 and alphas.max() <= 0.3 and alphas.std() > 0.15
+    assert s0.min() >= 5e-6 and s0.max() <= 5e-5
+    # draws are keyed by set index: more draws keep the first ones
+    tiny_dict["realisations"]["n"] = 60
+    assert realisations.parameter_sets(config.from_dict(tiny_dict))[:50] == sets
+
+
+def test_prior_needs_one_distribution(tiny_dict):
+    tiny_dict["realisations"] = {"mode": "random", "n": 2, "priors": {"alpha": {"uniform": [0.3, -0.6]}}}
+    assert "low < high" in _error(tiny_dict)
+
+
+def test_index_out_of_range(tiny_cfg):
+    with pytest.raises(IndexError, match="out of range"):
+        realisations.get(tiny_cfg, 4)
