@@ -1,0 +1,297 @@
+"""The ``radsim`` command line: a thin shell around the stages."""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from radsim import __version__
+
+EPILOG = """\
+Units: fluxes in Jy, frequencies in Hz, angles in deg (field) or arcsec (source shapes).
+Configuration: a TOML file (see configs/quickstart.toml); any key can be overridden with
+--set section.key=value (repeatable), the value written as in TOML, e.g. --set field.npix=256
+--set 'counts.modifier={name="seed", s0_jy=5e-5, alpha=0.2}'.
+"""
+
+
+class UserError(Exception):
+    """An error the user can fix: printed without a traceback, exit status 2."""
+
+
+def _add_config(p):
+    p.add_argument("config", help="TOML configuration file")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a configuration value (repeatable); the value is parsed as TOML")
+
+
+def _load(args):
+    from radsim import config
+    return config.load(args.config, args.overrides)
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+# --------------------------------------------------------------------------------------------------------------
+
+def cmd_realise(args) -> int:
+    from radsim import pipeline, products
+    from radsim.grid import Grid
+    cfg = _load(args)
+    out = Path(args.out)
+    names = ["sky.fits", "tiles.h5"] + ([] if args.no_catalogue else ["catalogue.fits"])
+    existing = [n for n in names if (out / n).exists()]
+    if existing and not args.overwrite:
+        raise UserError(f"{out} already holds {', '.join(existing)}; choose another --out or pass --overwrite")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create output directory {out}: {exc.strerror}") from None
+    grid = Grid.from_config(cfg.field)
+    t0 = time.perf_counter()
+    sink = None
+    if not args.no_catalogue:
+        sink = products.CatalogueFitsWriter(out / "catalogue.fits", grid, cfg.field.frequency_hz,
+                                            {"REALISN": args.index, "CFGHASH": cfg.hash()[:16]})
+    try:
+        result = pipeline.make_realisation(cfg, args.index, sink=sink)
+    except IndexError as exc:
+        raise UserError(str(exc)) from None
+    except BaseException:
+        if sink is not None:
+            sink.close(ok=False)
+        raise
+    if sink is not None:
+        sink.close()
+    tw = time.perf_counter()
+    meta = {"REALISN": args.index, "CFGHASH": cfg.hash()[:16]}
+    products.write_image_fits(out / "sky.fits", result.sky, grid.header(cfg.field.frequency_hz,
+                                                                        cfg.field.bandwidth_hz), meta)
+    products.write_tiles_h5(out / "tiles.h5", result, {
+        "config_hash": cfg.hash(), "config": json.dumps(cfg.model_dump(mode="json")),
+        "realisation_index": args.index, "seed": cfg.run.seed, "pixel_deg": cfg.field.pixel_deg,
+        "frequency_hz": cfg.field.frequency_hz, "tile_size": cfg.tiles.size, "imaging_backend": "none",
+        "radsim_version": __version__})
+    result.timings_s["write"] = time.perf_counter() - tw + result.timings_s.pop("write_catalogue", 0.0)
+    total = time.perf_counter() - t0
+    _print_summary(cfg, result, out, total)
+    return 0
+
+
+def _print_summary(cfg, r, out, total_s):
+    from radsim.counts import CLASSES
+    real = r.realisation
+    params = {k: v for k, v in r.modifier_params.items() if k not in ("knots", "edges_jy")}
+    print(f"realisation {real.index} (parameter set {real.set_index}, repeat {real.repeat}): "
+          f"modifier {real.modifier_name} {params}")
+    print(f"  field {cfg.field.size_deg:g} deg x {cfg.field.size_deg:g} deg, {cfg.field.npix} x {cfg.field.npix} "
+          f"pixels of {cfg.field.pixel_arcsec:.3g} arcsec, {cfg.field.frequency_hz / 1e6:.1f} MHz")
+    sfg = int(r.n_per_class[0])
+    agn = int(r.n_per_class[1] + r.n_per_class[2])
+    print(f"  sources {r.n_sources:,} ({', '.join(f'{c} {int(n):,}' for c, n in zip(CLASSES, r.n_per_class))}); "
+          f"SFG {sfg:,}, AGN {agn:,} ({100 * agn / max(1, r.n_sources):.1f}%); "
+          f"expected {r.mean_per_class.sum():,.0f}")
+    print(f"  flux: sources {r.flux_total_jy:.6g} Jy, in image {r.flux_in_image_jy:.6g} Jy "
+          f"(beyond the edge {r.flux_total_jy - r.flux_in_image_jy:.3g} Jy)")
+    lab = r.labels.sum(0)
+    print(f"  tiles {r.tiles.shape[0]} of {r.tiles.shape[1]} px; labelled sources per bin: "
+          + " ".join(f"{int(v)}" for v in lab))
+    stages = ", ".join(f"{k} {v:.2f} s" for k, v in r.timings_s.items())
+    print(f"  time {total_s:.2f} s ({stages}); {r.n_sources / max(total_s, 1e-9):,.0f} sources/s; "
+          f"peak memory {_peak_rss_mib():.0f} MiB")
+    print(f"  wrote {out}/: " + ", ".join(sorted(p.name for p in out.iterdir() if not p.name.startswith("."))))
+
+
+def cmd_counts_plot(args) -> int:
+    from radsim import counts, pipeline, plots, realisations
+    cfg = _load(args)
+    plan = realisations.plan(cfg)
+    seen, models, names = set(), [], []
+    for real in plan:
+        if real.set_index in seen:
+            continue
+        seen.add(real.set_index)
+        models.append(pipeline.build_model(cfg, real))
+        p = {k: v for k, v in real.modifier_params.items() if k not in ("knots", "edges_jy")}
+        names.append(f"{real.modifier_name} " + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                                                          for k, v in p.items()))
+    if not models:
+        models = [counts.CountsModel(counts.load_base(cfg.counts.base), cfg.field.frequency_hz)]
+    _ensure_parent(args.out)
+    plots.counts_plot(models, cfg.labels.edges_jy, cfg.labels.detection_threshold_jy, cfg.field.frequency_hz,
+                      args.out, names=names)
+    print(f"wrote {args.out} ({len(models)} parameter sets)")
+    return 0
+
+
+def cmd_counts_from_trecs(args) -> int:
+    from radsim import catalogue, counts
+    parts = []
+    for path in args.catalogues:
+        if not Path(path).is_file():
+            raise UserError(f"T-RECS catalogue not found: {path}")
+        parts.append(catalogue.read_trecs(path, args.frequency_hz))
+    cat = catalogue.Catalogue.concatenate(parts)
+    if len(cat) == 0:
+        raise UserError("the catalogue(s) hold no source with positive flux at that frequency")
+    area = args.area_deg2 or catalogue.trecs_area_deg2(cat)
+    centres, dnds = catalogue.histogram_counts(cat, area, args.per_decade)
+    _ensure_parent(args.out)
+    counts.write_table(args.out, centres, dnds, args.frequency_hz,
+                       {"source": [str(p) for p in args.catalogues], "area_deg2": area, "n_sources": len(cat)})
+    per_class = cat.counts_per_class()
+    print(f"read {len(cat):,} sources ({', '.join(f'{c} {n:,}' for c, n in zip(counts.CLASSES, per_class))}) "
+          f"over {area:.4g} deg^2; wrote {args.out} ({centres.size} flux bins at {args.frequency_hz:g} Hz)")
+    return 0
+
+
+def cmd_preview(args) -> int:
+    import h5py
+    from astropy.io import fits
+    from radsim import plots
+    d = Path(args.dir)
+    missing = [n for n in ("sky.fits", "tiles.h5") if not (d / n).is_file()]
+    if missing:
+        raise UserError(f"{d} is not a realisation directory (missing {', '.join(missing)}); "
+                        "make one with `radsim realise`")
+    with fits.open(d / "sky.fits") as h:
+        sky = np.squeeze(h[0].data).astype(float)
+    with h5py.File(d / "tiles.h5", "r") as f:
+        tiles, labels, expected = f["images"][:], f["labels"][:], f["expected"][:]
+        origins, edges = f["tile_origin"][:], f.attrs["bin_edges_jy"]
+        cfg = json.loads(f.attrs["config"])
+        index = int(f.attrs["realisation_index"])
+        modifier = json.loads(f.attrs["modifier"])
+    if args.tile is not None and not 0 <= args.tile < len(tiles):
+        raise UserError(f"--tile {args.tile} is out of range (0..{len(tiles) - 1})")
+    shown = {k: v for k, v in modifier.items() if k not in ("knots", "edges_jy")}
+    out = args.out or d / "preview.png"
+    _ensure_parent(out)
+    plots.preview_plot(sky, tiles, labels, expected, origins, edges, cfg["labels"]["detection_threshold_jy"], out,
+                       args.tile, title=f"realisation {index}: {shown}")
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_config(args) -> int:
+    from radsim import realisations
+    cfg = _load(args)
+    plan = realisations.plan(cfg)
+    print(json.dumps(cfg.model_dump(mode="json"), indent=2))
+    print(f"# config hash {cfg.hash()}")
+    print(f"# {len(plan)} realisation(s):")
+    for r in plan[: args.show]:
+        p = {k: v for k, v in r.modifier_params.items() if k not in ("knots", "edges_jy")}
+        print(f"#   {r.index}: set {r.set_index} repeat {r.repeat} {r.modifier_name} {p}")
+    if len(plan) > args.show:
+        print(f"#   ... ({len(plan) - args.show} more)")
+    return 0
+
+
+def _ensure_parent(path):
+    parent = Path(path).parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create directory {parent}: {exc.strerror}") from None
+
+
+# --------------------------------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = argparse.ArgumentParser(
+        prog="radsim", formatter_class=fmt, epilog=EPILOG,
+        description="Simulate radio skies with chosen source counts N(S), image them and cut labelled tiles.")
+    p.add_argument("--version", action="version", version=f"radsim {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    r = sub.add_parser("realise", formatter_class=fmt, epilog=EPILOG,
+                       help="make one sky realisation: catalogue, sky image, labelled tiles",
+                       description="Make realisation INDEX of the config and write catalogue.fits (the sources), "
+                                   "sky.fits (sky model, Jy/pixel) and tiles.h5 (tiles and per-tile labels: "
+                                   "numbers of sources per label flux bin) into --out.")
+    _add_config(r)
+    r.add_argument("--index", type=int, default=0, help="realisation index (parameter set = index // repeats); "
+                                                        "default 0")
+    r.add_argument("--out", required=True, help="output directory (created if missing)")
+    r.add_argument("--no-catalogue", action="store_true", help="do not write catalogue.fits (it can be large: "
+                                                               "about 37 bytes per source)")
+    r.add_argument("--overwrite", action="store_true", help="replace files already in --out")
+    r.set_defaults(func=cmd_realise)
+
+    c = sub.add_parser("counts", help="source-count models: plot them, build one from a T-RECS catalogue",
+                       formatter_class=fmt)
+    csub = c.add_subparsers(dest="counts_command", required=True, metavar="ACTION")
+    cp = csub.add_parser("plot", formatter_class=fmt, epilog=EPILOG,
+                         help="plot the base and modified counts as S^2.5 dN/dS",
+                         description="Plot source counts as Euclidean-normalised S^2.5 dN/dS (Jy^1.5 sr^-1): "
+                                     "the base model at 1.4 GHz against published counts (Hopkins et al. "
+                                     "2003, Matthews et al. 2021), and the base and modified models of every "
+                                     "parameter set at the observing frequency with the label bins and the "
+                                     "detection threshold marked.")
+    _add_config(cp)
+    cp.add_argument("--out", required=True, help="output image (PNG or PDF)")
+    cp.set_defaults(func=cmd_counts_plot)
+    ct = csub.add_parser("from-trecs", formatter_class=fmt,
+                         help="tabulate per-class dN/dS from T-RECS FITS catalogue(s), for counts.base",
+                         description="Histogram the sources of one or more T-RECS catalogues (e.g. the 2019 AGN "
+                                     "and SFG files of one field) at a frequency and write a counts table (ECSV) "
+                                     "usable as counts.base.")
+    ct.add_argument("catalogues", nargs="+", help="T-RECS FITS catalogue(s) of the same field")
+    ct.add_argument("--frequency-hz", type=float, required=True, help="frequency of the table (Hz); fluxes are "
+                    "interpolated in log between the catalogue's I<MHz> columns")
+    ct.add_argument("--out", required=True, help="output table (.ecsv)")
+    ct.add_argument("--area-deg2", type=float, help="field area (deg^2); default: from the extent of "
+                                                     "x_coord, y_coord")
+    ct.add_argument("--per-decade", type=int, default=10, help="flux bins per decade (default 10)")
+    ct.set_defaults(func=cmd_counts_from_trecs)
+
+    pv = sub.add_parser("preview", formatter_class=fmt,
+                        help="one-page picture of a realisation: sky, a tile and its labels",
+                        description="Draw the sky model of a `radsim realise` directory with its tile grid, one "
+                                    "tile (default: the one with most labelled sources), its labels (sources per "
+                                    "flux bin) against the counts model's expectation, and the same for all "
+                                    "tiles summed.")
+    pv.add_argument("dir", help="directory written by `radsim realise`")
+    pv.add_argument("--out", help="output image (default DIR/preview.png)")
+    pv.add_argument("--tile", type=int, help="tile to show (index)")
+    pv.set_defaults(func=cmd_preview)
+
+    cf = sub.add_parser("config", formatter_class=fmt, epilog=EPILOG,
+                        help="validate a config and list its realisations",
+                        description="Validate a config (with --set overrides), print it with every default "
+                                    "filled in, its hash and its planned realisations.")
+    _add_config(cf)
+    cf.add_argument("--show", type=int, default=50, help="realisations listed (default 50)")
+    cf.set_defaults(func=cmd_config)
+    return p
+
+
+def main(argv=None) -> int:
+    from radsim.catalogue import TrecsError
+    from radsim.config import ConfigError
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (UserError, ConfigError, TrecsError) as exc:
+        print(f"radsim: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        print(f"radsim: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        print(f"radsim: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

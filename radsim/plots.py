@@ -1,0 +1,97 @@
+"""Plots of radsim products (matplotlib, Agg backend; files only)."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from radsim import counts, published  # noqa: E402
+
+
+def counts_plot(models, labels_edges_jy, threshold_jy, frequency_hz, out, names=None, max_curves=30):
+    """S^2.5 dN/dS of the base and modified models.
+
+    Left: the built-in base model at 1.4 GHz against the published figures. Right: the configured base and the
+    modified models at the observing frequency, label bins shaded, detection threshold marked."""
+    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(13, 5.2), constrained_layout=True)
+    s = np.geomspace(*counts.VALID_RANGE_JY, 600)
+    b = counts.BUILTIN.dnds(s, counts.REFERENCE_FREQUENCY_HZ)
+    ax0.loglog(s, counts.euclidean(s, b.sum(0)), "k-", lw=2, label="built-in model (total)")
+    ax0.loglog(s, counts.euclidean(s, b[0]), "C0--", label="SFG")
+    ax0.loglog(s, counts.euclidean(s, b[1] + b[2]), "C3--", label="AGN")
+    sh = np.geomspace(*published.HOPKINS2003_RANGE_JY, 100)
+    ax0.loglog(sh, published.hopkins2003_euclidean(sh), "C1", lw=4, alpha=0.6, label="Hopkins et al. 2003 fit")
+    sm = np.geomspace(*published.MATTHEWS2021_RANGE_JY, 20)
+    e_anchor = counts.euclidean(sm[-1], b.sum(0)[np.searchsorted(s, sm[-1])])
+    ax0.loglog(sm, e_anchor * (sm / sm[-1]) ** (2.5 + published.MATTHEWS2021_SLOPE), "C2", lw=4, alpha=0.6,
+               label="Matthews et al. 2021: slope S$^{-1.5}$ (anchored at 10 $\\mu$Jy)")
+    ax0.set_title("base model at 1.4 GHz vs published counts")
+    base_model = models[0]
+    sc = np.geomspace(*base_model.base.valid_range_at(frequency_hz), 600)
+    ax1.loglog(sc, counts.euclidean(sc, base_model.base_dnds(sc).sum(0)), "k-", lw=2, label="base")
+    for i, m in enumerate(models[:max_curves]):
+        label = (names[i] if names else None) if i < 8 else None
+        ax1.loglog(sc, counts.euclidean(sc, m.dnds_total(sc)), lw=1, alpha=0.8, label=label)
+    edges = np.asarray(labels_edges_jy)
+    ax1.axvspan(edges[0], edges[-1], color="0.85", zorder=0, label="label bins")
+    for e in edges:
+        ax1.axvline(e, color="0.6", lw=0.5, zorder=0)
+    ax1.axvline(threshold_jy, color="r", ls=":", lw=2, label=f"detection threshold {threshold_jy:.2g} Jy")
+    ax1.set_title(f"models at {frequency_hz / 1e6:.1f} MHz ({len(models)} parameter sets"
+                  + (f", {max_curves} shown)" if len(models) > max_curves else ")"))
+    for ax in (ax0, ax1):
+        ax.set_xlabel("S (Jy)")
+        ax.set_ylabel(r"S$^{2.5}$ dN/dS (Jy$^{1.5}$ sr$^{-1}$)")
+        ax.set_ylim(1e-5, 3e3)
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize=8, loc="upper left")
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def _stretch(img, rms=None):
+    """asinh stretch scaled by a robust noise-like level (median absolute deviation)."""
+    level = rms or 1.4826 * np.median(np.abs(img - np.median(img))) or float(np.std(img)) or 1.0
+    return np.arcsinh(img / (3 * level))
+
+
+def preview_plot(sky, tiles, labels, expected, origins, edges_jy, threshold_jy, out, tile_index=None, title=""):
+    """One page: the sky model with the tile grid, one tile, its labels against the model expectation, and the
+    labels of all tiles summed against the expectation."""
+    from matplotlib.patches import Rectangle
+    n, t, _ = tiles.shape
+    k = int(np.argmax(labels.sum(1))) if tile_index is None else int(tile_index)
+    fig, ax = plt.subplots(2, 2, figsize=(12, 10.5), constrained_layout=True)
+    a = ax[0, 0]
+    a.imshow(_stretch(sky), origin="lower", cmap="inferno")
+    for (oy, ox) in origins:
+        a.add_patch(Rectangle((ox - 0.5, oy - 0.5), t, t, fill=False, ec="w", lw=0.3, alpha=0.5))
+    oy, ox = origins[k]
+    a.add_patch(Rectangle((ox - 0.5, oy - 0.5), t, t, fill=False, ec="c", lw=1.5))
+    a.set_title(f"sky model (asinh stretch), {n} tiles of {t} px")
+    a.set_xlabel("x (pixel)")
+    a.set_ylabel("y (pixel)")
+    a = ax[0, 1]
+    im = a.imshow(tiles[k] * 1e6, origin="lower", cmap="inferno",
+                  vmax=np.percentile(tiles[k] * 1e6, 99.5))
+    fig.colorbar(im, ax=a, label="uJy/pixel")
+    a.set_title(f"tile {k} (origin y={oy}, x={ox})")
+    centres = np.sqrt(edges_jy[1:] * edges_jy[:-1])
+    for a, lab, exp, what in ((ax[1, 0], labels[k], expected[k], f"tile {k}"),
+                              (ax[1, 1], labels.sum(0), expected.sum(0), f"all {n} tiles")):
+        a.step(edges_jy, np.append(exp, exp[-1]), where="post", color="k", label="model expectation")
+        a.errorbar(centres, lab, yerr=np.sqrt(np.maximum(lab, 1)), fmt="o", color="C0", label="labels (sources)")
+        a.axvline(threshold_jy, color="r", ls=":", label=f"detection threshold {threshold_jy:.2g} Jy")
+        a.set_xscale("log")
+        a.set_yscale("log")
+        a.set_xlim(edges_jy[0] * 0.8, max(edges_jy[-1], threshold_jy) * 1.3)
+        a.set_xlabel("S (Jy)")
+        a.set_ylabel("sources per label bin")
+        a.set_title(f"labels of {what}")
+        a.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
