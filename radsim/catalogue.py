@@ -358,6 +358,25 @@ def histogram_counts(catalogue: Catalogue, area_deg2: float, per_decade: int = 1
     return np.sqrt(edges[:-1] * edges[1:]), dnds
 
 
+def crop_to_field(catalogue: Catalogue, grid) -> Catalogue:
+    """The sources whose centre lies on the image footprint of ``grid``."""
+    x, y = grid.lm_to_pixel(catalogue.l, catalogue.m)
+    edge = grid.npix - 0.5
+    return catalogue.select((x >= -0.5) & (x < edge) & (y >= -0.5) & (y < edge))
+
+
+def check_covers(catalogue: Catalogue, grid, path="catalogue") -> None:
+    """Refuse a catalogue whose extent does not cover the field (part of the sky would be empty)."""
+    l0, l1, m0, m1 = grid.lm_bounds()
+    tol = 0.01 * (l1 - l0)
+    if len(catalogue) == 0 or (catalogue.l.min() > l0 + tol or catalogue.l.max() < l1 - tol
+                               or catalogue.m.min() > m0 + tol or catalogue.m.max() < m1 - tol):
+        ext = (f"{np.degrees(np.ptp(catalogue.l)):.3g} x {np.degrees(np.ptp(catalogue.m)):.3g} deg"
+               if len(catalogue) else "no sources")
+        raise TrecsError(f"{path}: covers {ext}, less than the {np.degrees(l1 - l0):.3g} x "
+                         f"{np.degrees(m1 - m0):.3g} deg field; use a larger catalogue or a smaller field")
+
+
 def resample(catalogue: Catalogue, modifier, grid, rng: np.random.Generator) -> Catalogue:
     """Re-sample a catalogue to the counts m(S) n(S), keeping each source's morphology: source i appears
     Poisson(m(S_i)) times; its first copy keeps its position, further copies get new uniform positions

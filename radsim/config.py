@@ -52,6 +52,11 @@ class SourcesConfig(_Section):
 
     flux_min_jy: float = Field(gt=0.0, description="Faintest source put in the sky (Jy at field.frequency_hz).")
     flux_max_jy: float = Field(gt=0.0, description="Brightest source put in the sky (Jy at field.frequency_hz).")
+    trecs_catalogues: list[str] = Field(
+        default_factory=list,
+        description="T-RECS FITS catalogue(s) of one field (e.g. the 2019 AGN and SFG files). When given, "
+                    "sources are taken from them instead of drawn from counts.base: cropped to the field, then "
+                    "re-sampled to the realisation's modifier keeping their morphology.")
 
     @model_validator(mode="after")
     def _ordered(self):
@@ -228,14 +233,21 @@ def from_dict(data: dict, source: str = "<dict>", base_dir: Path | None = None) 
         cfg = RadsimConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_format_errors(exc, source)) from None
-    if cfg.counts.base != "builtin":
-        path = Path(cfg.counts.base)
+    def resolve(value: str, key: str, expected: str) -> str:
+        path = Path(value)
         if not path.is_absolute() and base_dir is not None and (base_dir / path).exists():
             path = base_dir / path
-        if not path.exists():
-            raise ConfigError(f"invalid configuration ({source}):\n  counts.base = {cfg.counts.base!r}: no such "
-                              "file; expected 'builtin' or a table from `radsim counts from-trecs`")
-        cfg = cfg.model_copy(update={"counts": cfg.counts.model_copy(update={"base": str(path.resolve())})})
+        if not path.is_file():
+            raise ConfigError(f"invalid configuration ({source}):\n  {key} = {value!r}: no such file; "
+                              f"expected {expected}")
+        return str(path.resolve())
+
+    if cfg.counts.base != "builtin":
+        base = resolve(cfg.counts.base, "counts.base", "'builtin' or a table from `radsim counts from-trecs`")
+        cfg = cfg.model_copy(update={"counts": cfg.counts.model_copy(update={"base": base})})
+    if cfg.sources.trecs_catalogues:
+        paths = [resolve(p, "sources.trecs_catalogues", "a T-RECS FITS catalogue") for p in cfg.sources.trecs_catalogues]
+        cfg = cfg.model_copy(update={"sources": cfg.sources.model_copy(update={"trecs_catalogues": paths})})
     return cfg
 
 

@@ -4,7 +4,8 @@ Plain values in and out; no files, no MPI. A ``sink`` may receive the catalogue 
 disk) so that the whole catalogue never needs to be in memory.
 
 Random streams of realisation i (see radsim.realisations): purpose (0,) the modifier's per-realisation
-parameters, (1,) the Poisson numbers of sources, (2, k) catalogue chunk k.
+parameters, (1,) the Poisson numbers of sources, (2, k) catalogue chunk k, (3,) the re-sampling of a T-RECS
+catalogue.
 """
 from __future__ import annotations
 
@@ -40,13 +41,70 @@ def build_model(cfg, realisation: realisations.Realisation) -> counts.CountsMode
     """The realisation's counts model, with its per-realisation random parameters drawn."""
     base = counts.load_base(cfg.counts.base)
     lo, hi = base.valid_range_at(cfg.field.frequency_hz)
-    if cfg.sources.flux_min_jy < lo * (1 - 1e-9) or cfg.sources.flux_max_jy > hi * (1 + 1e-9):
+    drawn = not cfg.sources.trecs_catalogues
+    if drawn and (cfg.sources.flux_min_jy < lo * (1 - 1e-9) or cfg.sources.flux_max_jy > hi * (1 + 1e-9)):
         raise ValueError(f"sources.flux_min_jy..flux_max_jy = {cfg.sources.flux_min_jy:g}..{cfg.sources.flux_max_jy:g}"
                          f" Jy is outside the range of counts.base {cfg.counts.base!r} at "
                          f"{cfg.field.frequency_hz:g} Hz ({lo:.3g}..{hi:.3g} Jy)")
     rng = np.random.default_rng(realisation.seed_sequence(cfg.run.seed, 0))
     params = counts.resolve_modifier(realisation.modifier_name, realisation.modifier_params, rng)
     return counts.CountsModel(base, cfg.field.frequency_hz, realisation.modifier_name, params)
+
+
+_TRECS_CACHE: dict = {}
+
+
+def load_trecs(paths, frequency_hz: float) -> catalogue_mod.Catalogue:
+    """T-RECS catalogue(s) read once per process (a driver makes many realisations of the same sky)."""
+    key = (tuple(paths), float(frequency_hz))
+    if key not in _TRECS_CACHE:
+        _TRECS_CACHE.clear()
+        _TRECS_CACHE[key] = catalogue_mod.Catalogue.concatenate(
+            catalogue_mod.read_trecs(p, frequency_hz) for p in paths)
+    return _TRECS_CACHE[key]
+
+
+@dataclass
+class _Sources:
+    model: counts.CountsModel
+    n_per_class: np.ndarray
+    mean_per_class: np.ndarray
+    n_chunks: int
+    chunk: object            # k -> Catalogue
+    expected_per_bin: object  # (edges, tiling, grid) -> (n_tiles, n_bins)
+
+
+def _drawn_sources(cfg, real, grid) -> _Sources:
+    model = build_model(cfg, real)
+    plan = catalogue_mod.plan_sources(model, grid, cfg.sources.flux_min_jy, cfg.sources.flux_max_jy,
+                                      np.random.default_rng(real.seed_sequence(cfg.run.seed, 1)))
+    return _Sources(model, plan.n_per_class, plan.mean_per_class, plan.n_chunks,
+                    lambda k: catalogue_mod.draw_chunk(plan, grid, k,
+                                                       np.random.default_rng(real.seed_sequence(cfg.run.seed, 2, k))),
+                    lambda edges, tiling: tiles.expected_counts(model, grid, tiling, edges))
+
+
+def _trecs_sources(cfg, real, grid) -> _Sources:
+    """A T-RECS sky: sources on the field, within the flux limits, re-sampled to the modifier. Expected numbers
+    are sum_i m(S_i) over those sources, spread over the tiles by solid angle."""
+    model = build_model(cfg, real)
+    full = load_trecs(cfg.sources.trecs_catalogues, cfg.field.frequency_hz)
+    catalogue_mod.check_covers(full, grid, ", ".join(cfg.sources.trecs_catalogues))
+    inside = catalogue_mod.crop_to_field(full, grid)
+    inside = inside.select((inside.flux_jy >= cfg.sources.flux_min_jy) & (inside.flux_jy < cfg.sources.flux_max_jy))
+    weight = model.modifier(inside.flux_jy)
+    cat = catalogue_mod.resample(inside, model.modifier, grid,
+                                 np.random.default_rng(real.seed_sequence(cfg.run.seed, 3)))
+    size = catalogue_mod.CHUNK
+    omega = grid.solid_angle_sr()
+
+    def expected(edges, tiling):
+        per_bin = np.histogram(inside.flux_jy, edges, weights=weight)[0]
+        return grid.solid_angles_sr(tiling.boxes())[:, None] / omega * per_bin[None, :]
+
+    return _Sources(model, cat.counts_per_class(),
+                    np.bincount(inside.cls, weights=weight, minlength=len(counts.CLASSES)),
+                    max(1, -(-len(cat) // size)), lambda k: cat.select(slice(k * size, (k + 1) * size)), expected)
 
 
 @dataclass
@@ -79,18 +137,15 @@ def make_realisation(cfg, index: int, sink=None) -> RealisationResult:
     tiling = tiles.Tiling(cfg.field.npix, cfg.tiles.size)
     edges = cfg.labels.edges_jy
     with timer("catalogue"):
-        model = build_model(cfg, real)
-        plan = catalogue_mod.plan_sources(model, grid, cfg.sources.flux_min_jy, cfg.sources.flux_max_jy,
-                                          np.random.default_rng(real.seed_sequence(cfg.run.seed, 1)))
+        src = (_trecs_sources if cfg.sources.trecs_catalogues else _drawn_sources)(cfg, real, grid)
     if sink is not None:
-        sink.begin(plan.total)
+        sink.begin(int(src.n_per_class.sum()))
     accumulator = sky.SkyAccumulator(grid)
     labels = np.zeros((tiling.n_tiles, len(edges) - 1))
     flux_total = 0.0
-    for k in range(plan.n_chunks):
+    for k in range(src.n_chunks):
         with timer("catalogue"):
-            chunk = catalogue_mod.draw_chunk(plan, grid, k,
-                                             np.random.default_rng(real.seed_sequence(cfg.run.seed, 2, k)))
+            chunk = src.chunk(k)
             flux_total += float(chunk.flux_jy.sum())
         with timer("render"):
             accumulator.add(chunk)
@@ -104,7 +159,7 @@ def make_realisation(cfg, index: int, sink=None) -> RealisationResult:
         sky32 = accumulator.image64().astype(np.float32)
         del accumulator
         tile_images = tiling.cut(sky32)
-        expected = tiles.expected_counts(model, grid, tiling, edges)
-    return RealisationResult(real, model.modifier_params, sky32, tile_images, labels.astype(np.float32), expected,
-                             tiling.origins(), edges, plan.n_per_class, plan.mean_per_class, flux_total,
+        expected = src.expected_per_bin(edges, tiling)
+    return RealisationResult(real, src.model.modifier_params, sky32, tile_images, labels.astype(np.float32), expected,
+                             tiling.origins(), edges, src.n_per_class, src.mean_per_class, flux_total,
                              float(sky32.sum(dtype=np.float64)), timer.seconds)
