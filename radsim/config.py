@@ -22,6 +22,12 @@ class ConfigError(ValueError):
     """A configuration that cannot be used; the message names every offending key."""
 
 
+def _flux_limits_ordered(section):
+    if not section.flux_min_jy < section.flux_max_jy:
+        raise ValueError(f"flux_min_jy ({section.flux_min_jy:g}) must be below flux_max_jy ({section.flux_max_jy:g})")
+    return section
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -58,11 +64,7 @@ class SourcesConfig(_Section):
                     "sources are taken from them instead of drawn from counts.base: cropped to the field, then "
                     "re-sampled to the realisation's modifier keeping their morphology.")
 
-    @model_validator(mode="after")
-    def _ordered(self):
-        if not self.flux_min_jy < self.flux_max_jy:
-            raise ValueError(f"flux_min_jy ({self.flux_min_jy:g}) must be below flux_max_jy ({self.flux_max_jy:g})")
-        return self
+    _ordered = model_validator(mode="after")(lambda self: _flux_limits_ordered(self))
 
 
 class CountsConfig(_Section):
@@ -93,11 +95,7 @@ class LabelsConfig(_Section):
     detection_threshold_jy: float = Field(gt=0.0, description="The survey's detection threshold (Jy, ~5 sigma); "
                                                                  "marked on plots and reports.")
 
-    @model_validator(mode="after")
-    def _ordered(self):
-        if not self.flux_min_jy < self.flux_max_jy:
-            raise ValueError(f"flux_min_jy ({self.flux_min_jy:g}) must be below flux_max_jy ({self.flux_max_jy:g})")
-        return self
+    _ordered = model_validator(mode="after")(lambda self: _flux_limits_ordered(self))
 
     @property
     def edges_jy(self):
