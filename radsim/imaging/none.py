@@ -1,0 +1,52 @@
+"""The ``none`` backend: the sky model itself (Jy/pixel), or convolved with a Gaussian restoring beam (Jy/beam):
+the seed study's "no telescope effects" training set."""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import scipy.fft
+
+from radsim.imaging import Beam, ImagedSky
+
+FWHM_TO_SIGMA = 1.0 / math.sqrt(8.0 * math.log(2.0))
+
+
+def gaussian_beam_kernel(beam: Beam, pixel_arcsec: float, half_size: int | None = None) -> np.ndarray:
+    """The beam on the pixel grid, peak 1 at the centre pixel, ``[y, x]`` with north up and east left
+    (PA measured from north towards east, i.e. towards -x)."""
+    smaj = beam.bmaj_arcsec * FWHM_TO_SIGMA / pixel_arcsec
+    smin = beam.bmin_arcsec * FWHM_TO_SIGMA / pixel_arcsec
+    h = half_size if half_size is not None else int(math.ceil(5 * smaj)) + 1
+    y, x = np.mgrid[-h:h + 1, -h:h + 1].astype(float)
+    pa = math.radians(beam.bpa_deg)
+    u = -math.sin(pa) * x + math.cos(pa) * y          # along the major axis
+    v = math.cos(pa) * x + math.sin(pa) * y
+    return np.exp(-0.5 * ((u / smaj) ** 2 + (v / smin) ** 2))
+
+
+def convolve_same(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Linear (zero-padded, no wrap-around) convolution, output the size of ``image``; kernel centred."""
+    ny, nx = image.shape
+    ky, kx = kernel.shape
+    shape = (scipy.fft.next_fast_len(ny + ky - 1, real=True), scipy.fft.next_fast_len(nx + kx - 1, real=True))
+    full = scipy.fft.irfft2(scipy.fft.rfft2(image, shape) * scipy.fft.rfft2(kernel, shape), shape)
+    oy, ox = ky // 2, kx // 2
+    return full[oy:oy + ny, ox:ox + nx]
+
+
+def image(sky: np.ndarray, pixel_arcsec: float, beam: Beam | None = None) -> ImagedSky:
+    """The sky model as it is (``beam`` None, Jy/pixel) or convolved with the beam (Jy/beam): a point source of
+    S Jy has a peak of S Jy/beam, and the image sum divided by the beam area in pixels is the total flux."""
+    t0 = time.perf_counter()
+    if beam is None:
+        return ImagedSky(np.asarray(sky, dtype=np.float32), None, backend="none",
+                         timings_s={"image": time.perf_counter() - t0})
+    if min(beam.bmaj_arcsec, beam.bmin_arcsec) < 2 * pixel_arcsec:
+        raise ValueError(f"the beam ({beam.bmaj_arcsec:g} x {beam.bmin_arcsec:g} arcsec) is sampled by fewer than "
+                         f"2 pixels of {pixel_arcsec:.3g} arcsec; use more pixels or a larger beam")
+    kernel = gaussian_beam_kernel(beam, pixel_arcsec)
+    restored = convolve_same(np.asarray(sky, dtype=np.float64), kernel).astype(np.float32)
+    return ImagedSky(restored, beam, psf=kernel.astype(np.float32), backend="none",
+                     timings_s={"image": time.perf_counter() - t0})

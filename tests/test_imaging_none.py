@@ -1,0 +1,58 @@
+"""The `none` backend against analytic cases: point-source peak, flux scale, beam shape, no wrap-around."""
+import numpy as np
+import pytest
+
+from radsim.imaging import Beam
+from radsim.imaging import none
+
+PIX = 2.0   # arcsec
+
+
+def test_without_beam_the_sky_is_returned():
+    sky = np.random.default_rng(0).random((32, 32))
+    out = none.image(sky, PIX)
+    assert out.beam is None and out.units == "JY/PIXEL" and np.allclose(out.restored, sky)
+
+
+def test_point_source_peak_equals_its_flux():
+    sky = np.zeros((128, 128))
+    sky[60, 70] = 3e-3
+    out = none.image(sky, PIX, Beam(15.0, 11.0, 30.0))
+    assert out.units == "JY/BEAM"
+    assert out.restored.max() == pytest.approx(3e-3, rel=1e-6) and np.unravel_index(out.restored.argmax(),
+                                                                                     sky.shape) == (60, 70)
+
+
+def test_flux_scale_on_an_extended_source():
+    # a Gaussian sky source of 5 mJy, FWHM 20 arcsec: integrated flux = sum(image) / beam area in pixels
+    y, x = np.mgrid[:256, :256]
+    s = 20.0 / PIX / np.sqrt(8 * np.log(2))
+    blob = np.exp(-0.5 * ((x - 128) ** 2 + (y - 120) ** 2) / s ** 2)
+    sky = 5e-3 * blob / blob.sum()
+    beam = Beam(12.0, 12.0)
+    out = none.image(sky, PIX, beam)
+    assert out.restored.sum(dtype=np.float64) / beam.area_pixels(PIX) == pytest.approx(5e-3, rel=1e-4)
+    # peak of a Gaussian source convolved with a Gaussian beam: S * bmaj^2 / (bmaj^2 + fwhm^2)
+    assert out.restored.max() == pytest.approx(5e-3 * 12 ** 2 / (12 ** 2 + 20 ** 2), rel=2e-3)
+
+
+def test_beam_orientation_and_width():
+    k = none.gaussian_beam_kernel(Beam(20.0, 8.0, 0.0), PIX)
+    c = k.shape[0] // 2
+    # PA 0: major axis north-south (along y); half maximum at FWHM/2 = 5 pixels
+    assert k[c + 5, c] == pytest.approx(0.5, rel=1e-9) and k[c, c + 2] == pytest.approx(0.5, rel=1e-9)
+    k90 = none.gaussian_beam_kernel(Beam(20.0, 8.0, 90.0), PIX)
+    assert k90[c, c - 5] == pytest.approx(0.5, rel=1e-9) and k90[c + 2, c] == pytest.approx(0.5, rel=1e-9)
+
+
+def test_no_wrap_around():
+    sky = np.zeros((64, 64))
+    sky[0, 0] = 1.0
+    out = none.image(sky, PIX, Beam(10.0, 10.0))
+    # circular convolution would put ~0.8 of the peak on the far corner; round-off is ~1e-15
+    assert np.abs(out.restored[-12:, -12:]).max() < 1e-9 and out.restored[0, 0] == pytest.approx(1.0, rel=1e-6)
+
+
+def test_undersampled_beam_is_refused():
+    with pytest.raises(ValueError, match="fewer than 2 pixels"):
+        none.image(np.zeros((16, 16)), 7.0, Beam(10.0, 10.0))
