@@ -9,8 +9,7 @@ import numpy as np
 import scipy.fft
 
 from radsim.imaging import Beam, ImagedSky
-
-FWHM_TO_SIGMA = 1.0 / math.sqrt(8.0 * math.log(2.0))
+from radsim.sky import FWHM_TO_SIGMA
 
 
 def gaussian_beam_kernel(beam: Beam, pixel_arcsec: float, half_size: int | None = None) -> np.ndarray:
