@@ -56,12 +56,14 @@ def cmd_realise(args) -> int:
         raise UserError(f"cannot create output directory {out}: {exc.strerror}") from None
     grid = Grid.from_config(cfg.field)
     t0 = time.perf_counter()
+    imager = pipeline.build_imager(cfg)          # the observation's PSF and beam: errors before any work
+    setup_s = time.perf_counter() - t0
     sink = None
     if not args.no_catalogue:
         sink = products.CatalogueFitsWriter(out / "catalogue.fits", grid, cfg.field.frequency_hz,
                                             {"REALISN": args.index, "CFGHASH": cfg.hash()[:16]})
     try:
-        result = pipeline.make_realisation(cfg, args.index, sink=sink)
+        result = pipeline.make_realisation(cfg, args.index, sink=sink, imager=imager)
     except IndexError as exc:
         raise UserError(str(exc)) from None
     except BaseException:
@@ -72,14 +74,27 @@ def cmd_realise(args) -> int:
         sink.close()
     tw = time.perf_counter()
     meta = {"REALISN": args.index, "CFGHASH": cfg.hash()[:16]}
-    products.write_image_fits(out / "sky.fits", result.sky, grid.header(cfg.field.frequency_hz,
-                                                                        cfg.field.bandwidth_hz), meta)
+    header = grid.header(cfg.field.frequency_hz, cfg.field.bandwidth_hz)
+    products.write_image_fits(out / "sky.fits", result.sky, header, meta)
+    im = result.imaged
+    if im.beam is not None:
+        beam_meta = {**meta, **im.beam.fits_keywords(), "BACKEND": im.backend, "NOISERMS": im.noise_rms_jy}
+        jy_beam = grid.header(cfg.field.frequency_hz, cfg.field.bandwidth_hz, bunit="JY/BEAM")
+        products.write_image_fits(out / "restored.fits", im.restored, jy_beam, beam_meta)
+        if im.residual is not None:
+            products.write_image_fits(out / "residual.fits", im.residual, jy_beam, beam_meta)
+        if im.psf is not None:
+            products.write_image_fits(out / "psf.fits", im.psf, grid.header(cfg.field.frequency_hz,
+                                      cfg.field.bandwidth_hz, bunit=""), beam_meta)
+    beam = [im.beam.bmaj_arcsec, im.beam.bmin_arcsec, im.beam.bpa_deg] if im.beam else [0.0, 0.0, 0.0]
     products.write_tiles_h5(out / "tiles.h5", result, {
+        "imaging_backend": im.backend, "beam_arcsec_arcsec_deg": beam, "noise_rms_jy": im.noise_rms_jy,
+        "image_units": im.units,
         "config_hash": cfg.hash(), "config": json.dumps(cfg.model_dump(mode="json")),
         "realisation_index": args.index, "seed": cfg.run.seed, "pixel_deg": cfg.field.pixel_deg,
-        "frequency_hz": cfg.field.frequency_hz, "tile_size": cfg.tiles.size, "imaging_backend": "none",
-        "radsim_version": __version__})
+        "frequency_hz": cfg.field.frequency_hz, "tile_size": cfg.tiles.size, "radsim_version": __version__})
     result.timings_s["write"] = time.perf_counter() - tw + result.timings_s.pop("write_catalogue", 0.0)
+    result.timings_s = {"imaging setup": setup_s, **result.timings_s}
     total = time.perf_counter() - t0
     _print_summary(cfg, result, out, total)
     return 0
@@ -100,6 +115,14 @@ def _print_summary(cfg, r, out, total_s):
           f"expected {r.mean_per_class.sum():,.0f}")
     print(f"  flux: sources {r.flux_total_jy:.6g} Jy, in image {r.flux_in_image_jy:.6g} Jy "
           f"(beyond the edge {r.flux_total_jy - r.flux_in_image_jy:.3g} Jy)")
+    im = r.imaged
+    if im.beam is not None:
+        extra = f", {im.info['clean_iterations']} CLEAN iterations in {im.info['major_cycles']} major cycles" \
+            if "clean_iterations" in im.info else ""
+        print(f"  imaging {im.backend}: beam {im.beam.bmaj_arcsec:.2f} x {im.beam.bmin_arcsec:.2f} arcsec, "
+              f"PA {im.beam.bpa_deg:.0f} deg; expected noise rms {im.noise_rms_jy * 1e6:.1f} uJy/beam{extra}")
+    else:
+        print(f"  imaging {im.backend}: the sky model itself (Jy/pixel)")
     lab = r.labels.sum(0)
     print(f"  tiles {r.tiles.shape[0]} of {r.tiles.shape[1]} px; labelled sources per bin: "
           + " ".join(f"{int(v)}" for v in lab))
@@ -172,10 +195,22 @@ def cmd_preview(args) -> int:
     if args.tile is not None and not 0 <= args.tile < len(tiles):
         raise UserError(f"--tile {args.tile} is out of range (0..{len(tiles) - 1})")
     shown = {k: v for k, v in modifier.items() if k not in ("knots", "edges_jy")}
+    restored = psf = beam = noise = None
+    if (d / "restored.fits").is_file():
+        from radsim.imaging import Beam
+        with fits.open(d / "restored.fits") as h:
+            restored = np.squeeze(h[0].data).astype(float)
+            hdr = h[0].header
+            beam = Beam(hdr["BMAJ"] * 3600, hdr["BMIN"] * 3600, hdr["BPA"])
+            noise = hdr.get("NOISERMS") or None
+    if (d / "psf.fits").is_file():
+        with fits.open(d / "psf.fits") as h:
+            psf = np.squeeze(h[0].data).astype(float)
     out = args.out or d / "preview.png"
     _ensure_parent(out)
     plots.preview_plot(sky, tiles, labels, expected, origins, edges, cfg["labels"]["detection_threshold_jy"], out,
-                       args.tile, title=f"realisation {index}: {shown}")
+                       args.tile, title=f"realisation {index}: {shown}", restored=restored, psf=psf, beam=beam,
+                       noise_rms_jy=noise, pixel_arcsec=cfg["field"]["size_deg"] * 3600 / cfg["field"]["npix"])
     print(f"wrote {out}")
     return 0
 

@@ -107,6 +107,44 @@ class TilesConfig(_Section):
     size: int = Field(gt=1, le=8192, description="Side of the square, non-overlapping tiles (pixels).")
 
 
+class ImagingConfig(_Section):
+    """How the sky is imaged (radsim.imaging). Names follow WSClean where they can."""
+
+    backend: Literal["none", "fast", "wsclean", "yandasoft"] = Field(
+        "fast", description="none: the sky model (or convolved with beam_arcsec); fast: built-in image-plane "
+                            "imager; wsclean: WSClean on a simulated Measurement Set; yandasoft: csimulator + "
+                            "imager (in the Apptainer image).")
+    beam_arcsec: float | None = Field(None, gt=0.0, description="none backend: FWHM of a circular restoring beam "
+                                                                  "(arcsec); unset: the sky model in Jy/pixel.")
+    noise_rms_jy: float | None = Field(25e-6, ge=0.0, description="Image noise rms (Jy/beam); EMU-like default. "
+                                                                   "Unset it to use system_temperature_k.")
+    system_temperature_k: float | None = Field(None, gt=0.0, description="System temperature (K): noise from the "
+                                               "radiometer equation instead of noise_rms_jy.")
+    aperture_efficiency: float = Field(0.8, gt=0.0, le=1.0, description="Aperture efficiency (radiometer noise).")
+    ha_start_h: float = Field(-4.0, ge=-12.0, le=12.0, description="First hour angle of the observation (h).")
+    ha_end_h: float = Field(4.0, ge=-12.0, le=12.0, description="Last hour angle of the observation (h).")
+    integration_s: float = Field(300.0, gt=0.0, description="Integration time per visibility (s).")
+    date_mjd: float = Field(60676.0, description="Date of the observation (MJD, UTC); transit nearest to it.")
+    elevation_limit_deg: float = Field(15.0, ge=0.0, lt=90.0, description="Lowest elevation observed (deg).")
+    weighting: Literal["natural", "uniform", "briggs"] = Field("briggs", description="Visibility weighting.")
+    robust: float = Field(0.0, ge=-2.0, le=2.0, description="Briggs robustness.")
+    taper_arcsec: float | None = Field(None, gt=0.0, description="Gaussian uv taper, FWHM in the image (arcsec).")
+    niter: int = Field(100_000, ge=0, description="CLEAN iteration limit.")
+    gain: float = Field(0.1, gt=0.0, le=1.0, description="CLEAN loop gain.")
+    mgain: float = Field(0.8, gt=0.0, le=1.0, description="CLEAN major-cycle gain.")
+    auto_threshold: float = Field(3.0, ge=0.0, description="CLEAN threshold in units of the noise rms.")
+    keep_ms: bool = Field(False, description="wsclean/yandasoft: keep the Measurement Set and logs.")
+
+    @model_validator(mode="after")
+    def _one_noise(self):
+        if self.system_temperature_k is not None and "noise_rms_jy" in self.model_fields_set \
+                and self.noise_rms_jy is not None:
+            raise ValueError("give either noise_rms_jy or system_temperature_k, not both")
+        if not self.ha_end_h > self.ha_start_h:
+            raise ValueError(f"ha_end_h ({self.ha_end_h}) must be after ha_start_h ({self.ha_start_h})")
+        return self
+
+
 class RunConfig(_Section):
     seed: int = Field(ge=0, lt=2**63, description="Base seed; realisation i draws from SeedSequence(seed) child (1, i).")
 
@@ -159,6 +197,7 @@ class RadsimConfig(_Section):
     labels: LabelsConfig
     tiles: TilesConfig
     run: RunConfig
+    imaging: ImagingConfig = Field(default_factory=ImagingConfig)
     realisations: RealisationsConfig = Field(default_factory=RealisationsConfig)
 
     @model_validator(mode="after")

@@ -5,7 +5,7 @@ disk) so that the whole catalogue never needs to be in memory.
 
 Random streams of realisation i (see radsim.realisations): purpose (0,) the modifier's per-realisation
 parameters, (1,) the Poisson numbers of sources, (2, k) catalogue chunk k, (3,) the re-sampling of a T-RECS
-catalogue.
+catalogue, (4,) the imaging (noise).
 """
 from __future__ import annotations
 
@@ -107,12 +107,38 @@ def _trecs_sources(cfg, real, grid) -> _Sources:
                     max(1, -(-len(cat) // size)), lambda k: cat.select(slice(k * size, (k + 1) * size)), expected)
 
 
+def build_imager(cfg):
+    """The imaging backend of ``cfg``, with everything that depends only on the observation computed (PSF,
+    noise spectrum, clean beam): build it once and image every realisation with it."""
+    from radsim import telescope
+    from radsim.imaging import Beam
+    im = cfg.imaging
+    grid = Grid.from_config(cfg.field)
+    if im.backend == "none":
+        from radsim.imaging.none import NoneImager
+        beam = Beam(im.beam_arcsec, im.beam_arcsec) if im.beam_arcsec else None
+        return NoneImager(cfg.field.pixel_arcsec, beam)
+    observation = telescope.Observation(
+        cfg.field.centre_ra_deg, cfg.field.centre_dec_deg, cfg.field.frequency_hz, cfg.field.bandwidth_hz,
+        im.ha_start_h, im.ha_end_h, im.integration_s, im.date_mjd, im.elevation_limit_deg)
+    if im.backend == "fast":
+        from radsim.imaging.fast import CleanSettings, FastImager
+        return FastImager(grid, observation, weighting=im.weighting, robust=im.robust, taper_arcsec=im.taper_arcsec,
+                          noise_rms_jy=im.noise_rms_jy, system_temperature_k=im.system_temperature_k,
+                          aperture_efficiency=im.aperture_efficiency,
+                          clean=CleanSettings(im.niter, im.gain, im.mgain, im.auto_threshold))
+    from radsim.imaging.fast import ImagingError
+    raise ImagingError(f"imaging.backend = {im.backend!r} is not available in this version yet; "
+                       "use 'fast' or 'none'")
+
+
 @dataclass
 class RealisationResult:
     realisation: realisations.Realisation
     modifier_params: dict
     sky: np.ndarray                 # (npix, npix) float32, Jy/pixel
-    tiles: np.ndarray               # (n_tiles, size, size) float32, Jy/pixel
+    imaged: object                  # radsim.imaging.ImagedSky: restored (Jy/beam), residual, psf, beam, noise
+    tiles: np.ndarray               # (n_tiles, size, size) float32, tiles of the restored image
     labels: np.ndarray              # (n_tiles, n_bins) float32, numbers of sources
     expected: np.ndarray            # (n_tiles, n_bins) float64, model expectation
     tile_origin: np.ndarray         # (n_tiles, 2) int32
@@ -128,10 +154,13 @@ class RealisationResult:
         return int(self.n_per_class.sum())
 
 
-def make_realisation(cfg, index: int, sink=None) -> RealisationResult:
+def make_realisation(cfg, index: int, sink=None, imager=None) -> RealisationResult:
     """Make realisation ``index`` of ``cfg``. ``sink``, if given, gets ``sink.begin(n_rows)`` then
-    ``sink.write(chunk)`` for every catalogue chunk."""
+    ``sink.write(chunk)`` for every catalogue chunk. ``imager`` (from :func:`build_imager`) is built from
+    ``cfg`` when not given."""
     real = realisations.get(cfg, index)
+    if imager is None:
+        imager = build_imager(cfg)
     timer = StageTimer()
     grid = Grid.from_config(cfg.field)
     tiling = tiles.Tiling(cfg.field.npix, cfg.tiles.size)
@@ -155,11 +184,13 @@ def make_realisation(cfg, index: int, sink=None) -> RealisationResult:
         if sink is not None:
             with timer("write_catalogue"):
                 sink.write(chunk)
+    sky32 = accumulator.image64().astype(np.float32)
+    del accumulator
+    with timer("image"):
+        imaged = imager.image(sky32, np.random.default_rng(real.seed_sequence(cfg.run.seed, 4)))
     with timer("tiles"):
-        sky32 = accumulator.image64().astype(np.float32)
-        del accumulator
-        tile_images = tiling.cut(sky32)
+        tile_images = tiling.cut(imaged.restored)
         expected = src.expected_per_bin(edges, tiling)
-    return RealisationResult(real, src.model.modifier_params, sky32, tile_images, labels.astype(np.float32), expected,
+    return RealisationResult(real, src.model.modifier_params, sky32, imaged, tile_images, labels.astype(np.float32), expected,
                              tiling.origins(), edges, src.n_per_class, src.mean_per_class, flux_total,
                              float(sky32.sum(dtype=np.float64)), timer.seconds)

@@ -57,30 +57,56 @@ def _stretch(img, rms=None):
     return np.arcsinh(img / (3 * level))
 
 
-def preview_plot(sky, tiles, labels, expected, origins, edges_jy, threshold_jy, out, tile_index=None, title=""):
-    """One page: the sky model with the tile grid, one tile, its labels against the model expectation, and the
-    labels of all tiles summed against the expectation."""
-    from matplotlib.patches import Rectangle
+def preview_plot(sky, tiles, labels, expected, origins, edges_jy, threshold_jy, out, tile_index=None, title="",
+                 restored=None, psf=None, beam=None, noise_rms_jy=None, pixel_arcsec=None):
+    """One page: the sky model with the tile grid, the restored image and the PSF (when imaged), one tile, its
+    labels against the model expectation, and the labels of all tiles summed against the expectation."""
+    from matplotlib.patches import Ellipse, Rectangle
     n, t, _ = tiles.shape
     k = int(np.argmax(labels.sum(1))) if tile_index is None else int(tile_index)
-    fig, ax = plt.subplots(2, 2, figsize=(12, 10.5), constrained_layout=True)
+    fig, ax = plt.subplots(2, 3, figsize=(17, 10.5), constrained_layout=True)
+    oy, ox = origins[k]
+
+    def grid_overlay(a):
+        for (gy, gx) in origins:
+            a.add_patch(Rectangle((gx - 0.5, gy - 0.5), t, t, fill=False, ec="w", lw=0.3, alpha=0.5))
+        a.add_patch(Rectangle((ox - 0.5, oy - 0.5), t, t, fill=False, ec="c", lw=1.5))
+        a.set_xlabel("x (pixel)")
+        a.set_ylabel("y (pixel)")
+
     a = ax[0, 0]
     a.imshow(_stretch(sky), origin="lower", cmap="inferno")
-    for (oy, ox) in origins:
-        a.add_patch(Rectangle((ox - 0.5, oy - 0.5), t, t, fill=False, ec="w", lw=0.3, alpha=0.5))
-    oy, ox = origins[k]
-    a.add_patch(Rectangle((ox - 0.5, oy - 0.5), t, t, fill=False, ec="c", lw=1.5))
-    a.set_title(f"sky model (asinh stretch), {n} tiles of {t} px")
-    a.set_xlabel("x (pixel)")
-    a.set_ylabel("y (pixel)")
+    grid_overlay(a)
+    a.set_title(f"sky model (Jy/pixel, asinh stretch), {n} tiles of {t} px")
     a = ax[0, 1]
-    im = a.imshow(tiles[k] * 1e6, origin="lower", cmap="inferno",
-                  vmax=np.percentile(tiles[k] * 1e6, 99.5))
-    fig.colorbar(im, ax=a, label="uJy/pixel")
-    a.set_title(f"tile {k} (origin y={oy}, x={ox})")
+    if restored is not None:
+        a.imshow(_stretch(restored, noise_rms_jy), origin="lower", cmap="inferno")
+        grid_overlay(a)
+        a.set_title("restored image (Jy/beam, asinh stretch at 3 sigma)")
+    else:
+        a.axis("off")
+        a.text(0.5, 0.5, "not imaged (backend none)", ha="center", transform=a.transAxes)
+    a = ax[0, 2]
+    if psf is not None:
+        c = psf.shape[0] // 2
+        h = min(c, int(6 * beam.bmaj_arcsec / pixel_arcsec) if beam is not None and pixel_arcsec else 32)
+        a.imshow(psf[c - h:c + h + 1, c - h:c + h + 1], origin="lower", cmap="RdBu_r", vmin=-0.2, vmax=1,
+                 extent=(-h - 0.5, h + 0.5, -h - 0.5, h + 0.5))
+        if beam is not None and pixel_arcsec:
+            a.add_patch(Ellipse((0, 0), beam.bmin_arcsec / pixel_arcsec, beam.bmaj_arcsec / pixel_arcsec,
+                                angle=beam.bpa_deg, fill=False, ec="k", lw=1.5))
+            a.set_title(f"PSF (centre) and fitted beam {beam.bmaj_arcsec:.1f} x {beam.bmin_arcsec:.1f} arcsec")
+        a.set_xlabel("offset (pixel)")
+    else:
+        a.axis("off")
+    a = ax[1, 0]
+    unit = "uJy/beam" if restored is not None else "uJy/pixel"
+    im = a.imshow(tiles[k] * 1e6, origin="lower", cmap="inferno", vmax=np.percentile(tiles[k] * 1e6, 99.5))
+    fig.colorbar(im, ax=a, label=unit)
+    a.set_title(f"tile {k} (origin y={oy}, x={ox}), as the CNN sees it")
     centres = np.sqrt(edges_jy[1:] * edges_jy[:-1])
-    for a, lab, exp, what in ((ax[1, 0], labels[k], expected[k], f"tile {k}"),
-                              (ax[1, 1], labels.sum(0), expected.sum(0), f"all {n} tiles")):
+    for a, lab, exp, what in ((ax[1, 1], labels[k], expected[k], f"tile {k}"),
+                              (ax[1, 2], labels.sum(0), expected.sum(0), f"all {n} tiles")):
         a.step(edges_jy, np.append(exp, exp[-1]), where="post", color="k", label="model expectation")
         a.errorbar(centres, lab, yerr=np.sqrt(np.maximum(lab, 1)), fmt="o", color="C0", label="labels (sources)")
         a.axvline(threshold_jy, color="r", ls=":", label=f"detection threshold {threshold_jy:.2g} Jy")
@@ -93,5 +119,5 @@ def preview_plot(sky, tiles, labels, expected, origins, edges_jy, threshold_jy, 
         a.legend(fontsize=8)
     if title:
         fig.suptitle(title)
-    fig.savefig(out, dpi=100)
+    fig.savefig(out, dpi=90)
     plt.close(fig)

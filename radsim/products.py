@@ -151,7 +151,7 @@ def write_tiles_h5(path, result, attrs: dict) -> None:
             f.create_dataset("expected", data=result.expected.astype(np.float32), fletcher32=True)
             f.create_dataset("realisation", data=np.full(n, result.realisation.index, dtype=np.int64))
             f.create_dataset("tile_origin", data=result.tile_origin)
-            f["images"].attrs["units"] = "Jy/pixel"
+            f["images"].attrs["units"] = "Jy/beam" if result.imaged.beam is not None else "Jy/pixel"
             f["labels"].attrs["units"] = "number of sources per flux bin (by source centre)"
             f["expected"].attrs["units"] = "expected number of sources per flux bin (counts model)"
             f.attrs["bin_edges_jy"] = result.bin_edges_jy

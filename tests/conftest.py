@@ -16,6 +16,7 @@ TINY = {
     "labels": {"flux_min_jy": 1e-7, "flux_max_jy": 1e-5, "n_bins": 5, "detection_threshold_jy": 1e-4},
     "tiles": {"size": 32},
     "run": {"seed": 7},
+    "imaging": {"backend": "none"},
     "realisations": {"mode": "list", "repeats": 2,
                      "sets": [{"s0_jy": 5e-5, "alpha": 0.0}, {"s0_jy": 5e-5, "alpha": 0.25}]},
 }

@@ -143,3 +143,15 @@ def test_prior_needs_one_distribution(tiny_dict):
 def test_index_out_of_range(tiny_cfg):
     with pytest.raises(IndexError, match="out of range"):
         realisations.get(tiny_cfg, 4)
+
+
+def test_imaging_section(tiny_dict):
+    tiny_dict["imaging"] = {"backend": "fast", "noise_rms_jy": 2e-5, "system_temperature_k": 50.0}
+    assert "either noise_rms_jy or system_temperature_k" in _error(tiny_dict)
+    tiny_dict["imaging"] = {"backend": "fast", "ha_start_h": 2.0, "ha_end_h": -2.0}
+    assert "ha_end_h" in _error(tiny_dict)
+    tiny_dict["imaging"] = {"backend": "casa"}
+    assert "imaging.backend = 'casa'" in _error(tiny_dict)
+    tiny_dict["imaging"] = {"system_temperature_k": 50.0}
+    cfg = config.from_dict(tiny_dict)
+    assert cfg.imaging.backend == "fast" and cfg.imaging.weighting == "briggs"

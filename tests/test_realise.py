@@ -167,3 +167,38 @@ def test_preview(realised, tmp_path, run_radsim):
     assert proc.returncode == 2 and "out of range" in proc.stderr
     proc = run_radsim("preview", tmp_path, check=False)
     assert proc.returncode == 2 and "not a realisation directory" in proc.stderr
+
+
+def test_realise_with_the_fast_imager(tmp_path, run_radsim, write_config, tiny_dict):
+    tiny_dict["field"].update({"npix": 128, "size_deg": 128 * 5.0 / 3600})      # 5 arcsec pixels
+    tiny_dict["imaging"] = {"backend": "fast", "noise_rms_jy": 25e-6, "integration_s": 900.0}
+    out = tmp_path / "fast"
+    proc = run_radsim("realise", write_config(tiny_dict), "--index", 1, "--out", out, "--no-catalogue")
+    assert "imaging fast: beam" in proc.stdout and "CLEAN iterations" in proc.stdout
+    assert sorted(p.name for p in out.iterdir()) == ["psf.fits", "residual.fits", "restored.fits", "sky.fits",
+                                                       "tiles.h5"]
+    with fits.open(out / "restored.fits") as h:
+        restored, hdr = h[0].data[0, 0], h[0].header
+    assert hdr["BUNIT"] == "JY/BEAM" and 8 / 3600 < hdr["BMIN"] <= hdr["BMAJ"] < 20 / 3600 and "BPA" in hdr
+    with fits.open(out / "psf.fits") as h:
+        assert h[0].data[0, 0].max() == pytest.approx(1.0)
+    with h5py.File(out / "tiles.h5") as f:
+        assert np.array_equal(f["images"][:], tiles.Tiling(128, 32).cut(restored))
+        assert f["images"].attrs["units"] == "Jy/beam" and f.attrs["imaging_backend"] == "fast"
+        assert f.attrs["noise_rms_jy"] == pytest.approx(25e-6)
+    png = tmp_path / "p.png"
+    run_radsim("preview", out, "--out", png)
+    assert png.stat().st_size > 50_000
+
+
+def test_imaging_errors_before_any_work(tmp_path, run_radsim, write_config, tiny_dict):
+    tiny_dict["imaging"] = {"backend": "fast"}
+    tiny_dict["field"]["centre_dec_deg"] = 40.0
+    out = tmp_path / "north"
+    proc = run_radsim("realise", write_config(tiny_dict), "--out", out, check=False)
+    assert proc.returncode == 2 and "below the limit of 15 deg" in proc.stderr
+    assert not (out / "sky.fits").exists()
+    tiny_dict["field"]["centre_dec_deg"] = -45.0
+    tiny_dict["imaging"] = {"backend": "fast", "weighting": "uniform"}    # 14 arcsec pixels: beam < 2 pixels
+    proc = run_radsim("realise", write_config(tiny_dict), "--out", out, check=False)
+    assert proc.returncode == 2 and "fewer than 2 pixels" in proc.stderr

@@ -44,6 +44,7 @@ class ImagedSky:
     noise_rms_jy: float = 0.0            # Jy/beam, expected rms of the noise in ``restored``
     backend: str = "none"
     timings_s: dict = field(default_factory=dict)
+    info: dict = field(default_factory=dict)   # backend details (CLEAN iterations, versions, ...)
 
     @property
     def units(self) -> str:

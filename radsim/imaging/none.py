@@ -49,3 +49,19 @@ def image(sky: np.ndarray, pixel_arcsec: float, beam: Beam | None = None) -> Ima
     restored = convolve_same(np.asarray(sky, dtype=np.float64), kernel).astype(np.float32)
     return ImagedSky(restored, beam, psf=kernel.astype(np.float32), backend="none",
                      timings_s={"image": time.perf_counter() - t0})
+
+
+class NoneImager:
+    """The ``none`` backend behind the common imager interface."""
+
+    name = "none"
+
+    def __init__(self, pixel_arcsec: float, beam: Beam | None = None):
+        self.pixel_arcsec = pixel_arcsec
+        self.beam = beam
+        self.noise_rms_jy = 0.0
+        if beam is not None:
+            image(np.zeros((8, 8)), pixel_arcsec, beam)      # the sampling check, before any work
+
+    def image(self, sky: np.ndarray, rng=None) -> ImagedSky:
+        return image(sky, self.pixel_arcsec, self.beam)

@@ -1,0 +1,259 @@
+"""The ``fast`` backend: image-plane simulation of a synthesis image, pure Python + ducc0.
+
+For one observation (computed once, reused for every sky):
+
+* UVW of every baseline and integration (radsim.telescope), in wavelengths at the centre frequency;
+* weights: natural, uniform or Briggs (robust) from the gridded weight density, times an optional Gaussian
+  uv taper;
+* the PSF on a grid twice the image size (ducc0 gridder), normalised to a peak of 1, and its FFT;
+* the noise scale: per sky, white complex visibility noise (unit variance per component) is gridded with the
+  same weights, so its correlation is exactly that of the observation, and scaled by rms / sqrt(sum w^2) to
+  the requested rms (or the radiometer-equation rms);
+* the clean beam, an elliptical Gaussian fitted to the PSF main lobe.
+
+Per sky: dirty = sky (Jy/pixel) convolved with the PSF (zero-padded FFT: no wrap-around) + noise (Jy/beam);
+Clark CLEAN (Hogbom minor cycles on the brightest pixels with the PSF, FFT major cycles; loop gain, a
+threshold in units of the noise rms, an iteration limit, a major-cycle gain); restored = clean components
+convolved with the clean beam + residual.
+
+Approximations (stated in the README): no w-term (the sky is taken as flat, fine for a few degrees at low
+resolution), no primary beam, one channel at the centre frequency, the noise taken as stationary.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.fft
+from scipy import ndimage, optimize
+
+from radsim import telescope
+from radsim.imaging import Beam, ImagedSky
+from radsim.sky import FWHM_TO_SIGMA
+
+SPEED_OF_LIGHT = 299_792_458.0
+EPSILON = 1e-6              # ducc0 gridding accuracy
+
+
+class ImagingError(ValueError):
+    """Imaging that cannot be done as configured (e.g. a beam sampled by fewer than 2 pixels)."""
+
+
+@dataclass(frozen=True)
+class CleanSettings:
+    niter: int = 100_000
+    gain: float = 0.1
+    mgain: float = 0.8
+    threshold_sigma: float = 3.0
+    max_candidates: int = 20_000
+
+
+def ducc_to_image(d: np.ndarray) -> np.ndarray:
+    """ducc0's dirty image is indexed [l, m] with l increasing; radsim's is [y, x] with x decreasing in l
+    (east left) and y increasing in m, both centred on pixel n/2."""
+    return np.ascontiguousarray(np.roll(d[::-1, :], 1, axis=0).T)
+
+
+def image_weights(uv_lambda: np.ndarray, weighting: str, robust: float, cell_lambda: float, n_cells: int,
+                  taper_arcsec: float | None = None) -> np.ndarray:
+    """Imaging weights of visibilities at ``uv_lambda`` (n, 2) on the uv grid of an image of ``n_cells`` pixels
+    (cells of ``cell_lambda``). Visibilities beyond that grid (|u| or |v| >= n_cells/2 cells, finer than the
+    pixels can show) get weight 0, as WSClean drops them. Then natural (1), uniform (1 / W_cell) or Briggs
+    (1 / (1 + W_cell f^2), f^2 = (5 10^-R)^2 / (sum W^2 / sum w)), W counting both (u, v) and (-u, -v); times a
+    Gaussian taper of FWHM ``taper_arcsec`` in the image."""
+    if weighting not in ("natural", "uniform", "briggs"):
+        raise ImagingError(f"unknown weighting {weighting!r} (natural, uniform, briggs)")
+    n = uv_lambda.shape[0]
+    iu = np.floor(uv_lambda[:, 0] / cell_lambda + 0.5).astype(np.int64)
+    iv = np.floor(uv_lambda[:, 1] / cell_lambda + 0.5).astype(np.int64)
+    half = n_cells // 2
+    inside = (np.abs(iu) < half) & (np.abs(iv) < half)
+    w = inside.astype(float)
+    if weighting != "natural":
+        iu, iv = iu[inside], iv[inside]
+        idx = np.concatenate([(iv + half) * n_cells + iu + half, (-iv + half) * n_cells - iu + half])
+        density = np.bincount(idx, minlength=n_cells * n_cells).astype(float)
+        cell = density[idx[:iu.size]]
+        if weighting == "uniform":
+            w[inside] = 1.0 / cell
+        else:
+            f2 = (5.0 * 10.0 ** (-robust)) ** 2 / ((density ** 2).sum() / (2.0 * iu.size))
+            w[inside] = 1.0 / (1.0 + cell * f2)
+    if taper_arcsec:
+        theta = math.radians(taper_arcsec / 3600.0)
+        q2 = (uv_lambda ** 2).sum(axis=1)
+        w = w * np.exp(-(math.pi * theta) ** 2 * q2 / (4.0 * math.log(2.0)))
+    return w
+
+
+def fit_beam(psf: np.ndarray, pixel_arcsec: float) -> Beam:
+    """Elliptical Gaussian (peak 1) fitted to the PSF main lobe: the connected region around the centre where
+    the PSF exceeds 0.35."""
+    c = psf.shape[0] // 2
+    lobe, _ = ndimage.label(psf > 0.35)
+    mask = lobe == lobe[c, c]
+    y, x = np.nonzero(mask)
+    dy, dx = (y - c).astype(float), (x - c).astype(float)
+    vals = psf[y, x].astype(float)
+
+    def model(p):
+        smaj, smin, pa = p
+        u = -math.sin(pa) * dx + math.cos(pa) * dy
+        v = math.cos(pa) * dx + math.sin(pa) * dy
+        return np.exp(-0.5 * ((u / smaj) ** 2 + (v / smin) ** 2))
+
+    m2 = np.array([[np.sum(vals * dx * dx), np.sum(vals * dx * dy)], [np.sum(vals * dx * dy), np.sum(vals * dy * dy)]])
+    ev, evec = np.linalg.eigh(m2 / vals.sum())
+    major = evec[:, 1]                                  # (x, y) of the major axis
+    pa0 = math.atan2(-major[0], major[1])
+    s0 = [max(1.0, math.sqrt(max(ev[1], 0.1)) * 1.5), max(0.7, math.sqrt(max(ev[0], 0.1)) * 1.5), pa0]
+    fit = optimize.least_squares(lambda p: model(p) - vals, s0, bounds=([0.1, 0.1, -10], [1e4, 1e4, 10]))
+    smaj, smin, pa = fit.x
+    if smin > smaj:
+        smaj, smin, pa = smin, smaj, pa + math.pi / 2
+    to_arcsec = pixel_arcsec / FWHM_TO_SIGMA
+    return Beam(smaj * to_arcsec, smin * to_arcsec, math.degrees(pa) % 180.0)
+
+
+def gaussian_kernel(beam: Beam, pixel_arcsec: float) -> np.ndarray:
+    from radsim.imaging.none import gaussian_beam_kernel
+    return gaussian_beam_kernel(beam, pixel_arcsec)
+
+
+class PsfConvolver:
+    """Linear convolution of (n, n) images with a (2n, 2n) kernel centred on pixel n, through a cached FFT."""
+
+    def __init__(self, kernel: np.ndarray, n: int):
+        self.n = n
+        self.shape = (scipy.fft.next_fast_len(3 * n, real=True),) * 2
+        self.kernel_ft = scipy.fft.rfft2(kernel, self.shape)
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        full = scipy.fft.irfft2(scipy.fft.rfft2(image, self.shape) * self.kernel_ft, self.shape)
+        return full[self.n:2 * self.n, self.n:2 * self.n]
+
+
+def clark_clean(dirty: np.ndarray, psf2: np.ndarray, convolve, threshold: float, s: CleanSettings):
+    """Clark CLEAN. ``psf2`` is the (2n, 2n) PSF centred on pixel n; ``convolve`` convolves an (n, n) image
+    with it. Returns (model Jy/pixel, residual, iterations, major cycles)."""
+    n = dirty.shape[0]
+    residual = dirty.copy()
+    model = np.zeros_like(dirty)
+    iterations = majors = 0
+    while iterations < s.niter:
+        peak = float(np.abs(residual).max())
+        if peak <= threshold:
+            break
+        stop = max(threshold, (1.0 - s.mgain) * peak)
+        flat = np.abs(residual).ravel()
+        cand = np.flatnonzero(flat > stop)
+        if cand.size > s.max_candidates:
+            cand = cand[np.argpartition(flat[cand], -s.max_candidates)[-s.max_candidates:]]
+        cy, cx = np.divmod(cand, n)
+        vals = residual.ravel()[cand].copy()
+        while iterations < s.niter:
+            k = int(np.argmax(np.abs(vals)))
+            p = vals[k]
+            if abs(p) <= stop:
+                break
+            model[cy[k], cx[k]] += s.gain * p
+            vals -= s.gain * p * psf2[n + cy - cy[k], n + cx - cx[k]]
+            iterations += 1
+        residual = dirty - convolve(model)
+        majors += 1
+    return model, residual, iterations, majors
+
+
+class FastImager:
+    """Everything that depends only on the observation, computed once; :meth:`image` images one sky."""
+
+    name = "fast"
+
+    def __init__(self, grid, observation: telescope.Observation, *, weighting="briggs", robust=0.0,
+                 taper_arcsec=None, noise_rms_jy=None, system_temperature_k=None, aperture_efficiency=0.8,
+                 clean: CleanSettings = CleanSettings()):
+        t0 = time.perf_counter()
+        self.grid = grid
+        self.n = grid.npix
+        if self.n % 2 or self.n < 32:
+            raise ImagingError(f"the fast imager needs an even field.npix >= 32, got {self.n}")
+        self.pixel_arcsec = grid.pixel_deg * 3600.0
+        self.observation = observation
+        self.clean = clean
+        wavelength = SPEED_OF_LIGHT / observation.frequency_hz
+        uvw = observation.uvw_m().reshape(-1, 3) / wavelength                # wavelengths
+        self.n_vis = uvw.shape[0]
+        n2 = 2 * self.n
+        # weighting grid: the image's own uv cells, as WSClean uses
+        self.weights = image_weights(uvw[:, :2], weighting, robust, 1.0 / (self.n * grid.pixel_rad), self.n,
+                                     taper_arcsec)
+        self.dropped_fraction = float(np.mean(self.weights == 0))
+        if self.dropped_fraction == 1.0:
+            raise ImagingError("no visibility falls on the image's uv grid")
+        uvw_c = np.ascontiguousarray(uvw)
+        freq = np.array([SPEED_OF_LIGHT])                                    # uvw already in wavelengths
+        ones = np.ones((self.n_vis, 1), np.complex128)
+        pix = grid.pixel_rad
+        d = _grid(uvw_c, freq, ones, self.weights, n2, pix)
+        self.psf2 = ducc_to_image(d / float(d[self.n, self.n]))                                 # (2n, 2n), peak 1 at [n, n]
+        self.psf = self.psf2[self.n // 2:self.n // 2 + self.n, self.n // 2:self.n // 2 + self.n].copy()
+        self.beam = fit_beam(self.psf2, self.pixel_arcsec)
+        if min(self.beam.bmaj_arcsec, self.beam.bmin_arcsec) < 2 * self.pixel_arcsec:
+            raise ImagingError(
+                f"the synthesised beam ({self.beam.bmaj_arcsec:.3g} x {self.beam.bmin_arcsec:.3g} arcsec) is sampled "
+                f"by fewer than 2 pixels of {self.pixel_arcsec:.3g} arcsec; use smaller pixels or a uv taper "
+                "(imaging.taper_arcsec)")
+        self.convolve = PsfConvolver(self.psf2, self.n)
+        self.beam_kernel = gaussian_kernel(self.beam, self.pixel_arcsec)
+        self._uvw, self._freq = uvw_c, freq
+        sum_w, sum_w2 = self.weights.sum(), (self.weights ** 2).sum()
+        if system_temperature_k is not None:
+            sigma_vis = telescope.visibility_noise_jy(system_temperature_k, aperture_efficiency,
+                                                      observation.dish_diameter_m, observation.bandwidth_hz,
+                                                      observation.integration_s)
+            # Stokes I from two polarisation products; the dirty image is normalised by sum(w)
+            self.noise_rms_jy = sigma_vis * math.sqrt(sum_w2) / sum_w / math.sqrt(2.0)
+        elif noise_rms_jy is not None:
+            self.noise_rms_jy = float(noise_rms_jy)
+        else:
+            self.noise_rms_jy = 0.0
+        self._noise_scale = self.noise_rms_jy / math.sqrt(sum_w2)
+        self.setup_s = time.perf_counter() - t0
+
+    def noise(self, rng: np.random.Generator) -> np.ndarray:
+        """A noise image (Jy/beam) with the rms and correlation of the observation."""
+        if self.noise_rms_jy == 0.0:
+            return np.zeros((self.n, self.n))
+        vis = np.empty((self.n_vis, 1), np.complex128)
+        vis.real[:, 0] = rng.standard_normal(self.n_vis)
+        vis.imag[:, 0] = rng.standard_normal(self.n_vis)
+        field = _grid(self._uvw, self._freq, vis, self.weights, self.n, self.grid.pixel_rad)
+        return self._noise_scale * ducc_to_image(field)
+
+    def image(self, sky: np.ndarray, rng: np.random.Generator) -> ImagedSky:
+        timings = {}
+        t = time.perf_counter()
+        dirty = self.convolve(np.asarray(sky, dtype=np.float64)) + self.noise(rng)
+        timings["dirty"] = time.perf_counter() - t
+        t = time.perf_counter()
+        threshold = self.clean.threshold_sigma * self.noise_rms_jy
+        if threshold == 0.0:
+            threshold = 1e-3 * float(np.abs(dirty).max())
+        model, residual, iterations, majors = clark_clean(dirty, self.psf2, self.convolve, threshold, self.clean)
+        timings["clean"] = time.perf_counter() - t
+        t = time.perf_counter()
+        from radsim.imaging.none import convolve_same
+        restored = convolve_same(model, self.beam_kernel) + residual
+        timings["restore"] = time.perf_counter() - t
+        return ImagedSky(restored.astype(np.float32), self.beam, residual.astype(np.float32),
+                         self.psf.astype(np.float32), model.astype(np.float32), self.noise_rms_jy, "fast", timings,
+                         {"clean_iterations": iterations, "major_cycles": majors, "threshold_jy": threshold,
+                          "dropped_visibility_fraction": self.dropped_fraction})
+
+
+def _grid(uvw, freq, ms, weights, npix, pixel_rad) -> np.ndarray:
+    import ducc0
+    return ducc0.wgridder.ms2dirty(uvw, freq, ms, np.ascontiguousarray(weights[:, None]), npix, npix,
+                                   pixel_rad, pixel_rad, 0, 0, EPSILON, False)

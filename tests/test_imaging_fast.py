@@ -1,0 +1,124 @@
+"""The `fast` imager against analytic cases and against the ducc0 gridder imaging visibilities directly."""
+import math
+
+import numpy as np
+import pytest
+
+from radsim import telescope as T
+from radsim.grid import Grid
+from radsim.imaging import fast
+
+N = 256
+PIX = 4.0
+
+
+@pytest.fixture(scope="module")
+def grid():
+    return Grid(187.5, -45.0, N, PIX / 3600)
+
+
+@pytest.fixture(scope="module")
+def obs():
+    return T.Observation(187.5, -45.0, 944e6, 288e6, integration_s=600)
+
+
+@pytest.fixture(scope="module")
+def imager(grid, obs):
+    return fast.FastImager(grid, obs, noise_rms_jy=25e-6)
+
+
+def test_dirty_image_equals_gridding_the_visibilities(grid, obs, imager):
+    """A point source off-centre, imaged as sky * PSF, equals ducc0 imaging its visibilities
+    V = exp(-2 pi i (u l + v m)) with the same weights: checks the PSF's orientation and the convolution."""
+    x0, y0 = 150, 97                                       # asymmetric offsets from the centre (128, 128)
+    l, m = grid.pixel_to_lm(x0, y0)
+    uvw = obs.uvw_m().reshape(-1, 3) / (fast.SPEED_OF_LIGHT / obs.frequency_hz)
+    vis = np.exp(-2j * np.pi * (uvw[:, 0] * l + uvw[:, 1] * m))[:, None]
+    direct = fast.ducc_to_image(fast._grid(np.ascontiguousarray(uvw), np.array([fast.SPEED_OF_LIGHT]), vis,
+                                           imager.weights, N, grid.pixel_rad)) / imager.weights.sum()
+    sky = np.zeros((N, N))
+    sky[y0, x0] = 1.0
+    ours = imager.convolve(sky)
+    assert np.unravel_index(np.argmax(ours), ours.shape) == (y0, x0)
+    # row and column 0 lie outside ducc0's field (its l, m run from -n/2 to n/2 - 1 pixels)
+    assert np.abs(ours - direct)[1:, 1:].max() < 1e-5
+
+
+def test_point_source_restored_peak_and_beam(imager):
+    sky = np.zeros((N, N))
+    sky[N // 2, N // 2] = 2e-3
+    r = imager.image(sky, np.random.default_rng(0))
+    assert r.restored[N // 2, N // 2] == pytest.approx(2e-3, rel=0.02)
+    assert r.units == "JY/BEAM" and r.info["clean_iterations"] > 10
+    assert np.abs(r.residual).max() < 5 * 25e-6
+    # the fitted beam is the PSF's main lobe
+    from radsim.imaging.none import gaussian_beam_kernel
+    k = gaussian_beam_kernel(imager.beam, PIX, half_size=20)
+    p = imager.psf2[N - 20:N + 21, N - 20:N + 21]
+    lobe = p > 0.5
+    assert np.abs(k[lobe] - p[lobe]).max() < 0.05
+    assert 8 < imager.beam.bmin_arcsec <= imager.beam.bmaj_arcsec < 16      # ASKAP, robust 0, 944 MHz
+
+
+def test_noise_rms_and_correlation(grid, obs):
+    im = fast.FastImager(grid, obs, weighting="natural", noise_rms_jy=30e-6)
+    noise = im.noise(np.random.default_rng(1))
+    assert noise.std() == pytest.approx(30e-6, rel=0.05) and abs(noise.mean()) < 3e-6
+    # natural weighting: the noise autocorrelation is the PSF (averaged over realisations; no mean subtraction,
+    # which would bias the broad low-level pedestal of a natural-weighting PSF)
+    acs = []
+    for seed in range(8):
+        f = np.fft.fft2(im.noise(np.random.default_rng(100 + seed)))
+        ac = np.fft.fftshift(np.real(np.fft.ifft2(f * np.conj(f))))
+        acs.append(ac / ac[N // 2, N // 2])
+    ac = np.mean(acs, axis=0)
+    near = (slice(N // 2 - 5, N // 2 + 6), slice(N // 2 - 5, N // 2 + 6))
+    assert np.abs(ac[near] - im.psf[near]).max() < 0.03
+    # the restored image of an empty sky has the requested rms
+    r = im.image(np.zeros((N, N)), np.random.default_rng(2))
+    assert r.restored.std() == pytest.approx(30e-6, rel=0.05)
+
+
+def test_flux_scale_on_an_extended_source(grid, obs):
+    """Jy/pixel in, Jy/beam out: the restored image integrates to the source flux (cleaned deeply: emission left
+    in the residual has no integrated flux, the dirty beam integrating to about zero)."""
+    imager = fast.FastImager(grid, obs, noise_rms_jy=0.0)
+    y, x = np.mgrid[:N, :N]
+    s = 30.0 / PIX / math.sqrt(8 * math.log(2))            # a 30 arcsec FWHM Gaussian of 10 mJy
+    blob = np.exp(-0.5 * ((x - 120) ** 2 + (y - 135) ** 2) / s ** 2)
+    sky = 1e-2 * blob / blob.sum()
+    r = imager.image(sky, np.random.default_rng(3))
+    box = (slice(80, 176), slice(64, 176))
+    total = r.restored[box].sum(dtype=np.float64) / imager.beam.area_pixels(PIX)
+    assert total == pytest.approx(1e-2, rel=0.02)
+    assert r.model.sum(dtype=np.float64) == pytest.approx(1e-2, rel=0.02)
+
+
+def test_radiometer_noise(grid, obs):
+    im = fast.FastImager(grid, obs, system_temperature_k=50.0, aperture_efficiency=0.8)
+    sigma_vis = T.visibility_noise_jy(50.0, 0.8, 12.0, 288e6, 600.0)
+    w = im.weights
+    assert im.noise_rms_jy == pytest.approx(sigma_vis * np.sqrt((w ** 2).sum()) / w.sum() / np.sqrt(2))
+    assert im.noise(np.random.default_rng(4)).std() == pytest.approx(im.noise_rms_jy, rel=0.05)
+
+
+def test_same_generator_same_image(imager):
+    sky = np.zeros((N, N))
+    sky[40, 200] = 1e-3
+    a = imager.image(sky, np.random.default_rng(9)).restored
+    b = imager.image(sky, np.random.default_rng(9)).restored
+    assert np.array_equal(a, b)
+
+
+def test_undersampled_beam_is_refused_before_imaging(obs):
+    coarse = Grid(187.5, -45.0, 64, 8.0 / 3600)
+    with pytest.raises(fast.ImagingError, match="fewer than 2 pixels"):
+        fast.FastImager(coarse, obs, weighting="uniform")
+
+
+def test_weights_drop_visibilities_beyond_the_grid():
+    uv = np.array([[10.0, 0.0], [10.0, 0.0], [-10.0, 0.0], [400.0, 0.0]])
+    w = fast.image_weights(uv, "uniform", 0.0, cell_lambda=10.0, n_cells=64)
+    assert w[3] == 0 and np.allclose(w[:3], 1 / 3)        # (10, 0) twice and its conjugate twice + (-10, 0)...
+    nat = fast.image_weights(uv, "natural", 0.0, 10.0, 64, taper_arcsec=60.0)
+    assert nat[3] == 0 and 0 < nat[0] < 1
