@@ -129,6 +129,8 @@ class ImagingConfig(_Section):
     weighting: Literal["natural", "uniform", "briggs"] = Field("briggs", description="Visibility weighting.")
     robust: float = Field(0.0, ge=-2.0, le=2.0, description="Briggs robustness.")
     taper_arcsec: float | None = Field(None, gt=0.0, description="Gaussian uv taper, FWHM in the image (arcsec).")
+    super_weight: float = Field(1.0, gt=0.0, description="Uniform/Briggs density boxes of this many uv cells "
+                                                        "(WSClean -super-weight); raise it for wide fields.")
     niter: int = Field(100_000, ge=0, description="CLEAN iteration limit.")
     gain: float = Field(0.1, gt=0.0, le=1.0, description="CLEAN loop gain.")
     mgain: float = Field(0.8, gt=0.0, le=1.0, description="CLEAN major-cycle gain.")

@@ -124,7 +124,7 @@ def build_imager(cfg):
     if im.backend == "fast":
         from radsim.imaging.fast import CleanSettings, FastImager
         return FastImager(grid, observation, weighting=im.weighting, robust=im.robust, taper_arcsec=im.taper_arcsec,
-                          noise_rms_jy=im.noise_rms_jy, system_temperature_k=im.system_temperature_k,
+                          super_weight=im.super_weight, noise_rms_jy=im.noise_rms_jy, system_temperature_k=im.system_temperature_k,
                           aperture_efficiency=im.aperture_efficiency,
                           clean=CleanSettings(im.niter, im.gain, im.mgain, im.auto_threshold))
     from radsim.imaging.fast import ImagingError

@@ -57,12 +57,14 @@ def ducc_to_image(d: np.ndarray) -> np.ndarray:
 
 
 def image_weights(uv_lambda: np.ndarray, weighting: str, robust: float, cell_lambda: float, n_cells: int,
-                  taper_arcsec: float | None = None) -> np.ndarray:
+                  taper_arcsec: float | None = None, super_weight: float = 1.0) -> np.ndarray:
     """Imaging weights of visibilities at ``uv_lambda`` (n, 2) on the uv grid of an image of ``n_cells`` pixels
     (cells of ``cell_lambda``). Visibilities beyond that grid (|u| or |v| >= n_cells/2 cells, finer than the
     pixels can show) get weight 0, as WSClean drops them. Then natural (1), uniform (1 / W_cell) or Briggs
-    (1 / (1 + W_cell f^2), f^2 = (5 10^-R)^2 / (sum W^2 / sum w)), W counting both (u, v) and (-u, -v); times a
-    Gaussian taper of FWHM ``taper_arcsec`` in the image."""
+    (1 / (1 + W_cell f^2), f^2 = (5 10^-R)^2 / (sum W^2 / sum w)), W counting both (u, v) and (-u, -v) in
+    boxes of ``super_weight`` cells (WSClean's -super-weight: for a wide field the image's own cells are so fine
+    that every visibility sits alone and uniform weighting turns natural); times a Gaussian taper of FWHM
+    ``taper_arcsec`` in the image."""
     if weighting not in ("natural", "uniform", "briggs"):
         raise ImagingError(f"unknown weighting {weighting!r} (natural, uniform, briggs)")
     n = uv_lambda.shape[0]
@@ -72,7 +74,14 @@ def image_weights(uv_lambda: np.ndarray, weighting: str, robust: float, cell_lam
     inside = (np.abs(iu) < half) & (np.abs(iv) < half)
     w = inside.astype(float)
     if weighting != "natural":
-        iu, iv = iu[inside], iv[inside]
+        box = cell_lambda * super_weight
+        nb = int(math.ceil(n_cells / super_weight)) + 2
+        hb = nb // 2
+        uv_in = uv_lambda[inside]
+        bu = np.floor(uv_in[:, 0] / box + 0.5).astype(np.int64)
+        bv = np.floor(uv_in[:, 1] / box + 0.5).astype(np.int64)
+        iu, iv = bu, bv
+        half, n_cells = hb, nb
         idx = np.concatenate([(iv + half) * n_cells + iu + half, (-iv + half) * n_cells - iu + half])
         density = np.bincount(idx, minlength=n_cells * n_cells).astype(float)
         cell = density[idx[:iu.size]]
@@ -123,47 +132,103 @@ def gaussian_kernel(beam: Beam, pixel_arcsec: float) -> np.ndarray:
 
 
 class PsfConvolver:
-    """Linear convolution of (n, n) images with a (2n, 2n) kernel centred on pixel n, through a cached FFT."""
+    """Linear convolution of (n, n) images with a (2n, 2n) kernel centred on pixel n, through a cached FFT.
+
+    A kernel exactly 2n wide holds every offset -n..n-1 once, so a circular convolution on the 2n grid of the
+    zero-padded image is the linear one on the output window: no wrap-around, and 2.25x fewer points than 3n.
+    Single precision (relative error ~1e-7 of the brightest source, far below the noise)."""
 
     def __init__(self, kernel: np.ndarray, n: int):
+        if kernel.shape != (2 * n, 2 * n):
+            raise ValueError(f"kernel shape {kernel.shape} is not (2n, 2n) = {(2 * n, 2 * n)}")
         self.n = n
-        self.shape = (scipy.fft.next_fast_len(3 * n, real=True),) * 2
-        self.kernel_ft = scipy.fft.rfft2(kernel, self.shape)
+        self.shape = (2 * n, 2 * n)
+        self.kernel_ft = scipy.fft.rfft2(np.fft.ifftshift(kernel).astype(np.float32))
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
-        full = scipy.fft.irfft2(scipy.fft.rfft2(image, self.shape) * self.kernel_ft, self.shape)
-        return full[self.n:2 * self.n, self.n:2 * self.n]
+        ft = scipy.fft.rfft2(np.asarray(image, dtype=np.float32), self.shape)
+        ft *= self.kernel_ft
+        return scipy.fft.irfft2(ft, self.shape)[:self.n, :self.n].astype(np.float64)
 
 
-def clark_clean(dirty: np.ndarray, psf2: np.ndarray, convolve, threshold: float, s: CleanSettings):
-    """Clark CLEAN. ``psf2`` is the (2n, 2n) PSF centred on pixel n; ``convolve`` convolves an (n, n) image
-    with it. Returns (model Jy/pixel, residual, iterations, major cycles)."""
+def robust_rms(image: np.ndarray, stride: int = 7) -> float:
+    """1.4826 x the median absolute deviation of a strided subsample (the rms of the Gaussian part)."""
+    sample = image.ravel()[::stride]
+    return float(1.4826 * np.median(np.abs(sample - np.median(sample))))
+
+
+def clark_clean(dirty: np.ndarray, psf2: np.ndarray, convolve, threshold: float, s: CleanSettings,
+                patch: int = 8):
+    """Clark CLEAN with vectorised minor cycles.
+
+    Major cycle: residual = dirty - model * PSF (exact, FFT), stop level = max(threshold, (1 - mgain) peak,
+    f peak, threshold_sigma x rms) with f the highest PSF sidelobe outside the patch (Clark's rule: minor cycles
+    never chase what the truncated PSF cannot describe) and rms the robust (MAD) rms of the residual measured at
+    every major cycle, as WSClean's -auto-threshold does: in a wide field the far sidelobes of thousands of
+    bright sources make a sea that patch-based minor cycles cannot remove, only major cycles; cleaning stops
+    when the peak is below max(threshold, threshold_sigma x rms). A major cycle that raises the residual peak ends the CLEAN
+    (``diverged`` in the returned info).
+    Minor step: every pixel above the stop level that is a local maximum (3x3) and the brightest of its
+    ``patch`` x ``patch`` cell is cleaned at once: ``gain`` x its value joins the model and the PSF within
+    ``patch`` pixels is subtracted around it (Clark's truncated PSF; peaks treated as independent within a
+    step, which the next major cycle corrects). ``psf2`` is the (2n, 2n) PSF centred on pixel n; ``convolve``
+    convolves an (n, n) image with it. Returns (model Jy/pixel, residual, components, major cycles)."""
     n = dirty.shape[0]
-    residual = dirty.copy()
-    model = np.zeros_like(dirty)
-    iterations = majors = 0
-    while iterations < s.niter:
+    residual = dirty.astype(np.float64, copy=True)
+    model = np.zeros_like(residual)
+    h = patch
+    kernel = psf2[n - h:n + h + 1, n - h:n + h + 1].ravel()
+    ky, kx = np.divmod(np.arange((2 * h + 1) ** 2), 2 * h + 1)
+    ky -= h
+    kx -= h
+    ncell = -(-n // h)
+    outside = np.abs(psf2[1:, 1:]).copy()
+    outside[n - 1 - h:n + h, n - 1 - h:n + h] = 0.0
+    sidelobe = float(outside.max())
+    components = majors = 0
+    diverged = False
+    last_peak = np.inf
+    while components < s.niter:
         peak = float(np.abs(residual).max())
-        if peak <= threshold:
+        floor = max(threshold, s.threshold_sigma * robust_rms(residual))
+        if peak <= 1.1 * floor or peak > 0.97 * last_peak:   # done, or a major cycle gained less than 3%
+            diverged = peak > 1.1 * last_peak
             break
-        stop = max(threshold, (1.0 - s.mgain) * peak)
-        flat = np.abs(residual).ravel()
-        cand = np.flatnonzero(flat > stop)
-        if cand.size > s.max_candidates:
-            cand = cand[np.argpartition(flat[cand], -s.max_candidates)[-s.max_candidates:]]
-        cy, cx = np.divmod(cand, n)
-        vals = residual.ravel()[cand].copy()
-        while iterations < s.niter:
-            k = int(np.argmax(np.abs(vals)))
-            p = vals[k]
-            if abs(p) <= stop:
+        last_peak = peak
+        stop = max(floor, (1.0 - s.mgain) * peak, sidelobe * peak)
+        while components < s.niter:
+            a = np.abs(residual)
+            cand = np.flatnonzero(a.ravel() > stop)
+            if cand.size == 0:
                 break
-            model[cy[k], cx[k]] += s.gain * p
-            vals -= s.gain * p * psf2[n + cy - cy[k], n + cx - cx[k]]
-            iterations += 1
+            cy, cx = np.divmod(cand, n)
+            v = a.ravel()[cand]
+            # local maxima among the 8 neighbours (edges compare with themselves)
+            local = np.ones(cand.size, bool)
+            for dy in (-1, 0, 1):
+                for dx in (-1, 0, 1):
+                    if dy or dx:
+                        local &= v >= a[np.clip(cy + dy, 0, n - 1), np.clip(cx + dx, 0, n - 1)]
+            cand, cy, cx, v = cand[local], cy[local], cx[local], v[local]
+            # the brightest of each cell
+            cell = (cy // h) * ncell + cx // h
+            order = np.lexsort((-v, cell))
+            first = np.concatenate([[True], cell[order][1:] != cell[order][:-1]])
+            pick = order[first]
+            if s.niter - components < pick.size:
+                pick = pick[np.argsort(-v[pick])[:s.niter - components]]
+            py, px = cy[pick], cx[pick]
+            amp = s.gain * residual[py, px]
+            model[py, px] += amp
+            yy = py[:, None] + ky[None, :]
+            xx = px[:, None] + kx[None, :]
+            ok = (yy >= 0) & (yy < n) & (xx >= 0) & (xx < n)
+            residual.ravel()[:] -= np.bincount((yy * n + xx)[ok], weights=(amp[:, None] * kernel[None, :])[ok],
+                                               minlength=n * n)
+            components += pick.size
         residual = dirty - convolve(model)
         majors += 1
-    return model, residual, iterations, majors
+    return model, residual, components, majors, diverged
 
 
 class FastImager:
@@ -172,8 +237,8 @@ class FastImager:
     name = "fast"
 
     def __init__(self, grid, observation: telescope.Observation, *, weighting="briggs", robust=0.0,
-                 taper_arcsec=None, noise_rms_jy=None, system_temperature_k=None, aperture_efficiency=0.8,
-                 clean: CleanSettings = CleanSettings()):
+                 taper_arcsec=None, super_weight=1.0, noise_rms_jy=None, system_temperature_k=None,
+                 aperture_efficiency=0.8, clean: CleanSettings = CleanSettings()):
         t0 = time.perf_counter()
         self.grid = grid
         self.n = grid.npix
@@ -188,7 +253,7 @@ class FastImager:
         n2 = 2 * self.n
         # weighting grid: the image's own uv cells, as WSClean uses
         self.weights = image_weights(uvw[:, :2], weighting, robust, 1.0 / (self.n * grid.pixel_rad), self.n,
-                                     taper_arcsec)
+                                     taper_arcsec, super_weight)
         self.dropped_fraction = float(np.mean(self.weights == 0))
         if self.dropped_fraction == 1.0:
             raise ImagingError("no visibility falls on the image's uv grid")
@@ -241,7 +306,8 @@ class FastImager:
         threshold = self.clean.threshold_sigma * self.noise_rms_jy
         if threshold == 0.0:
             threshold = 1e-3 * float(np.abs(dirty).max())
-        model, residual, iterations, majors = clark_clean(dirty, self.psf2, self.convolve, threshold, self.clean)
+        model, residual, iterations, majors, diverged = clark_clean(dirty, self.psf2, self.convolve, threshold,
+                                                                    self.clean)
         timings["clean"] = time.perf_counter() - t
         t = time.perf_counter()
         from radsim.imaging.none import convolve_same
@@ -250,6 +316,7 @@ class FastImager:
         return ImagedSky(restored.astype(np.float32), self.beam, residual.astype(np.float32),
                          self.psf.astype(np.float32), model.astype(np.float32), self.noise_rms_jy, "fast", timings,
                          {"clean_iterations": iterations, "major_cycles": majors, "threshold_jy": threshold,
+                          "clean_diverged": diverged,
                           "dropped_visibility_fraction": self.dropped_fraction})
 
 
