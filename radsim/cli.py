@@ -56,7 +56,8 @@ def cmd_realise(args) -> int:
         raise UserError(f"cannot create output directory {out}: {exc.strerror}") from None
     grid = Grid.from_config(cfg.field)
     t0 = time.perf_counter()
-    imager = pipeline.build_imager(cfg)          # the observation's PSF and beam: errors before any work
+    workdir = out / "imaging" if cfg.imaging.keep_ms else None
+    imager = pipeline.build_imager(cfg, workdir)  # the observation's PSF and beam: errors before any work
     setup_s = time.perf_counter() - t0
     sink = None
     if not args.no_catalogue:
@@ -70,6 +71,9 @@ def cmd_realise(args) -> int:
         if sink is not None:
             sink.close(ok=False)
         raise
+    finally:
+        if hasattr(imager, "close"):
+            imager.close()
     if sink is not None:
         sink.close()
     tw = time.perf_counter()
@@ -89,7 +93,7 @@ def cmd_realise(args) -> int:
     beam = [im.beam.bmaj_arcsec, im.beam.bmin_arcsec, im.beam.bpa_deg] if im.beam else [0.0, 0.0, 0.0]
     products.write_tiles_h5(out / "tiles.h5", result, {
         "imaging_backend": im.backend, "beam_arcsec_arcsec_deg": beam, "noise_rms_jy": im.noise_rms_jy,
-        "image_units": im.units,
+        "image_units": im.units, "imaging_info": json.dumps(im.info, default=str),
         "config_hash": cfg.hash(), "config": json.dumps(cfg.model_dump(mode="json")),
         "realisation_index": args.index, "seed": cfg.run.seed, "pixel_deg": cfg.field.pixel_deg,
         "frequency_hz": cfg.field.frequency_hz, "tile_size": cfg.tiles.size, "radsim_version": __version__})

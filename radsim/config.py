@@ -136,6 +136,8 @@ class ImagingConfig(_Section):
     mgain: float = Field(0.8, gt=0.0, le=1.0, description="CLEAN major-cycle gain.")
     auto_threshold: float = Field(3.0, ge=0.0, description="CLEAN threshold in units of the noise rms.")
     keep_ms: bool = Field(False, description="wsclean/yandasoft: keep the Measurement Set and logs.")
+    wsclean_args: list[str] = Field(default_factory=list, description="wsclean: extra arguments for both runs "
+                                                                      "(e.g. ['-no-small-inversion']).")
 
     @model_validator(mode="after")
     def _one_noise(self):

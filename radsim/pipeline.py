@@ -107,9 +107,10 @@ def _trecs_sources(cfg, real, grid) -> _Sources:
                     max(1, -(-len(cat) // size)), lambda k: cat.select(slice(k * size, (k + 1) * size)), expected)
 
 
-def build_imager(cfg):
+def build_imager(cfg, workdir=None):
     """The imaging backend of ``cfg``, with everything that depends only on the observation computed (PSF,
-    noise spectrum, clean beam): build it once and image every realisation with it."""
+    clean beam; for wsclean the template Measurement Set in ``workdir``): build it once and image every
+    realisation with it."""
     from radsim import telescope
     from radsim.imaging import Beam
     im = cfg.imaging
@@ -127,9 +128,17 @@ def build_imager(cfg):
                           super_weight=im.super_weight, noise_rms_jy=im.noise_rms_jy, system_temperature_k=im.system_temperature_k,
                           aperture_efficiency=im.aperture_efficiency,
                           clean=CleanSettings(im.niter, im.gain, im.mgain, im.auto_threshold))
+    if im.backend == "wsclean":
+        from radsim.imaging.wsclean import WscleanImager
+        return WscleanImager(grid, observation, weighting=im.weighting, robust=im.robust,
+                             taper_arcsec=im.taper_arcsec, super_weight=im.super_weight,
+                             noise_rms_jy=im.noise_rms_jy, system_temperature_k=im.system_temperature_k,
+                             aperture_efficiency=im.aperture_efficiency, niter=im.niter, gain=im.gain,
+                             mgain=im.mgain, auto_threshold=im.auto_threshold, workdir=workdir, keep=im.keep_ms,
+                             extra_args=im.wsclean_args)
     from radsim.imaging.fast import ImagingError
     raise ImagingError(f"imaging.backend = {im.backend!r} is not available in this version yet; "
-                       "use 'fast' or 'none'")
+                       "use 'fast', 'wsclean' or 'none'")
 
 
 @dataclass

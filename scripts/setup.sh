@@ -10,8 +10,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 say() { printf '[setup] %s\n' "$*"; }
 
-# Debian packages needed at run time and for the tests (more join as the imaging, MPI and Slurm parts land).
-APT_PACKAGES=()
+# Debian packages needed at run time and for the tests (more join as the MPI and Slurm parts land).
+APT_PACKAGES=(wsclean)
 
 missing_debs() {
     local p
