@@ -136,9 +136,12 @@ def build_imager(cfg, workdir=None):
                              aperture_efficiency=im.aperture_efficiency, niter=im.niter, gain=im.gain,
                              mgain=im.mgain, auto_threshold=im.auto_threshold, workdir=workdir, keep=im.keep_ms,
                              extra_args=im.wsclean_args)
-    from radsim.imaging.fast import ImagingError
-    raise ImagingError(f"imaging.backend = {im.backend!r} is not available in this version yet; "
-                       "use 'fast', 'wsclean' or 'none'")
+    from radsim.imaging.yandasoft import YandasoftImager
+    return YandasoftImager(grid, observation, weighting=im.weighting, robust=im.robust,
+                           taper_arcsec=im.taper_arcsec, super_weight=im.super_weight,
+                           noise_rms_jy=im.noise_rms_jy, system_temperature_k=im.system_temperature_k,
+                           aperture_efficiency=im.aperture_efficiency, niter=im.niter, gain=im.gain,
+                           mgain=im.mgain, auto_threshold=im.auto_threshold, workdir=workdir, keep=im.keep_ms)
 
 
 @dataclass

@@ -134,3 +134,9 @@ def test_realise_with_wsclean(tmp_path, run_radsim, write_config, tiny_dict):
     assert (out / "imaging" / "sky" / "wsclean.log").exists() and (out / "imaging" / "sky" / "obs.ms").is_dir()
     with h5py.File(out / "tiles.h5") as f:
         assert json.loads(f.attrs["imaging_info"])["wsclean_version"].startswith("WSClean version 3")
+
+
+def test_undersampled_beam_is_refused_before_any_work(tmp_path):
+    coarse = Grid(187.5, -45.0, 64, 8.0 / 3600)
+    with pytest.raises(ImagingError, match="fewer than 2 pixels"):
+        wsclean(coarse, tmp_path, weighting="uniform")

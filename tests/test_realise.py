@@ -202,3 +202,11 @@ def test_imaging_errors_before_any_work(tmp_path, run_radsim, write_config, tiny
     tiny_dict["imaging"] = {"backend": "fast", "weighting": "uniform"}    # 14 arcsec pixels: beam < 2 pixels
     proc = run_radsim("realise", write_config(tiny_dict), "--out", out, check=False)
     assert proc.returncode == 2 and "fewer than 2 pixels" in proc.stderr
+
+
+def test_realise_with_yandasoft_missing_says_what_to_do(tmp_path, run_radsim, write_config, tiny_dict):
+    tiny_dict["field"].update({"npix": 128, "size_deg": 128 * 5.0 / 3600})
+    tiny_dict["imaging"] = {"backend": "yandasoft"}
+    proc = run_radsim("realise", write_config(tiny_dict), "--out", tmp_path / "y", check=False)
+    assert proc.returncode == 2 and "RADSIM_IMAGE" in proc.stderr and "containers/README.md" in proc.stderr
+    assert not (tmp_path / "y" / "sky.fits").exists()

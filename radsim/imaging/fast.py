@@ -126,6 +126,23 @@ def fit_beam(psf: np.ndarray, pixel_arcsec: float) -> Beam:
     return Beam(smaj * to_arcsec, smin * to_arcsec, math.degrees(pa) % 180.0)
 
 
+def check_beam_sampling(beam: Beam, pixel_arcsec: float) -> None:
+    """Refuse a beam sampled by fewer than 2 pixels (along its minor axis)."""
+    if min(beam.bmaj_arcsec, beam.bmin_arcsec) < 2 * pixel_arcsec:
+        raise ImagingError(
+            f"the synthesised beam ({beam.bmaj_arcsec:.3g} x {beam.bmin_arcsec:.3g} arcsec) is sampled by fewer "
+            f"than 2 pixels of {pixel_arcsec:.3g} arcsec; use smaller pixels or a uv taper (imaging.taper_arcsec)")
+
+
+def estimate_beam(grid, uvw_lambda: np.ndarray, weights: np.ndarray) -> Beam:
+    """The clean beam the weights give, from a PSF gridded on the image's own grid (for the external backends'
+    checks before any work)."""
+    n = grid.npix
+    d = _grid(np.ascontiguousarray(uvw_lambda), np.array([SPEED_OF_LIGHT]),
+              np.ones((uvw_lambda.shape[0], 1), np.complex128), weights, n, grid.pixel_rad)
+    return fit_beam(ducc_to_image(d / float(d[n // 2, n // 2])), grid.pixel_deg * 3600.0)
+
+
 def gaussian_kernel(beam: Beam, pixel_arcsec: float) -> np.ndarray:
     from radsim.imaging.none import gaussian_beam_kernel
     return gaussian_beam_kernel(beam, pixel_arcsec)
@@ -265,11 +282,7 @@ class FastImager:
         self.psf2 = ducc_to_image(d / float(d[self.n, self.n]))                                 # (2n, 2n), peak 1 at [n, n]
         self.psf = self.psf2[self.n // 2:self.n // 2 + self.n, self.n // 2:self.n // 2 + self.n].copy()
         self.beam = fit_beam(self.psf2, self.pixel_arcsec)
-        if min(self.beam.bmaj_arcsec, self.beam.bmin_arcsec) < 2 * self.pixel_arcsec:
-            raise ImagingError(
-                f"the synthesised beam ({self.beam.bmaj_arcsec:.3g} x {self.beam.bmin_arcsec:.3g} arcsec) is sampled "
-                f"by fewer than 2 pixels of {self.pixel_arcsec:.3g} arcsec; use smaller pixels or a uv taper "
-                "(imaging.taper_arcsec)")
+        check_beam_sampling(self.beam, self.pixel_arcsec)
         self.convolve = PsfConvolver(self.psf2, self.n)
         self.beam_kernel = gaussian_kernel(self.beam, self.pixel_arcsec)
         self._uvw, self._freq = uvw_c, freq

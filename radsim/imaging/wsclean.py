@@ -26,7 +26,7 @@ import numpy as np
 from radsim import ms as ms_mod
 from radsim import telescope
 from radsim.imaging import Beam, ImagedSky
-from radsim.imaging.fast import SPEED_OF_LIGHT, ImagingError, image_weights
+from radsim.imaging.fast import SPEED_OF_LIGHT, ImagingError, check_beam_sampling, estimate_beam, image_weights
 
 INSTALL_HINT = ("install Debian's wsclean (apt-get install wsclean), or run inside the radsim container "
                 "(RADSIM_IMAGE, see containers/README.md), or choose imaging.backend = 'fast'")
@@ -90,6 +90,8 @@ class WscleanImager:
         wavelength = SPEED_OF_LIGHT / observation.frequency_hz
         w = image_weights(uvw.reshape(-1, 3)[:, :2] / wavelength, weighting, robust,
                           1.0 / (self.n * grid.pixel_rad), self.n, taper_arcsec, super_weight)
+        self.expected_beam = estimate_beam(grid, uvw.reshape(-1, 3) / wavelength, w)
+        check_beam_sampling(self.expected_beam, self.pixel_arcsec)
         if system_temperature_k is not None:
             self.sigma_vis = telescope.visibility_noise_jy(system_temperature_k, aperture_efficiency,
                                                            observation.dish_diameter_m,

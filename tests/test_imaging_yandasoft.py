@@ -1,0 +1,130 @@
+"""The yandasoft backend: golden parsets, their content against the configuration, clear errors, and an
+integration run where Yandasoft is installed (it is not on these machines: Apptainer cannot run here)."""
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from radsim import telescope as T
+from radsim.grid import Grid
+from radsim.imaging import yandasoft as Y
+from radsim.imaging.fast import ImagingError
+
+GOLDEN = Path(__file__).parent / "golden" / "yandasoft"
+OBS = T.Observation(187.5, -45.0, 943.5e6, 288e6, integration_s=300)
+GRID = Grid(187.5, -45.0, 2560, 5.0 / 2560)
+
+
+def generated():
+    wmax = Y.wmax_wavelengths(OBS)
+    return {
+        "antennas.in": Y.antenna_definition(OBS),
+        "sim.in": Y.csimulator_parset(OBS, noise_sigma_jy=0.0123, seeds=(11, 22), wmax=wmax),
+        "clean.in": Y.imager_parset(GRID, OBS, weighting="briggs", robust=0.0, taper_arcsec=7.0, niter=100000,
+                                    gain=0.1, mgain=0.8, threshold_jy=75e-6, wmax=wmax),
+    }
+
+
+def parse(text):
+    return dict(line.split(" = ", 1) for line in text.splitlines() if line and not line.startswith("#"))
+
+
+@pytest.mark.parametrize("name", ["antennas.in", "sim.in", "clean.in"])
+def test_parsets_match_the_golden_files(name):
+    assert generated()[name] == (GOLDEN / name).read_text()
+
+
+def test_csimulator_parset_content():
+    p = parse(generated()["sim.in"])
+    for key in ("dataset", "sources.names", "sources.radsim.direction", "sources.radsim.model", "antennas.definition",
+                "feeds.names", "feeds.feed0", "spws.names", "spws.radsim", "simulation.integrationtime",
+                "simulation.usehourangles", "simulation.referencetime", "simulation.elevationlimit", "observe.number",
+                "observe.scan0", "gridder", "gridder.WProject.wmax", "gridder.WProject.nwplanes",
+                "gridder.WProject.oversample", "gridder.WProject.maxsupport", "noise", "noise.rms", "noise.seed1",
+                "noise.seed2", "corrupt"):
+        assert f"Csimulator.{key}" in p, key
+    assert p["Csimulator.observe.scan0"] == "[radsim, radsim, -4h, 4h]"
+    assert p["Csimulator.spws.radsim"] == '[1, 943.500000MHz, 288.000000MHz, "XX YY"]'
+    assert 15000 <= float(p["Csimulator.gridder.WProject.wmax"]) <= 22000     # ASKAP at 944 MHz: w < 20 klambda
+    assert "noise.rms" not in parse(Y.csimulator_parset(OBS, noise_sigma_jy=0.0))
+
+
+def test_imager_parset_content():
+    p = parse(generated()["clean.in"])
+    assert p["Cimager.Images.shape"] == "[2560, 2560]"
+    assert p["Cimager.Images.cellsize"] == "[7.03125arcsec, 7.03125arcsec]"
+    assert p["Cimager.Images.Names"] == "[image.radsim]"
+    assert p["Cimager.preconditioner.Names"] == "[Wiener, GaussianTaper]"
+    assert p["Cimager.threshold.minorcycle"] == "[20%, 0.075mJy]"
+    assert p["Cimager.restore.beam"] == "fit" and p["Cimager.solver"] == "Clean"
+    natural = parse(Y.imager_parset(GRID, OBS, weighting="natural"))
+    assert natural["Cimager.preconditioner.Names"] == "[]" and "Cimager.preconditioner.Wiener.robustness" not in natural
+    uniform = parse(Y.imager_parset(GRID, OBS, weighting="uniform"))
+    assert uniform["Cimager.preconditioner.Wiener.robustness"] == "-2"
+
+
+def test_directions_round_trip():
+    from astropy.coordinates import Angle
+    for ra, dec in ((187.5, -45.0), (0.1234567, 12.3456789), (359.99, -0.5)):
+        assert Angle(Y.hms(ra), unit="hourangle").degree == pytest.approx(ra, abs=1e-5)
+        sign, rest = Y.dms_dots(dec)[0], Y.dms_dots(dec)[1:]
+        d, m, s = rest.split(".", 2)
+        assert (1 if sign == "+" else -1) * (int(d) + int(m) / 60 + float(s) / 3600) == pytest.approx(dec, abs=1e-6)
+
+
+def test_antenna_definition_holds_every_pad():
+    p = parse(generated()["antennas.in"])
+    assert p["antennas.ASKAP.coordinates"] == "global" and p["antennas.ASKAP.diameter"] == "12m"
+    for i, name in enumerate(T.ASKAP_PAD_NAMES):
+        xyz = [float(v) for v in p[f"antennas.ASKAP.{name}"].strip("[]").split(",")]
+        assert xyz == pytest.approx(T.ASKAP_PADS_ITRF_M[i], abs=1e-6)
+
+
+def test_model_image_axes_in_yandasoft_order():
+    h = Y.model_header(GRID, 943.5e6, 288e6)
+    assert [h[f"CTYPE{i}"] for i in range(1, 5)] == ["RA---SIN", "DEC--SIN", "STOKES", "FREQ"]
+    assert h["CRVAL4"] == 943.5e6 and h["BUNIT"] == "JY/PIXEL"
+
+
+def test_missing_yandasoft_names_the_container(monkeypatch, tmp_path):
+    monkeypatch.delenv("RADSIM_IMAGE", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ImagingError, match="RADSIM_IMAGE"):
+        Y.YandasoftRunner()
+
+
+def test_container_without_apptainer_is_refused(monkeypatch, tmp_path):
+    image = tmp_path / "radsim.sif"
+    image.write_bytes(b"not really an image")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ImagingError, match="neither apptainer nor singularity"):
+        Y.YandasoftRunner(str(image))
+
+
+def test_runner_command_through_apptainer(monkeypatch, tmp_path):
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    exe = fake_bin / "apptainer"
+    exe.write_text("#!/bin/sh\nexit 0\n")
+    exe.chmod(0o755)
+    image = tmp_path / "radsim.sif"
+    image.write_bytes(b"x")
+    monkeypatch.setenv("PATH", str(fake_bin))
+    cmd = Y.YandasoftRunner(str(image)).command("imager", "clean.in", tmp_path / "work")
+    assert cmd == [str(exe), "exec", "--bind", f"{tmp_path / 'work'}:{tmp_path / 'work'}", "--pwd",
+                   str(tmp_path / "work"), str(image), "imager", "-c", "clean.in"]
+
+
+@pytest.mark.skipif(shutil.which("csimulator") is None or shutil.which("imager") is None,
+                    reason="Yandasoft (csimulator, imager) is not on PATH: it is not packaged for Debian and runs "
+                           "inside the radsim Apptainer image, which cannot run on these machines")
+def test_point_source_through_yandasoft(tmp_path):
+    grid = Grid(187.5, -45.0, 256, 4.0 / 3600)
+    obs = T.Observation(187.5, -45.0, 944e6, 288e6, integration_s=600)
+    im = Y.YandasoftImager(grid, obs, noise_rms_jy=0.0, workdir=tmp_path)
+    sky = np.zeros((256, 256), np.float32)
+    sky[128, 128] = 2e-3
+    r = im.image(sky, np.random.default_rng(0))
+    assert r.restored[128, 128] == pytest.approx(2e-3, rel=0.02)
+    assert 8 < r.beam.bmin_arcsec <= r.beam.bmaj_arcsec < 16
