@@ -2,8 +2,9 @@
 # The README's main-job command: set everything up, then run the pipeline on the embedded defaults
 # (configs/quickstart.toml) and write a report with plots. OUT=dir to choose where (default runs/demo).
 #
-# What runs today: the counts models, two sky realisations with their labelled tiles, and pictures of them.
-# Imaging (fast imager), the MPI simulation job and Horovod training join this script as they land.
+# What runs today: the counts models, two sky realisations imaged with the fast imager (ASKAP uv coverage,
+# noise, CLEAN), their labelled tiles, and pictures of them. The MPI simulation job and Horovod training join
+# this script as they land.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=scripts/setup.sh
@@ -23,7 +24,7 @@ radsim counts plot "$CONFIG" --out "$OUT/counts.png"
 summaries=()
 for index in 0 3; do
     dir="$OUT/realisation-$index"
-    step "3/4 realisation $index: catalogue, sky model and labelled tiles -> $dir"
+    step "3/4 realisation $index: catalogue, sky model, imaging and labelled tiles -> $dir"
     radsim realise "$CONFIG" --index "$index" --out "$dir" --overwrite | tee "$dir.txt"
     summaries+=("$dir.txt")
 done
