@@ -210,3 +210,21 @@ def test_realise_with_yandasoft_missing_says_what_to_do(tmp_path, run_radsim, wr
     proc = run_radsim("realise", write_config(tiny_dict), "--out", tmp_path / "y", check=False)
     assert proc.returncode == 2 and "RADSIM_IMAGE" in proc.stderr and "containers/README.md" in proc.stderr
     assert not (tmp_path / "y" / "sky.fits").exists()
+
+
+def test_realise_with_a_restoring_beam_only(tmp_path, run_radsim, write_config, tiny_dict):
+    """Backend none with a beam: the seed's no-telescope-effects images, in Jy/beam."""
+    tiny_dict["imaging"] = {"backend": "none", "beam_arcsec": 45.0}
+    out = tmp_path / "beam"
+    run_radsim("realise", write_config(tiny_dict), "--out", out, "--no-catalogue")
+    with fits.open(out / "restored.fits") as h:
+        restored, hdr = h[0].data[0, 0], h[0].header
+    with fits.open(out / "sky.fits") as h:
+        sky = h[0].data[0, 0]
+    with fits.open(out / "psf.fits") as h:
+        psf = h[0].data[0, 0]
+    assert hdr["BUNIT"] == "JY/BEAM" and hdr["BMAJ"] == pytest.approx(45.0 / 3600)
+    assert psf.shape == sky.shape and np.unravel_index(psf.argmax(), psf.shape) == (64, 64)
+    beam_pixels = np.pi * 45.0 ** 2 / (4 * np.log(2)) / (0.5 * 3600 / 128) ** 2
+    inner = (slice(20, 108), slice(20, 108))
+    assert restored[inner].sum() / beam_pixels == pytest.approx(sky[inner].sum(), rel=0.05)

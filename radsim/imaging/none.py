@@ -47,8 +47,14 @@ def image(sky: np.ndarray, pixel_arcsec: float, beam: Beam | None = None) -> Ima
                          f"2 pixels of {pixel_arcsec:.3g} arcsec; use more pixels or a larger beam")
     kernel = gaussian_beam_kernel(beam, pixel_arcsec)
     restored = convolve_same(np.asarray(sky, dtype=np.float64), kernel).astype(np.float32)
-    return ImagedSky(restored, beam, psf=kernel.astype(np.float32), backend="none",
-                     timings_s={"image": time.perf_counter() - t0})
+    # the PSF as an image of the sky's size, peak on the reference pixel (n // 2, n // 2)
+    n = sky.shape[0]
+    h = kernel.shape[0] // 2
+    psf = np.zeros(sky.shape, np.float32)
+    c = n // 2
+    lo, hi = max(0, c - h), min(n, c + h + 1)
+    psf[lo:hi, lo:hi] = kernel[lo - c + h:hi - c + h, lo - c + h:hi - c + h]
+    return ImagedSky(restored, beam, psf=psf, backend="none", timings_s={"image": time.perf_counter() - t0})
 
 
 class NoneImager:
