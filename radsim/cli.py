@@ -253,10 +253,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     r = sub.add_parser("realise", formatter_class=fmt, epilog=EPILOG,
-                       help="make one sky realisation: catalogue, sky image, labelled tiles",
-                       description="Make realisation INDEX of the config and write catalogue.fits (the sources), "
-                                   "sky.fits (sky model, Jy/pixel) and tiles.h5 (tiles and per-tile labels: "
-                                   "numbers of sources per label flux bin) into --out.")
+                       help="make one sky realisation: catalogue, sky image, imaging, labelled tiles",
+                       description="Make realisation INDEX of the config and write into --out: catalogue.fits "
+                                   "(the sources), sky.fits (sky model, Jy/pixel), restored.fits, residual.fits and "
+                                   "psf.fits (the sky imaged by imaging.backend, Jy/beam, with BMAJ/BMIN/BPA) and "
+                                   "tiles.h5 (tiles of the restored image and per-tile labels: numbers of sources per "
+                                   "label flux bin).")
     _add_config(r)
     r.add_argument("--index", type=int, default=0, help="realisation index (parameter set = index // repeats); "
                                                         "default 0")
