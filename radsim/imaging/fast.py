@@ -97,33 +97,48 @@ def image_weights(uv_lambda: np.ndarray, weighting: str, robust: float, cell_lam
     return w
 
 
-def fit_beam(psf: np.ndarray, pixel_arcsec: float) -> Beam:
-    """Elliptical Gaussian (peak 1) fitted to the PSF main lobe: the connected region around the centre where
-    the PSF exceeds 0.35."""
+def fit_beam(psf: np.ndarray, pixel_arcsec: float, estimate_pixels: float = 2.0,
+             box_factor: float = 10.0) -> Beam:
+    """Elliptical Gaussian (peak 1, centred) fitted by least squares to every PSF pixel in a box about
+    ``box_factor`` x the theoretical beam (``estimate_pixels``, lambda / B_max in pixels) wide, refitted in a
+    larger box when the fitted major axis needs one: WSClean's convention, so that restoring beams agree with
+    WSClean's for the same PSF. The shoulder of a naturally weighted PSF widens such a fit well beyond the
+    half-power core."""
     c = psf.shape[0] // 2
-    lobe, _ = ndimage.label(psf > 0.35)
-    mask = lobe == lobe[c, c]
-    y, x = np.nonzero(mask)
-    dy, dx = (y - c).astype(float), (x - c).astype(float)
-    vals = psf[y, x].astype(float)
 
-    def model(p):
-        smaj, smin, pa = p
-        u = -math.sin(pa) * dx + math.cos(pa) * dy
-        v = math.cos(pa) * dx + math.sin(pa) * dy
-        return np.exp(-0.5 * ((u / smaj) ** 2 + (v / smin) ** 2))
+    def fit_in(width, start):
+        h = max(2, int(math.ceil(width / 2.0)))
+        h = min(h, c)
+        y, x = np.mgrid[-h:h + 1, -h:h + 1]
+        dy, dx = y.ravel().astype(float), x.ravel().astype(float)
+        vals = psf[c - h:c + h + 1, c - h:c + h + 1].ravel().astype(float)
 
-    m2 = np.array([[np.sum(vals * dx * dx), np.sum(vals * dx * dy)], [np.sum(vals * dx * dy), np.sum(vals * dy * dy)]])
-    ev, evec = np.linalg.eigh(m2 / vals.sum())
-    major = evec[:, 1]                                  # (x, y) of the major axis
-    pa0 = math.atan2(-major[0], major[1])
-    s0 = [max(1.0, math.sqrt(max(ev[1], 0.1)) * 1.5), max(0.7, math.sqrt(max(ev[0], 0.1)) * 1.5), pa0]
-    fit = optimize.least_squares(lambda p: model(p) - vals, s0, bounds=([0.1, 0.1, -10], [1e4, 1e4, 10]))
-    smaj, smin, pa = fit.x
+        def model(p):
+            smaj, smin, pa = p
+            u = -math.sin(pa) * dx + math.cos(pa) * dy
+            v = math.cos(pa) * dx + math.sin(pa) * dy
+            return np.exp(-0.5 * ((u / smaj) ** 2 + (v / smin) ** 2))
+
+        fit = optimize.least_squares(lambda p: model(p) - vals, start, bounds=([0.05, 0.05, -10], [1e4, 1e4, 10]))
+        return fit.x, 2 * h + 1
+
+    s0 = max(estimate_pixels * FWHM_TO_SIGMA, 0.3)
+    (smaj, smin, pa), box = fit_in(estimate_pixels * box_factor, [s0 * 1.2, s0, 0.3])
     if smin > smaj:
         smaj, smin, pa = smin, smaj, pa + math.pi / 2
+    major_px = smaj / FWHM_TO_SIGMA
+    if major_px * box_factor * 0.8 > box:
+        (smaj, smin, pa), _ = fit_in(major_px * box_factor, [smaj, smin, pa])
+        if smin > smaj:
+            smaj, smin, pa = smin, smaj, pa + math.pi / 2
     to_arcsec = pixel_arcsec / FWHM_TO_SIGMA
     return Beam(smaj * to_arcsec, smin * to_arcsec, math.degrees(pa) % 180.0)
+
+
+def theoretical_beam_pixels(uv_lambda: np.ndarray, weights: np.ndarray, pixel_rad: float) -> float:
+    """lambda / B_max in pixels, over the visibilities that carry weight (WSClean's 'theoretical' beam)."""
+    q = np.hypot(uv_lambda[:, 0], uv_lambda[:, 1])[weights > 0]
+    return float(1.0 / q.max() / pixel_rad) if q.size else 2.0
 
 
 def check_beam_sampling(beam: Beam, pixel_arcsec: float) -> None:
@@ -140,7 +155,8 @@ def estimate_beam(grid, uvw_lambda: np.ndarray, weights: np.ndarray) -> Beam:
     n = grid.npix
     d = _grid(np.ascontiguousarray(uvw_lambda), np.array([SPEED_OF_LIGHT]),
               np.ones((uvw_lambda.shape[0], 1), np.complex128), weights, n, grid.pixel_rad)
-    return fit_beam(ducc_to_image(d / float(d[n // 2, n // 2])), grid.pixel_deg * 3600.0)
+    return fit_beam(ducc_to_image(d / float(d[n // 2, n // 2])), grid.pixel_deg * 3600.0,
+                    theoretical_beam_pixels(uvw_lambda[:, :2], weights, grid.pixel_rad))
 
 
 def gaussian_kernel(beam: Beam, pixel_arcsec: float) -> np.ndarray:
@@ -281,7 +297,8 @@ class FastImager:
         d = _grid(uvw_c, freq, ones, self.weights, n2, pix)
         self.psf2 = ducc_to_image(d / float(d[self.n, self.n]))                                 # (2n, 2n), peak 1 at [n, n]
         self.psf = self.psf2[self.n // 2:self.n // 2 + self.n, self.n // 2:self.n // 2 + self.n].copy()
-        self.beam = fit_beam(self.psf2, self.pixel_arcsec)
+        self.beam = fit_beam(self.psf2, self.pixel_arcsec,
+                             theoretical_beam_pixels(uvw[:, :2], self.weights, grid.pixel_rad))
         check_beam_sampling(self.beam, self.pixel_arcsec)
         self.convolve = PsfConvolver(self.psf2, self.n)
         self.beam_kernel = gaussian_kernel(self.beam, self.pixel_arcsec)
