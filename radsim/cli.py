@@ -92,7 +92,8 @@ def cmd_realise(args) -> int:
                                       cfg.field.bandwidth_hz, bunit=""), beam_meta)
     beam = [im.beam.bmaj_arcsec, im.beam.bmin_arcsec, im.beam.bpa_deg] if im.beam else [0.0, 0.0, 0.0]
     products.write_tiles_h5(out / "tiles.h5", result, {
-        "imaging_backend": im.backend, "beam_arcsec_arcsec_deg": beam, "noise_rms_jy": im.noise_rms_jy,
+        "imaging_backend": im.backend, "beam_major_arcsec": beam[0], "beam_minor_arcsec": beam[1],
+        "beam_pa_deg": beam[2], "noise_rms_jy": im.noise_rms_jy,
         "image_units": im.units, "imaging_info": json.dumps(im.info, default=str),
         "config_hash": cfg.hash(), "config": json.dumps(cfg.model_dump(mode="json")),
         "realisation_index": args.index, "seed": cfg.run.seed, "pixel_deg": cfg.field.pixel_deg,

@@ -228,3 +228,13 @@ def test_realise_with_a_restoring_beam_only(tmp_path, run_radsim, write_config, 
     beam_pixels = np.pi * 45.0 ** 2 / (4 * np.log(2)) / (0.5 * 3600 / 128) ** 2
     inner = (slice(20, 108), slice(20, 108))
     assert restored[inner].sum() / beam_pixels == pytest.approx(sky[inner].sum(), rel=0.05)
+
+
+def test_tiles_h5_records_the_beam(tmp_path, run_radsim, write_config, tiny_dict):
+    import h5py
+    tiny_dict["imaging"] = {"backend": "none", "beam_arcsec": 40.0}
+    out = tmp_path / "b"
+    run_radsim("realise", write_config(tiny_dict), "--out", out, "--no-catalogue")
+    with h5py.File(out / "tiles.h5") as f:
+        assert (f.attrs["beam_major_arcsec"], f.attrs["beam_minor_arcsec"], f.attrs["beam_pa_deg"]) == (40.0, 40.0, 0.0)
+        assert f.attrs["image_units"] == "JY/BEAM" and f.attrs["imaging_backend"] == "none"
