@@ -8,21 +8,15 @@ configs/emu-seed.toml realisation (2560 x 2560) on one core here.
 
     .venv/bin/python benchmarks/imaging.py [--config configs/emu-seed.toml] [--index 0] [--no-wsclean]
 """
-import os
+from common import ROOT, peak_rss_gib, pin_one_core  # first: sets one thread before numpy is imported
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
 
-import argparse  # noqa: E402
-import resource  # noqa: E402
-import shutil  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
+import numpy as np
 
 
 def main():
@@ -31,8 +25,7 @@ def main():
     p.add_argument("--index", type=int, default=0)
     p.add_argument("--no-wsclean", action="store_true")
     args = p.parse_args()
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    pin_one_core()
     from radsim import config, pipeline
     sky_cfg = config.load(args.config, ["imaging.backend=none"])
     t = time.perf_counter()
@@ -66,7 +59,7 @@ def main():
         ratio = (rows[0][1] + rows[0][2]) / (rows[1][1] + rows[1][2])
         corr = np.corrcoef(rows[0][3].restored.ravel(), rows[1][3].restored.ravel())[0, 1]
         print(f"\nfast / wsclean time: {ratio:.3f}; restored-image correlation {corr:.4f}")
-    print(f"peak resident memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20:.2f} GiB")
+    print(f"peak resident memory: {peak_rss_gib():.2f} GiB")
 
 
 if __name__ == "__main__":

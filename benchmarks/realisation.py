@@ -6,18 +6,12 @@ Goal (issue 2): one configs/emu-seed.toml realisation (tens of millions of sourc
 
     .venv/bin/python benchmarks/realisation.py [--config configs/emu-seed.toml] [--index 0] [--repeat 3]
 """
-import os
+from common import ROOT, peak_rss_gib, pin_one_core  # first: sets one thread before numpy is imported
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
-import argparse  # noqa: E402
-import platform  # noqa: E402
-import resource  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
+import argparse
+import platform
+import time
+from pathlib import Path
 
 
 def main():
@@ -26,8 +20,7 @@ def main():
     p.add_argument("--index", type=int, default=0, help="realisation (0: the unmodified counts of emu-seed)")
     p.add_argument("--repeat", type=int, default=3, help="runs; the fastest is reported")
     args = p.parse_args()
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    pin_one_core()
     from radsim import config, pipeline
     cfg = config.load(args.config)
     best = None
@@ -38,7 +31,7 @@ def main():
         if best is None or wall < best[0]:
             best = (wall, result)
     wall, r = best
-    rss_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+    rss_gib = peak_rss_gib()
     n = r.n_sources
     print(f"# one realisation: {Path(args.config).name} index {args.index}, {cfg.field.npix}^2 pixels, "
           f"{n:,} sources, one core ({platform.processor() or platform.machine()}), best of {args.repeat}")
