@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Benchmark: one sky realisation (catalogue + sky image + labels) on one core.
 
-Prints wall time and sources/s per stage and the peak resident memory, as a Markdown table.
+Prints wall time and sources/s per stage and the peak resident memory, as a Markdown table. Imaging is left
+out (backend none); benchmarks/imaging.py times it.
 Goal (issue 2): one configs/emu-seed.toml realisation (tens of millions of sources) in under 10 s and 2 GiB.
 
     .venv/bin/python benchmarks/realisation.py [--config configs/emu-seed.toml] [--index 0] [--repeat 3]
@@ -22,7 +23,7 @@ def main():
     args = p.parse_args()
     pin_one_core()
     from radsim import config, pipeline
-    cfg = config.load(args.config)
+    cfg = config.load(args.config, ["imaging.backend=none"])   # this benchmark: catalogue, sky, labels
     best = None
     for _ in range(args.repeat):
         t0 = time.perf_counter()
