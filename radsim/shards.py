@@ -1,0 +1,213 @@
+"""Sharded HDF5 tiles: the contract between simulation and training (dataset layout version 1).
+
+A shard ``shards/rank{R:04d}-{K:04d}.h5`` holds whole realisations:
+
+=================  ===============================  =================================================
+dataset            shape, dtype                     meaning
+=================  ===============================  =================================================
+images             (N, T, T) float32                tiles (Jy/beam, or Jy/pixel for backend none);
+                                                    one tile per chunk, Fletcher32 checksums
+labels             (N, n_bins) float32              sources per label flux bin
+expected           (N, n_bins) float32              the counts model's expectation per bin
+realisation        (N,) int64                       realisation index of each tile
+tile_origin        (N, 2) int32                     (row, column) of the tile in its image
+realisations       (M,) compound                    one row per realisation: id, set_index, repeat,
+                                                    seed, modifier (JSON), n_sources, noise_rms_jy,
+                                                    beam_major_arcsec, beam_minor_arcsec, beam_pa_deg
+=================  ===============================  =================================================
+
+File attributes: ``format_version``, ``bin_edges_jy``, ``tile_size`` and any attributes the writer is given
+(config hash, pixel scale, frequency, imaging backend, ...). A shard is written under a hidden temporary name
+and renamed when complete (fsync first), so a shard under its final name is always whole; the writer rolls
+over to a new shard when one exceeds ``max_bytes``.
+
+This module is the one documented way to read a dataset's shards (radtrain imports it).
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+FORMAT_VERSION = 1
+TILE_DATASETS = ("images", "labels", "expected", "realisation", "tile_origin")
+REALISATION_DTYPE = np.dtype([
+    ("id", "<i8"), ("set_index", "<i8"), ("repeat", "<i8"), ("seed", "<i8"), ("modifier", "S4096"),
+    ("n_sources", "<i8"), ("noise_rms_jy", "<f8"), ("beam_major_arcsec", "<f8"), ("beam_minor_arcsec", "<f8"),
+    ("beam_pa_deg", "<f8")])
+
+
+class ShardError(ValueError):
+    """A shard that cannot be read or does not verify; the message names the file."""
+
+
+@dataclass
+class ShardInfo:
+    path: Path
+    realisations: list[int] = field(default_factory=list)
+    n_tiles: int = 0
+
+
+def shard_name(rank: int, sequence: int) -> str:
+    return f"rank{rank:04d}-{sequence:04d}.h5"
+
+
+class ShardWriter:
+    """Appends realisations to shards of one rank, rolling over at ``max_bytes``."""
+
+    def __init__(self, directory, rank: int, *, tile_size: int, bin_edges_jy, attrs: dict | None = None,
+                 max_bytes: int = 2 ** 31, compression: str | None = None, first_sequence: int = 0):
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.rank = rank
+        self.tile_size = int(tile_size)
+        self.bin_edges = np.asarray(bin_edges_jy, dtype=float)
+        self.attrs = dict(attrs or {})
+        self.max_bytes = int(max_bytes)
+        self.compression = compression
+        self.sequence = first_sequence
+        self.completed: list[ShardInfo] = []
+        self._file = None
+        self._tmp = None
+        self._info = None
+
+    # -- shard life cycle
+    def _open(self):
+        import h5py
+        final = self.directory / shard_name(self.rank, self.sequence)
+        self._tmp = final.with_name(f".{final.name}.tmp")
+        self._info = ShardInfo(final)
+        f = h5py.File(self._tmp, "w")
+        t, nb = self.tile_size, self.bin_edges.size - 1
+        opts = {"fletcher32": True, "compression": self.compression}
+        f.create_dataset("images", (0, t, t), np.float32, maxshape=(None, t, t), chunks=(1, t, t), **opts)
+        f.create_dataset("labels", (0, nb), np.float32, maxshape=(None, nb), chunks=(256, nb), **opts)
+        f.create_dataset("expected", (0, nb), np.float32, maxshape=(None, nb), chunks=(256, nb), **opts)
+        f.create_dataset("realisation", (0,), np.int64, maxshape=(None,), chunks=(1024,), **opts)
+        f.create_dataset("tile_origin", (0, 2), np.int32, maxshape=(None, 2), chunks=(1024, 2), **opts)
+        f.create_dataset("realisations", (0,), REALISATION_DTYPE, maxshape=(None,), chunks=(64,), fletcher32=True)
+        f.attrs["format_version"] = FORMAT_VERSION
+        f.attrs["bin_edges_jy"] = self.bin_edges
+        f.attrs["tile_size"] = self.tile_size
+        for k, v in self.attrs.items():
+            f.attrs[k] = v
+        self._file = f
+
+    def _finish(self):
+        if self._file is None:
+            return
+        self._file.flush()
+        self._file.close()
+        self._file = None
+        with open(self._tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(self._tmp, self._info.path)
+        fd = os.open(self.directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self.completed.append(self._info)
+        self.sequence += 1
+
+    def add(self, index: int, tiles, labels, expected, tile_origin, row: dict) -> None:
+        """Append one realisation's tiles; ``row`` fills the ``realisations`` table (missing fields are 0)."""
+        tiles = np.asarray(tiles, dtype=np.float32)
+        n = tiles.shape[0]
+        if tiles.shape[1:] != (self.tile_size, self.tile_size):
+            raise ShardError(f"tiles of shape {tiles.shape[1:]} do not match the tile size {self.tile_size}")
+        if self._file is None:
+            self._open()
+        f = self._file
+        for name, value in (("images", tiles), ("labels", labels), ("expected", expected),
+                            ("realisation", np.full(n, index)), ("tile_origin", tile_origin)):
+            d = f[name]
+            start = d.shape[0]
+            d.resize(start + n, axis=0)
+            d[start:] = np.asarray(value, dtype=d.dtype)
+        rec = np.zeros(1, REALISATION_DTYPE)
+        for key in REALISATION_DTYPE.names:
+            if key in row:
+                rec[key] = json.dumps(row[key]).encode() if key == "modifier" else row[key]
+        rec["id"] = index
+        r = f["realisations"]
+        r.resize(r.shape[0] + 1, axis=0)
+        r[-1] = rec[0]
+        self._info.realisations.append(int(index))
+        self._info.n_tiles += n
+        f.flush()
+        if os.path.getsize(self._tmp) >= self.max_bytes:
+            self._finish()
+
+    def close(self) -> list[ShardInfo]:
+        """Finish the open shard; returns every shard this writer completed."""
+        self._finish()
+        return self.completed
+
+    def abort(self) -> None:
+        """Drop the shard being written (its realisations were not completed into a shard)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        if self._tmp is not None and self._tmp.exists():
+            self._tmp.unlink()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# reading and verifying
+
+def open_shard(path):
+    """Open a shard read-only, with a clear error when it is not a readable radsim shard."""
+    import h5py
+    path = Path(path)
+    if not path.is_file():
+        raise ShardError(f"{path}: shard not found")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise ShardError(f"{path}: not a readable HDF5 file (truncated or corrupt?): {exc}") from None
+    missing = [d for d in (*TILE_DATASETS, "realisations") if d not in f]
+    version = f.attrs.get("format_version")
+    if missing:
+        f.close()
+        raise ShardError(f"{path}: not a radsim shard (missing datasets {missing})")
+    if version != FORMAT_VERSION:
+        f.close()
+        raise ShardError(f"{path}: shard format version {version}, this radsim reads {FORMAT_VERSION}")
+    return f
+
+
+def read_shard(path, datasets=TILE_DATASETS) -> dict:
+    """Every requested dataset of a shard as numpy arrays (checksums verified by reading), plus the table."""
+    with open_shard(path) as f:
+        try:
+            out = {name: f[name][...] for name in datasets}
+            out["realisations"] = f["realisations"][...]
+        except OSError as exc:
+            raise ShardError(f"{path}: data do not verify (Fletcher32 checksum or read failure): {exc}") from None
+        out["attrs"] = dict(f.attrs)
+    return out
+
+
+def verify_shard(path) -> list[str]:
+    """Problems found in one shard (empty when it verifies): opens, every chunk's checksum, consistent lengths,
+    realisation ids matching the table."""
+    try:
+        d = read_shard(path)
+    except ShardError as exc:
+        return [str(exc)]
+    problems = []
+    n = d["images"].shape[0]
+    for name in TILE_DATASETS[1:]:
+        if d[name].shape[0] != n:
+            problems.append(f"{path}: {name} has {d[name].shape[0]} rows, images {n}")
+    ids = np.unique(d["realisation"])
+    table = np.sort(d["realisations"]["id"])
+    if not np.array_equal(ids, table):
+        problems.append(f"{path}: tiles of realisations {ids.tolist()} but table lists {table.tolist()}")
+    if d["labels"].shape[1] != len(d["attrs"]["bin_edges_jy"]) - 1:
+        problems.append(f"{path}: labels have {d['labels'].shape[1]} bins, bin_edges_jy {len(d['attrs']['bin_edges_jy'])}")
+    return problems
