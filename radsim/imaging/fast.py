@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft
-from scipy import ndimage, optimize
+from scipy import optimize
 
 from radsim import telescope
 from radsim.imaging import Beam, ImagedSky
@@ -67,7 +67,6 @@ def image_weights(uv_lambda: np.ndarray, weighting: str, robust: float, cell_lam
     ``taper_arcsec`` in the image."""
     if weighting not in ("natural", "uniform", "briggs"):
         raise ImagingError(f"unknown weighting {weighting!r} (natural, uniform, briggs)")
-    n = uv_lambda.shape[0]
     iu = np.floor(uv_lambda[:, 0] / cell_lambda + 0.5).astype(np.int64)
     iv = np.floor(uv_lambda[:, 1] / cell_lambda + 0.5).astype(np.int64)
     half = n_cells // 2
@@ -157,6 +156,28 @@ def estimate_beam(grid, uvw_lambda: np.ndarray, weights: np.ndarray) -> Beam:
               np.ones((uvw_lambda.shape[0], 1), np.complex128), weights, n, grid.pixel_rad)
     return fit_beam(ducc_to_image(d / float(d[n // 2, n // 2])), grid.pixel_deg * 3600.0,
                     theoretical_beam_pixels(uvw_lambda[:, :2], weights, grid.pixel_rad))
+
+
+def external_observation_setup(grid, observation, uvw_m, *, weighting, robust, taper_arcsec, super_weight,
+                               noise_rms_jy, system_temperature_k, aperture_efficiency, n_channels=1):
+    """For the external backends (wsclean, yandasoft), before any work: the weights approximating the imager's,
+    the expected beam (refused when sampled by fewer than 2 pixels), and the per-visibility noise sigma (per real
+    and imaginary part, per polarisation product, per channel) with the Stokes I image rms it gives:
+    rms = sigma sqrt(sum w^2) / sum w / sqrt(2 n_channels). Either the rms is asked for and sigma follows, or
+    sigma comes from the radiometer equation. Returns (beam, sigma_vis_jy, noise_rms_jy)."""
+    uvw_lambda = uvw_m.reshape(-1, 3) * observation.frequency_hz / SPEED_OF_LIGHT
+    w = image_weights(uvw_lambda[:, :2], weighting, robust, 1.0 / (grid.npix * grid.pixel_rad), grid.npix,
+                      taper_arcsec, super_weight)
+    beam = estimate_beam(grid, uvw_lambda, w)
+    check_beam_sampling(beam, grid.pixel_deg * 3600.0)
+    factor = math.sqrt((w ** 2).sum()) / w.sum() / math.sqrt(2.0 * n_channels)
+    if system_temperature_k is not None:
+        from radsim import telescope
+        sigma = telescope.visibility_noise_jy(system_temperature_k, aperture_efficiency, observation.dish_diameter_m,
+                                              observation.bandwidth_hz / n_channels, observation.integration_s)
+        return beam, sigma, sigma * factor
+    rms = float(noise_rms_jy or 0.0)
+    return beam, rms / factor, rms
 
 
 def gaussian_kernel(beam: Beam, pixel_arcsec: float) -> np.ndarray:

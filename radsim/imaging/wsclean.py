@@ -13,7 +13,6 @@ failure raises with the tail of the log (the log is kept). The MS and logs are d
 """
 from __future__ import annotations
 
-import math
 import os
 import shutil
 import subprocess
@@ -26,7 +25,7 @@ import numpy as np
 from radsim import ms as ms_mod
 from radsim import telescope
 from radsim.imaging import Beam, ImagedSky
-from radsim.imaging.fast import SPEED_OF_LIGHT, ImagingError, check_beam_sampling, estimate_beam, image_weights
+from radsim.imaging.fast import ImagingError, external_observation_setup
 
 INSTALL_HINT = ("install Debian's wsclean (apt-get install wsclean), or run inside the radsim container "
                 "(RADSIM_IMAGE, see containers/README.md), or choose imaging.backend = 'fast'")
@@ -85,22 +84,10 @@ class WscleanImager:
         if self.template.exists():
             shutil.rmtree(self.template)
         ms_mod.write_ms(self.template, observation, uvw, times, n_channels)
-        # per-visibility noise (per real and imaginary part, per polarisation product) giving the image rms;
-        # the weights approximate WSClean's so that the Stokes I rms comes out as asked
-        wavelength = SPEED_OF_LIGHT / observation.frequency_hz
-        w = image_weights(uvw.reshape(-1, 3)[:, :2] / wavelength, weighting, robust,
-                          1.0 / (self.n * grid.pixel_rad), self.n, taper_arcsec, super_weight)
-        self.expected_beam = estimate_beam(grid, uvw.reshape(-1, 3) / wavelength, w)
-        check_beam_sampling(self.expected_beam, self.pixel_arcsec)
-        if system_temperature_k is not None:
-            self.sigma_vis = telescope.visibility_noise_jy(system_temperature_k, aperture_efficiency,
-                                                           observation.dish_diameter_m,
-                                                           observation.bandwidth_hz / n_channels,
-                                                           observation.integration_s)
-            self.noise_rms_jy = self.sigma_vis * math.sqrt((w ** 2).sum()) / w.sum() / math.sqrt(2.0 * n_channels)
-        else:
-            self.noise_rms_jy = float(noise_rms_jy or 0.0)
-            self.sigma_vis = self.noise_rms_jy * w.sum() / math.sqrt((w ** 2).sum()) * math.sqrt(2.0 * n_channels)
+        self.expected_beam, self.sigma_vis, self.noise_rms_jy = external_observation_setup(
+            grid, observation, uvw, weighting=weighting, robust=robust, taper_arcsec=taper_arcsec,
+            super_weight=super_weight, noise_rms_jy=noise_rms_jy, system_temperature_k=system_temperature_k,
+            aperture_efficiency=aperture_efficiency, n_channels=n_channels)
         weight_args = {"natural": ["-weight", "natural"], "uniform": ["-weight", "uniform"],
                        "briggs": ["-weight", "briggs", f"{robust:g}"]}[weighting]
         self.image_args = [

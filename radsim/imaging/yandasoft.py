@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ import numpy as np
 
 from radsim import telescope
 from radsim.imaging import Beam, ImagedSky
-from radsim.imaging.fast import SPEED_OF_LIGHT, ImagingError, check_beam_sampling, estimate_beam, image_weights
+from radsim.imaging.fast import SPEED_OF_LIGHT, ImagingError, external_observation_setup
 from radsim.imaging.wsclean import run_logged
 
 IMAGE_NAME = "image.radsim"
@@ -214,21 +213,12 @@ class YandasoftImager:
         self.keep = keep
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="radsim-yandasoft-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
-        observation.check_elevation()
+        uvw = observation.uvw_m()                     # refuses a field below the elevation limit
         wavelength = SPEED_OF_LIGHT / observation.frequency_hz
-        uvw = observation.uvw_m()
-        w = image_weights(uvw.reshape(-1, 3)[:, :2] / wavelength, weighting, robust,
-                          1.0 / (self.n * grid.pixel_rad), self.n, taper_arcsec, super_weight)
-        self.expected_beam = estimate_beam(grid, uvw.reshape(-1, 3) / wavelength, w)
-        check_beam_sampling(self.expected_beam, grid.pixel_deg * 3600.0)
-        if system_temperature_k is not None:
-            self.sigma_vis = telescope.visibility_noise_jy(system_temperature_k, aperture_efficiency,
-                                                           observation.dish_diameter_m, observation.bandwidth_hz,
-                                                           observation.integration_s)
-            self.noise_rms_jy = self.sigma_vis * math.sqrt((w ** 2).sum()) / w.sum() / math.sqrt(2.0)
-        else:
-            self.noise_rms_jy = float(noise_rms_jy or 0.0)
-            self.sigma_vis = self.noise_rms_jy * w.sum() / math.sqrt((w ** 2).sum()) * math.sqrt(2.0)
+        self.expected_beam, self.sigma_vis, self.noise_rms_jy = external_observation_setup(
+            grid, observation, uvw, weighting=weighting, robust=robust, taper_arcsec=taper_arcsec,
+            super_weight=super_weight, noise_rms_jy=noise_rms_jy, system_temperature_k=system_temperature_k,
+            aperture_efficiency=aperture_efficiency)
         self.wmax = float(math.ceil(np.abs(uvw[..., 2]).max() / wavelength / 1000.0) * 1000.0)
         self.antennas = antenna_definition(observation)
         self.imager_parset = imager_parset(grid, observation, weighting=weighting, robust=robust,
