@@ -235,6 +235,30 @@ def cmd_config(args) -> int:
     return 0
 
 
+def cmd_simulate(args) -> int:
+    from radsim import driver
+    cfg = _load(args)
+    try:
+        return driver.simulate(cfg, Path(args.out), force_new=args.force_new)
+    except driver.SimulationError as exc:
+        raise UserError(str(exc)) from None
+
+
+def cmd_inspect(args) -> int:
+    from radsim import dataset
+    summary, problems = dataset.inspect(args.dir, verify=not args.quick)
+    if summary:
+        print(dataset.format_summary(args.dir, summary))
+    if problems:
+        print(f"{len(problems)} problem(s):", file=sys.stderr)
+        for p in problems:
+            print(f"  {p}", file=sys.stderr)
+        return 1
+    print("integrity: every shard opens" + ("" if args.quick else ", every checksum verifies")
+          + ", tiles and realisations match the manifest, no realisation twice, nothing missing")
+    return 0
+
+
 def _ensure_parent(path):
     parent = Path(path).parent
     try:
@@ -314,17 +338,64 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(cf)
     cf.add_argument("--show", type=int, default=50, help="realisations listed (default 50)")
     cf.set_defaults(func=cmd_config)
+
+    sm = sub.add_parser("simulate", formatter_class=fmt, epilog=EPILOG + SIMULATE_EPILOG,
+                        help="make every realisation of a config in parallel (MPI) into a sharded dataset",
+                        description="Make every planned realisation of the config (parameter sets x repeats) and "
+                                    "write their tiles and labels into the dataset directory --out: manifest.json "
+                                    "and shards/*.h5 (see radsim.shards). Runs as one process or under mpirun / "
+                                    "srun; rank 0 hands realisations out one at a time. Running the same command "
+                                    "again resumes: completed realisations are kept, interrupted and failed ones "
+                                    "are made again.")
+    _add_config(sm)
+    sm.add_argument("--out", required=True, help="dataset directory (created if missing; resumed if it holds a "
+                                                 "dataset of the same config)")
+    sm.add_argument("--force-new", action="store_true",
+                    help="when --out holds a dataset of another config, move it into --out/superseded-<time>/ "
+                         "and start a new one (nothing is deleted)")
+    sm.set_defaults(func=cmd_simulate)
+
+    ins = sub.add_parser("inspect", formatter_class=fmt,
+                         help="summarise a dataset and check its integrity",
+                         description="Summarise a dataset written by `radsim simulate` (realisations, tiles, split, "
+                                     "parameter coverage, time per stage and rank) and check it: every shard opens, "
+                                     "every HDF5 checksum verifies, tiles and realisations match the manifest, no "
+                                     "realisation is there twice, none is missing. Exit status 1 on any problem.")
+    ins.add_argument("dir", help="dataset directory")
+    ins.add_argument("--quick", action="store_true", help="skip reading every tile (checksums not verified)")
+    ins.set_defaults(func=cmd_inspect)
     return p
+
+
+SIMULATE_EPILOG = """
+Examples:
+  radsim simulate configs/quickstart.toml --out runs/sim               # one process
+  mpirun -n 4 radsim simulate configs/quickstart.toml --out runs/sim   # four ranks
+  sbatch jobs/simulate.sh                                              # Slurm (CONFIG=..., OUT=...)
+Exit status: 0 when every planned realisation is in the dataset, 1 when some failed (listed at the end;
+run again to retry them), 2 for a bad config or output directory.
+"""
+
+
+def _launcher_rank() -> int:
+    """This process's rank as the launcher (mpirun, srun) says, before MPI starts; 0 when not launched."""
+    import os
+    for var in ("OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"):
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    return 0
 
 
 def main(argv=None) -> int:
     from radsim.catalogue import TrecsError
     from radsim.config import ConfigError
     args = build_parser().parse_args(argv)
+    quiet = _launcher_rank() != 0   # under MPI, the same error of every rank is printed once, by rank 0
     try:
         return args.func(args)
     except (UserError, ConfigError, TrecsError) as exc:
-        print(f"radsim: error: {exc}", file=sys.stderr)
+        if not quiet:
+            print(f"radsim: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""

@@ -63,6 +63,11 @@ class SourcesConfig(_Section):
         description="T-RECS FITS catalogue(s) of one field (e.g. the 2019 AGN and SFG files). When given, "
                     "sources are taken from them instead of drawn from counts.base: cropped to the field, then "
                     "re-sampled to the realisation's modifier keeping their morphology.")
+    max_sources: int = Field(
+        1_000_000_000, gt=0,
+        description="A realisation that would hold more sources is refused (it fails and the job goes on): a "
+                    "guard against parameter draws whose sky would take hours and tens of GB (about 4 s and 40 "
+                    "bytes per million sources).")
 
     _ordered = model_validator(mode="after")(lambda self: _flux_limits_ordered(self))
 
@@ -194,6 +199,31 @@ class RealisationsConfig(_Section):
         return self
 
 
+class DatasetConfig(_Section):
+    """How `radsim simulate` writes a dataset. These keys do not change any tile: they may differ between the
+    runs that build one dataset (see :meth:`RadsimConfig.tiles_hash`)."""
+
+    shard_max_mb: float = Field(1024.0, gt=0.0, description="A rank starts a new shard when its current one "
+                                                            "reaches this size (MiB).")
+    compression: Literal["none", "lzf", "gzip"] = Field(
+        "none", description="HDF5 filter for the tiles (benchmarks/README.md: noise-like float32 tiles hardly "
+                            "compress, and 'none' writes and reads fastest).")
+    split_by: Literal["realisation", "set", "tile"] = Field(
+        "realisation", description="realisation: whole skies held out; set: whole parameter sets held out; "
+                                   "tile: tiles assigned one by one as in the seed study (tiles of one sky then "
+                                   "leak across the splits).")
+    train_fraction: float = Field(0.72, ge=0.0, le=1.0, description="Fraction of the split units for training.")
+    validation_fraction: float = Field(0.18, ge=0.0, le=1.0, description="Fraction for validation.")
+    test_fraction: float = Field(0.10, ge=0.0, le=1.0, description="Fraction held out for the test.")
+
+    @model_validator(mode="after")
+    def _fractions(self):
+        total = self.train_fraction + self.validation_fraction + self.test_fraction
+        if abs(total - 1.0) > 1e-9:
+            raise ValueError(f"train_fraction + validation_fraction + test_fraction must be 1, got {total:g}")
+        return self
+
+
 class RadsimConfig(_Section):
     field: FieldConfig
     sources: SourcesConfig
@@ -203,6 +233,7 @@ class RadsimConfig(_Section):
     run: RunConfig
     imaging: ImagingConfig = Field(default_factory=ImagingConfig)
     realisations: RealisationsConfig = Field(default_factory=RealisationsConfig)
+    dataset: DatasetConfig = Field(default_factory=DatasetConfig)
 
     @model_validator(mode="after")
     def _cross_checks(self):
@@ -220,6 +251,12 @@ class RadsimConfig(_Section):
     def hash(self) -> str:
         """SHA-256 of the validated config (canonical JSON): the identity of a dataset."""
         text = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def tiles_hash(self) -> str:
+        """SHA-256 of every key that fixes the tiles and labels (all but the ``dataset`` section): runs that
+        add to one dataset must agree on it."""
+        text = json.dumps(self.model_dump(mode="json", exclude={"dataset"}), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -179,6 +179,11 @@ def make_realisation(cfg, index: int, sink=None, imager=None) -> RealisationResu
     edges = cfg.labels.edges_jy
     with timer("catalogue"):
         src = (_trecs_sources if cfg.sources.trecs_catalogues else _drawn_sources)(cfg, real, grid)
+    n_sources = int(src.n_per_class.sum())
+    if n_sources > cfg.sources.max_sources:
+        raise ValueError(f"realisation {index} would hold {n_sources:,} sources (expected "
+                         f"{src.mean_per_class.sum():,.0f}), more than sources.max_sources = "
+                         f"{cfg.sources.max_sources:,}")
     if sink is not None:
         sink.begin(int(src.n_per_class.sum()))
     accumulator = sky.SkyAccumulator(grid)

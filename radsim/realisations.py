@@ -17,6 +17,7 @@ import numpy as np
 
 PARAMS_STREAM = 0
 REALISATION_STREAM = 1
+SPLIT_STREAM = 2
 
 
 def parameter_sets(cfg) -> list[tuple[str, dict]]:

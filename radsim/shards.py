@@ -13,7 +13,10 @@ realisation        (N,) int64                       realisation index of each ti
 tile_origin        (N, 2) int32                     (row, column) of the tile in its image
 realisations       (M,) compound                    one row per realisation: id, set_index, repeat,
                                                     seed, modifier (JSON), n_sources, noise_rms_jy,
-                                                    beam_major_arcsec, beam_minor_arcsec, beam_pa_deg
+                                                    beam_major_arcsec, beam_minor_arcsec, beam_pa_deg,
+                                                    the rank that made it and its per-stage wall
+                                                    times (s): catalogue, render, labels, image,
+                                                    tiles, write
 =================  ===============================  =================================================
 
 File attributes: ``format_version``, ``bin_edges_jy``, ``tile_size`` and any attributes the writer is given
@@ -21,23 +24,39 @@ File attributes: ``format_version``, ``bin_edges_jy``, ``tile_size`` and any att
 and renamed when complete (fsync first), so a shard under its final name is always whole; the writer rolls
 over to a new shard when one exceeds ``max_bytes``.
 
-This module is the one documented way to read a dataset's shards (radtrain imports it).
+This module is the one documented way to read a dataset (radtrain imports it)::
+
+    from radsim.shards import Dataset
+    ds = Dataset("runs/sim")                       # checks the manifest; refuses an unfinished dataset
+    train = ds.load("train")                       # dict of numpy arrays: images, labels, realisation, ...
+    ds.bin_edges_jy, ds.tile_size, ds.pixel_deg    # what the tiles are
+    for path in ds.shards_for("train"): ...        # or shard by shard (e.g. disjoint shards per rank)
+    ds.load("train", shards=my_paths)              # the split's tiles of some shards only
+
+A dataset directory holds ``manifest.json`` (written by radsim.dataset) and ``shards/*.h5``.
 """
 from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 FORMAT_VERSION = 1
+FORMAT = "radsim-dataset"
+MANIFEST = "manifest.json"
+SHARDS = "shards"
+SPLITS = ("train", "validation", "test")
 TILE_DATASETS = ("images", "labels", "expected", "realisation", "tile_origin")
 REALISATION_DTYPE = np.dtype([
     ("id", "<i8"), ("set_index", "<i8"), ("repeat", "<i8"), ("seed", "<i8"), ("modifier", "S4096"),
     ("n_sources", "<i8"), ("noise_rms_jy", "<f8"), ("beam_major_arcsec", "<f8"), ("beam_minor_arcsec", "<f8"),
-    ("beam_pa_deg", "<f8")])
+    ("beam_pa_deg", "<f8"), ("rank", "<i4"), ("catalogue_s", "<f8"), ("render_s", "<f8"), ("labels_s", "<f8"),
+    ("image_s", "<f8"), ("tiles_s", "<f8"), ("write_s", "<f8")])
+STAGES = ("catalogue", "render", "labels", "image", "tiles", "write")
 
 
 class ShardError(ValueError):
@@ -67,7 +86,7 @@ class ShardWriter:
         self.bin_edges = np.asarray(bin_edges_jy, dtype=float)
         self.attrs = dict(attrs or {})
         self.max_bytes = int(max_bytes)
-        self.compression = compression
+        self.compression = None if compression in (None, "none") else compression
         self.sequence = first_sequence
         self.completed: list[ShardInfo] = []
         self._file = None
@@ -88,7 +107,7 @@ class ShardWriter:
         f.create_dataset("expected", (0, nb), np.float32, maxshape=(None, nb), chunks=(256, nb), **opts)
         f.create_dataset("realisation", (0,), np.int64, maxshape=(None,), chunks=(1024,), **opts)
         f.create_dataset("tile_origin", (0, 2), np.int32, maxshape=(None, 2), chunks=(1024, 2), **opts)
-        f.create_dataset("realisations", (0,), REALISATION_DTYPE, maxshape=(None,), chunks=(64,), fletcher32=True)
+        f.create_dataset("realisations", (0,), REALISATION_DTYPE, maxshape=(None,), chunks=(8,), fletcher32=True)
         f.attrs["format_version"] = FORMAT_VERSION
         f.attrs["bin_edges_jy"] = self.bin_edges
         f.attrs["tile_size"] = self.tile_size
@@ -113,8 +132,10 @@ class ShardWriter:
         self.completed.append(self._info)
         self.sequence += 1
 
-    def add(self, index: int, tiles, labels, expected, tile_origin, row: dict) -> None:
-        """Append one realisation's tiles; ``row`` fills the ``realisations`` table (missing fields are 0)."""
+    def add(self, index: int, tiles, labels, expected, tile_origin, row: dict) -> float:
+        """Append one realisation's tiles; ``row`` fills the ``realisations`` table (missing fields are 0;
+        ``write_s`` is measured here). Returns the seconds spent writing."""
+        t0 = time.perf_counter()
         tiles = np.asarray(tiles, dtype=np.float32)
         n = tiles.shape[0]
         if tiles.shape[1:] != (self.tile_size, self.tile_size):
@@ -133,6 +154,8 @@ class ShardWriter:
             if key in row:
                 rec[key] = json.dumps(row[key]).encode() if key == "modifier" else row[key]
         rec["id"] = index
+        rec["rank"] = self.rank
+        rec["write_s"] = time.perf_counter() - t0
         r = f["realisations"]
         r.resize(r.shape[0] + 1, axis=0)
         r[-1] = rec[0]
@@ -141,6 +164,7 @@ class ShardWriter:
         f.flush()
         if os.path.getsize(self._tmp) >= self.max_bytes:
             self._finish()
+        return time.perf_counter() - t0
 
     def close(self) -> list[ShardInfo]:
         """Finish the open shard; returns every shard this writer completed."""
@@ -150,7 +174,10 @@ class ShardWriter:
     def abort(self) -> None:
         """Drop the shard being written (its realisations were not completed into a shard)."""
         if self._file is not None:
-            self._file.close()
+            try:
+                self._file.close()
+            except Exception:   # noqa: BLE001 - e.g. a full disk: the file is dropped anyway
+                pass
             self._file = None
         if self._tmp is not None and self._tmp.exists():
             self._tmp.unlink()
@@ -211,3 +238,99 @@ def verify_shard(path) -> list[str]:
     if d["labels"].shape[1] != len(d["attrs"]["bin_edges_jy"]) - 1:
         problems.append(f"{path}: labels have {d['labels'].shape[1]} bins, bin_edges_jy {len(d['attrs']['bin_edges_jy'])}")
     return problems
+
+
+# --------------------------------------------------------------------------------------------------------------
+# reading a dataset
+
+def read_manifest(directory) -> dict:
+    """The manifest of a dataset directory, checked for format and version."""
+    path = Path(directory) / MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ShardError(f"{path}: missing (not a radsim dataset directory?)") from None
+    except (OSError, ValueError) as exc:
+        raise ShardError(f"{path}: cannot read the manifest: {exc}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ShardError(f"{path}: not a radsim dataset manifest")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ShardError(f"{path}: dataset format version {manifest.get('format_version')}, this radsim reads "
+                         f"{FORMAT_VERSION}")
+    return manifest
+
+
+def tile_split(realisation, seed: int, fractions: dict) -> np.ndarray:
+    """Split name of every tile for a per-tile split: tile k of realisation i draws u from the stream
+    ``SeedSequence(seed, spawn_key=(2, i))`` (k-th number; tiles in the order written) and goes to train when
+    u < f_train, to validation when u < f_train + f_validation, else to test."""
+    realisation = np.asarray(realisation)
+    out = np.empty(realisation.shape, dtype=object)
+    cuts = np.cumsum([fractions["train"], fractions["validation"]])
+    for i in np.unique(realisation):
+        where = np.flatnonzero(realisation == i)
+        u = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(2, int(i)))).random(where.size)
+        out[where] = np.array(SPLITS, dtype=object)[np.searchsorted(cuts, u, side="right")]
+    return out
+
+
+class Dataset:
+    """A radsim dataset opened for reading. ``allow_incomplete`` admits one whose simulation has not finished
+    (its manifest lists what was complete when it was last written)."""
+
+    def __init__(self, directory, allow_incomplete: bool = False):
+        self.directory = Path(directory)
+        self.manifest = read_manifest(self.directory)
+        m = self.manifest
+        if m["status"] != "complete" and not allow_incomplete:
+            raise ShardError(f"{self.directory}: the simulation has not finished ({m['done']} of {m['planned']} "
+                             f"realisations, status {m['status']!r}); run `radsim simulate` again to complete it")
+        self.bin_edges_jy = np.asarray(m["bin_edges_jy"])
+        self.tile_size = int(m["tile_size"])
+        self.pixel_deg = float(m["pixel_deg"])
+        self.frequency_hz = float(m["frequency_hz"])
+        self.image_units = m["image_units"]
+        self.split = m["split"]
+
+    @property
+    def shard_paths(self) -> list[Path]:
+        return [self.directory / s["path"] for s in self.manifest["shards"]]
+
+    def realisations(self, split: str) -> list[int]:
+        """Realisation ids with tiles in a split (all realisations for a per-tile split)."""
+        done = sorted(r["id"] for r in self.manifest["realisations"])
+        if self.split["by"] == "tile":
+            return done
+        members = set(self.split[self._check(split)])
+        return [i for i in done if i in members]
+
+    def shards_for(self, split: str) -> list[Path]:
+        """The shards that hold tiles of a split."""
+        wanted = set(self.realisations(split))
+        return [self.directory / s["path"] for s in self.manifest["shards"] if wanted & set(s["realisations"])]
+
+    def _check(self, split):
+        if split not in SPLITS:
+            raise ValueError(f"split {split!r}: expected one of {', '.join(SPLITS)}")
+        return split
+
+    def load(self, split: str, shards=None, datasets=TILE_DATASETS) -> dict:
+        """The tiles of a split as numpy arrays (concatenated over ``shards``, by default all of the split's),
+        checksums verified while reading."""
+        self._check(split)
+        names = tuple(dict.fromkeys(("realisation", *datasets)))
+        parts = {name: [] for name in names}
+        members = None if self.split["by"] == "tile" else set(self.split[split])
+        for path in (self.shards_for(split) if shards is None else shards):
+            d = read_shard(path, names)
+            if members is None:
+                mask = tile_split(d["realisation"], self.split["seed"], self.split["fractions"]) == split
+            else:
+                mask = np.isin(d["realisation"], list(members))
+            for name in names:
+                parts[name].append(d[name][mask])
+        t, nb = self.tile_size, self.bin_edges_jy.size - 1
+        empty = {"images": (0, t, t), "labels": (0, nb), "expected": (0, nb), "realisation": (0,),
+                 "tile_origin": (0, 2)}
+        return {name: np.concatenate(p) if p else np.zeros(empty[name], np.float32) for name, p in parts.items()
+                if name in datasets}

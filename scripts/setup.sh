@@ -10,8 +10,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 say() { printf '[setup] %s\n' "$*"; }
 
-# Debian packages needed at run time and for the tests (more join as the MPI and Slurm parts land).
-APT_PACKAGES=(wsclean)
+# Debian packages needed at run time and for the tests: WSClean; Open MPI and a C compiler with Python's
+# headers (mpi4py is built against Debian's Open MPI); Slurm and munge (the tests start a one-node Slurm).
+APT_PACKAGES=(wsclean openmpi-bin libopenmpi-dev gcc python3-dev slurm-wlm munge)
 
 missing_debs() {
     local p
@@ -68,7 +69,8 @@ want="$(cat "$ROOT/constraints.txt" "$ROOT/setup.cfg" "$ROOT/pyproject.toml" | s
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     say "installing Python packages (pinned by constraints.txt)"
     "$VENV/bin/python" -m pip install -q --upgrade pip
-    "$VENV/bin/python" -m pip install -q -c "$ROOT/constraints.txt" -e "${ROOT}[test]"
+    # mpi4py from source, so that it links against the MPI library on this machine (Debian's Open MPI)
+    "$VENV/bin/python" -m pip install -q --no-binary mpi4py -c "$ROOT/constraints.txt" -e "${ROOT}[test]"
     echo "$want" > "$stamp"
 else
     say "Python packages up to date"

@@ -77,3 +77,14 @@ def run_radsim():
             raise AssertionError(f"radsim {args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
         return proc
     return _run
+
+
+def mpirun(n: int) -> list[str]:
+    """mpirun of Debian's Open MPI for ``n`` local ranks (allowed as root, more ranks than cores allowed)."""
+    exe = shutil.which("mpirun")
+    if exe is None:
+        pytest.fail("mpirun not found: install openmpi-bin (scripts/setup.sh does)")
+    return [exe, "--oversubscribe", "-n", str(n)]
+
+
+MPI_ENV = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1", "OMPI_MCA_rmaps_base_oversubscribe": "1"}

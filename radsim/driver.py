@@ -1,0 +1,476 @@
+"""`radsim simulate`: the MPI job that makes a dataset's realisations in parallel.
+
+The same code runs as one process, under ``mpirun -n N`` and under ``srun``. Rank 0 plans: it checks the
+output directory (a dataset from another config is refused), finds the realisations already in complete
+shards, and hands out the others one at a time: a rank asks for the next index whenever it has finished one,
+so slow realisations do not leave ranks idle. Rank 0 makes realisations too; a helper thread on rank 0 answers
+the other ranks' requests (polling with short sleeps, so an idle rank never spins a core).
+
+Every rank appends its realisations to its own shards (radsim.shards), which get their final names only when
+complete; a realisation counts as done only once it is in such a shard. Killing any rank or the whole job
+therefore loses at most the realisations of the open shards, and running the same command again makes exactly
+those (and any that failed) again. Realisations are bit-identical whichever rank makes them: their random
+streams are keyed by index (radsim.realisations).
+"""
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+import traceback
+from collections import deque
+from pathlib import Path
+
+from radsim import dataset, pipeline, realisations, shards
+
+log = logging.getLogger("radsim.simulate")
+
+TAG_REQUEST = 11
+TAG_REPLY = 12
+POLL_S = 0.02
+
+
+class SimulationError(RuntimeError):
+    """The job cannot start or cannot go on; the message names the path or the rank and the cause."""
+
+
+def _comm():
+    from mpi4py import MPI
+    comm = MPI.COMM_WORLD
+    launched = max(int(os.environ.get(v, "1") or 1) for v in ("SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE"))
+    if comm.Get_size() == 1 and launched > 1 and "SLURM_NTASKS" in os.environ and "OMPI_COMM_WORLD_SIZE" not in os.environ:
+        raise SimulationError(f"Slurm started {launched} tasks but MPI sees one rank per process: each would make "
+                              f"the whole dataset. Start the ranks with `srun --mpi=pmix` (see `srun --mpi=list`) "
+                              f"or with mpirun")
+    return comm
+
+
+def setup_logging(rank: int, size: int, level=logging.INFO) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"%(asctime)s radsim[rank {rank}/{size}] %(levelname)s: %(message)s",
+                                           "%H:%M:%S"))
+    root = logging.getLogger("radsim")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def _wait(request) -> None:
+    """Complete a non-blocking MPI request without spinning a core."""
+    while not request.Test():
+        time.sleep(POLL_S)
+
+
+def _recv(comm, source, tag):
+    from mpi4py import MPI
+    status = MPI.Status()
+    source = MPI.ANY_SOURCE if source is None else source
+    while not comm.Iprobe(source=source, tag=tag, status=status):
+        time.sleep(POLL_S)
+    return comm.recv(source=status.Get_source(), tag=tag)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# planning (rank 0)
+
+class _Lock:
+    """An exclusive lock on ``DIR/.radsim.lock`` held by rank 0 for the whole run (one job per dataset)."""
+
+    def __init__(self, out: Path):
+        self.path = out / ".radsim.lock"
+        self.fh = open(self.path, "a+")
+        try:
+            fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.fh.seek(0)
+            holder = self.fh.read().strip() or "another process"
+            self.fh.close()
+            raise SimulationError(f"{out}: another `radsim simulate` is writing this dataset ({holder}); wait "
+                                  f"for it to finish or choose another --out") from None
+        except OSError as exc:   # file systems without flock: go on, a warning is all we can do
+            log.warning("%s: cannot lock (%s); make sure no other job writes this dataset", self.path, exc)
+        self.fh.seek(0)
+        self.fh.truncate()
+        self.fh.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+        self.fh.flush()
+
+    def release(self):
+        self.fh.close()
+
+
+def prepare(cfg, out: Path, force_new: bool) -> dict:
+    """Check and set up the output directory; returns the plan: indices to make, first shard sequence, the
+    shards found and the run history. Raises SimulationError naming the path and the cause."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / dataset.SHARDS).mkdir(exist_ok=True)
+        probe = out / dataset.SHARDS / f".probe-{os.getpid()}"
+        probe.write_bytes(b"radsim")
+        probe.unlink()
+    except OSError as exc:
+        raise SimulationError(f"cannot write to the output directory {out}: {exc.strerror or exc}") from None
+    try:
+        previous = dataset.read_manifest(out)
+    except dataset.DatasetError as exc:
+        raise SimulationError(f"{exc}; choose another --out") from None
+    if previous is None and dataset.shard_paths(out):
+        raise SimulationError(f"{out} holds shards but no manifest.json: not a dataset this radsim can add to; "
+                              f"choose another --out")
+    runs = []
+    if previous is not None:
+        if previous["tiles_hash"] != cfg.tiles_hash():
+            if not force_new:
+                raise SimulationError(
+                    f"{out} holds a dataset made from another configuration (tiles hash "
+                    f"{previous['tiles_hash'][:12]}, this config {cfg.tiles_hash()[:12]}; changed keys: "
+                    f"{', '.join(_changed_keys(previous['config'], cfg.model_dump(mode='json'))) or 'unknown'}). "
+                    f"Use the same config to resume it, another --out, or --force-new to move it aside into "
+                    f"{out}/superseded-<time>/ and start again")
+            moved = dataset.supersede(out)
+            (out / dataset.SHARDS).mkdir()
+            log.warning("moved the dataset of another configuration to %s (nothing deleted)", moved)
+        else:
+            runs = previous.get("runs", [])
+    for tmp in dataset.stale_temporaries(out):
+        log.info("removing %s, left unfinished by an interrupted run (its realisations are made again)", tmp.name)
+        tmp.unlink()
+    try:
+        found = dataset.scan_shards(out)
+    except dataset.DatasetError as exc:
+        raise SimulationError(str(exc)) from None
+    for s in found:
+        if s["tiles_hash"] and s["tiles_hash"] != cfg.tiles_hash():
+            raise SimulationError(f"{s['path']}: a shard from another configuration in this dataset; move it out")
+    done = {int(i) for s in found for i in s["table"]["id"]}
+    planned = [r.index for r in realisations.plan(cfg)]
+    return {"todo": [i for i in planned if i not in done], "done": sorted(done), "planned": len(planned),
+            "first_sequence": dataset.next_sequence(out), "found": found, "runs": runs}
+
+
+def _changed_keys(old: dict, new: dict, prefix="") -> list[str]:
+    keys = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            keys += _changed_keys(a, b, f"{prefix}{k}.")
+        elif a != b and not (prefix + k).startswith("dataset."):
+            keys.append(prefix + k)
+    return keys
+
+
+# --------------------------------------------------------------------------------------------------------------
+# progress (rank 0)
+
+class Progress:
+    """One progress bar for the whole job on rank 0 (a tqdm bar on a terminal, a log line every
+    ``every_s`` seconds otherwise, e.g. in a Slurm output file); thread safe."""
+
+    def __init__(self, total: int, initial: int, every_s: float = 30.0):
+        from tqdm import tqdm
+        self.lock = threading.Lock()
+        self.total, self.done, self.initial = total, initial, initial
+        self.failed: list[dict] = []
+        self.t0 = time.monotonic()
+        self.last_log = self.t0
+        self.every_s = every_s
+        tty = sys.stderr.isatty()
+        self.bar = tqdm(total=total, initial=initial, unit="realisation", desc="radsim simulate",
+                        dynamic_ncols=True, disable=not tty, smoothing=0.1) if tty else None
+
+    def update(self, report: dict) -> None:
+        with self.lock:
+            if report["ok"]:
+                self.done += 1
+            else:
+                self.failed.append(report)
+            if self.bar is not None:
+                self.bar.update(1)
+                self.bar.set_postfix(failed=len(self.failed)) if self.failed else None
+            now = time.monotonic()
+            if self.bar is None and (now - self.last_log >= self.every_s or self.done + len(self.failed) == self.total):
+                self.last_log = now
+                made = self.done - self.initial + len(self.failed)
+                rate = made / max(now - self.t0, 1e-9)
+                left = self.total - self.done - len(self.failed)
+                eta = time.strftime("%H:%M:%S", time.gmtime(left / rate)) if rate > 0 else "?"
+                log.info("progress: %d/%d realisations done (%.0f%%), %d failed, %.3g/s, ETA %s", self.done,
+                         self.total, 100 * self.done / max(1, self.total), len(self.failed), rate, eta)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+class Dispatcher:
+    """The queue of realisation indices on rank 0, served to the other ranks by a helper thread."""
+
+    def __init__(self, comm, todo, progress: Progress):
+        self.comm = comm
+        self.queue = deque(todo)
+        self.lock = threading.Lock()
+        self.progress = progress
+        self.rank_info: dict[int, dict] = {}
+        self.fatal: list[str] = []
+        self.thread = threading.Thread(target=self._serve, name="radsim-dispatcher", daemon=True)
+
+    def take(self):
+        with self.lock:
+            return self.queue.popleft() if self.queue else None
+
+    def stop_handing_out(self):
+        with self.lock:
+            self.queue.clear()
+
+    def _serve(self):
+        try:
+            self._loop()
+        except BaseException:   # without its dispatcher the job would hang: stop every rank
+            log.critical("the dispatcher on rank 0 failed; aborting the job\n%s", traceback.format_exc())
+            self.comm.Abort(3)
+
+    def _loop(self):
+        active = self.comm.Get_size() - 1
+        while active:
+            kind, rank, payload = _recv(self.comm, None, TAG_REQUEST)
+            if kind == "report":
+                self.progress.update(payload)
+            elif kind == "next":
+                self.comm.send(self.take(), dest=rank, tag=TAG_REPLY)
+            elif kind == "fatal":
+                self.fatal.append(payload)
+                log.error("rank %d stopped: %s", rank, payload)
+                self.stop_handing_out()
+            elif kind == "bye":
+                self.rank_info[rank] = payload
+                active -= 1
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the work of one rank
+
+def _build_imager(cfg, out: Path, rank: int):
+    workdir = out / "logs" / f"imaging-rank{rank:04d}" if cfg.imaging.keep_ms else None
+    return pipeline.build_imager(cfg, workdir)
+
+
+def _work(cfg, out: Path, rank: int, first_sequence: int, next_index, report, imager=None) -> dict:
+    """Make realisations until ``next_index()`` returns None; ``report(dict)`` after each. Returns this rank's
+    summary. A failing realisation is reported and skipped; a failure to write is fatal for the rank."""
+    host = socket.gethostname()
+    t_start = time.perf_counter()
+    if imager is None:
+        imager = _build_imager(cfg, out, rank)
+    setup_s = time.perf_counter() - t_start
+    attrs = {"tiles_hash": cfg.tiles_hash(), "config_hash": cfg.hash(), "pixel_deg": cfg.field.pixel_deg,
+             "frequency_hz": cfg.field.frequency_hz, "imaging_backend": cfg.imaging.backend, "rank": rank,
+             "host": host}
+    writer = shards.ShardWriter(out / dataset.SHARDS, rank, tile_size=cfg.tiles.size, bin_edges_jy=cfg.labels.edges_jy,
+                                attrs=attrs, max_bytes=int(cfg.dataset.shard_max_mb * 2 ** 20),
+                                compression=cfg.dataset.compression, first_sequence=first_sequence)
+    n_ok = n_failed = 0
+    busy = 0.0
+    fatal = None
+    try:
+        while (index := next_index()) is not None:
+            t0 = time.perf_counter()
+            real = realisations.get(cfg, index)
+            try:
+                result = pipeline.make_realisation(cfg, index, imager=imager)
+            except Exception as exc:   # one bad realisation must not stop the job: report it, go on
+                n_failed += 1
+                log.error("realisation %d (set %d, %s %s) failed: %s: %s\n%s", index, real.set_index,
+                          real.modifier_name, real.modifier_params, type(exc).__name__, exc,
+                          traceback.format_exc(limit=-3).rstrip())
+                report({"ok": False, "index": index, "set_index": real.set_index, "modifier": real.modifier_name,
+                        "params": real.modifier_params, "error": f"{type(exc).__name__}: {exc}", "rank": rank})
+                continue
+            im = result.imaged
+            beam = (im.beam.bmaj_arcsec, im.beam.bmin_arcsec, im.beam.bpa_deg) if im.beam else (0.0, 0.0, 0.0)
+            row = {"set_index": real.set_index, "repeat": real.repeat, "seed": cfg.run.seed,
+                   "modifier": {"name": real.modifier_name, **_plain(result.modifier_params)},
+                   "n_sources": result.n_sources, "noise_rms_jy": im.noise_rms_jy, "beam_major_arcsec": beam[0],
+                   "beam_minor_arcsec": beam[1], "beam_pa_deg": beam[2],
+                   **{f"{s}_s": result.timings_s.get(s, 0.0) for s in shards.STAGES if s != "write"}}
+            try:
+                writer.add(index, result.tiles, result.labels, result.expected, result.tile_origin, row)
+            except (OSError, RuntimeError) as exc:   # h5py reports some write failures as RuntimeError
+                fatal = (f"cannot write {writer.directory} (shard of rank {rank}): {_io_reason(exc)}; "
+                         f"completed shards are kept, run again once the cause is fixed")
+                break
+            n_ok += 1
+            busy += time.perf_counter() - t0
+            report({"ok": True, "index": index, "rank": rank})
+        if fatal is None:
+            try:
+                writer.close()
+            except (OSError, RuntimeError) as exc:
+                fatal = f"cannot complete a shard of rank {rank} in {writer.directory}: {_io_reason(exc)}"
+    finally:
+        if fatal is not None or sys.exc_info()[0] is not None:
+            writer.abort()
+        if hasattr(imager, "close"):
+            imager.close()
+    return {"rank": rank, "host": host, "setup_s": setup_s, "busy_s": busy, "realisations": n_ok,
+            "failed": n_failed, "wall_s": time.perf_counter() - t_start, "fatal": fatal}
+
+
+def _io_reason(exc) -> str:
+    """The operating system's reason for a failed write, from an OSError or from HDF5's message."""
+    import re
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    found = re.search(r"errno = (\d+)", str(exc))
+    return os.strerror(int(found.group(1))) if found else str(exc).splitlines()[0]
+
+
+def _plain(params: dict) -> dict:
+    """Modifier parameters as JSON-ready scalars and lists (per-bin edges left out)."""
+    import numpy as np
+    out = {}
+    for k, v in params.items():
+        if k in ("edges_jy", "knots"):
+            continue
+        out[k] = v.tolist() if isinstance(v, np.ndarray) else (v.item() if isinstance(v, np.generic) else v)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the job
+
+def simulate(cfg, out, *, force_new: bool = False, config_text: str | None = None) -> int:
+    """Run the job on every rank of MPI.COMM_WORLD; returns the exit status (0: every planned realisation is
+    in the dataset; 1: some failed or a rank could not write)."""
+    out = Path(out)
+    comm = _comm()
+    rank, size = comm.Get_rank(), comm.Get_size()
+    setup_logging(rank, size)
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    t0 = time.perf_counter()
+
+    full_plan, error, lock, imager, setup_s = None, None, None, None, 0.0
+    if rank == 0:
+        try:
+            full_plan = prepare(cfg, out, force_new)
+            lock = _Lock(out)
+            # rank 0's imager is built before the others start, so that a config the imager refuses (beam
+            # sampling, elevation limit, missing wsclean) stops the job here, with one message
+            imager = _build_imager(cfg, out, 0)
+            setup_s = time.perf_counter() - t0
+            dataset.write_manifest(out, _manifest(cfg, out, full_plan["found"], "running", full_plan["runs"], [], size))
+        except (SimulationError, ValueError, OSError) as exc:
+            error = str(exc)
+            if lock is not None:
+                lock.release()
+    error, plan = comm.bcast((error, None if full_plan is None else
+                              {k: full_plan[k] for k in ("todo", "done", "planned", "first_sequence")}), root=0)
+    if error is not None:
+        raise SimulationError(error)   # on every rank; the CLI prints it once (rank 0)
+    if rank == 0:
+        _warn_about_split(cfg)
+        log.info("%s: %d realisations planned, %d already done, %d to make on %d rank(s)", out, plan["planned"],
+                 len(plan["done"]), len(plan["todo"]), size)
+    # each rank numbers its shards from the same first sequence (the names differ by rank)
+    first_sequence = plan["first_sequence"]
+
+    if rank == 0:
+        progress = Progress(plan["planned"], len(plan["done"]))
+        dispatcher = Dispatcher(comm, plan["todo"], progress)
+        if size > 1:
+            dispatcher.thread.start()
+        try:
+            mine = _work(cfg, out, 0, first_sequence, dispatcher.take, progress.update, imager)
+            mine["setup_s"] += setup_s
+        except BaseException:
+            dispatcher.stop_handing_out()
+            raise
+        if mine["fatal"]:
+            dispatcher.stop_handing_out()
+            dispatcher.fatal.append(mine["fatal"])
+            log.error("%s", mine["fatal"])
+        if size > 1:
+            dispatcher.thread.join()
+        progress.close()
+        rank_info = [mine, *(dispatcher.rank_info[r] for r in sorted(dispatcher.rank_info))]
+        status = _finish(cfg, out, full_plan, rank_info, progress.failed, dispatcher.fatal, started,
+                         time.perf_counter() - t0, size)
+        lock.release()
+    else:
+        def next_index():
+            comm.send(("next", rank, None), dest=0, tag=TAG_REQUEST)
+            return _recv(comm, 0, TAG_REPLY)
+
+        def report(r):
+            comm.send(("report", rank, r), dest=0, tag=TAG_REQUEST)
+
+        try:
+            mine = _work(cfg, out, rank, first_sequence, next_index, report)
+        except Exception as exc:
+            mine = {"rank": rank, "host": socket.gethostname(), "fatal": f"{type(exc).__name__}: {exc}"}
+        if mine.get("fatal"):
+            comm.send(("fatal", rank, mine["fatal"]), dest=0, tag=TAG_REQUEST)
+        comm.send(("bye", rank, mine), dest=0, tag=TAG_REQUEST)
+        status = 1 if mine.get("fatal") else 0
+    if size > 1:
+        _wait(comm.Ibarrier())   # ranks that finish early wait here asleep, not spinning
+    return status
+
+
+def _warn_about_split(cfg) -> None:
+    if cfg.dataset.split_by == "tile":
+        log.warning("dataset.split_by = 'tile': tiles of one sky go to train, validation and test alike, so the "
+                    "test tiles leak information from the training skies (as in the seed study); use 'realisation' "
+                    "or 'set' to hold out whole skies")
+        return
+    split = dataset.assign_split(cfg)
+    empty = [name for name in dataset.SPLITS if not split[name] and split["fractions"][name] > 0]
+    if empty:
+        log.warning("the %s split(s) get no %s: too few for fractions %s", ", ".join(empty), cfg.dataset.split_by,
+                    split["fractions"])
+
+
+def _manifest(cfg, out, found, status, runs, failed, size, units=None):
+    from mpi4py import MPI
+    extra = {"mpi4py": __import__("mpi4py").__version__, "mpi": MPI.Get_library_version().splitlines()[0].strip()}
+    if cfg.imaging.backend == "wsclean":
+        from radsim.imaging.wsclean import wsclean_executable, wsclean_version
+        try:
+            extra["wsclean"] = wsclean_version(wsclean_executable())
+        except Exception:   # noqa: BLE001 - the version is informative; the imager itself reports a missing wsclean
+            pass
+    units = units or ("JY/PIXEL" if cfg.imaging.backend == "none" and not cfg.imaging.beam_arcsec else "JY/BEAM")
+    return dataset.build_manifest(cfg, out, found, status=status, runs=runs, failed=failed,
+                                  version_info=dataset.versions(extra), image_units=units)
+
+
+def _finish(cfg, out, plan, rank_info, failed, fatal, started, wall_s, size) -> int:
+    found = dataset.scan_shards(out)
+    done = {int(i) for s in found for i in s["table"]["id"]}
+    status = "complete" if len(done) == plan["planned"] else "incomplete"
+    run = {"started": started, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "wall_s": wall_s, "ranks": size,
+           "hosts": sorted({r.get("host", "?") for r in rank_info}), "made": sum(r.get("realisations", 0) for r in rank_info),
+           "failed": len(failed), "rank_info": rank_info}
+    runs = [*plan["runs"], run]
+    try:
+        dataset.write_manifest(out, _manifest(cfg, out, found, status, runs, failed, size))
+    except OSError as exc:
+        fatal = [*fatal, f"cannot update {out / dataset.MANIFEST}: {exc.strerror or exc} (the shards are complete; "
+                         f"run again once the cause is fixed to write it)"]
+    made = run["made"]
+    log.info("%s: %d realisations made in %.1f s on %d rank(s) (%.3g realisations/s); dataset %s, %d of %d "
+             "realisations", out, made, wall_s, size, made / max(wall_s, 1e-9), status, len(done), plan["planned"])
+    if failed or fatal:
+        what = [f"{len(failed)} realisation(s) failed"] if failed else []
+        what += [f"{len(fatal)} rank(s) stopped"] if fatal else []
+        log.error("%s:", " and ".join(what))
+        for f in sorted(failed, key=lambda f: f["index"]):
+            log.error("  realisation %d (set %d, %s %s) on rank %d: %s", f["index"], f["set_index"], f["modifier"],
+                      f["params"], f["rank"], f["error"])
+        for f in fatal:
+            log.error("  %s", f)
+        log.error("run the same command again to retry what is missing (completed realisations are kept)")
+        return 1
+    return 0
