@@ -39,14 +39,14 @@ class SimulationError(RuntimeError):
 
 
 def _comm():
+    step_tasks = int(os.environ.get("SLURM_STEP_NUM_TASKS", "1") or 1)
+    if step_tasks > 1 and not any(v in os.environ for v in ("PMIX_RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK")):
+        # checked before MPI starts: without a process-management interface every task would start as a
+        # one-rank job (or Open MPI stops with an opaque error) and each would make the whole dataset
+        raise SimulationError(f"srun started {step_tasks} tasks without an MPI process-management interface: "
+                              f"start the ranks with `srun --mpi=pmix` (see `srun --mpi=list`)")
     from mpi4py import MPI
-    comm = MPI.COMM_WORLD
-    launched = max(int(os.environ.get(v, "1") or 1) for v in ("SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE"))
-    if comm.Get_size() == 1 and launched > 1 and "SLURM_NTASKS" in os.environ and "OMPI_COMM_WORLD_SIZE" not in os.environ:
-        raise SimulationError(f"Slurm started {launched} tasks but MPI sees one rank per process: each would make "
-                              f"the whole dataset. Start the ranks with `srun --mpi=pmix` (see `srun --mpi=list`) "
-                              f"or with mpirun")
-    return comm
+    return MPI.COMM_WORLD
 
 
 def setup_logging(rank: int, size: int, level=logging.INFO) -> None:

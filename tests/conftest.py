@@ -88,3 +88,16 @@ def mpirun(n: int) -> list[str]:
 
 
 MPI_ENV = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1", "OMPI_MCA_rmaps_base_oversubscribe": "1"}
+
+
+@pytest.fixture(scope="session")
+def local_slurm(tmp_path_factory):
+    """A running one-node Slurm on localhost (tests/localslurm.py); skips with the reason where it cannot run."""
+    import localslurm
+    why = localslurm.unavailable()
+    if why:
+        pytest.skip(f"no local Slurm: {why}")
+    cluster = localslurm.LocalSlurm(tmp_path_factory.mktemp("slurm"))
+    cluster.start()
+    yield cluster
+    cluster.stop()
