@@ -77,6 +77,9 @@ if [ -n "${SLURM_JOB_ID:-}" ]; then
 elif command -v mpirun >/dev/null; then
     n="${NPROCS:-$(nproc)}"
     LAUNCH=(mpirun -n "$n")
+    if [ "$n" -gt "$(nproc)" ]; then
+        LAUNCH+=(--oversubscribe)
+    fi
     if [ "$(id -u)" -eq 0 ]; then
         LAUNCH+=(--allow-run-as-root)     # containers and CI often run as root
     fi

@@ -257,14 +257,12 @@ def _build_imager(cfg, out: Path, rank: int):
     return pipeline.build_imager(cfg, workdir)
 
 
-def _work(cfg, out: Path, rank: int, first_sequence: int, next_index, report, imager=None) -> dict:
-    """Make realisations until ``next_index()`` returns None; ``report(dict)`` after each. Returns this rank's
-    summary. A failing realisation is reported and skipped; a failure to write is fatal for the rank."""
+def _work(cfg, out: Path, rank: int, first_sequence: int, next_index, report, imager, setup_s: float) -> dict:
+    """Make realisations with ``imager`` until ``next_index()`` returns None; ``report(dict)`` after each.
+    Returns this rank's summary. A failing realisation is reported and skipped; a failure to write is fatal for
+    the rank."""
     host = socket.gethostname()
     t_start = time.perf_counter()
-    if imager is None:
-        imager = _build_imager(cfg, out, rank)
-    setup_s = time.perf_counter() - t_start
     attrs = {"tiles_hash": cfg.tiles_hash(), "config_hash": cfg.hash(), "pixel_deg": cfg.field.pixel_deg,
              "frequency_hz": cfg.field.frequency_hz, "imaging_backend": cfg.imaging.backend, "rank": rank,
              "host": host}
@@ -315,7 +313,7 @@ def _work(cfg, out: Path, rank: int, first_sequence: int, next_index, report, im
         if hasattr(imager, "close"):
             imager.close()
     return {"rank": rank, "host": host, "setup_s": setup_s, "busy_s": busy, "realisations": n_ok,
-            "failed": n_failed, "wall_s": time.perf_counter() - t_start, "fatal": fatal}
+            "failed": n_failed, "wall_s": setup_s + time.perf_counter() - t_start, "fatal": fatal}
 
 
 def _io_reason(exc) -> str:
@@ -351,23 +349,31 @@ def simulate(cfg, out, *, force_new: bool = False, config_text: str | None = Non
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     t0 = time.perf_counter()
 
-    full_plan, error, lock, imager, setup_s = None, None, None, None, 0.0
+    full_plan, error, lock, imager = None, None, None, None
     if rank == 0:
         try:
             full_plan = prepare(cfg, out, force_new)
             lock = _Lock(out)
-            # rank 0's imager is built before the others start, so that a config the imager refuses (beam
-            # sampling, elevation limit, missing wsclean) stops the job here, with one message
-            imager = _build_imager(cfg, out, 0)
-            setup_s = time.perf_counter() - t0
             dataset.write_manifest(out, _manifest(cfg, out, full_plan["found"], "running", full_plan["runs"], [], size))
         except (SimulationError, ValueError, OSError) as exc:
             error = str(exc)
-            if lock is not None:
-                lock.release()
     error, plan = comm.bcast((error, None if full_plan is None else
                               {k: full_plan[k] for k in ("todo", "done", "planned", "first_sequence")}), root=0)
+    if error is None:
+        # every rank builds its imager (PSF, clean beam; for wsclean a template MS) at the same time; a config
+        # the imager refuses (beam sampling, elevation limit, missing wsclean) stops every rank before any work
+        try:
+            imager = _build_imager(cfg, out, rank)
+        except (ValueError, OSError, RuntimeError) as exc:
+            error = f"{exc}" if size == 1 else f"rank {rank}: {exc}"
+        errors = [e for e in (comm.allgather(error) if size > 1 else [error]) if e]
+        error = errors[0] if errors else None
+    setup_s = time.perf_counter() - t0
     if error is not None:
+        if lock is not None:
+            lock.release()
+        if hasattr(imager, "close"):
+            imager.close()
         raise SimulationError(error)   # on every rank; the CLI prints it once (rank 0)
     if rank == 0:
         _warn_about_split(cfg)
@@ -382,8 +388,7 @@ def simulate(cfg, out, *, force_new: bool = False, config_text: str | None = Non
         if size > 1:
             dispatcher.thread.start()
         try:
-            mine = _work(cfg, out, 0, first_sequence, dispatcher.take, progress.update, imager)
-            mine["setup_s"] += setup_s
+            mine = _work(cfg, out, 0, first_sequence, dispatcher.take, progress.update, imager, setup_s)
         except BaseException:
             dispatcher.stop_handing_out()
             raise
@@ -407,7 +412,7 @@ def simulate(cfg, out, *, force_new: bool = False, config_text: str | None = Non
             comm.send(("report", rank, r), dest=0, tag=TAG_REQUEST)
 
         try:
-            mine = _work(cfg, out, rank, first_sequence, next_index, report)
+            mine = _work(cfg, out, rank, first_sequence, next_index, report, imager, setup_s)
         except Exception as exc:
             mine = {"rank": rank, "host": socket.gethostname(), "fatal": f"{type(exc).__name__}: {exc}"}
         if mine.get("fatal"):

@@ -99,6 +99,7 @@ class ShardWriter:
         final = self.directory / shard_name(self.rank, self.sequence)
         self._tmp = final.with_name(f".{final.name}.tmp")
         self._info = ShardInfo(final)
+        self._bytes = 0
         f = h5py.File(self._tmp, "w")
         t, nb = self.tile_size, self.bin_edges.size - 1
         opts = {"fletcher32": True, "compression": self.compression}
@@ -161,8 +162,10 @@ class ShardWriter:
         r[-1] = rec[0]
         self._info.realisations.append(int(index))
         self._info.n_tiles += n
-        f.flush()
-        if os.path.getsize(self._tmp) >= self.max_bytes:
+        # rollover by the bytes of data written (no flush and stat per realisation); the file is a little
+        # larger (metadata, checksums)
+        self._bytes += sum(np.asarray(v).nbytes for v in (tiles, labels, expected, tile_origin)) + rec.nbytes
+        if self._bytes >= self.max_bytes:
             self._finish()
         return time.perf_counter() - t0
 

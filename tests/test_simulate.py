@@ -81,6 +81,7 @@ def test_single_process_dataset_is_complete_and_right(one_rank):
     assert sorted(split["train"] + split["validation"] + split["test"]) == list(range(6))
     assert m["runs"][-1]["ranks"] == 1 and m["runs"][-1]["made"] == 6
     assert "radsim[rank 0/1]" in proc.stderr and "6 realisations made" in proc.stderr
+    assert "progress: 6/6 realisations done (100%), 0 failed" in proc.stderr and "ETA" in proc.stderr
     # the tiles in the dataset are the realisations' restored tiles and labels, as made by the pipeline
     d = all_tiles(out)
     assert d["images"].shape == (6 * 16, 32, 32)
@@ -288,6 +289,8 @@ def test_bad_output_and_missing_config(one_rank, tmp_path):
     (tmp_path / "file").write_text("x")
     proc = simulate(cfg_path, tmp_path / "file" / "ds", 1, 2)
     assert "cannot write to the output directory" in proc.stderr and str(tmp_path / "file" / "ds") in proc.stderr
+    ins = run(radsim_exe() + ["inspect", tmp_path], check=1)
+    assert f"{tmp_path / 'manifest.json'}: missing" in ins.stderr
     proc = simulate(tmp_path / "nope.toml", tmp_path / "ds", 2, 2)
     assert proc.stderr.count("config file not found") == 1 and "nope.toml" in proc.stderr
 
