@@ -86,11 +86,8 @@ def scan_shards(out) -> list[dict]:
     found, owner = [], {}
     for path in shard_paths(out):
         try:
-            with shards.open_shard(path) as f:
-                table = f["realisations"][...]
-                n_tiles = int(f["images"].shape[0])
-                tiles_hash = f.attrs.get("tiles_hash", "")
-        except (shards.ShardError, OSError) as exc:
+            table, n_tiles, tiles_hash = shards.shard_table(path)
+        except shards.ShardError as exc:
             raise DatasetError(f"{exc}\n  move this shard out of {Path(out) / SHARDS} (its realisations will be "
                                f"made again) or restore it, then run again") from None
         ids = [int(i) for i in table["id"]]
@@ -99,7 +96,7 @@ def scan_shards(out) -> list[dict]:
                 raise DatasetError(f"{path}: realisation {i} is also in {owner[i]}; a dataset holds each once")
             owner[i] = path
         found.append({"path": path, "table": table, "n_tiles": n_tiles, "bytes": path.stat().st_size,
-                      "tiles_hash": tiles_hash.decode() if isinstance(tiles_hash, bytes) else str(tiles_hash)})
+                      "tiles_hash": tiles_hash})
     return found
 
 
@@ -237,7 +234,6 @@ def inspect(out, verify: bool = True) -> tuple[dict, list[str]]:
         problems.append(f"{out / rel}: shard on disk but not in the manifest (written by a run that did not "
                         f"finish: run `radsim simulate` again to bring the manifest up to date)")
     seen: dict[int, str] = {}
-    tables = {}
     for rel, entry in listed.items():
         path = out / rel
         if rel not in on_disk:
@@ -249,14 +245,10 @@ def inspect(out, verify: bool = True) -> tuple[dict, list[str]]:
             if shard_problems:
                 continue
         try:
-            with shards.open_shard(path) as f:
-                table = f["realisations"][...]
-                n_tiles = int(f["images"].shape[0])
-                th = f.attrs.get("tiles_hash", "")
-        except (shards.ShardError, OSError) as exc:
+            table, n_tiles, th = shards.shard_table(path)
+        except shards.ShardError as exc:
             problems.append(str(exc))
             continue
-        tables[rel] = table
         ids = sorted(int(i) for i in table["id"])
         if ids != sorted(entry["realisations"]):
             problems.append(f"{path}: holds realisations {ids}, the manifest lists {sorted(entry['realisations'])}")

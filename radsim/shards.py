@@ -210,6 +210,16 @@ def open_shard(path):
     return f
 
 
+def shard_table(path) -> tuple[np.ndarray, int, str]:
+    """A shard's realisations table, number of tiles and tiles hash, read without the tile data."""
+    try:
+        with open_shard(path) as f:
+            th = f.attrs.get("tiles_hash", "")
+            return f["realisations"][...], int(f["images"].shape[0]), th.decode() if isinstance(th, bytes) else str(th)
+    except OSError as exc:
+        raise ShardError(f"{path}: cannot read the realisations table: {exc}") from None
+
+
 def read_shard(path, datasets=TILE_DATASETS) -> dict:
     """Every requested dataset of a shard as numpy arrays (checksums verified by reading), plus the table."""
     with open_shard(path) as f:

@@ -63,8 +63,10 @@ def test_requeued_job_resumes_the_dataset(local_slurm, tmp_path):
         assert time.monotonic() < deadline and job_state(local_slurm, job) in ("PENDING", "RUNNING", "CONFIGURING")
         time.sleep(0.05)
     subprocess.run(["scontrol", "requeue", job], env=local_slurm.env, check=True)
-    # Slurm holds a requeued job back for a while (BeginTime); let it start at once
+    # Slurm holds a requeued job back (BeginTime, for the old credential to expire); let it start sooner, but
+    # in a later second than the requeue: slurmd refuses a credential as old as the revocation (1 s resolution)
     wait_for(local_slurm, job, states=("PENDING",), timeout=120)
+    time.sleep(2.5)
     subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], env=local_slurm.env, check=True)
     assert wait_for(local_slurm, job, timeout=600) == "COMPLETED", (tmp_path / f"job-{job}.out").read_text()
     log = (tmp_path / f"job-{job}.out").read_text()
