@@ -121,14 +121,6 @@ def supersede(out) -> Path:
 # --------------------------------------------------------------------------------------------------------------
 # the split
 
-def split_units(cfg) -> tuple[str, list[int]]:
-    """What is split (realisations or parameter sets) and their ids, for a config."""
-    plan = realisations.plan(cfg)
-    if cfg.dataset.split_by == "set":
-        return "set", sorted({r.set_index for r in plan})
-    return "realisation", [r.index for r in plan]
-
-
 def assign_split(cfg) -> dict:
     """The split of a config's planned realisations (not only those done, so it never changes as a dataset
     grows). ``realisation``/``set``: a seeded shuffle of the units, cut by the fractions; ``tile``: every tile
@@ -138,7 +130,11 @@ def assign_split(cfg) -> dict:
     split = {"by": ds.split_by, "fractions": fractions, "seed": cfg.run.seed}
     if ds.split_by == "tile":
         return split
-    unit, ids = split_units(cfg)
+    # realisation i belongs to parameter set i // repeats (radsim.realisations): no need to build the plan
+    repeats = cfg.realisations.repeats
+    n_real = realisations.n_realisations(cfg)
+    unit = "set" if ds.split_by == "set" else "realisation"
+    ids = list(range(realisations.n_sets(cfg) if unit == "set" else n_real))
     rng = np.random.default_rng(np.random.SeedSequence(cfg.run.seed, spawn_key=(realisations.SPLIT_STREAM,)))
     order = [ids[i] for i in rng.permutation(len(ids))]
     n_test = int(round(ds.test_fraction * len(ids)))
@@ -146,10 +142,9 @@ def assign_split(cfg) -> dict:
     if n_test + n_val > len(ids):
         n_val = len(ids) - n_test
     units = {"test": order[:n_test], "validation": order[n_test:n_test + n_val], "train": order[n_test + n_val:]}
-    plan = realisations.plan(cfg)
     for name in SPLITS:
         chosen = set(units[name])
-        split[name] = sorted(r.index for r in plan if (r.set_index if unit == "set" else r.index) in chosen)
+        split[name] = sorted(i for i in range(n_real) if (i // repeats if unit == "set" else i) in chosen)
         if unit == "set":
             split[f"{name}_sets"] = sorted(chosen)
     return split
@@ -182,7 +177,7 @@ def build_manifest(cfg, out, found: list[dict], *, status: str, runs: list[dict]
                    version_info: dict, image_units: str) -> dict:
     """The manifest of ``out`` from its complete shards (``scan_shards``)."""
     out = Path(out)
-    plan = realisations.plan(cfg)
+    planned = realisations.n_realisations(cfg)
     shard_list, records = [], []
     for s in found:
         rel = str(s["path"].relative_to(out))
@@ -195,8 +190,8 @@ def build_manifest(cfg, out, found: list[dict], *, status: str, runs: list[dict]
     done = {r["id"] for r in records}
     split = assign_split(cfg)
     if split["by"] != "tile":
-        split["n_tiles"] = {name: int(sum(r["n_tiles"] for r in records if r["id"] in set(split[name])))
-                            for name in SPLITS}
+        tiles_of = {r["id"]: r["n_tiles"] for r in records}
+        split["n_tiles"] = {name: int(sum(tiles_of.get(i, 0) for i in split[name])) for name in SPLITS}
     return {
         "format": FORMAT, "format_version": shards.FORMAT_VERSION, "status": status, "updated": _now(),
         "config": cfg.model_dump(mode="json"), "config_hash": cfg.hash(), "tiles_hash": cfg.tiles_hash(),
@@ -206,7 +201,7 @@ def build_manifest(cfg, out, found: list[dict], *, status: str, runs: list[dict]
         "tile_size": cfg.tiles.size, "npix": cfg.field.npix, "pixel_deg": cfg.field.pixel_deg,
         "pixel_arcsec": cfg.field.pixel_arcsec, "frequency_hz": cfg.field.frequency_hz,
         "bandwidth_hz": cfg.field.bandwidth_hz, "imaging_backend": cfg.imaging.backend, "image_units": image_units,
-        "planned": len(plan), "done": len(done), "missing": [r.index for r in plan if r.index not in done],
+        "planned": planned, "done": len(done), "missing": [i for i in range(planned) if i not in done],
         "n_tiles": int(sum(s["n_tiles"] for s in found)),
         "shards": shard_list, "realisations": records, "split": split, "failed": failed, "runs": runs,
     }

@@ -146,8 +146,8 @@ def prepare(cfg, out: Path, force_new: bool) -> dict:
         if s["tiles_hash"] and s["tiles_hash"] != cfg.tiles_hash():
             raise SimulationError(f"{s['path']}: a shard from another configuration in this dataset; move it out")
     done = {int(i) for s in found for i in s["table"]["id"]}
-    planned = [r.index for r in realisations.plan(cfg)]
-    return {"todo": [i for i in planned if i not in done], "done": sorted(done), "planned": len(planned),
+    planned = realisations.n_realisations(cfg)
+    return {"todo": [i for i in range(planned) if i not in done], "done": sorted(done), "planned": planned,
             "first_sequence": dataset.next_sequence(out), "found": found, "runs": runs}
 
 
@@ -177,9 +177,8 @@ class Progress:
         self.t0 = time.monotonic()
         self.last_log = self.t0
         self.every_s = every_s
-        tty = sys.stderr.isatty()
         self.bar = tqdm(total=total, initial=initial, unit="realisation", desc="radsim simulate",
-                        dynamic_ncols=True, disable=not tty, smoothing=0.1) if tty else None
+                        dynamic_ncols=True, smoothing=0.1) if sys.stderr.isatty() else None
 
     def update(self, report: dict) -> None:
         with self.lock:
@@ -189,7 +188,8 @@ class Progress:
                 self.failed.append(report)
             if self.bar is not None:
                 self.bar.update(1)
-                self.bar.set_postfix(failed=len(self.failed)) if self.failed else None
+                if self.failed:
+                    self.bar.set_postfix(failed=len(self.failed))
             now = time.monotonic()
             if self.bar is None and (now - self.last_log >= self.every_s or self.done + len(self.failed) == self.total):
                 self.last_log = now
@@ -339,7 +339,7 @@ def _plain(params: dict) -> dict:
 # --------------------------------------------------------------------------------------------------------------
 # the job
 
-def simulate(cfg, out, *, force_new: bool = False, config_text: str | None = None) -> int:
+def simulate(cfg, out, *, force_new: bool = False) -> int:
     """Run the job on every rank of MPI.COMM_WORLD; returns the exit status (0: every planned realisation is
     in the dataset; 1: some failed or a rank could not write)."""
     out = Path(out)
@@ -354,7 +354,7 @@ def simulate(cfg, out, *, force_new: bool = False, config_text: str | None = Non
         try:
             full_plan = prepare(cfg, out, force_new)
             lock = _Lock(out)
-            dataset.write_manifest(out, _manifest(cfg, out, full_plan["found"], "running", full_plan["runs"], [], size))
+            dataset.write_manifest(out, _manifest(cfg, out, full_plan["found"], "running", full_plan["runs"], []))
         except (SimulationError, ValueError, OSError) as exc:
             error = str(exc)
     error, plan = comm.bcast((error, None if full_plan is None else
@@ -437,7 +437,7 @@ def _warn_about_split(cfg) -> None:
                     split["fractions"])
 
 
-def _manifest(cfg, out, found, status, runs, failed, size, units=None):
+def _manifest(cfg, out, found, status, runs, failed):
     from mpi4py import MPI
     extra = {"mpi4py": __import__("mpi4py").__version__, "mpi": MPI.Get_library_version().splitlines()[0].strip()}
     if cfg.imaging.backend == "wsclean":
@@ -446,7 +446,7 @@ def _manifest(cfg, out, found, status, runs, failed, size, units=None):
             extra["wsclean"] = wsclean_version(wsclean_executable())
         except Exception:   # noqa: BLE001 - the version is informative; the imager itself reports a missing wsclean
             pass
-    units = units or ("JY/PIXEL" if cfg.imaging.backend == "none" and not cfg.imaging.beam_arcsec else "JY/BEAM")
+    units = ("JY/PIXEL" if cfg.imaging.backend == "none" and not cfg.imaging.beam_arcsec else "JY/BEAM")
     return dataset.build_manifest(cfg, out, found, status=status, runs=runs, failed=failed,
                                   version_info=dataset.versions(extra), image_units=units)
 
@@ -460,7 +460,7 @@ def _finish(cfg, out, plan, rank_info, failed, fatal, started, wall_s, size) -> 
            "failed": len(failed), "rank_info": rank_info}
     runs = [*plan["runs"], run]
     try:
-        dataset.write_manifest(out, _manifest(cfg, out, found, status, runs, failed, size))
+        dataset.write_manifest(out, _manifest(cfg, out, found, status, runs, failed))
     except OSError as exc:
         fatal = [*fatal, f"cannot update {out / dataset.MANIFEST}: {exc.strerror or exc} (the shards are complete; "
                          f"run again once the cause is fixed to write it)"]

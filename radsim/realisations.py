@@ -10,7 +10,6 @@ Realisation ``i`` uses parameter set ``i // repeats`` (repeat ``i % repeats``).
 """
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,40 +19,59 @@ REALISATION_STREAM = 1
 SPLIT_STREAM = 2
 
 
-def parameter_sets(cfg) -> list[tuple[str, dict]]:
-    """The (modifier name, parameters) of every parameter set of ``cfg``, defaults not yet filled in."""
+def n_sets(cfg) -> int:
+    """The number of parameter sets of ``cfg``."""
+    r = cfg.realisations
+    if r.mode == "single":
+        return 1
+    if r.mode == "list":
+        return len(r.sets)
+    if r.mode == "grid":
+        return int(np.prod([len(v) for v in r.grid.values()]))
+    return r.n
+
+
+def n_realisations(cfg) -> int:
+    """The number of realisations ``cfg`` plans (parameter sets x repeats)."""
+    return n_sets(cfg) * cfg.realisations.repeats
+
+
+def parameter_set(cfg, k: int) -> tuple[str, dict]:
+    """The (modifier name, parameters) of parameter set ``k`` of ``cfg``, defaults not yet filled in; made on
+    its own (grid: the k-th of the product in itertools order; random: drawn from stream (0, k))."""
     base = dict(cfg.counts.modifier)
     name = base.pop("name")
     r = cfg.realisations
     if r.mode == "single":
-        sets = [(name, base)]
+        out = (name, base)
     elif r.mode == "list":
-        sets = []
-        for s in r.sets:
-            s = dict(s)
-            set_name = s.pop("name", name)
-            sets.append((set_name, {**(base if set_name == name else {}), **s}))
+        s = dict(r.sets[k])
+        set_name = s.pop("name", name)
+        out = (set_name, {**(base if set_name == name else {}), **s})
     elif r.mode == "grid":
         keys = sorted(r.grid)
-        sets = [(name, {**base, **dict(zip(keys, values))})
-                for values in itertools.product(*(r.grid[k] for k in keys))]
+        position = np.unravel_index(k, [len(r.grid[key]) for key in keys])
+        out = (name, {**base, **{key: r.grid[key][int(i)] for key, i in zip(keys, position)}})
     else:  # random
-        sets = []
-        for k in range(r.n):
-            rng = np.random.default_rng(np.random.SeedSequence(cfg.run.seed, spawn_key=(PARAMS_STREAM, k)))
-            drawn = {}
-            for key in sorted(r.priors):
-                prior = r.priors[key]
-                size = prior.size
-                if prior.uniform is not None:
-                    v = rng.uniform(*prior.uniform, size=size)
-                else:
-                    lo, hi = np.log(prior.loguniform)
-                    v = np.exp(rng.uniform(lo, hi, size=size))
-                drawn[key] = v.tolist() if size is not None else float(v)
-            sets.append((name, {**base, **drawn}))
-    edges = cfg.labels.edges_jy.tolist()
-    return [(n, {**p, "edges_jy": p.get("edges_jy", edges)} if n == "per_bin" else p) for n, p in sets]
+        rng = np.random.default_rng(np.random.SeedSequence(cfg.run.seed, spawn_key=(PARAMS_STREAM, k)))
+        drawn = {}
+        for key in sorted(r.priors):
+            prior = r.priors[key]
+            size = prior.size
+            if prior.uniform is not None:
+                v = rng.uniform(*prior.uniform, size=size)
+            else:
+                lo, hi = np.log(prior.loguniform)
+                v = np.exp(rng.uniform(lo, hi, size=size))
+            drawn[key] = v.tolist() if size is not None else float(v)
+        out = (name, {**base, **drawn})
+    n, p = out
+    return (n, {**p, "edges_jy": p.get("edges_jy", cfg.labels.edges_jy.tolist())}) if n == "per_bin" else (n, p)
+
+
+def parameter_sets(cfg) -> list[tuple[str, dict]]:
+    """The (modifier name, parameters) of every parameter set of ``cfg``, defaults not yet filled in."""
+    return [parameter_set(cfg, k) for k in range(n_sets(cfg))]
 
 
 @dataclass(frozen=True)
@@ -79,8 +97,11 @@ def plan(cfg) -> list[Realisation]:
 
 
 def get(cfg, index: int) -> Realisation:
-    realisations = plan(cfg)
-    if not 0 <= index < len(realisations):
-        raise IndexError(f"realisation index {index} is out of range: the config plans {len(realisations)} "
-                         f"(indices 0..{len(realisations) - 1})")
-    return realisations[index]
+    """Realisation ``index`` of ``cfg`` (its parameter set alone is made, not the whole plan)."""
+    total = n_realisations(cfg)
+    if not 0 <= index < total:
+        raise IndexError(f"realisation index {index} is out of range: the config plans {total} "
+                         f"(indices 0..{total - 1})")
+    k, rep = divmod(index, cfg.realisations.repeats)
+    name, params = parameter_set(cfg, k)
+    return Realisation(index, k, rep, name, params)

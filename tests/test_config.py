@@ -120,8 +120,13 @@ def test_hash_changes_with_content(tiny_dict):
 
 def test_grid_and_random_plans(tiny_dict):
     tiny_dict["realisations"] = {"mode": "grid", "repeats": 3, "grid": {"alpha": [0.1, 0.2], "s0_jy": [5e-6, 5e-5]}}
-    plan = realisations.plan(config.from_dict(tiny_dict))
+    cfg = config.from_dict(tiny_dict)
+    plan = realisations.plan(cfg)
     assert len(plan) == 12 and plan[5].set_index == 1 and plan[5].repeat == 2
+    # the grid is the product in sorted-key order, alpha varying slowest; get() makes one realisation alone
+    assert [(p["alpha"], p["s0_jy"]) for _, p in realisations.parameter_sets(cfg)] == [
+        (0.1, 5e-6), (0.1, 5e-5), (0.2, 5e-6), (0.2, 5e-5)]
+    assert [realisations.get(cfg, i) for i in range(12)] == plan
     tiny_dict["realisations"] = {"mode": "random", "n": 50, "priors": {
         "alpha": {"uniform": [-0.6, 0.3]}, "s0_jy": {"loguniform": [5e-6, 5e-5]}}}
     cfg = config.from_dict(tiny_dict)
@@ -133,6 +138,7 @@ def test_grid_and_random_plans(tiny_dict):
     # draws are keyed by set index: more draws keep the first ones
     tiny_dict["realisations"]["n"] = 60
     assert realisations.parameter_sets(config.from_dict(tiny_dict))[:50] == sets
+    assert realisations.get(cfg, 37) == realisations.plan(cfg)[37]
 
 
 def test_prior_needs_one_distribution(tiny_dict):
