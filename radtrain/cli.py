@@ -1,24 +1,145 @@
-"""The ``radtrain`` command line.
-
-Training, evaluation and prediction are not implemented yet (they come with the radtrain issue); until then the
-command only answers --help and --version and says so, rather than pretending to work.
-"""
+"""The ``radtrain`` command line: fit, evaluate, predict (a thin shell around the modules)."""
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 
 from radtrain import __version__
 
+EPILOG = """\
+A study: radsim simulate CONFIG --out DATA; radtrain fit TRAIN.toml --dataset DATA --out RUN;
+radtrain evaluate RUN; radtrain predict RUN IMAGE.fits --out DIR.
+Training config: a TOML file with [data], [model] and [train] sections (every key has a default; see
+configs/train-quickstart.toml and `radtrain config --show`); override keys with --set section.key=value.
+Data-parallel: run fit under horovodrun -np N, mpirun -n N or srun (jobs/train.sh does it for you).
+"""
+
+
+class UserError(Exception):
+    """An error the user can fix: printed without a traceback, exit status 2."""
+
+
+def _rank() -> int:
+    for var in ("HOROVOD_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"):
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    return 0
+
+
+def _setup_logging(verbose: bool) -> None:
+    rank = _rank()
+    size = next((os.environ[v] for v in ("HOROVOD_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "PMI_SIZE")
+                 if os.environ.get(v, "").isdigit()), "1")
+    tag = f"radtrain[rank {rank}/{size}]" if size != "1" else "radtrain"
+    logging.basicConfig(format=f"%(asctime)s {tag} %(levelname)s: %(message)s", datefmt="%H:%M:%S",
+                        stream=sys.stdout, force=True)
+    level = logging.DEBUG if verbose else logging.INFO if rank == 0 else logging.WARNING
+    logging.getLogger("radtrain").setLevel(level)
+
+
+def _config(args):
+    from radtrain import config
+    return config.load(getattr(args, "config", None), args.overrides)
+
+
+def cmd_config(args) -> int:
+    cfg = _config(args)
+    print(f"# radtrain training config (hash {cfg.hash()[:16]})")
+    print(cfg.to_toml())
+    return 0
+
+
+def cmd_fit(args) -> int:
+    from radtrain import train
+    cfg = _config(args)
+    train.fit(cfg, args.dataset, args.out, overwrite=args.overwrite)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from radtrain import evaluate
+    metrics = evaluate.evaluate(args.run, split=args.split, dataset_dir=args.dataset, out=args.out)
+    print(evaluate.format_metrics(metrics))
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from radtrain import predict
+    result = predict.predict(args.run, args.image, args.out, force=args.force)
+    print(predict.format_result(result))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="radtrain", description="Train a CNN to read per-bin source counts N(S) "
+                                "from radsim tiles (data-parallel with Horovod), evaluate it, apply it to images.",
+                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"radtrain {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def overrides(q):
+        q.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                       help="override a training-config value (repeatable), e.g. --set train.epochs=5")
+
+    q = sub.add_parser("config", help="validate a training config and print it with every default filled in")
+    q.add_argument("config", nargs="?", help="TOML training config (default: the built-in defaults)")
+    overrides(q)
+    q.set_defaults(func=cmd_config)
+
+    q = sub.add_parser("fit", help="train (or continue training) a network on a radsim dataset",
+                       description="Train a network on the train split of a radsim dataset, validating on its "
+                                   "validation split. Run it again to continue an unfinished run from its last "
+                                   "checkpoint. Data-parallel under horovodrun/mpirun/srun.")
+    q.add_argument("config", nargs="?", help="TOML training config (default: the built-in defaults)")
+    q.add_argument("--dataset", required=True, metavar="DIR", help="radsim dataset (made by radsim simulate)")
+    q.add_argument("--out", required=True, metavar="RUN", help="run directory (created; resumed when it holds "
+                                                                "an unfinished run of the same config)")
+    q.add_argument("--overwrite", action="store_true", help="replace whatever RUN holds")
+    overrides(q)
+    q.set_defaults(func=cmd_fit)
+
+    q = sub.add_parser("evaluate", help="metrics and plots of a trained run on a split of its dataset",
+                       description="Predict the tiles of a split, transform back to counts, and write "
+                                   "metrics.json (MSE, residuals dy per bin per tile and per sky, interval "
+                                   "coverage) and plots.")
+    q.add_argument("run", help="run directory made by radtrain fit")
+    q.add_argument("--split", default="test", choices=("train", "validation", "test"), help="default: test")
+    q.add_argument("--dataset", metavar="DIR", help="another dataset with the same binning (default: the one "
+                                                    "the run was trained on)")
+    q.add_argument("--out", metavar="DIR", help="where to write (default: RUN/evaluate-SPLIT)")
+    q.set_defaults(func=cmd_evaluate)
+
+    q = sub.add_parser("predict", help="estimate N(S) of a FITS image with a trained run",
+                       description="Cut a FITS image into tiles like the training set's, predict each, and sum "
+                                   "to N(S) of the image with uncertainties (JSON and a plot).")
+    q.add_argument("run", help="run directory made by radtrain fit")
+    q.add_argument("image", help="FITS image (2-D, or 4-D with single frequency and Stokes planes)")
+    q.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    q.add_argument("--force", action="store_true", help="predict even when pixel scale, frequency, beam or "
+                                                        "units differ from the training set's")
+    q.set_defaults(func=cmd_predict)
+    return p
+
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="radtrain",
-                                description="Train a CNN on radsim tiles to read N(S) back (not implemented yet: "
-                                            "this version of radtrain has no commands).")
-    p.add_argument("--version", action="version", version=f"radtrain {__version__}")
-    p.parse_args(argv)
-    print("radtrain: no commands in this version; training arrives with the radtrain issue", file=sys.stderr)
-    return 2
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    _setup_logging(args.verbose)
+    from radtrain.config import ConfigError
+    from radtrain.data import DataError
+    from radtrain.train import TrainError
+    try:
+        return args.func(args)
+    except (UserError, ConfigError, DataError, TrainError) as exc:
+        if _rank() == 0:
+            print(f"radtrain: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("radtrain: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 #   1. Debian packages the project needs, installed with apt-get when missing and running as root
 #      (otherwise the missing ones are listed and the script stops);
 #   2. a virtual environment in .venv at the repository root;
-#   3. the project and its Python packages, pinned by constraints.txt (skipped when nothing changed).
+#   3. the project and its Python packages, pinned by constraints.txt (skipped when nothing changed);
+#   4. Horovod, built against the installed TensorFlow (about 3 minutes on 2 cores; rebuilt when either changes).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -11,8 +12,9 @@ VENV="$ROOT/.venv"
 say() { printf '[setup] %s\n' "$*"; }
 
 # Debian packages needed at run time and for the tests: WSClean; Open MPI and a C compiler with Python's
-# headers (mpi4py is built against Debian's Open MPI); Slurm and munge (the tests start a one-node Slurm).
-APT_PACKAGES=(wsclean openmpi-bin libopenmpi-dev gcc python3-dev slurm-wlm munge)
+# headers (mpi4py and Horovod are built against Debian's Open MPI; Horovod needs a C++ compiler); Slurm and
+# munge (the tests start a one-node Slurm).
+APT_PACKAGES=(wsclean openmpi-bin libopenmpi-dev gcc g++ python3-dev slurm-wlm munge)
 
 missing_debs() {
     local p
@@ -70,9 +72,25 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     say "installing Python packages (pinned by constraints.txt)"
     "$VENV/bin/python" -m pip install -q --upgrade pip
     # mpi4py from source, so that it links against the MPI library on this machine (Debian's Open MPI)
-    "$VENV/bin/python" -m pip install -q --no-binary mpi4py -c "$ROOT/constraints.txt" -e "${ROOT}[test]"
+    "$VENV/bin/python" -m pip install -q --no-binary mpi4py -c "$ROOT/constraints.txt" -e "${ROOT}[test,cpu]"
     echo "$want" > "$stamp"
 else
     say "Python packages up to date"
+fi
+
+# Horovod compiles against the TensorFlow it finds, so it is built after it, without build isolation, and
+# rebuilt (no wheel cache) whenever TensorFlow or the pinned Horovod change.
+hvd_stamp="$VENV/.horovod-built"
+hvd_want="$(grep -E '^(horovod|tensorflow-cpu|cmake)==' "$ROOT/constraints.txt" | tr '\n' ' ')$("$VENV/bin/python" -c 'import tensorflow as tf; print(tf.__version__)' 2>/dev/null)"
+if [ "$(cat "$hvd_stamp" 2>/dev/null)" != "$hvd_want" ] || ! "$VENV/bin/python" -c 'import horovod.tensorflow' 2>/dev/null; then
+    say "building Horovod against TensorFlow (a few minutes)"
+    "$VENV/bin/python" -m pip install -q -c "$ROOT/constraints.txt" cmake
+    HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITH_GLOO=1 HOROVOD_WITH_MPI=1 HOROVOD_WITHOUT_PYTORCH=1 \
+    HOROVOD_WITHOUT_MXNET=1 MAKEFLAGS="-j$(nproc)" \
+        "$VENV/bin/python" -m pip install -q --no-build-isolation --no-cache-dir --force-reinstall \
+        -c "$ROOT/constraints.txt" horovod
+    echo "$hvd_want" > "$hvd_stamp"
+else
+    say "Horovod up to date"
 fi
 export PATH="$VENV/bin:$PATH"

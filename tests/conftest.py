@@ -101,3 +101,49 @@ def local_slurm(tmp_path_factory):
     cluster.start()
     yield cluster
     cluster.stop()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# radtrain
+
+# a training config small enough for CI: a two-block seed CNN, batches of 8 tiles
+TRAIN = {"data": {"batch_size": 8, "stats_tiles": 512, "shuffle_buffer": 256},
+         "model": {"architecture": "seed-small", "filters": [8, 16], "dense_units": [16]},
+         "train": {"epochs": 2, "warmup_epochs": 1, "patience": 0, "seed": 3}}
+
+
+def radtrain_exe():
+    exe = shutil.which("radtrain", path=str(Path(sys.executable).parent))
+    return [exe] if exe else [sys.executable, "-m", "radtrain.cli"]
+
+
+def horovodrun(n: int) -> list[str]:
+    """horovodrun for ``n`` local ranks with the Gloo controller."""
+    exe = shutil.which("horovodrun", path=str(Path(sys.executable).parent)) or shutil.which("horovodrun")
+    if exe is None:
+        pytest.fail("horovodrun not found: scripts/setup.sh builds Horovod")
+    return [exe, "-np", str(n), "-H", f"localhost:{n}", "--gloo"]
+
+
+def train_config(directory: Path, name: str = "train.toml", **changes) -> Path:
+    """TRAIN with changes given as section__key=value, written as TOML."""
+    data = copy.deepcopy(TRAIN)
+    for key, value in changes.items():
+        section, k = key.split("__")
+        data.setdefault(section, {})[k] = value
+    path = directory / name
+    path.write_text(toml_dumps(data))
+    return path
+
+
+@pytest.fixture(scope="session")
+def train_dataset(tmp_path_factory):
+    """A radsim dataset for the radtrain tests: 9 fast-imaged skies of 16 tiles of 32 pixels, 5 label bins,
+    one shard per sky (so 2 ranks read whole shards of the train split and share the one validation shard)."""
+    from test_simulate import sim_config
+    tmp = tmp_path_factory.mktemp("train-data")
+    cfg = sim_config(tmp, realisations__repeats=3)
+    proc = subprocess.run(radsim_exe() + ["simulate", str(cfg), "--out", str(tmp / "ds")], capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return tmp / "ds"

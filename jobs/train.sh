@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+#SBATCH --job-name=radtrain
+#SBATCH --nodes=1
+#SBATCH --gpus-per-node=4
+#SBATCH --ntasks-per-node=4
+#SBATCH --cpus-per-task=8
+#SBATCH --time=12:00:00
+#SBATCH --output=radtrain-%j.out
+#SBATCH --open-mode=append
+#SBATCH --requeue
+#
+# radtrain fit (Horovod data-parallel, one rank per GPU) then radtrain evaluate, as a Slurm batch job, or with
+# plain bash on a workstation.
+#
+#   sbatch --export=ALL,DATASET=/scratch/$USER/emu-seed,OUT=/scratch/$USER/run1 jobs/train.sh
+#   sbatch -N 4 --gpus-per-node=4 --ntasks-per-node=4 --export=ALL,CONFIG=my-train.toml,... jobs/train.sh
+#   DATASET=runs/simulate OUT=runs/train NPROCS=2 bash jobs/train.sh        # no Slurm: horovodrun
+#
+# Environment (all optional):
+#   CONFIG          training config (default configs/train-quickstart.toml), relative to the submit directory
+#   DATASET         radsim dataset directory (default runs/simulate)
+#   OUT             run directory (default runs/train); resubmitting continues an unfinished run
+#   RADTRAIN_IMAGE  Apptainer image (containers/radtrain.def): every rank runs `apptainer exec --nv` in it,
+#                   with the dataset, run and config directories bound
+#   RADTRAIN_ARGS   extra arguments for `radtrain fit`, e.g. "--set train.epochs=50"
+#   NPROCS          ranks for horovodrun outside Slurm (default: the GPUs nvidia-smi lists, else 1)
+#   RADTRAIN_MPI    srun's --mpi plugin (default pmix when `srun --mpi=list` offers it)
+#   EVALUATE        0 to skip the evaluation on the test split after training (default 1)
+#
+# On CPU-only nodes submit with --gpus-per-node=0 (or --gres=none): every rank then shares the node's cores.
+# The job is requeue-safe: a requeued or resubmitted job resumes from the last epoch's checkpoint.
+set -euo pipefail
+
+say() { printf '[train.sh] %s\n' "$*"; }
+die() { echo "[train.sh] error: $*" >&2; exit 2; }
+
+if [ -n "${SLURM_JOB_ID:-}" ]; then
+    ROOT="${SLURM_SUBMIT_DIR:-$PWD}"
+else
+    ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+fi
+cd "$ROOT"
+
+CONFIG="${CONFIG:-configs/train-quickstart.toml}"
+DATASET="${DATASET:-runs/simulate}"
+OUT="${OUT:-runs/train}"
+read -r -a EXTRA <<< "${RADTRAIN_ARGS:-}"
+
+[ -f "$CONFIG" ] || die "training config not found: $CONFIG (set CONFIG=...)"
+[ -f "$DATASET/manifest.json" ] || die "no radsim dataset at $DATASET (set DATASET=...; make one with jobs/simulate.sh)"
+mkdir -p "$OUT" || die "cannot create run directory $OUT"
+CONFIG="$(cd "$(dirname "$CONFIG")" && pwd)/$(basename "$CONFIG")"
+DATASET="$(cd "$DATASET" && pwd)"
+OUT="$(cd "$OUT" && pwd)"
+
+if [ -n "${RADTRAIN_IMAGE:-}" ]; then
+    command -v apptainer >/dev/null || die "RADTRAIN_IMAGE is set but apptainer is not on PATH"
+    [ -f "$RADTRAIN_IMAGE" ] || die "RADTRAIN_IMAGE not found: $RADTRAIN_IMAGE"
+    RADTRAIN=(apptainer exec --nv --bind "$DATASET" --bind "$OUT" --bind "$(dirname "$CONFIG")" "$RADTRAIN_IMAGE" radtrain)
+elif [ -x "$ROOT/.venv/bin/radtrain" ]; then
+    RADTRAIN=("$ROOT/.venv/bin/radtrain")
+    export PATH="$ROOT/.venv/bin:$PATH"        # horovodrun
+elif command -v radtrain >/dev/null; then
+    RADTRAIN=(radtrain)
+else
+    die "radtrain not found: run scripts/setup.sh, activate an environment with radtrain, or set RADTRAIN_IMAGE"
+fi
+
+# HDF5 file locks are often unsupported on parallel file systems, and the ranks only read the shards
+export HDF5_USE_FILE_LOCKING="${HDF5_USE_FILE_LOCKING:-FALSE}"
+
+if [ -n "${SLURM_JOB_ID:-}" ]; then
+    mpi="${RADTRAIN_MPI:-}"
+    if [ -z "$mpi" ] && srun --mpi=list 2>&1 | grep -qw pmix; then
+        mpi=pmix
+    fi
+    LAUNCH=(srun --kill-on-bad-exit=1 ${mpi:+--mpi=$mpi})
+    say "job $SLURM_JOB_ID${SLURM_RESTART_COUNT:+ (requeued $SLURM_RESTART_COUNT time(s))}: ${SLURM_NTASKS:-?} ranks on ${SLURM_JOB_NUM_NODES:-?} node(s), GPUs per node: ${SLURM_GPUS_PER_NODE:-none}, via srun${mpi:+ --mpi=$mpi}"
+else
+    if [ -z "${NPROCS:-}" ]; then
+        NPROCS=1
+        if command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
+            NPROCS="$(nvidia-smi -L | grep -c '^GPU')"
+        fi
+    fi
+    if [ "$NPROCS" -gt 1 ]; then
+        command -v horovodrun >/dev/null || die "NPROCS=$NPROCS but horovodrun is not on PATH (install horovod)"
+        LAUNCH=(horovodrun -np "$NPROCS" -H "localhost:$NPROCS" --gloo)
+        say "no Slurm allocation: $NPROCS local Horovod ranks via horovodrun --gloo"
+    else
+        LAUNCH=()
+        say "no Slurm allocation: one process"
+    fi
+fi
+
+say "config $CONFIG, dataset $DATASET -> run $OUT"
+status=0
+"${LAUNCH[@]}" "${RADTRAIN[@]}" fit "$CONFIG" --dataset "$DATASET" --out "$OUT" "${EXTRA[@]}" || status=$?
+if [ "$status" -ne 0 ]; then
+    say "radtrain fit exited with status $status; submit the same job again to resume from the last checkpoint"
+    exit "$status"
+fi
+if [ "${EVALUATE:-1}" != 0 ]; then
+    "${RADTRAIN[@]}" evaluate "$OUT" --split test
+fi

@@ -1,0 +1,251 @@
+"""The input pipeline: radsim tiles -> preprocessed numpy arrays -> tf.data.
+
+Datasets are read only through the documented reader, :class:`radsim.shards.Dataset`. Each data-parallel
+rank reads a disjoint part of a split (:func:`rank_parts`): whole shards when there are at least as many
+shards as ranks, otherwise every N-th tile. A rank's tiles are loaded into memory once (h5py reads serially,
+so parallelism comes from the ranks), preprocessed in numpy, and served by ``from_tensor_slices`` with seeded
+shuffling, the 8 flips/rotations of a square as augmentation, batching and prefetch.
+
+Statistics used by the transforms (:class:`Statistics`) are estimated once from the training split and kept
+in the run directory, so that evaluation and prediction transform images exactly as training did.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from radsim.shards import Dataset, ShardError
+
+AUX_NAMES = ("total_flux", "rms")
+
+
+class DataError(ValueError):
+    """A dataset that cannot be used for this training run; the message says why."""
+
+
+def open_dataset(path) -> Dataset:
+    try:
+        return Dataset(path)
+    except ShardError as exc:
+        raise DataError(str(exc)) from None
+
+
+def check_split(ds: Dataset, split: str) -> int:
+    """Number of tiles in a split; an error naming the dataset when there are none."""
+    n = int(ds.split.get("n_tiles", {}).get(split, 0))
+    if n == 0:
+        raise DataError(f"{ds.directory}: the {split!r} split has no tiles (split by {ds.split['by']}, fractions "
+                        f"{ds.split['fractions']}); simulate more realisations or change dataset.*_fraction")
+    return n
+
+
+# --------------------------------------------------------------------------------------------------------------
+# which tiles each rank reads
+
+@dataclass(frozen=True)
+class Part:
+    """What one rank reads of a split: ``shards`` (paths) and, when ranks share shards, every ``stride``-th of
+    their tiles starting at ``offset``. ``n_tiles`` is the number of tiles it gets."""
+    shards: tuple
+    offset: int
+    stride: int
+    n_tiles: int
+
+
+def split_tiles_per_shard(ds: Dataset, split: str) -> dict:
+    """{shard path: tiles of ``split`` in it}, from the manifest (per-tile splits read each shard's small
+    ``realisation`` column)."""
+    out = {}
+    if ds.split["by"] == "tile":
+        for path in ds.shards_for(split):
+            out[path] = int(ds.load(split, shards=[path], datasets=("realisation",))["realisation"].size)
+        return out
+    members = set(ds.realisations(split))
+    for s in ds.manifest["shards"]:
+        n = sum(r["n_tiles"] for r in ds.manifest["realisations"] if r["shard"] == s["path"] and r["id"] in members)
+        if n:
+            out[ds.directory / s["path"]] = n
+    return out
+
+
+def rank_parts(ds: Dataset, split: str, size: int) -> list[Part]:
+    """Disjoint parts of ``split`` for ``size`` ranks: whole shards balanced by tile count (largest first, to
+    the least loaded rank) when there are at least ``size`` shards, otherwise interleaved tiles of all shards.
+    Deterministic, so every rank computes the same assignment without talking to the others."""
+    counts = split_tiles_per_shard(ds, split)
+    paths = sorted(counts, key=lambda p: (-counts[p], str(p)))
+    if len(paths) >= size:
+        load = [0] * size
+        owned = [[] for _ in range(size)]
+        for p in paths:
+            r = int(np.argmin(load))
+            owned[r].append(p)
+            load[r] += counts[p]
+        return [Part(tuple(sorted(owned[r], key=str)), 0, 1, load[r]) for r in range(size)]
+    total = sum(counts.values())
+    ordered = tuple(sorted(paths, key=str))
+    return [Part(ordered, r, size, len(range(r, total, size))) for r in range(size)]
+
+
+def load_part(ds: Dataset, split: str, part: Part) -> dict:
+    """The tiles of one part: ``images`` (N, T, T) float32, ``labels`` (N, n_bins) float32, ``realisation``."""
+    d = ds.load(split, shards=list(part.shards), datasets=("images", "labels", "realisation"))
+    if part.stride > 1:
+        d = {k: v[part.offset::part.stride] for k, v in d.items()}
+    return d
+
+
+def steps_per_epoch(parts: list[Part], batch_size: int, split: str = "train") -> int:
+    """Steps every rank takes per epoch (the same on all ranks, or Horovod's allreduce would hang): what the
+    rank with the fewest tiles can fill."""
+    fewest = min(p.n_tiles for p in parts)
+    if fewest < batch_size:
+        raise DataError(f"the {split} split gives {fewest} tiles to some rank of {len(parts)}, fewer than one "
+                        f"batch of {batch_size}; use fewer ranks, a smaller data.batch_size or more realisations")
+    return fewest // batch_size
+
+
+# --------------------------------------------------------------------------------------------------------------
+# statistics and transforms
+
+@dataclass
+class Statistics:
+    """Dataset statistics from training tiles (image units): pixel mean and standard deviation, the noise
+    (1.4826 x median absolute deviation of pixels), auxiliary-input mean and standard deviation, and the
+    per-bin mean and standard deviation of the label counts."""
+    pixel_mean: float
+    pixel_std: float
+    noise: float
+    aux_mean: list
+    aux_std: list
+    label_mean: list
+    label_std: list
+    n_tiles: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Statistics":
+        return cls(**d)
+
+
+def aux_features(images: np.ndarray) -> np.ndarray:
+    """(N, 2) float64: the sum of each tile's pixels and their rms about zero (image units)."""
+    x = images.reshape(images.shape[0], -1).astype(np.float64)
+    return np.stack([x.sum(axis=1), np.sqrt((x * x).mean(axis=1))], axis=1)
+
+
+def statistics(ds: Dataset, max_tiles: int = 2048) -> Statistics:
+    """Statistics of up to ``max_tiles`` training tiles, evenly spaced over the split (read shard by shard)."""
+    counts = split_tiles_per_shard(ds, "train")
+    total = sum(counts.values())
+    if total == 0:
+        check_split(ds, "train")
+    step = max(1, int(np.ceil(total / max_tiles)))
+    images, labels, seen = [], [], 0
+    for path in sorted(counts, key=str):
+        d = ds.load("train", shards=[path], datasets=("images", "labels"))
+        keep = np.arange((-seen) % step, d["images"].shape[0], step)
+        images.append(d["images"][keep])
+        labels.append(d["labels"][keep])
+        seen += d["images"].shape[0]
+    images = np.concatenate(images)
+    labels = np.concatenate(labels).astype(np.float64)
+    pixels = images.astype(np.float64).ravel()
+    median = np.median(pixels)
+    noise = 1.4826 * np.median(np.abs(pixels - median))
+    std = float(pixels.std())
+    if not noise > 0:          # sky-model tiles can be mostly empty: fall back to the standard deviation
+        noise = std if std > 0 else 1.0
+    aux = aux_features(images)
+    return Statistics(pixel_mean=float(pixels.mean()), pixel_std=std if std > 0 else 1.0, noise=float(noise),
+                      aux_mean=aux.mean(axis=0).tolist(), aux_std=np.where(aux.std(axis=0) > 0, aux.std(axis=0),
+                                                                            1.0).tolist(),
+                      label_mean=labels.mean(axis=0).tolist(),
+                      label_std=np.where(labels.std(axis=0) > 0, labels.std(axis=0), 1.0).tolist(),
+                      n_tiles=int(images.shape[0]))
+
+
+def preprocess(images: np.ndarray, stats: Statistics, method: str, asinh_scale: float = 3.0) -> np.ndarray:
+    """(N, T, T) image tiles -> (N, T, T, 1) float32 network input."""
+    x = np.asarray(images, dtype=np.float32)
+    if method == "standardise":
+        x = (x - np.float32(stats.pixel_mean)) / np.float32(stats.pixel_std)
+    elif method == "asinh":
+        x = np.arcsinh(x / np.float32(asinh_scale * stats.noise))
+    elif method != "none":
+        raise ValueError(f"unknown preprocessing {method!r}")
+    return x[..., None]
+
+
+def aux_inputs(images: np.ndarray, stats: Statistics, names) -> np.ndarray | None:
+    """(N, len(names)) float32 standardised auxiliary inputs, or None when none are asked for."""
+    if not names:
+        return None
+    idx = [AUX_NAMES.index(n) for n in names]
+    a = (aux_features(images) - np.asarray(stats.aux_mean)) / np.asarray(stats.aux_std)
+    return a[:, idx].astype(np.float32)
+
+
+def encode(counts: np.ndarray, stats: Statistics, target: str) -> np.ndarray:
+    """Label counts per bin -> training target (float32)."""
+    c = np.asarray(counts, dtype=np.float64)
+    if target == "log1p":
+        y = np.log10(1.0 + c)
+    elif target == "counts":
+        y = c
+    elif target == "standardised":
+        y = (c - np.asarray(stats.label_mean)) / np.asarray(stats.label_std)
+    else:
+        raise ValueError(f"unknown target {target!r}")
+    return y.astype(np.float32)
+
+
+def decode(y: np.ndarray, stats: Statistics, target: str) -> np.ndarray:
+    """Training target -> counts per bin (float64); the inverse of :func:`encode`, monotonic in each bin."""
+    y = np.asarray(y, dtype=np.float64)
+    if target == "log1p":
+        return np.power(10.0, y) - 1.0
+    if target == "counts":
+        return y
+    if target == "standardised":
+        return y * np.asarray(stats.label_std) + np.asarray(stats.label_mean)
+    raise ValueError(f"unknown target {target!r}")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# tf.data
+
+def dihedral(image, code):
+    """One of the 8 symmetries of a square applied to an (T, T, C) tensor: rotation by 90 deg x (code % 4),
+    then a left-right flip when code >= 4."""
+    import tensorflow as tf
+    image = tf.image.rot90(image, k=tf.cast(code % 4, tf.int32))
+    return tf.cond(code >= 4, lambda: tf.image.flip_left_right(image), lambda: image)
+
+
+def make_dataset(x: np.ndarray, y: np.ndarray, aux: np.ndarray | None = None, *, batch_size: int,
+                 shuffle: bool = False, shuffle_buffer: int = 4096, augment: bool = False, seed: int = 0,
+                 repeat: bool = False, drop_remainder: bool = False):
+    """A tf.data.Dataset of (inputs, targets) batches; inputs are the image tensor, or a dict with ``image`` and
+    ``aux`` when auxiliary inputs are given. Shuffling and augmentation draw from ``seed``."""
+    import tensorflow as tf
+    inputs = x if aux is None else {"image": x, "aux": aux}
+    ds = tf.data.Dataset.from_tensor_slices((inputs, y))
+    if shuffle:
+        ds = ds.shuffle(min(shuffle_buffer, len(x)), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    if augment:
+        codes = tf.data.Dataset.random(seed=seed + 1).map(lambda r: tf.math.floormod(r, 8))
+
+        def apply(element, code):
+            inp, target = element
+            if isinstance(inp, dict):
+                return {"image": dihedral(inp["image"], code), "aux": inp["aux"]}, target
+            return dihedral(inp, code), target
+
+        ds = tf.data.Dataset.zip((ds, codes)).map(apply, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,118 @@
+"""Data-parallel training: the one module that knows Horovod.
+
+:func:`init` returns an engine with the rank layout and the few collective operations training needs
+(optimizer wrapping, Keras callbacks, broadcasting and gathering Python objects). Another data-parallel engine
+would implement the same small interface. Without Horovod installed a single-process engine is returned,
+unless a launcher (mpirun, srun, horovodrun) started several ranks: then every rank would train alone on the
+same data, so that is refused.
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+log = logging.getLogger("radtrain")
+
+_SIZE_VARS = ("HOROVOD_SIZE", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "SLURM_NTASKS")
+
+
+def _launched_size() -> int:
+    """The number of ranks a launcher says it started (1 when none did)."""
+    for var in _SIZE_VARS:
+        value = os.environ.get(var, "")
+        if value.isdigit() and int(value) > 1 and (var != "SLURM_NTASKS" or "SLURM_STEP_ID" in os.environ):
+            return int(value)
+    return 1
+
+
+def pin_gpu(local_rank: int) -> str:
+    """Make one GPU visible to this process (local rank modulo the GPUs of the node), with memory growth;
+    returns the device's name, or "cpu"."""
+    import tensorflow as tf
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return "cpu"
+    gpu = gpus[local_rank % len(gpus)]
+    tf.config.experimental.set_memory_growth(gpu, True)
+    tf.config.set_visible_devices(gpu, "GPU")
+    return gpu.name
+
+
+class SingleEngine:
+    """One process, no communication."""
+
+    name = "single"
+    rank = 0
+    size = 1
+    local_rank = 0
+
+    def distributed_optimizer(self, optimizer):
+        return optimizer
+
+    def callbacks(self, *, learning_rate: float, warmup_epochs: int, steps_per_epoch: int) -> list:
+        return []
+
+    def broadcast_object(self, obj, root: int = 0):
+        return obj
+
+    def allgather_object(self, obj) -> list:
+        return [obj]
+
+    def shutdown(self):
+        pass
+
+
+class HorovodEngine:
+    """Horovod (MPI or Gloo controller): ``horovodrun -np N``, ``mpirun``, ``srun --mpi=pmix``."""
+
+    name = "horovod"
+
+    def __init__(self):
+        import horovod.tensorflow.keras as hvd
+        hvd.init()
+        self.hvd = hvd
+        self.rank, self.size, self.local_rank = hvd.rank(), hvd.size(), hvd.local_rank()
+
+    def distributed_optimizer(self, optimizer):
+        """Gradients averaged over ranks before every update."""
+        return self.hvd.DistributedOptimizer(optimizer)
+
+    def callbacks(self, *, learning_rate: float, warmup_epochs: int, steps_per_epoch: int) -> list:
+        """Horovod's Keras callbacks, in the order they must run: rank 0's variables broadcast after the first
+        step (so every rank starts from the same weights and optimizer state), metrics averaged over ranks at
+        each epoch end (before any callback that reads them), and a linear learning-rate warm-up from
+        ``learning_rate / size`` to ``learning_rate`` (momentum correction off: it fails with Keras 2.15's
+        optimizers)."""
+        cbs = [self.hvd.callbacks.BroadcastGlobalVariablesCallback(0),
+               self.hvd.callbacks.MetricAverageCallback()]
+        if warmup_epochs > 0:
+            cbs.append(self.hvd.callbacks.LearningRateWarmupCallback(
+                initial_lr=learning_rate, warmup_epochs=warmup_epochs, momentum_correction=False,
+                steps_per_epoch=steps_per_epoch, verbose=0))
+        return cbs
+
+    def broadcast_object(self, obj, root: int = 0):
+        import horovod.tensorflow as hvd_tf
+        return hvd_tf.broadcast_object(obj, root_rank=root)
+
+    def allgather_object(self, obj) -> list:
+        import horovod.tensorflow as hvd_tf
+        return hvd_tf.allgather_object(obj)
+
+    def shutdown(self):
+        self.hvd.shutdown()
+
+
+def init():
+    """The data-parallel engine for this process: Horovod when it is installed, else a single process."""
+    try:
+        import horovod.tensorflow.keras  # noqa: F401
+    except ImportError as exc:
+        launched = _launched_size()
+        if launched > 1:
+            raise RuntimeError(f"{launched} ranks were launched but Horovod cannot be imported ({exc}); each "
+                               "rank would train alone. Install horovod (scripts/setup.sh builds it) or run "
+                               "a single process") from None
+        log.debug("Horovod not available (%s): training in one process", exc)
+        return SingleEngine()
+    return HorovodEngine()

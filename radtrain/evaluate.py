@@ -1,0 +1,187 @@
+"""``radtrain evaluate``: how well a trained run reads N(S) back, measured the way the seed study did.
+
+Outputs are transformed back from the training target to counts per bin, then compared with the labels:
+
+- MSE, in the training target's units and in counts;
+- the seed's residual per bin, ``dy_i = (y_pred_i - y_true_i) / mean_over_bins(y_true)``, per tile and per sky
+  (the tiles of one realisation summed first): its mean and spread per bin;
+- the relative error per bin of the per-sky counts, ``(y_pred_i - y_true_i) / y_true_i``, which does not let
+  the populous faint bins hide the sparse bright ones;
+- with a gaussian head, the fraction of true targets inside the predicted 68% and 95% intervals per bin.
+
+Plots: predicted and true N(S) of each sky with the count model's expectation and the detection threshold;
+dy per bin; predicted against true counts per bin.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from radtrain import data, models
+from radtrain.config import RadtrainConfig
+from radtrain.train import TrainError, read_run
+
+Z68, Z95 = 0.994457883, 1.959963985    # half-widths (in sigma) of the central 68% and 95% Gaussian intervals
+
+
+def residual_dy(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
+    """The seed's residual per bin: (pred - true) / mean over bins of true, row by row ((N, n_bins) in and
+    out)."""
+    true = np.asarray(true, dtype=np.float64)
+    return (np.asarray(pred, dtype=np.float64) - true) / true.mean(axis=-1, keepdims=True)
+
+
+def relative_error(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
+    """(pred - true) / true per bin (NaN where true is 0)."""
+    true = np.asarray(true, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(true > 0, (np.asarray(pred, dtype=np.float64) - true) / true, np.nan)
+
+
+def sum_by(values: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted unique groups, per-group sums of the rows of ``values``)."""
+    ids, inverse = np.unique(groups, return_inverse=True)
+    out = np.zeros((ids.size,) + values.shape[1:], dtype=np.float64)
+    np.add.at(out, inverse, values)
+    return ids, out
+
+
+def coverage(y_true: np.ndarray, mean: np.ndarray, std: np.ndarray, z: float) -> np.ndarray:
+    """Fraction per bin of true targets within mean +- z std."""
+    return (np.abs(np.asarray(y_true) - mean) <= z * std).mean(axis=0)
+
+
+def _spread(x: np.ndarray) -> dict:
+    x = np.asarray(x, dtype=np.float64)
+    return {"mean": np.nanmean(x, axis=0).tolist(),
+            "std": (np.nanstd(x, axis=0, ddof=1) if x.shape[0] > 1 else np.zeros(x.shape[1])).tolist()}
+
+
+# --------------------------------------------------------------------------------------------------------------
+
+def load_run(run_dir, dataset_dir=None):
+    """(run record, config, statistics, dataset, Keras model with the best weights) of a trained run, checking
+    that the dataset has the run's binning and tile size."""
+    run_dir = Path(run_dir)
+    run = read_run(run_dir)
+    cfg = RadtrainConfig.model_validate(run["config"])
+    stats = data.Statistics.from_dict(run["statistics"])
+    weights = run_dir / "best.weights.h5"
+    if not weights.is_file():
+        raise TrainError(f"{run_dir}: no trained weights ({weights.name} missing; status {run['status']!r}, "
+                         f"{run['epochs_done']} epochs); run radtrain fit to (continue to) train it")
+    path = dataset_dir or run["dataset"]["path"]
+    if dataset_dir is None and not Path(path).exists():
+        raise TrainError(f"the run's dataset {path} is not there any more; pass --dataset DIR")
+    ds = data.open_dataset(path)
+    edges = np.asarray(run["dataset"]["bin_edges_jy"])
+    if ds.bin_edges_jy.shape != edges.shape or not np.allclose(ds.bin_edges_jy, edges, rtol=1e-9):
+        raise data.DataError(f"{ds.directory}: labels of another binning ({ds.bin_edges_jy.size - 1} bins "
+                             f"{ds.bin_edges_jy[0]:.3g}..{ds.bin_edges_jy[-1]:.3g} Jy) than the run "
+                             f"({edges.size - 1} bins {edges[0]:.3g}..{edges[-1]:.3g} Jy)")
+    if ds.tile_size != run["dataset"]["tile_size"]:
+        raise data.DataError(f"{ds.directory}: tiles of {ds.tile_size} pixels, the run was trained on "
+                             f"{run['dataset']['tile_size']}")
+    model = models.build(cfg.model, ds.tile_size, edges.size - 1, len(cfg.data.aux_inputs))
+    model.load_weights(str(weights))
+    return run, cfg, stats, ds, model
+
+
+def predict_tiles(model, cfg: RadtrainConfig, stats, images: np.ndarray, batch_size: int = 64) -> dict:
+    """Counts per bin predicted for (N, T, T) tiles: ``counts``, the target-space ``mean`` and ``std`` (None for
+    an mse head) and, with a gaussian head, ``counts_lo``/``counts_hi`` (the 68% interval) and ``counts_std``."""
+    dc = cfg.data
+    x = data.preprocess(images, stats, dc.preprocess, dc.asinh_scale)
+    aux = data.aux_inputs(images, stats, dc.aux_inputs)
+    out = model.predict(x if aux is None else {"image": x, "aux": aux}, batch_size=batch_size, verbose=0)
+    mean, std = models.split_output(out, cfg.model.head)
+    result = {"mean": mean, "std": std, "counts": data.decode(mean, stats, dc.target)}
+    if std is not None:
+        lo, hi = data.decode(mean - std, stats, dc.target), data.decode(mean + std, stats, dc.target)
+        result.update(counts_lo=lo, counts_hi=hi, counts_std=(hi - lo) / 2)
+    return result
+
+
+def evaluate(run_dir, split: str = "test", dataset_dir=None, out=None) -> dict:
+    """Evaluate a run on a split; writes ``metrics.json`` and plots to ``out`` (default RUN/evaluate-SPLIT) and
+    returns the metrics."""
+    t0 = time.perf_counter()
+    run, cfg, stats, ds, model = load_run(run_dir, dataset_dir)
+    data.check_split(ds, split)
+    tiles = ds.load(split)
+    true = tiles["labels"].astype(np.float64)
+    pred = predict_tiles(model, cfg, stats, tiles["images"])
+    counts = pred["counts"]
+    y_true = data.encode(true, stats, cfg.data.target)
+
+    ids, sky_true = sum_by(true, tiles["realisation"])
+    _, sky_pred = sum_by(counts, tiles["realisation"])
+    _, sky_expected = sum_by(tiles["expected"].astype(np.float64), tiles["realisation"])
+    _, n_tiles = sum_by(np.ones((true.shape[0], 1)), tiles["realisation"])
+    edges = np.asarray(run["dataset"]["bin_edges_jy"])
+    centres = np.sqrt(edges[:-1] * edges[1:])
+    threshold = run["dataset"].get("detection_threshold_jy")
+    records = {r["id"]: r for r in ds.manifest["realisations"]}
+
+    metrics = {
+        "run": str(Path(run_dir).resolve()), "dataset": str(ds.directory.resolve()), "split": split,
+        "split_by": ds.split["by"], "n_tiles": int(true.shape[0]), "n_skies": int(ids.size),
+        "target": cfg.data.target, "head": cfg.model.head, "bin_edges_jy": edges.tolist(),
+        "bin_centres_jy": centres.tolist(), "detection_threshold_jy": threshold,
+        "factor_below_threshold": (threshold / centres).tolist() if threshold else None,
+        "mse_target": float(np.mean((pred["mean"] - y_true) ** 2)),
+        "mse_counts": float(np.mean((counts - true) ** 2)),
+        "per_tile": {"dy": _spread(residual_dy(counts, true)),
+                     "residual_counts": _spread(counts - true)},
+        "per_sky": {"dy": _spread(residual_dy(sky_pred, sky_true)),
+                    "relative_error": _spread(relative_error(sky_pred, sky_true))},
+    }
+    sky_sigma = None
+    if pred["std"] is not None:
+        metrics["coverage"] = {
+            "68": {"per_bin": coverage(y_true, pred["mean"], pred["std"], Z68).tolist()},
+            "95": {"per_bin": coverage(y_true, pred["mean"], pred["std"], Z95).tolist()}}
+        for level in ("68", "95"):
+            metrics["coverage"][level]["all"] = float(np.mean(metrics["coverage"][level]["per_bin"]))
+        _, var = sum_by(pred["counts_std"] ** 2, tiles["realisation"])
+        sky_sigma = np.sqrt(var)
+    metrics["skies"] = [
+        {"id": int(i), "modifier": records.get(int(i), {}).get("modifier"), "n_tiles": int(n_tiles[k, 0]),
+         "true": sky_true[k].tolist(), "pred": sky_pred[k].tolist(), "expected": sky_expected[k].tolist(),
+         **({"pred_sigma": sky_sigma[k].tolist()} if sky_sigma is not None else {})}
+        for k, i in enumerate(ids)]
+    metrics["seconds"] = time.perf_counter() - t0
+
+    out = Path(out) if out else Path(run_dir) / f"evaluate-{split}"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    from radtrain import plots
+    metrics["plots"] = [str(p) for p in (plots.counts_per_sky(metrics, out / "counts.png"),
+                                          plots.residuals(metrics, out / "dy.png"),
+                                          plots.scatter(counts, true, edges, out / "scatter.png"))]
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    metrics["out"] = str(out)
+    return metrics
+
+
+def format_metrics(m: dict) -> str:
+    """A short table of the metrics for the terminal."""
+    lines = [f"{m['split']} split of {m['dataset']}: {m['n_tiles']} tiles, {m['n_skies']} skies "
+             f"(split by {m['split_by']}); MSE {m['mse_target']:.4g} (target {m['target']}), "
+             f"{m['mse_counts']:.4g} (counts^2)",
+             f"{'bin (Jy)':>22} {'x below thr':>11} {'dy tile':>16} {'dy sky':>16} {'rel err sky':>16}"]
+    f = m["factor_below_threshold"] or [float("nan")] * len(m["bin_centres_jy"])
+    e = m["bin_edges_jy"]
+    for i in range(len(m["bin_centres_jy"])):
+        t, s, r = m["per_tile"]["dy"], m["per_sky"]["dy"], m["per_sky"]["relative_error"]
+        lines.append(f"{e[i]:10.3g}-{e[i + 1]:<11.3g} {f[i]:11.1f} {t['mean'][i]:+7.3f}±{t['std'][i]:<7.3f} "
+                     f"{s['mean'][i]:+7.3f}±{s['std'][i]:<7.3f} {r['mean'][i]:+7.3f}±{r['std'][i]:<7.3f}")
+    if "coverage" in m:
+        lines.append(f"interval coverage: 68% -> {m['coverage']['68']['all']:.3f}, "
+                     f"95% -> {m['coverage']['95']['all']:.3f}")
+    if m.get("out"):
+        lines.append(f"wrote {m['out']}/metrics.json and plots: {', '.join(Path(p).name for p in m['plots'])}")
+    return "\n".join(lines)

@@ -1,0 +1,169 @@
+"""``radtrain predict``: N(S) of any FITS image, with a trained run.
+
+The image is checked against the training set (pixel scale, frequency, restoring beam, brightness units: a
+network only reads images like those it learned from), cut into non-overlapping tiles on the same grid as
+radsim's (origin at pixel (0, 0); partial edge tiles and tiles with blanked pixels are skipped), each tile is
+predicted, and the counts are summed over the tiles.
+
+Uncertainty of the summed counts per bin, combined in quadrature from what is available:
+
+- ``sigma_model``: the gaussian head's own per-tile uncertainties, summed as independent;
+- ``sigma_calibration``: from the per-tile residuals measured by ``radtrain evaluate`` on the test split
+  (``RUN/evaluate-test/metrics.json``): their spread times sqrt(number of tiles), plus their mean (a bias,
+  which does not average down) times the number of tiles, in quadrature.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from radtrain.evaluate import load_run, predict_tiles
+from radtrain.train import TrainError
+
+PIXEL_RTOL = 0.01
+FREQUENCY_RTOL = 0.01
+BEAM_RTOL = 0.10
+
+
+class ImageError(TrainError):
+    """An image the run cannot read (wrong scale, frequency, beam, units, or not an image)."""
+
+
+def read_image(path) -> tuple[np.ndarray, dict]:
+    """(2-D float32 image, properties: pixel_deg, frequency_hz, beam_arcsec (major, minor) or None, units)."""
+    from astropy.io import fits
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"image not found: {path}")
+    try:
+        with fits.open(path) as hdul:
+            hdu = next((h for h in hdul if h.data is not None and h.data.ndim >= 2), None)
+            if hdu is None:
+                raise ImageError(f"{path}: no image data in any HDU")
+            image, header = np.asarray(hdu.data, dtype=np.float32), hdu.header
+    except OSError as exc:
+        raise ImageError(f"{path}: not a readable FITS file: {exc}") from None
+    if image.ndim > 2:
+        if any(n != 1 for n in image.shape[:-2]):
+            raise ImageError(f"{path}: image of shape {image.shape}; expected one frequency and Stokes plane")
+        image = image.reshape(image.shape[-2:])
+    props = {"pixel_deg": None, "frequency_hz": None, "beam_arcsec": None,
+             "units": str(header.get("BUNIT", "")).strip().upper() or None}
+    if "CDELT2" in header:
+        props["pixel_deg"] = abs(float(header["CDELT2"]))
+    elif "CD2_2" in header:
+        props["pixel_deg"] = abs(float(header["CD2_2"]))
+    for axis in range(1, int(header.get("NAXIS", 0)) + 1):
+        if str(header.get(f"CTYPE{axis}", "")).startswith("FREQ"):
+            props["frequency_hz"] = float(header[f"CRVAL{axis}"])
+    for key in ("RESTFRQ", "RESTFREQ", "FREQ"):
+        if props["frequency_hz"] is None and key in header:
+            props["frequency_hz"] = float(header[key])
+    if "BMAJ" in header and "BMIN" in header:
+        props["beam_arcsec"] = [float(header["BMAJ"]) * 3600.0, float(header["BMIN"]) * 3600.0]
+    return image, props
+
+
+def check_image(props: dict, trained: dict) -> list[str]:
+    """Differences between an image's properties and the training set's, as sentences (empty: compatible)."""
+    problems = []
+
+    def differs(a, b, rtol):
+        return not np.isclose(a, b, rtol=rtol, atol=0.0)
+
+    if props["pixel_deg"] is None:
+        problems.append("the image has no pixel scale (CDELT2)")
+    elif differs(props["pixel_deg"], trained["pixel_deg"], PIXEL_RTOL):
+        problems.append(f"pixel scale {props['pixel_deg'] * 3600:.4g} arcsec, trained on "
+                        f"{trained['pixel_deg'] * 3600:.4g} arcsec")
+    if props["frequency_hz"] is None:
+        problems.append("the image states no frequency (FREQ axis or RESTFRQ)")
+    elif differs(props["frequency_hz"], trained["frequency_hz"], FREQUENCY_RTOL):
+        problems.append(f"frequency {props['frequency_hz'] / 1e6:.6g} MHz, trained on "
+                        f"{trained['frequency_hz'] / 1e6:.6g} MHz")
+    beam = trained.get("beam_arcsec")
+    if beam:
+        if props["beam_arcsec"] is None:
+            problems.append("the image states no restoring beam (BMAJ, BMIN)")
+        elif differs(props["beam_arcsec"][0], beam[0], BEAM_RTOL) or differs(props["beam_arcsec"][1], beam[1],
+                                                                              BEAM_RTOL):
+            problems.append(f"beam {props['beam_arcsec'][0]:.3g} x {props['beam_arcsec'][1]:.3g} arcsec, trained "
+                            f"on {beam[0]:.3g} x {beam[1]:.3g} arcsec")
+    if props["units"] and trained.get("image_units") and props["units"] != trained["image_units"].upper():
+        problems.append(f"brightness units {props['units']}, trained on {trained['image_units']}")
+    return problems
+
+
+def cut_tiles(image: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """(tiles (N, size, size), origins (N, 2) as (row, column), number skipped for blanked pixels)."""
+    ny, nx = image.shape[0] // size, image.shape[1] // size
+    tiles = image[:ny * size, :nx * size].reshape(ny, size, nx, size).swapaxes(1, 2).reshape(-1, size, size)
+    origins = np.stack(np.divmod(np.arange(ny * nx), nx), axis=1) * size
+    good = np.isfinite(tiles).all(axis=(1, 2))
+    return tiles[good], origins[good].astype(np.int32), int((~good).sum())
+
+
+def predict(run_dir, image_path, out, force: bool = False) -> dict:
+    """Predict N(S) of a FITS image; writes ``prediction.json`` and ``prediction.png`` to ``out``."""
+    run_dir = Path(run_dir)
+    image, props = read_image(image_path)
+    from radtrain.train import read_run
+    trained = read_run(run_dir)["dataset"]
+    problems = check_image(props, trained)
+    if problems and not force:
+        raise ImageError(f"{image_path} is not like the images {run_dir} was trained on: " + "; ".join(problems)
+                         + ". Regrid/restore it to match, or pass --force to predict anyway")
+    size = int(trained["tile_size"])
+    tiles, origins, blanked = cut_tiles(image, size)
+    if tiles.shape[0] == 0:
+        raise ImageError(f"{image_path}: no complete {size}x{size} tile without blanked pixels in a "
+                         f"{image.shape[1]}x{image.shape[0]} image")
+    run, cfg, stats, _, model = load_run(run_dir, trained["path"] if Path(trained["path"]).exists() else None)
+    pred = predict_tiles(model, cfg, stats, tiles)
+    counts = pred["counts"].sum(axis=0)
+    n = tiles.shape[0]
+    sigmas = {}
+    if "counts_std" in pred:
+        sigmas["sigma_model"] = np.sqrt((pred["counts_std"] ** 2).sum(axis=0))
+    calibration = run_dir / "evaluate-test" / "metrics.json"
+    if calibration.is_file():
+        residual = json.loads(calibration.read_text())["per_tile"]["residual_counts"]
+        sigmas["sigma_calibration"] = np.hypot(np.asarray(residual["std"]) * np.sqrt(n),
+                                               np.asarray(residual["mean"]) * n)
+    edges = np.asarray(trained["bin_edges_jy"])
+    pixel_deg = props["pixel_deg"] or trained["pixel_deg"]
+    result = {
+        "image": str(Path(image_path).resolve()), "image_name": Path(image_path).name, "run": str(run_dir.resolve()),
+        "forced": bool(problems), "problems": problems, "n_tiles": n, "tiles_blanked": blanked,
+        "area_deg2": n * (size * pixel_deg) ** 2, "bin_edges_jy": edges.tolist(),
+        "bin_centres_jy": np.sqrt(edges[:-1] * edges[1:]).tolist(),
+        "detection_threshold_jy": trained.get("detection_threshold_jy"), "counts": counts.tolist(),
+        "sigma": np.sqrt(sum(s ** 2 for s in sigmas.values())).tolist() if sigmas else None,
+        **{k: v.tolist() for k, v in sigmas.items()},
+        "tiles": {"origin": origins.tolist(), "counts": pred["counts"].tolist()},
+    }
+    if not sigmas:
+        result["note"] = "no uncertainty: run `radtrain evaluate RUN` (test split) or train a gaussian head"
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    from radtrain import plots
+    result["plot"] = str(plots.prediction(result, out / "prediction.png"))
+    (out / "prediction.json").write_text(json.dumps(result, indent=1))
+    result["out"] = str(out)
+    return result
+
+
+def format_result(r: dict) -> str:
+    lines = [f"{r['image_name']}: {r['n_tiles']} tiles ({r['area_deg2']:.3g} deg^2"
+             + (f", {r['tiles_blanked']} blanked tiles skipped" if r["tiles_blanked"] else "") + ")"]
+    if r["forced"]:
+        lines.append("WARNING (--force): " + "; ".join(r["problems"]))
+    e, sigma = r["bin_edges_jy"], r["sigma"]
+    for i, c in enumerate(r["counts"]):
+        lines.append(f"  {e[i]:9.3g}-{e[i + 1]:<9.3g} Jy  {c:12.1f}" + (f" ± {sigma[i]:.1f}" if sigma else ""))
+    if r.get("note"):
+        lines.append(r["note"])
+    lines.append(f"wrote {r['out']}/prediction.json and {Path(r['plot']).name}")
+    return "\n".join(lines)

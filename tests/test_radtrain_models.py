@@ -1,0 +1,84 @@
+"""radtrain.models and the evaluation arithmetic against hand-computed values."""
+import math
+
+import numpy as np
+import pytest
+
+from radtrain import evaluate, models
+from radtrain.config import ConfigError, ModelConfig, from_dict, load
+
+
+@pytest.mark.parametrize("arch", ["seed-small", "seed-large", "resnet"])
+@pytest.mark.parametrize("head", ["mse", "gaussian"])
+def test_architectures_give_one_or_two_outputs_per_bin(arch, head):
+    cfg = ModelConfig(architecture=arch, head=head)
+    model = models.build(cfg, 32, 5)
+    out = model.predict(np.zeros((3, 32, 32, 1), np.float32), verbose=0)
+    assert out.shape == (3, 5 if head == "mse" else 10) and out.dtype == np.float32
+
+
+def test_sizes_differ_and_aux_inputs_join_the_head():
+    small = models.build(ModelConfig(architecture="seed-small"), 64, 10)
+    large = models.build(ModelConfig(architecture="seed-large"), 64, 10)
+    assert large.count_params() > 2 * small.count_params()
+    conv = [layer for layer in large.layers if layer.__class__.__name__ == "Conv2D"]
+    assert [c.filters for c in conv] == [32, 32, 64, 64, 128, 128, 256, 256]
+    with_aux = models.build(ModelConfig(filters=[4], dense_units=[8]), 16, 3, n_aux=2)
+    out = with_aux.predict({"image": np.zeros((2, 16, 16, 1), np.float32), "aux": np.ones((2, 2), np.float32)},
+                           verbose=0)
+    assert out.shape == (2, 3)
+    with pytest.raises(ValueError, match="pooling blocks do not fit"):
+        models.build(ModelConfig(filters=[4] * 6), 32, 3)
+
+
+def test_output_bias_starts_at_the_target_mean():
+    model = models.build(ModelConfig(filters=[4], dense_units=[4]), 16, 3, target_mean=[1.0, 2.0, 3.5])
+    assert np.allclose(model.get_layer("counts").get_weights()[1], [1.0, 2.0, 3.5])
+    gauss = models.build(ModelConfig(filters=[4], dense_units=[4], head="gaussian"), 16, 3, target_mean=[1, 2, 3])
+    assert np.allclose(gauss.get_layer("counts").get_weights()[1], [1, 2, 3, 0, 0, 0])
+
+
+def test_gaussian_nll_matches_the_formula():
+    y = np.array([[1.0, -2.0]], np.float32)
+    mean, log_var = np.array([0.5, -1.0]), np.array([0.0, math.log(4.0)])
+    got = float(models.gaussian_nll(y, np.concatenate([mean, log_var])[None].astype(np.float32)).numpy()[0])
+    want = np.mean(0.5 * (np.log(2 * np.pi) + log_var + (y[0] - mean) ** 2 / np.exp(log_var)))
+    assert got == pytest.approx(want, rel=1e-6)
+    m, s = models.split_output(np.concatenate([mean, log_var])[None], "gaussian")
+    assert np.allclose(m, [mean]) and np.allclose(s, [[1.0, 2.0]])
+
+
+def test_seed_residual_and_per_sky_sums():
+    true = np.array([[10.0, 20.0, 30.0], [1.0, 2.0, 3.0]])
+    pred = np.array([[12.0, 20.0, 27.0], [1.0, 3.0, 3.0]])
+    assert np.allclose(evaluate.residual_dy(pred, true), [[0.1, 0.0, -0.15], [0.0, 0.5, 0.0]])
+    assert np.allclose(evaluate.relative_error(pred, true), [[0.2, 0.0, -0.1], [0.0, 0.5, 0.0]])
+    ids, sums = evaluate.sum_by(np.array([[1.0], [2.0], [4.0]]), np.array([7, 3, 7]))
+    assert ids.tolist() == [3, 7] and sums[:, 0].tolist() == [2.0, 5.0]
+
+
+def test_interval_coverage_of_true_gaussian_errors():
+    rng = np.random.default_rng(1)
+    n = 20000
+    std = rng.uniform(0.5, 2.0, size=(n, 2))
+    mean = rng.normal(size=(n, 2))
+    y = mean + std * rng.normal(size=(n, 2))
+    for z, p in ((evaluate.Z68, 0.68), (evaluate.Z95, 0.95)):
+        cov = evaluate.coverage(y, mean, std, z)
+        assert np.all(np.abs(cov - p) < 4 * math.sqrt(p * (1 - p) / n))
+
+
+def test_training_config_defaults_overrides_and_errors(tmp_path):
+    cfg = from_dict({}, overrides=["train.epochs=5", "model.head=gaussian", "data.aux_inputs=['rms']"])
+    assert cfg.train.epochs == 5 and cfg.model.head == "gaussian" and cfg.data.aux_inputs == ["rms"]
+    path = tmp_path / "t.toml"
+    path.write_text(cfg.to_toml())
+    assert load(path) == cfg and load(path).hash() == cfg.hash()
+    with pytest.raises(ConfigError, match=r"model.architecture = 'vgg'"):
+        from_dict({"model": {"architecture": "vgg"}})
+    with pytest.raises(ConfigError, match=r"train.epoch .*unknown key"):
+        from_dict({"train": {"epoch": 3}})
+    with pytest.raises(ConfigError, match="expected section.key=value"):
+        from_dict({}, overrides=["epochs=3"])
+    with pytest.raises(ConfigError, match="not found"):
+        load(tmp_path / "missing.toml")
