@@ -28,15 +28,30 @@ def _rank() -> int:
     return 0
 
 
+class _Stdout(logging.StreamHandler):
+    """A handler writing to whatever sys.stdout is now (so captured output in tests and notebooks works)."""
+
+    @property
+    def stream(self):
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
 def _setup_logging(verbose: bool) -> None:
     rank = _rank()
     size = next((os.environ[v] for v in ("HOROVOD_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "PMI_SIZE")
                  if os.environ.get(v, "").isdigit()), "1")
     tag = f"radtrain[rank {rank}/{size}]" if size != "1" else "radtrain"
-    logging.basicConfig(format=f"%(asctime)s {tag} %(levelname)s: %(message)s", datefmt="%H:%M:%S",
-                        stream=sys.stdout, force=True)
+    handler = _Stdout()
+    handler.setFormatter(logging.Formatter(f"%(asctime)s {tag} %(levelname)s: %(message)s", datefmt="%H:%M:%S"))
+    logger = logging.getLogger("radtrain")
+    logger.handlers[:] = [handler]
+    logger.propagate = False
     level = logging.DEBUG if verbose else logging.INFO if rank == 0 else logging.WARNING
-    logging.getLogger("radtrain").setLevel(level)
+    logger.setLevel(level)
 
 
 def _config(args):

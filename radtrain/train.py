@@ -33,7 +33,7 @@ log = logging.getLogger("radtrain")
 RUN_FORMAT = "radtrain-run"
 RUN_VERSION = 1
 HISTORY_FIELDS = ("epoch", "loss", "val_loss", "learning_rate", "train_s", "validation_s", "step_s",
-                  "tiles_per_s_per_rank", "tiles_per_s", "weights_agree")
+                  "tiles_per_s_per_rank", "tiles_per_s", "weights_agree", "weights_digests")
 
 
 class TrainError(RuntimeError):
@@ -227,7 +227,8 @@ def make_callbacks(engine, run_dir: Path, run: dict, manager, ckpt, steps: int, 
             lr = float(self.model.optimizer.learning_rate.numpy()) if hasattr(
                 self.model.optimizer.learning_rate, "numpy") else float(self.model.optimizer.learning_rate)
             row = {"epoch": epoch + 1, "loss": float(logs["loss"]), "val_loss": float(logs["val_loss"]),
-                   "learning_rate": lr, **timer.row, "weights_agree": agreement.agree}
+                   "learning_rate": lr, **timer.row, "weights_agree": agreement.agree,
+                   "weights_digests": ";".join(agreement.digests)}
             _append_history(run_dir, row)
             run["epochs_done"] = epoch + 1
             run["early_stopping"] = {"best": early.best, "wait": early.wait}
@@ -262,8 +263,11 @@ def read_history(run_dir) -> list[dict]:
     if not path.exists():
         return []
     with path.open() as f:
-        return [{k: (v == "True" if k == "weights_agree" else float(v)) for k, v in r.items()} for r in
-                csv.DictReader(f)]
+        rows = list(csv.DictReader(f))
+
+    def value(k, v):
+        return v == "True" if k == "weights_agree" else v.split(";") if k == "weights_digests" else float(v)
+    return [{k: value(k, v) for k, v in r.items()} for r in rows]
 
 
 def _truncate_history(run_dir: Path, epochs: int) -> None:
@@ -273,8 +277,7 @@ def _truncate_history(run_dir: Path, epochs: int) -> None:
     if path.exists():
         path.unlink()
     for r in rows:
-        r["epoch"] = int(r["epoch"])
-        _append_history(run_dir, r)
+        _append_history(run_dir, {**r, "epoch": int(r["epoch"]), "weights_digests": ";".join(r["weights_digests"])})
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -1,0 +1,268 @@
+"""radtrain fit / evaluate / predict for real: one process, real Horovod ranks (horovodrun -np 2 --gloo), a
+killed run resumed from its checkpoint, evaluation metrics recomputed independently, prediction on a FITS image
+made by radsim, and bad input refused without overwriting anything."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, horovodrun, radsim_exe, radtrain_exe, train_config
+from radtrain import cli
+from radtrain.train import read_history, read_run
+from test_simulate import sim_config
+
+HVD_ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def fit(cfg, dataset, out, *extra):
+    return cli.main(["fit", str(cfg), "--dataset", str(dataset), "--out", str(out), *map(str, extra)])
+
+
+def run_cli(cmd, check=None, **kw):
+    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, env=HVD_ENV, **kw)
+    if check is not None and proc.returncode != check:
+        raise AssertionError(f"{cmd} exited {proc.returncode}, expected {check}:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def gaussian_run(train_dataset, tmp_path_factory):
+    """A trained run (gaussian head, asinh images, one auxiliary input), trained in this process."""
+    tmp = tmp_path_factory.mktemp("gauss")
+    cfg = train_config(tmp, model__head="gaussian", data__aux_inputs=["rms"])
+    assert fit(cfg, train_dataset, tmp / "run") == 0
+    return cfg, tmp / "run"
+
+
+def test_single_process_run_is_complete_and_reproducible(gaussian_run, train_dataset, capsys):
+    cfg, run_dir = gaussian_run
+    run = read_run(run_dir)
+    manifest = json.loads((train_dataset / "manifest.json").read_text())
+    assert run["status"] == "complete" and run["epochs_done"] == 2 and run["stopped"] == "2 epochs"
+    assert run["dataset"]["tiles_hash"] == manifest["tiles_hash"]
+    assert run["dataset"]["bin_edges_jy"] == manifest["bin_edges_jy"]
+    assert run["runs"][-1]["ranks"] == 1 and run["runs"][-1]["steps_per_epoch"] == 96 // 8
+    assert {"tensorflow", "radtrain", "numpy"} <= set(run["versions"])
+    hist = read_history(run_dir)
+    assert [h["epoch"] for h in hist] == [1, 2] and all(len(h["weights_digests"]) == 1 for h in hist)
+    assert all(h["tiles_per_s"] > 0 and h["step_s"] > 0 for h in hist)
+    assert (run_dir / "best.weights.h5").is_file() and (run_dir / "checkpoints" / "ckpt-2.index").is_file()
+    assert list((run_dir / "tensorboard").rglob("events.out.tfevents.*"))
+    from radtrain.config import load
+    assert load(run_dir / "config.toml").hash() == run["config_hash"]
+    capsys.readouterr()
+    # running the same command again does nothing and changes nothing
+    before = (run_dir / "history.csv").read_text()
+    assert fit(cfg, train_dataset, run_dir) == 0
+    assert "training already complete (2 epochs" in capsys.readouterr().out
+    assert (run_dir / "history.csv").read_text() == before
+
+
+def test_a_run_directory_is_never_clobbered_without_overwrite(gaussian_run, train_dataset, tmp_path, capsys):
+    cfg, run_dir = gaussian_run
+    before = (run_dir / "run.json").read_text()
+    assert fit(cfg, train_dataset, run_dir, "--set", "train.seed=4") == 2
+    err = capsys.readouterr().err
+    assert "another config (train.seed)" in err and "--overwrite" in err
+    assert (run_dir / "run.json").read_text() == before
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "mine.txt").write_text("keep me")
+    assert fit(cfg, train_dataset, other) == 2
+    assert "is not empty and holds no radtrain run" in capsys.readouterr().err
+    assert (other / "mine.txt").read_text() == "keep me"
+    assert fit(cfg, train_dataset, other, "--overwrite", "--set", "train.epochs=1") == 0
+    assert not (other / "mine.txt").exists() and read_run(other)["epochs_done"] == 1
+
+
+def test_two_horovod_ranks_hold_identical_weights_after_every_epoch(train_dataset, tmp_path):
+    cfg = train_config(tmp_path, train__warmup_epochs=2)
+    proc = run_cli(horovodrun(2) + radtrain_exe() + ["fit", cfg, "--dataset", train_dataset, "--out",
+                                                     tmp_path / "run"], check=0, timeout=300)
+    assert "radtrain[rank 0/2]" in proc.stdout and "2 ranks (horovod, cpu), global batch 16" in proc.stdout
+    run = read_run(tmp_path / "run")
+    assert run["runs"][-1]["ranks"] == 2 and run["runs"][-1]["learning_rate"] == pytest.approx(2e-3)
+    # 6 train shards of 16 tiles: 48 tiles per rank, 6 steps of 8
+    assert run["runs"][-1]["steps_per_epoch"] == 6
+    hist = read_history(tmp_path / "run")
+    assert [h["epoch"] for h in hist] == [1, 2]
+    for h in hist:
+        assert len(h["weights_digests"]) == 2 and h["weights_digests"][0] == h["weights_digests"][1]
+        assert h["weights_agree"]
+    assert hist[0]["weights_digests"] != hist[1]["weights_digests"]          # the weights did change
+    # warm-up over 2 epochs from 1e-3 (one rank's rate) to 2e-3 (scaled by 2 ranks): halfway after epoch 1
+    assert 1.2e-3 < hist[0]["learning_rate"] < 1.8e-3 and hist[1]["learning_rate"] == pytest.approx(2e-3)
+
+
+def test_killed_horovod_run_resumes_from_its_checkpoint_and_finishes(train_dataset, tmp_path):
+    cfg = train_config(tmp_path, train__epochs=60)
+    cmd = [str(c) for c in horovodrun(2) + radtrain_exe() + ["fit", cfg, "--dataset", train_dataset, "--out",
+                                                                tmp_path / "run"]]
+    proc = subprocess.Popen(cmd, stdout=(tmp_path / "killed.log").open("w"), stderr=subprocess.STDOUT, env=HVD_ENV,
+                            start_new_session=True)
+    deadline = time.monotonic() + 180
+    while len(read_history(tmp_path / "run")) < 2:
+        assert proc.poll() is None and time.monotonic() < deadline, "training did not get going"
+        time.sleep(0.1)
+    # kill -9 the whole job: horovodrun and its workers (which it starts in sessions of their own)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    while subprocess.run(["pkill", "-9", "-f", str(tmp_path / "run")]).returncode == 0:
+        time.sleep(0.2)
+    killed_at = read_run(tmp_path / "run")["epochs_done"]
+    assert 2 <= killed_at < 60 and read_run(tmp_path / "run")["status"] == "running"
+
+    again = run_cli(cmd, check=0, timeout=600)
+    resumed = int(again.stdout.split("from its checkpoint after epoch ")[1].split()[0])
+    assert killed_at - 1 <= resumed <= killed_at, (tmp_path / "killed.log").read_text() + again.stdout
+    run = read_run(tmp_path / "run")
+    assert run["status"] == "complete" and run["epochs_done"] == 60
+    assert [r["initial_epoch"] for r in run["runs"]] == [0, resumed]
+    hist = read_history(tmp_path / "run")
+    assert [h["epoch"] for h in hist] == list(range(1, 61))  # every epoch once
+    assert all(h["weights_agree"] for h in hist)
+
+
+def test_resume_without_its_checkpoint_is_refused(gaussian_run, train_dataset, tmp_path, capsys):
+    import shutil
+    cfg, run_dir = gaussian_run
+    broken = tmp_path / "run"
+    shutil.copytree(run_dir, broken)
+    run = read_run(broken)
+    run["status"] = "running"
+    (broken / "run.json").write_text(json.dumps(run))
+    shutil.rmtree(broken / "checkpoints")
+    assert fit(cfg, train_dataset, broken) == 2
+    assert "its checkpoint is missing" in capsys.readouterr().err
+    assert read_run(broken)["epochs_done"] == 2
+
+
+# --------------------------------------------------------------------------------------------------------------
+# evaluate
+
+def test_evaluate_writes_metrics_that_match_an_independent_computation(gaussian_run, train_dataset, capsys):
+    _, run_dir = gaussian_run
+    assert cli.main(["evaluate", str(run_dir)]) == 0
+    printed = capsys.readouterr().out
+    assert "test split" in printed and "interval coverage" in printed
+    out = run_dir / "evaluate-test"
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["n_tiles"] == 16 and m["n_skies"] == 1 and m["head"] == "gaussian"
+    assert len(m["bin_centres_jy"]) == 5 and m["detection_threshold_jy"] == 1e-4
+    assert m["factor_below_threshold"][0] == pytest.approx(1e-4 / np.sqrt(1e-7 * 1e-7 * 10 ** 0.4))
+    # the per-sky residual from the sky's summed true and predicted counts, by hand
+    sky = m["skies"][0]
+    true, pred = np.array(sky["true"]), np.array(sky["pred"])
+    assert np.allclose(m["per_sky"]["dy"]["mean"], (pred - true) / true.mean())
+    assert np.allclose(m["per_sky"]["relative_error"]["mean"], (pred - true) / true)
+    # the sky's true counts are the sum of its tiles' labels in the dataset
+    from radsim.shards import Dataset
+    test = Dataset(train_dataset).load("test")
+    assert np.allclose(true, test["labels"].sum(axis=0)) and np.allclose(sky["expected"],
+                                                                         test["expected"].sum(axis=0))
+    for level in ("68", "95"):
+        assert all(0.0 <= c <= 1.0 for c in m["coverage"][level]["per_bin"])
+    assert len(sky["pred_sigma"]) == 5 and all(s > 0 for s in sky["pred_sigma"])
+    for name in ("counts.png", "dy.png", "scatter.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def other_datasets(tmp_path_factory):
+    """Two sky-model datasets: the same binning without a test split, and another binning."""
+    tmp = tmp_path_factory.mktemp("other")
+    out = {}
+    for name, changes in (("no-test", {"dataset__train_fraction": 0.5, "dataset__validation_fraction": 0.5,
+                                       "dataset__test_fraction": 0.0}),
+                          ("bins", {"labels__n_bins": 4})):
+        cfg = sim_config(tmp, f"{name}.toml", realisations__repeats=1, imaging__backend="none", **changes)
+        proc = subprocess.run(radsim_exe() + ["simulate", str(cfg), "--out", str(tmp / name)], capture_output=True,
+                              text=True)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        out[name] = tmp / name
+    return out
+
+
+def test_evaluate_refuses_bad_input(gaussian_run, other_datasets, tmp_path, capsys):
+    import shutil
+    _, run_dir = gaussian_run
+    assert cli.main(["evaluate", str(run_dir), "--dataset", str(other_datasets["no-test"]),
+                     "--out", str(tmp_path / "e1")]) == 2
+    assert "the 'test' split has no tiles" in capsys.readouterr().err
+    assert cli.main(["evaluate", str(run_dir), "--dataset", str(other_datasets["bins"]),
+                     "--out", str(tmp_path / "e2")]) == 2
+    assert "labels of another binning (4 bins" in capsys.readouterr().err
+    no_weights = tmp_path / "run"
+    shutil.copytree(run_dir, no_weights)
+    (no_weights / "best.weights.h5").unlink()
+    assert cli.main(["evaluate", str(no_weights)]) == 2
+    assert "no trained weights" in capsys.readouterr().err
+    assert cli.main(["evaluate", str(tmp_path / "nowhere")]) == 2
+    assert "not a radtrain run directory" in capsys.readouterr().err
+    assert not (tmp_path / "e1").exists() and not (tmp_path / "e2").exists()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# predict
+
+@pytest.fixture(scope="module")
+def sky_images(train_dataset, tmp_path_factory):
+    """Restored and sky-model FITS images of realisation 8 (the test sky) made by radsim realise."""
+    tmp = tmp_path_factory.mktemp("realise")
+    cfg = sim_config(tmp, realisations__repeats=3)
+    proc = subprocess.run(radsim_exe() + ["realise", str(cfg), "--index", "8", "--out", str(tmp / "r8")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return tmp / "r8"
+
+
+def test_predict_sums_tiles_of_a_fits_image(gaussian_run, sky_images, tmp_path, capsys):
+    _, run_dir = gaussian_run
+    if not (run_dir / "evaluate-test" / "metrics.json").exists():
+        assert cli.main(["evaluate", str(run_dir)]) == 0
+    assert cli.main(["predict", str(run_dir), str(sky_images / "restored.fits"), "--out", str(tmp_path / "p")]) == 0
+    assert "16 tiles" in capsys.readouterr().out
+    r = json.loads((tmp_path / "p" / "prediction.json").read_text())
+    assert r["n_tiles"] == 16 and not r["forced"] and len(r["counts"]) == 5
+    assert r["area_deg2"] == pytest.approx(0.25 ** 2)
+    assert np.allclose(r["counts"], np.sum(r["tiles"]["counts"], axis=0))
+    assert len(r["sigma_model"]) == 5 and all(s > 0 for s in r["sigma"])
+    # the same tiles as the dataset's test sky: the same predictions as evaluate made for that sky
+    m = json.loads((run_dir / "evaluate-test" / "metrics.json").read_text())
+    assert np.allclose(r["counts"], m["skies"][0]["pred"], rtol=1e-4)
+    assert len(r["sigma_calibration"]) == 5                  # from the test residuals, once evaluated
+    assert (tmp_path / "p" / "prediction.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_predict_refuses_an_image_unlike_the_training_set(gaussian_run, sky_images, tmp_path, capsys):
+    from astropy.io import fits
+    _, run_dir = gaussian_run
+    with fits.open(sky_images / "restored.fits") as hdul:
+        hdul[0].header["CDELT2"] *= 2
+        hdul[0].header["CDELT1"] *= 2
+        hdul.writeto(tmp_path / "coarse.fits")
+    assert cli.main(["predict", str(run_dir), str(tmp_path / "coarse.fits"), "--out", str(tmp_path / "p")]) == 2
+    err = capsys.readouterr().err
+    assert "pixel scale 14.06 arcsec, trained on 7.031 arcsec" in err and "--force" in err
+    assert not (tmp_path / "p").exists()
+    assert cli.main(["predict", str(run_dir), str(sky_images / "sky.fits"), "--out", str(tmp_path / "p")]) == 2
+    err = capsys.readouterr().err
+    assert "no restoring beam" in err and "units JY/PIXEL, trained on JY/BEAM" in err
+    assert cli.main(["predict", str(run_dir), str(tmp_path / "coarse.fits"), "--out", str(tmp_path / "p"),
+                     "--force"]) == 0
+    assert "WARNING (--force)" in capsys.readouterr().out
+    assert json.loads((tmp_path / "p" / "prediction.json").read_text())["forced"]
+    assert cli.main(["predict", str(run_dir), str(tmp_path / "missing.fits"), "--out", str(tmp_path / "q")]) == 2
+    assert "image not found" in capsys.readouterr().err
+
+
+def test_help_explains_the_commands():
+    proc = run_cli(radtrain_exe() + ["--help"], check=0, cwd=ROOT)
+    for word in ("fit", "evaluate", "predict", "horovodrun"):
+        assert word in proc.stdout
+    proc = run_cli(radtrain_exe() + ["config", "--set", "train.epochs=3"], check=0)
+    assert "epochs = 3" in proc.stdout
