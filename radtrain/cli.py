@@ -42,8 +42,9 @@ class _Stdout(logging.StreamHandler):
 
 def _setup_logging(verbose: bool) -> None:
     rank = _rank()
-    size = next((os.environ[v] for v in ("HOROVOD_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "PMI_SIZE")
-                 if os.environ.get(v, "").isdigit()), "1")
+    names = ("HOROVOD_SIZE", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE") + (("SLURM_NTASKS",) if "SLURM_STEP_ID" in os.environ
+                                                                   else ())
+    size = next((os.environ[v] for v in names if os.environ.get(v, "").isdigit()), "1")
     tag = f"radtrain[rank {rank}/{size}]" if size != "1" else "radtrain"
     handler = _Stdout()
     handler.setFormatter(logging.Formatter(f"%(asctime)s {tag} %(levelname)s: %(message)s", datefmt="%H:%M:%S"))

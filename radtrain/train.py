@@ -298,6 +298,7 @@ def _threads(engine) -> None:
 def fit(cfg: RadtrainConfig, dataset_dir, run_dir, *, overwrite: bool = False, engine=None) -> dict:
     """Train (or continue training) ``run_dir`` on ``dataset_dir``; returns the run record."""
     import tensorflow as tf
+    tf.get_logger().setLevel("ERROR")        # TensorFlow's own warnings (slow callbacks, retracing) are noise here
     engine = engine or distributed.init()
     run_dir = Path(run_dir)
     _threads(engine)
