@@ -105,8 +105,9 @@ class HorovodEngine:
 
 def init():
     """The data-parallel engine for this process: Horovod when it is installed, else a single process."""
+    import importlib
     try:
-        import horovod.tensorflow.keras  # noqa: F401
+        importlib.import_module("horovod.tensorflow.keras")
     except ImportError as exc:
         launched = _launched_size()
         if launched > 1:

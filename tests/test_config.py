@@ -9,7 +9,7 @@ ROOT_CONFIGS = __import__("pathlib").Path(__file__).resolve().parents[1] / "conf
 
 def test_shipped_configs_validate():
     q = config.load(ROOT_CONFIGS / "quickstart.toml")
-    assert len(realisations.plan(q)) == 8
+    assert len(realisations.plan(q)) == 24
 
 
 def test_emu_seed_is_the_seed_setup():

@@ -6,7 +6,7 @@ import subprocess
 
 from conftest import MPI_ENV, ROOT, train_config
 from radtrain.train import read_history, read_run
-from test_jobs_simulate import job_state, wait_for  # noqa: F401  (job_state used by wait_for)
+from test_jobs_simulate import wait_for
 
 SCRIPT = ROOT / "jobs" / "train.sh"
 
