@@ -79,10 +79,19 @@ def test_a_run_directory_is_never_clobbered_without_overwrite(gaussian_run, trai
     assert not (other / "mine.txt").exists() and read_run(other)["epochs_done"] == 1
 
 
-def test_two_horovod_ranks_hold_identical_weights_after_every_epoch(train_dataset, tmp_path):
-    cfg = train_config(tmp_path, train__warmup_epochs=2)
-    proc = run_cli(horovodrun(2) + radtrain_exe() + ["fit", cfg, "--dataset", train_dataset, "--out",
-                                                     tmp_path / "run"], check=0, timeout=300)
+@pytest.fixture(scope="module")
+def horovod_run(train_dataset, tmp_path_factory):
+    """A run trained by two ranks started with horovodrun --gloo: (config, run directory, its output)."""
+    tmp = tmp_path_factory.mktemp("hvd")
+    cfg = train_config(tmp, train__warmup_epochs=2)
+    proc = run_cli(horovodrun(2) + radtrain_exe() + ["fit", cfg, "--dataset", train_dataset, "--out", tmp / "run"],
+                   check=0, timeout=300)
+    return cfg, tmp / "run", proc
+
+
+def test_two_horovod_ranks_hold_identical_weights_after_every_epoch(horovod_run):
+    _, run_dir, proc = horovod_run
+    tmp_path = run_dir.parent
     assert "radtrain[rank 0/2]" in proc.stdout and "2 ranks (horovod, cpu), global batch 16" in proc.stdout
     run = read_run(tmp_path / "run")
     assert run["runs"][-1]["ranks"] == 2 and run["runs"][-1]["learning_rate"] == pytest.approx(2e-3)
@@ -96,6 +105,30 @@ def test_two_horovod_ranks_hold_identical_weights_after_every_epoch(train_datase
     assert hist[0]["weights_digests"] != hist[1]["weights_digests"]          # the weights did change
     # warm-up over 2 epochs from 1e-3 (one rank's rate) to 2e-3 (scaled by 2 ranks): halfway after epoch 1
     assert 1.2e-3 < hist[0]["learning_rate"] < 1.8e-3 and hist[1]["learning_rate"] == pytest.approx(2e-3)
+
+
+def test_mpirun_gives_the_same_weights_as_horovodrun(horovod_run, train_dataset, tmp_path):
+    from conftest import MPI_ENV, mpirun
+    cfg, run_dir, _ = horovod_run
+    proc = subprocess.run([str(c) for c in mpirun(2) + radtrain_exe() + ["fit", cfg, "--dataset", train_dataset,
+                                                                         "--out", tmp_path / "run"]],
+                          capture_output=True, text=True, env={**HVD_ENV, **MPI_ENV}, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "2 ranks (horovod, cpu)" in proc.stdout
+    # Horovod's MPI controller (mpirun) and Gloo controller (horovodrun) train the same weights, bit for bit
+    assert [h["weights_digests"] for h in read_history(tmp_path / "run")] == [
+        h["weights_digests"] for h in read_history(run_dir)]
+
+
+def test_early_stopping_stops_when_validation_loss_stalls(train_dataset, tmp_path):
+    # a learning rate of 1e-30 leaves float32 weights unchanged, so the validation loss never improves again
+    cfg = train_config(tmp_path, train__epochs=10, train__patience=2, train__learning_rate=1e-30,
+                       train__warmup_epochs=0)
+    assert fit(cfg, train_dataset, tmp_path / "run") == 0
+    run = read_run(tmp_path / "run")
+    assert run["stopped"] == "early stopping after epoch 3 (no improvement for 2 epochs)"
+    assert run["epochs_done"] == 3 and run["best"]["epoch"] == 1 and run["status"] == "complete"
+    assert run["early_stopping"]["wait"] == 2
 
 
 def test_killed_horovod_run_resumes_from_its_checkpoint_and_finishes(train_dataset, tmp_path):
