@@ -33,8 +33,12 @@ def pin_gpu(local_rank: int) -> str:
     if not gpus:
         return "cpu"
     gpu = gpus[local_rank % len(gpus)]
-    tf.config.experimental.set_memory_growth(gpu, True)
-    tf.config.set_visible_devices(gpu, "GPU")
+    try:
+        tf.config.experimental.set_memory_growth(gpu, True)
+        tf.config.set_visible_devices(gpu, "GPU")
+    except RuntimeError as exc:   # TensorFlow already started in this process: devices cannot change any more
+        log.warning("cannot pin GPU %s to local rank %d (%s); using TensorFlow's default placement",
+                    gpu.name, local_rank, exc)
     return gpu.name
 
 

@@ -291,8 +291,11 @@ def _threads(engine) -> None:
                 or os.environ.get("SLURM_NTASKS_PER_NODE", "1").split("(")[0] or 1)
     cores = len(os.sched_getaffinity(0))
     per_rank = max(1, cores // max(1, local)) if local > 1 else cores
-    tf.config.threading.set_intra_op_parallelism_threads(per_rank)
-    tf.config.threading.set_inter_op_parallelism_threads(min(2, per_rank))
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(per_rank)
+        tf.config.threading.set_inter_op_parallelism_threads(min(2, per_rank))
+    except RuntimeError:        # TensorFlow already started in this process (a notebook, a test): keep its pool
+        log.debug("TensorFlow already initialised: thread pools left as they are")
 
 
 def fit(cfg: RadtrainConfig, dataset_dir, run_dir, *, overwrite: bool = False, engine=None) -> dict:
