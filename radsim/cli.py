@@ -259,6 +259,47 @@ def cmd_inspect(args) -> int:
     return 0
 
 
+def cmd_scaling(args) -> int:
+    from radsim import scaling
+    runs = []
+    for d in args.dirs:
+        try:
+            runs.append(scaling.read_run(d))
+        except (scaling.ScalingError, OSError, KeyError, ValueError) as exc:
+            raise UserError(f"{d}: not a finished run ({exc})") from None
+    report = scaling.write_report(runs, args.out)
+    print(report["markdown"])
+    m = report["model"]
+    if m.sim_t_real_s:
+        print(f"\ncost model, simulation: {m.sim_t_real_s:.2f} s per realisation on one core, set-up "
+              f"{m.sim_t_setup_s:.2f} s per rank, {m.sim_bytes_per_realisation / 2 ** 20:.1f} MiB per realisation")
+    if m.train_compute_s_per_tile:
+        print(f"cost model, training: {m.train_compute_s_per_tile * 1e3:.2f} ms per tile per rank, allreduce "
+              f"latency {m.train_allreduce_latency_s * 1e3:.2f} ms, bandwidth {m.train_allreduce_gb_per_s:.3g} GB/s, "
+              f"gradients {m.train_allreduce_mb:.1f} MiB")
+    print(f"wrote {args.out}/scaling.md, scaling.csv, model.json, speedup.png, efficiency.png, stages.png")
+    return 0
+
+
+def cmd_plan(args) -> int:
+    import json as _json
+    from radsim import scaling
+    cfg = _load(args)
+    model = None
+    if args.calibration:
+        try:
+            model = scaling.CostModel.from_dict(_json.loads(Path(args.calibration).read_text()))
+        except (OSError, ValueError) as exc:
+            raise UserError(f"cannot read the calibration {args.calibration}: {exc}") from None
+        if not model.sim_t_real_s:
+            raise UserError(f"{args.calibration} holds no simulation measurements (run radsim scaling on "
+                            "simulation runs)")
+    if args.nodes < 1 or args.cores_per_node < 1:
+        raise UserError("--nodes and --cores-per-node must be at least 1")
+    print(scaling.format_plan(scaling.plan(cfg, args.nodes, args.cores_per_node, model, args.io_gbs)))
+    return 0
+
+
 def _ensure_parent(path):
     parent = Path(path).parent
     try:
@@ -364,6 +405,29 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("dir", help="dataset directory")
     ins.add_argument("--quick", action="store_true", help="skip reading every tile (checksums not verified)")
     ins.set_defaults(func=cmd_inspect)
+
+    sc = sub.add_parser("scaling", formatter_class=fmt,
+                        help="scaling report of simulation and training runs: table, plots, cost model",
+                        description="Read simulation runs (dataset directories) and training runs (radtrain run "
+                                    "directories), tabulate rate, strong and weak speed-up and parallel efficiency, "
+                                    "per-stage time, I/O and allreduce figures; fit the cost model (docs/scaling.md) "
+                                    "and show its prediction beside each measurement. Writes scaling.md, scaling.csv, "
+                                    "model.json (the calibration for `radsim plan`) and plots.")
+    sc.add_argument("dirs", nargs="+", metavar="DIR", help="run directories (jobs/scaling.sh makes a sweep of them)")
+    sc.add_argument("--out", required=True, metavar="REPORT", help="report directory")
+    sc.set_defaults(func=cmd_scaling)
+
+    pl = sub.add_parser("plan", formatter_class=fmt, help="predict the wall time, core-hours and dataset size of a run",
+                        description="Predict what simulating CONFIG costs on --nodes nodes of --cores-per-node cores: "
+                                    "per-realisation time scaled from a calibration (model.json of `radsim scaling`, "
+                                    "or the built-in one measured on the development machine) by the expected "
+                                    "number of sources and pixels, wall time, core-hours, efficiency, dataset size.")
+    _add_config(pl)
+    pl.add_argument("--nodes", type=int, required=True, help="number of nodes")
+    pl.add_argument("--cores-per-node", type=int, default=64, help="MPI ranks per node (default 64)")
+    pl.add_argument("--calibration", metavar="MODEL_JSON", help="model.json from radsim scaling")
+    pl.add_argument("--io-gbs", type=float, help="aggregate file-system write bandwidth (GB/s) to bound the run by")
+    pl.set_defaults(func=cmd_plan)
     return p
 
 

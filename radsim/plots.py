@@ -121,3 +121,72 @@ def preview_plot(sky, tiles, labels, expected, origins, edges_jy, threshold_jy, 
         fig.suptitle(title)
     fig.savefig(out, dpi=90)
     plt.close(fig)
+
+
+def scaling(rows, out):
+    """speedup.png and efficiency.png (against ranks, ideal lines, strong and weak series per program) and
+    stages.png (simulation: stacked seconds per realisation per stage; training: step time split into compute
+    and allreduce) from radsim.scaling.scaling_rows; returns the paths."""
+    from pathlib import Path
+    out = Path(out)
+    paths = []
+    series = []
+    for kind in ("simulation", "training"):
+        for mode, key in (("strong", "strong_efficiency"), ("weak", "weak_efficiency")):
+            pts = sorted((r["ranks"], r[key], r.get("strong_speedup")) for r in rows
+                         if r["kind"] == kind and r[key] is not None)
+            if pts:
+                series.append((f"{kind}, {mode}", mode, pts))
+    for name, ylabel in (("speedup", "speed-up"), ("efficiency", "parallel efficiency")):
+        fig, ax = plt.subplots(figsize=(6, 4.2), constrained_layout=True)
+        ranks = sorted({r["ranks"] for r in rows}) or [1]
+        if name == "speedup":
+            ax.plot(ranks, ranks, "k--", lw=1, label="ideal")
+        else:
+            ax.axhline(1.0, color="k", ls="--", lw=1, label="ideal")
+            ax.axhline(0.9, color="0.6", ls=":", lw=1)
+            ax.axhline(0.8, color="0.6", ls=":", lw=1)
+        for label, mode, pts in series:
+            n = [p[0] for p in pts]
+            if name == "speedup":
+                if mode != "strong":
+                    continue
+                y = [p[2] for p in pts]
+            else:
+                y = [p[1] for p in pts]
+            ax.plot(n, y, "o-", label=label)
+        ax.set(xlabel="ranks", ylabel=ylabel, xticks=ranks)
+        if name == "efficiency":
+            ax.set_ylim(0, 1.15)
+        ax.legend(fontsize=8)
+        path = out / f"{name}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    sims = [r for r in rows if r["kind"] == "simulation"]
+    trains = [r for r in rows if r["kind"] == "training"]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    stages = ("catalogue", "render", "labels", "image", "tiles", "write")
+    for i, r in enumerate(sims):
+        bottom = 0.0
+        for j, s in enumerate(stages):
+            axes[0].bar(i, r[f"{s}_s"], bottom=bottom, color=f"C{j}", label=s if i == 0 else None)
+            bottom += r[f"{s}_s"]
+    axes[0].set(xticks=range(len(sims)), xticklabels=[f"{r['ranks']} rk\n{Path(r['path']).name}" for r in sims],
+                ylabel="s per realisation (one core)", title="simulation: time per stage")
+    for i, r in enumerate(trains):
+        compute = max(r["step_s"] - r["allreduce_s"], 0.0)
+        axes[1].bar(i, compute, color="C0", label="compute (step - allreduce)" if i == 0 else None)
+        axes[1].bar(i, min(r["allreduce_s"], r["step_s"]), bottom=compute, color="C3",
+                    label="allreduce (own timer)" if i == 0 else None)
+    axes[1].set(xticks=range(len(trains)),
+                xticklabels=[f"{r['ranks']} rk\nb={r['batch_per_rank']}" for r in trains],
+                ylabel="s per step", title="training: step time")
+    for ax in axes:
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    path = out / "stages.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    paths.append(path)
+    return paths

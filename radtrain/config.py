@@ -82,6 +82,9 @@ class TrainConfig(_Section):
     seed: int = Field(1, ge=0, description="Seed of weight initialisation, shuffling and augmentation.")
     mixed_precision: bool = Field(False, description="float16 compute with float32 weights on GPUs (ignored, "
                                                      "with a warning, without a GPU).")
+    gradient_compression: Literal["none", "fp16"] = Field(
+        "none", description="Gradients sent between ranks as float32 (none) or float16 (fp16: half the allreduce "
+                            "volume, for bandwidth-bound networks).")
 
 
 class RadtrainConfig(_Section):

@@ -291,11 +291,30 @@ def _threads(engine) -> None:
                 or os.environ.get("SLURM_NTASKS_PER_NODE", "1").split("(")[0] or 1)
     cores = len(os.sched_getaffinity(0))
     per_rank = max(1, cores // max(1, local)) if local > 1 else cores
+    if os.environ.get("RADTRAIN_THREADS_PER_RANK", "").isdigit():     # fixed per-rank resources (scaling studies)
+        per_rank = max(1, int(os.environ["RADTRAIN_THREADS_PER_RANK"]))
     try:
         tf.config.threading.set_intra_op_parallelism_threads(per_rank)
         tf.config.threading.set_inter_op_parallelism_threads(min(2, per_rank))
     except RuntimeError:        # TensorFlow already started in this process (a notebook, a test): keep its pool
         log.debug("TensorFlow already initialised: thread pools left as they are")
+
+
+def profile(engine, train_ds, model, steps: int, repeats: int = 10) -> dict:
+    """Own timers for scaling studies (seconds per training step), measured once before training on every
+    rank: ``data_s`` the input pipeline producing one batch on its own (with prefetch it overlaps the step;
+    the step waits only for what exceeds the compute), and ``allreduce_s`` one allreduce of a buffer the size
+    of all gradients (float32) among the ranks, averaged over ``repeats``, with its volume in MB."""
+    n = min(repeats, steps)
+    it = iter(train_ds)
+    next(it)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        next(it)
+    data_s = (time.perf_counter() - t0) / n
+    grads = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    return {"data_s": data_s, "allreduce_s": engine.time_allreduce(grads, repeats),
+            "allreduce_mb": grads * 4 / 2 ** 20}
 
 
 def fit(cfg: RadtrainConfig, dataset_dir, run_dir, *, overwrite: bool = False, engine=None) -> dict:
@@ -358,7 +377,8 @@ def fit(cfg: RadtrainConfig, dataset_dir, run_dir, *, overwrite: bool = False, e
     model = models.build(cfg.model, ds.tile_size, n_bins, len(dc.aux_inputs),
                          target_mean=data.encode(np.asarray(stats.label_mean)[None], stats, dc.target)[0])
     learning_rate = tc.learning_rate * engine.size
-    optimizer = engine.distributed_optimizer(tf.keras.optimizers.Adam(learning_rate))
+    optimizer = engine.distributed_optimizer(tf.keras.optimizers.Adam(learning_rate),
+                                             compression=tc.gradient_compression)
     loss, metrics = models.loss_and_metrics(cfg.model)
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
 
@@ -380,7 +400,9 @@ def fit(cfg: RadtrainConfig, dataset_dir, run_dir, *, overwrite: bool = False, e
                                       tc.patience)
     record = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "ranks": engine.size, "device": device,
               "initial_epoch": initial_epoch, "steps_per_epoch": steps, "global_batch": dc.batch_size * engine.size,
-              "learning_rate": learning_rate, "setup_s": time.perf_counter() - t_setup}
+              "batch_per_rank": dc.batch_size, "learning_rate": learning_rate,
+              "parameters": int(model.count_params()), "setup_s": time.perf_counter() - t_setup,
+              "profile": profile(engine, train_ds, model, steps)}
     if engine.rank == 0:
         run["runs"].append(record)
         write_run(run_dir, run)

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# A scaling sweep: simulation and training runs over numbers of ranks, strong (fixed total work) and weak
+# (fixed work per rank), each into its own directory, then `radsim scaling` over all of them.
+#
+#   RANKS="1 2" bash jobs/scaling.sh                      # no Slurm: runs one after the other on this machine
+#   RANKS="16 32 64 128" TRAIN_RANKS="1 2 4 8" sbatch ... # no: run it with bash on a login node, it submits:
+#   RANKS="16 32 64 128" TRAIN_RANKS="4 8 16" bash jobs/scaling.sh   # inside Slurm's reach: sbatch per run
+#
+# Directories (OUT, default runs/scaling):
+#   sim-strong-nN    STRONG_REALISATIONS realisations on N ranks            (repeats set to give that total)
+#   sim-weak-nN      WEAK_PER_RANK realisations per rank, on N ranks
+#   train-strong-nN  global batch TRAIN_GLOBAL_BATCH split over N ranks, on the sim-strong dataset of the
+#                    fewest ranks
+#   train-weak-bB-nN B tiles per rank (each B of TRAIN_BATCH) on N ranks, same dataset
+#   report/          radsim scaling: scaling.md, scaling.csv, model.json, speedup.png, efficiency.png, stages.png
+#
+# Environment (all optional): CONFIG (configs/quickstart.toml), TRAIN_CONFIG (configs/train-quickstart.toml),
+# OUT, RANKS ("1 2": simulation ranks), TRAIN_RANKS (default RANKS), STRONG_REALISATIONS (24),
+# WEAK_PER_RANK (8), TRAIN_GLOBAL_BATCH (32), TRAIN_BATCH ("16"; a list gives one weak series per batch),
+# TRAIN_EPOCHS (4), KINDS ("simulate train"),
+# THREADS_PER_RANK (1: each training rank gets one thread, so per-rank resources stay fixed),
+# SIM_SBATCH_ARGS / TRAIN_SBATCH_ARGS (extra sbatch options under Slurm, e.g. "--gpus-per-node=4").
+# A directory that already holds a finished run is kept (the sweep can be resumed).
+set -euo pipefail
+
+say() { printf '[scaling.sh] %s\n' "$*"; }
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+CONFIG="${CONFIG:-configs/quickstart.toml}"
+TRAIN_CONFIG="${TRAIN_CONFIG:-configs/train-quickstart.toml}"
+OUT="${OUT:-runs/scaling}"
+read -r -a RANKS <<< "${RANKS:-1 2}"
+read -r -a TRAIN_RANKS <<< "${TRAIN_RANKS:-${RANKS[*]}}"
+read -r -a KINDS <<< "${KINDS:-simulate train}"
+STRONG_REALISATIONS="${STRONG_REALISATIONS:-24}"
+WEAK_PER_RANK="${WEAK_PER_RANK:-8}"
+TRAIN_GLOBAL_BATCH="${TRAIN_GLOBAL_BATCH:-32}"
+read -r -a TRAIN_BATCHES <<< "${TRAIN_BATCH:-16}"
+TRAIN_EPOCHS="${TRAIN_EPOCHS:-4}"
+export RADTRAIN_THREADS_PER_RANK="${THREADS_PER_RANK:-1}"
+mkdir -p "$OUT"
+
+if [ -x "$ROOT/.venv/bin/radsim" ]; then
+    RADSIM="$ROOT/.venv/bin/radsim"
+    PY="$ROOT/.venv/bin/python"
+else
+    RADSIM=radsim
+    PY=python3
+fi
+USE_SLURM=0
+if [ -z "${SLURM_JOB_ID:-}" ] && command -v sbatch >/dev/null && [ "${SCALING_LOCAL:-0}" != 1 ] \
+        && sinfo -h >/dev/null 2>&1; then
+    USE_SLURM=1
+fi
+
+# number of parameter sets of CONFIG, to turn a number of realisations into realisations.repeats
+SETS="$("$PY" -c 'import sys; from radsim import config, realisations; print(realisations.n_sets(config.load(sys.argv[1])))' "$CONFIG")"
+repeats_for() { echo $(( ($1 + SETS - 1) / SETS )); }
+
+finished() {   # a directory holding a complete dataset or a complete training run
+    local f
+    for f in "$1/manifest.json" "$1/run.json"; do
+        if [ -f "$f" ] && grep -q '"status": "complete"' "$f"; then
+            return 0
+        fi
+    done
+    return 1
+}
+
+JOBS=()
+simulate() {   # simulate NAME RANKS REALISATIONS
+    local dir="$OUT/$1" n="$2" repeats
+    repeats="$(repeats_for "$3")"
+    if finished "$dir"; then say "$dir: done already"; return; fi
+    say "$dir: $((repeats * SETS)) realisations on $n rank(s)"
+    if [ "$USE_SLURM" = 1 ]; then
+        read -r -a extra <<< "${SIM_SBATCH_ARGS:-}"
+        local exports="ALL,CONFIG=$CONFIG,OUT=$dir,RADSIM_ARGS=--set realisations.repeats=$repeats"
+        JOBS+=("$(sbatch --parsable --ntasks="$n" "${extra[@]}" --job-name="scaling-$1" --export="$exports" \
+                  jobs/simulate.sh)")
+    else
+        CONFIG="$CONFIG" OUT="$dir" NPROCS="$n" RADSIM_ARGS="--set realisations.repeats=$repeats" \
+            bash jobs/simulate.sh > "$OUT/$1.log" 2>&1
+    fi
+}
+
+train() {      # train NAME RANKS BATCH_PER_RANK DATASET [DEPENDENCY]
+    local dir="$OUT/$1" n="$2" batch="$3" data="$4" dep="${5:-}"
+    if finished "$dir"; then say "$dir: done already"; return; fi
+    say "$dir: $n rank(s), batch $batch per rank"
+    local args="--set data.batch_size=$batch --set train.epochs=$TRAIN_EPOCHS --set train.patience=0 --overwrite"
+    if [ "$USE_SLURM" = 1 ]; then
+        read -r -a extra <<< "${TRAIN_SBATCH_ARGS:-}"
+        local exports="ALL,CONFIG=$TRAIN_CONFIG,DATASET=$data,OUT=$dir,EVALUATE=0,RADTRAIN_ARGS=$args"
+        JOBS+=("$(sbatch --parsable --ntasks="$n" "${extra[@]}" ${dep:+--dependency=afterok:$dep} \
+                  --job-name="scaling-$1" --export="$exports" jobs/train.sh)")
+    else
+        CONFIG="$TRAIN_CONFIG" DATASET="$data" OUT="$dir" NPROCS="$n" EVALUATE=0 RADTRAIN_ARGS="$args" \
+            bash jobs/train.sh > "$OUT/$1.log" 2>&1
+    fi
+}
+
+for kind in "${KINDS[@]}"; do
+    case "$kind" in
+        simulate)
+            for n in "${RANKS[@]}"; do simulate "sim-strong-n$n" "$n" "$STRONG_REALISATIONS"; done
+            for n in "${RANKS[@]}"; do simulate "sim-weak-n$n" "$n" $((WEAK_PER_RANK * n)); done
+            ;;
+        train)
+            data="$OUT/sim-strong-n${RANKS[0]}"
+            dep=""
+            if ! finished "$data"; then
+                simulate "sim-strong-n${RANKS[0]}" "${RANKS[0]}" "$STRONG_REALISATIONS"
+                [ "$USE_SLURM" = 1 ] && dep="${JOBS[-1]}"
+            fi
+            for n in "${TRAIN_RANKS[@]}"; do
+                train "train-strong-n$n" "$n" $((TRAIN_GLOBAL_BATCH / n)) "$data" "$dep"
+            done
+            for b in "${TRAIN_BATCHES[@]}"; do
+                for n in "${TRAIN_RANKS[@]}"; do train "train-weak-b$b-n$n" "$n" "$b" "$data" "$dep"; done
+            done
+            ;;
+        *) echo "[scaling.sh] error: unknown kind '$kind' in KINDS (simulate, train)" >&2; exit 2 ;;
+    esac
+done
+
+mapfile -t DIRS < <(find "$OUT" -mindepth 1 -maxdepth 1 -type d \( -name 'sim-*' -o -name 'train-*' \) | sort)
+if [ "$USE_SLURM" = 1 ] && [ "${#JOBS[@]}" -gt 0 ]; then
+    deps="$(IFS=:; echo "${JOBS[*]}")"
+    sbatch --parsable --ntasks=1 --job-name=scaling-report --dependency="afterany:$deps" \
+        --wrap="$RADSIM scaling ${DIRS[*]} --out $OUT/report" >/dev/null
+    say "submitted ${#JOBS[@]} job(s) and a report job after them: $OUT/report"
+else
+    "$RADSIM" scaling "${DIRS[@]}" --out "$OUT/report"
+    say "report: $OUT/report/scaling.md"
+fi

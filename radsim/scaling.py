@@ -1,0 +1,425 @@
+"""Scaling studies: read simulation and training runs, tabulate speed-up and parallel efficiency, fit a cost
+model and predict large runs.
+
+A simulation run is a dataset directory (``manifest.json``: its ``runs`` records wall time, ranks and per-rank
+set-up/busy time; its ``realisations`` the per-stage time of each realisation and its shard bytes). A training
+run is a radtrain run directory (``run.json``: ranks, batch per rank, the own-timer profile of data and
+allreduce time per step; ``history.csv``: step time and tiles/s per epoch). Both are plain files of documented
+layout, so this module imports neither MPI nor radtrain.
+
+Definitions (N ranks; rate = realisations/s or tiles/s from wall-clock time):
+
+- strong scaling: the same total work (realisations, or the global batch for training) on 1..N ranks;
+  speed-up S(N) = rate(N) / rate(N0), efficiency E(N) = S(N) N0 / N, against the run with the fewest ranks N0;
+- weak scaling: the same work per rank (realisations per rank, or the batch per rank); efficiency
+  E(N) = (rate(N) / N) / (rate(N0) / N0).
+
+Cost model (documented in docs/scaling.md), fitted to the measured runs:
+
+- simulation: wall(N, R) = t_setup + ceil(R / N) t_real + R b / B_io, with t_real the mean time of one
+  realisation on one core (the sum of its stages, write included), t_setup the ranks' set-up (imaging
+  geometry, PSF), b the bytes of one realisation and B_io the file system's aggregate write bandwidth (infinite
+  unless given; writes are already inside t_real on one rank);
+- training: step(N) = c B + t_allreduce(N), t_allreduce(N) = a + 2 (N - 1) / N V / beta (ring allreduce of
+  the gradient volume V), with c the compute time per tile of one rank and a, beta the latency and bandwidth
+  of the interconnect measured by the runs' own allreduce timers; tiles/s(N) = N B / step(N).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+import statistics
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+STAGES = ("catalogue", "render", "labels", "image", "tiles", "write")
+
+
+class ScalingError(ValueError):
+    """A directory that is not a finished simulation or training run."""
+
+
+@dataclass
+class SimRun:
+    path: str
+    ranks: int
+    nodes: int
+    realisations: int
+    wall_s: float
+    setup_s: float
+    stage_s: dict            # stage -> mean seconds per realisation
+    bytes_per_realisation: float
+    npix: int
+    sources_per_realisation: float
+    kind: str = "simulation"
+
+    @property
+    def rate(self) -> float:
+        """Realisations per second (wall clock)."""
+        return self.realisations / self.wall_s
+
+    @property
+    def t_real(self) -> float:
+        return sum(self.stage_s.values())
+
+
+@dataclass
+class TrainRun:
+    path: str
+    ranks: int
+    batch_per_rank: int
+    steps_per_epoch: int
+    tiles_per_s: float
+    step_s: float
+    data_s: float
+    allreduce_s: float
+    allreduce_mb: float
+    parameters: int
+    wall_s: float
+    kind: str = "training"
+
+    @property
+    def rate(self) -> float:
+        return self.tiles_per_s
+
+    @property
+    def global_batch(self) -> int:
+        return self.batch_per_rank * self.ranks
+
+
+def read_simulation(path) -> SimRun:
+    """The run of a dataset directory that made most of its realisations."""
+    path = Path(path)
+    m = json.loads((path / "manifest.json").read_text())
+    runs = [r for r in m.get("runs", []) if r.get("made")]
+    if not runs:
+        raise ScalingError(f"{path}: no simulation run made any realisation")
+    run = max(runs, key=lambda r: r["made"])
+    recs = [r for r in m["realisations"] if r.get("timings_s")]
+    stage_s = {s: statistics.fmean(r["timings_s"].get(s, 0.0) for r in recs) for s in STAGES}
+    total_bytes = sum(s.get("bytes", 0) for s in m["shards"])
+    return SimRun(path=str(path), ranks=run["ranks"], nodes=len(run.get("hosts", [])) or 1,
+                  realisations=run["made"], wall_s=run["wall_s"],
+                  setup_s=max(r["setup_s"] for r in run["rank_info"]), stage_s=stage_s,
+                  bytes_per_realisation=total_bytes / max(1, len(m["realisations"])), npix=m["npix"],
+                  sources_per_realisation=statistics.fmean(r["n_sources"] for r in m["realisations"]))
+
+
+def read_training(path) -> TrainRun:
+    """The last launch of a radtrain run: medians over its epochs after the first (which includes tracing)."""
+    path = Path(path)
+    run = json.loads((path / "run.json").read_text())
+    if not run.get("runs"):
+        raise ScalingError(f"{path}: the training run has no launch record")
+    launch = run["runs"][-1]
+    with (path / "history.csv").open() as f:
+        rows = [r for r in csv.DictReader(f) if int(r["epoch"]) > launch["initial_epoch"]]
+    later = rows[1:] or rows
+    if not later:
+        raise ScalingError(f"{path}: no epoch recorded")
+    prof = launch.get("profile", {})
+    return TrainRun(path=str(path), ranks=launch["ranks"], batch_per_rank=launch.get("batch_per_rank",
+                                                                                      launch["global_batch"] // launch["ranks"]),
+                    steps_per_epoch=launch["steps_per_epoch"],
+                    tiles_per_s=statistics.median(float(r["tiles_per_s"]) for r in later),
+                    step_s=statistics.median(float(r["step_s"]) for r in later),
+                    data_s=prof.get("data_s", 0.0), allreduce_s=prof.get("allreduce_s", 0.0),
+                    allreduce_mb=prof.get("allreduce_mb", 0.0), parameters=launch.get("parameters", 0),
+                    wall_s=launch.get("wall_s", float("nan")))
+
+
+def read_run(path):
+    path = Path(path)
+    if (path / "manifest.json").exists():
+        return read_simulation(path)
+    if (path / "run.json").exists():
+        return read_training(path)
+    raise ScalingError(f"{path}: neither a radsim dataset (manifest.json) nor a radtrain run (run.json)")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# tables
+
+def _work(run) -> tuple:
+    """(total work, work per rank) keys for grouping strong and weak scaling series."""
+    if run.kind == "simulation":
+        return (run.realisations, run.npix), (run.realisations / run.ranks, run.npix)
+    return (run.global_batch,), (run.batch_per_rank,)
+
+
+def series(run) -> tuple[str | None, str | None]:
+    """(series name, mode) from a sweep directory name such as ``sim-strong-n4`` or ``train-weak-n2``
+    (jobs/scaling.sh); (None, None) for other names, whose runs are compared in both modes by their work."""
+    m = re.match(r"^(.*(strong|weak).*?)-n\d+$", Path(run.path).name)
+    return (m.group(1), m.group(2)) if m else (None, None)
+
+
+def scaling_rows(runs) -> list[dict]:
+    """One row per run: its rate, and strong / weak speed-up and efficiency against the run of the same kind
+    with the fewest ranks and the same total work / work per rank (None when there is no such baseline). Runs
+    of a named sweep series (jobs/scaling.sh) are compared only within their series."""
+    rows = []
+    for run in sorted(runs, key=lambda r: (r.kind, series(r)[0] or "", r.ranks, r.path)):
+        strong_key, weak_key = _work(run)
+        name, only = series(run)
+        row = {"kind": run.kind, "path": run.path, "ranks": run.ranks, "rate": run.rate, "series": name,
+               "rate_unit": "realisations/s" if run.kind == "simulation" else "tiles/s",
+               "strong_speedup": None, "strong_efficiency": None, "weak_efficiency": None}
+        for mode, key in (("strong", strong_key), ("weak", weak_key)):
+            if only is not None and mode != only:
+                continue
+            peers = [r for r in runs if r.kind == run.kind and _work(r)[0 if mode == "strong" else 1] == key
+                     and series(r)[0] == name]
+            base = min(peers, key=lambda r: r.ranks)
+            if base is run and len(peers) == 1:
+                continue
+            ratio = run.rate / base.rate
+            if mode == "strong":
+                row["strong_speedup"] = ratio
+                row["strong_efficiency"] = ratio * base.ranks / run.ranks
+            else:
+                row["weak_efficiency"] = ratio * base.ranks / run.ranks
+        if run.kind == "simulation":
+            row.update(wall_s=run.wall_s, realisations=run.realisations, setup_s=run.setup_s,
+                       **{f"{s}_s": run.stage_s[s] for s in STAGES},
+                       io_mb_per_s=run.bytes_per_realisation / run.stage_s["write"] / 2 ** 20
+                       if run.stage_s["write"] > 0 else None)
+        else:
+            row.update(batch_per_rank=run.batch_per_rank, step_s=run.step_s, data_s=run.data_s,
+                       allreduce_s=run.allreduce_s, allreduce_mb=run.allreduce_mb)
+        rows.append(row)
+    return rows
+
+
+# --------------------------------------------------------------------------------------------------------------
+# cost model
+
+@dataclass
+class CostModel:
+    """Fitted parameters (units in the names); see the module docstring for the formulas."""
+    sim_t_real_s: float | None = None
+    sim_t_setup_s: float | None = None
+    sim_stage_s: dict = field(default_factory=dict)
+    sim_bytes_per_realisation: float | None = None
+    sim_sources_per_realisation: float | None = None
+    sim_npix: int | None = None
+    train_compute_s_per_tile: float | None = None
+    train_allreduce_latency_s: float | None = None
+    train_allreduce_gb_per_s: float | None = None
+    train_allreduce_mb: float | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CostModel":
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+    # -- simulation
+    def sim_wall_s(self, ranks: int, realisations: int, io_gb_per_s: float | None = None,
+                   t_real_s: float | None = None) -> float:
+        t_real = self.sim_t_real_s if t_real_s is None else t_real_s
+        wall = self.sim_t_setup_s + math.ceil(realisations / ranks) * t_real
+        if io_gb_per_s:
+            wall = max(wall, self.sim_t_setup_s + realisations * self.sim_bytes_per_realisation / (io_gb_per_s * 1e9))
+        return wall
+
+    # -- training
+    def allreduce_s(self, ranks: int, volume_mb: float | None = None) -> float:
+        if ranks <= 1:
+            return 0.0
+        v = (self.train_allreduce_mb if volume_mb is None else volume_mb) * 2 ** 20
+        return self.train_allreduce_latency_s + 2 * (ranks - 1) / ranks * v / (self.train_allreduce_gb_per_s * 1e9)
+
+    def train_tiles_per_s(self, ranks: int, batch_per_rank: int, volume_mb: float | None = None) -> float:
+        step = self.train_compute_s_per_tile * batch_per_rank + self.allreduce_s(ranks, volume_mb)
+        return ranks * batch_per_rank / step
+
+
+def fit_model(runs) -> CostModel:
+    """Fit the cost model to measured runs (either kind may be missing)."""
+    model = CostModel()
+    sims = [r for r in runs if r.kind == "simulation"]
+    if sims:
+        one = min(sims, key=lambda r: r.ranks)
+        model.sim_stage_s = {s: statistics.fmean(r.stage_s[s] for r in sims) for s in STAGES}
+        # one realisation on one core: the busiest rank's time per realisation in the fewest-rank run
+        model.sim_t_real_s = statistics.fmean(r.t_real for r in sims)
+        model.sim_t_setup_s = statistics.fmean(r.setup_s for r in sims)
+        model.sim_bytes_per_realisation = one.bytes_per_realisation
+        model.sim_sources_per_realisation = one.sources_per_realisation
+        model.sim_npix = one.npix
+    trains = [r for r in runs if r.kind == "training"]
+    if trains:
+        singles = [r for r in trains if r.ranks == 1] or [min(trains, key=lambda r: r.ranks)]
+        model.train_compute_s_per_tile = statistics.fmean(
+            (r.step_s - (r.allreduce_s if r.ranks > 1 else 0.0)) / r.batch_per_rank for r in singles)
+        multi = [r for r in trains if r.ranks > 1 and r.allreduce_s > 0]
+        model.train_allreduce_mb = statistics.fmean(r.allreduce_mb for r in trains) if trains else 0.0
+        if multi:
+            # t = a + 2 (N-1)/N V / beta: least squares in (a, 1/beta) when volumes or rank counts differ,
+            # otherwise all of it attributed to bandwidth with a = 0
+            xs = [2 * (r.ranks - 1) / r.ranks * r.allreduce_mb * 2 ** 20 for r in multi]
+            ts = [r.allreduce_s for r in multi]
+            if len(set(xs)) > 1:
+                mx, mt = statistics.fmean(xs), statistics.fmean(ts)
+                slope = sum((x - mx) * (t - mt) for x, t in zip(xs, ts)) / sum((x - mx) ** 2 for x in xs)
+                model.train_allreduce_latency_s = max(0.0, mt - slope * mx)
+                model.train_allreduce_gb_per_s = 1.0 / max(slope, 1e-15) / 1e9
+            else:
+                model.train_allreduce_latency_s = 0.0
+                model.train_allreduce_gb_per_s = xs[0] / ts[0] / 1e9
+        else:
+            model.train_allreduce_latency_s, model.train_allreduce_gb_per_s = 0.0, float("inf")
+    return model
+
+
+def predictions(model: CostModel, runs) -> list[dict]:
+    """The model's prediction beside each measurement (rate in the run's units) and its relative error."""
+    out = []
+    for run in runs:
+        if run.kind == "simulation" and model.sim_t_real_s:
+            predicted = run.realisations / model.sim_wall_s(run.ranks, run.realisations)
+        elif run.kind == "training" and model.train_compute_s_per_tile:
+            predicted = model.train_tiles_per_s(run.ranks, run.batch_per_rank, run.allreduce_mb)
+        else:
+            continue
+        out.append({"kind": run.kind, "path": run.path, "ranks": run.ranks, "measured": run.rate,
+                    "predicted": predicted, "error": predicted / run.rate - 1.0})
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------------
+# report
+
+def _fmt(v, spec=".3g"):
+    return "" if v is None else format(v, spec) if isinstance(v, float) else str(v)
+
+
+def write_report(runs, out) -> dict:
+    """scaling.csv, scaling.md, model.json and plots (speedup.png, efficiency.png, stages.png) in ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = scaling_rows(runs)
+    model = fit_model(runs)
+    preds = {(p["kind"], p["path"]): p for p in predictions(model, runs)}
+    for row in rows:
+        p = preds.get((row["kind"], row["path"]))
+        row["predicted_rate"] = p["predicted"] if p else None
+        row["model_error"] = p["error"] if p else None
+    keys = sorted({k for r in rows for k in r}, key=lambda k: (k not in ("kind", "path", "ranks"), k))
+    with (out / "scaling.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, keys)
+        w.writeheader()
+        w.writerows(rows)
+    (out / "model.json").write_text(json.dumps(model.to_dict(), indent=1))
+    md = ["| kind | ranks | run | rate | strong speed-up | strong eff. | weak eff. | model | model error |",
+          "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        md.append(f"| {r['kind']} | {r['ranks']} | `{Path(r['path']).name}` | {_fmt(r['rate'])} {r['rate_unit']} | "
+                  f"{_fmt(r['strong_speedup'], '.2f')} | {_fmt(r['strong_efficiency'], '.2f')} | "
+                  f"{_fmt(r['weak_efficiency'], '.2f')} | {_fmt(r['predicted_rate'])} | "
+                  f"{_fmt(r['model_error'] * 100 if r['model_error'] is not None else None, '+.1f')}% |")
+    sims = [r for r in rows if r["kind"] == "simulation"]
+    if sims:
+        md += ["", "Simulation, mean seconds per realisation and stage (one core), set-up per rank, write speed:", "",
+               "| ranks | run | setup | " + " | ".join(STAGES) + " | write MB/s |",
+               "|---:|---|---:|" + "---:|" * len(STAGES) + "---:|"]
+        for r in sims:
+            md.append(f"| {r['ranks']} | `{Path(r['path']).name}` | {r['setup_s']:.2f} | "
+                      + " | ".join(f"{r[f'{s}_s']:.3f}" for s in STAGES) + f" | {_fmt(r['io_mb_per_s'], '.0f')} |")
+    trains = [r for r in rows if r["kind"] == "training"]
+    if trains:
+        md += ["", "Training, seconds per step (own timers: the input pipeline alone, one gradient allreduce):", "",
+               "| ranks | run | batch/rank | step | data | allreduce | gradient MB |", "|---:|---|---:|---:|---:|---:|---:|"]
+        for r in trains:
+            md.append(f"| {r['ranks']} | `{Path(r['path']).name}` | {r['batch_per_rank']} | {r['step_s']:.4f} | "
+                      f"{r['data_s']:.4f} | {r['allreduce_s']:.4f} | {r['allreduce_mb']:.2f} |")
+    (out / "scaling.md").write_text("\n".join(md) + "\n")
+    from radsim import plots
+    plots.scaling(rows, out)
+    return {"rows": rows, "model": model, "markdown": "\n".join(md), "out": str(out)}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# planning a large run
+
+# Measured on the development machine (2 cores, benchmarks/README.md): one configs/emu-seed.toml realisation
+# (2560^2 pixels, 29.3 million sources) with the fast imager on one core. Used by `radsim plan` when no
+# calibration from a scaling report is given.
+DEFAULT_MODEL = CostModel(sim_t_real_s=21.7 - 4.1, sim_t_setup_s=4.1,
+                          sim_stage_s={"catalogue": 2.2, "render": 4.37, "labels": 0.83, "image": 9.5,
+                                       "tiles": 0.06, "write": 0.04},
+                          sim_bytes_per_realisation=400 * (128 * 128 * 4 + 10 * 8 + 16), sim_sources_per_realisation=29.3e6,
+                          sim_npix=2560)
+SOURCE_STAGES = ("catalogue", "render", "labels")     # time grows with the number of sources
+PIXEL_STAGES = ("image", "tiles", "write")            # time grows with the number of pixels
+
+
+def expected_sources(cfg, sample: int = 16) -> float:
+    """Mean expected number of sources per realisation of a config (model integral over the field), over up to
+    ``sample`` realisations spread over the plan."""
+    import numpy as np
+
+    from radsim import catalogue, pipeline, realisations
+    from radsim.grid import Grid
+    n = realisations.n_realisations(cfg)
+    grid = Grid.from_config(cfg.field)
+    means = []
+    for index in sorted({int(i) for i in np.linspace(0, n - 1, min(sample, n))}):
+        real = realisations.get(cfg, index)
+        model = pipeline.build_model(cfg, real)
+        plan = catalogue.plan_sources(model, grid, cfg.sources.flux_min_jy, cfg.sources.flux_max_jy,
+                                      np.random.default_rng(0))
+        means.append(float(plan.mean_per_class.sum()))
+    return float(np.mean(means))
+
+
+def plan(cfg, nodes: int, cores_per_node: int, model: CostModel | None = None,
+         io_gb_per_s: float | None = None, sources: float | None = None) -> dict:
+    """Predicted wall time, core-hours and dataset size of simulating ``cfg`` on ``nodes`` x ``cores_per_node``
+    ranks: the calibration's per-stage times scaled to this config (source stages by the expected number of
+    sources, pixel stages and set-up by the number of pixels, the imaging stage by N^2 log N)."""
+    from radsim import realisations
+    model = model if model is not None and model.sim_t_real_s else DEFAULT_MODEL
+    n_real = realisations.n_realisations(cfg)
+    sources = expected_sources(cfg) if sources is None else sources
+    npix = cfg.field.npix
+    ratio_src = sources / model.sim_sources_per_realisation
+    ratio_pix = (npix / model.sim_npix) ** 2
+    ratio_img = ratio_pix * math.log(npix) / math.log(model.sim_npix)
+    stage = {}
+    for s in STAGES:
+        base = model.sim_stage_s.get(s, 0.0)
+        stage[s] = base * (ratio_src if s in SOURCE_STAGES else ratio_img if s == "image" else ratio_pix)
+    if cfg.imaging.backend == "none":
+        stage["image"] = 0.0
+    t_real = sum(stage.values())
+    n_tiles = (npix // cfg.tiles.size) ** 2
+    bytes_per_real = n_tiles * (cfg.tiles.size ** 2 * 4 + cfg.labels.n_bins * 8 + 16)
+    scaled = CostModel(**{**model.to_dict(), "sim_t_setup_s": model.sim_t_setup_s * ratio_pix,
+                          "sim_bytes_per_realisation": bytes_per_real})
+    ranks = nodes * cores_per_node
+    wall = scaled.sim_wall_s(ranks, n_real, io_gb_per_s, t_real_s=t_real)
+    one_rank = scaled.sim_wall_s(1, n_real, None, t_real_s=t_real)
+    return {"realisations": n_real, "ranks": ranks, "nodes": nodes, "cores_per_node": cores_per_node,
+            "sources_per_realisation": sources, "stage_s": stage, "t_realisation_s": t_real,
+            "setup_s": scaled.sim_t_setup_s, "wall_s": wall, "core_hours": wall * ranks / 3600.0,
+            "efficiency": one_rank / (ranks * wall), "dataset_bytes": n_real * bytes_per_real,
+            "tiles": n_real * n_tiles, "calibration": "measured runs" if model is not DEFAULT_MODEL else
+            "built-in (benchmarks/README.md, emu-seed on the development machine)"}
+
+
+def format_plan(p: dict) -> str:
+    h = p["wall_s"] / 3600.0
+    stages = ", ".join(f"{s} {v:.2f}" for s, v in p["stage_s"].items())
+    return "\n".join([
+        f"{p['realisations']} realisations on {p['nodes']} node(s) x {p['cores_per_node']} cores = {p['ranks']} ranks",
+        f"  per realisation: {p['sources_per_realisation']:,.0f} sources expected, {p['t_realisation_s']:.2f} s on "
+        f"one core ({stages}); set-up {p['setup_s']:.1f} s per rank",
+        f"  predicted wall time {h:.2f} h ({p['wall_s']:.0f} s), {p['core_hours']:.1f} core-hours, parallel "
+        f"efficiency {p['efficiency']:.2f}",
+        f"  dataset: {p['tiles']:,} tiles, {p['dataset_bytes'] / 1e9:.2f} GB",
+        f"  calibration: {p['calibration']}"])

@@ -1,0 +1,143 @@
+"""Scaling studies: the speed-up/efficiency arithmetic and the cost model against synthetic runs with known
+answers, then a real sweep (jobs/scaling.sh with plain bash: simulation and Horovod training on 1 and 2 ranks)
+read back by `radsim scaling`, and `radsim plan`."""
+import csv
+import json
+import math
+import os
+import subprocess
+
+import pytest
+
+from conftest import MPI_ENV, ROOT, radsim_exe, train_config
+from radsim import config, scaling
+from test_simulate import sim_config
+
+
+def sim(path, ranks, realisations, t_real=2.0, setup=1.0, overhead=0.0):
+    stages = dict.fromkeys(scaling.STAGES, t_real / len(scaling.STAGES))
+    wall = setup + math.ceil(realisations / ranks) * t_real + overhead
+    return scaling.SimRun(path=path, ranks=ranks, nodes=1, realisations=realisations, wall_s=wall, setup_s=setup,
+                          stage_s=stages, bytes_per_realisation=1e6, npix=512, sources_per_realisation=1e6)
+
+
+def trainrun(path, ranks, batch, compute=0.01, latency=0.002, gbs=1.0, mb=8.0):
+    model = scaling.CostModel(train_compute_s_per_tile=compute, train_allreduce_latency_s=latency,
+                              train_allreduce_gb_per_s=gbs, train_allreduce_mb=mb)
+    ar = model.allreduce_s(ranks)
+    step = compute * batch + ar
+    return scaling.TrainRun(path=path, ranks=ranks, batch_per_rank=batch, steps_per_epoch=10,
+                            tiles_per_s=ranks * batch / step, step_s=step, data_s=0.001, allreduce_s=ar,
+                            allreduce_mb=mb, parameters=2_000_000, wall_s=10.0)
+
+
+def test_strong_and_weak_efficiency_follow_their_definitions():
+    runs = [sim("s1", 1, 24), sim("s2", 2, 24), sim("s4", 4, 24), sim("w1", 1, 8), sim("w2", 2, 16),
+            sim("w4", 4, 32)]
+    rows = {r["path"]: r for r in scaling.scaling_rows(runs)}
+    rate = {r.path: r.realisations / r.wall_s for r in runs}
+    assert rows["s2"]["strong_speedup"] == pytest.approx(rate["s2"] / rate["s1"])
+    assert rows["s4"]["strong_efficiency"] == pytest.approx(rate["s4"] / rate["s1"] / 4)
+    assert rows["w4"]["weak_efficiency"] == pytest.approx((rate["w4"] / 4) / rate["w1"])
+    assert rows["s1"]["strong_efficiency"] == 1.0
+    # only set-up breaks perfect scaling here: E(2) = (1 + 24 t) / (2 (1 + 12 t))
+    assert rows["s2"]["strong_efficiency"] == pytest.approx((1 + 48) / (2 * (1 + 24)))
+    assert rows["s1"]["io_mb_per_s"] == pytest.approx(1e6 / (2.0 / 6) / 2 ** 20)
+
+
+def test_cost_model_recovers_known_parameters_and_predicts_exactly():
+    sims = [sim("a", 1, 12, t_real=1.5, setup=0.5), sim("b", 2, 12, t_real=1.5, setup=0.5)]
+    trains = [trainrun("t1", 1, 16), trainrun("t2", 2, 16), trainrun("t2b", 2, 16, mb=2.0), trainrun("t4", 4, 16)]
+    model = scaling.fit_model(sims + trains)
+    assert model.sim_t_real_s == pytest.approx(1.5) and model.sim_t_setup_s == pytest.approx(0.5)
+    assert model.train_compute_s_per_tile == pytest.approx(0.01)
+    assert model.train_allreduce_latency_s == pytest.approx(0.002, rel=1e-6)
+    assert model.train_allreduce_gb_per_s == pytest.approx(1.0, rel=1e-6)
+    for p in scaling.predictions(model, sims + trains):
+        assert abs(p["error"]) < 1e-6, p
+    # a 64-rank prediction from the fitted interconnect
+    assert model.train_tiles_per_s(64, 16, 8.0) == pytest.approx(
+        64 * 16 / (0.16 + 0.002 + 2 * 63 / 64 * 8 * 2 ** 20 / 1e9))
+
+
+def test_plan_scales_the_calibration_to_a_config():
+    cfg = config.load(ROOT / "configs" / "quickstart.toml")
+    model = scaling.CostModel(sim_t_real_s=6.0, sim_t_setup_s=2.0,
+                              sim_stage_s={"catalogue": 1.0, "render": 1.0, "labels": 1.0, "image": 1.0,
+                                           "tiles": 1.0, "write": 1.0},
+                              sim_bytes_per_realisation=1.0, sim_sources_per_realisation=1e6, sim_npix=512)
+    p = scaling.plan(cfg, nodes=1, cores_per_node=8, model=model, sources=2e6)
+    assert p["stage_s"]["catalogue"] == pytest.approx(2.0) and p["stage_s"]["image"] == pytest.approx(1.0)
+    assert p["t_realisation_s"] == pytest.approx(9.0) and p["setup_s"] == pytest.approx(2.0)
+    assert p["realisations"] == 24 and p["wall_s"] == pytest.approx(2.0 + 3 * 9.0)
+    assert p["core_hours"] == pytest.approx(p["wall_s"] * 8 / 3600)
+    assert p["efficiency"] == pytest.approx((2.0 + 24 * 9.0) / (8 * (2.0 + 27.0)))
+    assert p["dataset_bytes"] == 24 * 16 * (128 * 128 * 4 + 10 * 8 + 16) and p["tiles"] == 384
+    bounded = scaling.plan(cfg, 1, 8, model, io_gb_per_s=1e-6, sources=2e6)     # a 1 kB/s file system
+    assert bounded["wall_s"] == pytest.approx(2.0 + p["dataset_bytes"] / 1e3)
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """jobs/scaling.sh with plain bash on a tiny config: simulation and training on 1 and 2 ranks."""
+    tmp = tmp_path_factory.mktemp("sweep")
+    cfg = sim_config(tmp)
+    tcfg = train_config(tmp, model__filters=[8, 16], model__dense_units=[16])
+    env = {**os.environ, **MPI_ENV, "CONFIG": str(cfg), "TRAIN_CONFIG": str(tcfg), "OUT": str(tmp / "scaling"),
+           "RANKS": "1 2", "STRONG_REALISATIONS": "12", "WEAK_PER_RANK": "6", "TRAIN_GLOBAL_BATCH": "16",
+           "TRAIN_BATCH": "8", "TRAIN_EPOCHS": "3", "SCALING_LOCAL": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.run(["bash", str(ROOT / "jobs" / "scaling.sh")], env=env, capture_output=True, text=True,
+                          timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return tmp / "scaling", proc
+
+
+def test_sweep_makes_every_run_and_a_report(sweep):
+    out, proc = sweep
+    names = {p.name for p in out.iterdir() if p.is_dir()}
+    assert {"sim-strong-n1", "sim-strong-n2", "sim-weak-n1", "sim-weak-n2", "train-strong-n1", "train-strong-n2",
+            "train-weak-b8-n1", "train-weak-b8-n2", "report"} <= names
+    m = json.loads((out / "sim-weak-n2" / "manifest.json").read_text())
+    assert m["planned"] == 12 and m["runs"][-1]["ranks"] == 2                  # 6 per rank
+    assert json.loads((out / "sim-weak-n1" / "manifest.json").read_text())["planned"] == 6
+    strong = json.loads((out / "train-strong-n2" / "run.json").read_text())["runs"][-1]
+    assert strong["global_batch"] == 16 and strong["batch_per_rank"] == 8 and strong["ranks"] == 2
+    assert strong["profile"]["allreduce_s"] > 0 and strong["profile"]["allreduce_mb"] > 0
+    with (out / "report" / "scaling.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 8
+    for name in ("speedup.png", "efficiency.png", "stages.png"):
+        assert (out / "report" / name).read_bytes()[:4] == b"\x89PNG"
+    md = (out / "report" / "scaling.md").read_text()
+    assert "| simulation | 2 | `sim-strong-n2`" in md and "| training | 2 | `train-weak-b8-n2`" in md
+    assert "report: " in proc.stdout
+
+
+def test_report_numbers_match_the_runs(sweep):
+    out, _ = sweep
+    names = ("sim-strong-n1", "sim-strong-n2", "train-weak-b8-n1", "train-weak-b8-n2")
+    runs = [scaling.read_run(out / n) for n in names]
+    rows = {os.path.basename(r["path"]): r for r in scaling.scaling_rows(runs)}
+    s1, s2 = runs[0], runs[1]
+    assert s1.realisations == s2.realisations == 12
+    assert rows["sim-strong-n2"]["strong_speedup"] == pytest.approx((12 / s2.wall_s) / (12 / s1.wall_s))
+    t1, t2 = runs[2], runs[3]
+    assert rows["train-weak-b8-n2"]["weak_efficiency"] == pytest.approx(t2.tiles_per_s / (2 * t1.tiles_per_s))
+    model = json.loads((out / "report" / "model.json").read_text())
+    assert model["sim_t_real_s"] > 0 and model["train_compute_s_per_tile"] > 0
+
+
+def test_plan_cli_with_a_measured_calibration(sweep, tmp_path):
+    out, _ = sweep
+    proc = subprocess.run(radsim_exe() + ["plan", str(ROOT / "configs" / "emu-seed.toml"), "--nodes", "4",
+                                          "--cores-per-node", "32", "--calibration",
+                                          str(out / "report" / "model.json")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "21 realisations on 4 node(s) x 32 cores = 128 ranks" in proc.stdout
+    assert "core-hours" in proc.stdout and "8,400 tiles" in proc.stdout and "calibration: measured runs" in proc.stdout
+    bad = subprocess.run(radsim_exe() + ["plan", str(ROOT / "configs" / "emu-seed.toml"), "--nodes", "0"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "--nodes and --cores-per-node must be at least 1" in bad.stderr
+    nothing = subprocess.run(radsim_exe() + ["scaling", str(tmp_path), "--out", str(tmp_path / "r")],
+                             capture_output=True, text=True)
+    assert nothing.returncode == 2 and "neither a radsim dataset" in nothing.stderr
