@@ -228,9 +228,10 @@ def dihedral(image, code):
 
 def make_dataset(x: np.ndarray, y: np.ndarray, aux: np.ndarray | None = None, *, batch_size: int,
                  shuffle: bool = False, shuffle_buffer: int = 4096, augment: bool = False, seed: int = 0,
-                 repeat: bool = False, drop_remainder: bool = False):
+                 repeat: bool = False, drop_remainder: bool = False, threads: int | None = None):
     """A tf.data.Dataset of (inputs, targets) batches; inputs are the image tensor, or a dict with ``image`` and
-    ``aux`` when auxiliary inputs are given. Shuffling and augmentation draw from ``seed``."""
+    ``aux`` when auxiliary inputs are given. Shuffling and augmentation draw from ``seed``. ``threads`` caps the
+    pipeline's own thread pool (on CPU nodes, so that ranks sharing a node do not compete for its cores)."""
     import tensorflow as tf
     inputs = x if aux is None else {"image": x, "aux": aux}
     ds = tf.data.Dataset.from_tensor_slices((inputs, y))
@@ -248,4 +249,10 @@ def make_dataset(x: np.ndarray, y: np.ndarray, aux: np.ndarray | None = None, *,
             return dihedral(inp, code), target
 
         ds = tf.data.Dataset.zip((ds, codes)).map(apply, num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+    if threads:
+        options = tf.data.Options()
+        options.threading.private_threadpool_size = threads
+        options.threading.max_intra_op_parallelism = 1
+        ds = ds.with_options(options)
+    return ds

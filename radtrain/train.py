@@ -282,11 +282,12 @@ def _truncate_history(run_dir: Path, epochs: int) -> None:
 
 # --------------------------------------------------------------------------------------------------------------
 
-def _threads(engine) -> None:
-    """On CPU, share the node's cores between the ranks on it (TensorFlow otherwise gives each rank all)."""
+def _threads(engine) -> int | None:
+    """On CPU, share the node's cores between the ranks on it (TensorFlow otherwise gives each rank all);
+    returns the threads each rank may use (None on GPU nodes: no limit)."""
     import tensorflow as tf
     if tf.config.list_physical_devices("GPU"):
-        return
+        return None
     local = int(os.environ.get("HOROVOD_LOCAL_SIZE") or os.environ.get("OMPI_COMM_WORLD_LOCAL_SIZE")
                 or os.environ.get("SLURM_NTASKS_PER_NODE", "1").split("(")[0] or 1)
     cores = len(os.sched_getaffinity(0))
@@ -298,6 +299,7 @@ def _threads(engine) -> None:
         tf.config.threading.set_inter_op_parallelism_threads(min(2, per_rank))
     except RuntimeError:        # TensorFlow already started in this process (a notebook, a test): keep its pool
         log.debug("TensorFlow already initialised: thread pools left as they are")
+    return per_rank
 
 
 def profile(engine, train_ds, model, steps: int, repeats: int = 10) -> dict:
@@ -323,7 +325,7 @@ def fit(cfg: RadtrainConfig, dataset_dir, run_dir, *, overwrite: bool = False, e
     tf.get_logger().setLevel("ERROR")        # TensorFlow's own warnings (slow callbacks, retracing) are noise here
     engine = engine or distributed.init()
     run_dir = Path(run_dir)
-    _threads(engine)
+    threads = _threads(engine)
     device = distributed.pin_gpu(engine.local_rank)
 
     decision = None
@@ -360,8 +362,8 @@ def fit(cfg: RadtrainConfig, dataset_dir, run_dir, *, overwrite: bool = False, e
     vx, vy, vaux = arrays("validation", val_parts[engine.rank])
     seed = tc.seed + 1000003 * engine.rank
     train_ds = data.make_dataset(x, y, aux, batch_size=dc.batch_size, shuffle=True, shuffle_buffer=dc.shuffle_buffer,
-                                 augment=dc.augment, seed=seed, repeat=True, drop_remainder=True)
-    val_ds = data.make_dataset(vx, vy, vaux, batch_size=dc.batch_size)
+                                 augment=dc.augment, seed=seed, repeat=True, drop_remainder=True, threads=threads)
+    val_ds = data.make_dataset(vx, vy, vaux, batch_size=dc.batch_size, threads=threads)
     log.info("rank %d: %d training tiles from %d shards (%s), %d validation tiles; %d steps of %d per epoch",
              engine.rank, x.shape[0], len(parts[engine.rank].shards),
              "whole shards" if parts[engine.rank].stride == 1 else f"every {engine.size}th tile",
