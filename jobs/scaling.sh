@@ -19,7 +19,8 @@
 # WEAK_PER_RANK (8), TRAIN_GLOBAL_BATCH (32), TRAIN_BATCH ("16"; a list gives one weak series per batch),
 # TRAIN_EPOCHS (4), KINDS ("simulate train"),
 # THREADS_PER_RANK (1: each training rank gets one thread, so per-rank resources stay fixed),
-# SIM_SBATCH_ARGS / TRAIN_SBATCH_ARGS (extra sbatch options under Slurm, e.g. "--gpus-per-node=4").
+# SIM_SBATCH_ARGS / TRAIN_SBATCH_ARGS (extra sbatch options under Slurm, e.g. "--gpus-per-node=4"),
+# SIM_TASKS_PER_NODE (16) / TRAIN_TASKS_PER_NODE (4: one rank per GPU): how many ranks go on one node.
 # A directory that already holds a finished run is kept (the sweep can be resumed).
 set -euo pipefail
 
@@ -68,36 +69,63 @@ finished() {   # a directory holding a complete dataset or a complete training r
     return 1
 }
 
+# Outside Slurm, confine a run on N ranks to the first N x THREADS_PER_RANK cores (taskset), so that every rank
+# has the same resources whatever N: a 1-rank run would otherwise borrow the idle cores for its helper threads.
+pin() {
+    local want=$(( $1 * ${THREADS_PER_RANK:-1} ))
+    if command -v taskset >/dev/null && [ "$want" -le "$(nproc)" ]; then
+        echo "taskset -c 0-$((want - 1))"
+    fi
+}
+
+# sbatch options placing N ranks on nodes of at most PER_NODE tasks (overriding the scripts' #SBATCH lines)
+layout() {
+    local n="$1" per="$2" nodes
+    nodes=$(( (n + per - 1) / per ))
+    echo "--nodes=$nodes --ntasks=$n --ntasks-per-node=$(( (n + nodes - 1) / nodes ))"
+}
+
 JOBS=()
+RUN_DIRS=()
 simulate() {   # simulate NAME RANKS REALISATIONS
     local dir="$OUT/$1" n="$2" repeats
     repeats="$(repeats_for "$3")"
+    RUN_DIRS+=("$dir")
     if finished "$dir"; then say "$dir: done already"; return; fi
     say "$dir: $((repeats * SETS)) realisations on $n rank(s)"
     if [ "$USE_SLURM" = 1 ]; then
         read -r -a extra <<< "${SIM_SBATCH_ARGS:-}"
         local exports="ALL,CONFIG=$CONFIG,OUT=$dir,RADSIM_ARGS=--set realisations.repeats=$repeats"
-        JOBS+=("$(sbatch --parsable --ntasks="$n" "${extra[@]}" --job-name="scaling-$1" --export="$exports" \
-                  jobs/simulate.sh)")
+        local -a place
+        read -r -a place <<< "$(layout "$n" "${SIM_TASKS_PER_NODE:-16}")"
+        JOBS+=("$(sbatch --parsable "${place[@]}" "${extra[@]}" --job-name="scaling-$1" \
+                  --output="$OUT/$1-%j.out" --export="$exports" jobs/simulate.sh)")
     else
+        local -a confine
+        read -r -a confine <<< "$(pin "$n")"
         CONFIG="$CONFIG" OUT="$dir" NPROCS="$n" RADSIM_ARGS="--set realisations.repeats=$repeats" \
-            bash jobs/simulate.sh > "$OUT/$1.log" 2>&1
+            "${confine[@]}" bash jobs/simulate.sh > "$OUT/$1.log" 2>&1
     fi
 }
 
 train() {      # train NAME RANKS BATCH_PER_RANK DATASET [DEPENDENCY]
     local dir="$OUT/$1" n="$2" batch="$3" data="$4" dep="${5:-}"
+    RUN_DIRS+=("$dir")
     if finished "$dir"; then say "$dir: done already"; return; fi
     say "$dir: $n rank(s), batch $batch per rank"
     local args="--set data.batch_size=$batch --set train.epochs=$TRAIN_EPOCHS --set train.patience=0 --overwrite"
     if [ "$USE_SLURM" = 1 ]; then
         read -r -a extra <<< "${TRAIN_SBATCH_ARGS:-}"
         local exports="ALL,CONFIG=$TRAIN_CONFIG,DATASET=$data,OUT=$dir,EVALUATE=0,RADTRAIN_ARGS=$args"
-        JOBS+=("$(sbatch --parsable --ntasks="$n" "${extra[@]}" ${dep:+--dependency=afterok:$dep} \
-                  --job-name="scaling-$1" --export="$exports" jobs/train.sh)")
+        local -a place
+        read -r -a place <<< "$(layout "$n" "${TRAIN_TASKS_PER_NODE:-4}")"
+        JOBS+=("$(sbatch --parsable "${place[@]}" "${extra[@]}" ${dep:+--dependency=afterok:$dep} \
+                  --job-name="scaling-$1" --output="$OUT/$1-%j.out" --export="$exports" jobs/train.sh)")
     else
+        local -a confine
+        read -r -a confine <<< "$(pin "$n")"
         CONFIG="$TRAIN_CONFIG" DATASET="$data" OUT="$dir" NPROCS="$n" EVALUATE=0 RADTRAIN_ARGS="$args" \
-            bash jobs/train.sh > "$OUT/$1.log" 2>&1
+            "${confine[@]}" bash jobs/train.sh > "$OUT/$1.log" 2>&1
     fi
 }
 
@@ -125,11 +153,12 @@ for kind in "${KINDS[@]}"; do
     esac
 done
 
-mapfile -t DIRS < <(find "$OUT" -mindepth 1 -maxdepth 1 -type d \( -name 'sim-*' -o -name 'train-*' \) | sort)
+# the runs of this sweep (a training sweep also lists the dataset it made), each once
+mapfile -t DIRS < <(printf '%s\n' "${RUN_DIRS[@]}" | awk '!seen[$0]++')
 if [ "$USE_SLURM" = 1 ] && [ "${#JOBS[@]}" -gt 0 ]; then
     deps="$(IFS=:; echo "${JOBS[*]}")"
     sbatch --parsable --ntasks=1 --job-name=scaling-report --dependency="afterany:$deps" \
-        --wrap="$RADSIM scaling ${DIRS[*]} --out $OUT/report" >/dev/null
+        --output="$OUT/report-%j.out" --wrap="$RADSIM scaling ${DIRS[*]} --out $OUT/report" >/dev/null
     say "submitted ${#JOBS[@]} job(s) and a report job after them: $OUT/report"
 else
     "$RADSIM" scaling "${DIRS[@]}" --out "$OUT/report"

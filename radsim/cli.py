@@ -276,7 +276,9 @@ def cmd_scaling(args) -> int:
     if m.train_compute_s_per_tile:
         print(f"cost model, training: {m.train_compute_s_per_tile * 1e3:.2f} ms per tile per rank, allreduce "
               f"latency {m.train_allreduce_latency_s * 1e3:.2f} ms, bandwidth {m.train_allreduce_gb_per_s:.3g} GB/s, "
-              f"gradients {m.train_allreduce_mb:.1f} MiB")
+              f"gradients {m.train_allreduce_mb:.1f} MiB; with several ranks "
+              f"{(m.train_multi_compute_s_per_tile or m.train_compute_s_per_tile) * 1e3:.2f} ms per tile and "
+              f"{m.train_step_overhead_s * 1e3:.1f} ms per step of overhead")
     print(f"wrote {args.out}/scaling.md, scaling.csv, model.json, speedup.png, efficiency.png, stages.png")
     return 0
 

@@ -20,9 +20,11 @@ Cost model (documented in docs/scaling.md), fitted to the measured runs:
   realisation on one core (the sum of its stages, write included), t_setup the ranks' set-up (imaging
   geometry, PSF), b the bytes of one realisation and B_io the file system's aggregate write bandwidth (infinite
   unless given; writes are already inside t_real on one rank);
-- training: step(N) = c B + t_allreduce(N), t_allreduce(N) = a + 2 (N - 1) / N V / beta (ring allreduce of
-  the gradient volume V), with c the compute time per tile of one rank and a, beta the latency and bandwidth
-  of the interconnect measured by the runs' own allreduce timers; tiles/s(N) = N B / step(N).
+- training: step(1) = c B; step(N > 1) = c_N B + o + t_allreduce(N), t_allreduce(N) = a + 2 (N - 1) / N V / beta
+  (ring allreduce of the gradient volume V), with c the compute time per tile of one rank, c_N and o the
+  compute per tile and fixed overhead per step once ranks work together (Horovod's negotiation cycle, ranks
+  sharing a node), fitted over batch sizes, and a, beta the latency and bandwidth of the interconnect measured
+  by the runs' own allreduce timers; tiles/s(N) = N B / step(N).
 """
 from __future__ import annotations
 
@@ -209,6 +211,8 @@ class CostModel:
     train_allreduce_latency_s: float | None = None
     train_allreduce_gb_per_s: float | None = None
     train_allreduce_mb: float | None = None
+    train_multi_compute_s_per_tile: float | None = None
+    train_step_overhead_s: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -233,9 +237,14 @@ class CostModel:
         v = (self.train_allreduce_mb if volume_mb is None else volume_mb) * 2 ** 20
         return self.train_allreduce_latency_s + 2 * (ranks - 1) / ranks * v / (self.train_allreduce_gb_per_s * 1e9)
 
+    def train_step_s(self, ranks: int, batch_per_rank: int, volume_mb: float | None = None) -> float:
+        if ranks <= 1:
+            return self.train_compute_s_per_tile * batch_per_rank
+        c = self.train_multi_compute_s_per_tile or self.train_compute_s_per_tile
+        return c * batch_per_rank + self.train_step_overhead_s + self.allreduce_s(ranks, volume_mb)
+
     def train_tiles_per_s(self, ranks: int, batch_per_rank: int, volume_mb: float | None = None) -> float:
-        step = self.train_compute_s_per_tile * batch_per_rank + self.allreduce_s(ranks, volume_mb)
-        return ranks * batch_per_rank / step
+        return ranks * batch_per_rank / self.train_step_s(ranks, batch_per_rank, volume_mb)
 
 
 def fit_model(runs) -> CostModel:
@@ -273,6 +282,20 @@ def fit_model(runs) -> CostModel:
                 model.train_allreduce_gb_per_s = xs[0] / ts[0] / 1e9
         else:
             model.train_allreduce_latency_s, model.train_allreduce_gb_per_s = 0.0, float("inf")
+        # with several ranks a step also pays a fixed overhead (Horovod's negotiation cycle, ranks sharing a
+        # node's memory and cores): step - allreduce = c_N B + o, fitted when batches differ
+        if multi:
+            bs = [r.batch_per_rank for r in multi]
+            ys = [r.step_s - r.allreduce_s for r in multi]
+            if len(set(bs)) > 1:
+                mb, my = statistics.fmean(bs), statistics.fmean(ys)
+                slope = sum((b - mb) * (y - my) for b, y in zip(bs, ys)) / sum((b - mb) ** 2 for b in bs)
+                model.train_multi_compute_s_per_tile = slope
+                model.train_step_overhead_s = max(0.0, my - slope * mb)
+            else:
+                model.train_multi_compute_s_per_tile = model.train_compute_s_per_tile
+                model.train_step_overhead_s = max(0.0, statistics.fmean(
+                    y - model.train_compute_s_per_tile * b for b, y in zip(bs, ys)))
     return model
 
 

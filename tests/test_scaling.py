@@ -141,3 +141,25 @@ def test_plan_cli_with_a_measured_calibration(sweep, tmp_path):
     nothing = subprocess.run(radsim_exe() + ["scaling", str(tmp_path), "--out", str(tmp_path / "r")],
                              capture_output=True, text=True)
     assert nothing.returncode == 2 and "neither a radsim dataset" in nothing.stderr
+
+
+def test_sweep_under_slurm_submits_a_job_per_run_and_a_report(local_slurm, tmp_path):
+    import time
+    cfg = sim_config(tmp_path)
+    out = tmp_path / "scaling"
+    env = {**local_slurm.env, "CONFIG": str(cfg), "OUT": str(out), "RANKS": "1 2", "KINDS": "simulate",
+           "STRONG_REALISATIONS": "6", "WEAK_PER_RANK": "3", "SIM_SBATCH_ARGS": "--time=10",
+           "SIM_TASKS_PER_NODE": "2"}
+    proc = subprocess.run(["bash", str(ROOT / "jobs" / "scaling.sh")], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "submitted 4 job(s) and a report job after them" in proc.stdout
+    deadline = time.monotonic() + 400
+    while not (out / "report" / "scaling.md").exists():
+        assert time.monotonic() < deadline, local_slurm.log_tail()
+        time.sleep(1)
+    md = (out / "report" / "scaling.md").read_text()
+    for name in ("sim-strong-n1", "sim-strong-n2", "sim-weak-n1", "sim-weak-n2"):
+        assert f"`{name}`" in md
+    m = json.loads((out / "sim-strong-n2" / "manifest.json").read_text())
+    assert m["runs"][-1]["ranks"] == 2 and m["status"] == "complete"
