@@ -432,7 +432,10 @@ def plan(cfg, nodes: int, cores_per_node: int, model: CostModel | None = None,
             "setup_s": scaled.sim_t_setup_s, "wall_s": wall, "core_hours": wall * ranks / 3600.0,
             "efficiency": one_rank / (ranks * wall), "dataset_bytes": n_real * bytes_per_real,
             "tiles": n_real * n_tiles, "calibration": "measured runs" if model is not DEFAULT_MODEL else
-            "built-in (benchmarks/README.md, emu-seed on the development machine)"}
+            "built-in (benchmarks/README.md, emu-seed on the development machine)",
+            "extrapolation": {"pixels": ratio_pix, "sources": ratio_src,
+                              "calibrated_npix": model.sim_npix,
+                              "calibrated_sources": model.sim_sources_per_realisation}}
 
 
 def format_plan(p: dict) -> str:
@@ -445,4 +448,11 @@ def format_plan(p: dict) -> str:
         f"  predicted wall time {h:.2f} h ({p['wall_s']:.0f} s), {p['core_hours']:.1f} core-hours, parallel "
         f"efficiency {p['efficiency']:.2f}",
         f"  dataset: {p['tiles']:,} tiles, {p['dataset_bytes'] / 1e9:.2f} GB",
-        f"  calibration: {p['calibration']}"])
+        f"  calibration: {p['calibration']}"]
+        + ([f"  caution: calibrated at {p['extrapolation']['calibrated_npix']} pixels and "
+            f"{p['extrapolation']['calibrated_sources']:,.0f} sources per realisation, extrapolated "
+            f"x{p['extrapolation']['pixels']:.3g} in pixels and x{p['extrapolation']['sources']:.3g} in sources "
+            "(set-up time does not grow exactly with pixels); calibrate with runs of this config "
+            "(CONFIG=... bash jobs/scaling.sh) for a firmer prediction"]
+           if not (0.25 <= p["extrapolation"]["pixels"] <= 4 and 0.1 <= p["extrapolation"]["sources"] <= 10)
+           else []))
