@@ -15,6 +15,13 @@ ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.5.11
 
 FROM ${UV_IMAGE} AS uv
 
+# The project's files both images install from (one place, so the two targets cannot copy different sets)
+FROM scratch AS src
+COPY setup.cfg pyproject.toml constraints.txt README.md /src/
+COPY radsim /src/radsim
+COPY radtrain /src/radtrain
+COPY containers/install.sh containers/selftest.sh /opt/radsim-container/
+
 # ------------------------------------------------------------------------------------------------------------
 # Simulation image. Base: the Yandasoft team's published image with Open MPI 4 (csimulator, imager and
 # casacore built and tested by them; rebuilding Yandasoft takes hours and many pinned dependencies).
@@ -37,10 +44,8 @@ RUN apt-get update \
  && (apt-get install -y --no-install-recommends wsclean || echo "WSClean is not packaged for this base: backend wsclean unavailable") \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=uv /uv /usr/local/bin/uv
-COPY setup.cfg pyproject.toml constraints.txt README.md /src/
-COPY radsim /src/radsim
-COPY radtrain /src/radtrain
-COPY containers/install.sh containers/selftest.sh /opt/radsim-container/
+COPY --from=src /src /src
+COPY --from=src /opt/radsim-container /opt/radsim-container
 RUN bash /opt/radsim-container/install.sh radsim /src && rm -rf /src
 ENV PATH=/opt/radsim/bin:$PATH \
     OMP_NUM_THREADS=1 \
@@ -69,10 +74,8 @@ RUN apt-get update \
         libnccl2 libnccl-dev \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=uv /uv /usr/local/bin/uv
-COPY setup.cfg pyproject.toml constraints.txt README.md /src/
-COPY radsim /src/radsim
-COPY radtrain /src/radtrain
-COPY containers/install.sh containers/selftest.sh /opt/radsim-container/
+COPY --from=src /src /src
+COPY --from=src /opt/radsim-container /opt/radsim-container
 RUN bash /opt/radsim-container/install.sh radtrain /src && rm -rf /src
 ENV PATH=/opt/radsim/bin:$PATH \
     HDF5_USE_FILE_LOCKING=FALSE \

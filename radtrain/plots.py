@@ -14,6 +14,13 @@ def _plt():
     return plt
 
 
+def _save(fig, path):
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    _plt().close(fig)
+    return path
+
+
 def _threshold(ax, threshold):
     """Mark the detection threshold and the fluxes 10x and 100x below it."""
     if not threshold:
@@ -47,10 +54,7 @@ def counts_per_sky(m: dict, path, max_skies: int = 12):
         ax.axis("off")
     axes.flat[0].legend(fontsize=7)
     fig.suptitle(f"N(S) per sky, {m['split']} split")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def residuals(m: dict, path):
@@ -69,10 +73,7 @@ def residuals(m: dict, path):
            title=f"residuals, {m['split']} split ({m['n_skies']} skies, {m['n_tiles']} tiles)")
     _threshold(ax, m.get("detection_threshold_jy"))
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def scatter(pred: np.ndarray, true: np.ndarray, edges, path):
@@ -92,10 +93,7 @@ def scatter(pred: np.ndarray, true: np.ndarray, edges, path):
         ax.axis("off")
     fig.supxlabel("true sources per tile")
     fig.supylabel("predicted")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def prediction(result: dict, path):
@@ -109,7 +107,4 @@ def prediction(result: dict, path):
            title=f"{result['image_name']}: {result['n_tiles']} tiles, {result['area_deg2']:.3g} deg²")
     _threshold(ax, result.get("detection_threshold_jy"))
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
