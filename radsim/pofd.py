@@ -107,9 +107,9 @@ def _second_moment(s_grid, dnds) -> float:
     return float(np.trapz(f, np.log(s_grid)))
 
 
-def log_cf(dnds, s_min, s_max, beam, pixel_sr, omega, step: float | None = None) -> np.ndarray:
-    """ln phi(omega) of the confusion part (no noise) by direct summation of the binned responses; with
-    ``step`` None the responses are not binned (exact to the integration grid)."""
+def log_cf(dnds, s_min, s_max, beam, pixel_sr, omega) -> np.ndarray:
+    """ln phi(omega) of the confusion part (no noise) by direct integration over S for every beam pixel, the
+    responses not binned (exact to the integration grid): the reference :func:`pofd` is checked against."""
     s_grid, above = cumulative_counts(dnds, s_min, s_max)
     b = np.asarray(beam, dtype=float).ravel()
     b = b[b != 0.0]

@@ -266,7 +266,7 @@ def fit_model(runs) -> CostModel:
         model.train_compute_s_per_tile = statistics.fmean(
             (r.step_s - (r.allreduce_s if r.ranks > 1 else 0.0)) / r.batch_per_rank for r in singles)
         multi = [r for r in trains if r.ranks > 1 and r.allreduce_s > 0]
-        model.train_allreduce_mb = statistics.fmean(r.allreduce_mb for r in trains) if trains else 0.0
+        model.train_allreduce_mb = statistics.fmean(r.allreduce_mb for r in trains)
         if multi:
             # t = a + 2 (N-1)/N V / beta: least squares in (a, 1/beta) when volumes or rank counts differ,
             # otherwise all of it attributed to bandwidth with a = 0
