@@ -62,17 +62,27 @@ def _spread(x: np.ndarray) -> dict:
 
 # --------------------------------------------------------------------------------------------------------------
 
-def load_run(run_dir, dataset_dir=None):
-    """(run record, config, statistics, dataset, Keras model with the best weights) of a trained run, checking
-    that the dataset has the run's binning and tile size."""
+def load_model(run_dir, run: dict | None = None):
+    """(run record, config, statistics, Keras model with the best weights) of a trained run: everything the run
+    directory holds, without its dataset."""
     run_dir = Path(run_dir)
-    run = read_run(run_dir)
+    run = read_run(run_dir) if run is None else run
     cfg = RadtrainConfig.model_validate(run["config"])
     stats = data.Statistics.from_dict(run["statistics"])
     weights = run_dir / "best.weights.h5"
     if not weights.is_file():
         raise TrainError(f"{run_dir}: no trained weights ({weights.name} missing; status {run['status']!r}, "
                          f"{run['epochs_done']} epochs); run radtrain fit to (continue to) train it")
+    model = models.build(cfg.model, run["dataset"]["tile_size"], len(run["dataset"]["bin_edges_jy"]) - 1,
+                         len(cfg.data.aux_inputs))
+    model.load_weights(str(weights))
+    return run, cfg, stats, model
+
+
+def load_run(run_dir, dataset_dir=None):
+    """(run record, config, statistics, dataset, Keras model with the best weights) of a trained run, checking
+    that the dataset has the run's binning and tile size."""
+    run, cfg, stats, model = load_model(run_dir)
     path = dataset_dir or run["dataset"]["path"]
     if dataset_dir is None and not Path(path).exists():
         raise TrainError(f"the run's dataset {path} is not there any more; pass --dataset DIR")
@@ -85,8 +95,6 @@ def load_run(run_dir, dataset_dir=None):
     if ds.tile_size != run["dataset"]["tile_size"]:
         raise data.DataError(f"{ds.directory}: tiles of {ds.tile_size} pixels, the run was trained on "
                              f"{run['dataset']['tile_size']}")
-    model = models.build(cfg.model, ds.tile_size, edges.size - 1, len(cfg.data.aux_inputs))
-    model.load_weights(str(weights))
     return run, cfg, stats, ds, model
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from radtrain.evaluate import load_run, predict_tiles
+from radtrain.evaluate import load_model, predict_tiles
 from radtrain.train import TrainError
 
 PIXEL_RTOL = 0.01
@@ -110,7 +110,8 @@ def predict(run_dir, image_path, out, force: bool = False) -> dict:
     run_dir = Path(run_dir)
     image, props = read_image(image_path)
     from radtrain.train import read_run
-    trained = read_run(run_dir)["dataset"]
+    run = read_run(run_dir)
+    trained = run["dataset"]
     problems = check_image(props, trained)
     if problems and not force:
         raise ImageError(f"{image_path} is not like the images {run_dir} was trained on: " + "; ".join(problems)
@@ -120,7 +121,7 @@ def predict(run_dir, image_path, out, force: bool = False) -> dict:
     if tiles.shape[0] == 0:
         raise ImageError(f"{image_path}: no complete {size}x{size} tile without blanked pixels in a "
                          f"{image.shape[1]}x{image.shape[0]} image")
-    run, cfg, stats, _, model = load_run(run_dir, trained["path"] if Path(trained["path"]).exists() else None)
+    run, cfg, stats, model = load_model(run_dir, run)     # the training dataset itself is not needed
     pred = predict_tiles(model, cfg, stats, tiles)
     counts = pred["counts"].sum(axis=0)
     n = tiles.shape[0]

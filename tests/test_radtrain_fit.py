@@ -269,6 +269,16 @@ def test_predict_sums_tiles_of_a_fits_image(gaussian_run, sky_images, tmp_path, 
     assert np.allclose(r["counts"], m["skies"][0]["pred"], rtol=1e-4)
     assert len(r["sigma_calibration"]) == 5                  # from the test residuals, once evaluated
     assert (tmp_path / "p" / "prediction.png").read_bytes()[:4] == b"\x89PNG"
+    # a run carried to another machine predicts without its training dataset
+    import shutil
+    moved = tmp_path / "moved-run"
+    shutil.copytree(run_dir, moved)
+    record = json.loads((moved / "run.json").read_text())
+    record["dataset"]["path"] = str(tmp_path / "no-such-dataset")
+    (moved / "run.json").write_text(json.dumps(record))
+    assert cli.main(["predict", str(moved), str(sky_images / "restored.fits"), "--out", str(tmp_path / "p2")]) == 0
+    again = json.loads((tmp_path / "p2" / "prediction.json").read_text())
+    assert np.allclose(again["counts"], r["counts"])
 
 
 def test_predict_refuses_an_image_unlike_the_training_set(gaussian_run, sky_images, tmp_path, capsys):
