@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from radsim.residuals import relative_error, residual_dy, spread, sum_by
 from radtrain import data, models
 from radtrain.config import RadtrainConfig
 from radtrain.train import TrainError, read_run
@@ -27,37 +28,24 @@ from radtrain.train import TrainError, read_run
 Z68, Z95 = 0.994457883, 1.959963985    # half-widths (in sigma) of the central 68% and 95% Gaussian intervals
 
 
-def residual_dy(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
-    """The seed's residual per bin: (pred - true) / mean over bins of true, row by row ((N, n_bins) in and
-    out)."""
-    true = np.asarray(true, dtype=np.float64)
-    return (np.asarray(pred, dtype=np.float64) - true) / true.mean(axis=-1, keepdims=True)
-
-
-def relative_error(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
-    """(pred - true) / true per bin (NaN where true is 0)."""
-    true = np.asarray(true, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(true > 0, (np.asarray(pred, dtype=np.float64) - true) / true, np.nan)
-
-
-def sum_by(values: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(sorted unique groups, per-group sums of the rows of ``values``)."""
-    ids, inverse = np.unique(groups, return_inverse=True)
-    out = np.zeros((ids.size,) + values.shape[1:], dtype=np.float64)
-    np.add.at(out, inverse, values)
-    return ids, out
-
-
 def coverage(y_true: np.ndarray, mean: np.ndarray, std: np.ndarray, z: float) -> np.ndarray:
     """Fraction per bin of true targets within mean +- z std."""
     return (np.abs(np.asarray(y_true) - mean) <= z * std).mean(axis=0)
 
 
-def _spread(x: np.ndarray) -> dict:
-    x = np.asarray(x, dtype=np.float64)
-    return {"mean": np.nanmean(x, axis=0).tolist(),
-            "std": (np.nanstd(x, axis=0, ddof=1) if x.shape[0] > 1 else np.zeros(x.shape[1])).tolist()}
+def bin_correlation(residuals: np.ndarray) -> dict:
+    """Correlation between bins of residuals (rows: tiles or skies, columns: bins): the matrix and the mean
+    correlation of neighbouring bins and of all pairs (NaN with fewer than 3 rows)."""
+    r = np.asarray(residuals, dtype=np.float64)
+    nb = r.shape[1]
+    if r.shape[0] < 3:
+        c = np.full((nb, nb), np.nan)
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            c = np.corrcoef(r, rowvar=False)
+    off = c[~np.eye(nb, dtype=bool)]
+    return {"matrix": np.round(c, 4).tolist(), "neighbours": float(np.nanmean(np.diagonal(c, 1))) if nb > 1 else
+            float("nan"), "all_pairs": float(np.nanmean(off)) if off.size else float("nan")}
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -142,10 +130,13 @@ def evaluate(run_dir, split: str = "test", dataset_dir=None, out=None) -> dict:
         "factor_below_threshold": (threshold / centres).tolist() if threshold else None,
         "mse_target": float(np.mean((pred["mean"] - y_true) ** 2)),
         "mse_counts": float(np.mean((counts - true) ** 2)),
-        "per_tile": {"dy": _spread(residual_dy(counts, true)),
-                     "residual_counts": _spread(counts - true)},
-        "per_sky": {"dy": _spread(residual_dy(sky_pred, sky_true)),
-                    "relative_error": _spread(relative_error(sky_pred, sky_true))},
+        "per_tile": {"dy": spread(residual_dy(counts, true)),
+                     "residual_counts": spread(counts - true)},
+        "per_sky": {"dy": spread(residual_dy(sky_pred, sky_true)),
+                    "relative_error": spread(relative_error(sky_pred, sky_true))},
+        # do the bins err together (the network reading a functional shape) or each on its own?
+        "residual_correlation": {"per_tile": bin_correlation(counts - true),
+                                 "per_sky": bin_correlation(relative_error(sky_pred, sky_true))},
     }
     sky_sigma = None
     if pred["std"] is not None:
