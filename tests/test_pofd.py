@@ -96,3 +96,78 @@ def test_fit_recovers_the_counts_it_simulated():
                       bounds={"log10_k": (3.0, 6.0)}, n=2 ** 13)
     assert result.success and result.n_pixels == 20000
     assert result.params["log10_k"] == pytest.approx(math.log10(k0), abs=0.03)
+
+
+def test_beam_parts_split_by_flux_add_up_to_the_whole():
+    """Sources below S_c seen through one beam and above it through another: with the same beam on both sides
+    the P(D) is the single-beam one; with a dirty beam (negative side lobes) below, the variance is Campbell's
+    sum over the two parts."""
+    k, gamma, s1, s2, sc = 5e2, 2.2, 1e-6, 1e-3, 3e-5     # sigma ~ 0.1 mJy
+    pixel_sr = (3 * ARCSEC) ** 2
+    beam = gaussian_beam(2.5, half=15)
+    dnds = lambda s: k * s ** -gamma      # noqa: E731
+    whole = pofd.pofd(dnds, s1, s2, beam, pixel_sr, 1e-5, d_max=2e-3, n=2 ** 14)[1]
+    parts = [pofd.beam_part(beam, pixel_sr, s_hi_jy=sc), pofd.beam_part(beam, pixel_sr, s_lo_jy=sc)]
+    split = pofd.pofd(dnds, s1, s2, parts, None, 1e-5, d_max=2e-3, n=2 ** 14)[1]
+    assert np.allclose(split, whole, atol=2e-3 * whole.max())
+
+    dirty = beam - 0.3 * gaussian_beam(6.0, half=15)                 # a negative bowl around the main lobe
+    parts = [pofd.beam_part(dirty, pixel_sr, s_hi_jy=sc), pofd.beam_part(beam, pixel_sr, s_lo_jy=sc)]
+    d, p = pofd.pofd(dnds, s1, s2, parts, None, 1e-5, d_max=2e-3, n=2 ** 15)
+    step = d[1] - d[0]
+
+    def moment2(lo, hi):
+        return k * (hi ** (3 - gamma) - lo ** (3 - gamma)) / (3 - gamma)
+    var = pixel_sr * ((dirty ** 2).sum() * moment2(s1, sc) + (beam ** 2).sum() * moment2(sc, s2)) + 1e-10
+    got = np.sum(d ** 2 * p) * step - (np.sum(d * p) * step) ** 2
+    assert got == pytest.approx(var, rel=0.01)
+
+
+def test_compress_keeps_the_distribution_and_folds_the_faint_side_lobes_into_noise():
+    k, gamma, s1, s2 = 5e2, 2.2, 1e-6, 1e-3
+    pixel_sr = (3 * ARCSEC) ** 2
+    rng = np.random.default_rng(0)
+    # a main lobe and a field of weak side lobes of both signs
+    beam = gaussian_beam(2.5, half=60) + 3e-3 * rng.standard_normal((121, 121))
+    dnds = lambda s: k * s ** -gamma      # noqa: E731
+    full = pofd.beam_part(beam, pixel_sr)
+    small = pofd.compress(full, b_min=1e-2, per_decade=100)
+    assert small.values.size < 500 < full.values.size
+    assert small.tail_b2_sr > 0
+    # the solid angle and the b^2-weighted solid angle (the variance) are kept
+    assert small.solid_angle_sr.sum() + np.sum(full.solid_angle_sr[np.abs(full.values) < 1e-2]) == \
+        pytest.approx(full.solid_angle_sr.sum())
+    assert np.sum(small.solid_angle_sr * small.values ** 2) + small.tail_b2_sr == \
+        pytest.approx(np.sum(full.solid_angle_sr * full.values ** 2), rel=1e-3)
+    a = pofd.pofd(dnds, s1, s2, full, None, 1e-5, d_max=2e-3, n=2 ** 14)[1]
+    b = pofd.pofd(dnds, s1, s2, small, None, 1e-5, d_max=2e-3, n=2 ** 14)[1]
+    assert np.allclose(a, b, atol=5e-3 * a.max())
+
+
+def test_truncated_fit_ignores_outliers_and_fits_the_noise():
+    """0.5% of the pixels replaced by negative artefacts (as CLEAN leaves around bright sources) 6-15 sigma beyond the
+    noise: the fit on the central 99.4% still finds the counts and the noise, fitted as a parameter; the
+    full-range fit widens the noise to cover them."""
+    gamma, k0, sigma = 1.7, 3e4, 1e-5
+    pixel_sr = (3 * ARCSEC) ** 2
+    beam = gaussian_beam(2.0, half=10)
+    s1, s2 = 1e-8, 1e-3
+
+    def dnds_of(params):
+        return lambda s: 10 ** params["log10_k"] * s ** -gamma
+
+    d, p = pofd.pofd(dnds_of({"log10_k": math.log10(k0)}), s1, s2, beam, pixel_sr, sigma, d_max=2e-3, n=2 ** 14)
+    rng = np.random.default_rng(5)
+    cdf = np.cumsum(p) / p.sum()
+    pixels = np.interp(rng.random(40000), cdf, d)
+    bad = rng.choice(pixels.size, 200, replace=False)
+    pixels[bad] = -rng.uniform(6e-5, 1.5e-4, bad.size)
+    start = {"log10_k": math.log10(k0) - 0.3, "noise_sigma": 2 * sigma}
+    bounds = {"log10_k": (3.0, 6.0), "noise_sigma": (1e-6, 1e-4)}
+    robust = pofd.fit(pixels, dnds_of, start, beam, pixel_sr, 0.0, s1, s2, bounds=bounds, n=2 ** 13,
+                      quantiles=(0.006, 0.994))
+    assert robust.success and robust.n_pixels < 40000
+    assert robust.params["log10_k"] == pytest.approx(math.log10(k0), abs=0.04)
+    assert robust.params["noise_sigma"] == pytest.approx(sigma, rel=0.1)
+    naive = pofd.fit(pixels, dnds_of, start, beam, pixel_sr, 0.0, s1, s2, bounds=bounds, n=2 ** 13)
+    assert naive.params["noise_sigma"] > 1.3 * sigma
