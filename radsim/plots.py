@@ -190,3 +190,37 @@ def scaling(rows, out):
     plt.close(fig)
     paths.append(path)
     return paths
+
+
+def residuals_comparison(entries, out, title=""):
+    """Per-sky residuals of several readings of N(S) side by side: ``entries`` is a list of (label, metrics) with
+    metrics in the layout of ``radtrain evaluate`` or ``radsim pofd`` (per_sky dy and relative_error, bin
+    centres, detection threshold). Left: the seed's dy per bin (mean and spread over skies) with the +-0.05 and
+    +-0.10 bands; right: the relative error. The threshold and the fluxes 10x and 100x below it are marked."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.4))
+    n = len(entries)
+    for ax, key, ylabel in ((axes[0], "dy", "dy = (pred − true) / mean(true)"),
+                            (axes[1], "relative_error", "(pred − true) / true")):
+        ax.axhspan(-0.10, 0.10, color="0.93")
+        ax.axhspan(-0.05, 0.05, color="0.85")
+        ax.axhline(0, color="k", lw=0.8)
+        for j, (label, m) in enumerate(entries):
+            centres = np.asarray(m["bin_centres_jy"])
+            shift = 10 ** (0.03 * (j - (n - 1) / 2))
+            r = m["per_sky"][key]
+            ax.errorbar(centres * shift, r["mean"], yerr=r["std"], fmt="o-" if "pofd" in label.lower() else "o",
+                        ms=4, lw=0.8, capsize=2, label=label, color=f"C{j}")
+        threshold = entries[0][1].get("detection_threshold_jy")
+        if threshold:
+            for factor, style in ((1, "-"), (10, "--"), (100, ":")):
+                ax.axvline(threshold / factor, color="0.4", ls=style, lw=0.8)
+                ax.text(threshold / factor, 0.98, " threshold" if factor == 1 else f" /{factor}", fontsize=7,
+                        transform=ax.get_xaxis_transform(), va="top", color="0.3")
+        ax.set(xscale="log", xlabel="S (Jy)", ylabel=ylabel)
+    axes[0].legend(fontsize=7, loc="lower left")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
