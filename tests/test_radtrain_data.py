@@ -70,7 +70,7 @@ def test_statistics_match_a_direct_computation(train_dataset):
 
 
 def stats_for_tests():
-    return data.Statistics(pixel_mean=1.0, pixel_std=2.0, noise=0.5, aux_mean=[0.0, 0.0], aux_std=[1.0, 1.0],
+    return data.Statistics(pixel_mean=1.0, pixel_std=2.0, noise=0.5, aux_mean=[0.0, 0.0, 0.0], aux_std=[1.0, 1.0, 1.0],
                            label_mean=[10.0, 100.0], label_std=[2.0, 20.0], n_tiles=1)
 
 
@@ -94,9 +94,18 @@ def test_pixel_transforms():
     assert np.allclose(data.preprocess(x, s, "standardise")[..., 0], (x - 1.0) / 2.0)
     assert np.allclose(data.preprocess(x, s, "asinh", asinh_scale=3.0)[..., 0], np.arcsinh(x / 1.5))
     aux = data.aux_features(x)
-    assert np.allclose(aux, [[2.5, np.sqrt((1 + 9 + 2.25) / 4)]])
+    assert np.allclose(aux[:, :2], [[2.5, np.sqrt((1 + 9 + 2.25) / 4)]])
     assert data.aux_inputs(x, s, []) is None
     assert np.allclose(data.aux_inputs(x, s, ["rms"]), [[np.sqrt(12.25 / 4)]])
+
+
+def test_width_is_the_gaussian_sigma_and_ignores_a_few_bright_sources():
+    rng = np.random.default_rng(1)
+    x = rng.normal(0.0, 2.0, (3, 128, 128)).astype(np.float32)
+    x[1, :4, :4] += 500.0                                     # a bright source: 16 of 16384 pixels
+    total, rms, width = data.aux_features(x).T
+    assert np.allclose(width, 2.0, rtol=0.03)
+    assert rms[1] > 5 * rms[0] and abs(width[1] - width[0]) < 0.03 * width[0]
 
 
 def test_dihedral_codes_are_the_eight_symmetries_of_a_square():
