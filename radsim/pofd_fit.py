@@ -10,9 +10,11 @@ seconds for ``fast``):
 
 - ``none`` with a beam: every source is seen through the Gaussian restoring beam, no noise.
 - ``fast``: sources brighter than CLEAN's stopping level (``imaging.auto_threshold`` x the image's robust rms)
-  are restored with the fitted clean beam; fainter ones stay in the residual seen through the dirty beam, side
-  lobes included. Gaussian noise, its rms fitted from the imager's (``imaging.noise_rms_jy``) as a nuisance
-  parameter that also takes up CLEAN's leftovers.
+  are restored with the fitted clean beam; fainter ones stay in the residual seen through the dirty beam's main
+  lobe. Its far side lobes are left out: the sea they make of the faint sources is near Gaussian and its level
+  depends on how much of it CLEAN took (on the emu-seed field the side-lobe model is 34% wider than the real
+  residual), so it joins the Gaussian noise, whose rms is fitted (from the imager's ``imaging.noise_rms_jy`` up
+  to NOISE_MAX times it) as a nuisance parameter.
 - Sources are point-like and deposited on the pixel grid by cloud-in-cell, as radsim.sky renders them: the
   beam's response is averaged over sub-pixel positions. Extended sources and CLEAN's imperfections are not
   modelled; pixels are taken as independent (the estimate stays unbiased).
@@ -32,10 +34,17 @@ from radsim.residuals import relative_error, residual_dy, spread, sum_by
 
 #: parameters fitted, with their starting point, bounds and first steps: log10 S0 (Jy) and alpha of the seed law
 FIT_START = {"log10_s0": math.log10(2e-5), "alpha": 0.0}
-FIT_BOUNDS = {"log10_s0": (-7.0, -3.0), "alpha": (-1.5, 1.5)}
+#: the bounds are those of the seed's parameters (S0 5e-6..5e-5 Jy, alpha -0.6..+0.3), widened a little: the
+#: prior a CNN trained on the seed's skies has too, and without which an image that hardly constrains the faint
+#: counts (a restored one, with noise and side lobes) lets the fit run to any S0
+FIT_BOUNDS = {"log10_s0": (math.log10(2.5e-6), math.log10(1e-4)), "alpha": (-0.8, 0.5)}
 FIT_STEPS = {"log10_s0": 0.3, "alpha": 0.15}
 #: other starting points tried first (the best one starts the search): S0 is free only where alpha is not 0
-FIT_STARTS = [{"log10_s0": ls, "alpha": a} for ls in (-5.3, -4.6, -3.9) for a in (-0.6, -0.3, 0.3, 0.6)]
+FIT_STARTS = [{"log10_s0": ls, "alpha": a} for ls in (-5.3, -4.8, -4.3) for a in (-0.6, -0.3, 0.3)]
+#: the dirty beam kept in the model of restored images: within this many FWHM of its peak
+MAIN_LOBE_FWHM = 1.0
+#: the fitted Gaussian part (noise and the far side lobes' sea) may reach this many times the imager's noise
+NOISE_MAX = 8.0
 #: the pixels fitted: those between these quantiles of the image (the likelihood truncated to match)
 FIT_QUANTILES = (0.001, 0.999)
 
@@ -80,10 +89,11 @@ class Instrument:
     clean_level_jy: float | None = None
 
 
-def instrument(cfg, imager, image_values=None) -> Instrument:
+def instrument(cfg, imager, image_values=None, sidelobes: bool = False) -> Instrument:
     """The instrument model of an image made with ``cfg``'s imaging set-up (``imager`` from
     radsim.pipeline.build_imager); ``image_values`` (the image's pixels) set CLEAN's stopping level for
-    ``fast``."""
+    ``fast``. ``sidelobes``: keep the dirty beam's far side lobes in the model (by default only its main lobe,
+    within MAIN_LOBE_FWHM x the beam's FWHM of the peak, is kept; see the module's notes)."""
     backend = cfg.imaging.backend
     pixel_sr = math.radians(cfg.field.pixel_deg) ** 2
     pixel_arcsec = cfg.field.pixel_deg * 3600.0
@@ -102,7 +112,12 @@ def instrument(cfg, imager, image_values=None) -> Instrument:
             raise ValueError("the fast backend's P(D) model needs the image's pixels (CLEAN's stopping level)")
         level = max(cfg.imaging.auto_threshold * robust_rms(np.asarray(image_values, np.float64).ravel(), 1),
                     cfg.imaging.auto_threshold * imager.noise_rms_jy)
-        dirty = pofd.compress(subpixel_part(imager.psf, pixel_sr, s_hi_jy=level))
+        psf = imager.psf
+        if not sidelobes:
+            c = psf.shape[0] // 2
+            h = int(math.ceil(MAIN_LOBE_FWHM * imager.beam.bmaj_arcsec / pixel_arcsec))
+            psf = psf[c - h:c + h + 1, c - h:c + h + 1]
+        dirty = pofd.compress(subpixel_part(psf, pixel_sr, s_hi_jy=level))
         clean = pofd.compress(subpixel_part(gaussian_beam_kernel(imager.beam, pixel_arcsec), pixel_sr,
                                             s_lo_jy=level))
         return Instrument([dirty, clean], float(imager.noise_rms_jy), pixel_sr, level)
@@ -137,8 +152,8 @@ def fit_sky(values: np.ndarray, cfg, inst: Instrument, n: int = 2 ** 14,
     start, bounds, steps = dict(FIT_START), dict(FIT_BOUNDS), dict(FIT_STEPS)
     if inst.noise_sigma > 0:
         start["noise_sigma"] = inst.noise_sigma
-        bounds["noise_sigma"] = (0.5 * inst.noise_sigma, 3.0 * inst.noise_sigma)
-        steps["noise_sigma"] = 0.1 * inst.noise_sigma
+        bounds["noise_sigma"] = (0.5 * inst.noise_sigma, NOISE_MAX * inst.noise_sigma)
+        steps["noise_sigma"] = 0.5 * inst.noise_sigma
     return pofd.fit(values, seed_law_dnds(cfg), start, inst.parts, None, inst.noise_sigma,
                     cfg.sources.flux_min_jy, cfg.sources.flux_max_jy, bounds=bounds, n=n, quantiles=quantiles,
                     steps=steps, starts=FIT_STARTS)
