@@ -33,7 +33,10 @@ def open_dataset(path) -> Dataset:
 
 def check_split(ds: Dataset, split: str) -> int:
     """Number of tiles in a split; an error naming the dataset when there are none."""
-    n = int(ds.split.get("n_tiles", {}).get(split, 0))
+    if ds.split["by"] == "tile":        # drawn tile by tile when read: count them
+        n = sum(split_tiles_per_shard(ds, split).values())
+    else:
+        n = int(ds.split.get("n_tiles", {}).get(split, 0))
     if n == 0:
         raise DataError(f"{ds.directory}: the {split!r} split has no tiles (split by {ds.split['by']}, fractions "
                         f"{ds.split['fractions']}); simulate more realisations or change dataset.*_fraction")

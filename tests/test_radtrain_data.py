@@ -53,6 +53,27 @@ def test_check_split_names_an_empty_split(train_dataset):
         data.check_split(ds, "test")
 
 
+def test_a_per_tile_split_is_counted_and_shared_out(train_dataset, tmp_path):
+    """The seed's per-tile split: the training set's tiles hard-linked and re-split by `radsim simulate` with
+    dataset.split_by = "tile" (no tile made again); every split has tiles, counted from the shards, and the
+    ranks' parts cover each split once."""
+    import subprocess
+    from conftest import radsim_exe
+    tiled = tmp_path / "tiled"
+    subprocess.run(["cp", "-al", str(train_dataset), str(tiled)], check=True)
+    proc = subprocess.run(radsim_exe() + ["simulate", str(train_dataset.parent / "sim.toml"), "--set",
+                                          'dataset.split_by="tile"', "--out", str(tiled)], capture_output=True, text=True)
+    assert proc.returncode == 0 and "0 to make" in proc.stderr, proc.stderr
+    ds = Dataset(tiled)
+    assert ds.split["by"] == "tile"
+    total = sum(r["n_tiles"] for r in ds.manifest["realisations"])
+    counts = {split: data.check_split(ds, split) for split in ("train", "validation", "test")}
+    assert sum(counts.values()) == total and min(counts.values()) > 0
+    for split, n in counts.items():
+        assert sum(p.n_tiles for p in data.rank_parts(ds, split, 2)) == n
+    assert Dataset(train_dataset).split["by"] == "realisation"          # the original is untouched
+
+
 def test_statistics_match_a_direct_computation(train_dataset):
     ds = Dataset(train_dataset)
     stats = data.statistics(ds, max_tiles=10_000)             # every training tile
