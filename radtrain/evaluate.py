@@ -44,8 +44,11 @@ def bin_correlation(residuals: np.ndarray) -> dict:
         with np.errstate(divide="ignore", invalid="ignore"):
             c = np.corrcoef(r, rowvar=False)
     off = c[~np.eye(nb, dtype=bool)]
-    return {"matrix": np.round(c, 4).tolist(), "neighbours": float(np.nanmean(np.diagonal(c, 1))) if nb > 1 else
-            float("nan"), "all_pairs": float(np.nanmean(off)) if off.size else float("nan")}
+
+    def mean(x):
+        x = x[np.isfinite(x)]
+        return float(x.mean()) if x.size else float("nan")
+    return {"matrix": np.round(c, 4).tolist(), "neighbours": mean(np.diagonal(c, 1)), "all_pairs": mean(off)}
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -57,6 +57,18 @@ def test_seed_residual_and_per_sky_sums():
     assert ids.tolist() == [3, 7] and sums[:, 0].tolist() == [2.0, 5.0]
 
 
+def test_bin_correlation_tells_a_shared_error_from_independent_ones():
+    rng = np.random.default_rng(2)
+    shared = rng.normal(size=(4000, 1))
+    together = shared + 0.1 * rng.normal(size=(4000, 5))        # one error moving every bin (a learned shape)
+    apart = rng.normal(size=(4000, 5))                          # each bin on its own
+    c = evaluate.bin_correlation(together)
+    assert c["neighbours"] > 0.95 and c["all_pairs"] > 0.95 and np.allclose(np.diag(c["matrix"]), 1.0)
+    c = evaluate.bin_correlation(apart)
+    assert abs(c["neighbours"]) < 0.1 and abs(c["all_pairs"]) < 0.1
+    assert np.isnan(evaluate.bin_correlation(apart[:2])["all_pairs"])     # too few rows to say
+
+
 def test_interval_coverage_of_true_gaussian_errors():
     rng = np.random.default_rng(1)
     n = 20000
