@@ -57,6 +57,7 @@ def test_a_per_tile_split_is_counted_and_shared_out(train_dataset, tmp_path):
     """The seed's per-tile split: the training set's tiles hard-linked and re-split by `radsim simulate` with
     dataset.split_by = "tile" (no tile made again); every split has tiles, counted from the shards, and the
     ranks' parts cover each split once."""
+    import json
     import subprocess
     from conftest import radsim_exe
     tiled = tmp_path / "tiled"
@@ -72,6 +73,13 @@ def test_a_per_tile_split_is_counted_and_shared_out(train_dataset, tmp_path):
     for split, n in counts.items():
         assert sum(p.n_tiles for p in data.rank_parts(ds, split, 2)) == n
     assert Dataset(train_dataset).split["by"] == "realisation"          # the original is untouched
+    # and a network trains on it, its run recording the split
+    from conftest import radtrain_exe, train_config
+    proc = subprocess.run(radtrain_exe() + ["fit", str(train_config(tmp_path, train__epochs=1)), "--dataset",
+                                            str(tiled), "--out", str(tmp_path / "run")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["dataset"]["split"]["by"] == "tile" and run["dataset"]["split"]["n_tiles"] == counts
 
 
 def test_statistics_match_a_direct_computation(train_dataset):
