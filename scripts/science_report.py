@@ -71,8 +71,8 @@ def goal_rows(runs: dict) -> list[str]:
     run beats its backend's P(D) baseline bin by bin."""
     out = ["| reading | test skies | max \\|mean dy\\|, bin 6.3-10 uJy (10-16x below) | max \\|mean dy\\|, "
            "1-10 uJy (10-100x below) | max \\|mean dy\\|, 0.1-1 uJy (100-1000x below) | bins where \\|mean dy\\| "
-           "beats P(D) |",
-           "|---|---:|---:|---:|---:|---:|"]
+           "beats P(D) | bins where the rms of dy over skies beats P(D) |",
+           "|---|---:|---:|---:|---:|---:|---:|"]
     for name, r in runs.items():
         m = r["m"]
         dy = np.abs(np.asarray(m["per_sky"]["dy"]["mean"]))
@@ -83,13 +83,20 @@ def goal_rows(runs: dict) -> list[str]:
         far = dy[upper < thr / 100 * 0.999]
         base = runs.get("pofd-fast" if r["test"] == "test-fast" else "pofd-none")
         if base is None or name.startswith("pofd") or r["test"] != base["test"]:
-            beats = "-"
+            beats = beats_rms = "-"
         else:
             b = np.abs(np.asarray(base["m"]["per_sky"]["dy"]["mean"]))
             beats = f"{int(np.sum(dy < b))} of {dy.size}"
+            beats_rms = f"{int(np.sum(rms_dy(m) < rms_dy(base['m'])))} of {dy.size}"
         out.append(f"| {r['label']} | {m['n_skies']} | {near.max():.3f} | {mid.max():.3f} | {far.max():.3f} | "
-                   f"{beats} |")
+                   f"{beats} | {beats_rms} |")
     return out
+
+
+def rms_dy(m: dict) -> np.ndarray:
+    """Root mean square over the skies of dy per bin, from its mean and (sample) spread."""
+    mean, std, n = np.asarray(m["per_sky"]["dy"]["mean"]), np.asarray(m["per_sky"]["dy"]["std"]), m["n_skies"]
+    return np.sqrt(mean ** 2 + std ** 2 * (n - 1) / max(n, 1))
 
 
 def bin_table(r: dict) -> list[str]:
@@ -187,7 +194,10 @@ def generate(study: Path, images: Path) -> str:
         raise SystemExit(f"{study}: no evaluated runs or P(D) fits (run scripts/science.sh first)")
     lines = ["### Goals at a glance", "",
              "Per-sky dy, mean over the held-out test skies. The goal: below 0.05 within 10x of the threshold, below "
-             "0.10 within 100x, and better than the P(D) baseline in every bin.", ""]
+             "0.10 within 100x, and better than the P(D) baseline in every bin. The label bins start 12.6x below the "
+             "threshold (their top edge, 10 uJy, is 10x below it), so the first goal applies to the top bin, the "
+             "second to the five bins from 1 to 10 uJy. Beating P(D) is counted twice: by |mean dy| (the bias) and "
+             "by the rms of dy over the skies (bias and scatter together).", ""]
     lines += goal_rows(runs)
     lines += ["", "### Residuals per bin", ""] + figures(runs, images) + [""]
     for r in runs.values():

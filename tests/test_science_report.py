@@ -49,8 +49,8 @@ def test_report_tables_goals_and_kept_text(tmp_path):
     assert "written by hand" in text and "also by hand" in text and "\nold\n" not in text
     # the goal row: worst |dy| in the top bin, within 100x, beyond; bins where the CNN beats P(D)
     row = next(line for line in text.splitlines() if line.startswith("| seed-small, sky models |"))
-    assert "| 0.020 | 0.080 | 0.300 | 4 of 10 |" in row
-    assert "| 0.010 | 0.010 | 0.500 | - |" in next(line for line in text.splitlines()
+    assert "| 0.020 | 0.080 | 0.300 | 4 of 10 | 4 of 10 |" in row          # no spread: rms = |mean|
+    assert "| 0.010 | 0.010 | 0.500 | - | - |" in next(line for line in text.splitlines()
                                                     if line.startswith("| P(D) fit, sky models |"))
     assert "| train | seed-small, sky models | 1.0 min | 2 epochs (31 s each), best epoch 2 |" in text
     assert (tmp_path / "images" / "results-dy-none.png").stat().st_size > 10_000
