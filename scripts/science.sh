@@ -11,9 +11,10 @@
 #   simulate  seed-{fast,none}: configs/emu-seed.toml (21 skies, 17 train / 4 validation) imaged by the fast
 #             imager (restored images, EMU noise and beam) and by none (sky model x 15 arcsec beam);
 #             test-{fast,none}: configs/emu-seed-test.toml (8 held-out skies, 4 of them (S0, alpha) pairs never
-#             trained on); dense-fast: configs/emu-seed-dense.toml (36 skies of varied count shapes);
+#             trained on); dense-{fast,none}: configs/emu-seed-dense.toml (36 skies of varied count shapes);
 #             seed-none-tile: seed-none split tile by tile as the seed study did (hard links, no new tiles)
-#   train     seed-small and seed-large on seed-none and seed-fast, seed-small on dense-fast and seed-none-tile
+#   train     seed-small and seed-large on seed-none and seed-fast, seed-small on dense-{fast,none} and
+#             seed-none-tile
 #   evaluate  every run on the held-out skies of its backend (and the per-tile run on its own leaky test split)
 #   pofd      the P(D) baseline on test-fast and test-none
 #   report    docs/results.md tables and docs/images/results-*.png (scripts/science_report.py)
@@ -60,6 +61,7 @@ if wants simulate; then
     simulate seed-none configs/emu-seed.toml "${SEED_SPLIT[@]}" "${NONE[@]}"
     simulate test-none configs/emu-seed-test.toml "${NONE[@]}"
     simulate dense-fast configs/emu-seed-dense.toml
+    simulate dense-none configs/emu-seed-dense.toml "${NONE[@]}"
     if [ ! -e "$OUT/seed-none-tile/manifest.json" ]; then
         say "seed-none-tile: seed-none's tiles (hard links) split tile by tile, 72/18/10 as the seed did"
         cp -al "$OUT/seed-none" "$OUT/seed-none-tile"
@@ -72,15 +74,16 @@ if wants train; then
     fit none-small configs/train-seed-small.toml seed-none
     fit fast-small configs/train-seed-small.toml seed-fast
     fit dense-small configs/train-seed-small.toml dense-fast
+    fit dense-none-small configs/train-seed-small.toml dense-none
     fit tile-none-small configs/train-seed-small.toml seed-none-tile
     fit none-large configs/train-seed-large.toml seed-none
     fit fast-large configs/train-seed-large.toml seed-fast
 fi
 
 if wants evaluate; then
-    for run in none-small none-large fast-small fast-large dense-small tile-none-small; do
+    for run in none-small none-large fast-small fast-large dense-small dense-none-small tile-none-small; do
         [ -e "$OUT/$run/best.weights.h5" ] || { say "$run: not trained, skipped"; continue; }
-        case "$run" in none-*|tile-none-*) testset="test-none" ;; *) testset="test-fast" ;; esac
+        case "$run" in none-*|tile-none-*|dense-none-*) testset="test-none" ;; *) testset="test-fast" ;; esac
         evaluate "$run" "$testset"
     done
     if [ -e "$OUT/tile-none-small/best.weights.h5" ]; then

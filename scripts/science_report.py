@@ -29,6 +29,7 @@ RUNS = [
     ("none-small", "seed-small, sky models", "seed-none", "test-none"),
     ("none-large", "seed-large, sky models", "seed-none", "test-none"),
     ("tile-none-small", "seed-small, sky models, per-tile split", "seed-none-tile", "test-none"),
+    ("dense-none-small", "seed-small, sky models, dense set", "dense-none", "test-none"),
     ("fast-small", "seed-small, restored", "seed-fast", "test-fast"),
     ("fast-large", "seed-large, restored", "seed-fast", "test-fast"),
     ("dense-small", "seed-small, restored, dense set", "dense-fast", "test-fast"),
@@ -119,7 +120,8 @@ def correlation_rows(runs: dict, study: Path) -> list[str]:
     for name in ("seed-fast", "dense-fast"):
         c = label_correlation(study / name)
         if c is not None:
-            out.append(f"| labels of the training set `{name}` (log counts per sky) | {c[0]:.3f} | {c[1]:.3f} |")
+            out.append(f"| labels of the training set `{name}` (log counts per sky; the same skies, so the same "
+                       f"labels, for both imagings) | {c[0]:.3f} | {c[1]:.3f} |")
     for name, r in runs.items():
         rc = r["m"].get("residual_correlation")
         if rc:
@@ -145,7 +147,7 @@ def label_correlation(directory: Path):
 
 def timing_rows(study: Path, runs: dict) -> list[str]:
     out = ["| step | what | wall time | notes |", "|---|---|---:|---|"]
-    for name in ("seed-fast", "seed-none", "test-fast", "test-none", "dense-fast"):
+    for name in ("seed-fast", "seed-none", "test-fast", "test-none", "dense-fast", "dense-none"):
         path = study / name / "manifest.json"
         if not path.exists():
             continue
@@ -176,7 +178,7 @@ def figures(runs: dict, images: Path) -> list[str]:
     images.mkdir(parents=True, exist_ok=True)
     out = []
     groups = [("results-dy-none.png", "sky models (none backend, 15 arcsec beam, no noise)",
-               ["none-small", "none-large", "tile-none-small", "pofd-none"]),
+               ["none-small", "none-large", "dense-none-small", "tile-none-small", "pofd-none"]),
               ("results-dy-fast.png", "restored images (fast imager, EMU noise and beam)",
                ["fast-small", "fast-large", "dense-small", "pofd-fast"])]
     for filename, title, names in groups:
