@@ -77,21 +77,26 @@ def test_noise_alone_is_gaussian():
     assert np.allclose(p, np.exp(-d ** 2 / (2 * 9e-10)) / math.sqrt(2 * math.pi * 9e-10), atol=1e-3 * p.max())
 
 
+# pixels drawn from the P(D) of k0 S^-1.7 between S1 and S2 through a Gaussian beam, with noise SIGMA
+GAMMA, K0, SIGMA, S1, S2 = 1.7, 3e4, 1e-5, 1e-8, 1e-3
+PIXEL_SR = (3 * ARCSEC) ** 2
+
+
+def dnds_of(params):
+    return lambda s: 10 ** params["log10_k"] * s ** -GAMMA
+
+
+def simulated_pixels(n: int, seed: int):
+    beam = gaussian_beam(2.0, half=10)
+    d, p = pofd.pofd(dnds_of({"log10_k": math.log10(K0)}), S1, S2, beam, PIXEL_SR, SIGMA, d_max=2e-3, n=2 ** 14)
+    rng = np.random.default_rng(seed)
+    return beam, np.interp(rng.random(n), np.cumsum(p) / p.sum(), d), rng
+
+
 def test_fit_recovers_the_counts_it_simulated():
     """Pixels drawn from the P(D) of k0 S^-1.7 (independent pixels): the fit finds k0 within its error."""
-    gamma, k0 = 1.7, 3e4
-    pixel_sr = (3 * ARCSEC) ** 2
-    beam = gaussian_beam(2.0, half=10)
-    sigma = 1e-5
-    s1, s2 = 1e-8, 1e-3
-
-    def dnds_of(params):
-        return lambda s: 10 ** params["log10_k"] * s ** -gamma
-
-    d, p = pofd.pofd(dnds_of({"log10_k": math.log10(k0)}), s1, s2, beam, pixel_sr, sigma, d_max=2e-3, n=2 ** 14)
-    rng = np.random.default_rng(3)
-    cdf = np.cumsum(p) / p.sum()
-    pixels = np.interp(rng.random(20000), cdf, d)
+    beam, pixels, _ = simulated_pixels(20000, 3)
+    k0, sigma, pixel_sr, s1, s2 = K0, SIGMA, PIXEL_SR, S1, S2
     result = pofd.fit(pixels, dnds_of, {"log10_k": math.log10(k0) + 0.3}, beam, pixel_sr, sigma, s1, s2,
                       bounds={"log10_k": (3.0, 6.0)}, n=2 ** 13)
     assert result.success and result.n_pixels == 20000
@@ -148,18 +153,8 @@ def test_truncated_fit_ignores_outliers_and_fits_the_noise():
     """0.5% of the pixels replaced by negative artefacts (as CLEAN leaves around bright sources) 6-15 sigma beyond the
     noise: the fit on the central 99.4% still finds the counts and the noise, fitted as a parameter; the
     full-range fit widens the noise to cover them."""
-    gamma, k0, sigma = 1.7, 3e4, 1e-5
-    pixel_sr = (3 * ARCSEC) ** 2
-    beam = gaussian_beam(2.0, half=10)
-    s1, s2 = 1e-8, 1e-3
-
-    def dnds_of(params):
-        return lambda s: 10 ** params["log10_k"] * s ** -gamma
-
-    d, p = pofd.pofd(dnds_of({"log10_k": math.log10(k0)}), s1, s2, beam, pixel_sr, sigma, d_max=2e-3, n=2 ** 14)
-    rng = np.random.default_rng(5)
-    cdf = np.cumsum(p) / p.sum()
-    pixels = np.interp(rng.random(40000), cdf, d)
+    beam, pixels, rng = simulated_pixels(40000, 5)
+    k0, sigma, pixel_sr, s1, s2 = K0, SIGMA, PIXEL_SR, S1, S2
     bad = rng.choice(pixels.size, 200, replace=False)
     pixels[bad] = -rng.uniform(6e-5, 1.5e-4, bad.size)
     start = {"log10_k": math.log10(k0) - 0.3, "noise_sigma": 2 * sigma}
