@@ -196,7 +196,8 @@ def residuals_comparison(entries, out, title=""):
     """Per-sky residuals of several readings of N(S) side by side: ``entries`` is a list of (label, metrics) with
     metrics in the layout of ``radtrain evaluate`` or ``radsim pofd`` (per_sky dy and relative_error, bin
     centres, detection threshold). Left: the seed's dy per bin (mean and spread over skies) with the +-0.05 and
-    +-0.10 bands; right: the relative error. The threshold and the fluxes 10x and 100x below it are marked."""
+    +-0.10 bands; right: the relative error. The threshold and the fluxes 10x and 100x below it are marked. When
+    some residual exceeds 1 the y axis is linear within +-0.1 and logarithmic beyond."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.4))
     n = len(entries)
     for ax, key, ylabel in ((axes[0], "dy", "dy = (pred − true) / mean(true)"),
@@ -217,6 +218,10 @@ def residuals_comparison(entries, out, title=""):
                 ax.text(threshold / factor, 0.98, " threshold" if factor == 1 else f" /{factor}", fontsize=7,
                         transform=ax.get_xaxis_transform(), va="top", color="0.3")
         ax.set(xscale="log", xlabel="S (Jy)", ylabel=ylabel)
+        extent = max(float(np.nanmax(np.abs(np.asarray(m["per_sky"][key]["mean"])) +
+                                     np.asarray(m["per_sky"][key]["std"]))) for _, m in entries)
+        if extent > 1.0:          # residuals of very different sizes: linear within +-0.1, logarithmic beyond
+            ax.set_yscale("symlog", linthresh=0.1, linscale=1.5)
     axes[0].legend(fontsize=7, loc="lower left")
     if title:
         fig.suptitle(title, fontsize=10)
