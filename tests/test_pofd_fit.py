@@ -68,7 +68,7 @@ def test_pofd_reads_the_seed_law_back_from_sky_models(sky_models, run_radsim):
         true, pred = np.array(sky["true"]), np.array(sky["pred"])
         # the labels are the sources drawn; the fitted model's integral matches them where P(D) sees them
         assert np.all(np.abs(pred[-2:] / true[-2:] - 1) < 0.15)
-    # and the two skies' faint counts, 57x apart in truth, are told apart
+    # and the two skies' faint counts, about 40x apart in truth, are told apart
     ratio_true = skies[0.25]["true"][0] / skies[-0.4]["true"][0]
     ratio_pred = skies[0.25]["pred"][0] / skies[-0.4]["pred"][0]
     assert ratio_true > 30 and ratio_pred > 0.5 * ratio_true
