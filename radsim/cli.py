@@ -464,11 +464,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     pd = sub.add_parser("pofd", formatter_class=fmt, help="the classical baseline: counts from a P(D) fit of each sky",
                         description="Fit the pixel histogram of every sky of a dataset split with the P(D) of the "
-                                    "seed law (1 + S0/S)^alpha on the dataset's base counts, through the dataset's "
-                                    "imaging (beam, dirty beam below CLEAN's level, noise; radsim.pofd_fit), and "
+                                    "seed law (1 + S0/S)^alpha on the dataset's base counts (S0 and alpha within the "
+                                    "seed's range), through the dataset's imaging (the beam; for restored images the "
+                                    "dirty beam's main lobe below CLEAN's level, the clean beam above, fitted noise; "
+                                    "radsim.pofd_fit), and "
                                     "score the fitted counts per label bin against the labels as `radtrain evaluate` "
                                     "scores a CNN (dy and relative error per bin per sky). Writes pofd.json and "
-                                    "dy.png. Backends none and fast; about a minute per 2560^2 sky on one core.")
+                                    "dy.png. Backends none and fast; on one core about 10 s per 2560^2 sky model, "
+                                    "30-60 s per restored image.")
     pd.add_argument("dataset", help="dataset directory (radsim simulate)")
     pd.add_argument("--split", default="test", help="split to fit (default test)")
     pd.add_argument("--out", required=True, help="output directory")
