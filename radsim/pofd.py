@@ -222,13 +222,14 @@ class PofdFit:
     message: str
 
 
-def data_histogram(values, d_max: float, n: int) -> np.ndarray:
-    """Counts of the median-subtracted ``values`` at the nearest points of :func:`pofd`'s grid (``n`` points,
-    step 2 d_max / n, from -d_max), values beyond the grid counted at its ends."""
+def data_histogram(values, d_max: float, n: int, centre: float | None = None) -> np.ndarray:
+    """Counts of ``values`` minus ``centre`` (default: their median) at the nearest points of :func:`pofd`'s
+    grid (``n`` points, step 2 d_max / n, from -d_max), values beyond the grid counted at its ends."""
     v = np.asarray(values, dtype=float).ravel()
     v = v[np.isfinite(v)]
     step = 2.0 * d_max / n
-    index = np.clip(np.rint((v - np.median(v)) / step).astype(np.int64) + n // 2, 0, n - 1)
+    centre = float(np.median(v)) if centre is None else centre
+    index = np.clip(np.rint((v - centre) / step).astype(np.int64) + n // 2, 0, n - 1)
     return np.bincount(index, minlength=n).astype(float)
 
 
@@ -269,7 +270,7 @@ def fit(values, dnds_of, initial: dict, beam, pixel_sr: float | None, noise_sigm
         lo, hi = np.quantile(x, quantiles)
     if d_max is None:
         d_max = 1.5 * max(abs(lo), abs(hi)) if quantiles is not None else 1.2 * float(np.max(np.abs(x)))
-    counts = data_histogram(v, d_max, n)
+    counts = data_histogram(x, d_max, n, centre=0.0)            # x is already median-subtracted
     step = 2.0 * d_max / n
     window = np.ones(n, bool)
     if quantiles is not None:
@@ -277,10 +278,10 @@ def fit(values, dnds_of, initial: dict, beam, pixel_sr: float | None, noise_sigm
         window = (k >= np.floor(lo / step)) & (k <= np.ceil(hi / step))
     used = (counts > 0) & window
 
-    def negative(x):
-        params = dict(zip(names, x))
-        for name, (lo, hi) in bounds.items():
-            if not lo <= params[name] <= hi:
+    def negative(point):
+        params = dict(zip(names, point))
+        for name, (low, high) in bounds.items():
+            if not low <= params[name] <= high:
                 return 1e300
         sigma = params.pop("noise_sigma", noise_sigma)
         d, p = pofd(dnds_of(params), s_min, s_max, beam, pixel_sr, sigma, d_max=d_max, n=n)
@@ -292,9 +293,9 @@ def fit(values, dnds_of, initial: dict, beam, pixel_sr: float | None, noise_sigm
     x0 = min((np.array([c[k] for k in names], dtype=float) for c in candidates), key=negative)
     simplex = [x0]
     for i, name in enumerate(names):
-        x = x0.copy()
-        x[i] += (steps or {}).get(name, 0.05 * x0[i] if x0[i] != 0 else 0.00025)
-        simplex.append(x)
+        vertex = x0.copy()
+        vertex[i] += (steps or {}).get(name, 0.05 * x0[i] if x0[i] != 0 else 0.00025)
+        simplex.append(vertex)
     res = minimize(negative, x0, method="Nelder-Mead",
                    options={"xatol": 1e-4, "fatol": 1e-3, "maxiter": 600, "initial_simplex": np.array(simplex)})
     return PofdFit(dict(zip(names, map(float, res.x))), -float(res.fun), int(counts[used].sum()), bool(res.success),

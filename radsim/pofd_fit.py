@@ -125,21 +125,20 @@ def instrument(cfg, imager, image_values=None, sidelobes: bool = False) -> Instr
                      f"{backend!r} (its PSF and CLEAN are not kept in the dataset)")
 
 
+def _seed_law(cfg, base, params: dict) -> counts.CountsModel:
+    return counts.CountsModel(base, cfg.field.frequency_hz, "seed",
+                              {"s0_jy": 10.0 ** params["log10_s0"], "alpha": params["alpha"]})
+
+
 def seed_law_dnds(cfg):
     """params -> dN/dS (Jy^-1 sr^-1, all classes) of the seed law on the config's base counts."""
     base = counts.load_base(cfg.counts.base)
-    f = cfg.field.frequency_hz
-
-    def dnds_of(params):
-        model = counts.CountsModel(base, f, "seed", {"s0_jy": 10.0 ** params["log10_s0"], "alpha": params["alpha"]})
-        return model.dnds_total
-    return dnds_of
+    return lambda params: _seed_law(cfg, base, params).dnds_total
 
 
 def seed_law_counts(cfg, params: dict, edges_jy, solid_angle_sr: float) -> np.ndarray:
     """Numbers of sources per label bin in ``solid_angle_sr`` for fitted seed-law parameters."""
-    model = counts.CountsModel(counts.load_base(cfg.counts.base), cfg.field.frequency_hz, "seed",
-                               {"s0_jy": 10.0 ** params["log10_s0"], "alpha": params["alpha"]})
+    model = _seed_law(cfg, counts.load_base(cfg.counts.base), params)
     return model.integrate(edges_jy).sum(axis=0) * solid_angle_sr
 
 

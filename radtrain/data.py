@@ -31,12 +31,17 @@ def open_dataset(path) -> Dataset:
         raise DataError(str(exc)) from None
 
 
+def split_size(ds: Dataset, split: str) -> int:
+    """Number of tiles in a split: from the manifest, or counted in the shards for a per-tile split (drawn tile
+    by tile when read, so the manifest has no counts for it)."""
+    if ds.split["by"] == "tile":
+        return sum(split_tiles_per_shard(ds, split).values())
+    return int(ds.split.get("n_tiles", {}).get(split, 0))
+
+
 def check_split(ds: Dataset, split: str) -> int:
     """Number of tiles in a split; an error naming the dataset when there are none."""
-    if ds.split["by"] == "tile":        # drawn tile by tile when read: count them
-        n = sum(split_tiles_per_shard(ds, split).values())
-    else:
-        n = int(ds.split.get("n_tiles", {}).get(split, 0))
+    n = split_size(ds, split)
     if n == 0:
         raise DataError(f"{ds.directory}: the {split!r} split has no tiles (split by {ds.split['by']}, fractions "
                         f"{ds.split['fractions']}); simulate more realisations or change dataset.*_fraction")

@@ -79,14 +79,8 @@ def dataset_identity(ds) -> dict:
             "detection_threshold_jy": m.get("detection_threshold_jy"),
             "beam_arcsec": np.median(beams, axis=0).tolist() if beams.size else None,
             "noise_rms_jy": float(np.median([r.get("noise_rms_jy", 0.0) for r in recs])),
-            "split": {"by": ds.split["by"], "fractions": ds.split["fractions"], "n_tiles": _split_sizes(ds)}}
-
-
-def _split_sizes(ds) -> dict:
-    """Tiles per split: from the manifest, or counted in the shards for a per-tile split."""
-    if ds.split["by"] == "tile":
-        return {name: sum(data.split_tiles_per_shard(ds, name).values()) for name in ("train", "validation", "test")}
-    return {name: ds.split["n_tiles"][name] for name in ("train", "validation", "test")}
+            "split": {"by": ds.split["by"], "fractions": ds.split["fractions"],
+                      "n_tiles": {name: data.split_size(ds, name) for name in ("train", "validation", "test")}}}
 
 
 def _versions(engine) -> dict:
