@@ -129,7 +129,9 @@ class ImagingConfig(_Section):
     ha_start_h: float = Field(-4.0, ge=-12.0, le=12.0, description="First hour angle of the observation (h).")
     ha_end_h: float = Field(4.0, ge=-12.0, le=12.0, description="Last hour angle of the observation (h).")
     integration_s: float = Field(300.0, gt=0.0, description="Integration time per visibility (s).")
-    date_mjd: float = Field(60676.0, description="Date of the observation (MJD, UTC); transit nearest to it.")
+    date_mjd: float = Field(60676.0, description="Date of the observation (MJD, UTC); transit nearest to it. Must lie "
+                                                 "inside the IERS Earth-orientation table shipped with "
+                                                 "astropy-iers-data (1973 to a year after its release).")
     elevation_limit_deg: float = Field(15.0, ge=0.0, lt=90.0, description="Lowest elevation observed (deg).")
     weighting: Literal["natural", "uniform", "briggs"] = Field("briggs", description="Visibility weighting.")
     robust: float = Field(0.0, ge=-2.0, le=2.0, description="Briggs robustness.")
