@@ -60,7 +60,7 @@ def subpixel_part(beam: np.ndarray, pixel_sr: float, offsets: int = 4, core: int
     cy, cx = ny // 2, nx // 2
     h = min(core, cy - 1, cx - 1)
     inner = b[cy - h - 1:cy + h + 2, cx - h - 1:cx + h + 2]          # one pixel of margin for the shifts
-    values, weights = [], []
+    values = []
     fractions = (np.arange(offsets) + 0.5) / offsets
     for fy in fractions:
         for fx in fractions:

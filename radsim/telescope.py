@@ -99,24 +99,25 @@ def _utc(mjd_utc):
 
 
 def _time_scales(mjd_utc):
-    """(UT1, TT, TDB astropy Times, polar motion x, y in rad) at the given UTC MJDs, from the IERS tables."""
+    """(Greenwich apparent sidereal time in rad, TT and TDB astropy Times, polar motion x, y in rad) at the given
+    UTC MJDs, from the IERS tables. The sidereal time is casacore's: IAU 1982 GMST of UT1 plus the 1994 equation
+    of the equinoxes."""
     import astropy.units as u
+    import erfa
     from astropy.time import Time
     t = _utc(mjd_utc)
     table = _iers()
     xp, yp = table.pm_xy(t)
     ut1 = Time((t + table.ut1_utc(t)).mjd, format="mjd", scale="ut1")
-    return ut1, t.tt, t.tdb, xp.to_value(u.rad), yp.to_value(u.rad)
+    return erfa.gst94(ut1.jd1, ut1.jd2), t.tt, t.tdb, xp.to_value(u.rad), yp.to_value(u.rad)
 
 
-def terrestrial_to_date(ut1, xp_rad, yp_rad) -> np.ndarray:
+def terrestrial_to_date(gast_rad, xp_rad, yp_rad) -> np.ndarray:
     """(n, 3, 3) matrices taking ITRF vectors to the true equator and equinox of date, as casacore's
-    ITRF -> HADEC -> TOPO chain does: Earth rotation by the Greenwich apparent sidereal time (IAU 1982 GMST plus
-    the 1994 equation of the equinoxes), then polar motion applied as small rotations about the celestial x
+    ITRF -> HADEC -> TOPO chain does: Earth rotation by the Greenwich apparent sidereal time, then polar motion applied as small rotations about the celestial x
     (by -yp) and y (by -xp) axes of date."""
     import erfa
-    gast = erfa.gst94(ut1.jd1, ut1.jd2)
-    m = erfa.rz(-gast, np.eye(3))                  # ERFA's rotations turn the frame: -gast turns the vector by +gast
+    m = erfa.rz(-gast_rad, np.eye(3))                  # ERFA's rotations turn the frame: -gast turns the vector by +gast
     return erfa.ry(xp_rad, erfa.rx(yp_rad, m))
 
 
@@ -131,15 +132,14 @@ def apparent_mean_direction(p: np.ndarray, tdb) -> np.ndarray:
     return erfa.ab(deflected, beta, dist, np.sqrt(1.0 - np.sum(beta ** 2, axis=-1)))
 
 
-def diurnal_rotation(d_app: np.ndarray, ut1, site_itrf_m) -> np.ndarray:
+def diurnal_rotation(d_app: np.ndarray, gast_rad, site_itrf_m) -> np.ndarray:
     """(n, 3, 3) rotations, in the frame of date, by casacore's diurnal-aberration term: a shift of
     2 pi R / (sidereal day c) (0.32 arcsec at ASKAP's geocentric radius R) towards minus the site's zenith,
-    taken at the apparent direction ``d_app`` (n, 3), as ``MeasMath::deapplyTOPOtoHADEC`` writes it."""
-    import erfa
+    taken at the apparent direction ``d_app`` (n, 3), as ``MeasMath::deapplyTOPOtoHADEC`` writes it (``gast_rad``: Greenwich apparent sidereal time)."""
     site = np.asarray(site_itrf_m, dtype=float)
     radius = float(np.linalg.norm(site))
     lat = math.asin(site[2] / radius)                           # geocentric
-    last = erfa.gst94(ut1.jd1, ut1.jd2) + math.atan2(site[1], site[0])
+    last = gast_rad + math.atan2(site[1], site[0])
     zenith = np.stack([np.cos(last) * math.cos(lat), np.sin(last) * math.cos(lat),
                        np.full(last.shape, math.sin(lat))], axis=-1)
     shift = -(2.0 * math.pi * radius / 86400.0 * SIDEREAL_PER_SOLAR / SPEED_OF_LIGHT_M_S) * zenith
@@ -183,13 +183,13 @@ def uvw_m(positions_itrf_m, pairs, ra_deg, dec_deg, mjd_utc, site_itrf_m=None) -
     pos = np.asarray(positions_itrf_m, dtype=float)
     site = pos.mean(axis=0) if site_itrf_m is None else site_itrf_m
     b = pos[pairs[:, 1]] - pos[pairs[:, 0]]                        # (nb, 3) ITRF
-    ut1, tt, tdb, xp, yp = _time_scales(mjd_utc)
+    gast, tt, tdb, xp, yp = _time_scales(mjd_utc)
     p = unit_vector(math.radians(ra_deg), math.radians(dec_deg))
     p_app = apparent_mean_direction(p, tdb)                       # (nt, 3) mean J2000 axes
     precess = erfa.pnm80(tt.jd1, tt.jd2)                          # mean J2000 -> true of date (IAU 1976/1980)
     d_app = np.einsum("tij,tj->ti", precess, p_app)
     to_j2000 = (rotation_onto(p_app, np.broadcast_to(p, p_app.shape)) @ np.transpose(precess, (0, 2, 1))
-                @ diurnal_rotation(d_app, ut1, site) @ terrestrial_to_date(ut1, xp, yp))
+                @ diurnal_rotation(d_app, gast, site) @ terrestrial_to_date(gast, xp, yp))
     basis = uvw_basis(np.full(len(p_app), math.radians(ra_deg)), np.full(len(p_app), math.radians(dec_deg)))
     return np.einsum("tki,tij,bj->tbk", basis, to_j2000, b)
 
@@ -198,10 +198,10 @@ def local_hour_angle_deg(ra_deg: float, mjd_utc, longitude_deg: float, dec_deg: 
     """Local apparent hour angle (deg, -180..180) of a J2000 direction from ``longitude_deg`` (east): apparent
     sidereal time minus the apparent right ascension of date, through the same chain as the UVW."""
     import erfa
-    ut1, tt, tdb, _, _ = _time_scales(mjd_utc)
+    gast, tt, tdb, _, _ = _time_scales(mjd_utc)
     p = unit_vector(math.radians(ra_deg), math.radians(dec_deg))
     d = np.einsum("tij,tj->ti", erfa.pnm80(tt.jd1, tt.jd2), apparent_mean_direction(p, tdb))
-    ha = erfa.gst94(ut1.jd1, ut1.jd2) - np.arctan2(d[:, 1], d[:, 0])
+    ha = gast - np.arctan2(d[:, 1], d[:, 0])
     return (np.degrees(ha) + longitude_deg + 180.0) % 360.0 - 180.0
 
 

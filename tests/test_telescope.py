@@ -62,7 +62,7 @@ def test_uvw_need_casacore_s_polar_motion_and_diurnal_terms():
     pairs = np.array([[0, 31], [5, 33], [0, 35]])
     mjd, ra, dec = 57110.24, 271.3, -23.1
     ref = _casacore_uvw(pos, pairs, ra, dec, mjd)
-    ut1, tt, tdb, xp, yp = T._time_scales([mjd])
+    gast, tt, tdb, xp, yp = T._time_scales([mjd])
     p = T.unit_vector(np.radians(ra), np.radians(dec))
     p_app = T.apparent_mean_direction(p, tdb)
     precess = erfa.pnm80(tt.jd1, tt.jd2)
@@ -74,13 +74,13 @@ def test_uvw_need_casacore_s_polar_motion_and_diurnal_terms():
     def miss(diurnal, terrestrial):
         return np.abs(np.einsum("tki,tij,bj->tbk", basis, aber @ diurnal @ terrestrial, b)[0] - ref).max()
 
-    full = T.terrestrial_to_date(ut1, xp, yp)
-    diurnal = T.diurnal_rotation(d_app, ut1, pos[0])
+    full = T.terrestrial_to_date(gast, xp, yp)
+    diurnal = T.diurnal_rotation(d_app, gast, pos[0])
     assert miss(diurnal, full) < 0.001
     assert miss(np.eye(3)[None], full) > 0.002
-    assert miss(diurnal, T.terrestrial_to_date(ut1, 0.0 * xp, 0.0 * yp)) > 0.002
+    assert miss(diurnal, T.terrestrial_to_date(gast, 0.0 * xp, 0.0 * yp)) > 0.002
     # the textbook's polar motion (terrestrial axes, before the Earth's rotation) is no better than none
-    textbook = T.terrestrial_to_date(ut1, 0.0 * xp, 0.0 * yp) @ np.transpose(erfa.pom00(xp, yp, 0.0), (0, 2, 1))
+    textbook = T.terrestrial_to_date(gast, 0.0 * xp, 0.0 * yp) @ np.transpose(erfa.pom00(xp, yp, 0.0), (0, 2, 1))
     assert miss(diurnal, textbook) > 0.002
 
 
