@@ -26,7 +26,9 @@ def main():
     p.add_argument("--no-wsclean", action="store_true")
     args = p.parse_args()
     pin_one_core()
-    from radsim import config, pipeline
+    from radsim import config
+    from radsim.instrument.imaging import build_imager
+    from radsim.run import pipeline
     sky_cfg = config.load(args.config, ["imaging.backend=none"])
     t = time.perf_counter()
     sky = pipeline.make_realisation(sky_cfg, args.index).sky
@@ -38,13 +40,12 @@ def main():
         cfg = config.load(args.config, [f"imaging.backend={backend}"])
         work = Path(tempfile.mkdtemp(prefix="radsim-bench-"))
         t0 = time.perf_counter()
-        imager = pipeline.build_imager(cfg, work)
+        imager = build_imager(cfg, work)
         setup = time.perf_counter() - t0
         t1 = time.perf_counter()
         r = imager.image(sky, np.random.default_rng(0))
         image_s = time.perf_counter() - t1
-        if hasattr(imager, "close"):
-            imager.close()
+        imager.close()
         shutil.rmtree(work, ignore_errors=True)
         rows.append((backend, setup, image_s, r))
     print()

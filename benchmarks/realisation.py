@@ -22,7 +22,8 @@ def main():
     p.add_argument("--repeat", type=int, default=3, help="runs; the fastest is reported")
     args = p.parse_args()
     pin_one_core()
-    from radsim import config, pipeline
+    from radsim import config
+    from radsim.run import pipeline
     cfg = config.load(args.config, ["imaging.backend=none"])   # this benchmark: catalogue, sky, labels
     best = None
     for _ in range(args.repeat):

@@ -3,8 +3,8 @@
 
 Tiles are real: restored tiles (fast imager, EMU noise, 7 arcsec pixels) of configs/quickstart.toml
 realisations, appended 400 at a time as a configs/emu-seed.toml realisation is (its 2560^2 image cut into
-tiles of 128^2), repeated to the volume asked for. Each filter writes one shard through radsim.shards.ShardWriter (one tile per chunk,
-Fletcher32 on, fsync and rename at the end) and reads it back through radsim.shards.read_shard (checksums
+tiles of 128^2), repeated to the volume asked for. Each filter writes one shard through radsim.dataset.shards.ShardWriter (one tile per chunk,
+Fletcher32 on, fsync and rename at the end) and reads it back through radsim.reader.read_shard (checksums
 verified). `dd if=/dev/zero bs=4M conv=fsync` writes the same volume to the same directory in the same run.
 Reads are from the page cache unless the script may drop it (root: /proc/sys/vm/drop_caches).
 
@@ -50,7 +50,9 @@ def main():
     args = p.parse_args()
     pin_one_core()
     import numpy as np
-    from radsim import config, pipeline, shards
+    from radsim import config
+    from radsim.run import pipeline
+    from radsim.dataset import reader, shards
     cfg = config.load(ROOT / "configs" / "quickstart.toml")
     made = [pipeline.make_realisation(cfg, i) for i in range(args.realisations)]
     pool = {k: np.concatenate([getattr(r, k) for r in made]) for k in ("tiles", "labels", "expected", "tile_origin")}
@@ -80,7 +82,7 @@ def main():
         t_write = time.perf_counter() - t0
         drop_caches()
         t0 = time.perf_counter()
-        back = shards.read_shard(info.path, ("images",))
+        back = reader.read_shard(info.path, ("images",))
         t_read = time.perf_counter() - t0
         assert np.array_equal(back["images"][: args.tiles], batch["tiles"])
         size = info.path.stat().st_size

@@ -56,7 +56,7 @@ if [ -z "${SLURM_JOB_ID:-}" ] && command -v sbatch >/dev/null && [ "${SCALING_LO
 fi
 
 # number of parameter sets of CONFIG, to turn a number of realisations into realisations.repeats
-SETS="$("$PY" -c 'import sys; from radsim import config, realisations; print(realisations.n_sets(config.load(sys.argv[1])))' "$CONFIG")"
+SETS="$("$PY" -c 'import sys; from radsim import config; from radsim.run import realisations; print(realisations.n_sets(config.load(sys.argv[1])))' "$CONFIG")"
 repeats_for() { echo $(( ($1 + SETS - 1) / SETS )); }
 
 finished() {   # a directory holding a complete dataset or a complete training run

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from radsim import __version__
+from radsim.errors import RadsimError
 
 EPILOG = """\
 Units: fluxes in Jy, frequencies in Hz, angles in deg (field) or arcsec (source shapes).
@@ -20,8 +21,8 @@ Configuration: a TOML file (see configs/quickstart.toml); any key can be overrid
 """
 
 
-class UserError(Exception):
-    """An error the user can fix: printed without a traceback, exit status 2."""
+class UserError(RadsimError):
+    """Bad arguments or files named on the command line."""
 
 
 def _add_config(p):
@@ -42,12 +43,13 @@ def _peak_rss_mib() -> float:
 # --------------------------------------------------------------------------------------------------------------
 
 def cmd_realise(args) -> int:
-    from radsim import pipeline, products
-    from radsim.grid import Grid
+    from radsim.dataset import products
+    from radsim.instrument.imaging import build_imager
+    from radsim.run import pipeline
+    from radsim.sky.grid import Grid
     cfg = _load(args)
     out = Path(args.out)
-    names = ["sky.fits", "tiles.h5"] + ([] if args.no_catalogue else ["catalogue.fits"])
-    existing = [n for n in names if (out / n).exists()]
+    existing = [n for n in products.realisation_names(not args.no_catalogue) if (out / n).exists()]
     if existing and not args.overwrite:
         raise UserError(f"{out} already holds {', '.join(existing)}; choose another --out or pass --overwrite")
     try:
@@ -57,7 +59,7 @@ def cmd_realise(args) -> int:
     grid = Grid.from_config(cfg.field)
     t0 = time.perf_counter()
     workdir = out / "imaging" if cfg.imaging.keep_ms else None
-    imager = pipeline.build_imager(cfg, workdir)  # the observation's PSF and beam: errors before any work
+    imager = build_imager(cfg, workdir)  # the observation's PSF and beam: errors before any work
     setup_s = time.perf_counter() - t0
     sink = None
     if not args.no_catalogue:
@@ -65,48 +67,42 @@ def cmd_realise(args) -> int:
                                             {"REALISN": args.index, "CFGHASH": cfg.hash()[:16]})
     try:
         result = pipeline.make_realisation(cfg, args.index, sink=sink, imager=imager)
-    except IndexError as exc:
-        raise UserError(str(exc)) from None
     except BaseException:
         if sink is not None:
             sink.close(ok=False)
         raise
     finally:
-        if hasattr(imager, "close"):
-            imager.close()
+        imager.close()
     if sink is not None:
         sink.close()
     tw = time.perf_counter()
-    meta = {"REALISN": args.index, "CFGHASH": cfg.hash()[:16]}
-    header = grid.header(cfg.field.frequency_hz, cfg.field.bandwidth_hz)
-    products.write_image_fits(out / "sky.fits", result.sky, header, meta)
-    im = result.imaged
-    if im.beam is not None:
-        beam_meta = {**meta, **im.beam.fits_keywords(), "BACKEND": im.backend, "NOISERMS": im.noise_rms_jy}
-        jy_beam = grid.header(cfg.field.frequency_hz, cfg.field.bandwidth_hz, bunit="JY/BEAM")
-        products.write_image_fits(out / "restored.fits", im.restored, jy_beam, beam_meta)
-        if im.residual is not None:
-            products.write_image_fits(out / "residual.fits", im.residual, jy_beam, beam_meta)
-        if im.psf is not None:
-            products.write_image_fits(out / "psf.fits", im.psf, grid.header(cfg.field.frequency_hz,
-                                      cfg.field.bandwidth_hz, bunit=""), beam_meta)
-    beam = [im.beam.bmaj_arcsec, im.beam.bmin_arcsec, im.beam.bpa_deg] if im.beam else [0.0, 0.0, 0.0]
-    products.write_tiles_h5(out / "tiles.h5", result, {
-        "imaging_backend": im.backend, "beam_major_arcsec": beam[0], "beam_minor_arcsec": beam[1],
-        "beam_pa_deg": beam[2], "noise_rms_jy": im.noise_rms_jy,
-        "image_units": im.units, "imaging_info": json.dumps(im.info, default=str),
-        "config_hash": cfg.hash(), "config": json.dumps(cfg.model_dump(mode="json")),
-        "realisation_index": args.index, "seed": cfg.run.seed, "pixel_deg": cfg.field.pixel_deg,
-        "frequency_hz": cfg.field.frequency_hz, "tile_size": cfg.tiles.size, "radsim_version": __version__})
+    products.write_realisation(out, cfg, result, grid)
     result.timings_s["write"] = time.perf_counter() - tw + result.timings_s.pop("write_catalogue", 0.0)
     result.timings_s = {"imaging setup": setup_s, **result.timings_s}
-    total = time.perf_counter() - t0
-    _print_summary(cfg, result, out, total)
+    _print_summary(cfg, result, out, time.perf_counter() - t0)
     return 0
 
 
+def add_realise_parser(sub, fmt) -> None:
+    r = sub.add_parser("realise", formatter_class=fmt, epilog=EPILOG,
+                       help="make one sky realisation: catalogue, sky image, imaging, labelled tiles",
+                       description="Make realisation INDEX of the config and write into --out: catalogue.fits "
+                                   "(the sources), sky.fits (sky model, Jy/pixel), restored.fits, residual.fits and "
+                                   "psf.fits (the sky imaged by imaging.backend, Jy/beam, with BMAJ/BMIN/BPA) and "
+                                   "tiles.h5 (tiles of the restored image and per-tile labels: numbers of sources per "
+                                   "label flux bin).")
+    _add_config(r)
+    r.add_argument("--index", type=int, default=0, help="realisation index (parameter set = index // repeats); "
+                                                        "default 0")
+    r.add_argument("--out", required=True, help="output directory (created if missing)")
+    r.add_argument("--no-catalogue", action="store_true", help="do not write catalogue.fits (it can be large: "
+                                                               "about 37 bytes per source)")
+    r.add_argument("--overwrite", action="store_true", help="replace files already in --out")
+    r.set_defaults(func=cmd_realise)
+
+
 def _print_summary(cfg, r, out, total_s):
-    from radsim.counts import CLASSES
+    from radsim.sky.counts import CLASSES
     real = r.realisation
     params = {k: v for k, v in r.modifier_params.items() if k not in ("knots", "edges_jy")}
     print(f"realisation {real.index} (parameter set {real.set_index}, repeat {real.repeat}): "
@@ -138,7 +134,9 @@ def _print_summary(cfg, r, out, total_s):
 
 
 def cmd_counts_plot(args) -> int:
-    from radsim import counts, pipeline, plots, realisations
+    from radsim import figures
+    from radsim.run import pipeline, realisations
+    from radsim.sky import counts
     cfg = _load(args)
     plan = realisations.plan(cfg)
     seen, models, names = set(), [], []
@@ -153,14 +151,14 @@ def cmd_counts_plot(args) -> int:
     if not models:
         models = [counts.CountsModel(counts.load_base(cfg.counts.base), cfg.field.frequency_hz)]
     _ensure_parent(args.out)
-    plots.counts_plot(models, cfg.labels.edges_jy, cfg.labels.detection_threshold_jy, cfg.field.frequency_hz,
+    figures.counts_plot(models, cfg.labels.edges_jy, cfg.labels.detection_threshold_jy, cfg.field.frequency_hz,
                       args.out, names=names)
     print(f"wrote {args.out} ({len(models)} parameter sets)")
     return 0
 
 
 def cmd_counts_from_trecs(args) -> int:
-    from radsim import catalogue, counts
+    from radsim.sky import catalogue, counts
     parts = []
     for path in args.catalogues:
         if not Path(path).is_file():
@@ -180,193 +178,7 @@ def cmd_counts_from_trecs(args) -> int:
     return 0
 
 
-def cmd_preview(args) -> int:
-    import h5py
-    from astropy.io import fits
-    from radsim import plots
-    d = Path(args.dir)
-    missing = [n for n in ("sky.fits", "tiles.h5") if not (d / n).is_file()]
-    if missing:
-        raise UserError(f"{d} is not a realisation directory (missing {', '.join(missing)}); "
-                        "make one with `radsim realise`")
-    with fits.open(d / "sky.fits") as h:
-        sky = np.squeeze(h[0].data).astype(float)
-    with h5py.File(d / "tiles.h5", "r") as f:
-        tiles, labels, expected = f["images"][:], f["labels"][:], f["expected"][:]
-        origins, edges = f["tile_origin"][:], f.attrs["bin_edges_jy"]
-        cfg = json.loads(f.attrs["config"])
-        index = int(f.attrs["realisation_index"])
-        modifier = json.loads(f.attrs["modifier"])
-    if args.tile is not None and not 0 <= args.tile < len(tiles):
-        raise UserError(f"--tile {args.tile} is out of range (0..{len(tiles) - 1})")
-    shown = {k: v for k, v in modifier.items() if k not in ("knots", "edges_jy")}
-    restored = psf = beam = noise = None
-    if (d / "restored.fits").is_file():
-        from radsim.imaging import Beam
-        with fits.open(d / "restored.fits") as h:
-            restored = np.squeeze(h[0].data).astype(float)
-            hdr = h[0].header
-            beam = Beam(hdr["BMAJ"] * 3600, hdr["BMIN"] * 3600, hdr["BPA"])
-            noise = hdr.get("NOISERMS") or None
-    if (d / "psf.fits").is_file():
-        with fits.open(d / "psf.fits") as h:
-            psf = np.squeeze(h[0].data).astype(float)
-    out = args.out or d / "preview.png"
-    _ensure_parent(out)
-    plots.preview_plot(sky, tiles, labels, expected, origins, edges, cfg["labels"]["detection_threshold_jy"], out,
-                       args.tile, title=f"realisation {index}: {shown}", restored=restored, psf=psf, beam=beam,
-                       noise_rms_jy=noise, pixel_arcsec=cfg["field"]["size_deg"] * 3600 / cfg["field"]["npix"])
-    print(f"wrote {out}")
-    return 0
-
-
-def cmd_config(args) -> int:
-    from radsim import realisations
-    cfg = _load(args)
-    plan = realisations.plan(cfg)
-    print(json.dumps(cfg.model_dump(mode="json"), indent=2))
-    print(f"# config hash {cfg.hash()}")
-    print(f"# {len(plan)} realisation(s):")
-    for r in plan[: args.show]:
-        p = {k: v for k, v in r.modifier_params.items() if k not in ("knots", "edges_jy")}
-        print(f"#   {r.index}: set {r.set_index} repeat {r.repeat} {r.modifier_name} {p}")
-    if len(plan) > args.show:
-        print(f"#   ... ({len(plan) - args.show} more)")
-    return 0
-
-
-def cmd_simulate(args) -> int:
-    from radsim import driver
-    cfg = _load(args)
-    try:
-        return driver.simulate(cfg, Path(args.out), force_new=args.force_new)
-    except driver.SimulationError as exc:
-        raise UserError(str(exc)) from None
-
-
-def cmd_inspect(args) -> int:
-    from radsim import dataset
-    summary, problems = dataset.inspect(args.dir, verify=not args.quick)
-    if summary:
-        print(dataset.format_summary(args.dir, summary))
-    if problems:
-        print(f"{len(problems)} problem(s):", file=sys.stderr)
-        for p in problems:
-            print(f"  {p}", file=sys.stderr)
-        return 1
-    print("integrity: every shard opens" + ("" if args.quick else ", every checksum verifies")
-          + ", tiles and realisations match the manifest, no realisation twice, nothing missing")
-    return 0
-
-
-def cmd_scaling(args) -> int:
-    from radsim import scaling
-    runs = []
-    for d in args.dirs:
-        try:
-            runs.append(scaling.read_run(d))
-        except (scaling.ScalingError, OSError, KeyError, ValueError) as exc:
-            raise UserError(f"{d}: not a finished run ({exc})") from None
-    report = scaling.write_report(runs, args.out)
-    print(report["markdown"])
-    m = report["model"]
-    if m.sim_t_real_s:
-        print(f"\ncost model, simulation: {m.sim_t_real_s:.2f} s per realisation on one core, set-up "
-              f"{m.sim_t_setup_s:.2f} s per rank, {m.sim_bytes_per_realisation / 2 ** 20:.1f} MiB per realisation")
-    if m.train_compute_s_per_tile:
-        print(f"cost model, training: {m.train_compute_s_per_tile * 1e3:.2f} ms per tile per rank, allreduce "
-              f"latency {m.train_allreduce_latency_s * 1e3:.2f} ms, bandwidth {m.train_allreduce_gb_per_s:.3g} GB/s, "
-              f"gradients {m.train_allreduce_mb:.1f} MiB; with several ranks "
-              f"{(m.train_multi_compute_s_per_tile or m.train_compute_s_per_tile) * 1e3:.2f} ms per tile and "
-              f"{m.train_step_overhead_s * 1e3:.1f} ms per step of overhead")
-    print(f"wrote {args.out}/scaling.md, scaling.csv, model.json, speedup.png, efficiency.png, stages.png")
-    return 0
-
-
-def cmd_plan(args) -> int:
-    import json as _json
-    from radsim import scaling
-    cfg = _load(args)
-    model = None
-    if args.calibration:
-        try:
-            model = scaling.CostModel.from_dict(_json.loads(Path(args.calibration).read_text()))
-        except (OSError, ValueError) as exc:
-            raise UserError(f"cannot read the calibration {args.calibration}: {exc}") from None
-        if not model.sim_t_real_s:
-            raise UserError(f"{args.calibration} holds no simulation measurements (run radsim scaling on "
-                            "simulation runs)")
-    if args.nodes < 1 or args.cores_per_node < 1:
-        raise UserError("--nodes and --cores-per-node must be at least 1")
-    print(scaling.format_plan(scaling.plan(cfg, args.nodes, args.cores_per_node, model, args.io_gbs)))
-    return 0
-
-
-def cmd_pofd(args) -> int:
-    import json as _json
-    from radsim import config as config_mod
-    from radsim import plots, pofd_fit, shards
-    try:
-        ds = shards.Dataset(args.dataset)
-    except (shards.ShardError, OSError) as exc:
-        raise UserError(f"cannot open the dataset {args.dataset}: {exc}") from None
-    cfg = config_mod.from_dict(ds.manifest["config"], source=f"{args.dataset}/manifest.json")
-    if args.split not in ds.split.get("fractions", {}) or not ds.realisations(args.split):
-        raise UserError(f"{args.dataset}: the {args.split} split holds no skies")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-
-    def progress(k, n, sky):
-        f = sky["fit"]
-        noise = f" noise {f['noise_sigma'] * 1e6:.1f} uJy/beam" if "noise_sigma" in f else ""
-        print(f"sky {sky['id']} ({k}/{n}): S0 {10 ** f['log10_s0']:.3g} Jy, alpha {f['alpha']:+.3f}{noise}; "
-              f"{sky['seconds']:.0f} s", flush=True)
-    try:
-        m = pofd_fit.baseline(ds, cfg, args.split, progress=progress)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-    (out / "pofd.json").write_text(_json.dumps(m, indent=1))
-    print(pofd_fit.format_table(m))
-    plots.residuals_comparison([("P(D) fit", m)], out / "dy.png",
-                               title=f"P(D) baseline, {args.split} split of {args.dataset} ({m['n_skies']} skies)")
-    print(f"wrote {out}/pofd.json and {out}/dy.png")
-    return 0
-
-
-def _ensure_parent(path):
-    parent = Path(path).parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"cannot create directory {parent}: {exc.strerror}") from None
-
-
-# --------------------------------------------------------------------------------------------------------------
-
-def build_parser() -> argparse.ArgumentParser:
-    fmt = argparse.RawDescriptionHelpFormatter
-    p = argparse.ArgumentParser(
-        prog="radsim", formatter_class=fmt, epilog=EPILOG,
-        description="Simulate radio skies with chosen source counts N(S), image them and cut labelled tiles.")
-    p.add_argument("--version", action="version", version=f"radsim {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    r = sub.add_parser("realise", formatter_class=fmt, epilog=EPILOG,
-                       help="make one sky realisation: catalogue, sky image, imaging, labelled tiles",
-                       description="Make realisation INDEX of the config and write into --out: catalogue.fits "
-                                   "(the sources), sky.fits (sky model, Jy/pixel), restored.fits, residual.fits and "
-                                   "psf.fits (the sky imaged by imaging.backend, Jy/beam, with BMAJ/BMIN/BPA) and "
-                                   "tiles.h5 (tiles of the restored image and per-tile labels: numbers of sources per "
-                                   "label flux bin).")
-    _add_config(r)
-    r.add_argument("--index", type=int, default=0, help="realisation index (parameter set = index // repeats); "
-                                                        "default 0")
-    r.add_argument("--out", required=True, help="output directory (created if missing)")
-    r.add_argument("--no-catalogue", action="store_true", help="do not write catalogue.fits (it can be large: "
-                                                               "about 37 bytes per source)")
-    r.add_argument("--overwrite", action="store_true", help="replace files already in --out")
-    r.set_defaults(func=cmd_realise)
-
+def add_counts_parser(sub, fmt) -> None:
     c = sub.add_parser("counts", help="source-count models: plot them, build one from a T-RECS catalogue",
                        formatter_class=fmt)
     csub = c.add_subparsers(dest="counts_command", required=True, metavar="ACTION")
@@ -394,6 +206,49 @@ def build_parser() -> argparse.ArgumentParser:
     ct.add_argument("--per-decade", type=int, default=10, help="flux bins per decade (default 10)")
     ct.set_defaults(func=cmd_counts_from_trecs)
 
+
+def cmd_preview(args) -> int:
+    import h5py
+    from astropy.io import fits
+
+    from radsim import figures
+    d = Path(args.dir)
+    missing = [n for n in ("sky.fits", "tiles.h5") if not (d / n).is_file()]
+    if missing:
+        raise UserError(f"{d} is not a realisation directory (missing {', '.join(missing)}); "
+                        "make one with `radsim realise`")
+    with fits.open(d / "sky.fits") as h:
+        sky = np.squeeze(h[0].data).astype(float)
+    with h5py.File(d / "tiles.h5", "r") as f:
+        tiles, labels, expected = f["images"][:], f["labels"][:], f["expected"][:]
+        origins, edges = f["tile_origin"][:], f.attrs["bin_edges_jy"]
+        cfg = json.loads(f.attrs["config"])
+        index = int(f.attrs["realisation_index"])
+        modifier = json.loads(f.attrs["modifier"])
+    if args.tile is not None and not 0 <= args.tile < len(tiles):
+        raise UserError(f"--tile {args.tile} is out of range (0..{len(tiles) - 1})")
+    shown = {k: v for k, v in modifier.items() if k not in ("knots", "edges_jy")}
+    restored = psf = beam = noise = None
+    if (d / "restored.fits").is_file():
+        from radsim.instrument.imaging import Beam
+        with fits.open(d / "restored.fits") as h:
+            restored = np.squeeze(h[0].data).astype(float)
+            hdr = h[0].header
+            beam = Beam(hdr["BMAJ"] * 3600, hdr["BMIN"] * 3600, hdr["BPA"])
+            noise = hdr.get("NOISERMS") or None
+    if (d / "psf.fits").is_file():
+        with fits.open(d / "psf.fits") as h:
+            psf = np.squeeze(h[0].data).astype(float)
+    out = args.out or d / "preview.png"
+    _ensure_parent(out)
+    figures.preview_plot(sky, tiles, labels, expected, origins, edges, cfg["labels"]["detection_threshold_jy"], out,
+                       args.tile, title=f"realisation {index}: {shown}", restored=restored, psf=psf, beam=beam,
+                       noise_rms_jy=noise, pixel_arcsec=cfg["field"]["size_deg"] * 3600 / cfg["field"]["npix"])
+    print(f"wrote {out}")
+    return 0
+
+
+def add_preview_parser(sub, fmt) -> None:
     pv = sub.add_parser("preview", formatter_class=fmt,
                         help="one-page picture of a realisation: sky, a tile and its labels",
                         description="Draw the sky model of a `radsim realise` directory with its tile grid, one "
@@ -405,6 +260,23 @@ def build_parser() -> argparse.ArgumentParser:
     pv.add_argument("--tile", type=int, help="tile to show (index)")
     pv.set_defaults(func=cmd_preview)
 
+
+def cmd_config(args) -> int:
+    from radsim.run import realisations
+    cfg = _load(args)
+    plan = realisations.plan(cfg)
+    print(json.dumps(cfg.model_dump(mode="json"), indent=2))
+    print(f"# config hash {cfg.hash()}")
+    print(f"# {len(plan)} realisation(s):")
+    for r in plan[: args.show]:
+        p = {k: v for k, v in r.modifier_params.items() if k not in ("knots", "edges_jy")}
+        print(f"#   {r.index}: set {r.set_index} repeat {r.repeat} {r.modifier_name} {p}")
+    if len(plan) > args.show:
+        print(f"#   ... ({len(plan) - args.show} more)")
+    return 0
+
+
+def add_config_parser(sub, fmt) -> None:
     cf = sub.add_parser("config", formatter_class=fmt, epilog=EPILOG,
                         help="validate a config and list its realisations",
                         description="Validate a config (with --set overrides), print it with every default "
@@ -413,70 +285,11 @@ def build_parser() -> argparse.ArgumentParser:
     cf.add_argument("--show", type=int, default=50, help="realisations listed (default 50)")
     cf.set_defaults(func=cmd_config)
 
-    sm = sub.add_parser("simulate", formatter_class=fmt, epilog=EPILOG + SIMULATE_EPILOG,
-                        help="make every realisation of a config in parallel (MPI) into a sharded dataset",
-                        description="Make every planned realisation of the config (parameter sets x repeats) and "
-                                    "write their tiles and labels into the dataset directory --out: manifest.json "
-                                    "and shards/*.h5 (see radsim.shards). Runs as one process or under mpirun / "
-                                    "srun; rank 0 hands realisations out one at a time. Running the same command "
-                                    "again resumes: completed realisations are kept, interrupted and failed ones "
-                                    "are made again.")
-    _add_config(sm)
-    sm.add_argument("--out", required=True, help="dataset directory (created if missing; resumed if it holds a "
-                                                 "dataset of the same config)")
-    sm.add_argument("--force-new", action="store_true",
-                    help="when --out holds a dataset of another config, move it into --out/superseded-<time>/ "
-                         "and start a new one (nothing is deleted)")
-    sm.set_defaults(func=cmd_simulate)
 
-    ins = sub.add_parser("inspect", formatter_class=fmt,
-                         help="summarise a dataset and check its integrity",
-                         description="Summarise a dataset written by `radsim simulate` (realisations, tiles, split, "
-                                     "parameter coverage, time per stage and rank) and check it: every shard opens, "
-                                     "every HDF5 checksum verifies, tiles and realisations match the manifest, no "
-                                     "realisation is there twice, none is missing. Exit status 1 on any problem.")
-    ins.add_argument("dir", help="dataset directory")
-    ins.add_argument("--quick", action="store_true", help="skip reading every tile (checksums not verified)")
-    ins.set_defaults(func=cmd_inspect)
-
-    sc = sub.add_parser("scaling", formatter_class=fmt,
-                        help="scaling report of simulation and training runs: table, plots, cost model",
-                        description="Read simulation runs (dataset directories) and training runs (radtrain run "
-                                    "directories), tabulate rate, strong and weak speed-up and parallel efficiency, "
-                                    "per-stage time, I/O and allreduce figures; fit the cost model (docs/scaling.md) "
-                                    "and show its prediction beside each measurement. Writes scaling.md, scaling.csv, "
-                                    "model.json (the calibration for `radsim plan`) and plots.")
-    sc.add_argument("dirs", nargs="+", metavar="DIR", help="run directories (jobs/scaling.sh makes a sweep of them)")
-    sc.add_argument("--out", required=True, metavar="REPORT", help="report directory")
-    sc.set_defaults(func=cmd_scaling)
-
-    pl = sub.add_parser("plan", formatter_class=fmt, help="predict the wall time, core-hours and dataset size of a run",
-                        description="Predict what simulating CONFIG costs on --nodes nodes of --cores-per-node cores: "
-                                    "per-realisation time scaled from a calibration (model.json of `radsim scaling`, "
-                                    "or the built-in one measured on the development machine) by the expected "
-                                    "number of sources and pixels, wall time, core-hours, efficiency, dataset size.")
-    _add_config(pl)
-    pl.add_argument("--nodes", type=int, required=True, help="number of nodes")
-    pl.add_argument("--cores-per-node", type=int, default=64, help="MPI ranks per node (default 64)")
-    pl.add_argument("--calibration", metavar="MODEL_JSON", help="model.json from radsim scaling")
-    pl.add_argument("--io-gbs", type=float, help="aggregate file-system write bandwidth (GB/s) to bound the run by")
-    pl.set_defaults(func=cmd_plan)
-
-    pd = sub.add_parser("pofd", formatter_class=fmt, help="the classical baseline: counts from a P(D) fit of each sky",
-                        description="Fit the pixel histogram of every sky of a dataset split with the P(D) of the "
-                                    "seed law (1 + S0/S)^alpha on the dataset's base counts (S0 and alpha within the "
-                                    "seed's range), through the dataset's imaging (the beam; for restored images the "
-                                    "dirty beam's main lobe below CLEAN's level, the clean beam above, fitted noise; "
-                                    "radsim.pofd_fit), and "
-                                    "score the fitted counts per label bin against the labels as `radtrain evaluate` "
-                                    "scores a CNN (dy and relative error per bin per sky). Writes pofd.json and "
-                                    "dy.png. Backends none and fast; on one core about 10 s per 2560^2 sky model, "
-                                    "30-60 s per restored image.")
-    pd.add_argument("dataset", help="dataset directory (radsim simulate)")
-    pd.add_argument("--split", default="test", help="split to fit (default test)")
-    pd.add_argument("--out", required=True, help="output directory")
-    pd.set_defaults(func=cmd_pofd)
-    return p
+def cmd_simulate(args) -> int:
+    from radsim.run import driver
+    cfg = _load(args)
+    return driver.simulate(cfg, Path(args.out), force_new=args.force_new)
 
 
 SIMULATE_EPILOG = """
@@ -489,6 +302,198 @@ run again to retry them), 2 for a bad config or output directory.
 """
 
 
+def add_simulate_parser(sub, fmt) -> None:
+    sm = sub.add_parser("simulate", formatter_class=fmt, epilog=EPILOG + SIMULATE_EPILOG,
+                        help="make every realisation of a config in parallel (MPI) into a sharded dataset",
+                        description="Make every planned realisation of the config (parameter sets x repeats) and "
+                                    "write their tiles and labels into the dataset directory --out: manifest.json "
+                                    "and shards/*.h5 (see radsim.dataset.shards). Runs as one process or under mpirun / "
+                                    "srun; rank 0 hands realisations out one at a time. Running the same command "
+                                    "again resumes: completed realisations are kept, interrupted and failed ones "
+                                    "are made again.")
+    _add_config(sm)
+    sm.add_argument("--out", required=True, help="dataset directory (created if missing; resumed if it holds a "
+                                                 "dataset of the same config)")
+    sm.add_argument("--force-new", action="store_true",
+                    help="when --out holds a dataset of another config, move it into --out/superseded-<time>/ "
+                         "and start a new one (nothing is deleted)")
+    sm.set_defaults(func=cmd_simulate)
+
+
+def cmd_inspect(args) -> int:
+    from radsim.dataset import layout
+    summary, problems = layout.inspect(args.dir, verify=not args.quick)
+    if summary:
+        print(layout.format_summary(args.dir, summary))
+    if problems:
+        print(f"{len(problems)} problem(s):", file=sys.stderr)
+        for p in problems:
+            print(f"  {p}", file=sys.stderr)
+        return 1
+    print("integrity: every shard opens" + ("" if args.quick else ", every checksum verifies")
+          + ", tiles and realisations match the manifest, no realisation twice, nothing missing")
+    return 0
+
+
+def add_inspect_parser(sub, fmt) -> None:
+    ins = sub.add_parser("inspect", formatter_class=fmt,
+                         help="summarise a dataset and check its integrity",
+                         description="Summarise a dataset written by `radsim simulate` (realisations, tiles, split, "
+                                     "parameter coverage, time per stage and rank) and check it: every shard opens, "
+                                     "every HDF5 checksum verifies, tiles and realisations match the manifest, no "
+                                     "realisation is there twice, none is missing. Exit status 1 on any problem.")
+    ins.add_argument("dir", help="dataset directory")
+    ins.add_argument("--quick", action="store_true", help="skip reading every tile (checksums not verified)")
+    ins.set_defaults(func=cmd_inspect)
+
+
+def cmd_scaling(args) -> int:
+    from radsim.studies import scaling
+    runs = []
+    for d in args.dirs:
+        try:
+            runs.append(scaling.read_run(d))
+        except (scaling.ScalingError, OSError, KeyError, ValueError) as exc:
+            raise UserError(f"{d}: not a finished run ({exc})") from None
+    report = scaling.write_report(runs, args.out)
+    print(report["markdown"])
+    m = report["model"]
+    if m.sim_t_real_s:
+        print(f"\ncost model, simulation: {m.sim_t_real_s:.2f} s per realisation on one core, set-up "
+              f"{m.sim_t_setup_s:.2f} s per rank, {m.sim_bytes_per_realisation / 2 ** 20:.1f} MiB per realisation")
+    if m.train_compute_s_per_tile:
+        print(f"cost model, training: {m.train_compute_s_per_tile * 1e3:.2f} ms per tile per rank, allreduce "
+              f"latency {m.train_allreduce_latency_s * 1e3:.2f} ms, bandwidth {m.train_allreduce_gb_per_s:.3g} GB/s, "
+              f"gradients {m.train_allreduce_mb:.1f} MiB; with several ranks "
+              f"{(m.train_multi_compute_s_per_tile or m.train_compute_s_per_tile) * 1e3:.2f} ms per tile and "
+              f"{m.train_step_overhead_s * 1e3:.1f} ms per step of overhead")
+    print(f"wrote {args.out}/scaling.md, scaling.csv, model.json, speedup.png, efficiency.png, stages.png")
+    return 0
+
+
+def add_scaling_parser(sub, fmt) -> None:
+    sc = sub.add_parser("scaling", formatter_class=fmt,
+                        help="scaling report of simulation and training runs: table, plots, cost model",
+                        description="Read simulation runs (dataset directories) and training runs (radtrain run "
+                                    "directories), tabulate rate, strong and weak speed-up and parallel efficiency, "
+                                    "per-stage time, I/O and allreduce figures; fit the cost model (docs/scaling.md) "
+                                    "and show its prediction beside each measurement. Writes scaling.md, scaling.csv, "
+                                    "model.json (the calibration for `radsim plan`) and plots.")
+    sc.add_argument("dirs", nargs="+", metavar="DIR", help="run directories (jobs/scaling.sh makes a sweep of them)")
+    sc.add_argument("--out", required=True, metavar="REPORT", help="report directory")
+    sc.set_defaults(func=cmd_scaling)
+
+
+def cmd_plan(args) -> int:
+    import json as _json
+
+    from radsim.studies import scaling
+    cfg = _load(args)
+    model = None
+    if args.calibration:
+        try:
+            model = scaling.CostModel.from_dict(_json.loads(Path(args.calibration).read_text()))
+        except (OSError, ValueError) as exc:
+            raise UserError(f"cannot read the calibration {args.calibration}: {exc}") from None
+        if not model.sim_t_real_s:
+            raise UserError(f"{args.calibration} holds no simulation measurements (run radsim scaling on "
+                            "simulation runs)")
+    if args.nodes < 1 or args.cores_per_node < 1:
+        raise UserError("--nodes and --cores-per-node must be at least 1")
+    print(scaling.format_plan(scaling.plan(cfg, args.nodes, args.cores_per_node, model, args.io_gbs)))
+    return 0
+
+
+def add_plan_parser(sub, fmt) -> None:
+    pl = sub.add_parser("plan", formatter_class=fmt, help="predict the wall time, core-hours and dataset size of a run",
+                        description="Predict what simulating CONFIG costs on --nodes nodes of --cores-per-node cores: "
+                                    "per-realisation time scaled from a calibration (model.json of `radsim scaling`, "
+                                    "or the built-in one measured on the development machine) by the expected "
+                                    "number of sources and pixels, wall time, core-hours, efficiency, dataset size.")
+    _add_config(pl)
+    pl.add_argument("--nodes", type=int, required=True, help="number of nodes")
+    pl.add_argument("--cores-per-node", type=int, default=64, help="MPI ranks per node (default 64)")
+    pl.add_argument("--calibration", metavar="MODEL_JSON", help="model.json from radsim scaling")
+    pl.add_argument("--io-gbs", type=float, help="aggregate file-system write bandwidth (GB/s) to bound the run by")
+    pl.set_defaults(func=cmd_plan)
+
+
+def cmd_pofd(args) -> int:
+    from radsim import config as config_mod
+    from radsim.baseline import fit as pofd_fit
+    from radsim.dataset import atomic, metrics, reader
+    try:
+        ds = reader.Dataset(args.dataset)
+    except (reader.ShardError, OSError) as exc:
+        raise UserError(f"cannot open the dataset {args.dataset}: {exc}") from None
+    cfg = config_mod.from_dict(ds.manifest["config"], source=f"{args.dataset}/manifest.json")
+    if args.split not in ds.split.get("fractions", {}) or not ds.realisations(args.split):
+        raise UserError(f"{args.dataset}: the {args.split} split holds no skies")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def progress(k, n, sky):
+        f = sky["fit"]
+        noise = f" noise {f['noise_sigma'] * 1e6:.1f} uJy/beam" if "noise_sigma" in f else ""
+        print(f"sky {sky['id']} ({k}/{n}): S0 {10 ** f['log10_s0']:.3g} Jy, alpha {f['alpha']:+.3f}{noise}; "
+              f"{sky['seconds']:.0f} s", flush=True)
+    m = pofd_fit.baseline(ds, cfg, args.split, progress=progress)
+    atomic.write_json(out / "pofd.json", m)
+    print(pofd_fit.format_table(m))
+    metrics.plot_residuals([("P(D) fit", m)], out / "dy.png",
+                               title=f"P(D) baseline, {args.split} split of {args.dataset} ({m['n_skies']} skies)")
+    print(f"wrote {out}/pofd.json and {out}/dy.png")
+    return 0
+
+
+def add_pofd_parser(sub, fmt) -> None:
+    pd = sub.add_parser("pofd", formatter_class=fmt, help="the classical baseline: counts from a P(D) fit of each sky",
+                        description="Fit the pixel histogram of every sky of a dataset split with the P(D) of the "
+                                    "seed law (1 + S0/S)^alpha on the dataset's base counts (S0 and alpha within the "
+                                    "seed's range), through the dataset's imaging (the beam; for restored images the "
+                                    "dirty beam's main lobe below CLEAN's level, the clean beam above, fitted noise; "
+                                    "radsim.baseline.fit), and "
+                                    "score the fitted counts per label bin against the labels as `radtrain evaluate` "
+                                    "scores a CNN (dy and relative error per bin per sky). Writes pofd.json and "
+                                    "dy.png. Backends none and fast; on one core about 10 s per 2560^2 sky model, "
+                                    "30-60 s per restored image.")
+    pd.add_argument("dataset", help="dataset directory (radsim simulate)")
+    pd.add_argument("--split", default="test", help="split to fit (default test)")
+    pd.add_argument("--out", required=True, help="output directory")
+    pd.set_defaults(func=cmd_pofd)
+
+
+def _ensure_parent(path):
+    parent = Path(path).parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create directory {parent}: {exc.strerror}") from None
+
+
+# --------------------------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``radsim`` parser: one ``add_<command>_parser`` per command, beside the command."""
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = argparse.ArgumentParser(
+        prog="radsim", formatter_class=fmt, epilog=EPILOG,
+        description="Simulate radio skies with chosen source counts N(S), image them and cut labelled tiles.")
+    p.add_argument("--version", action="version", version=f"radsim {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_realise_parser(sub, fmt)
+    add_counts_parser(sub, fmt)
+    add_preview_parser(sub, fmt)
+    add_config_parser(sub, fmt)
+    add_simulate_parser(sub, fmt)
+    add_inspect_parser(sub, fmt)
+    add_scaling_parser(sub, fmt)
+    add_plan_parser(sub, fmt)
+    add_pofd_parser(sub, fmt)
+    return p
+
+
 def _launcher_rank() -> int:
     """This process's rank as the launcher (mpirun, srun) says, before MPI starts; 0 when not launched."""
     import os
@@ -499,23 +504,16 @@ def _launcher_rank() -> int:
 
 
 def main(argv=None) -> int:
-    from radsim.catalogue import TrecsError
-    from radsim.config import ConfigError
+    """Run one command. A :class:`~radsim.errors.RadsimError` (bad input, a failed write) is printed as one
+    ``radsim: error:`` line and sets the exit status; anything else is a bug and keeps its traceback."""
     args = build_parser().parse_args(argv)
     quiet = _launcher_rank() != 0   # under MPI, the same error of every rank is printed once, by rank 0
     try:
         return args.func(args)
-    except (UserError, ConfigError, TrecsError) as exc:
+    except RadsimError as exc:
         if not quiet:
             print(f"radsim: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-        print(f"radsim: error: {exc.strerror or exc}{where}", file=sys.stderr)
-        return 1
-    except ValueError as exc:
-        print(f"radsim: error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_status
 
 
 if __name__ == "__main__":

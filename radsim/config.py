@@ -1,8 +1,9 @@
 """The radsim configuration: one typed schema, loaded from TOML and validated before any work starts.
 
-Every physical quantity carries its unit in its name (``_jy``, ``_hz``, ``_deg``, ``_arcsec``). Keys that
-fix the physics of a simulation have no default: a config must state them. A bad key or value raises
-:class:`ConfigError` naming the key, the value given and what was expected.
+Every physical quantity carries its unit in its name (``_jy``, ``_hz``, ``_deg``, ``_arcsec``). The keys that
+define the sky and the study (field, sources, counts.base, labels, tiles, run.seed) have no default: a config
+must state them. The observation defaults to an EMU-like one (each default named in docs/configuration.md).
+A bad key or value raises :class:`ConfigError` naming the key, the value given and what was expected.
 """
 from __future__ import annotations
 
@@ -15,10 +16,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from radsim import counts as _counts
+from radsim.errors import RadsimError
+from radsim.instrument.imaging.base import BACKENDS
+from radsim.sky import counts as _counts
 
 
-class ConfigError(ValueError):
+class ConfigError(RadsimError, ValueError):
     """A configuration that cannot be used; the message names every offending key."""
 
 
@@ -75,7 +78,7 @@ class SourcesConfig(_Section):
 class CountsConfig(_Section):
     """The source-count model dN/dS: a base model times a modifier."""
 
-    base: str = Field(description='"builtin" (the two-population model of radsim.counts) or the path of a '
+    base: str = Field(description='"builtin" (the two-population model of radsim.sky.counts) or the path of a '
                                   "table written by `radsim counts from-trecs`.")
     modifier: dict[str, Any] = Field(default_factory=lambda: {"name": "none"},
                                      description="Multiplier of the base counts: {name = ..., parameters...}. "
@@ -113,9 +116,9 @@ class TilesConfig(_Section):
 
 
 class ImagingConfig(_Section):
-    """How the sky is imaged (radsim.imaging). Names follow WSClean where they can."""
+    """How the sky is imaged (radsim.instrument.imaging). Names follow WSClean where they can."""
 
-    backend: Literal["none", "fast", "wsclean", "yandasoft"] = Field(
+    backend: str = Field(
         "fast", description="none: the sky model (or convolved with beam_arcsec); fast: built-in image-plane "
                             "imager; wsclean: WSClean on a simulated Measurement Set; yandasoft: csimulator + "
                             "imager (in the Apptainer image).")
@@ -145,6 +148,13 @@ class ImagingConfig(_Section):
     keep_ms: bool = Field(False, description="wsclean/yandasoft: keep the Measurement Set and logs.")
     wsclean_args: list[str] = Field(default_factory=list, description="wsclean: extra arguments for both runs "
                                                                       "(e.g. ['-no-small-inversion']).")
+
+    @field_validator("backend")
+    @classmethod
+    def _registered(cls, value):
+        if value not in BACKENDS:
+            raise ValueError(f"expected one of {', '.join(BACKENDS)} (radsim.instrument.imaging.BACKENDS)")
+        return value
 
     @model_validator(mode="after")
     def _one_noise(self):
@@ -242,7 +252,7 @@ class RadsimConfig(_Section):
         if self.tiles.size > self.field.npix:
             raise ValueError(f"tiles.size ({self.tiles.size}) is larger than field.npix ({self.field.npix})")
         # every parameter set that will be realised must be complete for its modifier
-        from radsim.realisations import parameter_sets
+        from radsim.run.realisations import parameter_sets
         for i, (name, params) in enumerate(parameter_sets(self)):
             try:
                 _counts.check_modifier_params(name, params, complete=True)

@@ -7,6 +7,7 @@ import os
 import sys
 
 from radtrain import __version__
+from radtrain.errors import RadtrainError
 
 EPILOG = """\
 A study: radsim simulate CONFIG --out DATA; radtrain fit TRAIN.toml --dataset DATA --out RUN;
@@ -15,10 +16,6 @@ Training config: a TOML file with [data], [model] and [train] sections (every ke
 configs/train-quickstart.toml and `radtrain config --show`); override keys with --set section.key=value.
 Data-parallel: run fit under horovodrun -np N, mpirun -n N or srun (jobs/train.sh does it for you).
 """
-
-
-class UserError(Exception):
-    """An error the user can fix: printed without a traceback, exit status 2."""
 
 
 def _rank() -> int:
@@ -144,15 +141,12 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     _setup_logging(args.verbose)
-    from radtrain.config import ConfigError
-    from radtrain.data import DataError
-    from radtrain.train import TrainError
     try:
         return args.func(args)
-    except (UserError, ConfigError, DataError, TrainError) as exc:
+    except RadtrainError as exc:
         if _rank() == 0:
             print(f"radtrain: error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_status
     except KeyboardInterrupt:
         print("radtrain: interrupted", file=sys.stderr)
         return 130

@@ -14,8 +14,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from radtrain.errors import RadtrainError
 
-class ConfigError(ValueError):
+
+class ConfigError(RadtrainError, ValueError):
     """A training configuration that cannot be used; the message names every offending key."""
 
 

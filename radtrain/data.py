@@ -1,6 +1,6 @@
 """The input pipeline: radsim tiles -> preprocessed numpy arrays -> tf.data.
 
-Datasets are read only through the documented reader, :class:`radsim.shards.Dataset`. Each data-parallel
+Datasets are read only through the documented reader, :class:`radsim.dataset.reader.Dataset`. Each data-parallel
 rank reads a disjoint part of a split (:func:`rank_parts`): whole shards when there are at least as many
 shards as ranks, otherwise every N-th tile. A rank's tiles are loaded into memory once (h5py reads serially,
 so parallelism comes from the ranks), preprocessed in numpy, and served by ``from_tensor_slices`` with seeded
@@ -15,12 +15,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from radsim.shards import Dataset, ShardError
+from radsim.dataset.reader import Dataset, ShardError
+from radtrain.errors import RadtrainError
 
 AUX_NAMES = ("total_flux", "rms", "width")
 
 
-class DataError(ValueError):
+class DataError(RadtrainError, ValueError):
     """A dataset that cannot be used for this training run; the message says why."""
 
 
@@ -31,17 +32,9 @@ def open_dataset(path) -> Dataset:
         raise DataError(str(exc)) from None
 
 
-def split_size(ds: Dataset, split: str) -> int:
-    """Number of tiles in a split: from the manifest, or counted in the shards for a per-tile split (drawn tile
-    by tile when read, so the manifest has no counts for it)."""
-    if ds.split["by"] == "tile":
-        return sum(split_tiles_per_shard(ds, split).values())
-    return int(ds.split.get("n_tiles", {}).get(split, 0))
-
-
 def check_split(ds: Dataset, split: str) -> int:
     """Number of tiles in a split; an error naming the dataset when there are none."""
-    n = split_size(ds, split)
+    n = ds.n_tiles(split)
     if n == 0:
         raise DataError(f"{ds.directory}: the {split!r} split has no tiles (split by {ds.split['by']}, fractions "
                         f"{ds.split['fractions']}); simulate more realisations or change dataset.*_fraction")
@@ -61,27 +54,11 @@ class Part:
     n_tiles: int
 
 
-def split_tiles_per_shard(ds: Dataset, split: str) -> dict:
-    """{shard path: tiles of ``split`` in it}, from the manifest (per-tile splits read each shard's small
-    ``realisation`` column)."""
-    out = {}
-    if ds.split["by"] == "tile":
-        for path in ds.shards_for(split):
-            out[path] = int(ds.load(split, shards=[path], datasets=("realisation",))["realisation"].size)
-        return out
-    members = set(ds.realisations(split))
-    for s in ds.manifest["shards"]:
-        n = sum(r["n_tiles"] for r in ds.manifest["realisations"] if r["shard"] == s["path"] and r["id"] in members)
-        if n:
-            out[ds.directory / s["path"]] = n
-    return out
-
-
 def rank_parts(ds: Dataset, split: str, size: int) -> list[Part]:
     """Disjoint parts of ``split`` for ``size`` ranks: whole shards balanced by tile count (largest first, to
     the least loaded rank) when there are at least ``size`` shards, otherwise interleaved tiles of all shards.
     Deterministic, so every rank computes the same assignment without talking to the others."""
-    counts = split_tiles_per_shard(ds, split)
+    counts = ds.tiles_per_shard(split)
     paths = sorted(counts, key=lambda p: (-counts[p], str(p)))
     if len(paths) >= size:
         load = [0] * size
@@ -150,7 +127,7 @@ def aux_features(images: np.ndarray) -> np.ndarray:
 
 def statistics(ds: Dataset, max_tiles: int = 2048) -> Statistics:
     """Statistics of up to ``max_tiles`` training tiles, evenly spaced over the split (read shard by shard)."""
-    counts = split_tiles_per_shard(ds, "train")
+    counts = ds.tiles_per_shard("train")
     total = sum(counts.values())
     if total == 0:
         check_split(ds, "train")

@@ -12,9 +12,15 @@ import logging
 import os
 import time
 
+from radtrain.errors import RadtrainError
+
 log = logging.getLogger("radtrain")
 
 _SIZE_VARS = ("HOROVOD_SIZE", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "SLURM_NTASKS")
+
+
+class DistributedError(RadtrainError, RuntimeError):
+    """Ranks that cannot work together (no Horovod where several were launched)."""
 
 
 def _launched_size() -> int:
@@ -124,6 +130,15 @@ class HorovodEngine:
         self.hvd.shutdown()
 
 
+def versions() -> dict:
+    """{"horovod": version} when Horovod is installed (recorded in the run record), else {}."""
+    try:
+        import horovod
+    except ImportError:
+        return {}
+    return {"horovod": horovod.__version__}
+
+
 def init():
     """The data-parallel engine for this process: Horovod when it is installed, else a single process."""
     import importlib
@@ -132,7 +147,7 @@ def init():
     except ImportError as exc:
         launched = _launched_size()
         if launched > 1:
-            raise RuntimeError(f"{launched} ranks were launched but Horovod cannot be imported ({exc}); each "
+            raise DistributedError(f"{launched} ranks were launched but Horovod cannot be imported ({exc}); each "
                                "rank would train alone. Install horovod (scripts/setup.sh builds it) or run "
                                "a single process") from None
         log.debug("Horovod not available (%s): training in one process", exc)

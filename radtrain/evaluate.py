@@ -14,13 +14,19 @@ dy per bin; predicted against true counts per bin.
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
-from radsim.residuals import relative_error, residual_dy, spread, sum_by
+from radsim.dataset import atomic
+from radsim.dataset.metrics import (
+    plot_residuals,
+    relative_error,
+    residual_dy,
+    spread,
+    sum_by,
+)
 from radtrain import data, models
 from radtrain.config import RadtrainConfig
 from radtrain.train import TrainError, read_run
@@ -123,7 +129,7 @@ def evaluate(run_dir, split: str = "test", dataset_dir=None, out=None) -> dict:
     edges = np.asarray(run["dataset"]["bin_edges_jy"])
     centres = np.sqrt(edges[:-1] * edges[1:])
     threshold = run["dataset"].get("detection_threshold_jy")
-    records = {r["id"]: r for r in ds.manifest["realisations"]}
+    records = {r["id"]: r for r in ds.records()}
 
     metrics = {
         "run": str(Path(run_dir).resolve()), "dataset": str(ds.directory.resolve()), "split": split,
@@ -141,30 +147,41 @@ def evaluate(run_dir, split: str = "test", dataset_dir=None, out=None) -> dict:
         "residual_correlation": {"per_tile": bin_correlation(counts - true),
                                  "per_sky": bin_correlation(relative_error(sky_pred, sky_true))},
     }
-    sky_sigma = None
-    if pred["std"] is not None:
-        metrics["coverage"] = {
-            "68": {"per_bin": coverage(y_true, pred["mean"], pred["std"], Z68).tolist()},
-            "95": {"per_bin": coverage(y_true, pred["mean"], pred["std"], Z95).tolist()}}
-        for level in ("68", "95"):
-            metrics["coverage"][level]["all"] = float(np.mean(metrics["coverage"][level]["per_bin"]))
-        _, var = sum_by(pred["counts_std"] ** 2, tiles["realisation"])
-        sky_sigma = np.sqrt(var)
+    sky_sigma = _uncertainties(metrics, pred, y_true, tiles["realisation"])
     metrics["skies"] = [
         {"id": int(i), "modifier": records.get(int(i), {}).get("modifier"), "n_tiles": int(n_tiles[k, 0]),
          "true": sky_true[k].tolist(), "pred": sky_pred[k].tolist(), "expected": sky_expected[k].tolist(),
          **({"pred_sigma": sky_sigma[k].tolist()} if sky_sigma is not None else {})}
         for k, i in enumerate(ids)]
     metrics["seconds"] = time.perf_counter() - t0
+    return _write(metrics, Path(out) if out else Path(run_dir) / f"evaluate-{split}", counts, true, edges)
 
-    out = Path(out) if out else Path(run_dir) / f"evaluate-{split}"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+
+def _uncertainties(metrics: dict, pred: dict, y_true: np.ndarray, realisation: np.ndarray):
+    """With a gaussian head: per-tile coverage of the 68% and 95% intervals into ``metrics``; returns the per-sky
+    sigma (tile variances summed), or None."""
+    if pred["std"] is None:
+        return None
+    metrics["coverage"] = {
+        "68": {"per_bin": coverage(y_true, pred["mean"], pred["std"], Z68).tolist()},
+        "95": {"per_bin": coverage(y_true, pred["mean"], pred["std"], Z95).tolist()}}
+    for level in ("68", "95"):
+        metrics["coverage"][level]["all"] = float(np.mean(metrics["coverage"][level]["per_bin"]))
+    _, var = sum_by(pred["counts_std"] ** 2, realisation)
+    return np.sqrt(var)
+
+
+def _write(metrics: dict, out: Path, counts: np.ndarray, true: np.ndarray, edges: np.ndarray) -> dict:
+    """metrics.json and the plots (counts per sky, residuals per tile and per sky, scatter) in ``out``."""
     from radtrain import plots
-    metrics["plots"] = [str(p) for p in (plots.counts_per_sky(metrics, out / "counts.png"),
-                                          plots.residuals(metrics, out / "dy.png"),
-                                          plots.scatter(counts, true, edges, out / "scatter.png"))]
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    out.mkdir(parents=True, exist_ok=True)
+    atomic.write_json(out / "metrics.json", metrics)
+    title = f"residuals, {metrics['split']} split ({metrics['n_skies']} skies, {metrics['n_tiles']} tiles)"
+    metrics["plots"] = [str(p) for p in (
+        plots.counts_per_sky(metrics, out / "counts.png"),
+        plot_residuals([("per tile", metrics, "per_tile"), ("per sky", metrics)], out / "dy.png", title=title),
+        plots.scatter(counts, true, edges, out / "scatter.png"))]
+    atomic.write_json(out / "metrics.json", metrics)
     metrics["out"] = str(out)
     return metrics
 

@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+from radsim.dataset import atomic
+
 
 def _plt():
     import matplotlib
@@ -16,7 +18,7 @@ def _plt():
 
 def _save(fig, path):
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic.save_figure(fig, path, dpi=110)
     _plt().close(fig)
     return path
 
@@ -54,25 +56,6 @@ def counts_per_sky(m: dict, path, max_skies: int = 12):
         ax.axis("off")
     axes.flat[0].legend(fontsize=7)
     fig.suptitle(f"N(S) per sky, {m['split']} split")
-    return _save(fig, path)
-
-
-def residuals(m: dict, path):
-    """The seed's residual dy per bin: mean and spread per tile and per sky, with the +-0.05 and +-0.10 bands."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    centres = np.asarray(m["bin_centres_jy"])
-    ax.axhspan(-0.10, 0.10, color="0.92")
-    ax.axhspan(-0.05, 0.05, color="0.84")
-    ax.axhline(0, color="k", lw=0.8)
-    for key, label, shift, colour in (("per_tile", "per tile", 0.97, "C0"), ("per_sky", "per sky", 1.03, "C3")):
-        dy = m[key]["dy"]
-        ax.errorbar(centres * shift, dy["mean"], yerr=dy["std"], fmt="o", ms=4, capsize=2, color=colour,
-                    label=f"{label} (mean ± std)")
-    ax.set(xscale="log", xlabel="S (Jy)", ylabel="dy = (pred − true) / mean(true)",
-           title=f"residuals, {m['split']} split ({m['n_skies']} skies, {m['n_tiles']} tiles)")
-    _threshold(ax, m.get("detection_threshold_jy"))
-    ax.legend(fontsize=8)
     return _save(fig, path)
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from radsim.dataset import atomic
 from radtrain.evaluate import load_model, predict_tiles
 from radtrain.train import TrainError
 
@@ -151,7 +152,7 @@ def predict(run_dir, image_path, out, force: bool = False) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     from radtrain import plots
     result["plot"] = str(plots.prediction(result, out / "prediction.png"))
-    (out / "prediction.json").write_text(json.dumps(result, indent=1))
+    atomic.write_json(out / "prediction.json", result)
     result["out"] = str(out)
     return result
 

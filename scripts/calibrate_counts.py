@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Fit the built-in two-population counts model (radsim.counts) to the published figures.
+"""Fit the built-in two-population counts model (radsim.sky.counts) to the published figures.
 
 Minimises the worst deviation, each in units of its tolerance in tests/test_counts.py:
   * the Hopkins et al. 2003 fit at 1.4 GHz, 50 uJy - 1 Jy (tolerance 25%);
@@ -7,13 +7,14 @@ Minimises the worst deviation, each in units of its tolerance in tests/test_coun
   * sources above 10 nJy, 1.19e6 per deg^2 (T-RECS medium; 25%), 4.9% of them AGN (1 percentage point);
   * S^2.5 n = 150 Jy^1.5 sr^-1 at 10 Jy (counts keep falling past the ~1 Jy peak; 0.3 dex);
   * SFG at most 5% of the counts at 10 mJy (0.3 dex).
-Prints the parameters to paste into radsim/counts.py:BUILTIN_PARAMETERS and the figures reached.
+Prints the parameters to paste into radsim/sky/counts.py:BUILTIN_PARAMETERS and the figures reached.
 Run: .venv/bin/python scripts/calibrate_counts.py   (about a minute)
 """
 import numpy as np
 from scipy.optimize import minimize
 
-from radsim import counts, published
+from radsim.sky import counts
+from radsim.sky import published
 
 S_HOPKINS = np.geomspace(*published.HOPKINS2003_RANGE_JY, 40)
 

@@ -91,7 +91,7 @@ def table(model: type[BaseModel]) -> str:
 
 def modifiers() -> str:
     """The count modifiers (counts.modifier names) with their parameters and defaults."""
-    from radsim.counts import MODIFIERS, REQUIRED
+    from radsim.sky.counts import MODIFIERS, REQUIRED
     lines = ["| name | parameters (default) | meaning |", "|---|---|---|"]
     for name, spec in MODIFIERS.items():
         params = ", ".join(f"`{k}`" + (" (*required*)" if v is REQUIRED else f" ({json.dumps(v)})")

@@ -20,7 +20,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from radsim import plots, shards  # noqa: E402
+from radsim.dataset.metrics import plot_residuals  # noqa: E402
+from radsim.dataset import reader
 
 BEGIN, END = "<!-- generated:begin -->", "<!-- generated:end -->"
 
@@ -136,7 +137,7 @@ def label_correlation(directory: Path):
     training split."""
     if not (directory / "manifest.json").exists():
         return None
-    ds = shards.Dataset(directory)
+    ds = reader.Dataset(directory)
     t = ds.load("train", datasets=("labels", "realisation"))
     ids = np.unique(t["realisation"])
     sky = np.array([t["labels"][t["realisation"] == i].sum(axis=0) for i in ids], dtype=np.float64)
@@ -185,7 +186,7 @@ def figures(runs: dict, images: Path) -> list[str]:
         entries = [(runs[n]["label"], runs[n]["m"]) for n in names if n in runs]
         if entries:
             n_skies = entries[0][1]["n_skies"]
-            plots.residuals_comparison(entries, images / filename, title=f"{title}: {n_skies} held-out skies")
+            plot_residuals(entries, images / filename, title=f"{title}: {n_skies} held-out skies")
             out.append(f"![{title}](images/{filename})")
     return out
 

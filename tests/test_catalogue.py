@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
-from radsim import catalogue as C
-from radsim import counts
-from radsim.grid import Grid
+from radsim.sky import catalogue as C
+from radsim.sky import counts
+from radsim.sky.grid import Grid
 
 GRID = Grid(187.5, -45.0, 256, 2.0 / 256)
 MODEL = counts.CountsModel(counts.BUILTIN, 944e6, "seed", {"s0_jy": 5e-5, "alpha": 0.25})

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from radsim import config, realisations
+from radsim import config
+from radsim.run import realisations
 from radsim.config import ConfigError
 
 ROOT_CONFIGS = __import__("pathlib").Path(__file__).resolve().parents[1] / "configs"

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from scipy.integrate import quad
 
-from radsim import counts, published
+from radsim.sky import counts
+from radsim.sky import published
 
 BASE = counts.CountsModel(counts.BUILTIN, 1.4e9)
 

@@ -3,7 +3,7 @@ import pytest
 from astropy.wcs import WCS
 from scipy.integrate import dblquad
 
-from radsim.grid import Grid
+from radsim.sky.grid import Grid
 
 GRID = Grid(187.5, -45.0, 512, 5.0 / 512)
 

@@ -4,9 +4,9 @@ import math
 import numpy as np
 import pytest
 
-from radsim import telescope as T
-from radsim.grid import Grid
-from radsim.imaging import fast
+from radsim.instrument import telescope as T
+from radsim.sky.grid import Grid
+from radsim.instrument.imaging import fast
 
 N = 256
 PIX = 4.0
@@ -34,7 +34,7 @@ def test_dirty_image_equals_gridding_the_visibilities(grid, obs, imager):
     l, m = grid.pixel_to_lm(x0, y0)
     uvw = obs.uvw_m().reshape(-1, 3) / (fast.SPEED_OF_LIGHT / obs.frequency_hz)
     vis = np.exp(-2j * np.pi * (uvw[:, 0] * l + uvw[:, 1] * m))[:, None]
-    direct = fast.ducc_to_image(fast._grid(np.ascontiguousarray(uvw), np.array([fast.SPEED_OF_LIGHT]), vis,
+    direct = fast.ducc_to_image(fast.grid_dirty(np.ascontiguousarray(uvw), np.array([fast.SPEED_OF_LIGHT]), vis,
                                            imager.weights, N, grid.pixel_rad)) / imager.weights.sum()
     sky = np.zeros((N, N))
     sky[y0, x0] = 1.0
@@ -52,7 +52,7 @@ def test_point_source_restored_peak_and_beam(imager):
     assert r.units == "JY/BEAM" and r.info["clean_iterations"] > 10
     assert np.abs(r.residual).max() < 5 * 25e-6
     # the fitted beam is the PSF's main lobe
-    from radsim.imaging.none import gaussian_beam_kernel
+    from radsim.instrument.imaging.none import gaussian_beam_kernel
     k = gaussian_beam_kernel(imager.beam, PIX, half_size=20)
     p = imager.psf2[N - 20:N + 21, N - 20:N + 21]
     lobe = p > 0.5

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from radsim.imaging import Beam
-from radsim.imaging import none
+from radsim.instrument.imaging import Beam
+from radsim.instrument.imaging import none
 
 PIX = 2.0   # arcsec
 

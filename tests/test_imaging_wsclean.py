@@ -5,11 +5,11 @@ import shutil
 import numpy as np
 import pytest
 
-from radsim import ms as ms_mod
-from radsim import telescope as T
-from radsim.grid import Grid
-from radsim.imaging import fast
-from radsim.imaging.fast import ImagingError
+from radsim.instrument import ms as ms_mod
+from radsim.instrument import telescope as T
+from radsim.sky.grid import Grid
+from radsim.instrument.imaging import fast
+from radsim.instrument.imaging.fast import ImagingError
 
 HAVE_WSCLEAN = shutil.which("wsclean") is not None
 if not HAVE_WSCLEAN and os.environ.get("CI"):
@@ -21,7 +21,7 @@ OBS = T.Observation(187.5, -45.0, 944e6, 288e6, integration_s=600)
 
 
 def wsclean(grid, tmp_path, **kw):
-    from radsim.imaging.wsclean import WscleanImager
+    from radsim.instrument.imaging.wsclean import WscleanImager
     return WscleanImager(grid, OBS, workdir=tmp_path / "work", **kw)
 
 
@@ -53,7 +53,7 @@ def test_point_source_restored_peak_and_beam(tmp_path):
     assert r.restored[128, 128] == pytest.approx(2e-3, rel=0.02)
     assert r.units == "JY/BEAM" and r.info["wsclean_version"].startswith("WSClean version")
     # the fitted beam is the PSF's main lobe
-    from radsim.imaging.none import gaussian_beam_kernel
+    from radsim.instrument.imaging.none import gaussian_beam_kernel
     k = gaussian_beam_kernel(r.beam, 4.0, half_size=20)
     p = r.psf[128 - 20:128 + 21, 128 - 20:128 + 21]
     lobe = p > 0.5
@@ -80,7 +80,9 @@ def test_fast_matches_wsclean_dirty_image_of_a_random_sky(tmp_path):
     fine enough for the longest baselines. Like for like (WSClean without w-correction, which the fast imager
     leaves out by design, and with its accurate edge mode) the correlation exceeds 0.99; against WSClean's
     default w-corrected imaging the w-term costs about 0.02 over a degree."""
-    from radsim import catalogue as C, counts, sky
+    from radsim.sky import catalogue as C
+    from radsim.sky import counts
+    from radsim.sky import render as sky
     grid = Grid(187.5, -45.0, 1024, 1.0 / 1024)
     model = counts.CountsModel(counts.BUILTIN, 944e6)
     image = sky.render(C.draw(model, grid, 1e-6, 1e-2, np.random.SeedSequence(5)), grid)

@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from radsim import telescope as T
-from radsim.grid import Grid
-from radsim.imaging import yandasoft as Y
-from radsim.imaging.fast import ImagingError
+from radsim.instrument import telescope as T
+from radsim.sky.grid import Grid
+from radsim.instrument.imaging import yandasoft as Y
+from radsim.instrument.imaging.fast import ImagingError
 
 GOLDEN = Path(__file__).parent / "golden" / "yandasoft"
 OBS = T.Observation(187.5, -45.0, 943.5e6, 288e6, integration_s=300)

@@ -1,4 +1,4 @@
-"""radsim.pofd against analytic P(D) results: the closed-form characteristic function of power-law counts,
+"""radsim.baseline.pofd against analytic P(D) results: the closed-form characteristic function of power-law counts,
 the moments of truncated power laws (Campbell's theorem), Gaussian noise alone, and a fit that recovers the
 counts it simulated."""
 import math
@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from radsim import pofd
+from radsim.baseline import pofd
 
 ARCSEC = math.radians(1 / 3600)
 

@@ -1,4 +1,4 @@
-"""The P(D) baseline (radsim.pofd_fit, `radsim pofd`) on real datasets made by `radsim simulate`: it reads the
+"""The P(D) baseline (radsim.baseline.fit, `radsim pofd`) on real datasets made by `radsim simulate`: it reads the
 seed law's counts back from sky-model images, runs through the fast imager's dirty and clean beams, and refuses
 what it does not model."""
 import json
@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 
 from conftest import TINY, toml_dumps
-from radsim import config, pofd, pofd_fit
-from radsim.imaging import Beam
-from radsim.imaging.none import gaussian_beam_kernel
+from radsim import config
+from radsim.baseline import pofd
+from radsim.baseline import fit as pofd_fit
+from radsim.instrument.imaging import Beam
+from radsim.instrument.imaging.none import gaussian_beam_kernel
 
 
 def test_subpixel_responses_keep_the_flux_and_lower_the_peak():
@@ -103,8 +105,8 @@ def test_pofd_names_a_missing_split(train_dataset, run_radsim, tmp_path):
 def test_seed_law_counts_match_the_realisations_expectation(sky_models):
     """The baseline's counts of the true parameters equal what radsim expected for the sky (the tiles'
     `expected`, summed): the same model integral over the same solid angle."""
-    from radsim import shards
-    ds = shards.Dataset(sky_models / "ds")
+    from radsim.dataset import reader
+    ds = reader.Dataset(sky_models / "ds")
     cfg = config.from_dict(ds.manifest["config"])
     t = ds.load("test")
     rows = t["realisation"] == 0

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from radtrain import data
-from radsim.shards import Dataset
+from radsim.dataset.reader import Dataset
 
 
 def tiles_of(ds, split, part):

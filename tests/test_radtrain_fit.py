@@ -193,7 +193,7 @@ def test_evaluate_writes_metrics_that_match_an_independent_computation(gaussian_
     assert np.allclose(m["per_sky"]["dy"]["mean"], (pred - true) / true.mean())
     assert np.allclose(m["per_sky"]["relative_error"]["mean"], (pred - true) / true)
     # the sky's true counts are the sum of its tiles' labels in the dataset
-    from radsim.shards import Dataset
+    from radsim.dataset.reader import Dataset
     test = Dataset(train_dataset).load("test")
     assert np.allclose(true, test["labels"].sum(axis=0)) and np.allclose(sky["expected"],
                                                                          test["expected"].sum(axis=0))

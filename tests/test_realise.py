@@ -7,8 +7,9 @@ import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from radsim import config, products, tiles
-from radsim.grid import Grid
+from radsim import config, tiles
+from radsim.dataset import products
+from radsim.sky.grid import Grid
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +128,8 @@ def test_counts_plot(tmp_path, run_radsim, write_config, tiny_dict):
 
 def test_counts_from_trecs_table_is_a_usable_base(tmp_path, run_radsim, write_config, tiny_dict):
     from astropy.table import Table
-    from radsim import catalogue as C, counts
+    from radsim.sky import catalogue as C
+    from radsim.sky import counts
     # a T-RECS-like catalogue drawn from the built-in model, written with T-RECS column names
     grid = Grid(0.0, 0.0, 400, 2.0 / 400)
     model = counts.CountsModel(counts.BUILTIN, 1.4e9)

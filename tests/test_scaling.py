@@ -10,7 +10,8 @@ import subprocess
 import pytest
 
 from conftest import MPI_ENV, ROOT, radsim_exe, train_config
-from radsim import config, scaling
+from radsim import config
+from radsim.studies import scaling
 from test_simulate import sim_config
 
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from radsim import shards
+from radsim.dataset import reader, shards
 
 EDGES = np.geomspace(1e-7, 1e-5, 6)
 
@@ -33,8 +33,8 @@ def test_round_trip_and_rollover(tmp_path):
     assert [p.name for p in sorted((tmp_path / "shards").iterdir())] == [i.path.name for i in infos]
     by_index = {r["index"]: r for r in reals}
     for info in infos:
-        d = shards.read_shard(info.path)
-        assert shards.verify_shard(info.path) == []
+        d = reader.read_shard(info.path)
+        assert reader.verify_shard(info.path) == []
         assert d["attrs"]["config_hash"] == "abc" and np.allclose(d["attrs"]["bin_edges_jy"], EDGES)
         for idx in info.realisations:
             mine = d["realisation"] == idx
@@ -66,7 +66,7 @@ def test_corrupt_shard_is_named(tmp_path):
     start = info.byte_offset + 100
     data[start:start + 64] = bytes(b ^ 0xFF for b in data[start:start + 64])
     path.write_bytes(bytes(data))
-    problems = shards.verify_shard(path)
+    problems = reader.verify_shard(path)
     assert problems and str(path) in problems[0] and "verify" in problems[0]
 
 
@@ -74,20 +74,20 @@ def test_truncated_and_foreign_files_are_named(tmp_path):
     infos, _ = write(tmp_path, [1])
     path = infos[0].path
     path.write_bytes(path.read_bytes()[:5000])
-    with pytest.raises(shards.ShardError, match="truncated or corrupt"):
-        shards.read_shard(path)
+    with pytest.raises(reader.ShardError, match="truncated or corrupt"):
+        reader.read_shard(path)
     import h5py
     other = tmp_path / "other.h5"
     with h5py.File(other, "w") as f:
         f["x"] = np.arange(3)
-    with pytest.raises(shards.ShardError, match="not a radsim shard"):
-        shards.read_shard(other)
-    with pytest.raises(shards.ShardError, match="not found"):
-        shards.read_shard(tmp_path / "none.h5")
+    with pytest.raises(reader.ShardError, match="not a radsim shard"):
+        reader.read_shard(other)
+    with pytest.raises(reader.ShardError, match="not found"):
+        reader.read_shard(tmp_path / "none.h5")
 
 
 def test_wrong_tile_size_is_refused(tmp_path):
     w = shards.ShardWriter(tmp_path / "s", 0, tile_size=16, bin_edges_jy=EDGES)
     r = fake_realisation(1)
-    with pytest.raises(shards.ShardError, match="tile size 16"):
+    with pytest.raises(reader.ShardError, match="tile size 16"):
         w.add(1, r["tiles"], r["labels"], r["expected"], r["tile_origin"], r["row"])

@@ -1,5 +1,5 @@
 """`radsim simulate` and `radsim inspect` for real: one process and real MPI ranks (mpirun -n 2), the dataset
-read back through radsim.shards, bit-identical tiles on 1 and 2 ranks, resume after kill -9 of one rank and of
+read back through radsim.dataset.reader, bit-identical tiles on 1 and 2 ranks, resume after kill -9 of one rank and of
 the whole job, failures reported, bad input refused without touching completed work."""
 import json
 import os
@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 from conftest import MPI_ENV, TINY, mpirun, radsim_exe, toml_dumps
-from radsim import config, pipeline, shards
+from radsim import config
+from radsim.run import pipeline
+from radsim.dataset import reader
 
 SIM = {**TINY,
        "field": {**TINY["field"], "size_deg": 0.25},     # 7 arcsec pixels: the fast imager's beam is sampled
@@ -46,8 +48,8 @@ def simulate(cfg_path, out, ranks=1, check=0, *extra):
 
 def all_tiles(out):
     """Every tile of a dataset in (realisation, tile origin) order, via the documented reader."""
-    ds = shards.Dataset(out)
-    parts = [ds.load(s) for s in shards.SPLITS]
+    ds = reader.Dataset(out)
+    parts = [ds.load(s) for s in reader.SPLITS]
     d = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     order = np.lexsort((d["tile_origin"][:, 1], d["tile_origin"][:, 0], d["realisation"]))
     return {k: v[order] for k, v in d.items()}
@@ -74,7 +76,7 @@ def test_single_process_dataset_is_complete_and_right(one_rank):
     assert len(m["shards"]) == 6                            # rolled over after every realisation
     assert sorted(r for s in m["shards"] for r in s["realisations"]) == list(range(6))
     for r in m["realisations"]:
-        assert set(r["timings_s"]) == set(shards.STAGES) and r["timings_s"]["image"] > 0 and r["rank"] == 0
+        assert set(r["timings_s"]) == set(reader.STAGES) and r["timings_s"]["image"] > 0 and r["rank"] == 0
     # split per realisation, 72/18/10 of 6 skies: 1 test, 1 validation, 4 train, disjoint and complete
     split = m["split"]
     assert split["by"] == "realisation" and [len(split[s]) for s in ("train", "validation", "test")] == [4, 1, 1]
@@ -114,12 +116,12 @@ def test_per_tile_split_warns_and_reader_splits_tiles(tmp_path):
     cfg_path = sim_config(tmp_path, dataset__split_by="tile", realisations__repeats=1)
     proc = simulate(cfg_path, tmp_path / "ds")
     assert "leak" in proc.stderr
-    ds = shards.Dataset(tmp_path / "ds")
-    sizes = {s: len(ds.load(s, datasets=("labels",))["labels"]) for s in shards.SPLITS}
+    ds = reader.Dataset(tmp_path / "ds")
+    sizes = {s: len(ds.load(s, datasets=("labels",))["labels"]) for s in reader.SPLITS}
     assert sum(sizes.values()) == 48 and all(sizes.values())
     train, test = (set(ds.load(s, datasets=("realisation",))["realisation"]) for s in ("train", "test"))
     assert train & test, "per-tile split: tiles of one sky should be in several splits"
-    again = shards.Dataset(tmp_path / "ds").load("test", datasets=("tile_origin",))["tile_origin"]
+    again = reader.Dataset(tmp_path / "ds").load("test", datasets=("tile_origin",))["tile_origin"]
     assert np.array_equal(again, ds.load("test", datasets=("tile_origin",))["tile_origin"])
 
 
@@ -197,7 +199,7 @@ def test_resume_after_kill_9(long_reference, tmp_path, what):
                 os.kill(pid, signal.SIGKILL)
 
     _start_and_kill(cfg_path, out, kill)
-    done_before = {r for p in (out / "shards").glob("rank*.h5") for r in shards.read_shard(p)["realisations"]["id"]}
+    done_before = {r for p in (out / "shards").glob("rank*.h5") for r in reader.read_shard(p)["realisations"]["id"]}
     assert 0 < len(done_before) < 36
     kept = {p.name: p.stat().st_mtime_ns for p in (out / "shards").glob("rank*.h5")}
     proc = simulate(cfg_path, out, 2)
@@ -240,9 +242,9 @@ def test_failing_realisation_is_reported_and_the_job_goes_on(tmp_path):
     assert m["status"] == "incomplete" and m["missing"] == [2, 3] and sorted(f["index"] for f in m["failed"]) == [2, 3]
     ins = run(radsim_exe() + ["inspect", tmp_path / "ds"], check=1)
     assert "2 of 4 planned realisations are not in the dataset (2, 3)" in ins.stderr
-    with pytest.raises(shards.ShardError, match="has not finished"):
-        shards.Dataset(tmp_path / "ds")
-    assert len(shards.Dataset(tmp_path / "ds", allow_incomplete=True).load("train")["images"]) > 0
+    with pytest.raises(reader.ShardError, match="has not finished"):
+        reader.Dataset(tmp_path / "ds")
+    assert len(reader.Dataset(tmp_path / "ds", allow_incomplete=True).load("train")["images"]) > 0
 
 
 def test_changed_config_is_refused_unless_force_new(one_rank, tmp_path):
@@ -309,6 +311,6 @@ def test_full_disk_keeps_completed_shards(one_rank, tmp_path):
         done = sorted(mnt.glob("ds/shards/rank*.h5"))
         assert done and not list(mnt.glob("ds/shards/.*.tmp"))
         for p in done:
-            assert shards.verify_shard(p) == []
+            assert reader.verify_shard(p) == []
     finally:
         subprocess.run(["umount", str(mnt)])

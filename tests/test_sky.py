@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from radsim import sky
-from radsim.catalogue import Catalogue
-from radsim.grid import Grid
+from radsim.sky import render as sky
+from radsim.sky.catalogue import Catalogue
+from radsim.sky.grid import Grid
 
 GRID = Grid(187.5, -45.0, 200, 0.5 / 200)   # 9 arcsec pixels
 PIX = GRID.pixel_deg * 3600

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from radsim import telescope as T
+from radsim.instrument import telescope as T
 
 
 def test_askap_pads_and_site():
@@ -45,7 +45,7 @@ def test_measurement_set_uvw_equal_casacore_s_own_recomputation(tmp_path):
     """casacore recomputes UVW from a Measurement Set's antennas, field and times (TaQL's mscal.uvwj2000, as
     CASA's tools do); over a 6 h track of all 630 baselines it must agree with what we wrote."""
     from casacore import tables
-    from radsim.ms import write_ms
+    from radsim.instrument.ms import write_ms
     obs = T.Observation(187.5, -45.0, 944e6, 288e6, ha_start_h=-3.0, ha_end_h=3.0, integration_s=1800)
     path = write_ms(tmp_path / "uvw.ms", obs, obs.uvw_m(), obs.times_mjd())
     t = tables.taql(f"select UVW, mscal.uvwj2000() as RECOMPUTED from '{path}'")

@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 
-from radsim import catalogue as C
-from radsim import counts, tiles
-from radsim.grid import Grid
+from radsim.sky import catalogue as C
+from radsim import tiles
+from radsim.sky import counts
+from radsim.sky.grid import Grid
 
 
 def test_cut_order_and_origins():

@@ -3,9 +3,11 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
-from radsim import catalogue as C
-from radsim import config, counts, pipeline
-from radsim.grid import Grid
+from radsim.sky import catalogue as C
+from radsim import config
+from radsim.sky import counts
+from radsim.run import pipeline
+from radsim.sky.grid import Grid
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +50,7 @@ def test_trecs_sky_follows_the_modifier(tiny_dict, trecs_file):
 
 
 def test_trecs_sky_keeps_the_morphology(tiny_dict, trecs_file, tmp_path):
-    from radsim import products
+    from radsim.dataset import products
     cfg = _cfg(tiny_dict, trecs_file)
     grid = Grid.from_config(cfg.field)
     sink = products.CatalogueFitsWriter(tmp_path / "c.fits", grid, cfg.field.frequency_hz)

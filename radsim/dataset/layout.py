@@ -1,10 +1,10 @@
 """A dataset directory of `radsim simulate`: what is planned, what is done, the split and the manifest.
 
-Plain functions over files; no MPI (radsim.driver is the MPI shell around them). The layout (version 1)::
+Plain functions over files; no MPI (radsim.run.driver is the MPI shell around them). The layout (version 1)::
 
     DIR/manifest.json        format version, config and hashes, versions, bin edges, pixel scale, frequency,
                              backend, shards, realisations (with rank and per-stage times), split, runs
-    DIR/shards/*.h5          radsim.shards files; only complete shards carry their final name
+    DIR/shards/*.h5          radsim.dataset.shards files; only complete shards carry their final name
     DIR/logs/                per-run logs of external imagers when kept
 
 The shards are the ground truth: a realisation is done when it is in a shard under its final name. The
@@ -13,7 +13,6 @@ manifest is rewritten (atomically) from the shards at the start and at the end o
 from __future__ import annotations
 
 import json
-import os
 import platform
 import shutil
 import time
@@ -21,12 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from radsim import __version__, realisations, shards
+from radsim import __version__
+from radsim.dataset import atomic, reader
+from radsim.dataset.reader import FORMAT, MANIFEST, SHARDS, SPLITS
+from radsim.errors import RadsimError
+from radsim.run import realisations
 
-from radsim.shards import FORMAT, MANIFEST, SHARDS, SPLITS
 
-
-class DatasetError(RuntimeError):
+class DatasetError(RadsimError, RuntimeError):
     """A dataset directory that cannot be used as asked; the message names the path and the cause."""
 
 
@@ -42,29 +43,14 @@ def read_manifest(out) -> dict | None:
     if not (Path(out) / MANIFEST).exists():
         return None
     try:
-        return shards.read_manifest(out)
-    except shards.ShardError as exc:
+        return reader.read_manifest(out)
+    except reader.ShardError as exc:
         raise DatasetError(str(exc)) from None
 
 
 def write_manifest(out, manifest: dict) -> None:
-    """Write ``manifest.json`` atomically (temporary name, fsync, rename)."""
-    path = Path(out) / MANIFEST
-    tmp = path.with_name(f".{MANIFEST}.tmp")
-    with open(tmp, "w") as fh:
-        json.dump(manifest, fh, indent=1, default=_json_default)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+    """Write ``manifest.json`` atomically."""
+    atomic.write_json(Path(out) / MANIFEST, manifest)
 
 
 def shard_paths(out) -> list[Path]:
@@ -86,8 +72,8 @@ def scan_shards(out) -> list[dict]:
     found, owner = [], {}
     for path in shard_paths(out):
         try:
-            table, n_tiles, tiles_hash = shards.shard_table(path)
-        except shards.ShardError as exc:
+            table, n_tiles, tiles_hash = reader.shard_table(path)
+        except reader.ShardError as exc:
             raise DatasetError(f"{exc}\n  move this shard out of {Path(out) / SHARDS} (its realisations will be "
                                f"made again) or restore it, then run again") from None
         ids = [int(i) for i in table["id"]]
@@ -124,13 +110,13 @@ def supersede(out) -> Path:
 def assign_split(cfg) -> dict:
     """The split of a config's planned realisations (not only those done, so it never changes as a dataset
     grows). ``realisation``/``set``: a seeded shuffle of the units, cut by the fractions; ``tile``: every tile
-    drawn on its own by the reader (radsim.shards.tile_split) from the seed recorded here."""
+    drawn on its own by the reader (radsim.reader.tile_split) from the seed recorded here."""
     ds = cfg.dataset
     fractions = {"train": ds.train_fraction, "validation": ds.validation_fraction, "test": ds.test_fraction}
     split = {"by": ds.split_by, "fractions": fractions, "seed": cfg.run.seed}
     if ds.split_by == "tile":
         return split
-    # realisation i belongs to parameter set i // repeats (radsim.realisations): no need to build the plan
+    # realisation i belongs to parameter set i // repeats (radsim.run.realisations): no need to build the plan
     repeats = cfg.realisations.repeats
     n_real = realisations.n_realisations(cfg)
     unit = "set" if ds.split_by == "set" else "realisation"
@@ -170,7 +156,7 @@ def _row_record(row, shard: str, n_tiles: int) -> dict:
             "modifier": modifier, "n_sources": int(row["n_sources"]), "n_tiles": n_tiles, "shard": shard,
             "noise_rms_jy": float(row["noise_rms_jy"]),
             "beam_arcsec": [float(row["beam_major_arcsec"]), float(row["beam_minor_arcsec"]), float(row["beam_pa_deg"])],
-            "rank": int(row["rank"]), "timings_s": {s: float(row[f"{s}_s"]) for s in shards.STAGES}}
+            "rank": int(row["rank"]), "timings_s": {s: float(row[f"{s}_s"]) for s in reader.STAGES}}
 
 
 def build_manifest(cfg, out, found: list[dict], *, status: str, runs: list[dict], failed: list[dict],
@@ -193,7 +179,7 @@ def build_manifest(cfg, out, found: list[dict], *, status: str, runs: list[dict]
         tiles_of = {r["id"]: r["n_tiles"] for r in records}
         split["n_tiles"] = {name: int(sum(tiles_of.get(i, 0) for i in split[name])) for name in SPLITS}
     return {
-        "format": FORMAT, "format_version": shards.FORMAT_VERSION, "status": status, "updated": _now(),
+        "format": FORMAT, "format_version": reader.FORMAT_VERSION, "status": status, "updated": _now(),
         "config": cfg.model_dump(mode="json"), "config_hash": cfg.hash(), "tiles_hash": cfg.tiles_hash(),
         "versions": version_info,
         "bin_edges_jy": cfg.labels.edges_jy.tolist(), "label_units": "sources per tile per flux bin",
@@ -235,13 +221,13 @@ def inspect(out, verify: bool = True) -> tuple[dict, list[str]]:
             problems.append(f"{path}: listed in the manifest but missing")
             continue
         if verify:
-            shard_problems = shards.verify_shard(path)
+            shard_problems = reader.verify_shard(path)
             problems.extend(shard_problems)
             if shard_problems:
                 continue
         try:
-            table, n_tiles, th = shards.shard_table(path)
-        except shards.ShardError as exc:
+            table, n_tiles, th = reader.shard_table(path)
+        except reader.ShardError as exc:
             problems.append(str(exc))
             continue
         ids = sorted(int(i) for i in table["id"])
@@ -287,9 +273,9 @@ def summarise(manifest: dict) -> dict:
                 coverage.setdefault(key, []).append(float(value))
     per_rank: dict[int, dict] = {}
     for r in recs:
-        entry = per_rank.setdefault(r["rank"], {"realisations": 0, **{s: 0.0 for s in shards.STAGES}})
+        entry = per_rank.setdefault(r["rank"], {"realisations": 0, **{s: 0.0 for s in reader.STAGES}})
         entry["realisations"] += 1
-        for s in shards.STAGES:
+        for s in reader.STAGES:
             entry[s] += r["timings_s"][s]
     return {
         "status": manifest["status"], "planned": manifest["planned"], "done": manifest["done"],
@@ -311,10 +297,10 @@ def format_summary(out, s: dict) -> str:
         lines.append(f"  parameter {key}: {lo:.4g} .. {hi:.4g} ({n} distinct values)")
     if s["per_rank_s"]:
         lines.append("  time per rank (s, summed over its realisations): rank  realisations  "
-                     + "  ".join(f"{st:>9}" for st in shards.STAGES))
+                     + "  ".join(f"{st:>9}" for st in reader.STAGES))
         for rank, e in s["per_rank_s"].items():
             lines.append(f"      {rank:>4}  {e['realisations']:>12}  "
-                         + "  ".join(f"{e[st]:9.2f}" for st in shards.STAGES))
+                         + "  ".join(f"{e[st]:9.2f}" for st in reader.STAGES))
     if s["failed"]:
         lines.append(f"  failed in the last run: {len(s['failed'])} realisation(s): "
                      + _short([f["index"] for f in s["failed"]]))

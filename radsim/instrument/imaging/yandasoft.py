@@ -22,10 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from radsim import telescope
-from radsim.imaging import Beam, ImagedSky
-from radsim.imaging.fast import SPEED_OF_LIGHT, ImagingError, external_observation_setup
-from radsim.imaging.wsclean import run_logged
+from radsim.instrument import telescope
+from radsim.instrument.imaging.base import (SPEED_OF_LIGHT, Beam, ImagedSky, ImagingError, external_observation_setup,
+                                            external_settings, observation_of, release_workdir, run_logged,
+                                            weighting_settings)
+from radsim.sky.grid import Grid, write_image_fits
 
 IMAGE_NAME = "image.radsim"
 INSTALL_HINT = ("Yandasoft is not installed here: run inside the radsim Apptainer image (set RADSIM_IMAGE to the "
@@ -236,7 +237,7 @@ class YandasoftImager:
 
     def image(self, sky: np.ndarray, rng: np.random.Generator, tag: str = "sky") -> ImagedSky:
         from astropy.io import fits
-        from radsim import products
+
         timings = {}
         work = self.workdir / tag
         if work.exists():
@@ -245,7 +246,7 @@ class YandasoftImager:
         seeds = rng.integers(1, 2**31 - 1, size=2)
         for name, text in self.parsets(tuple(seeds)).items():
             (work / name).write_text(text)
-        products.write_image_fits(work / "sky-model.fits", np.asarray(sky, dtype=np.float32),
+        write_image_fits(work / "sky-model.fits", np.asarray(sky, dtype=np.float32),
                                   model_header(self.grid, self.observation.frequency_hz,
                                                self.observation.bandwidth_hz))
         log = work / "yandasoft.log"
@@ -279,8 +280,10 @@ class YandasoftImager:
                 shutil.rmtree(work, ignore_errors=True)
 
     def close(self) -> None:
-        if not self.keep:
-            try:
-                self.workdir.rmdir()
-            except OSError:
-                pass
+        release_workdir(self.workdir, self.keep)
+
+
+def from_config(cfg, workdir=None) -> YandasoftImager:
+    im = cfg.imaging
+    return YandasoftImager(Grid.from_config(cfg.field), observation_of(cfg), **weighting_settings(im),
+                         **external_settings(im, workdir))

@@ -1,6 +1,6 @@
 """The ``wsclean`` backend: a simulated ASKAP Measurement Set, imaged by the real WSClean.
 
-Per observation (once): UVW and times, a template Measurement Set (radsim.ms), the WSClean version.
+Per observation (once): UVW and times, a template Measurement Set (radsim.instrument.ms), the WSClean version.
 Per sky, in a work directory: copy the template MS; write the sky model as ``sky-model.fits`` (Jy/pixel);
 ``wsclean -predict`` fills MODEL_DATA; DATA = MODEL_DATA + seeded complex Gaussian noise of the per-visibility
 sigma that gives the requested image rms (or the radiometer-equation sigma); ``wsclean`` images and cleans
@@ -22,10 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from radsim import ms as ms_mod
-from radsim import telescope
-from radsim.imaging import Beam, ImagedSky
-from radsim.imaging.fast import ImagingError, external_observation_setup
+from radsim.instrument import ms as ms_mod
+from radsim.instrument import telescope
+from radsim.instrument.imaging.base import (Beam, ImagedSky, ImagingError, external_observation_setup,
+                                            external_settings, observation_of, release_workdir, run_logged,
+                                            weighting_settings)
+from radsim.sky.grid import Grid, write_image_fits
 
 INSTALL_HINT = ("install Debian's wsclean (apt-get install wsclean), or run inside the radsim container "
                 "(RADSIM_IMAGE, see containers/README.md), or choose imaging.backend = 'fast'")
@@ -47,15 +49,6 @@ def wsclean_version(exe: str) -> str:
     return "unknown"
 
 
-def run_logged(args: list[str], log: Path, cwd: Path) -> None:
-    """Run a program (argument list, no shell) with its output in ``log``; raise with the log's tail."""
-    with open(log, "ab") as fh:
-        fh.write(("$ " + " ".join(args) + "\n").encode())
-        fh.flush()
-        rc = subprocess.run(args, stdout=fh, stderr=subprocess.STDOUT, cwd=cwd).returncode
-    if rc != 0:
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
-        raise ImagingError(f"{Path(args[0]).name} failed with exit status {rc}; log kept at {log}:\n{tail}")
 
 
 class WscleanImager:
@@ -105,7 +98,7 @@ class WscleanImager:
     def image(self, sky: np.ndarray, rng: np.random.Generator, tag: str = "sky") -> ImagedSky:
         from astropy.io import fits
         from casacore import tables
-        from radsim import products
+
         timings = {}
         t = time.perf_counter()
         work = self.workdir / tag
@@ -116,7 +109,7 @@ class WscleanImager:
         shutil.copytree(self.template, ms_path)
         log = work / "wsclean.log"
         header = self.grid.header(self.observation.frequency_hz, self.observation.bandwidth_hz)
-        products.write_image_fits(work / "sky-model.fits", np.asarray(sky, dtype=np.float32), header)
+        write_image_fits(work / "sky-model.fits", np.asarray(sky, dtype=np.float32), header)
         timings["ms"] = time.perf_counter() - t
         ok = False
         try:
@@ -161,7 +154,10 @@ class WscleanImager:
         """Remove the template MS (and the work directory if it is empty) unless asked to keep them."""
         if not self.keep:
             shutil.rmtree(self.template, ignore_errors=True)
-            try:
-                self.workdir.rmdir()
-            except OSError:
-                pass
+        release_workdir(self.workdir, self.keep)
+
+
+def from_config(cfg, workdir=None) -> WscleanImager:
+    im = cfg.imaging
+    return WscleanImager(Grid.from_config(cfg.field), observation_of(cfg), **weighting_settings(im),
+                         **external_settings(im, workdir), extra_args=im.wsclean_args)

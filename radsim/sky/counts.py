@@ -42,6 +42,8 @@ from typing import Callable
 
 import numpy as np
 
+from radsim.errors import RadsimError
+
 CLASSES = ("sfg", "agn_flat", "agn_steep")
 POPULATION_OF_CLASS = ("SFG", "AGN", "AGN")
 SPECTRAL_INDEX = np.array([-0.7, -0.1, -0.75])      # mean S ~ nu^alpha per class
@@ -56,6 +58,10 @@ BUILTIN_PARAMETERS = {
     "SFG": (3.625511970488238e10, 1.8467667824602363e-04, 1.5702440459250073, 3.62981976880081, 2.6121732407703484),
     "AGN": (1.9162427332246683e04, 3.86997434487668e-01, 1.5359207908121533, 3.216551859696745, 2.0858478950513084),
 }
+
+
+class CountsError(RadsimError, ValueError):
+    """A counts table that cannot be used; the message names the file."""
 
 
 def broken_power_law(s_jy, k, s_break_jy, a, b, d):
@@ -114,7 +120,7 @@ def tabulated_model(flux_jy, dnds_per_class, frequency_hz: float, name: str = "t
     flux = np.asarray(flux_jy, dtype=float)
     table = np.asarray(dnds_per_class, dtype=float)
     if table.shape != (len(CLASSES), flux.size) or flux.size < 2 or np.any(np.diff(flux) <= 0):
-        raise ValueError("a counts table needs increasing fluxes and one dN/dS row per class "
+        raise CountsError("a counts table needs increasing fluxes and one dN/dS row per class "
                          f"({', '.join(CLASSES)})")
     logs = np.log(flux)
     tiny = 1e-300
@@ -135,7 +141,7 @@ def read_table(path) -> BaseModel:
     t = Table.read(path, format="ascii.ecsv")
     missing = [c for c in ("flux_jy", *(f"dnds_{c}" for c in CLASSES)) if c not in t.colnames]
     if missing:
-        raise ValueError(f"{path}: not a radsim counts table (missing columns {missing})")
+        raise CountsError(f"{path}: not a radsim counts table (missing columns {missing})")
     return tabulated_model(t["flux_jy"], [t[f"dnds_{c}"] for c in CLASSES], float(t.meta["frequency_hz"]),
                            name=str(path))
 

@@ -1,6 +1,7 @@
-"""Sharded HDF5 tiles: the contract between simulation and training (dataset layout version 1).
+"""The one way to read a radsim dataset: the contract between simulation and training (layout version 1).
 
-A shard ``shards/rank{R:04d}-{K:04d}.h5`` holds whole realisations:
+A dataset directory holds ``manifest.json`` (radsim.dataset.layout writes it) and ``shards/*.h5`` (radsim.dataset.shards
+writes them). A shard ``shards/rank{R:04d}-{K:04d}.h5`` holds whole realisations:
 
 =================  ===============================  =================================================
 dataset            shape, dtype                     meaning
@@ -19,31 +20,28 @@ realisations       (M,) compound                    one row per realisation: id,
                                                     tiles, write
 =================  ===============================  =================================================
 
-File attributes: ``format_version``, ``bin_edges_jy``, ``tile_size`` and any attributes the writer is given
-(config hash, pixel scale, frequency, imaging backend, ...). A shard is written under a hidden temporary name
-and renamed when complete (fsync first), so a shard under its final name is always whole; the writer rolls
-over to a new shard when one exceeds ``max_bytes``.
+File attributes: ``format_version``, ``bin_edges_jy``, ``tile_size`` and the writer's (config hash, pixel
+scale, frequency, imaging backend, ...). A shard under its final name is always whole.
 
-This module is the one documented way to read a dataset (radtrain imports it)::
+radtrain imports this module and nothing else of radsim's (besides the residual metrics and the atomic-write
+helper beside it)::
 
-    from radsim.shards import Dataset
+    from radsim.dataset.reader import Dataset
     ds = Dataset("runs/sim")                       # checks the manifest; refuses an unfinished dataset
     train = ds.load("train")                       # dict of numpy arrays: images, labels, realisation, ...
     ds.bin_edges_jy, ds.tile_size, ds.pixel_deg    # what the tiles are
-    for path in ds.shards_for("train"): ...        # or shard by shard (e.g. disjoint shards per rank)
+    ds.tiles_per_shard("train")                    # {shard path: tiles of the split in it}
+    ds.records("train")                            # one dict per realisation: id, modifier, beam, noise, ...
     ds.load("train", shards=my_paths)              # the split's tiles of some shards only
-
-A dataset directory holds ``manifest.json`` (written by radsim.dataset) and ``shards/*.h5``.
 """
 from __future__ import annotations
 
-import json
-import os
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from radsim.dataset import atomic
+from radsim.errors import RadsimError
 
 FORMAT_VERSION = 1
 FORMAT = "radsim-dataset"
@@ -59,131 +57,8 @@ REALISATION_DTYPE = np.dtype([
 STAGES = ("catalogue", "render", "labels", "image", "tiles", "write")
 
 
-class ShardError(ValueError):
+class ShardError(RadsimError, ValueError):
     """A shard that cannot be read or does not verify; the message names the file."""
-
-
-@dataclass
-class ShardInfo:
-    path: Path
-    realisations: list[int] = field(default_factory=list)
-    n_tiles: int = 0
-
-
-def shard_name(rank: int, sequence: int) -> str:
-    return f"rank{rank:04d}-{sequence:04d}.h5"
-
-
-class ShardWriter:
-    """Appends realisations to shards of one rank, rolling over at ``max_bytes``."""
-
-    def __init__(self, directory, rank: int, *, tile_size: int, bin_edges_jy, attrs: dict | None = None,
-                 max_bytes: int = 2 ** 31, compression: str | None = None, first_sequence: int = 0):
-        self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.rank = rank
-        self.tile_size = int(tile_size)
-        self.bin_edges = np.asarray(bin_edges_jy, dtype=float)
-        self.attrs = dict(attrs or {})
-        self.max_bytes = int(max_bytes)
-        self.compression = None if compression in (None, "none") else compression
-        self.sequence = first_sequence
-        self.completed: list[ShardInfo] = []
-        self._file = None
-        self._tmp = None
-        self._info = None
-
-    # -- shard life cycle
-    def _open(self):
-        import h5py
-        final = self.directory / shard_name(self.rank, self.sequence)
-        self._tmp = final.with_name(f".{final.name}.tmp")
-        self._info = ShardInfo(final)
-        self._bytes = 0
-        f = h5py.File(self._tmp, "w")
-        t, nb = self.tile_size, self.bin_edges.size - 1
-        opts = {"fletcher32": True, "compression": self.compression}
-        f.create_dataset("images", (0, t, t), np.float32, maxshape=(None, t, t), chunks=(1, t, t), **opts)
-        f.create_dataset("labels", (0, nb), np.float32, maxshape=(None, nb), chunks=(256, nb), **opts)
-        f.create_dataset("expected", (0, nb), np.float32, maxshape=(None, nb), chunks=(256, nb), **opts)
-        f.create_dataset("realisation", (0,), np.int64, maxshape=(None,), chunks=(1024,), **opts)
-        f.create_dataset("tile_origin", (0, 2), np.int32, maxshape=(None, 2), chunks=(1024, 2), **opts)
-        f.create_dataset("realisations", (0,), REALISATION_DTYPE, maxshape=(None,), chunks=(8,), fletcher32=True)
-        f.attrs["format_version"] = FORMAT_VERSION
-        f.attrs["bin_edges_jy"] = self.bin_edges
-        f.attrs["tile_size"] = self.tile_size
-        for k, v in self.attrs.items():
-            f.attrs[k] = v
-        self._file = f
-
-    def _finish(self):
-        if self._file is None:
-            return
-        self._file.flush()
-        self._file.close()
-        self._file = None
-        with open(self._tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(self._tmp, self._info.path)
-        fd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        self.completed.append(self._info)
-        self.sequence += 1
-
-    def add(self, index: int, tiles, labels, expected, tile_origin, row: dict) -> float:
-        """Append one realisation's tiles; ``row`` fills the ``realisations`` table (missing fields are 0;
-        ``write_s`` is measured here). Returns the seconds spent writing."""
-        t0 = time.perf_counter()
-        tiles = np.asarray(tiles, dtype=np.float32)
-        n = tiles.shape[0]
-        if tiles.shape[1:] != (self.tile_size, self.tile_size):
-            raise ShardError(f"tiles of shape {tiles.shape[1:]} do not match the tile size {self.tile_size}")
-        if self._file is None:
-            self._open()
-        f = self._file
-        for name, value in (("images", tiles), ("labels", labels), ("expected", expected),
-                            ("realisation", np.full(n, index)), ("tile_origin", tile_origin)):
-            d = f[name]
-            start = d.shape[0]
-            d.resize(start + n, axis=0)
-            d[start:] = np.asarray(value, dtype=d.dtype)
-        rec = np.zeros(1, REALISATION_DTYPE)
-        for key in REALISATION_DTYPE.names:
-            if key in row:
-                rec[key] = json.dumps(row[key]).encode() if key == "modifier" else row[key]
-        rec["id"] = index
-        rec["rank"] = self.rank
-        rec["write_s"] = time.perf_counter() - t0
-        r = f["realisations"]
-        r.resize(r.shape[0] + 1, axis=0)
-        r[-1] = rec[0]
-        self._info.realisations.append(int(index))
-        self._info.n_tiles += n
-        # rollover by the bytes of data written (no flush and stat per realisation); the file is a little
-        # larger (metadata, checksums)
-        self._bytes += sum(np.asarray(v).nbytes for v in (tiles, labels, expected, tile_origin)) + rec.nbytes
-        if self._bytes >= self.max_bytes:
-            self._finish()
-        return time.perf_counter() - t0
-
-    def close(self) -> list[ShardInfo]:
-        """Finish the open shard; returns every shard this writer completed."""
-        self._finish()
-        return self.completed
-
-    def abort(self) -> None:
-        """Drop the shard being written (its realisations were not completed into a shard)."""
-        if self._file is not None:
-            try:
-                self._file.close()
-            except Exception:   # noqa: BLE001 - e.g. a full disk: the file is dropped anyway
-                pass
-            self._file = None
-        if self._tmp is not None and self._tmp.exists():
-            self._tmp.unlink()
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -274,14 +149,7 @@ def verify_shard(path) -> list[str]:
 def read_manifest(directory) -> dict:
     """The manifest of a dataset directory, checked for format and version."""
     path = Path(directory) / MANIFEST
-    try:
-        manifest = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ShardError(f"{path}: missing (not a radsim dataset directory?)") from None
-    except (OSError, ValueError) as exc:
-        raise ShardError(f"{path}: cannot read the manifest: {exc}") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ShardError(f"{path}: not a radsim dataset manifest")
+    manifest = atomic.read_record(path, FORMAT, ShardError, f"{path}: missing (not a radsim dataset directory?)")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise ShardError(f"{path}: dataset format version {manifest.get('format_version')}, this radsim reads "
                          f"{FORMAT_VERSION}")
@@ -319,6 +187,10 @@ class Dataset:
         self.frequency_hz = float(m["frequency_hz"])
         self.image_units = m["image_units"]
         self.split = m["split"]
+        self.tiles_hash = m["tiles_hash"]             # identity of the tiles (what was simulated)
+        self.config_hash = m["config_hash"]
+        self.imaging_backend = m.get("imaging_backend")
+        self.detection_threshold_jy = m.get("detection_threshold_jy")
 
     @property
     def shard_paths(self) -> list[Path]:
@@ -337,9 +209,48 @@ class Dataset:
         wanted = set(self.realisations(split))
         return [self.directory / s["path"] for s in self.manifest["shards"] if wanted & set(s["realisations"])]
 
+    def records(self, split: str | None = None) -> list[dict]:
+        """One dict per realisation in the dataset (of ``split``, or all), sorted by id: ``id``, ``set_index``,
+        ``repeat``, ``modifier`` (name and parameters), ``n_sources``, ``n_tiles``, ``shard``, ``noise_rms_jy``
+        (Jy/beam), ``beam_arcsec`` ([major, minor, position angle (deg)]; zeros for sky models), ``rank`` and
+        ``timings_s`` (per stage)."""
+        recs = sorted(self.manifest["realisations"], key=lambda r: r["id"])
+        if split is None:
+            return recs
+        wanted = set(self.realisations(split))
+        return [r for r in recs if r["id"] in wanted]
+
+    def tiles_per_shard(self, split: str) -> dict[Path, int]:
+        """{shard path: number of the split's tiles in it}, for the shards that hold any (a per-tile split reads
+        each shard's small ``realisation`` column, since its tiles are drawn when read)."""
+        if self.split["by"] == "tile":
+            return {path: int(self.load(split, shards=[path], datasets=("realisation",))["realisation"].size)
+                    for path in self.shards_for(split)}
+        out: dict[Path, int] = {}
+        for r in self.records(split):
+            path = self.directory / r["shard"]
+            out[path] = out.get(path, 0) + int(r["n_tiles"])
+        return {self.directory / s["path"]: out[self.directory / s["path"]] for s in self.manifest["shards"]
+                if self.directory / s["path"] in out}
+
+    def n_tiles(self, split: str) -> int:
+        """Number of tiles in a split."""
+        if self.split["by"] == "tile":
+            return sum(self.tiles_per_shard(split).values())
+        return int(self.split.get("n_tiles", {}).get(self._check(split), 0))
+
+    def imaging_summary(self, split: str = "train") -> dict:
+        """What the images of a split's skies look like: median restoring beam ``beam_arcsec`` ([major, minor,
+        PA]; None for sky models in Jy/pixel) and median ``noise_rms_jy`` (Jy/beam); all skies when the split has
+        none."""
+        recs = self.records(split) or self.records()
+        beams = np.array([r["beam_arcsec"] for r in recs if r.get("beam_arcsec")], dtype=float).reshape(-1, 3)
+        return {"beam_arcsec": np.median(beams, axis=0).tolist() if beams.size else None,
+                "noise_rms_jy": float(np.median([r.get("noise_rms_jy", 0.0) for r in recs])) if recs else 0.0}
+
     def _check(self, split):
         if split not in SPLITS:
-            raise ValueError(f"split {split!r}: expected one of {', '.join(SPLITS)}")
+            raise ShardError(f"split {split!r}: expected one of {', '.join(SPLITS)}")
         return split
 
     def load(self, split: str, shards=None, datasets=TILE_DATASETS) -> dict:

@@ -3,7 +3,7 @@
 Plain values in and out; no files, no MPI. A ``sink`` may receive the catalogue chunk by chunk (to stream it to
 disk) so that the whole catalogue never needs to be in memory.
 
-Random streams of realisation i (see radsim.realisations): purpose (0,) the modifier's per-realisation
+Random streams of realisation i (see radsim.run.realisations): purpose (0,) the modifier's per-realisation
 parameters, (1,) the Poisson numbers of sources, (2, k) catalogue chunk k, (3,) the re-sampling of a T-RECS
 catalogue, (4,) the imaging (noise).
 """
@@ -14,9 +14,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from radsim import catalogue as catalogue_mod
-from radsim import counts, realisations, sky, tiles
-from radsim.grid import Grid
+from radsim import tiles
+from radsim.errors import RadsimError
+from radsim.instrument.imaging.base import build_imager
+from radsim.run import realisations
+from radsim.sky import catalogue as catalogue_mod
+from radsim.sky import counts, render
+from radsim.sky.grid import Grid
+
+
+class RealisationError(RadsimError, ValueError):
+    """A realisation that cannot be made as configured; the message names the keys."""
 
 
 class StageTimer:
@@ -43,7 +51,7 @@ def build_model(cfg, realisation: realisations.Realisation) -> counts.CountsMode
     lo, hi = base.valid_range_at(cfg.field.frequency_hz)
     drawn = not cfg.sources.trecs_catalogues
     if drawn and (cfg.sources.flux_min_jy < lo * (1 - 1e-9) or cfg.sources.flux_max_jy > hi * (1 + 1e-9)):
-        raise ValueError(f"sources.flux_min_jy..flux_max_jy = {cfg.sources.flux_min_jy:g}..{cfg.sources.flux_max_jy:g}"
+        raise RealisationError(f"sources.flux_min_jy..flux_max_jy = {cfg.sources.flux_min_jy:g}..{cfg.sources.flux_max_jy:g}"
                          f" Jy is outside the range of counts.base {cfg.counts.base!r} at "
                          f"{cfg.field.frequency_hz:g} Hz ({lo:.3g}..{hi:.3g} Jy)")
     rng = np.random.default_rng(realisation.seed_sequence(cfg.run.seed, 0))
@@ -107,49 +115,12 @@ def _trecs_sources(cfg, real, grid) -> _Sources:
                     max(1, -(-len(cat) // size)), lambda k: cat.select(slice(k * size, (k + 1) * size)), expected)
 
 
-def build_imager(cfg, workdir=None):
-    """The imaging backend of ``cfg``, with everything that depends only on the observation computed (PSF,
-    clean beam; for wsclean the template Measurement Set in ``workdir``): build it once and image every
-    realisation with it."""
-    from radsim import telescope
-    from radsim.imaging import Beam
-    im = cfg.imaging
-    grid = Grid.from_config(cfg.field)
-    if im.backend == "none":
-        from radsim.imaging.none import NoneImager
-        beam = Beam(im.beam_arcsec, im.beam_arcsec) if im.beam_arcsec else None
-        return NoneImager(cfg.field.pixel_arcsec, beam)
-    observation = telescope.Observation(
-        cfg.field.centre_ra_deg, cfg.field.centre_dec_deg, cfg.field.frequency_hz, cfg.field.bandwidth_hz,
-        im.ha_start_h, im.ha_end_h, im.integration_s, im.date_mjd, im.elevation_limit_deg)
-    if im.backend == "fast":
-        from radsim.imaging.fast import CleanSettings, FastImager
-        return FastImager(grid, observation, weighting=im.weighting, robust=im.robust, taper_arcsec=im.taper_arcsec,
-                          super_weight=im.super_weight, noise_rms_jy=im.noise_rms_jy, system_temperature_k=im.system_temperature_k,
-                          aperture_efficiency=im.aperture_efficiency,
-                          clean=CleanSettings(im.niter, im.gain, im.mgain, im.auto_threshold))
-    if im.backend == "wsclean":
-        from radsim.imaging.wsclean import WscleanImager
-        return WscleanImager(grid, observation, weighting=im.weighting, robust=im.robust,
-                             taper_arcsec=im.taper_arcsec, super_weight=im.super_weight,
-                             noise_rms_jy=im.noise_rms_jy, system_temperature_k=im.system_temperature_k,
-                             aperture_efficiency=im.aperture_efficiency, niter=im.niter, gain=im.gain,
-                             mgain=im.mgain, auto_threshold=im.auto_threshold, workdir=workdir, keep=im.keep_ms,
-                             extra_args=im.wsclean_args)
-    from radsim.imaging.yandasoft import YandasoftImager
-    return YandasoftImager(grid, observation, weighting=im.weighting, robust=im.robust,
-                           taper_arcsec=im.taper_arcsec, super_weight=im.super_weight,
-                           noise_rms_jy=im.noise_rms_jy, system_temperature_k=im.system_temperature_k,
-                           aperture_efficiency=im.aperture_efficiency, niter=im.niter, gain=im.gain,
-                           mgain=im.mgain, auto_threshold=im.auto_threshold, workdir=workdir, keep=im.keep_ms)
-
-
 @dataclass
 class RealisationResult:
     realisation: realisations.Realisation
     modifier_params: dict
     sky: np.ndarray                 # (npix, npix) float32, Jy/pixel
-    imaged: object                  # radsim.imaging.ImagedSky: restored (Jy/beam), residual, psf, beam, noise
+    imaged: object                  # ImagedSky: restored (Jy/beam), residual, psf, beam, noise
     tiles: np.ndarray               # (n_tiles, size, size) float32, tiles of the restored image
     labels: np.ndarray              # (n_tiles, n_bins) float32, numbers of sources
     expected: np.ndarray            # (n_tiles, n_bins) float64, model expectation
@@ -181,12 +152,12 @@ def make_realisation(cfg, index: int, sink=None, imager=None) -> RealisationResu
         src = (_trecs_sources if cfg.sources.trecs_catalogues else _drawn_sources)(cfg, real, grid)
     n_sources = int(src.n_per_class.sum())
     if n_sources > cfg.sources.max_sources:
-        raise ValueError(f"realisation {index} would hold {n_sources:,} sources (expected "
+        raise RealisationError(f"realisation {index} would hold {n_sources:,} sources (expected "
                          f"{src.mean_per_class.sum():,.0f}), more than sources.max_sources = "
                          f"{cfg.sources.max_sources:,}")
     if sink is not None:
         sink.begin(int(src.n_per_class.sum()))
-    accumulator = sky.SkyAccumulator(grid)
+    accumulator = render.SkyAccumulator(grid)
     labels = np.zeros((tiling.n_tiles, len(edges) - 1))
     flux_total = 0.0
     for k in range(src.n_chunks):

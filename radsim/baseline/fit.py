@@ -1,9 +1,9 @@
-"""The classical baseline: source counts read from each sky's pixel histogram by a P(D) fit (radsim.pofd).
+"""The classical baseline: source counts read from each sky's pixel histogram by a P(D) fit (radsim.baseline.pofd).
 
 For every sky of a dataset split, the pixels of its tiles (the whole image: the tiles cover it) are fitted with
 the P(D) of the dataset's own count-model family, the seed law n(S) = (1 + S0/S)^alpha n_base(S) with the
 dataset's base counts, free (log10 S0, alpha). The fitted model's integral over each label bin and the sky's
-solid angle is the baseline's reading of N(S), scored with the same residuals as the CNN (radsim.residuals).
+solid angle is the baseline's reading of N(S), scored with the same residuals as the CNN (radsim.dataset.metrics).
 
 What the fit knows about the instrument, from the dataset's config (the imaging set-up is rebuilt, a few
 seconds for ``fast``):
@@ -13,9 +13,9 @@ seconds for ``fast``):
   are restored with the fitted clean beam; fainter ones stay in the residual seen through the dirty beam's main
   lobe. Its far side lobes are left out: the sea they make of the faint sources is near Gaussian and its level
   depends on how much of it CLEAN took (on the emu-seed field the side-lobe model is 34% wider than the real
-  residual), so it joins the Gaussian noise, whose rms is fitted (from the imager's ``imaging.noise_rms_jy`` up
-  to NOISE_MAX times it) as a nuisance parameter.
-- Sources are point-like and deposited on the pixel grid by cloud-in-cell, as radsim.sky renders them: the
+  residual), so it joins the Gaussian noise, whose rms is fitted as a nuisance parameter (bounded between half the
+  imager's noise rms and NOISE_MAX times it).
+- Sources are point-like and deposited on the pixel grid by cloud-in-cell, as radsim.sky.render renders them: the
   beam's response is averaged over sub-pixel positions. Extended sources and CLEAN's imperfections are not
   modelled; pixels are taken as independent (the estimate stays unbiased).
 
@@ -29,8 +29,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from radsim import counts, pofd
-from radsim.residuals import relative_error, residual_dy, spread, sum_by
+from radsim.baseline import pofd
+from radsim.dataset.metrics import relative_error, residual_dy, spread, sum_by
+from radsim.errors import RadsimError
+from radsim.sky import counts
 
 #: parameters fitted, with their starting point, bounds and first steps: log10 S0 (Jy) and alpha of the seed law
 FIT_START = {"log10_s0": math.log10(2e-5), "alpha": 0.0}
@@ -47,6 +49,10 @@ MAIN_LOBE_FWHM = 1.0
 NOISE_MAX = 8.0
 #: the pixels fitted: those between these quantiles of the image (the likelihood truncated to match)
 FIT_QUANTILES = (0.001, 0.999)
+
+
+class BaselineError(RadsimError, ValueError):
+    """A dataset the P(D) baseline cannot fit; the message says why."""
 
 
 def subpixel_part(beam: np.ndarray, pixel_sr: float, offsets: int = 4, core: int = 24,
@@ -91,7 +97,7 @@ class Instrument:
 
 def instrument(cfg, imager, image_values=None, sidelobes: bool = False) -> Instrument:
     """The instrument model of an image made with ``cfg``'s imaging set-up (``imager`` from
-    radsim.pipeline.build_imager); ``image_values`` (the image's pixels) set CLEAN's stopping level for
+    radsim.instrument.imaging.build_imager); ``image_values`` (the image's pixels) set CLEAN's stopping level for
     ``fast``. ``sidelobes``: keep the dirty beam's far side lobes in the model (by default only its main lobe,
     within MAIN_LOBE_FWHM x the beam's FWHM of the peak, is kept; see the module's notes)."""
     backend = cfg.imaging.backend
@@ -102,14 +108,14 @@ def instrument(cfg, imager, image_values=None, sidelobes: bool = False) -> Instr
             kernel = np.zeros((3, 3))
             kernel[1, 1] = 1.0
         else:
-            from radsim.imaging.none import gaussian_beam_kernel
+            from radsim.instrument.imaging.none import gaussian_beam_kernel
             kernel = gaussian_beam_kernel(imager.beam, pixel_arcsec)
         return Instrument([pofd.compress(subpixel_part(kernel, pixel_sr))], 0.0, pixel_sr)
     if backend == "fast":
-        from radsim.imaging.fast import robust_rms
-        from radsim.imaging.none import gaussian_beam_kernel
+        from radsim.instrument.imaging.fast import robust_rms
+        from radsim.instrument.imaging.none import gaussian_beam_kernel
         if image_values is None:
-            raise ValueError("the fast backend's P(D) model needs the image's pixels (CLEAN's stopping level)")
+            raise BaselineError("the fast backend's P(D) model needs the image's pixels (CLEAN's stopping level)")
         level = max(cfg.imaging.auto_threshold * robust_rms(np.asarray(image_values, np.float64).ravel(), 1),
                     cfg.imaging.auto_threshold * imager.noise_rms_jy)
         psf = imager.psf
@@ -121,7 +127,7 @@ def instrument(cfg, imager, image_values=None, sidelobes: bool = False) -> Instr
         clean = pofd.compress(subpixel_part(gaussian_beam_kernel(imager.beam, pixel_arcsec), pixel_sr,
                                             s_lo_jy=level))
         return Instrument([dirty, clean], float(imager.noise_rms_jy), pixel_sr, level)
-    raise ValueError(f"the P(D) baseline models the 'none' and 'fast' backends; this dataset was imaged with "
+    raise BaselineError(f"the P(D) baseline models the 'none' and 'fast' backends; this dataset was imaged with "
                      f"{backend!r} (its PSF and CLEAN are not kept in the dataset)")
 
 
@@ -159,22 +165,22 @@ def fit_sky(values: np.ndarray, cfg, inst: Instrument, n: int = 2 ** 14,
 
 
 def baseline(dataset, cfg, split: str = "test", progress=None) -> dict:
-    """Fit every sky of a split of ``dataset`` (radsim.shards.Dataset made with ``cfg``); returns metrics in the
+    """Fit every sky of a split of ``dataset`` (radsim.dataset.reader.Dataset made with ``cfg``); returns metrics in the
     layout of ``radtrain evaluate``'s (per-sky dy and relative error, a table of skies) plus the fits."""
-    from radsim.pipeline import build_imager
+    from radsim.instrument.imaging import build_imager
     t0 = time.perf_counter()
     imager = build_imager(cfg)
     setup_s = time.perf_counter() - t0
     tiles = dataset.load(split, datasets=("images", "labels", "expected", "realisation", "tile_origin"))
     if tiles["labels"].shape[0] == 0:
-        raise ValueError(f"{dataset.directory}: the {split} split holds no tiles")
+        raise BaselineError(f"{dataset.directory}: the {split} split holds no tiles")
     edges = np.asarray(dataset.bin_edges_jy)
     ids, sky_true = sum_by(tiles["labels"].astype(np.float64), tiles["realisation"])
     _, sky_expected = sum_by(tiles["expected"].astype(np.float64), tiles["realisation"])
-    from radsim.grid import Grid
+    from radsim.sky.grid import Grid
     grid = Grid.from_config(cfg.field)
     t = dataset.tile_size
-    records = {r["id"]: r for r in dataset.manifest["realisations"]}
+    records = {r["id"]: r for r in dataset.records()}
     skies, preds = [], []
     for k, sky in enumerate(ids):
         ts = time.perf_counter()

@@ -2,37 +2,11 @@
 the seed study's "no telescope effects" training set."""
 from __future__ import annotations
 
-import math
 import time
 
 import numpy as np
-import scipy.fft
 
-from radsim.imaging import Beam, ImagedSky
-from radsim.sky import FWHM_TO_SIGMA
-
-
-def gaussian_beam_kernel(beam: Beam, pixel_arcsec: float, half_size: int | None = None) -> np.ndarray:
-    """The beam on the pixel grid, peak 1 at the centre pixel, ``[y, x]`` with north up and east left
-    (PA measured from north towards east, i.e. towards -x)."""
-    smaj = beam.bmaj_arcsec * FWHM_TO_SIGMA / pixel_arcsec
-    smin = beam.bmin_arcsec * FWHM_TO_SIGMA / pixel_arcsec
-    h = half_size if half_size is not None else int(math.ceil(5 * smaj)) + 1
-    y, x = np.mgrid[-h:h + 1, -h:h + 1].astype(float)
-    pa = math.radians(beam.bpa_deg)
-    u = -math.sin(pa) * x + math.cos(pa) * y          # along the major axis
-    v = math.cos(pa) * x + math.sin(pa) * y
-    return np.exp(-0.5 * ((u / smaj) ** 2 + (v / smin) ** 2))
-
-
-def convolve_same(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """Linear (zero-padded, no wrap-around) convolution, output the size of ``image``; kernel centred."""
-    ny, nx = image.shape
-    ky, kx = kernel.shape
-    shape = (scipy.fft.next_fast_len(ny + ky - 1, real=True), scipy.fft.next_fast_len(nx + kx - 1, real=True))
-    full = scipy.fft.irfft2(scipy.fft.rfft2(image, shape) * scipy.fft.rfft2(kernel, shape), shape)
-    oy, ox = ky // 2, kx // 2
-    return full[oy:oy + ny, ox:ox + nx]
+from radsim.instrument.imaging.base import Beam, ImagedSky, ImagingError, convolve_same, gaussian_beam_kernel
 
 
 def image(sky: np.ndarray, pixel_arcsec: float, beam: Beam | None = None) -> ImagedSky:
@@ -43,7 +17,7 @@ def image(sky: np.ndarray, pixel_arcsec: float, beam: Beam | None = None) -> Ima
         return ImagedSky(np.asarray(sky, dtype=np.float32), None, backend="none",
                          timings_s={"image": time.perf_counter() - t0})
     if min(beam.bmaj_arcsec, beam.bmin_arcsec) < 2 * pixel_arcsec:
-        raise ValueError(f"the beam ({beam.bmaj_arcsec:g} x {beam.bmin_arcsec:g} arcsec) is sampled by fewer than "
+        raise ImagingError(f"the beam ({beam.bmaj_arcsec:g} x {beam.bmin_arcsec:g} arcsec) is sampled by fewer than "
                          f"2 pixels of {pixel_arcsec:.3g} arcsec; use more pixels or a larger beam")
     kernel = gaussian_beam_kernel(beam, pixel_arcsec)
     restored = convolve_same(np.asarray(sky, dtype=np.float64), kernel).astype(np.float32)
@@ -71,3 +45,11 @@ class NoneImager:
 
     def image(self, sky: np.ndarray, rng=None) -> ImagedSky:
         return image(sky, self.pixel_arcsec, self.beam)
+
+    def close(self) -> None:
+        pass
+
+
+def from_config(cfg, workdir=None) -> NoneImager:
+    im = cfg.imaging
+    return NoneImager(cfg.field.pixel_arcsec, Beam(im.beam_arcsec, im.beam_arcsec) if im.beam_arcsec else None)

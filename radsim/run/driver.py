@@ -6,11 +6,11 @@ shards, and hands out the others one at a time: a rank asks for the next index w
 so slow realisations do not leave ranks idle. Rank 0 makes realisations too; a helper thread on rank 0 answers
 the other ranks' requests (polling with short sleeps, so an idle rank never spins a core).
 
-Every rank appends its realisations to its own shards (radsim.shards), which get their final names only when
+Every rank appends its realisations to its own shards (radsim.dataset.shards), which get their final names only when
 complete; a realisation counts as done only once it is in such a shard. Killing any rank or the whole job
 therefore loses at most the realisations of the open shards, and running the same command again makes exactly
 those (and any that failed) again. Realisations are bit-identical whichever rank makes them: their random
-streams are keyed by index (radsim.realisations).
+streams are keyed by index (radsim.run.realisations).
 """
 from __future__ import annotations
 
@@ -25,7 +25,10 @@ import traceback
 from collections import deque
 from pathlib import Path
 
-from radsim import dataset, pipeline, realisations, shards
+from radsim.dataset import layout, reader, shards
+from radsim.errors import RadsimError
+from radsim.instrument.imaging import build_imager
+from radsim.run import pipeline, realisations
 
 log = logging.getLogger("radsim.simulate")
 
@@ -34,7 +37,7 @@ TAG_REPLY = 12
 POLL_S = 0.02
 
 
-class SimulationError(RuntimeError):
+class SimulationError(RadsimError, RuntimeError):
     """The job cannot start or cannot go on; the message names the path or the rank and the cause."""
 
 
@@ -107,17 +110,17 @@ def prepare(cfg, out: Path, force_new: bool) -> dict:
     shards found and the run history. Raises SimulationError naming the path and the cause."""
     try:
         out.mkdir(parents=True, exist_ok=True)
-        (out / dataset.SHARDS).mkdir(exist_ok=True)
-        probe = out / dataset.SHARDS / f".probe-{os.getpid()}"
+        (out / layout.SHARDS).mkdir(exist_ok=True)
+        probe = out / layout.SHARDS / f".probe-{os.getpid()}"
         probe.write_bytes(b"radsim")
         probe.unlink()
     except OSError as exc:
         raise SimulationError(f"cannot write to the output directory {out}: {exc.strerror or exc}") from None
     try:
-        previous = dataset.read_manifest(out)
-    except dataset.DatasetError as exc:
+        previous = layout.read_manifest(out)
+    except layout.DatasetError as exc:
         raise SimulationError(f"{exc}; choose another --out") from None
-    if previous is None and dataset.shard_paths(out):
+    if previous is None and layout.shard_paths(out):
         raise SimulationError(f"{out} holds shards but no manifest.json: not a dataset this radsim can add to; "
                               f"choose another --out")
     runs = []
@@ -130,17 +133,17 @@ def prepare(cfg, out: Path, force_new: bool) -> dict:
                     f"{', '.join(_changed_keys(previous['config'], cfg.model_dump(mode='json'))) or 'unknown'}). "
                     f"Use the same config to resume it, another --out, or --force-new to move it aside into "
                     f"{out}/superseded-<time>/ and start again")
-            moved = dataset.supersede(out)
-            (out / dataset.SHARDS).mkdir()
+            moved = layout.supersede(out)
+            (out / layout.SHARDS).mkdir()
             log.warning("moved the dataset of another configuration to %s (nothing deleted)", moved)
         else:
             runs = previous.get("runs", [])
-    for tmp in dataset.stale_temporaries(out):
+    for tmp in layout.stale_temporaries(out):
         log.info("removing %s, left unfinished by an interrupted run (its realisations are made again)", tmp.name)
         tmp.unlink()
     try:
-        found = dataset.scan_shards(out)
-    except dataset.DatasetError as exc:
+        found = layout.scan_shards(out)
+    except layout.DatasetError as exc:
         raise SimulationError(str(exc)) from None
     for s in found:
         if s["tiles_hash"] and s["tiles_hash"] != cfg.tiles_hash():
@@ -148,7 +151,7 @@ def prepare(cfg, out: Path, force_new: bool) -> dict:
     done = {int(i) for s in found for i in s["table"]["id"]}
     planned = realisations.n_realisations(cfg)
     return {"todo": [i for i in range(planned) if i not in done], "done": sorted(done), "planned": planned,
-            "first_sequence": dataset.next_sequence(out), "found": found, "runs": runs}
+            "first_sequence": layout.next_sequence(out), "found": found, "runs": runs}
 
 
 def _changed_keys(old: dict, new: dict, prefix="") -> list[str]:
@@ -254,7 +257,7 @@ class Dispatcher:
 
 def _build_imager(cfg, out: Path, rank: int):
     workdir = out / "logs" / f"imaging-rank{rank:04d}" if cfg.imaging.keep_ms else None
-    return pipeline.build_imager(cfg, workdir)
+    return build_imager(cfg, workdir)
 
 
 def _work(cfg, out: Path, rank: int, first_sequence: int, next_index, report, imager, setup_s: float) -> dict:
@@ -266,7 +269,7 @@ def _work(cfg, out: Path, rank: int, first_sequence: int, next_index, report, im
     attrs = {"tiles_hash": cfg.tiles_hash(), "config_hash": cfg.hash(), "pixel_deg": cfg.field.pixel_deg,
              "frequency_hz": cfg.field.frequency_hz, "imaging_backend": cfg.imaging.backend, "rank": rank,
              "host": host}
-    writer = shards.ShardWriter(out / dataset.SHARDS, rank, tile_size=cfg.tiles.size, bin_edges_jy=cfg.labels.edges_jy,
+    writer = shards.ShardWriter(out / layout.SHARDS, rank, tile_size=cfg.tiles.size, bin_edges_jy=cfg.labels.edges_jy,
                                 attrs=attrs, max_bytes=int(cfg.dataset.shard_max_mb * 2 ** 20),
                                 compression=cfg.dataset.compression, first_sequence=first_sequence)
     n_ok = n_failed = 0
@@ -292,7 +295,7 @@ def _work(cfg, out: Path, rank: int, first_sequence: int, next_index, report, im
                    "modifier": {"name": real.modifier_name, **_plain(result.modifier_params)},
                    "n_sources": result.n_sources, "noise_rms_jy": im.noise_rms_jy, "beam_major_arcsec": beam[0],
                    "beam_minor_arcsec": beam[1], "beam_pa_deg": beam[2],
-                   **{f"{s}_s": result.timings_s.get(s, 0.0) for s in shards.STAGES if s != "write"}}
+                   **{f"{s}_s": result.timings_s.get(s, 0.0) for s in reader.STAGES if s != "write"}}
             try:
                 writer.add(index, result.tiles, result.labels, result.expected, result.tile_origin, row)
             except (OSError, RuntimeError) as exc:   # h5py reports some write failures as RuntimeError
@@ -310,8 +313,7 @@ def _work(cfg, out: Path, rank: int, first_sequence: int, next_index, report, im
     finally:
         if fatal is not None or sys.exc_info()[0] is not None:
             writer.abort()
-        if hasattr(imager, "close"):
-            imager.close()
+        imager.close()
     return {"rank": rank, "host": host, "setup_s": setup_s, "busy_s": busy, "realisations": n_ok,
             "failed": n_failed, "wall_s": setup_s + time.perf_counter() - t_start, "fatal": fatal}
 
@@ -348,80 +350,100 @@ def simulate(cfg, out, *, force_new: bool = False) -> int:
     setup_logging(rank, size)
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     t0 = time.perf_counter()
+    job = _set_up(comm, cfg, out, force_new)
+    job.update(started=started, t0=t0, setup_s=time.perf_counter() - t0)
+    if rank == 0:
+        _warn_about_split(cfg)
+        plan = job["plan"]
+        log.info("%s: %d realisations planned, %d already done, %d to make on %d rank(s)", out, plan["planned"],
+                 len(plan["done"]), len(plan["todo"]), size)
+    status = _lead(comm, cfg, out, job) if rank == 0 else _follow(comm, cfg, out, job)
+    if size > 1:
+        _wait(comm.Ibarrier())   # ranks that finish early wait here asleep, not spinning
+    return status
 
+
+def _set_up(comm, cfg, out: Path, force_new: bool) -> dict:
+    """Rank 0 plans and locks the dataset, then every rank builds its imager (PSF, clean beam; for wsclean a
+    template MS) at the same time, so that a config the imager refuses (beam sampling, elevation limit, a missing
+    wsclean) stops every rank before any work. Raises SimulationError on every rank alike (the CLI prints it
+    once, on rank 0)."""
+    rank, size = comm.Get_rank(), comm.Get_size()
     full_plan, error, lock, imager = None, None, None, None
     if rank == 0:
         try:
             full_plan = prepare(cfg, out, force_new)
             lock = _Lock(out)
-            dataset.write_manifest(out, _manifest(cfg, out, full_plan["found"], "running", full_plan["runs"], []))
-        except (SimulationError, ValueError, OSError) as exc:
+            layout.write_manifest(out, _manifest(cfg, out, full_plan["found"], "running", full_plan["runs"], []))
+        except (RadsimError, OSError) as exc:
             error = str(exc)
     error, plan = comm.bcast((error, None if full_plan is None else
                               {k: full_plan[k] for k in ("todo", "done", "planned", "first_sequence")}), root=0)
     if error is None:
-        # every rank builds its imager (PSF, clean beam; for wsclean a template MS) at the same time; a config
-        # the imager refuses (beam sampling, elevation limit, missing wsclean) stops every rank before any work
         try:
             imager = _build_imager(cfg, out, rank)
-        except (ValueError, OSError, RuntimeError) as exc:
+        except (RadsimError, OSError) as exc:
             error = f"{exc}" if size == 1 else f"rank {rank}: {exc}"
         errors = [e for e in (comm.allgather(error) if size > 1 else [error]) if e]
         error = errors[0] if errors else None
-    setup_s = time.perf_counter() - t0
     if error is not None:
         if lock is not None:
             lock.release()
-        if hasattr(imager, "close"):
+        if imager is not None:
             imager.close()
-        raise SimulationError(error)   # on every rank; the CLI prints it once (rank 0)
-    if rank == 0:
-        _warn_about_split(cfg)
-        log.info("%s: %d realisations planned, %d already done, %d to make on %d rank(s)", out, plan["planned"],
-                 len(plan["done"]), len(plan["todo"]), size)
-    # each rank numbers its shards from the same first sequence (the names differ by rank)
-    first_sequence = plan["first_sequence"]
+        raise SimulationError(error)
+    return {"full_plan": full_plan, "plan": plan, "lock": lock, "imager": imager}
 
-    if rank == 0:
-        progress = Progress(plan["planned"], len(plan["done"]))
-        dispatcher = Dispatcher(comm, plan["todo"], progress)
-        if size > 1:
-            dispatcher.thread.start()
-        try:
-            mine = _work(cfg, out, 0, first_sequence, dispatcher.take, progress.update, imager, setup_s)
-        except BaseException:
-            dispatcher.stop_handing_out()
-            raise
-        if mine["fatal"]:
-            dispatcher.stop_handing_out()
-            dispatcher.fatal.append(mine["fatal"])
-            log.error("%s", mine["fatal"])
-        if size > 1:
-            dispatcher.thread.join()
-        progress.close()
-        rank_info = [mine, *(dispatcher.rank_info[r] for r in sorted(dispatcher.rank_info))]
-        status = _finish(cfg, out, full_plan, rank_info, progress.failed, dispatcher.fatal, started,
-                         time.perf_counter() - t0, size)
-        lock.release()
-    else:
-        def next_index():
-            comm.send(("next", rank, None), dest=0, tag=TAG_REQUEST)
-            return _recv(comm, 0, TAG_REPLY)
 
-        def report(r):
-            comm.send(("report", rank, r), dest=0, tag=TAG_REQUEST)
-
-        try:
-            mine = _work(cfg, out, rank, first_sequence, next_index, report, imager, setup_s)
-        except Exception as exc:
-            mine = {"rank": rank, "host": socket.gethostname(), "fatal": f"{type(exc).__name__}: {exc}"}
-        if mine.get("fatal"):
-            comm.send(("fatal", rank, mine["fatal"]), dest=0, tag=TAG_REQUEST)
-        comm.send(("bye", rank, mine), dest=0, tag=TAG_REQUEST)
-        status = 1 if mine.get("fatal") else 0
+def _lead(comm, cfg, out: Path, job: dict) -> int:
+    """Rank 0: hand out realisations (a helper thread serves the other ranks), make some, write the manifest."""
+    size = comm.Get_size()
+    plan = job["plan"]
+    progress = Progress(plan["planned"], len(plan["done"]))
+    dispatcher = Dispatcher(comm, plan["todo"], progress)
     if size > 1:
-        _wait(comm.Ibarrier())   # ranks that finish early wait here asleep, not spinning
+        dispatcher.thread.start()
+    try:
+        # each rank numbers its shards from the same first sequence (the names differ by rank)
+        mine = _work(cfg, out, 0, plan["first_sequence"], dispatcher.take, progress.update, job["imager"],
+                     job["setup_s"])
+    except BaseException:
+        dispatcher.stop_handing_out()
+        raise
+    if mine["fatal"]:
+        dispatcher.stop_handing_out()
+        dispatcher.fatal.append(mine["fatal"])
+        log.error("%s", mine["fatal"])
+    if size > 1:
+        dispatcher.thread.join()
+    progress.close()
+    rank_info = [mine, *(dispatcher.rank_info[r] for r in sorted(dispatcher.rank_info))]
+    status = _finish(cfg, out, job["full_plan"], rank_info, progress.failed, dispatcher.fatal, job["started"],
+                     time.perf_counter() - job["t0"], size)
+    job["lock"].release()
     return status
+
+
+def _follow(comm, cfg, out: Path, job: dict) -> int:
+    """Any other rank: ask rank 0 for the next realisation until there is none, report each one."""
+    rank = comm.Get_rank()
+
+    def next_index():
+        comm.send(("next", rank, None), dest=0, tag=TAG_REQUEST)
+        return _recv(comm, 0, TAG_REPLY)
+
+    def report(r):
+        comm.send(("report", rank, r), dest=0, tag=TAG_REQUEST)
+
+    try:
+        mine = _work(cfg, out, rank, job["plan"]["first_sequence"], next_index, report, job["imager"],
+                     job["setup_s"])
+    except Exception as exc:
+        mine = {"rank": rank, "host": socket.gethostname(), "fatal": f"{type(exc).__name__}: {exc}"}
+    if mine.get("fatal"):
+        comm.send(("fatal", rank, mine["fatal"]), dest=0, tag=TAG_REQUEST)
+    comm.send(("bye", rank, mine), dest=0, tag=TAG_REQUEST)
+    return 1 if mine.get("fatal") else 0
 
 
 def _warn_about_split(cfg) -> None:
@@ -430,8 +452,8 @@ def _warn_about_split(cfg) -> None:
                     "test tiles leak information from the training skies (as in the seed study); use 'realisation' "
                     "or 'set' to hold out whole skies")
         return
-    split = dataset.assign_split(cfg)
-    empty = [name for name in dataset.SPLITS if not split[name] and split["fractions"][name] > 0]
+    split = layout.assign_split(cfg)
+    empty = [name for name in layout.SPLITS if not split[name] and split["fractions"][name] > 0]
     if empty:
         log.warning("the %s split(s) get no %s: too few for fractions %s", ", ".join(empty), cfg.dataset.split_by,
                     split["fractions"])
@@ -441,18 +463,21 @@ def _manifest(cfg, out, found, status, runs, failed):
     from mpi4py import MPI
     extra = {"mpi4py": __import__("mpi4py").__version__, "mpi": MPI.Get_library_version().splitlines()[0].strip()}
     if cfg.imaging.backend == "wsclean":
-        from radsim.imaging.wsclean import wsclean_executable, wsclean_version
+        from radsim.instrument.imaging.wsclean import (
+            wsclean_executable,
+            wsclean_version,
+        )
         try:
             extra["wsclean"] = wsclean_version(wsclean_executable())
         except Exception:   # noqa: BLE001 - the version is informative; the imager itself reports a missing wsclean
             pass
     units = ("JY/PIXEL" if cfg.imaging.backend == "none" and not cfg.imaging.beam_arcsec else "JY/BEAM")
-    return dataset.build_manifest(cfg, out, found, status=status, runs=runs, failed=failed,
-                                  version_info=dataset.versions(extra), image_units=units)
+    return layout.build_manifest(cfg, out, found, status=status, runs=runs, failed=failed,
+                                  version_info=layout.versions(extra), image_units=units)
 
 
 def _finish(cfg, out, plan, rank_info, failed, fatal, started, wall_s, size) -> int:
-    found = dataset.scan_shards(out)
+    found = layout.scan_shards(out)
     done = {int(i) for s in found for i in s["table"]["id"]}
     status = "complete" if len(done) == plan["planned"] else "incomplete"
     run = {"started": started, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "wall_s": wall_s, "ranks": size,
@@ -460,9 +485,9 @@ def _finish(cfg, out, plan, rank_info, failed, fatal, started, wall_s, size) -> 
            "failed": len(failed), "rank_info": rank_info}
     runs = [*plan["runs"], run]
     try:
-        dataset.write_manifest(out, _manifest(cfg, out, found, status, runs, failed))
+        layout.write_manifest(out, _manifest(cfg, out, found, status, runs, failed))
     except OSError as exc:
-        fatal = [*fatal, f"cannot update {out / dataset.MANIFEST}: {exc.strerror or exc} (the shards are complete; "
+        fatal = [*fatal, f"cannot update {out / layout.MANIFEST}: {exc.strerror or exc} (the shards are complete; "
                          f"run again once the cause is fixed to write it)"]
     made = run["made"]
     log.info("%s: %d realisations made in %.1f s on %d rank(s) (%.3g realisations/s); dataset %s, %d of %d "

@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from radsim.catalogue import Catalogue
+from radsim.sky.catalogue import Catalogue
 
 FWHM_TO_SIGMA = 1.0 / math.sqrt(8.0 * math.log(2.0))
 POINT_FRACTION = 1.0 / 3.0      # components smaller than this many pixels (FWHM) are points

@@ -3,9 +3,9 @@ model and predict large runs.
 
 A simulation run is a dataset directory (``manifest.json``: its ``runs`` records wall time, ranks and per-rank
 set-up/busy time; its ``realisations`` the per-stage time of each realisation and its shard bytes). A training
-run is a radtrain run directory (``run.json``: ranks, batch per rank, the own-timer profile of data and
-allreduce time per step; ``history.csv``: step time and tiles/s per epoch). Both are plain files of documented
-layout, so this module imports neither MPI nor radtrain.
+run is a radtrain run directory, read through its documented run record alone (``run.json``: per launch the
+ranks, batch per rank, the own-timer profile of data and allreduce time per step, and the throughput: step time
+and tiles/s). Both are plain files of documented layout, so this module imports neither MPI nor radtrain.
 
 Definitions (N ranks; rate = realisations/s or tiles/s from wall-clock time):
 
@@ -29,6 +29,7 @@ Cost model (documented in docs/scaling.md), fitted to the measured runs:
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import re
@@ -36,10 +37,13 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from radsim.dataset import atomic
+from radsim.errors import RadsimError
+
 STAGES = ("catalogue", "render", "labels", "image", "tiles", "write")
 
 
-class ScalingError(ValueError):
+class ScalingError(RadsimError, ValueError):
     """A directory that is not a finished simulation or training run."""
 
 
@@ -110,24 +114,27 @@ def read_simulation(path) -> SimRun:
 
 
 def read_training(path) -> TrainRun:
-    """The last launch of a radtrain run: medians over its epochs after the first (which includes tracing)."""
+    """The last launch of a radtrain run, from its run record (``run.json``, documented in radtrain.rundir):
+    the launch's ``ranks``, ``batch_per_rank``, ``steps_per_epoch``, ``parameters``, ``wall_s``, ``profile`` and
+    ``throughput`` (medians over its epochs after the first, which includes tracing). Nothing else of the run
+    directory is read."""
     path = Path(path)
-    run = json.loads((path / "run.json").read_text())
+    try:
+        run = json.loads((path / "run.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise ScalingError(f"{path}: cannot read the run record run.json: {exc}") from None
+    if not isinstance(run, dict) or run.get("format") != "radtrain-run":
+        raise ScalingError(f"{path}/run.json: not a radtrain run record")
     if not run.get("runs"):
         raise ScalingError(f"{path}: the training run has no launch record")
     launch = run["runs"][-1]
-    with (path / "history.csv").open() as f:
-        rows = [r for r in csv.DictReader(f) if int(r["epoch"]) > launch["initial_epoch"]]
-    later = rows[1:] or rows
-    if not later:
+    through = launch.get("throughput") or {}
+    if not through.get("epochs"):
         raise ScalingError(f"{path}: no epoch recorded")
     prof = launch.get("profile", {})
-    return TrainRun(path=str(path), ranks=launch["ranks"], batch_per_rank=launch.get("batch_per_rank",
-                                                                                      launch["global_batch"] // launch["ranks"]),
-                    steps_per_epoch=launch["steps_per_epoch"],
-                    tiles_per_s=statistics.median(float(r["tiles_per_s"]) for r in later),
-                    step_s=statistics.median(float(r["step_s"]) for r in later),
-                    data_s=prof.get("data_s", 0.0), allreduce_s=prof.get("allreduce_s", 0.0),
+    return TrainRun(path=str(path), ranks=launch["ranks"], batch_per_rank=launch["batch_per_rank"],
+                    steps_per_epoch=launch["steps_per_epoch"], tiles_per_s=through["tiles_per_s"],
+                    step_s=through["step_s"], data_s=prof.get("data_s", 0.0), allreduce_s=prof.get("allreduce_s", 0.0),
                     allreduce_mb=prof.get("allreduce_mb", 0.0), parameters=launch.get("parameters", 0),
                     wall_s=launch.get("wall_s", float("nan")))
 
@@ -333,11 +340,12 @@ def write_report(runs, out) -> dict:
         row["predicted_rate"] = p["predicted"] if p else None
         row["model_error"] = p["error"] if p else None
     keys = sorted({k for r in rows for k in r}, key=lambda k: (k not in ("kind", "path", "ranks"), k))
-    with (out / "scaling.csv").open("w", newline="") as f:
-        w = csv.DictWriter(f, keys)
-        w.writeheader()
-        w.writerows(rows)
-    (out / "model.json").write_text(json.dumps(model.to_dict(), indent=1))
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, keys, lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    atomic.write_text(out / "scaling.csv", buf.getvalue())
+    atomic.write_json(out / "model.json", model.to_dict())
     md = ["| kind | ranks | run | rate | strong speed-up | strong eff. | weak eff. | model | model error |",
           "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
@@ -360,9 +368,9 @@ def write_report(runs, out) -> dict:
         for r in trains:
             md.append(f"| {r['ranks']} | `{Path(r['path']).name}` | {r['batch_per_rank']} | {r['step_s']:.4f} | "
                       f"{r['data_s']:.4f} | {r['allreduce_s']:.4f} | {r['allreduce_mb']:.2f} |")
-    (out / "scaling.md").write_text("\n".join(md) + "\n")
-    from radsim import plots
-    plots.scaling(rows, out)
+    atomic.write_text(out / "scaling.md", "\n".join(md) + "\n")
+    from radsim import figures
+    figures.scaling(rows, out)
     return {"rows": rows, "model": model, "markdown": "\n".join(md), "out": str(out)}
 
 
@@ -386,8 +394,9 @@ def expected_sources(cfg, sample: int = 16) -> float:
     ``sample`` realisations spread over the plan."""
     import numpy as np
 
-    from radsim import catalogue, pipeline, realisations
-    from radsim.grid import Grid
+    from radsim.run import pipeline, realisations
+    from radsim.sky import catalogue
+    from radsim.sky.grid import Grid
     n = realisations.n_realisations(cfg)
     grid = Grid.from_config(cfg.field)
     means = []
@@ -405,7 +414,7 @@ def plan(cfg, nodes: int, cores_per_node: int, model: CostModel | None = None,
     """Predicted wall time, core-hours and dataset size of simulating ``cfg`` on ``nodes`` x ``cores_per_node``
     ranks: the calibration's per-stage times scaled to this config (source stages by the expected number of
     sources, pixel stages and set-up by the number of pixels, the imaging stage by N^2 log N)."""
-    from radsim import realisations
+    from radsim.run import realisations
     model = model if model is not None and model.sim_t_real_s else DEFAULT_MODEL
     n_real = realisations.n_realisations(cfg)
     sources = expected_sources(cfg) if sources is None else sources

@@ -14,9 +14,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from radsim.errors import RadsimError
+
 PARAMS_STREAM = 0
 REALISATION_STREAM = 1
 SPLIT_STREAM = 2
+
+
+class PlanError(RadsimError, IndexError):
+    """A realisation the config does not plan."""
 
 
 def n_sets(cfg) -> int:
@@ -100,7 +106,7 @@ def get(cfg, index: int) -> Realisation:
     """Realisation ``index`` of ``cfg`` (its parameter set alone is made, not the whole plan)."""
     total = n_realisations(cfg)
     if not 0 <= index < total:
-        raise IndexError(f"realisation index {index} is out of range: the config plans {total} "
+        raise PlanError(f"realisation index {index} is out of range: the config plans {total} "
                          f"(indices 0..{total - 1})")
     k, rep = divmod(index, cfg.realisations.repeats)
     name, params = parameter_set(cfg, k)

@@ -7,7 +7,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from radsim import counts, published  # noqa: E402
+from radsim.dataset import atomic  # noqa: E402
+from radsim.sky import counts, published  # noqa: E402
 
 
 def counts_plot(models, labels_edges_jy, threshold_jy, frequency_hz, out, names=None, max_curves=30):
@@ -47,7 +48,7 @@ def counts_plot(models, labels_edges_jy, threshold_jy, frequency_hz, out, names=
         ax.set_ylim(1e-5, 3e3)
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(fontsize=8, loc="upper left")
-    fig.savefig(out, dpi=110)
+    atomic.save_figure(fig, out, dpi=110)
     plt.close(fig)
 
 
@@ -119,14 +120,14 @@ def preview_plot(sky, tiles, labels, expected, origins, edges_jy, threshold_jy, 
         a.legend(fontsize=8)
     if title:
         fig.suptitle(title)
-    fig.savefig(out, dpi=90)
+    atomic.save_figure(fig, out, dpi=90)
     plt.close(fig)
 
 
 def scaling(rows, out):
     """speedup.png and efficiency.png (against ranks, ideal lines, strong and weak series per program) and
     stages.png (simulation: stacked seconds per realisation per stage; training: step time split into compute
-    and allreduce) from radsim.scaling.scaling_rows; returns the paths."""
+    and allreduce) from radsim.studies.scaling.scaling_rows; returns the paths."""
     from pathlib import Path
     out = Path(out)
     paths = []
@@ -160,7 +161,7 @@ def scaling(rows, out):
             ax.set_ylim(0, 1.15)
         ax.legend(fontsize=8)
         path = out / f"{name}.png"
-        fig.savefig(path, dpi=110)
+        atomic.save_figure(fig, path, dpi=110)
         plt.close(fig)
         paths.append(path)
     sims = [r for r in rows if r["kind"] == "simulation"]
@@ -186,46 +187,7 @@ def scaling(rows, out):
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
     path = out / "stages.png"
-    fig.savefig(path, dpi=110)
+    atomic.save_figure(fig, path, dpi=110)
     plt.close(fig)
     paths.append(path)
     return paths
-
-
-def residuals_comparison(entries, out, title=""):
-    """Per-sky residuals of several readings of N(S) side by side: ``entries`` is a list of (label, metrics) with
-    metrics in the layout of ``radtrain evaluate`` or ``radsim pofd`` (per_sky dy and relative_error, bin
-    centres, detection threshold). Left: the seed's dy per bin (mean and spread over skies) with the +-0.05 and
-    +-0.10 bands; right: the relative error. The threshold and the fluxes 10x and 100x below it are marked. When
-    some residual exceeds 1 the y axis is linear within +-0.1 and logarithmic beyond."""
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.4))
-    n = len(entries)
-    for ax, key, ylabel in ((axes[0], "dy", "dy = (pred − true) / mean(true)"),
-                            (axes[1], "relative_error", "(pred − true) / true")):
-        ax.axhspan(-0.10, 0.10, color="0.93")
-        ax.axhspan(-0.05, 0.05, color="0.85")
-        ax.axhline(0, color="k", lw=0.8)
-        for j, (label, m) in enumerate(entries):
-            centres = np.asarray(m["bin_centres_jy"])
-            shift = 10 ** (0.03 * (j - (n - 1) / 2))
-            r = m["per_sky"][key]
-            ax.errorbar(centres * shift, r["mean"], yerr=r["std"], fmt="o-" if "pofd" in label.lower() else "o",
-                        ms=4, lw=0.8, capsize=2, label=label, color=f"C{j}")
-        threshold = entries[0][1].get("detection_threshold_jy")
-        if threshold:
-            for factor, style in ((1, "-"), (10, "--"), (100, ":")):
-                ax.axvline(threshold / factor, color="0.4", ls=style, lw=0.8)
-                ax.text(threshold / factor, 0.98, " threshold" if factor == 1 else f" /{factor}", fontsize=7,
-                        transform=ax.get_xaxis_transform(), va="top", color="0.3")
-        ax.set(xscale="log", xlabel="S (Jy)", ylabel=ylabel)
-        extent = max(float(np.nanmax(np.abs(np.asarray(m["per_sky"][key]["mean"])) +
-                                     np.asarray(m["per_sky"][key]["std"]))) for _, m in entries)
-        if extent > 1.0:          # residuals of very different sizes: linear within +-0.1, logarithmic beyond
-            ax.set_yscale("symlog", linthresh=0.1, linscale=1.5)
-    axes[0].legend(fontsize=7, loc="lower left")
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out

@@ -16,6 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from radsim import __version__
+from radsim.dataset import atomic
+
 _GL8 = np.polynomial.legendre.leggauss(8)
 
 
@@ -125,3 +128,15 @@ class Grid:
     def wcs(self, frequency_hz: float = 1.4e9, bandwidth_hz: float = 1e6):
         from astropy.wcs import WCS
         return WCS(self.header(frequency_hz, bandwidth_hz))
+
+
+def write_image_fits(path, image: np.ndarray, header, extra: dict | None = None) -> None:
+    """A 2-d image (float32) written atomically as the 4-d (1, 1, ny, nx) FITS cube ``header`` (from
+    :meth:`Grid.header`) describes; ``extra`` adds header cards."""
+    from astropy.io import fits
+    h = header.copy()
+    for k, v in (extra or {}).items():
+        h[k] = v
+    h["ORIGIN"] = f"radsim {__version__}"
+    with atomic.atomic_path(path) as tmp:
+        fits.PrimaryHDU(np.asarray(image, dtype=np.float32)[None, None], header=h).writeto(tmp)

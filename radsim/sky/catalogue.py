@@ -7,7 +7,7 @@ column             dtype    meaning
 =================  =======  =====================================================================
 l, m               float64  direction cosines about the field centre (l east, m north)
 flux_jy            float64  total flux density at the observing frequency (Jy)
-cls                int8     class: 0 SFG, 1 flat-spectrum AGN, 2 steep-spectrum AGN (radsim.counts)
+cls                int8     class: 0 SFG, 1 flat-spectrum AGN, 2 steep-spectrum AGN (radsim.sky.counts)
 major_arcsec       float32  FWHM of the (each) Gaussian component's major axis; 0 for a point
 minor_arcsec       float32  FWHM of its minor axis
 pa_deg             float32  position angle of the major axis (or of the lobe axis), east of north
@@ -35,7 +35,8 @@ from typing import Iterator
 
 import numpy as np
 
-from radsim.counts import CLASSES, SPECTRAL_INDEX, SPECTRAL_INDEX_SCATTER, SR_PER_DEG2
+from radsim.errors import RadsimError
+from radsim.sky.counts import CLASSES, SPECTRAL_INDEX, SPECTRAL_INDEX_SCATTER, SR_PER_DEG2
 
 CHUNK = 1 << 20
 U_TABLE = 1 << 16            # inverse-CDF table on a uniform grid of u (fast path)
@@ -226,7 +227,7 @@ def draw(model, grid, flux_min_jy, flux_max_jy, seed_sequence: np.random.SeedSeq
 TRECS_CLASS = {1: 0, 2: 0, 3: 0, 4: 1, 5: 1, 6: 2}   # RadioClass / PopFlag -> radsim class
 
 
-class TrecsError(ValueError):
+class TrecsError(RadsimError, ValueError):
     pass
 
 

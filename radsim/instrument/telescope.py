@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from radsim.errors import RadsimError
+
 ASKAP_DISH_DIAMETER_M = 12.0
 # ITRF X, Y, Z (m) of the 36 ASKAP pads, as in Yandasoft's simulation tests (shared/reference/FACTS.md).
 ASKAP_PADS_ITRF_M = np.array([
@@ -61,7 +63,7 @@ SPEED_OF_LIGHT_M_S = 299792458.0
 AU_M = 149597870700.0
 
 
-class ObservationError(ValueError):
+class ObservationError(RadsimError, ValueError):
     """An observation that cannot be made as asked (e.g. the field below the elevation limit)."""
 
 

@@ -1,41 +1,22 @@
-"""Files of one realisation: catalogue.fits, sky.fits, tiles.h5.
+"""Files of one realisation (`radsim realise`): catalogue.fits, sky.fits, restored/residual/psf.fits, tiles.h5.
 
 Every file appears under its final name only when complete: it is written to a temporary name in the same
 directory, flushed and fsync'ed, then renamed.
 """
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
 from radsim import __version__
-from radsim.catalogue import Catalogue
+from radsim.dataset.atomic import atomic_path
+from radsim.errors import RadsimError
+from radsim.sky.catalogue import Catalogue
+from radsim.sky.grid import write_image_fits
 
 FITS_BLOCK = 2880
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | Path):
-    """Yield a temporary path next to ``path``; on success fsync it and rename it to ``path``."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        yield tmp
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -128,15 +109,6 @@ def read_catalogue_fits(path, grid) -> Catalogue:
 # --------------------------------------------------------------------------------------------------------------
 # images and tiles
 
-def write_image_fits(path, image: np.ndarray, header, extra: dict | None = None) -> None:
-    """A 2-d image as the 4-d (1, 1, ny, nx) cube its header describes."""
-    from astropy.io import fits
-    h = header.copy()
-    for k, v in (extra or {}).items():
-        h[k] = v
-    h["ORIGIN"] = f"radsim {__version__}"
-    with atomic_path(path) as tmp:
-        fits.PrimaryHDU(np.asarray(image, dtype=np.float32)[None, None], header=h).writeto(tmp)
 
 
 def write_tiles_h5(path, result, attrs: dict) -> None:
@@ -158,3 +130,54 @@ def write_tiles_h5(path, result, attrs: dict) -> None:
             f.attrs["modifier"] = json.dumps({"name": result.realisation.modifier_name, **result.modifier_params})
             for k, v in attrs.items():
                 f.attrs[k] = v
+
+
+# --------------------------------------------------------------------------------------------------------------
+# one realisation's directory (`radsim realise`)
+
+class ProductsError(RadsimError):
+    """The products of a realisation cannot be written; the message names the file and the cause."""
+
+    exit_status = 1
+
+
+def realisation_names(with_catalogue: bool) -> list[str]:
+    """The files `radsim realise` always writes (the imaged products come on top when there is a beam)."""
+    return ["sky.fits", "tiles.h5"] + (["catalogue.fits"] if with_catalogue else [])
+
+
+def write_realisation(out, cfg, result, grid) -> list[str]:
+    """Write sky.fits (Jy/pixel), restored.fits, residual.fits and psf.fits (Jy/beam, with the beam, when the
+    backend has one) and tiles.h5 of one realisation (a :class:`radsim.run.pipeline.RealisationResult`) into
+    ``out``; returns the names written."""
+    out = Path(out)
+    f, bw = cfg.field.frequency_hz, cfg.field.bandwidth_hz
+    meta = {"REALISN": result.realisation.index, "CFGHASH": cfg.hash()[:16]}
+    written = []
+
+    def image(name, data, bunit, extra):
+        write_image_fits(out / name, data, grid.header(f, bw, **({} if bunit is None else {"bunit": bunit})), extra)
+        written.append(name)
+
+    try:
+        image("sky.fits", result.sky, None, meta)
+        im = result.imaged
+        if im.beam is not None:
+            beam_meta = {**meta, **im.beam.fits_keywords(), "BACKEND": im.backend, "NOISERMS": im.noise_rms_jy}
+            image("restored.fits", im.restored, "JY/BEAM", beam_meta)
+            if im.residual is not None:
+                image("residual.fits", im.residual, "JY/BEAM", beam_meta)
+            if im.psf is not None:
+                image("psf.fits", im.psf, "", beam_meta)
+        beam = [im.beam.bmaj_arcsec, im.beam.bmin_arcsec, im.beam.bpa_deg] if im.beam else [0.0, 0.0, 0.0]
+        write_tiles_h5(out / "tiles.h5", result, {
+            "imaging_backend": im.backend, "beam_major_arcsec": beam[0], "beam_minor_arcsec": beam[1],
+            "beam_pa_deg": beam[2], "noise_rms_jy": im.noise_rms_jy,
+            "image_units": im.units, "imaging_info": json.dumps(im.info, default=str),
+            "config_hash": cfg.hash(), "config": json.dumps(cfg.model_dump(mode="json")),
+            "realisation_index": result.realisation.index, "seed": cfg.run.seed, "pixel_deg": cfg.field.pixel_deg,
+            "frequency_hz": f, "tile_size": cfg.tiles.size, "radsim_version": __version__})
+        written.append("tiles.h5")
+    except OSError as exc:
+        raise ProductsError(f"cannot write {exc.filename or out}: {exc.strerror or exc}") from None
+    return written

@@ -1,0 +1,324 @@
+"""The imaging interface: one :class:`Imager` protocol, the backend registry, and what the backends share.
+
+An imager is built once per configuration (everything that depends only on the observation: uv coverage,
+weights, PSF, clean beam; for the external programs a template Measurement Set) and then images every sky of
+the run: ``imager.image(sky, rng)`` takes the sky model (Jy/pixel, ``image[y, x]``) and a random generator (the
+noise) and returns an :class:`ImagedSky`. ``close()`` releases what it holds (working directories).
+
+Backends (``imaging.backend``), each one module of this package with a ``from_config(cfg, workdir)``:
+
+- ``none``: the sky model itself, or convolved with a Gaussian restoring beam;
+- ``fast``: the built-in image-plane imager (ducc0 gridding, Clark CLEAN);
+- ``wsclean``: WSClean on a simulated Measurement Set;
+- ``yandasoft``: Yandasoft's csimulator and imager (in the Apptainer image).
+
+Adding a backend is one new module here plus one line in :data:`BACKENDS`.
+"""
+from __future__ import annotations
+
+import importlib
+import math
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import scipy.fft
+from scipy import optimize
+
+from radsim.errors import RadsimError
+from radsim.sky.render import FWHM_TO_SIGMA
+
+BACKENDS = {   # imaging.backend -> the module that builds it
+    "none": "radsim.instrument.imaging.none",
+    "fast": "radsim.instrument.imaging.fast",
+    "wsclean": "radsim.instrument.imaging.wsclean",
+    "yandasoft": "radsim.instrument.imaging.yandasoft",
+}
+
+
+@dataclass
+class Beam:
+    """An elliptical Gaussian beam: FWHM major and minor axes (arcsec), position angle (deg, east of north)."""
+
+    bmaj_arcsec: float
+    bmin_arcsec: float
+    bpa_deg: float = 0.0
+
+    def area_sr(self) -> float:
+        """Solid angle of the beam, pi bmaj bmin / (4 ln 2) (sr)."""
+        return float(np.pi * np.radians(self.bmaj_arcsec / 3600) * np.radians(self.bmin_arcsec / 3600)
+                     / (4 * np.log(2)))
+
+    def area_pixels(self, pixel_arcsec: float) -> float:
+        """Beam solid angle in pixels (Jy/beam = this x Jy/pixel for a smooth source)."""
+        return float(np.pi * self.bmaj_arcsec * self.bmin_arcsec / (4 * np.log(2)) / pixel_arcsec ** 2)
+
+    def fits_keywords(self) -> dict:
+        return {"BMAJ": self.bmaj_arcsec / 3600, "BMIN": self.bmin_arcsec / 3600, "BPA": self.bpa_deg}
+
+
+@dataclass
+class ImagedSky:
+    """The product of a backend. Images are float32 ``[y, x]``."""
+
+    restored: np.ndarray                 # Jy/beam (Jy/pixel when beam is None)
+    beam: Beam | None
+    residual: np.ndarray | None = None   # Jy/beam
+    psf: np.ndarray | None = None        # peak 1
+    model: np.ndarray | None = None      # clean components, Jy/pixel
+    noise_rms_jy: float = 0.0            # Jy/beam, expected rms of the noise in ``restored``
+    backend: str = "none"
+    timings_s: dict = field(default_factory=dict)
+    info: dict = field(default_factory=dict)   # backend details (CLEAN iterations, versions, ...)
+
+    @property
+    def units(self) -> str:
+        return "JY/PIXEL" if self.beam is None else "JY/BEAM"
+
+
+@runtime_checkable
+class Imager(Protocol):
+    """What every backend provides. ``beam`` is the restoring beam (None: images in Jy/pixel), ``noise_rms_jy``
+    the expected rms of the noise in a restored image (Jy/beam)."""
+
+    name: str
+    beam: Beam | None
+    noise_rms_jy: float
+
+    def image(self, sky: np.ndarray, rng: np.random.Generator) -> ImagedSky: ...
+
+    def close(self) -> None: ...
+
+
+def build_imager(cfg, workdir=None) -> Imager:
+    """The imaging backend of ``cfg`` (a :class:`radsim.config.RadsimConfig`), with everything that depends only
+    on the observation computed: build it once and image every realisation with it. ``workdir`` keeps the
+    external programs' files and logs (None: a temporary directory, removed by ``close()``)."""
+    name = cfg.imaging.backend
+    if name not in BACKENDS:
+        raise ImagingError(f"imaging.backend = {name!r}: expected one of {', '.join(BACKENDS)}")
+    return importlib.import_module(BACKENDS[name]).from_config(cfg, workdir)
+
+
+def observation_of(cfg):
+    """The :class:`~radsim.instrument.telescope.Observation` that a config's field and imaging sections describe."""
+    from radsim.instrument import telescope
+    im = cfg.imaging
+    return telescope.Observation(
+        cfg.field.centre_ra_deg, cfg.field.centre_dec_deg, cfg.field.frequency_hz, cfg.field.bandwidth_hz,
+        im.ha_start_h, im.ha_end_h, im.integration_s, im.date_mjd, im.elevation_limit_deg)
+
+
+def weighting_settings(im) -> dict:
+    """The keywords every synthesis backend takes from the imaging section: weighting and noise."""
+    return {"weighting": im.weighting, "robust": im.robust, "taper_arcsec": im.taper_arcsec,
+            "super_weight": im.super_weight, "noise_rms_jy": im.noise_rms_jy,
+            "system_temperature_k": im.system_temperature_k, "aperture_efficiency": im.aperture_efficiency}
+
+
+def external_settings(im, workdir) -> dict:
+    """The keywords the external backends (wsclean, yandasoft) take besides the weighting: CLEAN's and where
+    to work."""
+    return {"niter": im.niter, "gain": im.gain, "mgain": im.mgain, "auto_threshold": im.auto_threshold,
+            "workdir": workdir, "keep": im.keep_ms}
+
+
+def release_workdir(workdir: Path, keep: bool) -> None:
+    """Remove an external backend's work directory if it is empty, unless it is to be kept."""
+    if not keep:
+        try:
+            Path(workdir).rmdir()
+        except OSError:
+            pass
+
+
+SPEED_OF_LIGHT = 299_792_458.0
+EPSILON = 1e-6              # ducc0 gridding accuracy
+
+
+class ImagingError(RadsimError, ValueError):
+    """Imaging that cannot be done as configured (e.g. a beam sampled by fewer than 2 pixels)."""
+
+
+# --------------------------------------------------------------------------------------------------------------
+# weighting, gridding and beams (shared by the backends)
+
+def ducc_to_image(d: np.ndarray) -> np.ndarray:
+    """ducc0's dirty image is indexed [l, m] with l increasing; radsim's is [y, x] with x decreasing in l
+    (east left) and y increasing in m, both centred on pixel n/2."""
+    return np.ascontiguousarray(np.roll(d[::-1, :], 1, axis=0).T)
+
+
+def grid_dirty(uvw, freq, ms, weights, npix, pixel_rad) -> np.ndarray:
+    import ducc0
+    return ducc0.wgridder.ms2dirty(uvw, freq, ms, np.ascontiguousarray(weights[:, None]), npix, npix,
+                                   pixel_rad, pixel_rad, 0, 0, EPSILON, False)
+
+
+def image_weights(uv_lambda: np.ndarray, weighting: str, robust: float, cell_lambda: float, n_cells: int,
+                  taper_arcsec: float | None = None, super_weight: float = 1.0) -> np.ndarray:
+    """Imaging weights of visibilities at ``uv_lambda`` (n, 2) on the uv grid of an image of ``n_cells`` pixels
+    (cells of ``cell_lambda``). Visibilities beyond that grid (|u| or |v| >= n_cells/2 cells, finer than the
+    pixels can show) get weight 0, as WSClean drops them. Then natural (1), uniform (1 / W_cell) or Briggs
+    (1 / (1 + W_cell f^2), f^2 = (5 10^-R)^2 / (sum W^2 / sum w)), W counting both (u, v) and (-u, -v) in
+    boxes of ``super_weight`` cells (WSClean's -super-weight: for a wide field the image's own cells are so fine
+    that every visibility sits alone and uniform weighting turns natural); times a Gaussian taper of FWHM
+    ``taper_arcsec`` in the image."""
+    if weighting not in ("natural", "uniform", "briggs"):
+        raise ImagingError(f"unknown weighting {weighting!r} (natural, uniform, briggs)")
+    iu = np.floor(uv_lambda[:, 0] / cell_lambda + 0.5).astype(np.int64)
+    iv = np.floor(uv_lambda[:, 1] / cell_lambda + 0.5).astype(np.int64)
+    half = n_cells // 2
+    inside = (np.abs(iu) < half) & (np.abs(iv) < half)
+    w = inside.astype(float)
+    if weighting != "natural":
+        box = cell_lambda * super_weight
+        nb = int(math.ceil(n_cells / super_weight)) + 2
+        hb = nb // 2
+        uv_in = uv_lambda[inside]
+        bu = np.floor(uv_in[:, 0] / box + 0.5).astype(np.int64)
+        bv = np.floor(uv_in[:, 1] / box + 0.5).astype(np.int64)
+        iu, iv = bu, bv
+        half, n_cells = hb, nb
+        idx = np.concatenate([(iv + half) * n_cells + iu + half, (-iv + half) * n_cells - iu + half])
+        density = np.bincount(idx, minlength=n_cells * n_cells).astype(float)
+        cell = density[idx[:iu.size]]
+        if weighting == "uniform":
+            w[inside] = 1.0 / cell
+        else:
+            f2 = (5.0 * 10.0 ** (-robust)) ** 2 / ((density ** 2).sum() / (2.0 * iu.size))
+            w[inside] = 1.0 / (1.0 + cell * f2)
+    if taper_arcsec:
+        theta = math.radians(taper_arcsec / 3600.0)
+        q2 = (uv_lambda ** 2).sum(axis=1)
+        w = w * np.exp(-(math.pi * theta) ** 2 * q2 / (4.0 * math.log(2.0)))
+    return w
+
+
+def fit_beam(psf: np.ndarray, pixel_arcsec: float, estimate_pixels: float = 2.0,
+             box_factor: float = 10.0) -> Beam:
+    """Elliptical Gaussian (peak 1, centred) fitted by least squares to every PSF pixel in a box about
+    ``box_factor`` x the theoretical beam (``estimate_pixels``, lambda / B_max in pixels) wide, refitted in a
+    larger box when the fitted major axis needs one: WSClean's convention, so that restoring beams agree with
+    WSClean's for the same PSF. The shoulder of a naturally weighted PSF widens such a fit well beyond the
+    half-power core."""
+    c = psf.shape[0] // 2
+
+    def fit_in(width, start):
+        h = max(2, int(math.ceil(width / 2.0)))
+        h = min(h, c)
+        y, x = np.mgrid[-h:h + 1, -h:h + 1]
+        dy, dx = y.ravel().astype(float), x.ravel().astype(float)
+        vals = psf[c - h:c + h + 1, c - h:c + h + 1].ravel().astype(float)
+
+        def model(p):
+            smaj, smin, pa = p
+            u = -math.sin(pa) * dx + math.cos(pa) * dy
+            v = math.cos(pa) * dx + math.sin(pa) * dy
+            return np.exp(-0.5 * ((u / smaj) ** 2 + (v / smin) ** 2))
+
+        fit = optimize.least_squares(lambda p: model(p) - vals, start, bounds=([0.05, 0.05, -10], [1e4, 1e4, 10]))
+        return fit.x, 2 * h + 1
+
+    s0 = max(estimate_pixels * FWHM_TO_SIGMA, 0.3)
+    (smaj, smin, pa), box = fit_in(estimate_pixels * box_factor, [s0 * 1.2, s0, 0.3])
+    if smin > smaj:
+        smaj, smin, pa = smin, smaj, pa + math.pi / 2
+    major_px = smaj / FWHM_TO_SIGMA
+    if major_px * box_factor * 0.8 > box:
+        (smaj, smin, pa), _ = fit_in(major_px * box_factor, [smaj, smin, pa])
+        if smin > smaj:
+            smaj, smin, pa = smin, smaj, pa + math.pi / 2
+    to_arcsec = pixel_arcsec / FWHM_TO_SIGMA
+    return Beam(smaj * to_arcsec, smin * to_arcsec, math.degrees(pa) % 180.0)
+
+
+def theoretical_beam_pixels(uv_lambda: np.ndarray, weights: np.ndarray, pixel_rad: float) -> float:
+    """lambda / B_max in pixels, over the visibilities that carry weight (WSClean's 'theoretical' beam)."""
+    q = np.hypot(uv_lambda[:, 0], uv_lambda[:, 1])[weights > 0]
+    return float(1.0 / q.max() / pixel_rad) if q.size else 2.0
+
+
+def check_beam_sampling(beam: Beam, pixel_arcsec: float) -> None:
+    """Refuse a beam sampled by fewer than 2 pixels (along its minor axis)."""
+    if min(beam.bmaj_arcsec, beam.bmin_arcsec) < 2 * pixel_arcsec:
+        raise ImagingError(
+            f"the synthesised beam ({beam.bmaj_arcsec:.3g} x {beam.bmin_arcsec:.3g} arcsec) is sampled by fewer "
+            f"than 2 pixels of {pixel_arcsec:.3g} arcsec; use smaller pixels or a uv taper (imaging.taper_arcsec)")
+
+
+def estimate_beam(grid, uvw_lambda: np.ndarray, weights: np.ndarray) -> Beam:
+    """The clean beam the weights give, from a PSF gridded on the image's own grid (for the external backends'
+    checks before any work)."""
+    n = grid.npix
+    d = grid_dirty(np.ascontiguousarray(uvw_lambda), np.array([SPEED_OF_LIGHT]),
+              np.ones((uvw_lambda.shape[0], 1), np.complex128), weights, n, grid.pixel_rad)
+    return fit_beam(ducc_to_image(d / float(d[n // 2, n // 2])), grid.pixel_deg * 3600.0,
+                    theoretical_beam_pixels(uvw_lambda[:, :2], weights, grid.pixel_rad))
+
+
+def gaussian_beam_kernel(beam: Beam, pixel_arcsec: float, half_size: int | None = None) -> np.ndarray:
+    """The beam on the pixel grid, peak 1 at the centre pixel, ``[y, x]`` with north up and east left
+    (PA measured from north towards east, i.e. towards -x)."""
+    smaj = beam.bmaj_arcsec * FWHM_TO_SIGMA / pixel_arcsec
+    smin = beam.bmin_arcsec * FWHM_TO_SIGMA / pixel_arcsec
+    h = half_size if half_size is not None else int(math.ceil(5 * smaj)) + 1
+    y, x = np.mgrid[-h:h + 1, -h:h + 1].astype(float)
+    pa = math.radians(beam.bpa_deg)
+    u = -math.sin(pa) * x + math.cos(pa) * y          # along the major axis
+    v = math.cos(pa) * x + math.sin(pa) * y
+    return np.exp(-0.5 * ((u / smaj) ** 2 + (v / smin) ** 2))
+
+
+def convolve_same(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Linear (zero-padded, no wrap-around) convolution, output the size of ``image``; kernel centred."""
+    ny, nx = image.shape
+    ky, kx = kernel.shape
+    shape = (scipy.fft.next_fast_len(ny + ky - 1, real=True), scipy.fft.next_fast_len(nx + kx - 1, real=True))
+    full = scipy.fft.irfft2(scipy.fft.rfft2(image, shape) * scipy.fft.rfft2(kernel, shape), shape)
+    oy, ox = ky // 2, kx // 2
+    return full[oy:oy + ny, ox:ox + nx]
+
+
+def robust_rms(image: np.ndarray, stride: int = 7) -> float:
+    """1.4826 x the median absolute deviation of a strided subsample (the rms of the Gaussian part)."""
+    sample = image.ravel()[::stride]
+    return float(1.4826 * np.median(np.abs(sample - np.median(sample))))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# what the external backends (wsclean, yandasoft) share
+
+def external_observation_setup(grid, observation, uvw_m, *, weighting, robust, taper_arcsec, super_weight,
+                               noise_rms_jy, system_temperature_k, aperture_efficiency, n_channels=1):
+    """For the external backends (wsclean, yandasoft), before any work: the weights approximating the imager's,
+    the expected beam (refused when sampled by fewer than 2 pixels), and the per-visibility noise sigma (per real
+    and imaginary part, per polarisation product, per channel) with the Stokes I image rms it gives:
+    rms = sigma sqrt(sum w^2) / sum w / sqrt(2 n_channels). Either the rms is asked for and sigma follows, or
+    sigma comes from the radiometer equation. Returns (beam, sigma_vis_jy, noise_rms_jy)."""
+    uvw_lambda = uvw_m.reshape(-1, 3) * observation.frequency_hz / SPEED_OF_LIGHT
+    w = image_weights(uvw_lambda[:, :2], weighting, robust, 1.0 / (grid.npix * grid.pixel_rad), grid.npix,
+                      taper_arcsec, super_weight)
+    beam = estimate_beam(grid, uvw_lambda, w)
+    check_beam_sampling(beam, grid.pixel_deg * 3600.0)
+    factor = math.sqrt((w ** 2).sum()) / w.sum() / math.sqrt(2.0 * n_channels)
+    if system_temperature_k is not None:
+        from radsim.instrument import telescope
+        sigma = telescope.visibility_noise_jy(system_temperature_k, aperture_efficiency, observation.dish_diameter_m,
+                                              observation.bandwidth_hz / n_channels, observation.integration_s)
+        return beam, sigma, sigma * factor
+    rms = float(noise_rms_jy or 0.0)
+    return beam, rms / factor, rms
+
+
+def run_logged(args: list[str], log: Path, cwd: Path) -> None:
+    """Run a program (argument list, no shell) with its output in ``log``; raise with the log's tail."""
+    with open(log, "ab") as fh:
+        fh.write(("$ " + " ".join(args) + "\n").encode())
+        fh.flush()
+        rc = subprocess.run(args, stdout=fh, stderr=subprocess.STDOUT, cwd=cwd).returncode
+    if rc != 0:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+        raise ImagingError(f"{Path(args[0]).name} failed with exit status {rc}; log kept at {log}:\n{tail}")

@@ -1,0 +1,1 @@
+"""Studies of runs: the scaling report, its cost model and `radsim plan`."""
