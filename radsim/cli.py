@@ -49,7 +49,7 @@ def cmd_realise(args) -> int:
     from radsim.sky.grid import Grid
     cfg = _load(args)
     out = Path(args.out)
-    existing = [n for n in products.realisation_names(not args.no_catalogue) if (out / n).exists()]
+    existing = [n for n in products.PRODUCT_NAMES if (out / n).exists()]
     if existing and not args.overwrite:
         raise UserError(f"{out} already holds {', '.join(existing)}; choose another --out or pass --overwrite")
     try:
@@ -76,10 +76,13 @@ def cmd_realise(args) -> int:
     if sink is not None:
         sink.close()
     tw = time.perf_counter()
-    products.write_realisation(out, cfg, result, grid)
+    written = (["catalogue.fits"] if sink is not None else []) + products.write_realisation(out, cfg, result, grid)
+    stale = products.remove_stale(out, written)
     result.timings_s["write"] = time.perf_counter() - tw + result.timings_s.pop("write_catalogue", 0.0)
     result.timings_s = {"imaging setup": setup_s, **result.timings_s}
-    _print_summary(cfg, result, out, time.perf_counter() - t0)
+    _print_summary(cfg, result, out, time.perf_counter() - t0, written)
+    if stale:
+        print(f"  removed {', '.join(stale)}: left by an earlier realisation (--overwrite)")
     return 0
 
 
@@ -101,7 +104,7 @@ def add_realise_parser(sub, fmt) -> None:
     r.set_defaults(func=cmd_realise)
 
 
-def _print_summary(cfg, r, out, total_s):
+def _print_summary(cfg, r, out, total_s, written):
     from radsim.sky.counts import CLASSES
     real = r.realisation
     params = {k: v for k, v in r.modifier_params.items() if k not in ("knots", "edges_jy")}
@@ -130,7 +133,7 @@ def _print_summary(cfg, r, out, total_s):
     stages = ", ".join(f"{k} {v:.2f} s" for k, v in r.timings_s.items())
     print(f"  time {total_s:.2f} s ({stages}); {r.n_sources / max(total_s, 1e-9):,.0f} sources/s; "
           f"peak memory {_peak_rss_mib():.0f} MiB")
-    print(f"  wrote {out}/: " + ", ".join(sorted(p.name for p in out.iterdir() if not p.name.startswith("."))))
+    print(f"  wrote {out}/: " + ", ".join(sorted(written)))
 
 
 def cmd_counts_plot(args) -> int:
@@ -289,7 +292,8 @@ def add_config_parser(sub, fmt) -> None:
 def cmd_simulate(args) -> int:
     from radsim.run import driver
     cfg = _load(args)
-    return driver.simulate(cfg, Path(args.out), force_new=args.force_new)
+    return driver.simulate(cfg, Path(args.out), force_new=args.force_new,
+                           allow_version_change=args.allow_version_change)
 
 
 SIMULATE_EPILOG = """
@@ -297,8 +301,11 @@ Examples:
   radsim simulate configs/quickstart.toml --out runs/sim               # one process
   mpirun -n 4 radsim simulate configs/quickstart.toml --out runs/sim   # four ranks
   sbatch jobs/simulate.sh                                              # Slurm (CONFIG=..., OUT=...)
-Exit status: 0 when every planned realisation is in the dataset, 1 when some failed (listed at the end;
-run again to retry them), 2 for a bad config or output directory.
+Exit status: 0 when every planned realisation is in the dataset, 1 when some failed or a write failed
+(listed at the end; run again to retry them), 2 for a bad config or output directory, 75 when stopped by
+SIGTERM or SIGINT (Ctrl-C, a Slurm time limit or requeue): every completed realisation is kept, run the
+same command again to resume. Each rank completes its shard at least every dataset.commit_interval_s
+(default 300 s), so even SIGKILL loses at most that much work.
 """
 
 
@@ -317,6 +324,9 @@ def add_simulate_parser(sub, fmt) -> None:
     sm.add_argument("--force-new", action="store_true",
                     help="when --out holds a dataset of another config, move it into --out/superseded-<time>/ "
                          "and start a new one (nothing is deleted)")
+    sm.add_argument("--allow-version-change", action="store_true",
+                    help="resume a dataset whose shards were made by other versions of radsim, numpy, scipy, "
+                         "ducc0, astropy or pyerfa (refused by default: its tiles would be made two ways)")
     sm.set_defaults(func=cmd_simulate)
 
 

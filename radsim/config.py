@@ -32,7 +32,7 @@ def _flux_limits_ordered(section):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)   # no "512" for 512: a typo, not a number
 
 
 class FieldConfig(_Section):
@@ -171,9 +171,19 @@ class RunConfig(_Section):
 
 
 class Prior(_Section):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)   # TOML gives the bounds as arrays
+
     uniform: tuple[float, float] | None = Field(None, description="Draw uniformly in [low, high].")
     loguniform: tuple[float, float] | None = Field(None, description="Draw log-uniformly in [low, high] (both > 0).")
     size: int | None = Field(None, gt=0, description="Draw a list of this many values (for list parameters).")
+
+    @field_validator("uniform", "loguniform", "size", mode="before")
+    @classmethod
+    def _numbers(cls, value):
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if any(isinstance(v, (str, bool)) for v in values):
+            raise ValueError("expected numbers, not strings")
+        return value
 
     @model_validator(mode="after")
     def _one(self):
@@ -217,6 +227,9 @@ class DatasetConfig(_Section):
 
     shard_max_mb: float = Field(1024.0, gt=0.0, description="A rank starts a new shard when its current one "
                                                             "reaches this size (MiB).")
+    commit_interval_s: float = Field(300.0, gt=0.0, description="A rank completes its open shard at least this "
+                                     "often (s): a killed job loses at most the realisations of the last interval "
+                                     "(SIGTERM and SIGINT lose none that were complete).")
     compression: Literal["none", "lzf", "gzip"] = Field(
         "none", description="HDF5 filter for the tiles (benchmarks/README.md: noise-like float32 tiles hardly "
                             "compress, and 'none' writes and reads fastest).")
@@ -261,15 +274,46 @@ class RadsimConfig(_Section):
         return self
 
     def hash(self) -> str:
-        """SHA-256 of the validated config (canonical JSON): the identity of a dataset."""
-        text = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()
+        """SHA-256 of the validated config (canonical JSON): the identity of a dataset. Input files (a counts
+        table, T-RECS catalogues) count by their content, not their path, so a dataset and its config moved to
+        another machine keep their identity."""
+        return _digest(self._portable(self.model_dump(mode="json")))
 
     def tiles_hash(self) -> str:
         """SHA-256 of every key that fixes the tiles and labels (all but the ``dataset`` section): runs that
         add to one dataset must agree on it."""
-        text = json.dumps(self.model_dump(mode="json", exclude={"dataset"}), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()
+        return _digest(self._portable(self.model_dump(mode="json", exclude={"dataset"})))
+
+    def _portable(self, dump: dict) -> dict:
+        if self.counts.base != "builtin":
+            dump["counts"]["base"] = _file_identity(self.counts.base)
+        if self.sources.trecs_catalogues:
+            dump["sources"]["trecs_catalogues"] = [_file_identity(p) for p in self.sources.trecs_catalogues]
+        return dump
+
+
+def _digest(data: dict) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+_FILE_DIGESTS: dict = {}
+
+
+def _file_identity(path: str) -> dict:
+    """A file's name and the SHA-256 of its content (cached while its size and modification time stay)."""
+    p = Path(path)
+    try:
+        st = p.stat()
+    except OSError:
+        return {"name": p.name, "sha256": None}
+    key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _FILE_DIGESTS:
+        h = hashlib.sha256()
+        with open(p, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 22), b""):
+                h.update(block)
+        _FILE_DIGESTS[key] = h.hexdigest()
+    return {"name": p.name, "sha256": _FILE_DIGESTS[key]}
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -312,6 +356,8 @@ def _format_errors(exc: ValidationError, source: str) -> str:
             lines.append(f"  {loc}: missing; this key has no default and must be given")
         elif err["type"] == "extra_forbidden":
             lines.append(f"  {loc} = {err['input']!r}: unknown key")
+        elif isinstance(err["input"], dict):     # a check of several keys: the message names them
+            lines.append(f"  {loc}: {msg}" if err["loc"] else f"  {msg}")
         else:
             lines.append(f"  {loc} = {err['input']!r}: {msg}")
     return "\n".join(lines)

@@ -16,6 +16,7 @@ import json
 import platform
 import shutil
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -72,7 +73,7 @@ def scan_shards(out) -> list[dict]:
     found, owner = [], {}
     for path in shard_paths(out):
         try:
-            table, n_tiles, tiles_hash = reader.shard_table(path)
+            table, n_tiles, attrs = reader.shard_summary(path)
         except reader.ShardError as exc:
             raise DatasetError(f"{exc}\n  move this shard out of {Path(out) / SHARDS} (its realisations will be "
                                f"made again) or restore it, then run again") from None
@@ -82,8 +83,47 @@ def scan_shards(out) -> list[dict]:
                 raise DatasetError(f"{path}: realisation {i} is also in {owner[i]}; a dataset holds each once")
             owner[i] = path
         found.append({"path": path, "table": table, "n_tiles": n_tiles, "bytes": path.stat().st_size,
-                      "tiles_hash": tiles_hash})
+                      "tiles_hash": attrs.get("tiles_hash", ""),
+                      "tile_versions": json.loads(attrs["tile_versions"]) if attrs.get("tile_versions") else None})
     return found
+
+
+def tile_versions(cfg) -> dict:
+    """The versions of the software that shapes the tiles (a resumed dataset must be made with the same)."""
+    import astropy
+    import ducc0
+    import erfa
+    import scipy
+    from radsim import __version__ as radsim_version
+    return {"radsim": radsim_version, "numpy": np.__version__, "scipy": scipy.__version__,
+            "ducc0": ducc0.__version__, "astropy": astropy.__version__, "pyerfa": erfa.__version__}
+
+
+class Journal:
+    """What one rank made in this run, one realisation index per line in ``DIR/logs/journal-rank{R}.txt``: after a
+    kill, the realisations made but in no complete shard are the ones the kill lost (:func:`lost_realisations`)."""
+
+    def __init__(self, out, rank: int):
+        d = Path(out) / "logs"
+        d.mkdir(exist_ok=True)
+        self.fh = open(d / f"journal-rank{rank:04d}.txt", "a")
+
+    def made(self, index: int) -> None:
+        self.fh.write(f"{index}\n")
+        self.fh.flush()
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+def lost_realisations(out, done: set) -> list[int]:
+    """Realisations that the ranks' journals say were made but no complete shard holds (lost to a kill); the
+    journals are then cleared for the next run."""
+    made = set()
+    for path in sorted((Path(out) / "logs").glob("journal-rank*.txt")):
+        made.update(int(line) for line in path.read_text().split() if line.strip().isdigit())
+        path.unlink()
+    return sorted(made - set(done))
 
 
 def next_sequence(out) -> int:
@@ -156,7 +196,8 @@ def _row_record(row, shard: str, n_tiles: int) -> dict:
             "modifier": modifier, "n_sources": int(row["n_sources"]), "n_tiles": n_tiles, "shard": shard,
             "noise_rms_jy": float(row["noise_rms_jy"]),
             "beam_arcsec": [float(row["beam_major_arcsec"]), float(row["beam_minor_arcsec"]), float(row["beam_pa_deg"])],
-            "rank": int(row["rank"]), "timings_s": {s: float(row[f"{s}_s"]) for s in reader.STAGES}}
+            "rank": int(row["rank"]), "timings_s": {s: float(row[f"{s}_s"]) for s in reader.STAGES},
+            "clean_stop": row["clean_stop"].decode() if "clean_stop" in row.dtype.names else ""}
 
 
 def build_manifest(cfg, out, found: list[dict], *, status: str, runs: list[dict], failed: list[dict],
@@ -248,7 +289,31 @@ def inspect(out, verify: bool = True) -> tuple[dict, list[str]]:
     missing_now = sorted(set(range(manifest["planned"])) - set(seen))
     if missing_now and missing_now != manifest["missing"] and not problems:
         problems.append(f"{out}: realisations {_short(missing_now)} are in no shard")
-    return summarise(manifest), problems
+    summary = summarise(manifest)
+    if manifest["status"] == "running" and not _locked(out):
+        summary["status"] = "interrupted (the run writing it was killed; run `radsim simulate` again to resume)"
+    if problems and summary["status"] == "complete":
+        summary["status"] = "incomplete"
+    return summary, problems
+
+
+def _locked(out: Path) -> bool:
+    """Whether a running `radsim simulate` holds the dataset's lock."""
+    import fcntl
+    if not (out / ".radsim.lock").exists():
+        return False
+    try:
+        with open(out / ".radsim.lock", "a") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(fh, fcntl.LOCK_UN)
+    except OSError:
+        return False
+    return False
+
+
 
 
 def _short(ids, n=12) -> str:
@@ -285,6 +350,7 @@ def summarise(manifest: dict) -> dict:
         "coverage": {k: (min(v), max(v), len(set(v))) for k, v in sorted(coverage.items())},
         "per_rank_s": dict(sorted(per_rank.items())), "backend": manifest["imaging_backend"],
         "runs": len(manifest["runs"]), "failed": manifest["failed"],
+        "clean_stop": dict(sorted(Counter(r["clean_stop"] for r in recs if r.get("clean_stop")).items())),
     }
 
 
@@ -301,6 +367,8 @@ def format_summary(out, s: dict) -> str:
         for rank, e in s["per_rank_s"].items():
             lines.append(f"      {rank:>4}  {e['realisations']:>12}  "
                          + "  ".join(f"{e[st]:9.2f}" for st in reader.STAGES))
+    if s.get("clean_stop"):
+        lines.append("  CLEAN stopped: " + ", ".join(f"{why} {n}" for why, n in s["clean_stop"].items()))
     if s["failed"]:
         lines.append(f"  failed in the last run: {len(s['failed'])} realisation(s): "
                      + _short([f["index"] for f in s["failed"]]))

@@ -53,7 +53,7 @@ REALISATION_DTYPE = np.dtype([
     ("id", "<i8"), ("set_index", "<i8"), ("repeat", "<i8"), ("seed", "<i8"), ("modifier", "S4096"),
     ("n_sources", "<i8"), ("noise_rms_jy", "<f8"), ("beam_major_arcsec", "<f8"), ("beam_minor_arcsec", "<f8"),
     ("beam_pa_deg", "<f8"), ("rank", "<i4"), ("catalogue_s", "<f8"), ("render_s", "<f8"), ("labels_s", "<f8"),
-    ("image_s", "<f8"), ("tiles_s", "<f8"), ("write_s", "<f8")])
+    ("image_s", "<f8"), ("tiles_s", "<f8"), ("write_s", "<f8"), ("clean_stop", "S16")])
 STAGES = ("catalogue", "render", "labels", "image", "tiles", "write")
 
 
@@ -87,10 +87,16 @@ def open_shard(path):
 
 def shard_table(path) -> tuple[np.ndarray, int, str]:
     """A shard's realisations table, number of tiles and tiles hash, read without the tile data."""
+    table, n_tiles, attrs = shard_summary(path)
+    return table, n_tiles, attrs.get("tiles_hash", "")
+
+
+def shard_summary(path) -> tuple[np.ndarray, int, dict]:
+    """A shard's realisations table, number of tiles and attributes (strings decoded), without the tile data."""
     try:
         with open_shard(path) as f:
-            th = f.attrs.get("tiles_hash", "")
-            return f["realisations"][...], int(f["images"].shape[0]), th.decode() if isinstance(th, bytes) else str(th)
+            attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+            return f["realisations"][...], int(f["images"].shape[0]), attrs
     except OSError as exc:
         raise ShardError(f"{path}: cannot read the realisations table: {exc}") from None
 

@@ -5,7 +5,9 @@ first), so a shard under its final name is always whole; the writer rolls over t
 """
 from __future__ import annotations
 
+import errno
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +16,8 @@ import numpy as np
 
 from radsim.dataset import atomic
 from radsim.dataset.reader import FORMAT_VERSION, REALISATION_DTYPE, ShardError
+
+RESERVE_BYTES = 128 << 10    # room kept free to complete a shard (its metadata) and write the logs
 
 
 @dataclass
@@ -28,10 +32,13 @@ def shard_name(rank: int, sequence: int) -> str:
 
 
 class ShardWriter:
-    """Appends realisations to shards of one rank, rolling over at ``max_bytes``."""
+    """Appends realisations to shards of one rank. A shard is completed (renamed to its final name, so its
+    realisations count as done) when it reaches ``max_bytes``, when ``commit_interval_s`` have passed since it was
+    started, and on :meth:`commit` or :meth:`close`: a kill loses at most the realisations of the last interval."""
 
     def __init__(self, directory, rank: int, *, tile_size: int, bin_edges_jy, attrs: dict | None = None,
-                 max_bytes: int = 2 ** 31, compression: str | None = None, first_sequence: int = 0):
+                 max_bytes: int = 2 ** 31, compression: str | None = None, first_sequence: int = 0,
+                 commit_interval_s: float = float("inf"), reserve_bytes: int = 0):
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.rank = rank
@@ -39,6 +46,8 @@ class ShardWriter:
         self.bin_edges = np.asarray(bin_edges_jy, dtype=float)
         self.attrs = dict(attrs or {})
         self.max_bytes = int(max_bytes)
+        self.commit_interval_s = float(commit_interval_s)
+        self.reserve_bytes = RESERVE_BYTES + int(reserve_bytes)
         self.compression = None if compression in (None, "none") else compression
         self.sequence = first_sequence
         self.completed: list[ShardInfo] = []
@@ -53,6 +62,7 @@ class ShardWriter:
         self._tmp = final.with_name(f".{final.name}.tmp")
         self._info = ShardInfo(final)
         self._bytes = 0
+        self._opened = time.monotonic()
         f = h5py.File(self._tmp, "w")
         t, nb = self.tile_size, self.bin_edges.size - 1
         opts = {"fletcher32": True, "compression": self.compression}
@@ -87,6 +97,7 @@ class ShardWriter:
         n = tiles.shape[0]
         if tiles.shape[1:] != (self.tile_size, self.tile_size):
             raise ShardError(f"tiles of shape {tiles.shape[1:]} do not match the tile size {self.tile_size}")
+        self._check_space(sum(np.asarray(v).nbytes for v in (tiles, labels, expected, tile_origin)))
         if self._file is None:
             self._open()
         f = self._file
@@ -111,9 +122,33 @@ class ShardWriter:
         # rollover by the bytes of data written (no flush and stat per realisation); the file is a little
         # larger (metadata, checksums)
         self._bytes += sum(np.asarray(v).nbytes for v in (tiles, labels, expected, tile_origin)) + rec.nbytes
-        if self._bytes >= self.max_bytes:
+        if self._bytes >= self.max_bytes or time.monotonic() - self._opened >= self.commit_interval_s:
             self._finish()
         return time.perf_counter() - t0
+
+    def _check_space(self, nbytes: int) -> None:
+        """Refuse a write the file system has no room for, before HDF5 meets the full disk (it then reports the
+        failure only when its caches are flushed, from destructors, and can crash on close). The open shard is
+        completed first, with the room kept in reserve for that, so every realisation already written is kept."""
+        st = os.statvfs(self.directory)
+        free = st.f_bavail * st.f_frsize
+        # the shard's metadata (chunk index) grows with it: keep about 1/256 of it besides the fixed reserve
+        reserve = self.reserve_bytes + (self._bytes // 256 if self._file is not None else 0)
+        if free >= 2 * nbytes + reserve:
+            return
+        self._finish()
+        raise OSError(errno.ENOSPC, f"No space left on device ({free / 2 ** 20:.2f} MiB free, a realisation needs "
+                                    f"{nbytes / 2 ** 20:.2f} MiB and {reserve / 2 ** 20:.2f} MiB are kept to "
+                                    f"complete the shard and the manifest)", str(self.directory))
+
+    def commit(self) -> None:
+        """Complete the open shard now (the next realisation starts a new one)."""
+        self._finish()
+
+    @property
+    def pending(self) -> list[int]:
+        """Realisations in the open shard, not yet committed."""
+        return list(self._info.realisations) if self._file is not None else []
 
     def close(self) -> list[ShardInfo]:
         """Finish the open shard; returns every shard this writer completed."""

@@ -7,14 +7,18 @@ so slow realisations do not leave ranks idle. Rank 0 makes realisations too; a h
 the other ranks' requests (polling with short sleeps, so an idle rank never spins a core).
 
 Every rank appends its realisations to its own shards (radsim.dataset.shards), which get their final names only when
-complete; a realisation counts as done only once it is in such a shard. Killing any rank or the whole job
-therefore loses at most the realisations of the open shards, and running the same command again makes exactly
-those (and any that failed) again. Realisations are bit-identical whichever rank makes them: their random
+complete; a realisation counts as done only once it is in such a shard. A rank completes its shard at least every
+``dataset.commit_interval_s``, so SIGKILL of any rank or of the whole job loses at most the realisations of that
+interval. SIGTERM and SIGINT (Ctrl-C, a Slurm time limit, ``scontrol requeue``) lose none that were complete:
+every rank abandons the realisation it is making, completes its shard, and rank 0 writes the manifest with
+status ``interrupted`` and exits with status 75 (EX_TEMPFAIL: run it again). Running the same command again makes
+exactly what is missing; it reports what an earlier kill lost (each rank keeps a journal of what it made). Realisations are bit-identical whichever rank makes them: their random
 streams are keyed by index (radsim.run.realisations).
 """
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
 import socket
@@ -39,6 +43,63 @@ POLL_S = 0.02
 
 class SimulationError(RadsimError, RuntimeError):
     """The job cannot start or cannot go on; the message names the path or the rank and the cause."""
+
+
+MANIFEST_BYTES_PER_REALISATION = 2048   # room kept on the disk for the manifest's record of each realisation
+EXIT_INTERRUPTED = 75   # sysexits.h EX_TEMPFAIL: interrupted by a signal, completed work kept; run again to resume
+
+
+class Interrupted(BaseException):
+    """Raised in the main thread by SIGTERM or SIGINT while a realisation is being made (it is abandoned). Like
+    KeyboardInterrupt it is no error: ``except Exception`` (a failed realisation) does not catch it."""
+
+
+class StopSignal:
+    """SIGTERM and SIGINT ask every rank to stop: the realisation being made is abandoned at once (the exception is
+    raised only inside :meth:`interruptible`, never in the middle of writing a shard or talking to rank 0), and the
+    rank stops before taking another."""
+
+    def __init__(self):
+        self.signal_name: str | None = None
+        self._interruptible = False
+        self._previous = {}
+
+    def install(self) -> None:
+        import signal
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._previous[sig] = signal.signal(sig, self._handle)
+
+    def uninstall(self) -> None:
+        import signal
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum, frame):
+        import signal
+        self.signal_name = signal.Signals(signum).name
+        if self._interruptible:
+            self._interruptible = False
+            raise Interrupted(self.signal_name)
+
+    @property
+    def requested(self) -> bool:
+        return self.signal_name is not None
+
+    class _Window:
+        def __init__(self, owner):
+            self.owner = owner
+
+        def __enter__(self):
+            if self.owner.requested:
+                raise Interrupted(self.owner.signal_name)
+            self.owner._interruptible = True
+
+        def __exit__(self, *exc):
+            self.owner._interruptible = False
+
+    def interruptible(self):
+        """A context in which a stop signal raises :class:`Interrupted` at once."""
+        return self._Window(self)
 
 
 def _comm():
@@ -85,7 +146,11 @@ class _Lock:
 
     def __init__(self, out: Path):
         self.path = out / ".radsim.lock"
-        self.fh = open(self.path, "a+")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            self.fh = open(self.path, "a+")
+        except OSError as exc:
+            raise SimulationError(f"cannot write to the output directory {out}: {exc.strerror or exc}") from None
         try:
             fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -105,9 +170,10 @@ class _Lock:
         self.fh.close()
 
 
-def prepare(cfg, out: Path, force_new: bool) -> dict:
-    """Check and set up the output directory; returns the plan: indices to make, first shard sequence, the
-    shards found and the run history. Raises SimulationError naming the path and the cause."""
+def prepare(cfg, out: Path, force_new: bool, allow_version_change: bool = False) -> dict:
+    """Check and set up the output directory (under the lock); returns the plan: indices to make, first shard
+    sequence, the shards found, the run history and what an earlier kill lost. Raises SimulationError naming the
+    path and the cause."""
     try:
         out.mkdir(parents=True, exist_ok=True)
         (out / layout.SHARDS).mkdir(exist_ok=True)
@@ -148,10 +214,33 @@ def prepare(cfg, out: Path, force_new: bool) -> dict:
     for s in found:
         if s["tiles_hash"] and s["tiles_hash"] != cfg.tiles_hash():
             raise SimulationError(f"{s['path']}: a shard from another configuration in this dataset; move it out")
+    _check_versions(found, layout.tile_versions(cfg), allow_version_change)
     done = {int(i) for s in found for i in s["table"]["id"]}
+    lost = layout.lost_realisations(out, done)
+    if lost:
+        log.warning("the previous run was killed: %d realisation(s) it had made were not yet in a complete shard "
+                    "and are made again: %s", len(lost), ", ".join(map(str, lost[:20])) + (" ..." if len(lost) > 20
+                                                                                          else ""))
     planned = realisations.n_realisations(cfg)
     return {"todo": [i for i in range(planned) if i not in done], "done": sorted(done), "planned": planned,
-            "first_sequence": layout.next_sequence(out), "found": found, "runs": runs}
+            "first_sequence": layout.next_sequence(out), "found": found, "runs": runs, "lost_before": lost}
+
+
+def _check_versions(found: list[dict], now: dict, allow: bool) -> None:
+    """Refuse to add tiles made by other software versions to a dataset (unless ``allow``)."""
+    for s in found:
+        then = s.get("tile_versions")
+        if then is None or then == now:
+            continue
+        diff = ", ".join(f"{k} {then.get(k, '?')} -> {now.get(k, '?')}" for k in sorted(set(then) | set(now))
+                         if then.get(k) != now.get(k))
+        if allow:
+            log.warning("%s was made with other versions (%s); adding to it as --allow-version-change asks",
+                        s["path"], diff)
+            return
+        raise SimulationError(f"{s['path']} was made with other versions of the software that shapes the tiles "
+                              f"({diff}): resuming would mix tiles made two ways. Use the versions it was made "
+                              f"with, another --out, or --allow-version-change to add to it anyway")
 
 
 def _changed_keys(old: dict, new: dict, prefix="") -> list[str]:
@@ -247,6 +336,9 @@ class Dispatcher:
                 self.fatal.append(payload)
                 log.error("rank %d stopped: %s", rank, payload)
                 self.stop_handing_out()
+            elif kind == "stop":       # a rank was told to stop (SIGTERM, SIGINT): the whole job stops
+                log.warning("rank %d got %s: no more realisations are handed out", rank, payload)
+                self.stop_handing_out()
             elif kind == "bye":
                 self.rank_info[rank] = payload
                 active -= 1
@@ -260,27 +352,32 @@ def _build_imager(cfg, out: Path, rank: int):
     return build_imager(cfg, workdir)
 
 
-def _work(cfg, out: Path, rank: int, first_sequence: int, next_index, report, imager, setup_s: float) -> dict:
-    """Make realisations with ``imager`` until ``next_index()`` returns None; ``report(dict)`` after each.
-    Returns this rank's summary. A failing realisation is reported and skipped; a failure to write is fatal for
-    the rank."""
+def _work(cfg, out: Path, rank: int, first_sequence: int, next_index, report, imager, setup_s: float,
+          stopper: StopSignal) -> dict:
+    """Make realisations with ``imager`` until ``next_index()`` returns None or a stop signal comes; ``report(dict)``
+    after each. Returns this rank's summary. A failing realisation is reported and skipped; a failure to write is
+    fatal for the rank."""
     host = socket.gethostname()
     t_start = time.perf_counter()
-    attrs = {"tiles_hash": cfg.tiles_hash(), "config_hash": cfg.hash(), "pixel_deg": cfg.field.pixel_deg,
-             "frequency_hz": cfg.field.frequency_hz, "imaging_backend": cfg.imaging.backend, "rank": rank,
-             "host": host}
     writer = shards.ShardWriter(out / layout.SHARDS, rank, tile_size=cfg.tiles.size, bin_edges_jy=cfg.labels.edges_jy,
-                                attrs=attrs, max_bytes=int(cfg.dataset.shard_max_mb * 2 ** 20),
-                                compression=cfg.dataset.compression, first_sequence=first_sequence)
+                                attrs=shard_attributes(cfg, rank, host), max_bytes=int(cfg.dataset.shard_max_mb * 2 ** 20),
+                                compression=cfg.dataset.compression, first_sequence=first_sequence,
+                                commit_interval_s=cfg.dataset.commit_interval_s,
+                                reserve_bytes=MANIFEST_BYTES_PER_REALISATION * realisations.n_realisations(cfg))
+    journal = layout.Journal(out, rank)
     n_ok = n_failed = 0
     busy = 0.0
-    fatal = None
+    fatal = abandoned = None
     try:
-        while (index := next_index()) is not None:
+        while not stopper.requested and (index := next_index()) is not None:
             t0 = time.perf_counter()
             real = realisations.get(cfg, index)
             try:
-                result = pipeline.make_realisation(cfg, index, imager=imager)
+                with stopper.interruptible():
+                    result = pipeline.make_realisation(cfg, index, imager=imager)
+            except Interrupted:
+                abandoned = index
+                break
             except Exception as exc:   # one bad realisation must not stop the job: report it, go on
                 n_failed += 1
                 log.error("realisation %d (set %d, %s %s) failed: %s: %s\n%s", index, real.set_index,
@@ -289,15 +386,10 @@ def _work(cfg, out: Path, rank: int, first_sequence: int, next_index, report, im
                 report({"ok": False, "index": index, "set_index": real.set_index, "modifier": real.modifier_name,
                         "params": real.modifier_params, "error": f"{type(exc).__name__}: {exc}", "rank": rank})
                 continue
-            im = result.imaged
-            beam = (im.beam.bmaj_arcsec, im.beam.bmin_arcsec, im.beam.bpa_deg) if im.beam else (0.0, 0.0, 0.0)
-            row = {"set_index": real.set_index, "repeat": real.repeat, "seed": cfg.run.seed,
-                   "modifier": {"name": real.modifier_name, **_plain(result.modifier_params)},
-                   "n_sources": result.n_sources, "noise_rms_jy": im.noise_rms_jy, "beam_major_arcsec": beam[0],
-                   "beam_minor_arcsec": beam[1], "beam_pa_deg": beam[2],
-                   **{f"{s}_s": result.timings_s.get(s, 0.0) for s in reader.STAGES if s != "write"}}
             try:
-                writer.add(index, result.tiles, result.labels, result.expected, result.tile_origin, row)
+                writer.add(index, result.tiles, result.labels, result.expected, result.tile_origin,
+                           _table_row(cfg, real, result))
+                journal.made(index)
             except (OSError, RuntimeError) as exc:   # h5py reports some write failures as RuntimeError
                 fatal = (f"cannot write {writer.directory} (shard of rank {rank}): {_io_reason(exc)}; "
                          f"completed shards are kept, run again once the cause is fixed")
@@ -312,10 +404,38 @@ def _work(cfg, out: Path, rank: int, first_sequence: int, next_index, report, im
                 fatal = f"cannot complete a shard of rank {rank} in {writer.directory}: {_io_reason(exc)}"
     finally:
         if fatal is not None or sys.exc_info()[0] is not None:
+            lost = writer.pending
             writer.abort()
+            if lost:
+                log.error("rank %d: realisations %s were in its unfinished shard and are lost", rank, lost)
+        journal.close()
         imager.close()
+    if stopper.requested:
+        log.warning("rank %d stopped by %s: %d realisation(s) made and kept%s", rank, stopper.signal_name, n_ok,
+                    f", realisation {abandoned} abandoned" if abandoned is not None else "")
     return {"rank": rank, "host": host, "setup_s": setup_s, "busy_s": busy, "realisations": n_ok,
-            "failed": n_failed, "wall_s": setup_s + time.perf_counter() - t_start, "fatal": fatal}
+            "failed": n_failed, "wall_s": setup_s + time.perf_counter() - t_start, "fatal": fatal,
+            "interrupted": stopper.signal_name, "abandoned": abandoned}
+
+
+def shard_attributes(cfg, rank: int, host: str) -> dict:
+    """What a shard records of where its tiles come from: the config's hashes, the grid, the backend, the rank
+    and host, and the versions of the software that shapes the tiles (checked when a dataset is resumed)."""
+    return {"tiles_hash": cfg.tiles_hash(), "config_hash": cfg.hash(), "pixel_deg": cfg.field.pixel_deg,
+            "frequency_hz": cfg.field.frequency_hz, "imaging_backend": cfg.imaging.backend, "rank": rank,
+            "host": host, "tile_versions": json.dumps(layout.tile_versions(cfg))}
+
+
+def _table_row(cfg, real, result) -> dict:
+    """The shard's realisations-table row of one realisation."""
+    im = result.imaged
+    beam = (im.beam.bmaj_arcsec, im.beam.bmin_arcsec, im.beam.bpa_deg) if im.beam else (0.0, 0.0, 0.0)
+    return {"set_index": real.set_index, "repeat": real.repeat, "seed": cfg.run.seed,
+            "modifier": {"name": real.modifier_name, **_plain(result.modifier_params)},
+            "n_sources": result.n_sources, "noise_rms_jy": im.noise_rms_jy, "beam_major_arcsec": beam[0],
+            "beam_minor_arcsec": beam[1], "beam_pa_deg": beam[2],
+            "clean_stop": str(im.info.get("clean_stop", "")),
+            **{f"{s}_s": result.timings_s.get(s, 0.0) for s in reader.STAGES if s != "write"}}
 
 
 def _io_reason(exc) -> str:
@@ -341,42 +461,49 @@ def _plain(params: dict) -> dict:
 # --------------------------------------------------------------------------------------------------------------
 # the job
 
-def simulate(cfg, out, *, force_new: bool = False) -> int:
+def simulate(cfg, out, *, force_new: bool = False, allow_version_change: bool = False) -> int:
     """Run the job on every rank of MPI.COMM_WORLD; returns the exit status (0: every planned realisation is
-    in the dataset; 1: some failed or a rank could not write)."""
+    in the dataset; 1: some failed or a rank could not write; 75: stopped by SIGTERM or SIGINT, completed work
+    kept)."""
     out = Path(out)
     comm = _comm()
     rank, size = comm.Get_rank(), comm.Get_size()
     setup_logging(rank, size)
-    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    t0 = time.perf_counter()
-    job = _set_up(comm, cfg, out, force_new)
-    job.update(started=started, t0=t0, setup_s=time.perf_counter() - t0)
-    if rank == 0:
-        _warn_about_split(cfg)
-        plan = job["plan"]
-        log.info("%s: %d realisations planned, %d already done, %d to make on %d rank(s)", out, plan["planned"],
-                 len(plan["done"]), len(plan["todo"]), size)
-    status = _lead(comm, cfg, out, job) if rank == 0 else _follow(comm, cfg, out, job)
-    if size > 1:
-        _wait(comm.Ibarrier())   # ranks that finish early wait here asleep, not spinning
+    stopper = StopSignal()
+    stopper.install()
+    try:
+        started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        t0 = time.perf_counter()
+        job = _set_up(comm, cfg, out, force_new, allow_version_change)
+        job.update(started=started, t0=t0, setup_s=time.perf_counter() - t0, stopper=stopper)
+        if rank == 0:
+            _warn_about_split(cfg)
+            plan = job["plan"]
+            log.info("%s: %d realisations planned, %d already done, %d to make on %d rank(s)", out,
+                     plan["planned"], len(plan["done"]), len(plan["todo"]), size)
+        status = _lead(comm, cfg, out, job) if rank == 0 else _follow(comm, cfg, out, job)
+        if size > 1:
+            _wait(comm.Ibarrier())   # ranks that finish early wait here asleep, not spinning
+    finally:
+        stopper.uninstall()
     return status
 
 
-def _set_up(comm, cfg, out: Path, force_new: bool) -> dict:
-    """Rank 0 plans and locks the dataset, then every rank builds its imager (PSF, clean beam; for wsclean a
-    template MS) at the same time, so that a config the imager refuses (beam sampling, elevation limit, a missing
-    wsclean) stops every rank before any work. Raises SimulationError on every rank alike (the CLI prints it
-    once, on rank 0)."""
+def _set_up(comm, cfg, out: Path, force_new: bool, allow_version_change: bool) -> dict:
+    """Rank 0 locks the dataset (before touching anything in it), plans, then every rank builds its imager (PSF,
+    clean beam; for wsclean a template MS) at the same time, so that a config the imager refuses (beam sampling,
+    elevation limit, a missing wsclean) stops every rank before any work. Raises SimulationError on every rank
+    alike (the CLI prints it once, on rank 0)."""
     rank, size = comm.Get_rank(), comm.Get_size()
     full_plan, error, lock, imager = None, None, None, None
     if rank == 0:
         try:
-            full_plan = prepare(cfg, out, force_new)
             lock = _Lock(out)
+            full_plan = prepare(cfg, out, force_new, allow_version_change)
             layout.write_manifest(out, _manifest(cfg, out, full_plan["found"], "running", full_plan["runs"], []))
         except (RadsimError, OSError) as exc:
-            error = str(exc)
+            error = f"{exc}" if isinstance(exc, RadsimError) else \
+                f"cannot write the dataset {out}: {exc.strerror or exc}"
     error, plan = comm.bcast((error, None if full_plan is None else
                               {k: full_plan[k] for k in ("todo", "done", "planned", "first_sequence")}), root=0)
     if error is None:
@@ -398,22 +525,26 @@ def _set_up(comm, cfg, out: Path, force_new: bool) -> dict:
 def _lead(comm, cfg, out: Path, job: dict) -> int:
     """Rank 0: hand out realisations (a helper thread serves the other ranks), make some, write the manifest."""
     size = comm.Get_size()
-    plan = job["plan"]
+    plan, stopper = job["plan"], job["stopper"]
     progress = Progress(plan["planned"], len(plan["done"]))
     dispatcher = Dispatcher(comm, plan["todo"], progress)
     if size > 1:
         dispatcher.thread.start()
+
+    def take():
+        return None if stopper.requested else dispatcher.take()
     try:
         # each rank numbers its shards from the same first sequence (the names differ by rank)
-        mine = _work(cfg, out, 0, plan["first_sequence"], dispatcher.take, progress.update, job["imager"],
-                     job["setup_s"])
+        mine = _work(cfg, out, 0, plan["first_sequence"], take, progress.update, job["imager"], job["setup_s"],
+                     stopper)
     except BaseException:
         dispatcher.stop_handing_out()
+        job["lock"].release()
         raise
     if mine["fatal"]:
-        dispatcher.stop_handing_out()
         dispatcher.fatal.append(mine["fatal"])
         log.error("%s", mine["fatal"])
+    dispatcher.stop_handing_out()
     if size > 1:
         dispatcher.thread.join()
     progress.close()
@@ -437,12 +568,16 @@ def _follow(comm, cfg, out: Path, job: dict) -> int:
 
     try:
         mine = _work(cfg, out, rank, job["plan"]["first_sequence"], next_index, report, job["imager"],
-                     job["setup_s"])
+                     job["setup_s"], job["stopper"])
     except Exception as exc:
         mine = {"rank": rank, "host": socket.gethostname(), "fatal": f"{type(exc).__name__}: {exc}"}
     if mine.get("fatal"):
         comm.send(("fatal", rank, mine["fatal"]), dest=0, tag=TAG_REQUEST)
+    elif mine.get("interrupted"):
+        comm.send(("stop", rank, mine["interrupted"]), dest=0, tag=TAG_REQUEST)
     comm.send(("bye", rank, mine), dest=0, tag=TAG_REQUEST)
+    # an interrupted rank exits 0: rank 0 reports the interruption (srun --kill-on-bad-exit would otherwise kill
+    # rank 0 while it writes the manifest)
     return 1 if mine.get("fatal") else 0
 
 
@@ -477,12 +612,17 @@ def _manifest(cfg, out, found, status, runs, failed):
 
 
 def _finish(cfg, out, plan, rank_info, failed, fatal, started, wall_s, size) -> int:
+    """Rank 0, last: the manifest from the shards now complete, the run's record and summary, the exit status."""
     found = layout.scan_shards(out)
     done = {int(i) for s in found for i in s["table"]["id"]}
-    status = "complete" if len(done) == plan["planned"] else "incomplete"
+    interrupted = sorted({r["interrupted"] for r in rank_info if r.get("interrupted")})
+    status = ("complete" if len(done) == plan["planned"] else "interrupted" if interrupted else "incomplete")
     run = {"started": started, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "wall_s": wall_s, "ranks": size,
-           "hosts": sorted({r.get("host", "?") for r in rank_info}), "made": sum(r.get("realisations", 0) for r in rank_info),
-           "failed": len(failed), "rank_info": rank_info}
+           "hosts": sorted({r.get("host", "?") for r in rank_info}),
+           "made": sum(r.get("realisations", 0) for r in rank_info), "failed": len(failed),
+           "lost_before": plan.get("lost_before", []), "interrupted_by": interrupted[0] if interrupted else None,
+           "abandoned": sorted(r["abandoned"] for r in rank_info if r.get("abandoned") is not None),
+           "rank_info": rank_info}
     runs = [*plan["runs"], run]
     try:
         layout.write_manifest(out, _manifest(cfg, out, found, status, runs, failed))
@@ -503,4 +643,9 @@ def _finish(cfg, out, plan, rank_info, failed, fatal, started, wall_s, size) -> 
             log.error("  %s", f)
         log.error("run the same command again to retry what is missing (completed realisations are kept)")
         return 1
+    if interrupted and status != "complete":
+        log.warning("interrupted by %s: every completed realisation is kept (%d of %d in the dataset; %d made in "
+                    "this run, %d abandoned); run the same command again to resume", interrupted[0], len(done),
+                    plan["planned"], made, len(run["abandoned"]))
+        return EXIT_INTERRUPTED
     return 0
