@@ -26,11 +26,13 @@ set -euo pipefail
 
 say() { printf '[scaling.sh] %s\n' "$*"; }
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CALLER="$PWD"      # relative CONFIG, TRAIN_CONFIG and OUT are the caller's; the defaults are the repository's
+abspath() { case "$1" in /*) printf '%s' "$1" ;; *) printf '%s/%s' "$CALLER" "$1" ;; esac; }
+if [ -n "${CONFIG:-}" ]; then CONFIG="$(abspath "$CONFIG")"; else CONFIG="$ROOT/configs/quickstart.toml"; fi
+if [ -n "${TRAIN_CONFIG:-}" ]; then TRAIN_CONFIG="$(abspath "$TRAIN_CONFIG")"
+else TRAIN_CONFIG="$ROOT/configs/train-quickstart.toml"; fi
+if [ -n "${OUT:-}" ]; then OUT="$(abspath "$OUT")"; else OUT="$ROOT/runs/scaling"; fi
 cd "$ROOT"
-
-CONFIG="${CONFIG:-configs/quickstart.toml}"
-TRAIN_CONFIG="${TRAIN_CONFIG:-configs/train-quickstart.toml}"
-OUT="${OUT:-runs/scaling}"
 read -r -a RANKS <<< "${RANKS:-1 2}"
 read -r -a TRAIN_RANKS <<< "${TRAIN_RANKS:-${RANKS[*]}}"
 read -r -a KINDS <<< "${KINDS:-simulate train}"

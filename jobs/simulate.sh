@@ -7,6 +7,7 @@
 #SBATCH --output=radsim-simulate-%j.out
 #SBATCH --open-mode=append
 #SBATCH --requeue
+#SBATCH --signal=TERM@180
 #
 # radsim simulate as a Slurm batch job, or with plain bash on a workstation.
 #
@@ -16,8 +17,10 @@
 #   CONFIG=configs/quickstart.toml OUT=runs/sim NPROCS=2 bash jobs/simulate.sh   # no Slurm: mpirun
 #
 # Environment (all optional):
-#   CONFIG        radsim config (default configs/quickstart.toml), relative to the submit directory
+#   CONFIG        radsim config (default configs/quickstart.toml); a relative path is taken from the directory
+#                 the job is started (submitted) from
 #   OUT           dataset directory (default runs/simulate); on a cluster, put it on the parallel file system
+#   REQUEUE       1: when the time limit stops the job, requeue it (scontrol requeue) to go on where it stopped
 #   RADSIM_IMAGE  Apptainer image (containers/radsim.def): every rank runs `apptainer exec` in it, with the
 #                 output and config directories bound; otherwise radsim from .venv or PATH is used
 #   RADSIM_ARGS   extra arguments for `radsim simulate`, e.g. "--set imaging.backend=wsclean"
@@ -27,20 +30,26 @@
 # Each rank uses one core (ducc0 and numpy single-threaded); memory per rank is about 0.5 GiB for a
 # 2560 x 2560 sky model and 1.6 GiB with the fast imager (benchmarks/README.md): ask for --mem-per-cpu
 # accordingly. The job is requeue-safe: a requeued or resubmitted job continues the same dataset, keeping
-# every completed realisation.
+# every completed realisation. --signal=TERM@180 has Slurm send SIGTERM to the ranks 3 minutes before the time
+# limit: each abandons the realisation it is making, completes its shard, rank 0 writes the manifest, and the job
+# ends with status 75 (interrupted) well before SIGKILL. Even SIGKILL loses at most the realisations of the last
+# dataset.commit_interval_s (300 s by default).
 set -euo pipefail
 
 say() { printf '[simulate.sh] %s\n' "$*"; }
 
+# CONFIG, OUT (and DATASET) given relative are taken from the caller's directory (the submit directory under
+# Slurm); the defaults are the repository's
+CALLER="$PWD"
+abspath() { case "$1" in /*) printf '%s' "$1" ;; *) printf '%s/%s' "$CALLER" "$1" ;; esac; }
 if [ -n "${SLURM_JOB_ID:-}" ]; then
     ROOT="${SLURM_SUBMIT_DIR:-$PWD}"       # sbatch runs a copy of this script: start from the submit dir
 else
     ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 fi
+if [ -n "${CONFIG:-}" ]; then CONFIG="$(abspath "$CONFIG")"; else CONFIG="$ROOT/configs/quickstart.toml"; fi
+if [ -n "${OUT:-}" ]; then OUT="$(abspath "$OUT")"; else OUT="$ROOT/runs/simulate"; fi
 cd "$ROOT"
-
-CONFIG="${CONFIG:-configs/quickstart.toml}"
-OUT="${OUT:-runs/simulate}"
 read -r -a EXTRA <<< "${RADSIM_ARGS:-}"
 
 if [ ! -f "$CONFIG" ]; then
@@ -92,8 +101,14 @@ fi
 say "config $CONFIG -> dataset $OUT"
 status=0
 "${LAUNCH[@]}" "${RADSIM[@]}" simulate "$CONFIG" --out "$OUT" "${EXTRA[@]}" || status=$?
+if [ "$status" -ne 0 ] && grep -q '"status": "interrupted"' "$OUT/manifest.json" 2>/dev/null; then
+    status=75          # mpirun reports its own status when signalled: say what radsim did
+fi
 if [ "$status" -eq 0 ]; then
     "${RADSIM[@]}" inspect --quick "$OUT"
+elif [ "$status" -eq 75 ] && [ -n "${SLURM_JOB_ID:-}" ] && [ "${REQUEUE:-0}" = 1 ]; then
+    say "stopped before the time limit with every completed realisation kept; requeueing job $SLURM_JOB_ID"
+    scontrol requeue "$SLURM_JOB_ID"
 else
     say "radsim simulate exited with status $status; submit the same job again to resume"
 fi

@@ -17,7 +17,8 @@
 #   DATASET=runs/simulate OUT=runs/train NPROCS=2 bash jobs/train.sh        # no Slurm: horovodrun
 #
 # Environment (all optional):
-#   CONFIG          training config (default configs/train-quickstart.toml), relative to the submit directory
+#   CONFIG          training config (default configs/train-quickstart.toml); relative paths (CONFIG, DATASET,
+#                   OUT) are taken from the directory the job is started (submitted) from
 #   DATASET         radsim dataset directory (default runs/simulate)
 #   OUT             run directory (default runs/train); resubmitting continues an unfinished run
 #   RADTRAIN_IMAGE  Apptainer image (containers/radtrain.def): every rank runs `apptainer exec --nv` in it,
@@ -34,16 +35,19 @@ set -euo pipefail
 say() { printf '[train.sh] %s\n' "$*"; }
 die() { echo "[train.sh] error: $*" >&2; exit 2; }
 
+# CONFIG, OUT (and DATASET) given relative are taken from the caller's directory (the submit directory under
+# Slurm); the defaults are the repository's
+CALLER="$PWD"
+abspath() { case "$1" in /*) printf '%s' "$1" ;; *) printf '%s/%s' "$CALLER" "$1" ;; esac; }
 if [ -n "${SLURM_JOB_ID:-}" ]; then
     ROOT="${SLURM_SUBMIT_DIR:-$PWD}"
 else
     ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 fi
+if [ -n "${CONFIG:-}" ]; then CONFIG="$(abspath "$CONFIG")"; else CONFIG="$ROOT/configs/train-quickstart.toml"; fi
+if [ -n "${DATASET:-}" ]; then DATASET="$(abspath "$DATASET")"; else DATASET="$ROOT/runs/simulate"; fi
+if [ -n "${OUT:-}" ]; then OUT="$(abspath "$OUT")"; else OUT="$ROOT/runs/train"; fi
 cd "$ROOT"
-
-CONFIG="${CONFIG:-configs/train-quickstart.toml}"
-DATASET="${DATASET:-runs/simulate}"
-OUT="${OUT:-runs/train}"
 read -r -a EXTRA <<< "${RADTRAIN_ARGS:-}"
 
 [ -f "$CONFIG" ] || die "training config not found: $CONFIG (set CONFIG=...)"

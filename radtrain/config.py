@@ -22,7 +22,7 @@ class ConfigError(RadtrainError, ValueError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)   # no "512" for 512: a typo, not a number
 
 
 class DataConfig(_Section):
@@ -136,7 +136,10 @@ def from_dict(data: dict, source: str = "<dict>", overrides: list[str] | None = 
         for err in exc.errors():
             loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
             what = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
-            lines.append(f"  {loc} = {err.get('input')!r}: {what}")
+            if isinstance(err.get("input"), dict):     # a check of several keys: the message names them
+                lines.append(f"  {loc}: {what}")
+            else:
+                lines.append(f"  {loc} = {err.get('input')!r}: {what}")
         raise ConfigError("\n".join(lines)) from None
 
 

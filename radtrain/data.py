@@ -41,6 +41,34 @@ def check_split(ds: Dataset, split: str) -> int:
     return n
 
 
+def split_digest(ds: Dataset) -> str:
+    """Identity of a dataset's split (how, with which fractions and seed, and which skies go where)."""
+    import hashlib
+    import json
+    keep = {k: v for k, v in ds.split.items() if k != "n_tiles"}
+    return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def describe_split(split: dict) -> str:
+    f = split.get("fractions", {})
+    return (f"by {split.get('by')}, fractions {f.get('train', '?')}/{f.get('validation', '?')}/{f.get('test', '?')}"
+            + (f", seed {split['seed']}" if "seed" in split else ""))
+
+
+def check_same_split(ds: Dataset, trained: dict, run_dir) -> None:
+    """Refuse a dataset whose split is not the one the run was trained with (its test skies could be training
+    skies): ``trained`` is the run record's dataset entry."""
+    recorded = trained.get("split", {})
+    digest = recorded.get("digest")
+    now = split_digest(ds)
+    same = digest == now if digest else (recorded.get("by") == ds.split["by"]
+                                         and recorded.get("fractions") == ds.split["fractions"])
+    if not same:
+        raise DataError(f"{ds.directory}: its split ({describe_split(ds.split)}) is not the one {run_dir} was "
+                        f"trained with ({describe_split(recorded)}): its held-out skies may be skies the network "
+                        f"trained on. Evaluate on the dataset as it was trained, or train again")
+
+
 # --------------------------------------------------------------------------------------------------------------
 # which tiles each rank reads
 
@@ -73,9 +101,17 @@ def rank_parts(ds: Dataset, split: str, size: int) -> list[Part]:
     return [Part(ordered, r, size, len(range(r, total, size))) for r in range(size)]
 
 
+def load(ds: Dataset, split: str, **kwargs) -> dict:
+    """``ds.load`` with a shard that does not read (truncated, corrupt) reported as a DataError."""
+    try:
+        return ds.load(split, **kwargs)
+    except ShardError as exc:
+        raise DataError(f"{exc}; restore the shard or simulate its realisations again (radsim simulate)") from None
+
+
 def load_part(ds: Dataset, split: str, part: Part) -> dict:
     """The tiles of one part: ``images`` (N, T, T) float32, ``labels`` (N, n_bins) float32, ``realisation``."""
-    d = ds.load(split, shards=list(part.shards), datasets=("images", "labels", "realisation"))
+    d = load(ds, split, shards=list(part.shards), datasets=("images", "labels", "realisation"))
     if part.stride > 1:
         d = {k: v[part.offset::part.stride] for k, v in d.items()}
     return d
@@ -134,7 +170,7 @@ def statistics(ds: Dataset, max_tiles: int = 2048) -> Statistics:
     step = max(1, int(np.ceil(total / max_tiles)))
     images, labels, seen = [], [], 0
     for path in sorted(counts, key=str):
-        d = ds.load("train", shards=[path], datasets=("images", "labels"))
+        d = load(ds, "train", shards=[path], datasets=("images", "labels"))
         keep = np.arange((-seen) % step, d["images"].shape[0], step)
         images.append(d["images"][keep])
         labels.append(d["labels"][keep])

@@ -92,6 +92,7 @@ def load_run(run_dir, dataset_dir=None):
     if ds.tile_size != run["dataset"]["tile_size"]:
         raise data.DataError(f"{ds.directory}: tiles of {ds.tile_size} pixels, the run was trained on "
                              f"{run['dataset']['tile_size']}")
+    data.check_same_split(ds, run["dataset"], run_dir)
     return run, cfg, stats, ds, model
 
 
@@ -116,7 +117,7 @@ def evaluate(run_dir, split: str = "test", dataset_dir=None, out=None) -> dict:
     t0 = time.perf_counter()
     run, cfg, stats, ds, model = load_run(run_dir, dataset_dir)
     data.check_split(ds, split)
-    tiles = ds.load(split)
+    tiles = data.load(ds, split)
     true = tiles["labels"].astype(np.float64)
     pred = predict_tiles(model, cfg, stats, tiles["images"])
     counts = pred["counts"]
@@ -133,7 +134,8 @@ def evaluate(run_dir, split: str = "test", dataset_dir=None, out=None) -> dict:
 
     metrics = {
         "run": str(Path(run_dir).resolve()), "dataset": str(ds.directory.resolve()), "split": split,
-        "split_by": ds.split["by"], "n_tiles": int(true.shape[0]), "n_skies": int(ids.size),
+        "split_by": ds.split["by"], "split_digest": data.split_digest(ds), "n_tiles": int(true.shape[0]),
+        "n_skies": int(ids.size),
         "target": cfg.data.target, "head": cfg.model.head, "bin_edges_jy": edges.tolist(),
         "bin_centres_jy": centres.tolist(), "detection_threshold_jy": threshold,
         "factor_below_threshold": (threshold / centres).tolist() if threshold else None,
@@ -174,14 +176,18 @@ def _uncertainties(metrics: dict, pred: dict, y_true: np.ndarray, realisation: n
 def _write(metrics: dict, out: Path, counts: np.ndarray, true: np.ndarray, edges: np.ndarray) -> dict:
     """metrics.json and the plots (counts per sky, residuals per tile and per sky, scatter) in ``out``."""
     from radtrain import plots
-    out.mkdir(parents=True, exist_ok=True)
-    atomic.write_json(out / "metrics.json", metrics)
     title = f"residuals, {metrics['split']} split ({metrics['n_skies']} skies, {metrics['n_tiles']} tiles)"
-    metrics["plots"] = [str(p) for p in (
-        plots.counts_per_sky(metrics, out / "counts.png"),
-        plot_residuals([("per tile", metrics, "per_tile"), ("per sky", metrics)], out / "dy.png", title=title),
-        plots.scatter(counts, true, edges, out / "scatter.png"))]
-    atomic.write_json(out / "metrics.json", metrics)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic.write_json(out / "metrics.json", metrics)
+        metrics["plots"] = [str(p) for p in (
+            plots.counts_per_sky(metrics, out / "counts.png"),
+            plot_residuals([("per tile", metrics, "per_tile"), ("per sky", metrics)], out / "dy.png", title=title),
+            plots.scatter(counts, true, edges, out / "scatter.png"))]
+        atomic.write_json(out / "metrics.json", metrics)
+    except OSError as exc:
+        raise TrainError(f"cannot write {out}: {exc.strerror or exc}; choose a writable directory with --out") \
+            from None
     metrics["out"] = str(out)
     return metrics
 

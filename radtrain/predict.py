@@ -131,7 +131,14 @@ def predict(run_dir, image_path, out, force: bool = False) -> dict:
         sigmas["sigma_model"] = np.sqrt((pred["counts_std"] ** 2).sum(axis=0))
     calibration = run_dir / "evaluate-test" / "metrics.json"
     if calibration.is_file():
-        residual = json.loads(calibration.read_text())["per_tile"]["residual_counts"]
+        metrics = json.loads(calibration.read_text())
+        digest, trained_digest = metrics.get("split_digest"), trained.get("split", {}).get("digest")
+        if digest and trained_digest and digest != trained_digest and not force:
+            raise ImageError(f"{calibration} scored a split that is not the one {run_dir} was trained with "
+                             f"(split {digest}, trained {trained_digest}): its uncertainties would come from skies "
+                             f"the network trained on. Run `radtrain evaluate {run_dir}` on the training dataset "
+                             f"again, or pass --force")
+        residual = metrics["per_tile"]["residual_counts"]
         sigmas["sigma_calibration"] = np.hypot(np.asarray(residual["std"]) * np.sqrt(n),
                                                np.asarray(residual["mean"]) * n)
     edges = np.asarray(trained["bin_edges_jy"])
@@ -149,10 +156,14 @@ def predict(run_dir, image_path, out, force: bool = False) -> dict:
     if not sigmas:
         result["note"] = "no uncertainty: run `radtrain evaluate RUN` (test split) or train a gaussian head"
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     from radtrain import plots
-    result["plot"] = str(plots.prediction(result, out / "prediction.png"))
-    atomic.write_json(out / "prediction.json", result)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        result["plot"] = str(plots.prediction(result, out / "prediction.png"))
+        atomic.write_json(out / "prediction.json", result)
+    except OSError as exc:
+        raise ImageError(f"cannot write {out}: {exc.strerror or exc}; choose a writable directory with --out") \
+            from None
     result["out"] = str(out)
     return result
 

@@ -45,7 +45,8 @@ def dataset_identity(ds) -> dict:
             "frequency_hz": ds.frequency_hz, "image_units": ds.image_units, "imaging_backend": ds.imaging_backend,
             "detection_threshold_jy": ds.detection_threshold_jy, "beam_arcsec": imaging["beam_arcsec"],
             "noise_rms_jy": imaging["noise_rms_jy"],
-            "split": {"by": ds.split["by"], "fractions": ds.split["fractions"],
+            "split": {"by": ds.split["by"], "fractions": ds.split["fractions"], "seed": ds.split.get("seed"),
+                      "digest": data.split_digest(ds),
                       "n_tiles": {name: ds.n_tiles(name) for name in ("train", "validation", "test")}}}
 
 
@@ -273,8 +274,13 @@ def fit(cfg: RadtrainConfig, dataset_dir, run_dir, *, overwrite: bool = False, e
              cfg.model.architecture, ds.directory, engine.size, engine.name, device, dc.batch_size * engine.size,
              learning_rate, initial_epoch + 1, tc.epochs)
     if initial_epoch < tc.epochs:
-        model.fit(inputs["train"], validation_data=inputs["validation"], epochs=tc.epochs,
-                  initial_epoch=initial_epoch, steps_per_epoch=steps, callbacks=callbacks, verbose=0)
+        try:
+            model.fit(inputs["train"], validation_data=inputs["validation"], epochs=tc.epochs,
+                      initial_epoch=initial_epoch, steps_per_epoch=steps, callbacks=callbacks, verbose=0)
+        except OSError as exc:      # the run directory filled up or went away: the last checkpoint is whole
+            raise TrainError(f"cannot write the run directory {run_dir}: {exc.strerror or exc}; the epochs up to "
+                             f"its last checkpoint are kept: free space and run the same command again to resume"
+                             ) from None
     if engine.rank == 0:
         run["status"] = "complete"
         run["stopped"] = (f"early stopping after epoch {early.stopped} (no improvement for {tc.patience} epochs)"

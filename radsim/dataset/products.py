@@ -141,9 +141,8 @@ class ProductsError(RadsimError):
     exit_status = 1
 
 
-def realisation_names(with_catalogue: bool) -> list[str]:
-    """The files `radsim realise` always writes (the imaged products come on top when there is a beam)."""
-    return ["sky.fits", "tiles.h5"] + (["catalogue.fits"] if with_catalogue else [])
+PRODUCT_NAMES = ("catalogue.fits", "sky.fits", "restored.fits", "residual.fits", "psf.fits", "tiles.h5",
+                 "preview.png")
 
 
 def write_realisation(out, cfg, result, grid) -> list[str]:
@@ -181,3 +180,12 @@ def write_realisation(out, cfg, result, grid) -> list[str]:
     except OSError as exc:
         raise ProductsError(f"cannot write {exc.filename or out}: {exc.strerror or exc}") from None
     return written
+
+
+def remove_stale(out, written: list[str]) -> list[str]:
+    """Remove the products of an earlier realisation in ``out`` that this one did not write again (with
+    --overwrite: a catalogue.fits or restored.fits beside new images would describe another sky)."""
+    stale = [n for n in PRODUCT_NAMES if n not in written and (Path(out) / n).exists()]
+    for name in stale:
+        (Path(out) / name).unlink()
+    return stale

@@ -392,6 +392,11 @@ PIXEL_STAGES = ("image", "tiles", "write")            # time grows with the numb
 def expected_sources(cfg, sample: int = 16) -> float:
     """Mean expected number of sources per realisation of a config (model integral over the field), over up to
     ``sample`` realisations spread over the plan."""
+    return expected_sources_range(cfg, sample)[0]
+
+
+def expected_sources_range(cfg, sample: int = 16) -> tuple[float, float]:
+    """(mean, largest) expected number of sources per realisation, over up to ``sample`` realisations."""
     import numpy as np
 
     from radsim.run import pipeline, realisations
@@ -406,7 +411,7 @@ def expected_sources(cfg, sample: int = 16) -> float:
         plan = catalogue.plan_sources(model, grid, cfg.sources.flux_min_jy, cfg.sources.flux_max_jy,
                                       np.random.default_rng(0))
         means.append(float(plan.mean_per_class.sum()))
-    return float(np.mean(means))
+    return float(np.mean(means)), float(np.max(means))
 
 
 def plan(cfg, nodes: int, cores_per_node: int, model: CostModel | None = None,
@@ -417,7 +422,7 @@ def plan(cfg, nodes: int, cores_per_node: int, model: CostModel | None = None,
     from radsim.run import realisations
     model = model if model is not None and model.sim_t_real_s else DEFAULT_MODEL
     n_real = realisations.n_realisations(cfg)
-    sources = expected_sources(cfg) if sources is None else sources
+    sources, most = expected_sources_range(cfg) if sources is None else (sources, sources)
     npix = cfg.field.npix
     ratio_src = sources / model.sim_sources_per_realisation
     ratio_pix = (npix / model.sim_npix) ** 2
@@ -429,15 +434,18 @@ def plan(cfg, nodes: int, cores_per_node: int, model: CostModel | None = None,
     if cfg.imaging.backend == "none":
         stage["image"] = 0.0
     t_real = sum(stage.values())
+    # the slowest realisation (the most sources) bounds the wall time from below when ranks outnumber realisations
+    t_slowest = t_real + sum(stage[s] for s in SOURCE_STAGES) * (most / sources - 1.0)
     n_tiles = (npix // cfg.tiles.size) ** 2
     bytes_per_real = n_tiles * (cfg.tiles.size ** 2 * 4 + cfg.labels.n_bins * 8 + 16)
     scaled = CostModel(**{**model.to_dict(), "sim_t_setup_s": model.sim_t_setup_s * ratio_pix,
                           "sim_bytes_per_realisation": bytes_per_real})
     ranks = nodes * cores_per_node
-    wall = scaled.sim_wall_s(ranks, n_real, io_gb_per_s, t_real_s=t_real)
+    wall = max(scaled.sim_wall_s(ranks, n_real, io_gb_per_s, t_real_s=t_real), scaled.sim_t_setup_s + t_slowest)
     one_rank = scaled.sim_wall_s(1, n_real, None, t_real_s=t_real)
     return {"realisations": n_real, "ranks": ranks, "nodes": nodes, "cores_per_node": cores_per_node,
             "sources_per_realisation": sources, "stage_s": stage, "t_realisation_s": t_real,
+            "t_slowest_realisation_s": t_slowest,
             "setup_s": scaled.sim_t_setup_s, "wall_s": wall, "core_hours": wall * ranks / 3600.0,
             "efficiency": one_rank / (ranks * wall), "dataset_bytes": n_real * bytes_per_real,
             "tiles": n_real * n_tiles, "calibration": "measured runs" if model is not DEFAULT_MODEL else
@@ -453,7 +461,8 @@ def format_plan(p: dict) -> str:
     return "\n".join([
         f"{p['realisations']} realisations on {p['nodes']} node(s) x {p['cores_per_node']} cores = {p['ranks']} ranks",
         f"  per realisation: {p['sources_per_realisation']:,.0f} sources expected, {p['t_realisation_s']:.2f} s on "
-        f"one core ({stages}); set-up {p['setup_s']:.1f} s per rank",
+        f"one core ({stages}), the slowest {p.get('t_slowest_realisation_s', p['t_realisation_s']):.2f} s; set-up "
+        f"{p['setup_s']:.1f} s per rank",
         f"  predicted wall time {h:.2f} h ({p['wall_s']:.0f} s), {p['core_hours']:.1f} core-hours, parallel "
         f"efficiency {p['efficiency']:.2f}",
         f"  dataset: {p['tiles']:,} tiles, {p['dataset_bytes'] / 1e9:.2f} GB",
