@@ -3,6 +3,7 @@ with plain bash (mpirun)."""
 import json
 import os
 import re
+import signal
 import subprocess
 import time
 
@@ -100,3 +101,73 @@ def test_srun_without_mpi_plugin_is_refused(local_slurm, tmp_path):
                            str(tmp_path / "ds")], env=local_slurm.env, capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0 and "without an MPI process-management interface" in proc.stderr and "--mpi=pmix" in proc.stderr
     assert not list((tmp_path / "ds").glob("shards/*.h5"))
+
+
+def journaled(out) -> set[int]:
+    """Realisations the ranks have made so far (their journals), committed to a shard or not yet."""
+    return {int(x) for p in (out / "logs").glob("journal-rank*.txt") for x in p.read_text().split()}
+
+
+def in_shards(out) -> set[int]:
+    from radsim.dataset import reader
+    return {int(i) for p in (out / "shards").glob("rank*.h5") for i in reader.shard_table(p)[0]["id"]}
+
+
+def test_requeue_with_the_shipped_defaults_keeps_every_completed_realisation(local_slurm, tmp_path):
+    """quickstart as shipped (1 GiB shards, 300 s commit interval: no shard is complete before the signal) under
+    srun with 2 ranks; `scontrol requeue` stops it with SIGTERM: every realisation made is committed, the
+    requeued job makes only the rest."""
+    out = tmp_path / "ds"
+    job = sbatch(local_slurm, tmp_path, ROOT / "configs" / "quickstart.toml", out,
+                 "--export=ALL,RADSIM_ARGS=--set realisations.repeats=30,"
+                 f"CONFIG={ROOT / 'configs' / 'quickstart.toml'},OUT={out}")
+    deadline = time.monotonic() + 300
+    while not (out / "logs").is_dir() or len(journaled(out)) < 6:
+        assert time.monotonic() < deadline and job_state(local_slurm, job) in ("PENDING", "RUNNING", "CONFIGURING")
+        time.sleep(0.1)
+    assert not list((out / "shards").glob("rank*.h5"))       # with the defaults nothing is committed yet
+    subprocess.run(["scontrol", "requeue", job], env=local_slurm.env, check=True)
+    wait_for(local_slurm, job, states=("PENDING",), timeout=120)
+    made = journaled(out)
+    assert made and made <= in_shards(out)                   # every realisation made was kept
+    log = (tmp_path / f"job-{job}.out").read_text()
+    assert "interrupted by SIGTERM: every completed realisation is kept" in log, log
+    time.sleep(2.5)
+    subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], env=local_slurm.env, check=True)
+    assert wait_for(local_slurm, job, timeout=900) == "COMPLETED", (tmp_path / f"job-{job}.out").read_text()
+    log = (tmp_path / f"job-{job}.out").read_text()
+    assert "the previous run was killed" not in log                # nothing made was lost
+    assert int(re.findall(r"(\d+) already done", log)[-1]) == len(made)
+    m = inspect_ok(out)
+    assert m["status"] == "complete" and m["done"] == 120
+
+
+def test_time_limit_with_the_shipped_defaults_keeps_every_completed_realisation(local_slurm, tmp_path):
+    """A job whose time limit (1 min) ends it mid-run: Slurm's early SIGTERM (--signal) stops the ranks, which
+    commit what they made; the status says interrupted and a resubmission loses nothing."""
+    out = tmp_path / "ds"
+    cfg = ROOT / "configs" / "quickstart.toml"
+    job = sbatch(local_slurm, tmp_path, cfg, out, "--time=1", "--signal=TERM@25",
+                 f"--export=ALL,RADSIM_ARGS=--set realisations.repeats=60,CONFIG={cfg},OUT={out}")
+    state = wait_for(local_slurm, job, timeout=300)
+    log = (tmp_path / f"job-{job}.out").read_text()
+    assert state in ("FAILED", "TIMEOUT", "COMPLETED"), state
+    assert "interrupted by SIGTERM: every completed realisation is kept" in log, log
+    assert "status 75" in log or "exited with status 75" in log
+    made = journaled(out)
+    assert made and made <= in_shards(out)
+    assert json.loads((out / "manifest.json").read_text())["status"] == "interrupted"
+    # the resubmission finds every realisation made in the dataset (then it is stopped: the rest is not the point)
+    from conftest import radsim_exe
+    again = subprocess.Popen(radsim_exe() + ["simulate", str(cfg), "--out", str(out), "--set",
+                                             "realisations.repeats=60"], stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in again.stderr:
+        lines.append(line)
+        if "to make on" in line:
+            break
+    again.send_signal(signal.SIGINT)
+    lines += again.stderr.readlines()
+    assert again.wait(timeout=120) == 75, "".join(lines)
+    assert "the previous run was killed" not in "".join(lines)
+    assert f"{len(made)} already done" in "".join(lines)

@@ -3,6 +3,7 @@ killed run resumed from its checkpoint, evaluation metrics recomputed independen
 made by radsim, and bad input refused without overwriting anything."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -309,3 +310,84 @@ def test_help_explains_the_commands():
         assert word in proc.stdout
     proc = run_cli(radtrain_exe() + ["config", "--set", "train.epochs=3"], check=0)
     assert "epochs = 3" in proc.stdout
+
+
+def copy_dataset(src, dst):
+    """A copy of a dataset (shards hard-linked: they are never modified in place)."""
+    shutil.copytree(src, dst, copy_function=os.link)
+    (dst / "manifest.json").unlink()
+    shutil.copy(src / "manifest.json", dst / "manifest.json")
+    return dst
+
+
+def test_evaluate_and_predict_refuse_a_changed_split(gaussian_run, train_dataset, sky_images, tmp_path, capsys):
+    """Re-splitting a dataset after training (simulate again with dataset.split_by = 'tile') would let evaluate
+    score training skies: evaluate refuses and names both splits; predict refuses calibrations from such a split."""
+    cfg, run_dir = gaussian_run
+    resplit = copy_dataset(train_dataset, tmp_path / "resplit")
+    config_path = sim_config(tmp_path, realisations__repeats=3)          # the config train_dataset was made with
+    proc = subprocess.run(radsim_exe() + ["simulate", str(config_path), "--out", str(resplit), "--set",
+                                          "dataset.split_by='tile'"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    capsys.readouterr()
+    assert cli.main(["evaluate", str(run_dir), "--dataset", str(resplit), "--out", str(tmp_path / "e")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("radtrain: error:") and "by tile" in err and "by realisation" in err
+    assert not (tmp_path / "e").exists()
+    # a run whose test metrics came from another split: predict's uncertainties would be wrong
+    moved = tmp_path / "run"
+    shutil.copytree(run_dir, moved)
+    assert cli.main(["evaluate", str(moved), "--dataset", str(train_dataset)]) == 0
+    image = str(sky_images / "restored.fits")
+    assert cli.main(["predict", str(moved), image, "--out", str(tmp_path / "p0")]) == 0
+    metrics = moved / "evaluate-test" / "metrics.json"
+    m = json.loads(metrics.read_text())
+    m["split_digest"] = "0123456789abcdef"                 # as an evaluation of the re-split dataset records
+    metrics.write_text(json.dumps(m))
+    capsys.readouterr()
+    assert cli.main(["predict", str(moved), image, "--out", str(tmp_path / "p")]) == 2
+    assert "is not the one" in capsys.readouterr().err
+
+
+def test_radtrain_errors_for_broken_shards_read_only_and_full_disks(gaussian_run, train_dataset, tmp_path,
+                                                                       capsys):
+    """A truncated shard, a run directory on a read-only file system, a full disk: one `radtrain: error:` line
+    each, naming the file and the cause (suggesting --out where another place helps), never a traceback."""
+    cfg, run_dir = gaussian_run
+    broken = copy_dataset(train_dataset, tmp_path / "broken")
+    from radsim.dataset.reader import Dataset
+    shard = broken / "shards" / Dataset(train_dataset).shards_for("train")[0].name
+    data = shard.read_bytes()
+    shard.unlink()
+    shard.write_bytes(data[: len(data) // 2])               # truncated (a copy: the original stays whole)
+    capsys.readouterr()
+    status = cli.main(["evaluate", str(run_dir), "--split", "train", "--dataset", str(broken), "--out",
+                       str(tmp_path / "e")])
+    err = capsys.readouterr().err
+    assert status == 2 and err.startswith("radtrain: error:") and shard.name in err
+    assert "Traceback" not in err
+    for size, opts, words in (("4m", "ro", "Read-only file system"), ("64k", "rw", "No space left on device")):
+        mnt = tmp_path / f"mnt-{opts}"
+        mnt.mkdir()
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)]).returncode != 0:
+            pytest.skip("cannot mount a tmpfs here (needs root)")
+        try:
+            if opts == "ro":
+                shutil.copytree(run_dir, mnt / "run", ignore=shutil.ignore_patterns("evaluate-*"))
+                subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True)
+                argv = ["evaluate", str(mnt / "run"), "--dataset", str(train_dataset)]
+            else:
+                argv = ["evaluate", str(run_dir), "--dataset", str(train_dataset), "--out", str(mnt / "e")]
+            status = cli.main(argv)
+            err = capsys.readouterr().err
+            assert status == 2 and err.startswith("radtrain: error: cannot write") and words in err, err
+            assert "--out" in err
+        finally:
+            subprocess.run(["umount", str(mnt)])
+
+
+def test_no_temporary_checkpoint_directories_are_left(gaussian_run):
+    _, run_dir = gaussian_run
+    left = [p for p in run_dir.rglob("*") if p.name.endswith("_temp") or p.name.startswith(".tmp-")]
+    assert not left and sorted(p.name for p in (run_dir / "checkpoints").glob("ckpt-*.index")) == [
+        "ckpt-1.index", "ckpt-2.index"]

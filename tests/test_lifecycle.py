@@ -1,0 +1,203 @@
+"""What happens to `radsim simulate` in a job's life on a cluster, with real processes: kills at random moments
+(SIGKILL, SIGTERM, SIGINT; one rank or the whole job) resumed again and again, a second job on the same dataset,
+a full disk, a resumed dataset made by other software versions, a dataset moved to another directory."""
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from conftest import MPI_ENV, ROOT, mpirun, radsim_exe
+from radsim import config
+from radsim.dataset import reader
+from test_simulate import all_tiles
+
+QUICK = ROOT / "configs" / "quickstart.toml"
+# quickstart's observation and counts on a smaller field: about 0.3 s per realisation, 160 realisations
+CHAOS = ["--set", "field.npix=256", "--set", "field.size_deg=0.4", "--set", "tiles.size=64",
+         "--set", "realisations.repeats=40", "--set", "dataset.commit_interval_s=2.0"]
+
+
+def start(out, ranks, *extra, config_path=QUICK):
+    """`radsim simulate` in its own process group (as a terminal's job is), stdout and stderr to a log."""
+    log = open(f"{out}.log-{time.monotonic_ns()}", "w")
+    cmd = (mpirun(ranks) if ranks > 1 else []) + radsim_exe() + ["simulate", str(config_path), "--out", str(out),
+                                                                 *extra]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **MPI_ENV},
+                            start_new_session=True)
+    proc.log_path = log.name
+    return proc
+
+
+def rank_pids(proc) -> list[int]:
+    """The radsim processes under mpirun."""
+    out = subprocess.run(["pgrep", "-f", "-P", str(proc.pid), "radsim"], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def wait_until_running(proc, timeout=120):
+    """Until the job has planned its work (its ranks then make realisations)."""
+    deadline = time.monotonic() + timeout
+    while "to make on" not in Path(proc.log_path).read_text():
+        assert proc.poll() is None, Path(proc.log_path).read_text()
+        assert time.monotonic() < deadline, "the job never started making realisations"
+        time.sleep(0.05)
+
+
+def lost_in_next_run(log_text: str) -> int:
+    found = re.search(r"the previous run was killed: (\d+) realisation", log_text)
+    return int(found.group(1)) if found else 0
+
+
+def test_chaos_kills_and_resumes_keep_every_completed_realisation(tmp_path):
+    """Twelve runs in a row of a 2-rank job, each killed at a random moment by SIGKILL, SIGTERM or SIGINT, of one rank or
+    the whole job, and resumed: a signal loses nothing completed, SIGKILL at most the last commit interval; the
+    final dataset has the tiles of an uninterrupted run, bit for bit, and verifies."""
+    reference = tmp_path / "reference"
+    proc = start(reference, 2, *CHAOS)
+    assert proc.wait(timeout=600) == 0, Path(proc.log_path).read_text()
+    out = tmp_path / "ds"
+    rng = random.Random(20261201)
+    kinds = [("SIGKILL", "job"), ("SIGTERM", "job"), ("SIGINT", "job"), ("SIGKILL", "rank"), ("SIGTERM", "rank"),
+             ("SIGINT", "job")] * 2
+    rng.shuffle(kinds)
+    record = []
+    previous_kind = None
+    for sig_name, target in kinds:
+        t0 = time.monotonic()
+        proc = start(out, 2, *CHAOS)
+        wait_until_running(proc)
+        overhead = time.monotonic() - t0        # start-up, resume included, until work is handed out
+        time.sleep(rng.uniform(0.3, 2.5))
+        sig = getattr(signal, sig_name)
+        if target == "job":
+            os.killpg(proc.pid, sig)                         # Ctrl-C or a scheduler signals every process
+        else:
+            pids = rank_pids(proc)
+            if pids:
+                os.kill(rng.choice(pids), sig)
+        status = proc.wait(timeout=300)
+        log = Path(proc.log_path).read_text()
+        assert status != 0 and "dataset complete" not in log, log       # the kill hit a running job
+        assert "Traceback" not in log and "Segmentation" not in log, log
+        if previous_kind is not None:
+            record[-1]["lost"] = lost_in_next_run(log)
+        record.append({"signal": sig_name, "target": target, "status": status, "start_s": round(overhead, 2)})
+        previous_kind = (sig_name, target)
+        if sig_name != "SIGKILL":       # one rank or all told to stop: the whole job stops, keeping its work
+            assert "interrupted by" in log and "every completed realisation is kept" in log, log
+            assert json.loads((out / "manifest.json").read_text())["status"] == "interrupted"
+    final = start(out, 2, *CHAOS)
+    assert final.wait(timeout=600) == 0, Path(final.log_path).read_text()
+    record[-1]["lost"] = lost_in_next_run(Path(final.log_path).read_text())
+    print("kills:", record)
+    lost = [r["lost"] for r in record if r["signal"] == "SIGKILL"]
+    print(f"SIGKILL lost max {max(lost)} mean {np.mean(lost):.1f} realisations; signals lost "
+          f"{sum(r['lost'] for r in record if r['signal'] != 'SIGKILL')}; start to work "
+          f"{np.mean([r['start_s'] for r in record]):.1f} s mean")
+    for r in record:
+        if r["signal"] != "SIGKILL":
+            assert r["lost"] == 0, record                   # a signal loses no completed realisation
+        else:
+            assert r["lost"] <= 12, record                  # 2 s commit interval x 2 ranks at ~0.3 s each
+    proc = subprocess.run(radsim_exe() + ["inspect", str(out)], capture_output=True, text=True)
+    assert proc.returncode == 0 and "complete, 160 of 160" in proc.stdout, proc.stdout + proc.stderr
+    a, b = all_tiles(reference), all_tiles(out)
+    for key in a:
+        assert np.array_equal(a[key], b[key]), key
+
+
+def test_a_second_job_refuses_before_touching_the_running_one(tmp_path):
+    """The lock comes first: a second `radsim simulate` on a dataset being written, with or without
+    --force-new, leaves the first job's shards (finished and unfinished) as they are, and the first completes."""
+    out = tmp_path / "ds"
+    first = start(out, 1, *CHAOS[:-2], "--set", "realisations.repeats=6")
+    wait_until_running(first)
+    deadline = time.monotonic() + 60
+    while not list((out / "shards").glob(".rank*.tmp")):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    before = sorted(p.name for p in (out / "shards").iterdir())
+    for extra in ([], ["--force-new", "--set", "run.seed=99"]):
+        proc = subprocess.run(radsim_exe() + ["simulate", str(QUICK), "--out", str(out), *CHAOS[:-2], *extra],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2 and "another `radsim simulate` is writing this dataset" in proc.stderr
+        assert not list(out.glob("superseded-*"))
+        now = sorted(p.name for p in (out / "shards").iterdir())
+        assert set(before) <= set(now) or [n for n in before if n.startswith(".")] == []
+    assert first.wait(timeout=300) == 0, Path(first.log_path).read_text()
+    assert "dataset complete, 24 of 24" in Path(first.log_path).read_text()
+
+
+def test_full_disk_with_the_shipped_defaults(tmp_path):
+    """quickstart as shipped (1 GiB shards, 300 s commits) on a 20 MiB file system: one error naming the dataset
+    and the cause, status 1, every realisation written before the disk filled kept in a shard that verifies."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=20m", "tmpfs", str(mnt)]).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        proc = subprocess.run(radsim_exe() + ["simulate", str(QUICK), "--out", str(mnt / "ds")],
+                              capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 1, proc.stderr
+        assert "Traceback" not in proc.stderr and "Segmentation" not in proc.stderr
+        errors = [line for line in proc.stderr.splitlines() if "No space left on device" in line]
+        assert errors and all(str(mnt / "ds" / "shards") in line for line in errors)
+        shards = sorted((mnt / "ds" / "shards").glob("rank*.h5"))
+        assert shards and not list((mnt / "ds" / "shards").glob(".*.tmp"))
+        assert all(reader.verify_shard(p) == [] for p in shards)
+        kept = sum(len(reader.shard_table(p)[0]) for p in shards)
+        made = int(re.search(r"(\d+) realisations made", proc.stderr).group(1))
+        assert kept == made > 5
+        inspect = subprocess.run(radsim_exe() + ["inspect", str(mnt / "ds")], capture_output=True, text=True)
+        assert inspect.returncode == 1 and f"incomplete, {kept} of 24" in inspect.stdout
+    finally:
+        subprocess.run(["umount", str(mnt)])
+
+
+def test_resuming_with_other_software_versions_is_refused(tmp_path):
+    out = tmp_path / "ds"
+    proc = start(out, 1, *CHAOS)
+    wait_until_running(proc)
+    time.sleep(2.5)
+    os.killpg(proc.pid, signal.SIGTERM)
+    assert proc.wait(timeout=120) == 75, Path(proc.log_path).read_text()
+    shard = sorted((out / "shards").glob("rank*.h5"))[0]
+    with h5py.File(shard, "r+") as f:          # as if made by an older numpy
+        versions = json.loads(f.attrs["tile_versions"])
+        assert versions["radsim"] and versions["numpy"] == np.__version__
+        f.attrs["tile_versions"] = json.dumps({**versions, "numpy": "1.0.0"})
+    cmd = radsim_exe() + ["simulate", str(QUICK), "--out", str(out), *CHAOS]
+    refused = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and f"numpy 1.0.0 -> {np.__version__}" in refused.stderr
+    assert "--allow-version-change" in refused.stderr
+    allowed = subprocess.run(cmd + ["--allow-version-change"], capture_output=True, text=True, timeout=600)
+    assert allowed.returncode == 0 and "adding to it as --allow-version-change asks" in allowed.stderr
+
+
+def test_a_moved_dataset_and_config_keep_their_identity(tmp_path):
+    """The hashes depend on input files' content, not on their paths: a dataset moved with its config and counts
+    table to another machine is the same configuration; another table is not."""
+    from radsim.sky import counts
+    here, there = tmp_path / "here", tmp_path / "elsewhere" / "deep"
+    here.mkdir()
+    flux = np.geomspace(1e-9, 1.0, 40)
+    dnds = counts.builtin_dnds_1400(flux)
+    counts.write_table(here / "counts.ecsv", flux, dnds, 1.4e9)
+    text = QUICK.read_text().replace('base = "builtin"', 'base = "counts.ecsv"')
+    (here / "sim.toml").write_text(text)
+    a = config.load(here / "sim.toml")
+    shutil.copytree(here, there)
+    b = config.load(there / "sim.toml")
+    assert a.counts.base != b.counts.base                    # absolute paths differ...
+    assert a.hash() == b.hash() and a.tiles_hash() == b.tiles_hash()   # ...the identity does not
+    counts.write_table(there / "counts.ecsv", flux, dnds * 1.01, 1.4e9)
+    assert config.load(there / "sim.toml").tiles_hash() != a.tiles_hash()
