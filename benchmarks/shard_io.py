@@ -47,6 +47,9 @@ def main():
     p.add_argument("--dir", help="directory on the disk to measure (default: a temporary directory)")
     p.add_argument("--realisations", type=int, default=4, help="distinct realisations made for the tiles")
     p.add_argument("--tiles", type=int, default=400, help="tiles appended per realisation (emu-seed: 400)")
+    p.add_argument("--commit-every", type=int, default=12,
+                   help="realisations per shard under the commit interval (the 300 s default at ~25 s per emu-seed "
+                        "realisation on one core: 12)")
     args = p.parse_args()
     pin_one_core()
     import numpy as np
@@ -89,11 +92,42 @@ def main():
         results[comp] = total_mib / t_write
         print(f"| HDF5 {comp} | {total_mib / t_write:.0f} | {total_mib / t_read:.0f} | {100 * size / (reps * per):.1f} |")
         info.path.unlink()
+    commits = commit_schemes(shards, reader, cfg, batch, reps, base, args.commit_every, total_mib)
     dd_after = dd_mib_s(base, int(total_mib))
     dd = (dd_before + dd_after) / 2
     print(f"| dd bs=4M conv=fsync | {dd:.0f} (before {dd_before:.0f}, after {dd_after:.0f}) | | |")
     print()
     print("HDF5 write throughput / dd: " + ", ".join(f"{c} {v / dd:.2f}" for c, v in results.items()))
+    print()
+    print("| commit scheme (uncompressed) | shards | write (MiB/s) | / one shard |")
+    print("|---|---:|---:|---:|")
+    for name, (n, rate) in commits.items():
+        print(f"| {name} | {n} | {rate:.0f} | {rate / commits['one shard (before: complete at 1 GiB or the end)'][1]:.2f} |")
+
+
+def commit_schemes(shards, reader, cfg, batch, reps, base, every, total_mib) -> dict:
+    """Write throughput of the same volume as one shard completed at the end (the old scheme with the default
+    1 GiB shards) and with a shard completed every ``every`` realisations and every realisation (the commit
+    interval), interleaved three times on the same disk; the best of three each."""
+    schemes = {"one shard (before: complete at 1 GiB or the end)": reps + 1,
+               f"commit every {every} realisations (300 s default)": every, "commit every realisation": 1}
+    best = {name: (0, 0.0) for name in schemes}
+    for _ in range(3):
+        for name, k in schemes.items():
+            d = base / "commit"
+            w = shards.ShardWriter(d, 0, tile_size=cfg.tiles.size, bin_edges_jy=cfg.labels.edges_jy,
+                                   max_bytes=2 ** 62)
+            t0 = time.perf_counter()
+            for i in range(reps):
+                w.add(i, batch["tiles"], batch["labels"], batch["expected"], batch["tile_origin"], {"n_sources": 1})
+                if (i + 1) % k == 0:
+                    w.commit()
+            done = w.close()
+            rate = total_mib / (time.perf_counter() - t0)
+            best[name] = max(best[name], (len(done), rate), key=lambda x: x[1])
+            for info in done:
+                info.path.unlink()
+    return best
 
 
 if __name__ == "__main__":

@@ -61,7 +61,8 @@ def _stretch(img, rms=None):
 def preview_plot(sky, tiles, labels, expected, origins, edges_jy, threshold_jy, out, tile_index=None, title="",
                  restored=None, psf=None, beam=None, noise_rms_jy=None, pixel_arcsec=None):
     """One page: the sky model with the tile grid, the restored image and the PSF (when imaged), one tile, its
-    labels against the model expectation, and the labels of all tiles summed against the expectation."""
+    labels against the model expectation, and the labels of all tiles summed against the expectation. One page
+    laid out panel by panel (about 60 lines): kept whole so that the layout reads top to bottom."""
     from matplotlib.patches import Ellipse, Rectangle
     n, t, _ = tiles.shape
     k = int(np.argmax(labels.sum(1))) if tile_index is None else int(tile_index)
@@ -127,7 +128,8 @@ def preview_plot(sky, tiles, labels, expected, origins, edges_jy, threshold_jy, 
 def scaling(rows, out):
     """speedup.png and efficiency.png (against ranks, ideal lines, strong and weak series per program) and
     stages.png (simulation: stacked seconds per realisation per stage; training: step time split into compute
-    and allreduce) from radsim.studies.scaling.scaling_rows; returns the paths."""
+    and allreduce) from radsim.studies.scaling.scaling_rows; returns the paths. Three figures of the same rows
+    (about 65 lines), kept together so that they share their axes' conventions."""
     from pathlib import Path
     out = Path(out)
     paths = []

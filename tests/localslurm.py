@@ -1,5 +1,5 @@
 """A one-node Slurm on localhost for the tests of jobs/*.sh: munge, slurmctld and slurmd run as root with a
-configuration of their own (SLURM_CONF in a temporary directory), as FACTS.md describes. Needs root and
+configuration of their own (SLURM_CONF in a temporary directory). Needs root and
 Debian's slurm-wlm and munge; `unavailable()` says why it cannot start otherwise."""
 from __future__ import annotations
 

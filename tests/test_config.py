@@ -162,3 +162,16 @@ def test_imaging_section(tiny_dict):
     tiny_dict["imaging"] = {"system_temperature_k": 50.0}
     cfg = config.from_dict(tiny_dict)
     assert cfg.imaging.backend == "fast" and cfg.imaging.weighting == "briggs"
+
+
+def test_strings_are_not_numbers_and_multi_key_errors_name_their_keys(tiny_dict):
+    tiny_dict["field"]["npix"] = "512"
+    assert "field.npix = '512'" in _error(tiny_dict) and "valid integer" in _error(tiny_dict)
+    tiny_dict["field"]["npix"] = 128
+    tiny_dict["tiles"]["size"] = 256
+    err = _error(tiny_dict)
+    assert "tiles.size (256) is larger than field.npix (128)" in err
+    assert "centre_ra_deg" not in err and len(err.splitlines()) == 2      # the two keys, not the whole config
+    tiny_dict["tiles"]["size"] = 32
+    tiny_dict["realisations"] = {"mode": "random", "n": 3, "priors": {"alpha": {"uniform": ["-0.6", 0.3]}}}
+    assert "expected numbers, not strings" in _error(tiny_dict)

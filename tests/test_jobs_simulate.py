@@ -171,3 +171,13 @@ def test_time_limit_with_the_shipped_defaults_keeps_every_completed_realisation(
     assert again.wait(timeout=120) == 75, "".join(lines)
     assert "the previous run was killed" not in "".join(lines)
     assert f"{len(made)} already done" in "".join(lines)
+
+
+def test_plain_bash_takes_relative_paths_from_the_callers_directory(tmp_path):
+    """CONFIG=sim.toml OUT=ds bash /path/to/jobs/simulate.sh from another directory: both are the caller's."""
+    sim_config(tmp_path, "sim.toml")
+    proc = subprocess.run(["bash", str(SCRIPT)], env={**os.environ, **MPI_ENV, "CONFIG": "sim.toml", "OUT": "ds",
+                                                      "NPROCS": "1"}, capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"config {tmp_path / 'sim.toml'} -> dataset {tmp_path / 'ds'}" in proc.stdout
+    assert (tmp_path / "ds" / "manifest.json").exists() and not (ROOT / "ds").exists()

@@ -240,3 +240,19 @@ def test_tiles_h5_records_the_beam(tmp_path, run_radsim, write_config, tiny_dict
     with h5py.File(out / "tiles.h5") as f:
         assert (f.attrs["beam_major_arcsec"], f.attrs["beam_minor_arcsec"], f.attrs["beam_pa_deg"]) == (40.0, 40.0, 0.0)
         assert f.attrs["image_units"] == "JY/BEAM" and f.attrs["imaging_backend"] == "none"
+
+
+def test_overwrite_removes_the_previous_realisations_products(tmp_path, run_radsim, write_config, tiny_dict):
+    """--overwrite with another backend and without the catalogue: the old catalogue.fits and restored images
+    would describe another sky, so they go, and the summary lists only what this run wrote."""
+    tiny_dict["field"].update({"npix": 128, "size_deg": 128 * 5.0 / 3600})
+    tiny_dict["imaging"] = {"backend": "fast", "noise_rms_jy": 25e-6, "integration_s": 900.0}
+    out = tmp_path / "r"
+    run_radsim("realise", write_config(tiny_dict), "--index", 0, "--out", out)
+    assert (out / "catalogue.fits").exists() and (out / "restored.fits").exists()
+    tiny_dict["imaging"] = {"backend": "none"}
+    proc = run_radsim("realise", write_config(tiny_dict, "none.toml"), "--index", 1, "--out", out, "--no-catalogue",
+                      "--overwrite")
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["sky.fits", "tiles.h5"]
+    assert "wrote " + str(out) + "/: sky.fits, tiles.h5" in proc.stdout
+    assert "removed catalogue.fits, restored.fits, residual.fits, psf.fits" in proc.stdout

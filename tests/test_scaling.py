@@ -78,6 +78,16 @@ def test_plan_scales_the_calibration_to_a_config():
     assert bounded["wall_s"] == pytest.approx(2.0 + p["dataset_bytes"] / 1e3)
 
 
+def test_plan_is_never_shorter_than_its_slowest_realisation():
+    """More ranks than realisations: the wall time is the set-up plus the slowest realisation (the parameter set
+    with the most sources), not the mean one."""
+    cfg = config.load(ROOT / "configs" / "quickstart.toml")
+    p = scaling.plan(cfg, nodes=4, cores_per_node=64)
+    assert p["ranks"] > p["realisations"]
+    assert p["t_slowest_realisation_s"] > 1.2 * p["t_realisation_s"]
+    assert p["wall_s"] == pytest.approx(p["setup_s"] + p["t_slowest_realisation_s"])
+
+
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
     """jobs/scaling.sh with plain bash on a tiny config: simulation and training on 1 and 2 ranks."""

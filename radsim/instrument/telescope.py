@@ -35,7 +35,8 @@ import numpy as np
 from radsim.errors import RadsimError
 
 ASKAP_DISH_DIAMETER_M = 12.0
-# ITRF X, Y, Z (m) of the 36 ASKAP pads, as in Yandasoft's simulation tests (shared/reference/FACTS.md).
+# ITRF X, Y, Z (m) of the 36 ASKAP pads, as in the antenna definitions of Yandasoft's simulation tests
+# (github.com/ATNF/yandasoft).
 ASKAP_PADS_ITRF_M = np.array([
     [-2556088.277119, 5097405.532442, -2848428.180831], [-2556109.732785, 5097388.192148, -2848439.879537],
     [-2556121.934611, 5097392.368652, -2848421.579192], [-2556087.396082, 5097423.589662, -2848396.867933],

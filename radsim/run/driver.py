@@ -6,14 +6,15 @@ shards, and hands out the others one at a time: a rank asks for the next index w
 so slow realisations do not leave ranks idle. Rank 0 makes realisations too; a helper thread on rank 0 answers
 the other ranks' requests (polling with short sleeps, so an idle rank never spins a core).
 
-Every rank appends its realisations to its own shards (radsim.dataset.shards), which get their final names only when
-complete; a realisation counts as done only once it is in such a shard. A rank completes its shard at least every
-``dataset.commit_interval_s``, so SIGKILL of any rank or of the whole job loses at most the realisations of that
-interval. SIGTERM and SIGINT (Ctrl-C, a Slurm time limit, ``scontrol requeue``) lose none that were complete:
-every rank abandons the realisation it is making, completes its shard, and rank 0 writes the manifest with
-status ``interrupted`` and exits with status 75 (EX_TEMPFAIL: run it again). Running the same command again makes
-exactly what is missing; it reports what an earlier kill lost (each rank keeps a journal of what it made). Realisations are bit-identical whichever rank makes them: their random
-streams are keyed by index (radsim.run.realisations).
+Every rank appends its realisations to its own shards (radsim.dataset.shards), which get their final names only
+when complete; a realisation counts as done only once it is in such a shard. A rank completes its shard at least
+every ``dataset.commit_interval_s``, so SIGKILL of any rank or of the whole job loses at most the realisations of
+that interval. SIGTERM and SIGINT (Ctrl-C, a Slurm time limit, ``scontrol requeue``) lose none that were
+complete: every rank abandons the realisation it is making, completes its shard, and rank 0 writes the manifest
+with status ``interrupted`` and exits with status 75 (EX_TEMPFAIL: run it again). Running the same command again
+makes exactly what is missing; it reports what an earlier kill lost (each rank keeps a journal of what it made).
+Realisations are bit-identical whichever rank makes them: their random streams are keyed by index
+(radsim.run.realisations).
 """
 from __future__ import annotations
 
@@ -360,7 +361,8 @@ def _work(cfg, out: Path, rank: int, first_sequence: int, next_index, report, im
     host = socket.gethostname()
     t_start = time.perf_counter()
     writer = shards.ShardWriter(out / layout.SHARDS, rank, tile_size=cfg.tiles.size, bin_edges_jy=cfg.labels.edges_jy,
-                                attrs=shard_attributes(cfg, rank, host), max_bytes=int(cfg.dataset.shard_max_mb * 2 ** 20),
+                                attrs=shard_attributes(cfg, rank, host),
+                                max_bytes=int(cfg.dataset.shard_max_mb * 2 ** 20),
                                 compression=cfg.dataset.compression, first_sequence=first_sequence,
                                 commit_interval_s=cfg.dataset.commit_interval_s,
                                 reserve_bytes=MANIFEST_BYTES_PER_REALISATION * realisations.n_realisations(cfg))
@@ -380,11 +382,7 @@ def _work(cfg, out: Path, rank: int, first_sequence: int, next_index, report, im
                 break
             except Exception as exc:   # one bad realisation must not stop the job: report it, go on
                 n_failed += 1
-                log.error("realisation %d (set %d, %s %s) failed: %s: %s\n%s", index, real.set_index,
-                          real.modifier_name, real.modifier_params, type(exc).__name__, exc,
-                          traceback.format_exc(limit=-3).rstrip())
-                report({"ok": False, "index": index, "set_index": real.set_index, "modifier": real.modifier_name,
-                        "params": real.modifier_params, "error": f"{type(exc).__name__}: {exc}", "rank": rank})
+                report(_failure(real, exc, rank))
                 continue
             try:
                 writer.add(index, result.tiles, result.labels, result.expected, result.tile_origin,
@@ -416,6 +414,14 @@ def _work(cfg, out: Path, rank: int, first_sequence: int, next_index, report, im
     return {"rank": rank, "host": host, "setup_s": setup_s, "busy_s": busy, "realisations": n_ok,
             "failed": n_failed, "wall_s": setup_s + time.perf_counter() - t_start, "fatal": fatal,
             "interrupted": stopper.signal_name, "abandoned": abandoned}
+
+
+def _failure(real, exc, rank: int) -> dict:
+    """Log a failed realisation with the end of its traceback; the report rank 0 lists at the end."""
+    log.error("realisation %d (set %d, %s %s) failed: %s: %s\n%s", real.index, real.set_index, real.modifier_name,
+              real.modifier_params, type(exc).__name__, exc, traceback.format_exc(limit=-3).rstrip())
+    return {"ok": False, "index": real.index, "set_index": real.set_index, "modifier": real.modifier_name,
+            "params": real.modifier_params, "error": f"{type(exc).__name__}: {exc}", "rank": rank}
 
 
 def shard_attributes(cfg, rank: int, host: str) -> dict:

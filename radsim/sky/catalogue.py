@@ -283,18 +283,7 @@ def read_trecs(path, frequency_hz: float) -> Catalogue:
     except Exception as exc:  # astropy raises OSError, ValueError, TypeError or IndexError by case
         raise TrecsError(f"{path}: cannot read as a FITS table: {exc}") from None
     _require(table, ["x_coord", "y_coord", "size"], path)
-    if "RadioClass" in table.colnames:
-        kind = np.asarray(table["RadioClass"], dtype=int)
-    elif "PopFlag" in table.colnames:
-        kind = np.asarray(table["PopFlag"], dtype=int)
-        if "e1" in table.colnames:        # 2019 SFG file: PopFlag values are SFG sub-populations
-            kind = np.ones_like(kind)
-    else:
-        raise TrecsError(f"{path}: missing column 'RadioClass' (or 'PopFlag') needed for a T-RECS catalogue")
-    unknown = sorted(set(np.unique(kind)) - set(TRECS_CLASS))
-    if unknown:
-        raise TrecsError(f"{path}: unknown source class value(s) {unknown} (expected {sorted(TRECS_CLASS)})")
-    cls = np.vectorize(TRECS_CLASS.get, otypes=[np.int8])(kind) if kind.size else np.zeros(0, np.int8)
+    cls = _trecs_classes(table, path)
     flux = trecs_flux_jy(table, frequency_hz, path)
     size = np.asarray(table["size"], dtype=float)
     size = np.where(size > 0, size, 0.0)
@@ -305,17 +294,7 @@ def read_trecs(path, frequency_hz: float) -> Catalogue:
     pa = np.zeros(n)
     sfg = cls == 0
     if sfg.any():
-        if "axis ratio" in table.colnames:
-            q = np.clip(np.asarray(table["axis ratio"], dtype=float), 0.0, 1.0)
-            pa_sfg = np.asarray(table["PA"], dtype=float) if "PA" in table.colnames else np.zeros(n)
-        elif "e1" in table.colnames and "e2" in table.colnames:
-            e1 = np.asarray(table["e1"], dtype=float)
-            e2 = np.asarray(table["e2"], dtype=float)
-            e = np.clip(np.hypot(e1, e2), 0.0, 0.999)
-            q = (1 - e) / (1 + e)
-            pa_sfg = np.degrees(0.5 * np.arctan2(e2, e1)) % 180.0
-        else:
-            raise TrecsError(f"{path}: missing column 'axis ratio' (or 'e1', 'e2') for star-forming galaxies")
+        q, pa_sfg = _sfg_shapes(table, path)
         major[sfg] = size[sfg]
         minor[sfg] = size[sfg] * q[sfg]
         pa[sfg] = pa_sfg[sfg]
@@ -338,6 +317,37 @@ def read_trecs(path, frequency_hz: float) -> Catalogue:
     m = np.radians(np.asarray(table["y_coord"], dtype=float))
     keep = flux > 0
     return Catalogue(l, m, flux, cls, major, minor, pa % 180.0, sep, alpha).select(keep)
+
+
+def _trecs_classes(table, path) -> np.ndarray:
+    """radsim's class (0 SFG, 1 flat-spectrum AGN, 2 steep-spectrum AGN) of every row of a T-RECS table."""
+    if "RadioClass" in table.colnames:
+        kind = np.asarray(table["RadioClass"], dtype=int)
+    elif "PopFlag" in table.colnames:
+        kind = np.asarray(table["PopFlag"], dtype=int)
+        if "e1" in table.colnames:        # 2019 SFG file: PopFlag values are SFG sub-populations
+            kind = np.ones_like(kind)
+    else:
+        raise TrecsError(f"{path}: missing column 'RadioClass' (or 'PopFlag') needed for a T-RECS catalogue")
+    unknown = sorted(set(np.unique(kind)) - set(TRECS_CLASS))
+    if unknown:
+        raise TrecsError(f"{path}: unknown source class value(s) {unknown} (expected {sorted(TRECS_CLASS)})")
+    return np.vectorize(TRECS_CLASS.get, otypes=[np.int8])(kind) if kind.size else np.zeros(0, np.int8)
+
+
+def _sfg_shapes(table, path) -> tuple[np.ndarray, np.ndarray]:
+    """(axis ratio, position angle in deg) of every row, from 'axis ratio' and 'PA' or from the ellipticity
+    components e1, e2 of the 2019 SFG files (q = (1 - e) / (1 + e), PA = atan2(e2, e1) / 2)."""
+    n = len(table)
+    if "axis ratio" in table.colnames:
+        q = np.clip(np.asarray(table["axis ratio"], dtype=float), 0.0, 1.0)
+        return q, (np.asarray(table["PA"], dtype=float) if "PA" in table.colnames else np.zeros(n))
+    if "e1" in table.colnames and "e2" in table.colnames:
+        e1 = np.asarray(table["e1"], dtype=float)
+        e2 = np.asarray(table["e2"], dtype=float)
+        e = np.clip(np.hypot(e1, e2), 0.0, 0.999)
+        return (1 - e) / (1 + e), np.degrees(0.5 * np.arctan2(e2, e1)) % 180.0
+    raise TrecsError(f"{path}: missing column 'axis ratio' (or 'e1', 'e2') for star-forming galaxies")
 
 
 def trecs_area_deg2(catalogue: Catalogue) -> float:

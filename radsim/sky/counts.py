@@ -16,8 +16,8 @@ Each population's counts at 1.4 GHz are a smoothly broken power law
     n(S) = K x^-a (1 + x^((b - a)/d))^-d,   x = S / S_b,
 
 faint slope ``a``, bright slope ``b``, break ``S_b`` and transition width ``d`` (in dex-like units). The ten
-parameters were fitted (``scripts/calibrate_counts.py``, a minimax fit in units of each tolerance) to the
-published figures collected in ``shared/reference/FACTS.md``:
+parameters were fitted (``scripts/calibrate_counts.py``, a minimax fit in units of each tolerance) to
+these published figures:
 
 * Hopkins et al. 2003 (AJ 125, 465) polynomial fit of the 1.4 GHz Euclidean counts, 50 uJy - 1 Jy: the
   model is within 16% everywhere in that range;
@@ -31,8 +31,8 @@ These targets pull against each other (the Hopkins fit falls steeply at its fain
 faint sources), and the fit spends about two thirds of each tolerance; the tests in tests/test_counts.py check
 every figure. The model is meant to be valid from 1e-9 to 10 Jy. A fixed 15% of AGN at 1.4 GHz are
 flat-spectrum. Counts are carried to another frequency with each class's mean spectral index
-(S_nu = S_1.4 (nu / 1.4 GHz)^alpha): SFG -0.7, flat AGN -0.1, steep AGN -0.75 (FACTS.md: faint population
-about -0.7).
+(S_nu = S_1.4 (nu / 1.4 GHz)^alpha): SFG -0.7, flat AGN -0.1, steep AGN -0.75 (the faint population's
+index is about -0.7, e.g. Condon 1992, ARA&A 30, 575).
 """
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Published source counts used to calibrate and check the built-in model (see shared/reference/FACTS.md).
+"""Published source counts used to calibrate and check the built-in model: Hopkins et al. 2003 (AJ 125, 465),
+Matthews et al. 2021 (ApJ 909, 193) and the T-RECS "medium" catalogue (Bonaldi et al. 2019, MNRAS 482, 2).
 
 All counts are Euclidean-normalised, S^2.5 dN/dS in Jy^1.5 sr^-1, S in Jy at 1.4 GHz.
 """
