@@ -213,3 +213,25 @@ def test_a_moved_dataset_and_config_keep_their_identity(tmp_path):
     assert a.hash() == b.hash() and a.tiles_hash() == b.tiles_hash()   # ...the identity does not
     counts.write_table(there / "counts.ecsv", flux, dnds * 1.01, 1.4e9)
     assert config.load(there / "sim.toml").tiles_hash() != a.tiles_hash()
+
+
+def test_inspect_says_what_state_a_dataset_is_in(tmp_path):
+    """`radsim inspect` on a dataset whose run was SIGKILLed says interrupted (not running, not complete); on a
+    complete dataset with a damaged shard it says incomplete and exits 1."""
+    out = tmp_path / "ds"
+    proc = start(out, 1, *CHAOS)
+    wait_until_running(proc)
+    time.sleep(1.0)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    shown = subprocess.run(radsim_exe() + ["inspect", str(out)], capture_output=True, text=True)
+    assert shown.returncode == 1 and "interrupted (the run writing it was killed" in shown.stdout, shown.stdout
+    done = start(out, 1, *CHAOS)
+    assert done.wait(timeout=600) == 0, Path(done.log_path).read_text()
+    shard = sorted((out / "shards").glob("rank*.h5"))[-1]
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2: len(data) // 2 + 64] = bytes(64)          # a few zeroed bytes inside the tile data
+    shard.write_bytes(bytes(data))
+    shown = subprocess.run(radsim_exe() + ["inspect", str(out)], capture_output=True, text=True)
+    assert shown.returncode == 1 and shown.stdout.startswith(f"dataset {out}: incomplete,"), shown.stdout
+    assert shard.name in shown.stderr
