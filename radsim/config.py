@@ -131,7 +131,12 @@ class ImagingConfig(_Section):
     aperture_efficiency: float = Field(0.8, gt=0.0, le=1.0, description="Aperture efficiency (radiometer noise).")
     ha_start_h: float = Field(-4.0, ge=-12.0, le=12.0, description="First hour angle of the observation (h).")
     ha_end_h: float = Field(4.0, ge=-12.0, le=12.0, description="Last hour angle of the observation (h).")
-    integration_s: float = Field(300.0, gt=0.0, description="Integration time per visibility (s).")
+    integration_s: float = Field(300.0, gt=0.0, description="Integration time per visibility (s); ASKAP's "
+                                                          "correlator integrates for 10 s.")
+    n_channels: int = Field(1, ge=1, le=288, description="fast: channels across the band for multi-frequency "
+                            "synthesis (1: the centre frequency alone; ASKAP continuum: 288 of 1 MHz). More "
+                            "channels and shorter integrations fill the uv plane and lower the PSF's far "
+                            "sidelobes (about 1/sqrt(2 x visibilities)).")
     date_mjd: float = Field(60676.0, description="Date of the observation (MJD, UTC); transit nearest to it. Must lie "
                                                  "inside the IERS Earth-orientation table shipped with "
                                                  "astropy-iers-data (1973 to a year after its release).")
@@ -163,6 +168,9 @@ class ImagingConfig(_Section):
             raise ValueError("give either noise_rms_jy or system_temperature_k, not both")
         if not self.ha_end_h > self.ha_start_h:
             raise ValueError(f"ha_end_h ({self.ha_end_h}) must be after ha_start_h ({self.ha_start_h})")
+        if self.n_channels > 1 and self.backend != "fast":
+            raise ValueError(f"n_channels = {self.n_channels} is for backend 'fast'; backend {self.backend!r} "
+                             f"observes one channel at the centre frequency")
         return self
 
 

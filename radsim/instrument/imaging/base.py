@@ -152,9 +152,13 @@ def ducc_to_image(d: np.ndarray) -> np.ndarray:
 
 
 def grid_dirty(uvw, freq, ms, weights, npix, pixel_rad) -> np.ndarray:
+    """ducc0's dirty image (npix x npix, no w-term) of visibilities ``ms`` (rows x channels) at ``uvw`` (m, or
+    wavelengths with freq = c) and channel frequencies ``freq`` (Hz), weighted by ``weights`` (rows, or rows x
+    channels)."""
     import ducc0
-    return ducc0.wgridder.ms2dirty(uvw, freq, ms, np.ascontiguousarray(weights[:, None]), npix, npix,
-                                   pixel_rad, pixel_rad, 0, 0, EPSILON, False)
+    w = weights if weights.ndim == 2 else weights[:, None]
+    return ducc0.wgridder.ms2dirty(np.ascontiguousarray(uvw), np.asarray(freq, dtype=np.float64), ms,
+                                   np.ascontiguousarray(w), npix, npix, pixel_rad, pixel_rad, 0, 0, EPSILON, False)
 
 
 def image_weights(uv_lambda: np.ndarray, weighting: str, robust: float, cell_lambda: float, n_cells: int,

@@ -2,13 +2,15 @@
 
 For one observation (computed once, reused for every sky):
 
-* UVW of every baseline and integration (radsim.instrument.telescope), in wavelengths at the centre frequency;
+* UVW of every baseline and integration (radsim.instrument.telescope), in wavelengths at each of
+  ``n_channels`` channel centres across the band (multi-frequency synthesis; one channel: the centre frequency);
 * weights: natural, uniform or Briggs (robust) from the gridded weight density, times an optional Gaussian
   uv taper;
 * the PSF on a grid twice the image size (ducc0 gridder), normalised to a peak of 1, and its FFT;
-* the noise scale: per sky, white complex visibility noise (unit variance per component) is gridded with the
-  same weights, so its correlation is exactly that of the observation, and scaled by rms / sqrt(sum w^2) to
-  the requested rms (or the radiometer-equation rms);
+* the noise filter: gridded visibility noise is a stationary Gaussian field whose power spectrum is the uv
+  density of the squared weights (its autocorrelation is the PSF for natural weighting); per sky, white noise
+  on a box twice the image is filtered by its square root, at the requested rms (or the radiometer equation's),
+  at a cost that does not grow with the number of visibilities;
 * the clean beam, an elliptical Gaussian fitted to the PSF main lobe.
 
 Per sky: dirty = sky (Jy/pixel) convolved with the PSF (zero-padded FFT: no wrap-around) + noise (Jy/beam);
@@ -17,7 +19,7 @@ threshold in units of the noise rms, an iteration limit, a major-cycle gain); re
 convolved with the clean beam + residual.
 
 Approximations (stated in the README): no w-term (the sky is taken as flat, fine for a few degrees at low
-resolution), no primary beam, one channel at the centre frequency, the noise taken as stationary.
+resolution), no primary beam, a flat spectrum across the channels, the noise taken as stationary.
 """
 from __future__ import annotations
 
@@ -163,6 +165,31 @@ def clark_clean(dirty: np.ndarray, psf2: np.ndarray, convolve, threshold: float,
     return model, residual, components, majors, stop_reason
 
 
+def channel_frequencies_hz(centre_hz: float, bandwidth_hz: float, n_channels: int) -> np.ndarray:
+    """Centres (Hz) of ``n_channels`` equal channels across the band (the centre frequency alone for one)."""
+    width = bandwidth_hz / n_channels
+    return centre_hz + (np.arange(n_channels) - (n_channels - 1) / 2.0) * width
+
+
+def noise_filter(uv_lambda: np.ndarray, weights: np.ndarray, box: int, pixel_rad: float,
+                 rms_jy: float) -> np.ndarray:
+    """The filter (half-plane, for ``rfft2`` of a ``box`` x ``box`` image) that turns unit white noise into the
+    image noise of the observation. Gridded visibility noise is a stationary Gaussian field whose power spectrum
+    is the density of the squared imaging weights in the uv plane, sum_i w_i^2 at +-u_i (so its autocorrelation
+    is sum_i w_i^2 cos(2 pi u_i . dl): the PSF itself for natural weighting). Each visibility's w^2 goes to the
+    nearest cell of the box's uv grid (cells 1 / (box pixel): a phase error below pi lag / (2 box) at a lag of
+    ``lag`` pixels), symmetrised, and scaled so that the field's variance is ``rms_jy``^2."""
+    scale = pixel_rad * box
+    kx = np.rint(-uv_lambda[:, 0] * scale).astype(np.int64) % box        # x runs opposite to l (east left)
+    ky = np.rint(uv_lambda[:, 1] * scale).astype(np.int64) % box
+    power = np.bincount(ky * box + kx, weights=np.asarray(weights, np.float64) ** 2,
+                        minlength=box * box).reshape(box, box)
+    power = 0.5 * (power + np.roll(power[::-1, ::-1], 1, axis=(0, 1)))     # P(k) and P(-k): a real field
+    # unit white noise through sqrt(P) has variance sum(P) / box^2
+    gain = rms_jy / math.sqrt(power.sum() / box ** 2)
+    return (np.sqrt(power[:, :box // 2 + 1]) * gain).astype(np.float32)
+
+
 class FastImager:
     """Everything that depends only on the observation, computed once; :meth:`image` images one sky."""
 
@@ -170,7 +197,7 @@ class FastImager:
 
     def __init__(self, grid, observation: telescope.Observation, *, weighting="briggs", robust=0.0,
                  taper_arcsec=None, super_weight=1.0, noise_rms_jy=None, system_temperature_k=None,
-                 aperture_efficiency=0.8, clean: CleanSettings = CleanSettings()):
+                 aperture_efficiency=0.8, clean: CleanSettings = CleanSettings(), n_channels: int = 1):
         t0 = time.perf_counter()
         self.grid = grid
         self.n = grid.npix
@@ -179,52 +206,53 @@ class FastImager:
         self.pixel_arcsec = grid.pixel_deg * 3600.0
         self.observation = observation
         self.clean = clean
-        wavelength = SPEED_OF_LIGHT / observation.frequency_hz
-        uvw = observation.uvw_m().reshape(-1, 3) / wavelength                # wavelengths
-        self.n_vis = uvw.shape[0]
+        # multi-frequency synthesis: every visibility at each channel centre across the band
+        freq = channel_frequencies_hz(observation.frequency_hz, observation.bandwidth_hz, n_channels)
+        uvw_m = np.ascontiguousarray(observation.uvw_m().reshape(-1, 3))
+        uv = (uvw_m[:, None, :2] * (freq / SPEED_OF_LIGHT)[None, :, None]).reshape(-1, 2)   # wavelengths
+        self.n_vis = uv.shape[0]
         n2 = 2 * self.n
         # weighting grid: the image's own uv cells, as WSClean uses
-        self.weights = image_weights(uvw[:, :2], weighting, robust, 1.0 / (self.n * grid.pixel_rad), self.n,
-                                     taper_arcsec, super_weight)
+        self.weights = image_weights(uv, weighting, robust, 1.0 / (self.n * grid.pixel_rad), self.n, taper_arcsec,
+                                     super_weight).reshape(uvw_m.shape[0], freq.size)
         self.dropped_fraction = float(np.mean(self.weights == 0))
         if self.dropped_fraction == 1.0:
             raise ImagingError("no visibility falls on the image's uv grid")
-        uvw_c = np.ascontiguousarray(uvw)
-        freq = np.array([SPEED_OF_LIGHT])                                    # uvw already in wavelengths
-        ones = np.ones((self.n_vis, 1), np.complex128)
+        ones = np.ones(self.weights.shape, np.complex128)
         pix = grid.pixel_rad
-        d = grid_dirty(uvw_c, freq, ones, self.weights, n2, pix)
+        d = grid_dirty(uvw_m, freq, ones, self.weights, n2, pix)
         self.psf2 = ducc_to_image(d / float(d[self.n, self.n]))                                 # (2n, 2n), peak 1 at [n, n]
         self.psf = self.psf2[self.n // 2:self.n // 2 + self.n, self.n // 2:self.n // 2 + self.n].copy()
         self.beam = fit_beam(self.psf2, self.pixel_arcsec,
-                             theoretical_beam_pixels(uvw[:, :2], self.weights, grid.pixel_rad))
+                             theoretical_beam_pixels(uv, self.weights.ravel(), grid.pixel_rad))
         check_beam_sampling(self.beam, self.pixel_arcsec)
         self.convolve = PsfConvolver(self.psf2, self.n)
         self.beam_kernel = gaussian_beam_kernel(self.beam, self.pixel_arcsec)
-        self._uvw, self._freq = uvw_c, freq
         sum_w, sum_w2 = self.weights.sum(), (self.weights ** 2).sum()
         if system_temperature_k is not None:
             sigma_vis = telescope.visibility_noise_jy(system_temperature_k, aperture_efficiency,
-                                                      observation.dish_diameter_m, observation.bandwidth_hz,
-                                                      observation.integration_s)
+                                                      observation.dish_diameter_m,
+                                                      observation.bandwidth_hz / freq.size, observation.integration_s)
             # Stokes I from two polarisation products; the dirty image is normalised by sum(w)
             self.noise_rms_jy = sigma_vis * math.sqrt(sum_w2) / sum_w / math.sqrt(2.0)
         elif noise_rms_jy is not None:
             self.noise_rms_jy = float(noise_rms_jy)
         else:
             self.noise_rms_jy = 0.0
-        self._noise_scale = self.noise_rms_jy / math.sqrt(sum_w2)
+        self._noise_filter = None
+        if self.noise_rms_jy > 0.0:
+            self._noise_filter = noise_filter(uv, self.weights.ravel(), n2, pix, self.noise_rms_jy)
         self.setup_s = time.perf_counter() - t0
 
     def noise(self, rng: np.random.Generator) -> np.ndarray:
-        """A noise image (Jy/beam) with the rms and correlation of the observation."""
-        if self.noise_rms_jy == 0.0:
+        """A noise image (Jy/beam) with the rms and correlation of the observation (see :func:`noise_filter`):
+        white noise on a box twice the image, filtered, cropped. Its cost does not grow with the visibilities."""
+        if self._noise_filter is None:
             return np.zeros((self.n, self.n))
-        vis = np.empty((self.n_vis, 1), np.complex128)
-        vis.real[:, 0] = rng.standard_normal(self.n_vis)
-        vis.imag[:, 0] = rng.standard_normal(self.n_vis)
-        field = grid_dirty(self._uvw, self._freq, vis, self.weights, self.n, self.grid.pixel_rad)
-        return self._noise_scale * ducc_to_image(field)
+        n2 = 2 * self.n
+        white = rng.standard_normal((n2, n2), dtype=np.float32)
+        field = scipy.fft.irfft2(scipy.fft.rfft2(white) * self._noise_filter, (n2, n2))
+        return field[:self.n, :self.n].astype(np.float64)
 
     def image(self, sky: np.ndarray, rng: np.random.Generator) -> ImagedSky:
         timings = {}
@@ -254,4 +282,4 @@ class FastImager:
 def from_config(cfg, workdir=None) -> FastImager:
     im = cfg.imaging
     return FastImager(Grid.from_config(cfg.field), observation_of(cfg), **weighting_settings(im),
-                      clean=CleanSettings(im.niter, im.gain, im.mgain, im.auto_threshold))
+                      clean=CleanSettings(im.niter, im.gain, im.mgain, im.auto_threshold), n_channels=im.n_channels)
