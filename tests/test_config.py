@@ -175,3 +175,10 @@ def test_strings_are_not_numbers_and_multi_key_errors_name_their_keys(tiny_dict)
     tiny_dict["tiles"]["size"] = 32
     tiny_dict["realisations"] = {"mode": "random", "n": 3, "priors": {"alpha": {"uniform": ["-0.6", 0.3]}}}
     assert "expected numbers, not strings" in _error(tiny_dict)
+
+
+def test_channels_are_for_the_fast_imager(tiny_dict):
+    tiny_dict["imaging"] = {"backend": "wsclean", "n_channels": 4}
+    assert "n_channels = 4 is for backend 'fast'" in _error(tiny_dict)
+    tiny_dict["imaging"] = {"backend": "fast", "n_channels": 289}
+    assert "imaging.n_channels = 289" in _error(tiny_dict)
