@@ -62,20 +62,27 @@ def test_point_source_restored_peak_and_beam(imager):
     assert 8 < imager.beam.bmin_arcsec <= imager.beam.bmaj_arcsec < 16      # ASKAP, robust 0, 944 MHz
 
 
+NEAR = (slice(N // 2 - 5, N // 2 + 6), slice(N // 2 - 5, N // 2 + 6))
+
+
+def mean_autocorrelation(im, first_seed: int, realisations: int = 8) -> np.ndarray:
+    """The noise images' autocorrelation, peak 1 at the centre, averaged over realisations."""
+    acs = []
+    for seed in range(first_seed, first_seed + realisations):
+        f = np.fft.fft2(im.noise(np.random.default_rng(seed)))
+        ac = np.fft.fftshift(np.real(np.fft.ifft2(f * np.conj(f))))
+        acs.append(ac / ac[N // 2, N // 2])
+    return np.mean(acs, axis=0)
+
+
 def test_noise_rms_and_correlation(grid, obs):
     im = fast.FastImager(grid, obs, weighting="natural", noise_rms_jy=30e-6)
     noise = im.noise(np.random.default_rng(1))
     assert noise.std() == pytest.approx(30e-6, rel=0.05) and abs(noise.mean()) < 3e-6
     # natural weighting: the noise autocorrelation is the PSF (averaged over realisations; no mean subtraction,
     # which would bias the broad low-level pedestal of a natural-weighting PSF)
-    acs = []
-    for seed in range(8):
-        f = np.fft.fft2(im.noise(np.random.default_rng(100 + seed)))
-        ac = np.fft.fftshift(np.real(np.fft.ifft2(f * np.conj(f))))
-        acs.append(ac / ac[N // 2, N // 2])
-    ac = np.mean(acs, axis=0)
-    near = (slice(N // 2 - 5, N // 2 + 6), slice(N // 2 - 5, N // 2 + 6))
-    assert np.abs(ac[near] - im.psf[near]).max() < 0.03
+    ac = mean_autocorrelation(im, first_seed=100)
+    assert np.abs(ac[NEAR] - im.psf[NEAR]).max() < 0.03
     # the restored image of an empty sky has the requested rms
     r = im.image(np.zeros((N, N)), np.random.default_rng(2))
     assert r.restored.std() == pytest.approx(30e-6, rel=0.05)
@@ -149,14 +156,8 @@ def test_channels_fill_the_uv_plane_and_lower_the_far_sidelobes(grid, obs):
     assert many.beam.bmaj_arcsec == pytest.approx(one.beam.bmaj_arcsec, rel=0.1)
     # on the fixture's field: the noise keeps its rms and, for natural weighting, has the PSF as autocorrelation
     im = fast.FastImager(grid, obs, weighting="natural", noise_rms_jy=30e-6, n_channels=16)
-    acs = []
-    for seed in range(8):
-        f = np.fft.fft2(im.noise(np.random.default_rng(200 + seed)))
-        ac = np.fft.fftshift(np.real(np.fft.ifft2(f * np.conj(f))))
-        acs.append(ac / ac[N // 2, N // 2])
-    ac = np.mean(acs, axis=0)
-    near = (slice(N // 2 - 5, N // 2 + 6), slice(N // 2 - 5, N // 2 + 6))
-    assert np.abs(ac[near] - im.psf[near]).max() < 0.03
+    ac = mean_autocorrelation(im, first_seed=200)
+    assert np.abs(ac[NEAR] - im.psf[NEAR]).max() < 0.03
     assert im.noise(np.random.default_rng(3)).std() == pytest.approx(30e-6, rel=0.05)
 
 
