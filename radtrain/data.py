@@ -56,8 +56,11 @@ def describe_split(split: dict) -> str:
 
 
 def check_same_split(ds: Dataset, trained: dict, run_dir) -> None:
-    """Refuse a dataset whose split is not the one the run was trained with (its test skies could be training
-    skies): ``trained`` is the run record's dataset entry."""
+    """Refuse the training dataset re-split after training (its held-out skies could be training skies):
+    ``trained`` is the run record's dataset entry. Another dataset (other skies: another tiles hash, e.g.
+    independent test skies) is evaluated on its own split."""
+    if trained.get("tiles_hash") != ds.tiles_hash:
+        return
     recorded = trained.get("split", {})
     digest = recorded.get("digest")
     now = split_digest(ds)
