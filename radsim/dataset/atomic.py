@@ -32,21 +32,11 @@ def fsync_directory(directory: str | Path) -> None:
         os.close(fd)
 
 
-def _fsync_tree(path: Path) -> None:
-    if path.is_dir():
-        for child in path.iterdir():
-            _fsync_tree(child)
-        fsync_directory(path)
-    else:
-        with open(path, "rb+") as fh:
-            os.fsync(fh.fileno())
-
-
 def commit(tmp: str | Path, final: str | Path) -> None:
-    """fsync ``tmp`` (a file, or a directory and everything in it), rename it onto ``final`` and fsync the
-    parent directory. A directory replaces only a missing or empty ``final`` (rename(2) semantics)."""
+    """fsync the file ``tmp``, rename it onto ``final`` and fsync the parent directory."""
     tmp, final = Path(tmp), Path(final)
-    _fsync_tree(tmp)
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
     os.replace(tmp, final)
     fsync_directory(final.parent)
 
@@ -61,14 +51,12 @@ def remove(path: str | Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path, directory: bool = False):
-    """Yield a temporary path beside ``path`` for the caller to write (a file, or with ``directory`` a
-    directory created here); on success commit it onto ``path``; on any exception remove it."""
+def atomic_path(path: str | Path):
+    """Yield a temporary path beside ``path`` for the caller to write; on success commit it onto ``path``; on any
+    exception remove it."""
     path = Path(path)
     tmp = temporary_name(path)
     remove(tmp)
-    if directory:
-        tmp.mkdir()
     try:
         yield tmp
         commit(tmp, path)
