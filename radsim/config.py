@@ -113,6 +113,10 @@ class LabelsConfig(_Section):
 
 class TilesConfig(_Section):
     size: int = Field(gt=1, le=8192, description="Side of the square, non-overlapping tiles (pixels).")
+    sensitivity_factor: float = Field(1.25, ge=1.0, description="With a mosaic (imaging.footprint other than "
+                                      "'single', or a primary beam): tiles only where the mosaic's noise is within "
+                                      "this factor of its best everywhere in the tile; this area also defines the "
+                                      "survey rms (imaging.noise_rms_jy is its median noise).")
 
 
 class ImagingConfig(_Section):
@@ -137,6 +141,19 @@ class ImagingConfig(_Section):
                             "synthesis (1: the centre frequency alone; ASKAP continuum: 288 of 1 MHz). More "
                             "channels and shorter integrations fill the uv plane and lower the PSF's far "
                             "sidelobes (about 1/sqrt(2 x visibilities)).")
+    footprint: str = Field("single", description="ASKAP PAF footprint: 'single' (one beam on the field centre), "
+                           "'closepack36' (EMU) or 'square_KxK' (e.g. 'square_6x6' as RACS). Each beam is imaged "
+                           "and CLEANed on its own, then the beams are linearly mosaicked (radsim.instrument.beams).")
+    beam_pitch_deg: float = Field(0.9, gt=0.0, description="Distance between neighbouring beams (deg); EMU: 0.9.")
+    footprint_rotation_deg: float = Field(0.0, description="Rotation of the footprint from north through east (deg); "
+                                          "EMU: 45.")
+    primary_beam: Literal["none", "gaussian", "airy"] = Field(
+        "none", description="Primary-beam model of each PAF beam, FWHM = pb_fwhm_factor lambda / D scaled with "
+                            "frequency across the band; 'none': no attenuation (the seed study's set-up).")
+    pb_fwhm_factor: float = Field(1.02, gt=0.0, description="Primary-beam FWHM in units of lambda / D (1.02: "
+                                  "ASKAP's footprint tools, 1.55 deg at 943.5 MHz).")
+    pb_cutoff: float = Field(0.2, gt=0.0, lt=1.0, description="linmos cut-off: a beam contributes to the mosaic "
+                             "where its primary-beam response is at least this.")
     date_mjd: float = Field(60676.0, description="Date of the observation (MJD, UTC); transit nearest to it. Must lie "
                                                  "inside the IERS Earth-orientation table shipped with "
                                                  "astropy-iers-data (1973 to a year after its release).")
@@ -149,7 +166,14 @@ class ImagingConfig(_Section):
     niter: int = Field(100_000, ge=0, description="CLEAN iteration limit.")
     gain: float = Field(0.1, gt=0.0, le=1.0, description="CLEAN loop gain.")
     mgain: float = Field(0.8, gt=0.0, le=1.0, description="CLEAN major-cycle gain.")
-    auto_threshold: float = Field(3.0, ge=0.0, description="CLEAN threshold in units of the noise rms.")
+    auto_threshold: float = Field(3.0, ge=0.0, description="CLEAN threshold in units of the residual's robust "
+                                  "rms (WSClean -auto-threshold).")
+    auto_mask: float | None = Field(None, gt=0.0, description="fast, wsclean: CLEAN first everywhere down to this "
+                                    "many rms, then only where it found components down to auto_threshold "
+                                    "(WSClean -auto-mask): deep cleaning of sources that leaves the noise alone.")
+    psf_patch_pixels: int = Field(8, ge=1, le=4096, description="fast: half-width of the PSF patch that CLEAN's "
+                                  "minor cycles subtract (pixels); the sidelobes beyond it set each major "
+                                  "cycle's depth (Clark 1980).")
     keep_ms: bool = Field(False, description="wsclean/yandasoft: keep the Measurement Set and logs.")
     wsclean_args: list[str] = Field(default_factory=list, description="wsclean: extra arguments for both runs "
                                                                       "(e.g. ['-no-small-inversion']).")
@@ -168,10 +192,20 @@ class ImagingConfig(_Section):
             raise ValueError("give either noise_rms_jy or system_temperature_k, not both")
         if not self.ha_end_h > self.ha_start_h:
             raise ValueError(f"ha_end_h ({self.ha_end_h}) must be after ha_start_h ({self.ha_start_h})")
-        if self.n_channels > 1 and self.backend != "fast":
-            raise ValueError(f"n_channels = {self.n_channels} is for backend 'fast'; backend {self.backend!r} "
-                             f"observes one channel at the centre frequency")
+        if self.n_channels > 1 and self.backend not in ("fast", "wsclean"):
+            raise ValueError(f"n_channels = {self.n_channels} is for backends 'fast' and 'wsclean'; backend "
+                             f"{self.backend!r} observes one channel at the centre frequency")
         return self
+
+    @field_validator("footprint")
+    @classmethod
+    def _footprint(cls, value):
+        from radsim.instrument.beams import BeamsError, footprint_offsets
+        try:
+            footprint_offsets(value, 1.0)
+        except BeamsError as err:
+            raise ValueError(str(err).split(": ", 1)[-1]) from None
+        return value
 
 
 class RunConfig(_Section):

@@ -177,8 +177,19 @@ def test_strings_are_not_numbers_and_multi_key_errors_name_their_keys(tiny_dict)
     assert "expected numbers, not strings" in _error(tiny_dict)
 
 
-def test_channels_are_for_the_fast_imager(tiny_dict):
-    tiny_dict["imaging"] = {"backend": "wsclean", "n_channels": 4}
-    assert "n_channels = 4 is for backend 'fast'" in _error(tiny_dict)
+def test_channels_are_for_the_fast_imager_and_wsclean(tiny_dict):
+    tiny_dict["imaging"] = {"backend": "yandasoft", "n_channels": 4}
+    assert "n_channels = 4 is for backends 'fast' and 'wsclean'" in _error(tiny_dict)
     tiny_dict["imaging"] = {"backend": "fast", "n_channels": 289}
     assert "imaging.n_channels = 289" in _error(tiny_dict)
+
+
+def test_footprint_and_primary_beam_are_checked(tiny_dict):
+    tiny_dict["imaging"] = {"footprint": "closepack30"}
+    assert "imaging.footprint" in _error(tiny_dict) and "closepack30" in _error(tiny_dict)
+    tiny_dict["imaging"] = {"footprint": "square_6x6", "beam_pitch_deg": 0}
+    assert "imaging.beam_pitch_deg" in _error(tiny_dict)
+    tiny_dict["imaging"] = {"primary_beam": "cosine"}
+    assert "imaging.primary_beam" in _error(tiny_dict)
+    tiny_dict["imaging"] = {"pb_cutoff": 1.5}
+    assert "imaging.pb_cutoff" in _error(tiny_dict)

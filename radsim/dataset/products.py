@@ -112,7 +112,7 @@ def read_catalogue_fits(path, grid) -> Catalogue:
 
 
 def write_tiles_h5(path, result, attrs: dict) -> None:
-    """tiles.h5 of one realisation: datasets images, labels, expected, realisation, tile_origin
+    """tiles.h5 of one realisation: datasets images, labels, expected, realisation, tile_origin, tile_noise
     (one tile per chunk, Fletcher32 checksums) and attributes (bin edges, units, ...)."""
     import h5py
     n, t, _ = result.tiles.shape
@@ -123,6 +123,8 @@ def write_tiles_h5(path, result, attrs: dict) -> None:
             f.create_dataset("expected", data=result.expected.astype(np.float32), fletcher32=True)
             f.create_dataset("realisation", data=np.full(n, result.realisation.index, dtype=np.int64))
             f.create_dataset("tile_origin", data=result.tile_origin)
+            f.create_dataset("tile_noise", data=result.tile_noise)
+            f["tile_noise"].attrs["units"] = "Jy/beam (thermal noise, median over the tile)"
             f["images"].attrs["units"] = "Jy/beam" if result.imaged.beam is not None else "Jy/pixel"
             f["labels"].attrs["units"] = "number of sources per flux bin (by source centre)"
             f["expected"].attrs["units"] = "expected number of sources per flux bin (counts model)"
@@ -141,13 +143,13 @@ class ProductsError(RadsimError):
     exit_status = 1
 
 
-PRODUCT_NAMES = ("catalogue.fits", "sky.fits", "restored.fits", "residual.fits", "psf.fits", "tiles.h5",
-                 "preview.png")
+PRODUCT_NAMES = ("catalogue.fits", "sky.fits", "restored.fits", "residual.fits", "psf.fits", "noise.fits",
+                 "tiles.h5", "preview.png")
 
 
 def write_realisation(out, cfg, result, grid) -> list[str]:
-    """Write sky.fits (Jy/pixel), restored.fits, residual.fits and psf.fits (Jy/beam, with the beam, when the
-    backend has one) and tiles.h5 of one realisation (a :class:`radsim.run.pipeline.RealisationResult`) into
+    """Write sky.fits (Jy/pixel), restored.fits, residual.fits, psf.fits and noise.fits (Jy/beam, with the beam,
+    when the backend has one; noise.fits, the mosaic's thermal noise map, when it makes a mosaic) and tiles.h5 of one realisation (a :class:`radsim.run.pipeline.RealisationResult`) into
     ``out``; returns the names written."""
     out = Path(out)
     f, bw = cfg.field.frequency_hz, cfg.field.bandwidth_hz
@@ -168,6 +170,8 @@ def write_realisation(out, cfg, result, grid) -> list[str]:
                 image("residual.fits", im.residual, "JY/BEAM", beam_meta)
             if im.psf is not None:
                 image("psf.fits", im.psf, "", beam_meta)
+            if im.noise_map is not None:
+                image("noise.fits", im.noise_map, "JY/BEAM", {**beam_meta, "COMMENT": "thermal noise of the mosaic"})
         beam = [im.beam.bmaj_arcsec, im.beam.bmin_arcsec, im.beam.bpa_deg] if im.beam else [0.0, 0.0, 0.0]
         write_tiles_h5(out / "tiles.h5", result, {
             "imaging_backend": im.backend, "beam_major_arcsec": beam[0], "beam_minor_arcsec": beam[1],

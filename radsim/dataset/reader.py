@@ -12,6 +12,8 @@ labels             (N, n_bins) float32              sources per label flux bin
 expected           (N, n_bins) float32              the counts model's expectation per bin
 realisation        (N,) int64                       realisation index of each tile
 tile_origin        (N, 2) int32                     (row, column) of the tile in its image
+tile_noise         (N,) float32                     the tile's thermal noise (Jy/beam; median of the
+                                                    mosaic's noise map over the tile)
 realisations       (M,) compound                    one row per realisation: id, set_index, repeat,
                                                     seed, modifier (JSON), n_sources, noise_rms_jy,
                                                     beam_major_arcsec, beam_minor_arcsec, beam_pa_deg,
@@ -43,12 +45,12 @@ import numpy as np
 from radsim.dataset import atomic
 from radsim.errors import RadsimError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2           # 2: tile_noise
 FORMAT = "radsim-dataset"
 MANIFEST = "manifest.json"
 SHARDS = "shards"
 SPLITS = ("train", "validation", "test")
-TILE_DATASETS = ("images", "labels", "expected", "realisation", "tile_origin")
+TILE_DATASETS = ("images", "labels", "expected", "realisation", "tile_origin", "tile_noise")
 REALISATION_DTYPE = np.dtype([
     ("id", "<i8"), ("set_index", "<i8"), ("repeat", "<i8"), ("seed", "<i8"), ("modifier", "S4096"),
     ("n_sources", "<i8"), ("noise_rms_jy", "<f8"), ("beam_major_arcsec", "<f8"), ("beam_minor_arcsec", "<f8"),
@@ -273,6 +275,6 @@ class Dataset:
                 parts[name].append(rows)
         t, nb = self.tile_size, self.bin_edges_jy.size - 1
         empty = {"images": (0, t, t), "labels": (0, nb), "expected": (0, nb), "realisation": (0,),
-                 "tile_origin": (0, 2)}
+                 "tile_origin": (0, 2), "tile_noise": (0,)}
         return {name: np.concatenate(p) if p else np.zeros(empty[name], np.float32) for name, p in parts.items()
                 if name in datasets}

@@ -71,6 +71,7 @@ class ShardWriter:
         f.create_dataset("expected", (0, nb), np.float32, maxshape=(None, nb), chunks=(256, nb), **opts)
         f.create_dataset("realisation", (0,), np.int64, maxshape=(None,), chunks=(1024,), **opts)
         f.create_dataset("tile_origin", (0, 2), np.int32, maxshape=(None, 2), chunks=(1024, 2), **opts)
+        f.create_dataset("tile_noise", (0,), np.float32, maxshape=(None,), chunks=(1024,), **opts)
         f.create_dataset("realisations", (0,), REALISATION_DTYPE, maxshape=(None,), chunks=(8,), fletcher32=True)
         f.attrs["format_version"] = FORMAT_VERSION
         f.attrs["bin_edges_jy"] = self.bin_edges
@@ -89,12 +90,15 @@ class ShardWriter:
         self.completed.append(self._info)
         self.sequence += 1
 
-    def add(self, index: int, tiles, labels, expected, tile_origin, row: dict) -> float:
+    def add(self, index: int, tiles, labels, expected, tile_origin, row: dict, tile_noise=None) -> float:
         """Append one realisation's tiles; ``row`` fills the ``realisations`` table (missing fields are 0;
-        ``write_s`` is measured here). Returns the seconds spent writing."""
+        ``write_s`` is measured here); ``tile_noise`` (Jy/beam per tile) defaults to the row's noise_rms_jy.
+        Returns the seconds spent writing."""
         t0 = time.perf_counter()
         tiles = np.asarray(tiles, dtype=np.float32)
         n = tiles.shape[0]
+        if tile_noise is None:
+            tile_noise = np.full(n, row.get("noise_rms_jy", 0.0), np.float32)
         if tiles.shape[1:] != (self.tile_size, self.tile_size):
             raise ShardError(f"tiles of shape {tiles.shape[1:]} do not match the tile size {self.tile_size}")
         self._check_space(sum(np.asarray(v).nbytes for v in (tiles, labels, expected, tile_origin)))
@@ -102,7 +106,8 @@ class ShardWriter:
             self._open()
         f = self._file
         for name, value in (("images", tiles), ("labels", labels), ("expected", expected),
-                            ("realisation", np.full(n, index)), ("tile_origin", tile_origin)):
+                            ("realisation", np.full(n, index)), ("tile_origin", tile_origin),
+                            ("tile_noise", tile_noise)):
             d = f[name]
             start = d.shape[0]
             d.resize(start + n, axis=0)

@@ -386,7 +386,7 @@ def _work(cfg, out: Path, rank: int, first_sequence: int, next_index, report, im
                 continue
             try:
                 writer.add(index, result.tiles, result.labels, result.expected, result.tile_origin,
-                           _table_row(cfg, real, result))
+                           _table_row(cfg, real, result), tile_noise=result.tile_noise)
                 journal.made(index)
             except (OSError, RuntimeError) as exc:   # h5py reports some write failures as RuntimeError
                 fatal = (f"cannot write {writer.directory} (shard of rank {rank}): {_io_reason(exc)}; "

@@ -125,6 +125,7 @@ class RealisationResult:
     labels: np.ndarray              # (n_tiles, n_bins) float32, numbers of sources
     expected: np.ndarray            # (n_tiles, n_bins) float64, model expectation
     tile_origin: np.ndarray         # (n_tiles, 2) int32
+    tile_noise: np.ndarray          # (n_tiles,) float32, thermal noise of each tile (Jy/beam, median)
     bin_edges_jy: np.ndarray
     n_per_class: np.ndarray         # (3,) sources drawn per class
     mean_per_class: np.ndarray      # (3,) expected numbers per class
@@ -147,6 +148,12 @@ def make_realisation(cfg, index: int, sink=None, imager=None) -> RealisationResu
     timer = StageTimer()
     grid = Grid.from_config(cfg.field)
     tiling = tiles.Tiling(cfg.field.npix, cfg.tiles.size)
+    noise_map = getattr(imager, "noise_map_jy", None)
+    if noise_map is not None:                # a mosaic: tiles only where the noise is near its best
+        tiling = tiles.select(tiling, noise_map, cfg.tiles.sensitivity_factor)
+        if tiling.n_tiles == 0:
+            raise RealisationError(f"no tile of {cfg.tiles.size} pixels has a noise within tiles.sensitivity_factor "
+                                   f"= {cfg.tiles.sensitivity_factor:g} of the best; raise it or use smaller tiles")
     edges = cfg.labels.edges_jy
     with timer("catalogue"):
         src = (_trecs_sources if cfg.sources.trecs_catalogues else _drawn_sources)(cfg, real, grid)
@@ -157,7 +164,9 @@ def make_realisation(cfg, index: int, sink=None, imager=None) -> RealisationResu
                          f"{cfg.sources.max_sources:,}")
     if sink is not None:
         sink.begin(int(src.n_per_class.sum()))
-    accumulator = render.SkyAccumulator(grid)
+    # the synthesis backends observe the sky with every point at its position; ``none`` shows the sky model
+    observed_sky = getattr(imager, "observes_points", False)
+    accumulator = render.SkyAccumulator(grid, keep_points=observed_sky)
     labels = np.zeros((tiling.n_tiles, len(edges) - 1))
     flux_total = 0.0
     for k in range(src.n_chunks):
@@ -172,13 +181,17 @@ def make_realisation(cfg, index: int, sink=None, imager=None) -> RealisationResu
         if sink is not None:
             with timer("write_catalogue"):
                 sink.write(chunk)
-    sky32 = accumulator.image64().astype(np.float32)
+    sky = accumulator.sky() if observed_sky else None
+    sky32 = sky.model if observed_sky else accumulator.image64().astype(np.float32)
     del accumulator
     with timer("image"):
-        imaged = imager.image(sky32, np.random.default_rng(real.seed_sequence(cfg.run.seed, 4)))
+        imaged = imager.image(sky if observed_sky else sky32,
+                              np.random.default_rng(real.seed_sequence(cfg.run.seed, 4)))
+    del sky
     with timer("tiles"):
         tile_images = tiling.cut(imaged.restored)
         expected = src.expected_per_bin(edges, tiling)
+        noise = tiles.tile_noise(tiling, imaged.noise_map, imaged.noise_rms_jy)
     return RealisationResult(real, src.model.modifier_params, sky32, imaged, tile_images, labels.astype(np.float32), expected,
-                             tiling.origins(), edges, src.n_per_class, src.mean_per_class, flux_total,
+                             tiling.origins(), noise, edges, src.n_per_class, src.mean_per_class, flux_total,
                              float(sky32.sum(dtype=np.float64)), timer.seconds)

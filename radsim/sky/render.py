@@ -8,12 +8,23 @@
   is really outside the field).
 
 Images are accumulated in float64 and returned as float32 ``image[y, x]``.
+
+That pixelised image is the sky *model* (pictures, the ``none`` backend). What a telescope observes is the sky
+itself: :class:`Sky` keeps every point at its exact position, and :meth:`Sky.band_limited` gives the sky as a
+band-limited image on the pixel grid (all spatial frequencies up to the pixel Nyquist limit, i.e. the exact
+Fourier series of the points, by ducc0's type-1 non-uniform FFT), so that an instrument whose uv coverage lies
+within that band (radsim's synthesis backends drop visibilities beyond it) sees every point at its sub-pixel
+position with its full flux. Gaussian components are integrated over pixels as above and the pixel box is then
+divided out of their transform (sinc(u) sinc(v)), which leaves them exact but for aliasing beyond Nyquist.
 """
 from __future__ import annotations
 
 import math
 
+from dataclasses import dataclass
+
 import numpy as np
+import scipy.fft
 
 from radsim.sky.catalogue import Catalogue
 
@@ -140,19 +151,93 @@ def add_gaussians(padded: np.ndarray, npix: int, x, y, flux, sig_maj, sig_min, p
             padded += np.bincount(((py + 1) * p + px + 1)[ok], weights=prof[ok], minlength=p * p)
 
 
-class SkyAccumulator:
-    """Accumulates catalogue chunks into a sky image (float64, padded by one pixel for cloud-in-cell)."""
+NUFFT_EPSILON = 1e-5            # relative accuracy of the point sources' Fourier series
+BAND_LIMIT_PAD = 64             # pixels of zero sky on every side: the series' period is the field plus 2 x pad
 
-    def __init__(self, grid):
+
+@dataclass
+class Sky:
+    """A sky as the instruments see it (module docstring): ``model`` the pixelised sky model (Jy/pixel); point
+    components at their exact pixel coordinates ``points_x``, ``points_y`` with fluxes ``points_jy`` (float32:
+    1e-4 pixel at 2560 pixels); ``pixels`` the pixel image of the rest (Jy/pixel), integrated over pixels when
+    ``box_integrated`` (Gaussian stamps) or pixel values to be taken as they are (a sky given as an image)."""
+
+    model: np.ndarray
+    points_x: np.ndarray
+    points_y: np.ndarray
+    points_jy: np.ndarray
+    pixels: np.ndarray
+    box_integrated: bool = True
+
+    @classmethod
+    def from_image(cls, image: np.ndarray) -> "Sky":
+        """A sky given only as a pixel image (Jy/pixel): each pixel is a point at the pixel centre."""
+        image = np.asarray(image, dtype=np.float32)
+        empty = np.zeros(0, np.float32)
+        return cls(image, empty, empty, empty, image, box_integrated=False)
+
+    @property
+    def npix(self) -> int:
+        return self.model.shape[0]
+
+    def band_limited(self, pad: int = BAND_LIMIT_PAD) -> np.ndarray:
+        """(npix, npix) float64 image (Jy/pixel) of the sky band-limited at the pixel Nyquist frequency: the
+        Fourier series (period npix + 2 pad) of the points plus the pixel image with its pixel box divided out,
+        sampled at the pixel centres. A sky given as pixels is returned as it is."""
+        n = self.npix
+        if self.points_jy.size == 0 and not self.box_integrated:
+            return np.asarray(self.pixels, dtype=np.float64)
+        import ducc0
+        p = scipy.fft.next_fast_len(n + 2 * pad)
+        ft = np.zeros((p, p), np.complex64)
+        if self.points_jy.size:
+            coord = np.empty((self.points_jy.size, 2), np.float32)
+            coord[:, 0] = self.points_y
+            coord[:, 1] = self.points_x
+            coord *= np.float32(2.0 * math.pi / p)
+            ducc0.nufft.nu2u(points=self.points_jy.astype(np.complex64), coord=coord, forward=True,
+                             epsilon=NUFFT_EPSILON, out=ft, fft_order=True, nthreads=1)
+        if np.any(self.pixels):
+            pix = scipy.fft.fft2(np.asarray(self.pixels, np.float32), (p, p))
+            if self.box_integrated:
+                k = scipy.fft.fftfreq(p).astype(np.float32)
+                pix /= np.sinc(k)[:, None] * np.sinc(k)[None, :]
+            ft += pix
+        return scipy.fft.ifft2(ft, overwrite_x=True)[:n, :n].real.astype(np.float64)
+
+
+class SkyAccumulator:
+    """Accumulates catalogue chunks into a sky image (float64, padded by one pixel for cloud-in-cell) and, with
+    ``keep_points``, the :class:`Sky` that the synthesis backends observe."""
+
+    def __init__(self, grid, keep_points: bool = False):
         self.grid = grid
         self.npix = grid.npix
         self._padded = np.zeros((self.npix + 2) ** 2)
         self._scratch = _Scratch()
+        self.keep_points = keep_points
+        self._points: list = []
+        self._gaussians = np.zeros((self.npix + 2) ** 2) if keep_points else None
 
     def add(self, cat: Catalogue) -> None:
         (px, py, pf), gauss = components(cat, self.grid)
         add_points(self._padded, self.npix, px, py, pf, self._scratch)
         add_gaussians(self._padded, self.npix, *gauss)
+        if self.keep_points:
+            inside = (px >= -0.5) & (px < self.npix - 0.5) & (py >= -0.5) & (py < self.npix - 0.5)
+            self._points.append(tuple(np.asarray(a[inside], np.float32) for a in (px, py, pf)))
+            add_gaussians(self._gaussians, self.npix, *gauss)
+
+    def sky(self) -> Sky:
+        """The :class:`Sky` of everything added (needs ``keep_points``)."""
+        if not self.keep_points:
+            raise ValueError("SkyAccumulator(keep_points=False) keeps no points")
+        model = self.image64().astype(np.float32)
+        cols = [np.concatenate([c[k] for c in self._points]) if self._points else np.zeros(0, np.float32)
+                for k in range(3)]
+        n = self.npix
+        gauss = self._gaussians.reshape(n + 2, n + 2)[1:-1, 1:-1].astype(np.float32)
+        return Sky(model, cols[0], cols[1], cols[2], gauss, box_integrated=True)
 
     def image64(self) -> np.ndarray:
         """The image (npix, npix) float64: weight that cloud-in-cell put on the padding ring belongs to

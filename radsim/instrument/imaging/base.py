@@ -72,6 +72,7 @@ class ImagedSky:
     backend: str = "none"
     timings_s: dict = field(default_factory=dict)
     info: dict = field(default_factory=dict)   # backend details (CLEAN iterations, versions, ...)
+    noise_map: np.ndarray | None = None  # Jy/beam, the thermal noise per pixel of a mosaic (None: uniform)
 
     @property
     def units(self) -> str:
@@ -116,6 +117,18 @@ def weighting_settings(im) -> dict:
     return {"weighting": im.weighting, "robust": im.robust, "taper_arcsec": im.taper_arcsec,
             "super_weight": im.super_weight, "noise_rms_jy": im.noise_rms_jy,
             "system_temperature_k": im.system_temperature_k, "aperture_efficiency": im.aperture_efficiency}
+
+
+def clean_settings(im):
+    """The built-in CLEAN's settings (radsim.instrument.imaging.fast.CleanSettings) from the imaging section."""
+    from radsim.instrument.imaging.fast import CleanSettings
+    return CleanSettings(im.niter, im.gain, im.mgain, im.auto_threshold, im.auto_mask, im.psf_patch_pixels)
+
+
+def footprint_settings(im) -> dict:
+    """The PAF footprint and primary beam of the imaging section (radsim.instrument.beams.make_footprint)."""
+    return {"name": im.footprint, "pitch_deg": im.beam_pitch_deg, "rotation_deg": im.footprint_rotation_deg,
+            "primary_beam": im.primary_beam, "fwhm_factor": im.pb_fwhm_factor, "cutoff": im.pb_cutoff}
 
 
 def external_settings(im, workdir) -> dict:

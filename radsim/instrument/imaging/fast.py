@@ -30,36 +30,29 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.fft
 
-from radsim.instrument import telescope
+from radsim.instrument import beams, telescope
 from radsim.instrument.imaging.base import (SPEED_OF_LIGHT, ImagedSky, ImagingError, check_beam_sampling, convolve_same,
-                                            ducc_to_image, fit_beam, gaussian_beam_kernel, grid_dirty, image_weights,
-                                            observation_of, robust_rms, theoretical_beam_pixels, weighting_settings)
+                                            clean_settings, ducc_to_image, fit_beam, footprint_settings,
+                                            gaussian_beam_kernel, grid_dirty, image_weights, observation_of, robust_rms,
+                                            theoretical_beam_pixels, weighting_settings)
 from radsim.sky.grid import Grid
+from radsim.sky.render import Sky
 
 
 @dataclass(frozen=True)
 class CleanSettings:
+    """Clark CLEAN's settings: ``threshold_sigma`` is WSClean's -auto-threshold and ``auto_mask`` its -auto-mask
+    (None: no mask), both in units of the residual's robust rms; ``psf_patch`` the half-width (pixels) of the
+    PSF that minor cycles subtract, ``cell`` the distance (pixels) within which one minor step cleans only the
+    brightest peak."""
+
     niter: int = 100_000
     gain: float = 0.1
     mgain: float = 0.8
     threshold_sigma: float = 3.0
-    max_candidates: int = 20_000
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
+    auto_mask: float | None = None
+    psf_patch: int = 8
+    cell: int = 8
 
 
 class PsfConvolver:
@@ -82,86 +75,113 @@ class PsfConvolver:
         return scipy.fft.irfft2(ft, self.shape)[:self.n, :self.n].astype(np.float64)
 
 
+def _minor_cycles(residual, model, kernel, ky, kx, stop, s: CleanSettings, budget: int, mask=None) -> int:
+    """Clark minor cycles down to ``stop``: every pixel above it that is a local maximum (3x3), inside ``mask``
+    (if given) and the brightest of its ``cell`` x ``cell`` cell is cleaned at once: ``gain`` x its value joins
+    the model and the PSF patch is subtracted around it (peaks treated as independent within a step, which the
+    next major cycle corrects). Only the pixels above 0.9 ``stop`` when the cycle starts are followed (the
+    others cannot need cleaning before the next major cycle recomputes the residual exactly), so a step costs
+    what the bright pixels cost, not the image. Returns the number of components."""
+    n = residual.shape[0]
+    level = np.abs(residual) if mask is None else np.abs(residual) * mask
+    active = np.flatnonzero(level.ravel() > 0.9 * stop)
+    if active.size == 0:
+        return 0
+    ay, ax = np.divmod(active, n)
+    # image pixel -> position in ``active`` (or -1), on the image padded by the patch half-width hp
+    hp = int(np.abs(ky).max())
+    npad = n + 2 * hp
+    where = np.full(npad * npad, -1, np.int64)
+    where[(ay + hp) * npad + ax + hp] = np.arange(active.size)
+    offsets = ky * npad + kx
+    r = residual.ravel()[active].copy()
+    neighbours = [where[(ay + hp + dy) * npad + ax + hp + dx]
+                  for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
+    h = s.cell
+    cells = (ay // h) * (-(-n // h)) + ax // h
+    done = 0
+    while done < budget:
+        v = np.abs(r)
+        cand = np.flatnonzero(v > stop)
+        if cand.size == 0:
+            break
+        vc = v[cand]
+        local = np.ones(cand.size, bool)          # local maxima among the 8 neighbours (inactive ones are fainter)
+        for nb in neighbours:
+            k = nb[cand]
+            local &= vc >= np.where(k >= 0, v[k], 0.0)
+        cand, vc = cand[local], vc[local]
+        cellid = cells[cand]
+        order = np.lexsort((-vc, cellid))
+        first = np.concatenate([[True], cellid[order][1:] != cellid[order][:-1]])
+        pick = cand[order[first]]
+        if budget - done < pick.size:
+            pick = pick[np.argsort(-v[pick])[:budget - done]]
+        amp = s.gain * r[pick]
+        model.ravel()[active[pick]] += amp
+        centre = (ay[pick] + hp) * npad + ax[pick] + hp
+        for start in range(0, pick.size, 512):          # bounded memory for the patch subtraction
+            sl = slice(start, start + 512)
+            target = where[centre[sl, None] + offsets[None, :]]
+            hit = target >= 0
+            r -= np.bincount(target[hit], weights=(amp[sl, None] * kernel[None, :])[hit], minlength=active.size)
+        done += pick.size
+    return done
 
 
 def clark_clean(dirty: np.ndarray, psf2: np.ndarray, convolve, threshold: float, s: CleanSettings,
-                patch: int = 8):
-    """Clark CLEAN with vectorised minor cycles.
+                noise_rms: float | None = None):
+    """Clark CLEAN (Clark 1980, A&A 89, 377) with vectorised minor cycles (:func:`_minor_cycles`) and WSClean's
+    automatic masking (Offringa & Smirnov 2017, MNRAS 471, 301).
 
-    Major cycle: residual = dirty - model * PSF (exact, FFT), stop level = max(threshold, (1 - mgain) peak,
-    f peak, threshold_sigma x rms) with f the highest PSF sidelobe outside the patch (Clark's rule: minor cycles
-    never chase what the truncated PSF cannot describe) and rms the robust (MAD) rms of the residual measured at
-    every major cycle, as WSClean's -auto-threshold does: in a wide field the far sidelobes of thousands of
-    bright sources make a sea that patch-based minor cycles cannot remove, only major cycles; cleaning stops
-    when the peak is below max(threshold, threshold_sigma x rms). A major cycle that raises the residual peak ends the CLEAN
-    (``diverged`` in the returned info).
-    Minor step: every pixel above the stop level that is a local maximum (3x3) and the brightest of its
-    ``patch`` x ``patch`` cell is cleaned at once: ``gain`` x its value joins the model and the PSF within
-    ``patch`` pixels is subtracted around it (Clark's truncated PSF; peaks treated as independent within a
-    step, which the next major cycle corrects). ``psf2`` is the (2n, 2n) PSF centred on pixel n; ``convolve``
-    convolves an (n, n) image with it. Returns (model Jy/pixel, residual, components, major cycles, stop reason:
-    ``converged`` (the peak reached the stop level), ``stalled`` (a major cycle gained less than 3%),
-    ``diverged`` (a major cycle raised the peak by more than 10%) or ``iteration limit``).
+    Major cycle: residual = dirty - model * PSF (exact, FFT). Its stop level is max(floor, (1 - mgain) peak,
+    f peak), f the highest PSF sidelobe outside the patch (Clark's rule: minor cycles never chase what the
+    truncated PSF cannot describe), and floor = max(threshold, threshold_sigma x rms), rms the residual's robust
+    (MAD) rms measured at every major cycle as WSClean's -auto-threshold does. With ``auto_mask`` the CLEAN runs
+    twice: first everywhere down to auto_mask x rms, then only on the pixels that hold components by then
+    (the mask) down to the floor: sources are cleaned deep while the noise between them is left alone (cleaning
+    noise peaks would lower the image's noise and bias faint sources).
 
-    One function of about 70 lines on purpose: the major and minor cycles share their state (residual, model,
-    stop level), and split apart they would read worse than Clark's algorithm as published (Clark 1980, A&A 89,
-    377)."""
+    ``psf2`` is the (2n, 2n) PSF centred on pixel n; ``convolve`` convolves an (n, n) image with it. Returns
+    (model Jy/pixel, residual, components, major cycles, stop reason: ``converged`` (the peak reached the
+    floor), ``stalled`` (a major cycle gained less than 3%), ``diverged`` (a major cycle raised the peak by more
+    than 10%) or ``iteration limit``)."""
     n = dirty.shape[0]
     residual = dirty.astype(np.float64, copy=True)
     model = np.zeros_like(residual)
-    h = patch
+    h = min(s.psf_patch, n - 1)
     kernel = psf2[n - h:n + h + 1, n - h:n + h + 1].ravel()
     ky, kx = np.divmod(np.arange((2 * h + 1) ** 2), 2 * h + 1)
     ky -= h
     kx -= h
-    ncell = -(-n // h)
     outside = np.abs(psf2[1:, 1:]).copy()
     outside[n - 1 - h:n + h, n - 1 - h:n + h] = 0.0
     sidelobe = float(outside.max())
     components = majors = 0
     stop_reason = "iteration limit"
-    last_peak = np.inf
-    while components < s.niter:
-        peak = float(np.abs(residual).max())
-        floor = max(threshold, s.threshold_sigma * robust_rms(residual))
-        if peak <= 1.1 * floor or peak > 0.97 * last_peak:   # done, or a major cycle gained less than 3%
-            stop_reason = ("converged" if peak <= 1.1 * floor else "diverged" if peak > 1.1 * last_peak
-                           else "stalled")
-            break
-        last_peak = peak
-        stop = max(floor, (1.0 - s.mgain) * peak, sidelobe * peak)
+    phases = [(s.auto_mask, False), (s.threshold_sigma, True)] if s.auto_mask else [(s.threshold_sigma, False)]
+    mask = None
+    for sigma, masked in phases:
+        if masked:
+            mask = (model != 0).astype(np.float64)
+        last_peak = np.inf
         while components < s.niter:
-            a = np.abs(residual)
-            cand = np.flatnonzero(a.ravel() > stop)
-            if cand.size == 0:
+            a = np.abs(residual) if mask is None else np.abs(residual) * mask
+            peak = float(a.max())
+            floor = max(threshold, sigma * robust_rms(residual))
+            if peak <= 1.1 * floor or peak > 0.97 * last_peak:   # done, or a major cycle gained less than 3%
+                stop_reason = ("converged" if peak <= 1.1 * floor else "diverged" if peak > 1.1 * last_peak
+                               else "stalled")
                 break
-            cy, cx = np.divmod(cand, n)
-            v = a.ravel()[cand]
-            # local maxima among the 8 neighbours (edges compare with themselves)
-            local = np.ones(cand.size, bool)
-            for dy in (-1, 0, 1):
-                for dx in (-1, 0, 1):
-                    if dy or dx:
-                        local &= v >= a[np.clip(cy + dy, 0, n - 1), np.clip(cx + dx, 0, n - 1)]
-            cand, cy, cx, v = cand[local], cy[local], cx[local], v[local]
-            # the brightest of each cell
-            cell = (cy // h) * ncell + cx // h
-            order = np.lexsort((-v, cell))
-            first = np.concatenate([[True], cell[order][1:] != cell[order][:-1]])
-            pick = order[first]
-            if s.niter - components < pick.size:
-                pick = pick[np.argsort(-v[pick])[:s.niter - components]]
-            py, px = cy[pick], cx[pick]
-            amp = s.gain * residual[py, px]
-            model[py, px] += amp
-            yy = py[:, None] + ky[None, :]
-            xx = px[:, None] + kx[None, :]
-            ok = (yy >= 0) & (yy < n) & (xx >= 0) & (xx < n)
-            residual.ravel()[:] -= np.bincount((yy * n + xx)[ok], weights=(amp[:, None] * kernel[None, :])[ok],
-                                               minlength=n * n)
-            components += pick.size
-        residual = dirty - convolve(model)
-        majors += 1
+            last_peak = peak
+            stop = max(floor, (1.0 - s.mgain) * peak, sidelobe * peak)
+            components += _minor_cycles(residual, model, kernel, ky, kx, stop, s, s.niter - components, mask)
+            residual = dirty - convolve(model)
+            majors += 1
+        else:
+            stop_reason = "iteration limit"
+        if stop_reason in ("diverged", "iteration limit"):
+            break
     return model, residual, components, majors, stop_reason
 
 
@@ -191,89 +211,154 @@ def noise_filter(uv_lambda: np.ndarray, weights: np.ndarray, box: int, pixel_rad
 
 
 class FastImager:
-    """Everything that depends only on the observation, computed once; :meth:`image` images one sky."""
+    """Everything that depends only on the observation, computed once; :meth:`image` images one sky.
+
+    With a footprint (radsim.instrument.beams) each beam is imaged on its own window of the field: the sky
+    attenuated by that beam's primary beam, convolved with the PSF, the beam's thermal noise added, CLEANed and
+    restored; the restored beams are then linearly mosaicked. ``footprint=None`` images the whole field as one
+    beam without a primary beam (the seed study's set-up)."""
 
     name = "fast"
+    observes_points = True          # image() takes a radsim.sky.render.Sky
 
     def __init__(self, grid, observation: telescope.Observation, *, weighting="briggs", robust=0.0,
                  taper_arcsec=None, super_weight=1.0, noise_rms_jy=None, system_temperature_k=None,
-                 aperture_efficiency=0.8, clean: CleanSettings = CleanSettings(), n_channels: int = 1):
+                 aperture_efficiency=0.8, clean: CleanSettings = CleanSettings(), n_channels: int = 1,
+                 footprint: dict | None = None, survey_factor: float = 1.25):
         t0 = time.perf_counter()
         self.grid = grid
-        self.n = grid.npix
-        if self.n % 2 or self.n < 32:
-            raise ImagingError(f"the fast imager needs an even field.npix >= 32, got {self.n}")
+        n = grid.npix
+        if n % 2 or n < 32:
+            raise ImagingError(f"the fast imager needs an even field.npix >= 32, got {n}")
         self.pixel_arcsec = grid.pixel_deg * 3600.0
         self.observation = observation
         self.clean = clean
         # multi-frequency synthesis: every visibility at each channel centre across the band
         freq = channel_frequencies_hz(observation.frequency_hz, observation.bandwidth_hz, n_channels)
+        self.frequencies_hz = freq
+        fp = dict(footprint or {})
+        pb_model = fp.pop("primary_beam", "none")
+        pb_factor = fp.pop("fwhm_factor", 1.02)
+        # the window of each beam follows from the band-averaged primary beam (equal channel weights suffice here)
+        layout = beams.make_footprint(grid, primary_beam=beams.PrimaryBeam(
+            pb_model, tuple(freq), (1.0,) * freq.size, observation.dish_diameter_m, pb_factor), **fp)
+        m = layout.size
+        self.window = m
         uvw_m = np.ascontiguousarray(observation.uvw_m().reshape(-1, 3))
         uv = (uvw_m[:, None, :2] * (freq / SPEED_OF_LIGHT)[None, :, None]).reshape(-1, 2)   # wavelengths
         self.n_vis = uv.shape[0]
-        n2 = 2 * self.n
-        # weighting grid: the image's own uv cells, as WSClean uses
-        self.weights = image_weights(uv, weighting, robust, 1.0 / (self.n * grid.pixel_rad), self.n, taper_arcsec,
+        # weighting grid: the beam image's own uv cells, as WSClean uses
+        self.weights = image_weights(uv, weighting, robust, 1.0 / (m * grid.pixel_rad), m, taper_arcsec,
                                      super_weight).reshape(uvw_m.shape[0], freq.size)
         self.dropped_fraction = float(np.mean(self.weights == 0))
         if self.dropped_fraction == 1.0:
             raise ImagingError("no visibility falls on the image's uv grid")
+        pb = beams.PrimaryBeam(pb_model, tuple(freq), tuple(self.weights.sum(axis=0)), observation.dish_diameter_m,
+                               pb_factor)
+        self.footprint = beams.Footprint(layout.centres_xy, layout.windows, pb, layout.pixel_rad, n, layout.cutoff)
+        self._has_pb = pb_model != "none"
         ones = np.ones(self.weights.shape, np.complex128)
         pix = grid.pixel_rad
-        d = grid_dirty(uvw_m, freq, ones, self.weights, n2, pix)
-        self.psf2 = ducc_to_image(d / float(d[self.n, self.n]))                                 # (2n, 2n), peak 1 at [n, n]
-        self.psf = self.psf2[self.n // 2:self.n // 2 + self.n, self.n // 2:self.n // 2 + self.n].copy()
+        d = grid_dirty(uvw_m, freq, ones, self.weights, 2 * m, pix)
+        del ones
+        self.psf2 = ducc_to_image(d / float(d[m, m]))                  # (2m, 2m), peak 1 at [m, m]
+        self.psf = self.psf2[m // 2:m // 2 + m, m // 2:m // 2 + m].copy()
         self.beam = fit_beam(self.psf2, self.pixel_arcsec,
                              theoretical_beam_pixels(uv, self.weights.ravel(), grid.pixel_rad))
         check_beam_sampling(self.beam, self.pixel_arcsec)
-        self.convolve = PsfConvolver(self.psf2, self.n)
+        self.convolve = PsfConvolver(self.psf2, m)
         self.beam_kernel = gaussian_beam_kernel(self.beam, self.pixel_arcsec)
         sum_w, sum_w2 = self.weights.sum(), (self.weights ** 2).sum()
+        self.weight_sum = self.footprint.weight_sum()
+        self.survey_factor = survey_factor
         if system_temperature_k is not None:
             sigma_vis = telescope.visibility_noise_jy(system_temperature_k, aperture_efficiency,
                                                       observation.dish_diameter_m,
                                                       observation.bandwidth_hz / freq.size, observation.integration_s)
             # Stokes I from two polarisation products; the dirty image is normalised by sum(w)
-            self.noise_rms_jy = sigma_vis * math.sqrt(sum_w2) / sum_w / math.sqrt(2.0)
+            self.beam_noise_jy = sigma_vis * math.sqrt(sum_w2) / sum_w / math.sqrt(2.0)
         elif noise_rms_jy is not None:
-            self.noise_rms_jy = float(noise_rms_jy)
+            self.beam_noise_jy = beams.beam_noise_for(self.weight_sum, float(noise_rms_jy), survey_factor)
         else:
-            self.noise_rms_jy = 0.0
+            self.beam_noise_jy = 0.0
+        noise_map = beams.noise_map(self.weight_sum, self.beam_noise_jy)
+        # the survey rms: the median mosaic noise over the surveyed area (the request when noise_rms_jy is given)
+        self.noise_rms_jy = float(np.median(noise_map[beams.survey_area(self.weight_sum, survey_factor)]))
+        # a single image without a primary beam has a uniform noise: no map
+        self.noise_map_jy = noise_map.astype(np.float32) if self._has_pb or self.footprint.n_beams > 1 else None
         self._noise_filter = None
-        if self.noise_rms_jy > 0.0:
-            self._noise_filter = noise_filter(uv, self.weights.ravel(), n2, pix, self.noise_rms_jy)
+        if self.beam_noise_jy > 0.0:
+            self._noise_filter = noise_filter(uv, self.weights.ravel(), 2 * m, pix, self.beam_noise_jy)
+        del uv, uvw_m
         self.setup_s = time.perf_counter() - t0
 
     def noise(self, rng: np.random.Generator) -> np.ndarray:
-        """A noise image (Jy/beam) with the rms and correlation of the observation (see :func:`noise_filter`):
-        white noise on a box twice the image, filtered, cropped. Its cost does not grow with the visibilities."""
+        """A noise image of one beam (Jy/beam) with the rms and correlation of the observation (see
+        :func:`noise_filter`): white noise on a box twice the beam image, filtered, cropped. Its cost does not grow
+        with the visibilities."""
+        m = self.window
         if self._noise_filter is None:
-            return np.zeros((self.n, self.n))
-        n2 = 2 * self.n
-        white = rng.standard_normal((n2, n2), dtype=np.float32)
-        field = scipy.fft.irfft2(scipy.fft.rfft2(white) * self._noise_filter, (n2, n2))
-        return field[:self.n, :self.n].astype(np.float64)
+            return np.zeros((m, m))
+        white = rng.standard_normal((2 * m, 2 * m), dtype=np.float32)
+        field = scipy.fft.irfft2(scipy.fft.rfft2(white) * self._noise_filter, (2 * m, 2 * m))
+        return field[:m, :m].astype(np.float64)
 
-    def image(self, sky: np.ndarray, rng: np.random.Generator) -> ImagedSky:
-        timings = {}
+    def image_beam(self, sky_window: np.ndarray, rng: np.random.Generator, timings: dict):
+        """One beam: the (attenuated) sky of its window (Jy/pixel) -> (restored, residual, model, CLEAN info)."""
         t = time.perf_counter()
-        dirty = self.convolve(np.asarray(sky, dtype=np.float64)) + self.noise(rng)
-        timings["dirty"] = time.perf_counter() - t
+        dirty = self.convolve(sky_window) + self.noise(rng)
+        timings["dirty"] = timings.get("dirty", 0.0) + time.perf_counter() - t
         t = time.perf_counter()
-        threshold = self.clean.threshold_sigma * self.noise_rms_jy
+        threshold = self.clean.threshold_sigma * self.beam_noise_jy
         if threshold == 0.0:
             threshold = 1e-3 * float(np.abs(dirty).max())
-        model, residual, iterations, majors, stop_reason = clark_clean(dirty, self.psf2, self.convolve, threshold,
-                                                                    self.clean)
-        timings["clean"] = time.perf_counter() - t
+        model, residual, iterations, majors, stop_reason = clark_clean(
+            dirty, self.psf2, self.convolve, threshold, self.clean, noise_rms=self.beam_noise_jy)
+        timings["clean"] = timings.get("clean", 0.0) + time.perf_counter() - t
         t = time.perf_counter()
         restored = convolve_same(model, self.beam_kernel) + residual
-        timings["restore"] = time.perf_counter() - t
-        return ImagedSky(restored.astype(np.float32), self.beam, residual.astype(np.float32),
-                         self.psf.astype(np.float32), model.astype(np.float32), self.noise_rms_jy, "fast", timings,
-                         {"clean_iterations": iterations, "major_cycles": majors, "threshold_jy": threshold,
-                          "clean_diverged": stop_reason == "diverged", "clean_stop": stop_reason,
-                          "dropped_visibility_fraction": self.dropped_fraction})
+        timings["restore"] = timings.get("restore", 0.0) + time.perf_counter() - t
+        return restored, residual, model, {"iterations": iterations, "majors": majors, "stop": stop_reason,
+                                           "threshold_jy": threshold}
+
+    def image(self, sky, rng: np.random.Generator) -> ImagedSky:
+        """Image a sky: a :class:`radsim.sky.render.Sky` (points at their exact positions) or a pixel image
+        (Jy/pixel, each pixel a point at its centre)."""
+        timings = {}
+        t = time.perf_counter()
+        if not isinstance(sky, Sky):
+            sky = Sky.from_image(sky)
+        if sky.npix != self.grid.npix:
+            raise ImagingError(f"sky of {sky.npix} pixels for an imager of {self.grid.npix}")
+        observed = sky.band_limited()
+        timings["sky"] = time.perf_counter() - t
+        fp = self.footprint
+        restored, residual, model = (beams.Mosaic(fp) for _ in range(3))
+        per_beam = []
+        for b, window in enumerate(fp.windows):
+            a = fp.attenuation(b) if self._has_pb else None
+            sky_b = window.extract(observed)
+            if a is not None:
+                sky_b *= a
+            r, res, mod, info = self.image_beam(sky_b, rng, timings)
+            t = time.perf_counter()
+            ones = np.ones_like(r) if a is None else a
+            restored.add(b, r, ones)
+            residual.add(b, res, ones)
+            model.add(b, mod, ones)
+            timings["mosaic"] = timings.get("mosaic", 0.0) + time.perf_counter() - t
+            per_beam.append(info)
+        stops = sorted({i["stop"] for i in per_beam})
+        info = {"clean_iterations": int(sum(i["iterations"] for i in per_beam)),
+                "major_cycles": int(max(i["majors"] for i in per_beam)),
+                "threshold_jy": float(per_beam[0]["threshold_jy"]),
+                "clean_diverged": "diverged" in stops, "clean_stop": ",".join(stops),
+                "clean_stop_per_beam": [i["stop"] for i in per_beam],
+                "dropped_visibility_fraction": self.dropped_fraction, "n_beams": fp.n_beams,
+                "beam_noise_jy": self.beam_noise_jy}
+        return ImagedSky(restored.result().astype(np.float32), self.beam, residual.result().astype(np.float32),
+                         self.psf.astype(np.float32), model.result().astype(np.float32), self.noise_rms_jy, "fast",
+                         timings, info, noise_map=self.noise_map_jy)
 
     def close(self) -> None:
         pass
@@ -282,4 +367,5 @@ class FastImager:
 def from_config(cfg, workdir=None) -> FastImager:
     im = cfg.imaging
     return FastImager(Grid.from_config(cfg.field), observation_of(cfg), **weighting_settings(im),
-                      clean=CleanSettings(im.niter, im.gain, im.mgain, im.auto_threshold), n_channels=im.n_channels)
+                      clean=clean_settings(im), n_channels=im.n_channels, footprint=footprint_settings(im),
+                      survey_factor=cfg.tiles.sensitivity_factor)
