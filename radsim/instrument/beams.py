@@ -216,11 +216,12 @@ class Footprint:
 
 
 def make_footprint(grid, name: str = "single", pitch_deg: float = 0.9, rotation_deg: float = 0.0,
-                   primary_beam: PrimaryBeam | None = None, cutoff: float = 0.2, margin_pixels: int = 16) -> Footprint:
+                   primary_beam: PrimaryBeam | None = None, cutoff: float = 0.2, margin_pixels: int = 16,
+                   whole_field: bool = False) -> Footprint:
     """The footprint ``name`` on ``grid`` (radsim.sky.grid.Grid). Each beam is imaged on a square window centred on
     it and wide enough to hold the response above ``cutoff`` plus ``margin_pixels`` (so that sources just beyond
-    what the mosaic uses still lie in the image), never wider than the field, even-sized. With ``single`` and no
-    primary beam the window is the whole field: the seed study's single image."""
+    what the mosaic uses still lie in the image), even-sized; a window that would be as wide as the field is the
+    whole field (as it is with ``whole_field``, and for ``single``)."""
     pb = primary_beam or PrimaryBeam("none")
     if not 0.0 < cutoff < 1.0:
         raise BeamsError(f"imaging.pb_cutoff = {cutoff}: must lie between 0 and 1")
@@ -230,14 +231,12 @@ def make_footprint(grid, name: str = "single", pitch_deg: float = 0.9, rotation_
     radius = pb.radius_at(cutoff) / grid.pixel_rad
     size = n if not math.isfinite(radius) else min(n, 2 * (int(math.ceil(radius)) + margin_pixels))
     size += size % 2
-    if name == "single":
-        size = n
-    windows = tuple(Window(int(round(cy)) - size // 2, int(round(cx)) - size // 2, size)
-                    for cx, cy in zip(x, y))
-    if name == "single":
-        windows = (Window(0, 0, n),)
-    fp = Footprint(np.stack([x, y], axis=1), windows, pb, grid.pixel_rad, n, cutoff)
-    return fp
+    if name == "single" or whole_field or size >= n:
+        windows = (Window(0, 0, n),) * len(x)
+    else:
+        windows = tuple(Window(int(round(cy)) - size // 2, int(round(cx)) - size // 2, size)
+                        for cx, cy in zip(x, y))
+    return Footprint(np.stack([x, y], axis=1), windows, pb, grid.pixel_rad, n, cutoff)
 
 
 class Mosaic:
@@ -268,7 +267,7 @@ class Mosaic:
 
 def noise_map(weight_sum: np.ndarray, beam_noise_jy: float) -> np.ndarray:
     """The mosaic's thermal noise (Jy/beam) from sum_b A_b^2: beam_noise / sqrt(sum A^2); inf where uncovered."""
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(weight_sum > 0, beam_noise_jy / np.sqrt(weight_sum), np.inf)
 
 

@@ -20,7 +20,6 @@ divided out of their transform (sinc(u) sinc(v)), which leaves them exact but fo
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 
 import numpy as np
@@ -168,6 +167,7 @@ class Sky:
     points_jy: np.ndarray
     pixels: np.ndarray
     box_integrated: bool = True
+    gaussians: tuple | None = None    # the Gaussian components (x, y, flux, sigma_major, sigma_minor pix, pa rad)
 
     @classmethod
     def from_image(cls, image: np.ndarray) -> "Sky":
@@ -218,6 +218,7 @@ class SkyAccumulator:
         self.keep_points = keep_points
         self._points: list = []
         self._gaussians = np.zeros((self.npix + 2) ** 2) if keep_points else None
+        self._components: list = []
 
     def add(self, cat: Catalogue) -> None:
         (px, py, pf), gauss = components(cat, self.grid)
@@ -227,6 +228,7 @@ class SkyAccumulator:
             inside = (px >= -0.5) & (px < self.npix - 0.5) & (py >= -0.5) & (py < self.npix - 0.5)
             self._points.append(tuple(np.asarray(a[inside], np.float32) for a in (px, py, pf)))
             add_gaussians(self._gaussians, self.npix, *gauss)
+            self._components.append(gauss)
 
     def sky(self) -> Sky:
         """The :class:`Sky` of everything added (needs ``keep_points``)."""
@@ -237,7 +239,9 @@ class SkyAccumulator:
                 for k in range(3)]
         n = self.npix
         gauss = self._gaussians.reshape(n + 2, n + 2)[1:-1, 1:-1].astype(np.float32)
-        return Sky(model, cols[0], cols[1], cols[2], gauss, box_integrated=True)
+        components = tuple(np.concatenate([c[k] for c in self._components]) for k in range(6)) \
+            if self._components else None
+        return Sky(model, cols[0], cols[1], cols[2], gauss, box_integrated=True, gaussians=components)
 
     def image64(self) -> np.ndarray:
         """The image (npix, npix) float64: weight that cloud-in-cell put on the padding ring belongs to

@@ -170,8 +170,9 @@ def grid_dirty(uvw, freq, ms, weights, npix, pixel_rad) -> np.ndarray:
     channels)."""
     import ducc0
     w = weights if weights.ndim == 2 else weights[:, None]
+    w = np.ascontiguousarray(w, dtype=np.float32 if ms.dtype == np.complex64 else np.float64)   # ducc0: one precision
     return ducc0.wgridder.ms2dirty(np.ascontiguousarray(uvw), np.asarray(freq, dtype=np.float64), ms,
-                                   np.ascontiguousarray(w), npix, npix, pixel_rad, pixel_rad, 0, 0, EPSILON, False)
+                                   w, npix, npix, pixel_rad, pixel_rad, 0, 0, EPSILON, False)
 
 
 def image_weights(uv_lambda: np.ndarray, weighting: str, robust: float, cell_lambda: float, n_cells: int,
@@ -185,32 +186,32 @@ def image_weights(uv_lambda: np.ndarray, weighting: str, robust: float, cell_lam
     ``taper_arcsec`` in the image."""
     if weighting not in ("natural", "uniform", "briggs"):
         raise ImagingError(f"unknown weighting {weighting!r} (natural, uniform, briggs)")
-    iu = np.floor(uv_lambda[:, 0] / cell_lambda + 0.5).astype(np.int64)
-    iv = np.floor(uv_lambda[:, 1] / cell_lambda + 0.5).astype(np.int64)
+    # cell indices in int32 and a float32 result: tens of millions of visibilities in bounded memory
+    iu = np.floor(uv_lambda[:, 0] / cell_lambda + 0.5).astype(np.int32)
+    iv = np.floor(uv_lambda[:, 1] / cell_lambda + 0.5).astype(np.int32)
     half = n_cells // 2
     inside = (np.abs(iu) < half) & (np.abs(iv) < half)
-    w = inside.astype(float)
+    w = inside.astype(np.float32)
     if weighting != "natural":
         box = cell_lambda * super_weight
         nb = int(math.ceil(n_cells / super_weight)) + 2
         hb = nb // 2
-        uv_in = uv_lambda[inside]
-        bu = np.floor(uv_in[:, 0] / box + 0.5).astype(np.int64)
-        bv = np.floor(uv_in[:, 1] / box + 0.5).astype(np.int64)
-        iu, iv = bu, bv
-        half, n_cells = hb, nb
-        idx = np.concatenate([(iv + half) * n_cells + iu + half, (-iv + half) * n_cells - iu + half])
-        density = np.bincount(idx, minlength=n_cells * n_cells).astype(float)
-        cell = density[idx[:iu.size]]
+        del iu, iv
+        bu = np.floor(uv_lambda[inside, 0] / box + 0.5).astype(np.int32) + hb
+        bv = np.floor(uv_lambda[inside, 1] / box + 0.5).astype(np.int32) + hb
+        density = (np.bincount(bv.astype(np.int64) * nb + bu, minlength=nb * nb)
+                   + np.bincount((2 * hb - bv).astype(np.int64) * nb + 2 * hb - bu, minlength=nb * nb)).astype(float)
+        cell = density[bv.astype(np.int64) * nb + bu]
+        del bu, bv
         if weighting == "uniform":
             w[inside] = 1.0 / cell
         else:
-            f2 = (5.0 * 10.0 ** (-robust)) ** 2 / ((density ** 2).sum() / (2.0 * iu.size))
+            f2 = (5.0 * 10.0 ** (-robust)) ** 2 / ((density ** 2).sum() / (2.0 * cell.size))
             w[inside] = 1.0 / (1.0 + cell * f2)
     if taper_arcsec:
         theta = math.radians(taper_arcsec / 3600.0)
-        q2 = (uv_lambda ** 2).sum(axis=1)
-        w = w * np.exp(-(math.pi * theta) ** 2 * q2 / (4.0 * math.log(2.0)))
+        q2 = np.square(uv_lambda[:, 0], dtype=np.float64) + np.square(uv_lambda[:, 1], dtype=np.float64)
+        w *= np.exp(-(math.pi * theta) ** 2 * q2 / (4.0 * math.log(2.0))).astype(np.float32)
     return w
 
 
@@ -310,17 +311,22 @@ def robust_rms(image: np.ndarray, stride: int = 7) -> float:
 
 def external_observation_setup(grid, observation, uvw_m, *, weighting, robust, taper_arcsec, super_weight,
                                noise_rms_jy, system_temperature_k, aperture_efficiency, n_channels=1):
-    """For the external backends (wsclean, yandasoft), before any work: the weights approximating the imager's,
-    the expected beam (refused when sampled by fewer than 2 pixels), and the per-visibility noise sigma (per real
-    and imaginary part, per polarisation product, per channel) with the Stokes I image rms it gives:
-    rms = sigma sqrt(sum w^2) / sum w / sqrt(2 n_channels). Either the rms is asked for and sigma follows, or
-    sigma comes from the radiometer equation. Returns (beam, sigma_vis_jy, noise_rms_jy)."""
-    uvw_lambda = uvw_m.reshape(-1, 3) * observation.frequency_hz / SPEED_OF_LIGHT
+    """For the external backends (wsclean, yandasoft), before any work: the weights approximating the imager's
+    (every visibility at each of the ``n_channels`` channel centres, as the imager grids them), the expected
+    beam (refused when sampled by fewer than 2 pixels), and the per-visibility noise sigma (per real and
+    imaginary part, per polarisation product, per channel) with the Stokes I image rms it gives:
+    rms = sigma sqrt(sum w^2) / sum w / sqrt(2), the sums over visibilities and channels. Either the rms is
+    asked for and sigma follows, or sigma comes from the radiometer equation. Returns (beam, sigma_vis_jy,
+    noise_rms_jy)."""
+    from radsim.instrument.imaging.fast import channel_frequencies_hz
+    freq = channel_frequencies_hz(observation.frequency_hz, observation.bandwidth_hz, n_channels)
+    rows = uvw_m.reshape(-1, 3)
+    uvw_lambda = (rows[:, None, :] * (freq / SPEED_OF_LIGHT)[None, :, None]).reshape(-1, 3)
     w = image_weights(uvw_lambda[:, :2], weighting, robust, 1.0 / (grid.npix * grid.pixel_rad), grid.npix,
-                      taper_arcsec, super_weight)
+                      taper_arcsec, super_weight).astype(np.float64)
     beam = estimate_beam(grid, uvw_lambda, w)
     check_beam_sampling(beam, grid.pixel_deg * 3600.0)
-    factor = math.sqrt((w ** 2).sum()) / w.sum() / math.sqrt(2.0 * n_channels)
+    factor = math.sqrt((w ** 2).sum()) / w.sum() / math.sqrt(2.0)
     if system_temperature_k is not None:
         from radsim.instrument import telescope
         sigma = telescope.visibility_noise_jy(system_temperature_k, aperture_efficiency, observation.dish_diameter_m,

@@ -31,8 +31,8 @@ import numpy as np
 import scipy.fft
 
 from radsim.instrument import beams, telescope
-from radsim.instrument.imaging.base import (SPEED_OF_LIGHT, ImagedSky, ImagingError, check_beam_sampling, convolve_same,
-                                            clean_settings, ducc_to_image, fit_beam, footprint_settings,
+from radsim.instrument.imaging.base import (SPEED_OF_LIGHT, ImagedSky, ImagingError, check_beam_sampling,
+                                            clean_settings, convolve_same, ducc_to_image, fit_beam, footprint_settings,
                                             gaussian_beam_kernel, grid_dirty, image_weights, observation_of, robust_rms,
                                             theoretical_beam_pixels, weighting_settings)
 from radsim.sky.grid import Grid
@@ -53,6 +53,9 @@ class CleanSettings:
     auto_mask: float | None = None
     psf_patch: int = 8
     cell: int = 8
+
+
+STOP_REASONS = ("converged", "stalled", "iteration limit", "diverged")   # best to worst
 
 
 class PsfConvolver:
@@ -245,11 +248,13 @@ class FastImager:
         m = layout.size
         self.window = m
         uvw_m = np.ascontiguousarray(observation.uvw_m().reshape(-1, 3))
-        uv = (uvw_m[:, None, :2] * (freq / SPEED_OF_LIGHT)[None, :, None]).reshape(-1, 2)   # wavelengths
+        # wavelengths, single precision (1e-3 wavelength at ASKAP's longest baselines, on cells of ~20): half the
+        # memory of 36 million visibilities
+        uv = (uvw_m[:, None, :2] * (freq / SPEED_OF_LIGHT)[None, :, None]).astype(np.float32).reshape(-1, 2)
         self.n_vis = uv.shape[0]
         # weighting grid: the beam image's own uv cells, as WSClean uses
         self.weights = image_weights(uv, weighting, robust, 1.0 / (m * grid.pixel_rad), m, taper_arcsec,
-                                     super_weight).reshape(uvw_m.shape[0], freq.size)
+                                     super_weight).astype(np.float32).reshape(uvw_m.shape[0], freq.size)
         self.dropped_fraction = float(np.mean(self.weights == 0))
         if self.dropped_fraction == 1.0:
             raise ImagingError("no visibility falls on the image's uv grid")
@@ -257,7 +262,7 @@ class FastImager:
                                pb_factor)
         self.footprint = beams.Footprint(layout.centres_xy, layout.windows, pb, layout.pixel_rad, n, layout.cutoff)
         self._has_pb = pb_model != "none"
-        ones = np.ones(self.weights.shape, np.complex128)
+        ones = np.ones(self.weights.shape, np.complex64)
         pix = grid.pixel_rad
         d = grid_dirty(uvw_m, freq, ones, self.weights, 2 * m, pix)
         del ones
@@ -268,7 +273,7 @@ class FastImager:
         check_beam_sampling(self.beam, self.pixel_arcsec)
         self.convolve = PsfConvolver(self.psf2, m)
         self.beam_kernel = gaussian_beam_kernel(self.beam, self.pixel_arcsec)
-        sum_w, sum_w2 = self.weights.sum(), (self.weights ** 2).sum()
+        sum_w, sum_w2 = self.weights.sum(dtype=np.float64), np.square(self.weights, dtype=np.float64).sum()
         self.weight_sum = self.footprint.weight_sum()
         self.survey_factor = survey_factor
         if system_temperature_k is not None:
@@ -321,26 +326,36 @@ class FastImager:
         return restored, residual, model, {"iterations": iterations, "majors": majors, "stop": stop_reason,
                                            "threshold_jy": threshold}
 
-    def image(self, sky, rng: np.random.Generator) -> ImagedSky:
-        """Image a sky: a :class:`radsim.sky.render.Sky` (points at their exact positions) or a pixel image
-        (Jy/pixel, each pixel a point at its centre)."""
-        timings = {}
-        t = time.perf_counter()
+    def observed(self, sky) -> np.ndarray:
+        """The sky as the telescope sees it (Jy/pixel, band-limited, points at their positions): from a
+        :class:`radsim.sky.render.Sky`, or a pixel image taken as points at the pixel centres."""
         if not isinstance(sky, Sky):
             sky = Sky.from_image(sky)
         if sky.npix != self.grid.npix:
             raise ImagingError(f"sky of {sky.npix} pixels for an imager of {self.grid.npix}")
-        observed = sky.band_limited()
-        timings["sky"] = time.perf_counter() - t
+        return sky.band_limited()
+
+    def beam_images(self, observed: np.ndarray, rng: np.random.Generator, timings: dict):
+        """Each beam in turn: (beam number, primary-beam response over its window or None, restored, residual,
+        model, CLEAN info), the beam images not yet corrected for the primary beam."""
         fp = self.footprint
-        restored, residual, model = (beams.Mosaic(fp) for _ in range(3))
-        per_beam = []
         for b, window in enumerate(fp.windows):
             a = fp.attenuation(b) if self._has_pb else None
             sky_b = window.extract(observed)
             if a is not None:
                 sky_b *= a
-            r, res, mod, info = self.image_beam(sky_b, rng, timings)
+            yield (b, a, *self.image_beam(sky_b, rng, timings))
+
+    def image(self, sky, rng: np.random.Generator) -> ImagedSky:
+        """Image a sky (see :meth:`observed`): every beam, then their linear mosaic."""
+        timings = {}
+        t = time.perf_counter()
+        observed = self.observed(sky)
+        timings["sky"] = time.perf_counter() - t
+        fp = self.footprint
+        restored, residual, model = (beams.Mosaic(fp) for _ in range(3))
+        per_beam = []
+        for b, a, r, res, mod, info in self.beam_images(observed, rng, timings):
             t = time.perf_counter()
             ones = np.ones_like(r) if a is None else a
             restored.add(b, r, ones)
@@ -348,12 +363,13 @@ class FastImager:
             model.add(b, mod, ones)
             timings["mosaic"] = timings.get("mosaic", 0.0) + time.perf_counter() - t
             per_beam.append(info)
-        stops = sorted({i["stop"] for i in per_beam})
+        stops = [i["stop"] for i in per_beam]
+        worst = max(stops, key=STOP_REASONS.index)
         info = {"clean_iterations": int(sum(i["iterations"] for i in per_beam)),
                 "major_cycles": int(max(i["majors"] for i in per_beam)),
                 "threshold_jy": float(per_beam[0]["threshold_jy"]),
-                "clean_diverged": "diverged" in stops, "clean_stop": ",".join(stops),
-                "clean_stop_per_beam": [i["stop"] for i in per_beam],
+                "clean_diverged": "diverged" in stops, "clean_stop": worst,
+                "clean_stops": {k: stops.count(k) for k in STOP_REASONS if k in stops},
                 "dropped_visibility_fraction": self.dropped_fraction, "n_beams": fp.n_beams,
                 "beam_noise_jy": self.beam_noise_jy}
         return ImagedSky(restored.result().astype(np.float32), self.beam, residual.result().astype(np.float32),

@@ -1,11 +1,16 @@
 """The ``wsclean`` backend: a simulated ASKAP Measurement Set, imaged by the real WSClean.
 
-Per observation (once): UVW and times, a template Measurement Set (radsim.instrument.ms), the WSClean version.
-Per sky, in a work directory: copy the template MS; write the sky model as ``sky-model.fits`` (Jy/pixel);
-``wsclean -predict`` fills MODEL_DATA; DATA = MODEL_DATA + seeded complex Gaussian noise of the per-visibility
-sigma that gives the requested image rms (or the radiometer-equation sigma); ``wsclean`` images and cleans
-DATA (size, scale, weighting, taper, niter, gain, mgain, auto-threshold from the config); the restored image,
-residual, PSF and model are read back, the beam from the restored image's header.
+Per observation (once): UVW and times, a template Measurement Set (radsim.instrument.ms, ``n_channels`` across
+the band), the WSClean version, the footprint (radsim.instrument.beams).
+Per sky and per PAF beam, in a work directory: copy the template MS; predict the visibilities of the sky times
+that beam's primary beam from the source list (:func:`predict`: points by ducc0's type-3 non-uniform FFT with
+the w-term, Gaussian components by a direct transform with their Gaussian visibility factor, each at its
+exact position); DATA = those + seeded complex Gaussian noise of the per-visibility sigma that gives the beam's
+thermal noise (or the radiometer-equation sigma); ``wsclean`` images and cleans DATA (size, scale, weighting,
+taper, niter, gain, mgain, auto-threshold and auto-mask from the config) over the whole field; the restored
+image, residual, PSF and model are read back, the beam from the restored image's header. radsim then mosaics
+the beams as the fast imager does (weights = primary beam squared, the cut-off, primary-beam correction). A
+sky given only as an image (Jy/pixel) is predicted by ``wsclean -predict`` as before.
 
 External programs are run with argument lists; their output goes to a log next to the products, and a
 failure raises with the tail of the log (the log is kept). The MS and logs are deleted after each sky unless
@@ -13,6 +18,7 @@ failure raises with the tail of the log (the log is kept). The MS and logs are d
 """
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import subprocess
@@ -22,12 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
+from radsim.instrument import beams, telescope
 from radsim.instrument import ms as ms_mod
-from radsim.instrument import telescope
-from radsim.instrument.imaging.base import (Beam, ImagedSky, ImagingError, external_observation_setup,
-                                            external_settings, observation_of, release_workdir, run_logged,
-                                            weighting_settings)
+from radsim.instrument.imaging.base import (SPEED_OF_LIGHT, Beam, ImagedSky, ImagingError, external_observation_setup,
+                                            external_settings, footprint_settings, observation_of, release_workdir,
+                                            run_logged, weighting_settings)
 from radsim.sky.grid import Grid, write_image_fits
+from radsim.sky.render import Sky
 
 INSTALL_HINT = ("install Debian's wsclean (apt-get install wsclean), or run inside the radsim container "
                 "(RADSIM_IMAGE, see containers/README.md), or choose imaging.backend = 'fast'")
@@ -51,13 +58,44 @@ def wsclean_version(exe: str) -> str:
 
 
 
+def predict(grid, uvw_m: np.ndarray, freq_hz: np.ndarray, x, y, flux, gaussians=(), epsilon: float = 1e-7):
+    """Visibilities (rows, channels) complex128 of point sources at pixel coordinates ``x``, ``y`` (float) with
+    fluxes ``flux`` (Jy), V = sum S exp(+2 pi i (u l + v m + w (n - 1))) (the sign of the Measurement Sets that
+    radsim writes, as WSClean's -predict fills them), by ducc0's type-3 NUFFT; plus the
+    Gaussian components ``gaussians`` = (x, y, flux, sigma_major_pix, sigma_minor_pix, pa_rad) by a direct
+    transform, each times its Gaussian's visibility exp(-2 pi^2 (sigma_major^2 u'^2 + sigma_minor^2 v'^2))."""
+    import ducc0
+    scale = freq_hz / SPEED_OF_LIGHT
+    uvw = (uvw_m[:, None, :] * scale[None, :, None]).reshape(-1, 3)       # wavelengths
+    vis = np.zeros(uvw.shape[0], np.complex128)
+    if np.size(flux):
+        l, m = grid.pixel_to_lm(np.asarray(x, float), np.asarray(y, float))
+        n1 = np.sqrt(1.0 - l * l - m * m) - 1.0
+        coord_in = 2.0 * np.pi * np.stack([l, m, n1], axis=1)
+        vis = ducc0.nufft.experimental.nu2nu(points_in=np.asarray(flux, np.complex128), coord_in=coord_in,
+                                              coord_out=np.ascontiguousarray(uvw), forward=False, epsilon=epsilon)
+    gx, gy, gf, smaj, smin, pa = (np.asarray(a, float) for a in gaussians) if len(gaussians) else ([],) * 6
+    for k in range(len(gf)):
+        l, m = grid.pixel_to_lm(gx[k], gy[k])
+        n1 = math.sqrt(1.0 - l * l - m * m) - 1.0
+        # the major axis lies along PA east of north: (l, m) direction (sin pa, cos pa)
+        up = uvw[:, 0] * math.sin(pa[k]) + uvw[:, 1] * math.cos(pa[k])
+        vp = uvw[:, 0] * math.cos(pa[k]) - uvw[:, 1] * math.sin(pa[k])
+        s_maj, s_min = smaj[k] * grid.pixel_rad, smin[k] * grid.pixel_rad
+        vis += gf[k] * np.exp(2j * np.pi * (uvw[:, 0] * l + uvw[:, 1] * m + uvw[:, 2] * n1)
+                              - 2.0 * np.pi ** 2 * ((s_maj * up) ** 2 + (s_min * vp) ** 2))
+    return vis.reshape(uvw_m.shape[0], freq_hz.size)
+
+
 class WscleanImager:
     name = "wsclean"
+    observes_points = True          # image() takes a radsim.sky.render.Sky
 
     def __init__(self, grid, observation: telescope.Observation, *, weighting="briggs", robust=0.0,
                  taper_arcsec=None, super_weight=1.0, noise_rms_jy=None, system_temperature_k=None,
                  aperture_efficiency=0.8, niter=100_000, gain=0.1, mgain=0.8, auto_threshold=3.0,
-                 workdir=None, keep=False, threads=1, n_channels=1, extra_args=()):
+                 workdir=None, keep=False, threads=1, n_channels=1, extra_args=(), auto_mask=None,
+                 footprint: dict | None = None, survey_factor: float = 1.25):
         t0 = time.perf_counter()
         self.exe = wsclean_executable()
         self.version = wsclean_version(self.exe)
@@ -77,10 +115,30 @@ class WscleanImager:
         if self.template.exists():
             shutil.rmtree(self.template)
         ms_mod.write_ms(self.template, observation, uvw, times, n_channels)
-        self.expected_beam, self.sigma_vis, self.noise_rms_jy = external_observation_setup(
+        from casacore import tables
+        with tables.table(str(self.template), ack=False) as tab:
+            self.uvw_ms = tab.getcol("UVW")
+        with tables.table(str(self.template / "SPECTRAL_WINDOW"), ack=False) as tab:
+            self.freq_hz = np.asarray(tab.getcell("CHAN_FREQ", 0), dtype=float)
+        # the footprint: every beam imaged over the whole field (WSClean images about the phase centre)
+        fp = dict(footprint or {})
+        pb_model = fp.pop("primary_beam", "none")
+        pb = beams.PrimaryBeam(pb_model, tuple(self.freq_hz), (1.0,) * self.freq_hz.size,
+                               observation.dish_diameter_m, fp.pop("fwhm_factor", 1.02))
+        self.footprint = beams.make_footprint(grid, primary_beam=pb, whole_field=True, **fp)
+        self._has_pb = pb_model != "none"
+        self.weight_sum = self.footprint.weight_sum()
+        survey_rms = noise_rms_jy
+        if noise_rms_jy is not None and system_temperature_k is None:
+            noise_rms_jy = beams.beam_noise_for(self.weight_sum, float(noise_rms_jy), survey_factor)
+        self.expected_beam, self.sigma_vis, self.beam_noise_jy = external_observation_setup(
             grid, observation, uvw, weighting=weighting, robust=robust, taper_arcsec=taper_arcsec,
             super_weight=super_weight, noise_rms_jy=noise_rms_jy, system_temperature_k=system_temperature_k,
             aperture_efficiency=aperture_efficiency, n_channels=n_channels)
+        noise_map = beams.noise_map(self.weight_sum, self.beam_noise_jy)
+        self.noise_rms_jy = float(np.median(noise_map[beams.survey_area(self.weight_sum, survey_factor)])) \
+            if survey_rms is None or system_temperature_k is not None else float(survey_rms)
+        self.noise_map_jy = noise_map.astype(np.float32) if self._has_pb or self.footprint.n_beams > 1 else None
         weight_args = {"natural": ["-weight", "natural"], "uniform": ["-weight", "uniform"],
                        "briggs": ["-weight", "briggs", f"{robust:g}"]}[weighting]
         self.image_args = [
@@ -88,6 +146,8 @@ class WscleanImager:
             "-super-weight", f"{super_weight:g}", "-niter", str(niter), "-gain", f"{gain:g}",
             "-mgain", f"{mgain:g}", "-auto-threshold", f"{auto_threshold:g}", "-data-column", "DATA",
             "-pol", "I", "-make-psf", "-no-update-model-required", "-j", str(threads)]
+        if auto_mask:
+            self.image_args += ["-auto-mask", f"{auto_mask:g}"]
         if taper_arcsec:
             self.image_args += ["-taper-gaussian", f"{taper_arcsec:g}asec"]
         self.extra_args = [str(a) for a in extra_args]     # passed to both wsclean runs (e.g. -nwlayers 1)
@@ -95,7 +155,48 @@ class WscleanImager:
         self.setup_s = time.perf_counter() - t0
         self.beam = None
 
-    def image(self, sky: np.ndarray, rng: np.random.Generator, tag: str = "sky") -> ImagedSky:
+    def image(self, sky, rng: np.random.Generator, tag: str = "sky") -> ImagedSky:
+        """Image a sky: a :class:`radsim.sky.render.Sky` (every beam predicted from its sources, imaged, then
+        mosaicked) or a pixel image (Jy/pixel; one beam without a primary beam, predicted by wsclean)."""
+        if not isinstance(sky, Sky):
+            if self.footprint.n_beams > 1 or self._has_pb:
+                sky = Sky.from_image(sky)
+            else:
+                return self._image_one(sky, None, rng, tag)
+        fp = self.footprint
+        restored, residual, model = (beams.Mosaic(fp) for _ in range(3))
+        timings, info = {}, {}
+        points = (sky.points_x, sky.points_y, sky.points_jy)
+        if not sky.box_integrated and np.any(sky.pixels):       # a pixel image: each pixel a point at its centre
+            yy, xx = np.nonzero(sky.pixels)
+            points = (np.concatenate([points[0], xx]), np.concatenate([points[1], yy]),
+                      np.concatenate([points[2], sky.pixels[yy, xx]]))
+        for b in range(fp.n_beams):
+            a = fp.attenuation(b) if self._has_pb else np.ones((fp.size, fp.size))
+            cx, cy = fp.centres_xy[b]
+            att = fp.primary_beam(np.hypot(points[0] - cx, points[1] - cy) * self.grid.pixel_rad)
+            gauss = tuple(sky.gaussians) if getattr(sky, "gaussians", None) is not None else ()
+            if gauss:
+                g_att = fp.primary_beam(np.hypot(gauss[0] - cx, gauss[1] - cy) * self.grid.pixel_rad)
+                gauss = (*gauss[:2], gauss[2] * g_att, *gauss[3:])
+            t = time.perf_counter()
+            vis = predict(self.grid, self.uvw_ms, self.freq_hz, points[0], points[1], points[2] * att, gauss)
+            timings["predict"] = timings.get("predict", 0.0) + time.perf_counter() - t
+            one = self._image_one(None, vis, rng, tag if fp.n_beams == 1 else f"{tag}-beam{b:02d}")
+            for k, v in one.timings_s.items():
+                timings[k] = timings.get(k, 0.0) + v
+            info = one.info
+            restored.add(b, one.restored, a)
+            residual.add(b, one.residual, a)
+            model.add(b, one.model, a)
+        info = {**info, "n_beams": fp.n_beams, "beam_noise_jy": self.beam_noise_jy}
+        return ImagedSky(restored.result().astype(np.float32), self.beam, residual.result().astype(np.float32),
+                         one.psf, model.result().astype(np.float32), self.noise_rms_jy, "wsclean", timings, info,
+                         noise_map=self.noise_map_jy)
+
+    def _image_one(self, sky: np.ndarray | None, vis: np.ndarray | None, rng: np.random.Generator,
+                   tag: str) -> ImagedSky:
+        """One beam: DATA = ``vis`` (rows, channels; or ``sky`` predicted by wsclean) + noise, imaged by wsclean."""
         from astropy.io import fits
         from casacore import tables
 
@@ -108,19 +209,24 @@ class WscleanImager:
         ms_path = work / "obs.ms"
         shutil.copytree(self.template, ms_path)
         log = work / "wsclean.log"
-        header = self.grid.header(self.observation.frequency_hz, self.observation.bandwidth_hz)
-        write_image_fits(work / "sky-model.fits", np.asarray(sky, dtype=np.float32), header)
+        if sky is not None:
+            header = self.grid.header(self.observation.frequency_hz, self.observation.bandwidth_hz)
+            write_image_fits(work / "sky-model.fits", np.asarray(sky, dtype=np.float32), header)
         timings["ms"] = time.perf_counter() - t
         ok = False
         try:
             t = time.perf_counter()
-            run_logged([self.exe, "-predict", "-name", "sky", "-size", str(self.n), str(self.n), "-scale",
-                        f"{self.pixel_arcsec:.10g}asec", "-j", str(self.threads), *self.extra_args, str(ms_path)],
-                       log, work)
-            timings["predict"] = time.perf_counter() - t
+            if sky is not None:
+                run_logged([self.exe, "-predict", "-name", "sky", "-size", str(self.n), str(self.n), "-scale",
+                            f"{self.pixel_arcsec:.10g}asec", "-j", str(self.threads), *self.extra_args,
+                            str(ms_path)], log, work)
+                timings["predict"] = time.perf_counter() - t
             t = time.perf_counter()
             with tables.table(str(ms_path), readonly=False, ack=False) as tab:
-                model = tab.getcol("MODEL_DATA")
+                if vis is None:
+                    model = tab.getcol("MODEL_DATA")
+                else:                                   # Stokes I: XX = YY = I
+                    model = np.repeat(vis[:, :, None], 2, axis=2)
                 noise = self.sigma_vis * (rng.standard_normal(model.shape) + 1j * rng.standard_normal(model.shape))
                 tab.putcol("DATA", (model + noise).astype(np.complex64))
             timings["noise"] = time.perf_counter() - t
@@ -144,7 +250,7 @@ class WscleanImager:
             info = {"wsclean_version": self.version, "clean_iterations": int(hdr.get("WSCMINOR", -1)),
                     "major_cycles": int(hdr.get("WSCMAJOR", -1)), "sigma_vis_jy": self.sigma_vis}
             ok = True
-            return ImagedSky(read["image"], beam, read["residual"], read["psf"], read["model"], self.noise_rms_jy,
+            return ImagedSky(read["image"], beam, read["residual"], read["psf"], read["model"], self.beam_noise_jy,
                              "wsclean", timings, info)
         finally:
             if ok and not self.keep:
@@ -160,4 +266,6 @@ class WscleanImager:
 def from_config(cfg, workdir=None) -> WscleanImager:
     im = cfg.imaging
     return WscleanImager(Grid.from_config(cfg.field), observation_of(cfg), **weighting_settings(im),
-                         **external_settings(im, workdir), extra_args=im.wsclean_args)
+                         **external_settings(im, workdir), extra_args=im.wsclean_args, n_channels=im.n_channels,
+                         auto_mask=im.auto_mask, footprint=footprint_settings(im),
+                         survey_factor=cfg.tiles.sensitivity_factor)
