@@ -174,6 +174,9 @@ class ImagingConfig(_Section):
     psf_patch_pixels: int = Field(8, ge=1, le=4096, description="fast: half-width of the PSF patch that CLEAN's "
                                   "minor cycles subtract (pixels); the sidelobes beyond it set each major "
                                   "cycle's depth (Clark 1980).")
+    yandasoft_ranks: int = Field(2, ge=2, description="yandasoft: MPI ranks of its imager (one master and workers; "
+                                 "it refuses a serial run). Launched by mpirun -np N, or $RADSIM_YANDASOFT_LAUNCHER "
+                                 "(a template with {ranks}, e.g. 'srun -n {ranks}').")
     keep_ms: bool = Field(False, description="wsclean/yandasoft: keep the Measurement Set and logs.")
     wsclean_args: list[str] = Field(default_factory=list, description="wsclean: extra arguments for both runs "
                                                                       "(e.g. ['-no-small-inversion']).")

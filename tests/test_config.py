@@ -13,9 +13,11 @@ def test_shipped_configs_validate():
     assert len(realisations.plan(q)) == 24
 
 
-def test_emu_seed_is_the_seed_setup():
-    c = config.load(ROOT_CONFIGS / "emu-seed.toml")
-    assert (c.field.size_deg, c.field.npix, c.field.frequency_hz, c.tiles.size) == (5.0, 2560, 944e6, 128)
+@pytest.mark.parametrize("name", ["emu-seed.toml", "emu-seed-single.toml"])
+def test_emu_seed_skies_are_the_seeds(name):
+    c = config.load(ROOT_CONFIGS / name)
+    assert (c.field.size_deg, c.field.npix, c.tiles.size) == (5.0, 2560, 128)
+    assert c.field.frequency_hz in (943.5e6, 944e6)
     assert c.field.pixel_arcsec == pytest.approx(7.03, abs=0.01)
     assert (c.labels.n_bins, c.labels.flux_min_jy, c.labels.flux_max_jy) == (10, 1e-7, 1e-5)
     assert (c.sources.flux_min_jy, c.sources.flux_max_jy) == (1e-8, 1e-2)
@@ -26,6 +28,19 @@ def test_emu_seed_is_the_seed_setup():
     seed_alphas = {0, 0.2, -0.2, -0.6, 0.3, 0.21, 0.23, -0.5, 0.29, 0.25, 0.27, 0.18, 0.13, 0.17, -0.37}
     assert {a for _, a in pairs} == seed_alphas
     assert (c.field.npix // c.tiles.size) ** 2 * len(plan) == 8400
+
+
+def test_emu_seed_observes_as_askap_for_emu_and_single_keeps_the_seeds_imaging():
+    emu = config.load(ROOT_CONFIGS / "emu-seed.toml").imaging
+    assert (emu.footprint, emu.beam_pitch_deg, emu.footprint_rotation_deg, emu.primary_beam) == \
+        ("closepack36", 0.9, 45.0, "gaussian")
+    assert (emu.integration_s, emu.ha_end_h - emu.ha_start_h, emu.n_channels) == (10.0, 10.0, 16)
+    assert emu.auto_mask and emu.auto_threshold <= 1.0
+    single = config.load(ROOT_CONFIGS / "emu-seed-single.toml").imaging
+    assert (single.footprint, single.primary_beam, single.integration_s, single.n_channels) == ("single", "none", 300.0, 1)
+    for name in ("emu-seed-test.toml", "emu-seed-dense.toml"):      # the study's other skies, imaged the same way
+        other = config.load(ROOT_CONFIGS / name).imaging
+        assert other.model_dump() == emu.model_dump(), name
 
 
 def _error(data):

@@ -16,21 +16,30 @@ OBS = T.Observation(187.5, -45.0, 943.5e6, 288e6, integration_s=300)
 GRID = Grid(187.5, -45.0, 2560, 5.0 / 2560)
 
 
+EMU_BEAM = Y.Beam(15.97, 14.85, 90.13)
+
+
 def generated():
     wmax = Y.wmax_wavelengths(OBS)
-    return {
+    offsets = Y.feed_offsets_deg(Y.beams.footprint_offsets("closepack36", 0.9, 45.0))
+    out = {
         "antennas.in": Y.antenna_definition(OBS),
-        "sim.in": Y.csimulator_parset(OBS, noise_sigma_jy=0.0123, seeds=(11, 22), wmax=wmax),
-        "clean.in": Y.imager_parset(GRID, OBS, weighting="briggs", robust=0.0, taper_arcsec=7.0, niter=100000,
-                                    gain=0.1, mgain=0.8, threshold_jy=75e-6, wmax=wmax),
+        "sim.in": Y.csimulator_parset(OBS, noise_sigma_jy=0.0123, seeds=(11, 22), wmax=wmax, feed="beam07",
+                                      feed_offset_deg=tuple(offsets[7])),
+        "clean.in": Y.imager_parset(GRID, OBS, weighting="briggs", robust=0.0, niter=100000, gain=0.1, mgain=0.8,
+                                    threshold_jy=75e-6, wmax=wmax, target_beam=EMU_BEAM),
     }
+    out["linmos.in"], out["footprint.in"] = Y.linmos_parset(
+        [f"sky-beam{b:02d}/image.radsim.restored" for b in range(36)], offsets, Y.direction(187.5, -45.0),
+        fwhm_factor=1.02, cutoff=0.2)
+    return out
 
 
 def parse(text):
     return dict(line.split(" = ", 1) for line in text.splitlines() if line and not line.startswith("#"))
 
 
-@pytest.mark.parametrize("name", ["antennas.in", "sim.in", "clean.in"])
+@pytest.mark.parametrize("name", ["antennas.in", "sim.in", "clean.in", "linmos.in", "footprint.in"])
 def test_parsets_match_the_golden_files(name):
     assert generated()[name] == (GOLDEN / name).read_text()
 
@@ -38,7 +47,7 @@ def test_parsets_match_the_golden_files(name):
 def test_csimulator_parset_content():
     p = parse(generated()["sim.in"])
     for key in ("dataset", "sources.names", "sources.radsim.direction", "sources.radsim.model", "antennas.definition",
-                "feeds.names", "feeds.feed0", "spws.names", "spws.radsim", "simulation.integrationtime",
+                "feeds.names", "feeds.spacing", "feeds.beam07", "spws.names", "spws.radsim", "simulation.integrationtime",
                 "simulation.usehourangles", "simulation.referencetime", "simulation.elevationlimit", "observe.number",
                 "observe.scan0", "gridder", "gridder.WProject.wmax", "gridder.WProject.nwplanes",
                 "gridder.WProject.oversample", "gridder.WProject.maxsupport", "noise", "noise.rms", "noise.seed1",
@@ -56,12 +65,73 @@ def test_imager_parset_content():
     assert p["Cimager.Images.cellsize"] == "[7.03125arcsec, 7.03125arcsec]"
     assert p["Cimager.Images.Names"] == "[image.radsim]"
     assert p["Cimager.preconditioner.Names"] == "[Wiener, GaussianTaper]"
+    # the restoring beam is asked for (isPsfSize), not Yandasoft's reading of our taper and robust
+    assert p["Cimager.preconditioner.GaussianTaper"] == "[15.970arcsec, 14.850arcsec, 90.13deg]"
+    assert p["Cimager.preconditioner.GaussianTaper.isPsfSize"] == "true"
+    assert float(p["Cimager.preconditioner.GaussianTaper.tolerance"]) <= 0.01
     assert p["Cimager.threshold.minorcycle"] == "[20%, 0.075mJy]"
     assert p["Cimager.restore.beam"] == "fit" and p["Cimager.solver"] == "Clean"
     natural = parse(Y.imager_parset(GRID, OBS, weighting="natural"))
     assert natural["Cimager.preconditioner.Names"] == "[]" and "Cimager.preconditioner.Wiener.robustness" not in natural
     uniform = parse(Y.imager_parset(GRID, OBS, weighting="uniform"))
     assert uniform["Cimager.preconditioner.Wiener.robustness"] == "-2"
+
+
+def test_feed_offsets_follow_the_footprint():
+    """closepack36 at 0.9 deg: 36 feeds, neighbours 0.9 deg apart, hour angle growing westwards (minus l)."""
+    lm = Y.beams.footprint_offsets("closepack36", 0.9, 45.0)
+    off = Y.feed_offsets_deg(lm)
+    assert off.shape == (36, 2)
+    assert np.allclose(off[:, 0], -np.degrees(lm[:, 0])) and np.allclose(off[:, 1], np.degrees(lm[:, 1]))
+    d = np.hypot(*(off[:, None] - off[None]).transpose(2, 0, 1)) + np.eye(36) * 9
+    assert d.min() == pytest.approx(0.9)
+    p = parse(generated()["sim.in"])
+    x, y = (float(v) for v in p["Csimulator.feeds.beam07"].strip("[]").split(","))
+    assert (x, y) == pytest.approx(tuple(off[7]), abs=1e-6)
+    assert p["Csimulator.feeds.names"] == "[beam07]" and p["Csimulator.feeds.spacing"] == "1deg"
+
+
+def test_linmos_parset_follows_yandasoft_documentation():
+    """Keys and values as linmos documents them: weights from the Gaussian primary-beam model (its default
+    fwhmscaling is 1.09, ours 1.02), beam centres from feed offsets in the spacing's units, the cut-off on the
+    weights (primary beam squared)."""
+    p = parse(generated()["linmos.in"])
+    assert p["linmos.weighttype"] == "FromPrimaryBeamModel" and p["linmos.weightstate"] == "Inherent"
+    assert p["linmos.primarybeam"] == "GaussianPB"
+    assert p["linmos.primarybeam.GaussianPB.aperture"] == "12" and p["linmos.primarybeam.GaussianPB.fwhmscaling"] == "1.02"
+    assert float(p["linmos.cutoff"]) == pytest.approx(0.04)
+    assert p["linmos.feeds.centre"] == "[12h30m00.000, -45.00.00.000]"
+    names = p["linmos.names"].strip("[]").split(", ")
+    feeds = p["linmos.feeds.names"].strip("[]").split(", ")
+    offsets = parse(generated()["footprint.in"])
+    assert offsets["feeds.spacing"] == "1deg" and p["linmos.feeds.offsetsfile"] == "footprint.in"
+    assert len(names) == len(feeds) == 36 and all(f"feeds.{f}" in offsets for f in feeds)
+
+
+def test_fatal_lines_fail_the_run_whatever_the_exit_status(tmp_path):
+    """Yandasoft 1.0.1's imager run serially prints this and exits 0 (FACTS.md, "Yandasoft as run")."""
+    log = tmp_path / "yandasoft.log"
+    log.write_text("INFO  csimulator finished\n")
+    start = log.stat().st_size
+    Y.check_log(log, "csimulator")                                    # a clean log passes
+    with open(log, "a") as fh:
+        fh.write("FATAL askap.imager (0, host) [2026-12-01] - This imager can only be run as a parallel MPI job "
+                 "('comms_p.isParallel()' failed)\nMPI_ABORT was invoked on rank 0\n")
+    with pytest.raises(ImagingError, match="(?s)imager failed .exit status 0 notwithstanding.*parallel MPI job"):
+        Y.check_log(log, "imager", start)
+
+
+def test_imager_runs_under_mpi(monkeypatch, tmp_path):
+    """The imager is launched with 2 ranks by mpirun, or by the launcher asked for; csimulator runs serially."""
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    for prog in ("csimulator", "imager"):
+        (tmp_path / prog).write_text("#!/bin/sh\nexit 0\n")
+        (tmp_path / prog).chmod(0o755)
+    runner = Y.YandasoftRunner(image="")
+    assert runner.command("imager", "clean.in", tmp_path, 2)[:3] == ["mpirun", "-np", "2"]
+    assert runner.command("csimulator", "sim.in", tmp_path)[0].endswith("csimulator")
+    monkeypatch.setenv("RADSIM_YANDASOFT_LAUNCHER", "srun --mpi=pmix -n {ranks}")
+    assert runner.command("imager", "clean.in", tmp_path, 4)[:4] == ["srun", "--mpi=pmix", "-n", "4"]
 
 
 def test_directions_round_trip():
