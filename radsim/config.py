@@ -195,9 +195,9 @@ class ImagingConfig(_Section):
             raise ValueError("give either noise_rms_jy or system_temperature_k, not both")
         if not self.ha_end_h > self.ha_start_h:
             raise ValueError(f"ha_end_h ({self.ha_end_h}) must be after ha_start_h ({self.ha_start_h})")
-        if self.n_channels > 1 and self.backend not in ("fast", "wsclean"):
-            raise ValueError(f"n_channels = {self.n_channels} is for backends 'fast' and 'wsclean'; backend "
-                             f"{self.backend!r} observes one channel at the centre frequency")
+        if self.n_channels > 1 and self.backend == "yandasoft":
+            raise ValueError(f"n_channels = {self.n_channels} is for backends 'fast', 'wsclean' and 'none' (its "
+                             f"primary beams); backend 'yandasoft' observes one channel at the centre frequency")
         return self
 
     @field_validator("footprint")

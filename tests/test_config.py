@@ -194,7 +194,7 @@ def test_strings_are_not_numbers_and_multi_key_errors_name_their_keys(tiny_dict)
 
 def test_channels_are_for_the_fast_imager_and_wsclean(tiny_dict):
     tiny_dict["imaging"] = {"backend": "yandasoft", "n_channels": 4}
-    assert "n_channels = 4 is for backends 'fast' and 'wsclean'" in _error(tiny_dict)
+    assert "n_channels = 4 is for backends 'fast', 'wsclean' and 'none'" in _error(tiny_dict)
     tiny_dict["imaging"] = {"backend": "fast", "n_channels": 289}
     assert "imaging.n_channels = 289" in _error(tiny_dict)
 

@@ -56,3 +56,29 @@ def test_no_wrap_around():
 def test_undersampled_beam_is_refused():
     with pytest.raises(ValueError, match="fewer than 2 pixels"):
         none.image(np.zeros((16, 16)), 7.0, Beam(10.0, 10.0))
+
+
+def test_with_a_footprint_the_sky_model_is_what_the_mosaic_covers(tiny_dict):
+    """Primary beams and a footprint: the sky model (convolved with the beam) where a beam reaches the cut-off, 0
+    beyond; and the same tiles as the fast imager of the same configuration, each with no noise."""
+    from radsim import config
+    from radsim.instrument.imaging.base import build_imager
+    from radsim.run import pipeline
+    tiny_dict["field"].update({"npix": 256, "size_deg": 256 * 6.0 / 3600})
+    tiny_dict["tiles"].update({"size": 32, "sensitivity_factor": 2.0})
+    tiny_dict["imaging"] = {"backend": "none", "beam_arcsec": 15.0, "footprint": "square_2x2", "beam_pitch_deg": 0.2,
+                            "primary_beam": "gaussian", "pb_fwhm_factor": 0.1, "pb_cutoff": 0.3}
+    cfg = config.from_dict(tiny_dict)
+    r = pipeline.make_realisation(cfg, 0)
+    imager = build_imager(cfg)
+    covered = np.isfinite(imager.noise_map_jy)
+    assert 0.2 < covered.mean() < 0.95
+    plain = none.image(r.sky, cfg.field.pixel_arcsec, Beam(15.0, 15.0)).restored
+    assert np.allclose(r.imaged.restored[covered], plain[covered]) and np.all(r.imaged.restored[~covered] == 0)
+    tiny_dict["imaging"]["backend"] = "fast"
+    tiny_dict["imaging"].pop("beam_arcsec")
+    tiny_dict["imaging"]["taper_arcsec"] = 10.0
+    fast_cfg = config.from_dict(tiny_dict)
+    fast_tiles = pipeline.make_realisation(fast_cfg, 0).tile_origin
+    assert 0 < len(r.tile_origin) < (256 // 32) ** 2
+    assert np.array_equal(r.tile_origin, fast_tiles) and np.all(r.tile_noise == 0)

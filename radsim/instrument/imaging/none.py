@@ -1,5 +1,10 @@
 """The ``none`` backend: the sky model itself (Jy/pixel), or convolved with a Gaussian restoring beam (Jy/beam):
-the seed study's "no telescope effects" training set."""
+the seed study's "no telescope effects" training set.
+
+With a PAF footprint and primary beams (radsim.instrument.beams) it gives the sky model as the linear mosaic
+would weight it: sum_b A_b (A_b S) / sum_b A_b^2 = S wherever a beam reaches the cut-off, 0 beyond, and the
+mosaic's relative sensitivity for choosing the tiles, so that its tiles are those of the synthesis backends
+for the same configuration (they hold no noise: their tile noise is 0)."""
 from __future__ import annotations
 
 import time
@@ -32,19 +37,30 @@ def image(sky: np.ndarray, pixel_arcsec: float, beam: Beam | None = None) -> Ima
 
 
 class NoneImager:
-    """The ``none`` backend behind the common imager interface."""
+    """The ``none`` backend behind the common imager interface. ``footprint`` (a
+    radsim.instrument.beams.Footprint) makes it a mosaic's sky model (module docstring)."""
 
     name = "none"
 
-    def __init__(self, pixel_arcsec: float, beam: Beam | None = None):
+    def __init__(self, pixel_arcsec: float, beam: Beam | None = None, footprint=None):
         self.pixel_arcsec = pixel_arcsec
         self.beam = beam
         self.noise_rms_jy = 0.0
+        self.noise_map_jy = None
+        self._covered = None
         if beam is not None:
             image(np.zeros((8, 8)), pixel_arcsec, beam)      # the sampling check, before any work
+        if footprint is not None:
+            from radsim.instrument import beams
+            weight_sum = footprint.weight_sum()
+            self._covered = weight_sum > 0
+            self.noise_map_jy = beams.noise_map(weight_sum, 1.0).astype(np.float32)   # relative: tiles only
 
     def image(self, sky: np.ndarray, rng=None) -> ImagedSky:
-        return image(sky, self.pixel_arcsec, self.beam)
+        imaged = image(sky, self.pixel_arcsec, self.beam)
+        if self._covered is not None:
+            imaged.restored = np.where(self._covered, imaged.restored, 0.0).astype(np.float32)
+        return imaged
 
     def close(self) -> None:
         pass
@@ -52,4 +68,14 @@ class NoneImager:
 
 def from_config(cfg, workdir=None) -> NoneImager:
     im = cfg.imaging
-    return NoneImager(cfg.field.pixel_arcsec, Beam(im.beam_arcsec, im.beam_arcsec) if im.beam_arcsec else None)
+    footprint = None
+    if im.footprint != "single" or im.primary_beam != "none":
+        from radsim.instrument import beams
+        from radsim.instrument.imaging.fast import channel_frequencies_hz
+        from radsim.sky.grid import Grid
+        freq = channel_frequencies_hz(cfg.field.frequency_hz, cfg.field.bandwidth_hz, im.n_channels)
+        pb = beams.PrimaryBeam(im.primary_beam, tuple(freq), (1.0,) * freq.size, fwhm_factor=im.pb_fwhm_factor)
+        footprint = beams.make_footprint(Grid.from_config(cfg.field), im.footprint, im.beam_pitch_deg,
+                                         im.footprint_rotation_deg, pb, im.pb_cutoff, whole_field=True)
+    return NoneImager(cfg.field.pixel_arcsec, Beam(im.beam_arcsec, im.beam_arcsec) if im.beam_arcsec else None,
+                      footprint)
