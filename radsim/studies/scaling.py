@@ -377,13 +377,15 @@ def write_report(runs, out) -> dict:
 # --------------------------------------------------------------------------------------------------------------
 # planning a large run
 
-# Measured on the development machine (2 cores, benchmarks/README.md): one configs/emu-seed.toml realisation
-# (2560^2 pixels, 29.3 million sources) with the fast imager on one core. Used by `radsim plan` when no
-# calibration from a scaling report is given.
-DEFAULT_MODEL = CostModel(sim_t_real_s=21.7 - 4.1, sim_t_setup_s=4.1,
-                          sim_stage_s={"catalogue": 2.2, "render": 4.37, "labels": 0.83, "image": 9.5,
-                                       "tiles": 0.06, "write": 0.04},
-                          sim_bytes_per_realisation=400 * (128 * 128 * 4 + 10 * 8 + 16), sim_sources_per_realisation=29.3e6,
+# Measured on the development machine (2 cores, benchmarks/README.md, benchmarks/observation.py): one
+# configs/emu-seed.toml realisation (2560^2 pixels, 29.3 million sources, a mosaic of 36 PAF beams) with the fast
+# imager on one core, after a 19.6-s setup. Used by `radsim plan` when no calibration from a scaling report is
+# given (the single-image set-up of configs/emu-seed-single.toml images about 5x faster: calibrate with
+# `radsim scaling` for it).
+DEFAULT_MODEL = CostModel(sim_t_real_s=72.7, sim_t_setup_s=19.6,
+                          sim_stage_s={"catalogue": 4.7, "render": 9.5, "labels": 1.1, "image": 56.4,
+                                       "tiles": 0.1, "write": 0.04},
+                          sim_bytes_per_realisation=282 * (128 * 128 * 4 + 10 * 8 + 20), sim_sources_per_realisation=29.3e6,
                           sim_npix=2560)
 SOURCE_STAGES = ("catalogue", "render", "labels")     # time grows with the number of sources
 PIXEL_STAGES = ("image", "tiles", "write")            # time grows with the number of pixels
