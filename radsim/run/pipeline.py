@@ -119,7 +119,7 @@ def _trecs_sources(cfg, real, grid) -> _Sources:
 class RealisationResult:
     realisation: realisations.Realisation
     modifier_params: dict
-    sky: np.ndarray                 # (npix, npix) float32, Jy/pixel
+    observed: object                # the sky: a radsim.sky.render.Sky, or the sky-model image (Jy/pixel)
     imaged: object                  # ImagedSky: restored (Jy/beam), residual, psf, beam, noise
     tiles: np.ndarray               # (n_tiles, size, size) float32, tiles of the restored image
     labels: np.ndarray              # (n_tiles, n_bins) float32, numbers of sources
@@ -132,6 +132,12 @@ class RealisationResult:
     flux_total_jy: float            # sum of all source fluxes
     flux_in_image_jy: float         # sum of the sky image
     timings_s: dict = field(default_factory=dict)
+
+    @property
+    def sky(self) -> np.ndarray:
+        """(npix, npix) float32 sky model, Jy/pixel (made when first asked for: a simulation writing only tiles
+        never needs it)."""
+        return self.observed.model if isinstance(self.observed, render.Sky) else self.observed
 
     @property
     def n_sources(self) -> int:
@@ -181,17 +187,14 @@ def make_realisation(cfg, index: int, sink=None, imager=None) -> RealisationResu
         if sink is not None:
             with timer("write_catalogue"):
                 sink.write(chunk)
-    sky = accumulator.sky() if observed_sky else None
-    sky32 = sky.model if observed_sky else accumulator.image64().astype(np.float32)
+    sky = accumulator.sky() if observed_sky else accumulator.image64().astype(np.float32)
     del accumulator
     with timer("image"):
-        imaged = imager.image(sky if observed_sky else sky32,
-                              np.random.default_rng(real.seed_sequence(cfg.run.seed, 4)))
-    del sky
+        imaged = imager.image(sky, np.random.default_rng(real.seed_sequence(cfg.run.seed, 4)))
     with timer("tiles"):
         tile_images = tiling.cut(imaged.restored)
         expected = src.expected_per_bin(edges, tiling)
         noise = tiles.tile_noise(tiling, imaged.noise_map, imaged.noise_rms_jy)
-    return RealisationResult(real, src.model.modifier_params, sky32, imaged, tile_images, labels.astype(np.float32), expected,
+    return RealisationResult(real, src.model.modifier_params, sky, imaged, tile_images, labels.astype(np.float32), expected,
                              tiling.origins(), noise, edges, src.n_per_class, src.mean_per_class, flux_total,
-                             float(sky32.sum(dtype=np.float64)), timer.seconds)
+                             sky.flux_jy if observed_sky else float(sky.sum(dtype=np.float64)), timer.seconds)

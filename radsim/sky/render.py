@@ -161,13 +161,30 @@ class Sky:
     1e-4 pixel at 2560 pixels); ``pixels`` the pixel image of the rest (Jy/pixel), integrated over pixels when
     ``box_integrated`` (Gaussian stamps) or pixel values to be taken as they are (a sky given as an image)."""
 
-    model: np.ndarray
+    given_model: np.ndarray | None    # None: made from the points (cloud-in-cell) and pixels when first asked for
     points_x: np.ndarray
     points_y: np.ndarray
     points_jy: np.ndarray
     pixels: np.ndarray
     box_integrated: bool = True
     gaussians: tuple | None = None    # the Gaussian components (x, y, flux, sigma_major, sigma_minor pix, pa rad)
+
+    @property
+    def model(self) -> np.ndarray:
+        """The pixelised sky model (Jy/pixel, float32; module docstring): made once, when first asked for (a
+        simulation that writes only tiles never needs it)."""
+        if self.given_model is None:
+            n = self.npix
+            padded = np.zeros((n + 2) ** 2)
+            add_points(padded, n, self.points_x.astype(np.float64), self.points_y.astype(np.float64),
+                       self.points_jy.astype(np.float64))
+            self.given_model = (fold_padding(padded, n) + self.pixels).astype(np.float32)
+        return self.given_model
+
+    @property
+    def flux_jy(self) -> float:
+        """The total flux inside the field (Jy)."""
+        return float(self.points_jy.sum(dtype=np.float64) + self.pixels.sum(dtype=np.float64))
 
     @classmethod
     def from_image(cls, image: np.ndarray) -> "Sky":
@@ -178,7 +195,7 @@ class Sky:
 
     @property
     def npix(self) -> int:
-        return self.model.shape[0]
+        return self.pixels.shape[0]
 
     def band_limited(self, pad: int = BAND_LIMIT_PAD) -> np.ndarray:
         """(npix, npix) float64 image (Jy/pixel) of the sky band-limited at the pixel Nyquist frequency: the
@@ -222,19 +239,20 @@ class SkyAccumulator:
 
     def add(self, cat: Catalogue) -> None:
         (px, py, pf), gauss = components(cat, self.grid)
-        add_points(self._padded, self.npix, px, py, pf, self._scratch)
-        add_gaussians(self._padded, self.npix, *gauss)
-        if self.keep_points:
+        if self.keep_points:          # the sky model is made from these only if asked for (Sky.model)
             inside = (px >= -0.5) & (px < self.npix - 0.5) & (py >= -0.5) & (py < self.npix - 0.5)
             self._points.append(tuple(np.asarray(a[inside], np.float32) for a in (px, py, pf)))
             add_gaussians(self._gaussians, self.npix, *gauss)
             self._components.append(gauss)
+        else:
+            add_points(self._padded, self.npix, px, py, pf, self._scratch)
+            add_gaussians(self._padded, self.npix, *gauss)
 
     def sky(self) -> Sky:
         """The :class:`Sky` of everything added (needs ``keep_points``)."""
         if not self.keep_points:
             raise ValueError("SkyAccumulator(keep_points=False) keeps no points")
-        model = self.image64().astype(np.float32)
+        model = None
         cols = [np.concatenate([c[k] for c in self._points]) if self._points else np.zeros(0, np.float32)
                 for k in range(3)]
         n = self.npix
@@ -244,14 +262,21 @@ class SkyAccumulator:
         return Sky(model, cols[0], cols[1], cols[2], gauss, box_integrated=True, gaussians=components)
 
     def image64(self) -> np.ndarray:
-        """The image (npix, npix) float64: weight that cloud-in-cell put on the padding ring belongs to
-        points inside the edge pixels and is given back to them (flux conservation)."""
-        a = self._padded.reshape(self.npix + 2, self.npix + 2).copy()
-        a[1, :] += a[0, :]
-        a[-2, :] += a[-1, :]
-        a[:, 1] += a[:, 0]
-        a[:, -2] += a[:, -1]
-        return a[1:-1, 1:-1].copy()
+        """The image (npix, npix) float64 (without ``keep_points``; with it, ``sky().model``)."""
+        if self.keep_points:
+            raise ValueError("SkyAccumulator(keep_points=True): the image is sky().model")
+        return fold_padding(self._padded, self.npix)
+
+
+def fold_padding(padded: np.ndarray, npix: int) -> np.ndarray:
+    """The (npix, npix) float64 image of a flattened image padded by one pixel: weight that cloud-in-cell put on
+    the padding ring belongs to points inside the edge pixels and is given back to them (flux conservation)."""
+    a = padded.reshape(npix + 2, npix + 2).copy()
+    a[1, :] += a[0, :]
+    a[-2, :] += a[-1, :]
+    a[:, 1] += a[:, 0]
+    a[:, -2] += a[:, -1]
+    return a[1:-1, 1:-1].copy()
 
 
 def render(cat: Catalogue, grid) -> np.ndarray:

@@ -355,14 +355,20 @@ class FastImager:
         fp = self.footprint
         restored, residual, model = (beams.Mosaic(fp) for _ in range(3))
         per_beam = []
+        single = fp.n_beams == 1 and not self._has_pb
         for b, a, r, res, mod, info in self.beam_images(observed, rng, timings):
+            per_beam.append(info)
+            if single:                        # one image of the whole field: it is the result
+                images = (r, res, mod)
+                continue
             t = time.perf_counter()
             ones = np.ones_like(r) if a is None else a
             restored.add(b, r, ones)
             residual.add(b, res, ones)
             model.add(b, mod, ones)
             timings["mosaic"] = timings.get("mosaic", 0.0) + time.perf_counter() - t
-            per_beam.append(info)
+        if not single:
+            images = (restored.result(), residual.result(), model.result())
         stops = [i["stop"] for i in per_beam]
         worst = max(stops, key=STOP_REASONS.index)
         info = {"clean_iterations": int(sum(i["iterations"] for i in per_beam)),
@@ -372,8 +378,8 @@ class FastImager:
                 "clean_stops": {k: stops.count(k) for k in STOP_REASONS if k in stops},
                 "dropped_visibility_fraction": self.dropped_fraction, "n_beams": fp.n_beams,
                 "beam_noise_jy": self.beam_noise_jy}
-        return ImagedSky(restored.result().astype(np.float32), self.beam, residual.result().astype(np.float32),
-                         self.psf.astype(np.float32), model.result().astype(np.float32), self.noise_rms_jy, "fast",
+        return ImagedSky(images[0].astype(np.float32), self.beam, images[1].astype(np.float32),
+                         self.psf.astype(np.float32), images[2].astype(np.float32), self.noise_rms_jy, "fast",
                          timings, info, noise_map=self.noise_map_jy)
 
     def close(self) -> None:
