@@ -379,12 +379,12 @@ def write_report(runs, out) -> dict:
 
 # Measured on the development machine (2 cores, benchmarks/README.md, benchmarks/observation.py): one
 # configs/emu-seed.toml realisation (2560^2 pixels, 29.3 million sources, a mosaic of 36 PAF beams) with the fast
-# imager on one core, after a 19.6-s setup. Used by `radsim plan` when no calibration from a scaling report is
+# imager on one core, after a 21.7-s setup. Used by `radsim plan` when no calibration from a scaling report is
 # given (the single-image set-up of configs/emu-seed-single.toml images about 5x faster: calibrate with
 # `radsim scaling` for it).
-DEFAULT_MODEL = CostModel(sim_t_real_s=72.7, sim_t_setup_s=19.6,
-                          sim_stage_s={"catalogue": 4.7, "render": 9.5, "labels": 1.1, "image": 56.4,
-                                       "tiles": 0.1, "write": 0.04},
+DEFAULT_MODEL = CostModel(sim_t_real_s=68.6, sim_t_setup_s=21.7,
+                          sim_stage_s={"catalogue": 5.3, "render": 3.1, "labels": 1.3, "image": 58.0,
+                                       "tiles": 0.04, "write": 0.04},
                           sim_bytes_per_realisation=282 * (128 * 128 * 4 + 10 * 8 + 20), sim_sources_per_realisation=29.3e6,
                           sim_npix=2560)
 SOURCE_STAGES = ("catalogue", "render", "labels")     # time grows with the number of sources
