@@ -123,12 +123,18 @@ def _print_summary(cfg, r, out, total_s, written):
     if im.beam is not None:
         extra = f", {im.info['clean_iterations']} CLEAN iterations in {im.info['major_cycles']} major cycles" \
             if "clean_iterations" in im.info else ""
-        print(f"  imaging {im.backend}: beam {im.beam.bmaj_arcsec:.2f} x {im.beam.bmin_arcsec:.2f} arcsec, "
+        beams = im.info.get("n_beams", 1)
+        mosaic = (f"a mosaic of {beams} beams ({cfg.imaging.footprint}, {cfg.imaging.primary_beam} primary beams; "
+                  f"noise map in noise.fits), " if im.noise_map is not None else "")
+        print(f"  imaging {im.backend}: {mosaic}beam {im.beam.bmaj_arcsec:.2f} x {im.beam.bmin_arcsec:.2f} arcsec, "
               f"PA {im.beam.bpa_deg:.0f} deg; expected noise rms {im.noise_rms_jy * 1e6:.1f} uJy/beam{extra}")
     else:
         print(f"  imaging {im.backend}: the sky model itself (Jy/pixel)")
     lab = r.labels.sum(0)
-    print(f"  tiles {r.tiles.shape[0]} of {r.tiles.shape[1]} px; labelled sources per bin: "
+    all_tiles = (cfg.field.npix // cfg.tiles.size) ** 2
+    where = "" if r.tiles.shape[0] == all_tiles else (f" (of {all_tiles}: where the mosaic's noise is within "
+                                                      f"{cfg.tiles.sensitivity_factor:g} of its best)")
+    print(f"  tiles {r.tiles.shape[0]} of {r.tiles.shape[1]} px{where}; labelled sources per bin: "
           + " ".join(f"{int(v)}" for v in lab))
     stages = ", ".join(f"{k} {v:.2f} s" for k, v in r.timings_s.items())
     print(f"  time {total_s:.2f} s ({stages}); {r.n_sources / max(total_s, 1e-9):,.0f} sources/s; "
