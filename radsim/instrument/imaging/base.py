@@ -1,9 +1,10 @@
 """The imaging interface: one :class:`Imager` protocol, the backend registry, and what the backends share.
 
 An imager is built once per configuration (everything that depends only on the observation: uv coverage,
-weights, PSF, clean beam; for the external programs a template Measurement Set) and then images every sky of
-the run: ``imager.image(sky, rng)`` takes the sky model (Jy/pixel, ``image[y, x]``) and a random generator (the
-noise) and returns an :class:`ImagedSky`. ``close()`` releases what it holds (working directories).
+weights, PSF, clean beam, the PAF footprint and its noise map; for the external programs a template Measurement
+Set) and then images every sky of the run: ``imager.image(sky, rng)`` takes the sky (a radsim.sky.render.Sky
+with every source at its position, or the sky-model image in Jy/pixel, ``image[y, x]``) and a random generator
+(the noise) and returns an :class:`ImagedSky`. ``close()`` releases what it holds (working directories).
 
 Backends (``imaging.backend``), each one module of this package with a ``from_config(cfg, workdir)``:
 
@@ -82,7 +83,10 @@ class ImagedSky:
 @runtime_checkable
 class Imager(Protocol):
     """What every backend provides. ``beam`` is the restoring beam (None: images in Jy/pixel), ``noise_rms_jy``
-    the expected rms of the noise in a restored image (Jy/beam)."""
+    the expected rms of the noise in a restored image (Jy/beam; for a mosaic its median over the tiled area).
+    Optional: ``noise_map_jy`` (the mosaic's noise per pixel, which chooses the tiles; None or absent: uniform)
+    and ``observes_points`` (True: ``image`` takes a radsim.sky.render.Sky, every source at its position;
+    absent: the sky-model image)."""
 
     name: str
     beam: Beam | None
