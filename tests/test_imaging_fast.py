@@ -218,3 +218,27 @@ def test_crowded_field_keeps_noise_and_flux(grid, deep):
     assert 0.9 <= np.median(measured) <= 1.05
     assert np.median(measured / sampled) == pytest.approx(1.0, abs=0.03)
     assert 0.9 <= np.median(sampled) <= 0.97
+
+
+def test_psf_cache_gives_the_same_images(grid, obs, tmp_path, monkeypatch):
+    """With $RADSIM_CACHE_DIR the PSF, noise filter and beam are made once per configuration and read back by
+    the next imager: bit-identical images; a damaged cache file is made again; no temporary files stay."""
+    monkeypatch.setenv("RADSIM_CACHE_DIR", str(tmp_path / "cache"))
+    sky = np.zeros((N, N), np.float32)
+    sky[100, 140] = 1e-3
+    first = fast.FastImager(grid, obs, noise_rms_jy=25e-6, n_channels=2)
+    assert not first.cache_hit
+    files = list((tmp_path / "cache").iterdir())
+    assert len(files) == 1 and files[0].name.startswith("fast-") and files[0].suffix == ".npz"
+    second = fast.FastImager(grid, obs, noise_rms_jy=25e-6, n_channels=2)
+    assert second.cache_hit and second.beam == first.beam
+    a = first.image(sky, np.random.default_rng(4))
+    b = second.image(sky, np.random.default_rng(4))
+    assert np.array_equal(a.restored, b.restored) and np.array_equal(a.psf, b.psf)
+    other = fast.FastImager(grid, obs, noise_rms_jy=25e-6, n_channels=2, taper_arcsec=20.0)   # another weighting
+    assert not other.cache_hit and len(list((tmp_path / "cache").iterdir())) == 2
+    files[0].write_bytes(b"not an npz")
+    again = fast.FastImager(grid, obs, noise_rms_jy=25e-6, n_channels=2)
+    assert not again.cache_hit
+    assert np.array_equal(again.image(sky, np.random.default_rng(4)).restored, a.restored)
+    assert not [p for p in (tmp_path / "cache").iterdir() if p.name.startswith(".")]

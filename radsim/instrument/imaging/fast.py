@@ -24,14 +24,16 @@ resolution), no primary beam, a flat spectrum across the channels, the noise tak
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import scipy.fft
 
 from radsim.instrument import beams, telescope
-from radsim.instrument.imaging.base import (SPEED_OF_LIGHT, ImagedSky, ImagingError, check_beam_sampling,
+from radsim.instrument.imaging.base import (SPEED_OF_LIGHT, Beam, ImagedSky, ImagingError, check_beam_sampling,
                                             clean_settings, convolve_same, ducc_to_image, fit_beam, footprint_settings,
                                             gaussian_beam_kernel, grid_dirty, image_weights, observation_of, robust_rms,
                                             theoretical_beam_pixels, weighting_settings)
@@ -213,6 +215,63 @@ def noise_filter(uv_lambda: np.ndarray, weights: np.ndarray, box: int, pixel_rad
     return (np.sqrt(power[:, :box // 2 + 1]) * gain).astype(np.float32)
 
 
+CACHE_ENV = "RADSIM_CACHE_DIR"
+
+
+def cache_key(grid, observation, freq, window, weighting, robust, taper_arcsec, super_weight) -> str:
+    """A hash of everything the PSF and the noise filter depend on, and of the software that makes them."""
+    import hashlib
+
+    import ducc0
+
+    from radsim import __version__
+    h = hashlib.sha256()
+    h.update(repr((grid.centre_ra_deg, grid.centre_dec_deg, grid.npix, grid.pixel_deg, observation.ra_deg,
+                   observation.dec_deg, observation.frequency_hz, observation.bandwidth_hz, observation.ha_start_h,
+                   observation.ha_end_h, observation.integration_s, observation.date_mjd,
+                   observation.elevation_limit_deg, observation.dish_diameter_m, tuple(np.asarray(freq).tolist()),
+                   window, weighting, robust, taper_arcsec, super_weight, __version__, np.__version__,
+                   ducc0.__version__)).encode())
+    h.update(np.ascontiguousarray(observation.positions_itrf_m, dtype=np.float64).tobytes())
+    return h.hexdigest()[:32]
+
+
+def load_cached(key: str) -> dict | None:
+    """The cached observation products of ``key`` from ``$RADSIM_CACHE_DIR`` (unset: no cache); None when there
+    are none or the file cannot be read (it is then made again)."""
+    directory = os.environ.get(CACHE_ENV)
+    if not directory:
+        return None
+    path = Path(directory) / f"fast-{key}.npz"
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path) as f:
+            return {k: f[k] for k in f.files}
+    except Exception as exc:      # a damaged cache file is only a lost cache: say so and make it again
+        import logging
+        logging.getLogger("radsim").warning("ignoring the unreadable PSF cache %s (%s); making it again", path, exc)
+        return None
+
+
+def save_cached(key: str, products: dict) -> None:
+    """Write the observation products to ``$RADSIM_CACHE_DIR`` (if set) atomically: a hidden temporary file renamed
+    into place, so that concurrent ranks writing the same key leave one whole file."""
+    directory = os.environ.get(CACHE_ENV)
+    if not directory:
+        return
+    path = Path(directory) / f"fast-{key}.npz"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **products)
+        os.replace(tmp, path)
+    except OSError as exc:        # a cache that cannot be written costs only time
+        import logging
+        logging.getLogger("radsim").warning("cannot write the PSF cache %s (%s)", path, exc)
+
+
 class FastImager:
     """Everything that depends only on the observation, computed once; :meth:`image` images one sky.
 
@@ -247,33 +306,26 @@ class FastImager:
             pb_model, tuple(freq), (1.0,) * freq.size, observation.dish_diameter_m, pb_factor), **fp)
         m = layout.size
         self.window = m
-        uvw_m = np.ascontiguousarray(observation.uvw_m().reshape(-1, 3))
-        # wavelengths, single precision (1e-3 wavelength at ASKAP's longest baselines, on cells of ~20): half the
-        # memory of 36 million visibilities
-        uv = (uvw_m[:, None, :2] * (freq / SPEED_OF_LIGHT)[None, :, None]).astype(np.float32).reshape(-1, 2)
-        self.n_vis = uv.shape[0]
-        # weighting grid: the beam image's own uv cells, as WSClean uses
-        self.weights = image_weights(uv, weighting, robust, 1.0 / (m * grid.pixel_rad), m, taper_arcsec,
-                                     super_weight).astype(np.float32).reshape(uvw_m.shape[0], freq.size)
-        self.dropped_fraction = float(np.mean(self.weights == 0))
-        if self.dropped_fraction == 1.0:
-            raise ImagingError("no visibility falls on the image's uv grid")
-        pb = beams.PrimaryBeam(pb_model, tuple(freq), tuple(self.weights.sum(axis=0)), observation.dish_diameter_m,
-                               pb_factor)
+        key = cache_key(grid, observation, freq, m, weighting, robust, taper_arcsec, super_weight)
+        products = load_cached(key)
+        self.cache_hit = products is not None
+        if products is None:
+            products = self._observation_products(observation, freq, m, weighting, robust, taper_arcsec,
+                                                  super_weight)
+            save_cached(key, products)
+        self.psf2 = products["psf2"]                                    # (2m, 2m), peak 1 at [m, m]
+        self.n_vis = int(products["n_vis"])
+        self.dropped_fraction = float(products["dropped_fraction"])
+        self.psf = self.psf2[m // 2:m // 2 + m, m // 2:m // 2 + m].copy()
+        self.beam = Beam(*(float(v) for v in products["beam"]))
+        check_beam_sampling(self.beam, self.pixel_arcsec)
+        pb = beams.PrimaryBeam(pb_model, tuple(freq), tuple(float(w) for w in products["channel_weights"]),
+                               observation.dish_diameter_m, pb_factor)
         self.footprint = beams.Footprint(layout.centres_xy, layout.windows, pb, layout.pixel_rad, n, layout.cutoff)
         self._has_pb = pb_model != "none"
-        ones = np.ones(self.weights.shape, np.complex64)
-        pix = grid.pixel_rad
-        d = grid_dirty(uvw_m, freq, ones, self.weights, 2 * m, pix)
-        del ones
-        self.psf2 = ducc_to_image(d / float(d[m, m]))                  # (2m, 2m), peak 1 at [m, m]
-        self.psf = self.psf2[m // 2:m // 2 + m, m // 2:m // 2 + m].copy()
-        self.beam = fit_beam(self.psf2, self.pixel_arcsec,
-                             theoretical_beam_pixels(uv, self.weights.ravel(), grid.pixel_rad))
-        check_beam_sampling(self.beam, self.pixel_arcsec)
         self.convolve = PsfConvolver(self.psf2, m)
         self.beam_kernel = gaussian_beam_kernel(self.beam, self.pixel_arcsec)
-        sum_w, sum_w2 = self.weights.sum(dtype=np.float64), np.square(self.weights, dtype=np.float64).sum()
+        sum_w, sum_w2 = float(products["sum_w"]), float(products["sum_w2"])
         self.weight_sum = self.footprint.weight_sum()
         self.survey_factor = survey_factor
         if system_temperature_k is not None:
@@ -293,9 +345,32 @@ class FastImager:
         self.noise_map_jy = noise_map.astype(np.float32) if self._has_pb or self.footprint.n_beams > 1 else None
         self._noise_filter = None
         if self.beam_noise_jy > 0.0:
-            self._noise_filter = noise_filter(uv, self.weights.ravel(), 2 * m, pix, self.beam_noise_jy)
-        del uv, uvw_m
+            self._noise_filter = products["unit_noise_filter"] * np.float32(self.beam_noise_jy)
         self.setup_s = time.perf_counter() - t0
+
+    def _observation_products(self, observation, freq, m, weighting, robust, taper_arcsec, super_weight) -> dict:
+        """What depends only on the observation and the weighting (cached on disk by :func:`save_cached`): the
+        PSF (2m, 2m), the noise filter for unit rms, the fitted beam, the channels' weights and their sums."""
+        grid = self.grid
+        uvw_m = np.ascontiguousarray(observation.uvw_m().reshape(-1, 3))
+        # wavelengths, single precision (1e-3 wavelength at ASKAP's longest baselines, on cells of ~20): half the
+        # memory of 36 million visibilities
+        uv = (uvw_m[:, None, :2] * (freq / SPEED_OF_LIGHT)[None, :, None]).astype(np.float32).reshape(-1, 2)
+        # weighting grid: the beam image's own uv cells, as WSClean uses
+        weights = image_weights(uv, weighting, robust, 1.0 / (m * grid.pixel_rad), m, taper_arcsec,
+                                super_weight).astype(np.float32).reshape(uvw_m.shape[0], freq.size)
+        dropped = float(np.mean(weights == 0))
+        if dropped == 1.0:
+            raise ImagingError("no visibility falls on the image's uv grid")
+        d = grid_dirty(uvw_m, freq, np.ones(weights.shape, np.complex64), weights, 2 * m, grid.pixel_rad)
+        psf2 = ducc_to_image(d / float(d[m, m])).astype(np.float32)
+        beam = fit_beam(psf2, self.pixel_arcsec, theoretical_beam_pixels(uv, weights.ravel(), grid.pixel_rad))
+        self.weights = weights               # kept for inspection (tests); not in the cache
+        return {"psf2": psf2, "unit_noise_filter": noise_filter(uv, weights.ravel(), 2 * m, grid.pixel_rad, 1.0),
+                "beam": np.array([beam.bmaj_arcsec, beam.bmin_arcsec, beam.bpa_deg]),
+                "channel_weights": weights.sum(axis=0, dtype=np.float64), "n_vis": uv.shape[0],
+                "dropped_fraction": dropped, "sum_w": weights.sum(dtype=np.float64),
+                "sum_w2": np.square(weights, dtype=np.float64).sum()}
 
     def noise(self, rng: np.random.Generator) -> np.ndarray:
         """A noise image of one beam (Jy/beam) with the rms and correlation of the observation (see
