@@ -81,8 +81,7 @@ def main():
     print(f"tiles: {len(r.tile_origin)} of {(n // s) ** 2}; tile noise {1e6 * r.tile_noise.min():.1f}.."
           f"{1e6 * r.tile_noise.max():.1f} uJy/beam")
     t0 = time.perf_counter()
-    from radsim.sky.render import Sky  # noqa: F401  (the observed sky is rebuilt from the sky model's realisation)
-    truth_sky = pipeline_sky(cfg, args.index)
+    truth_sky = r.observed.band_limited()   # the sky the imager observed
     truth = convolve_same(truth_sky, gaussian_beam_kernel(b, cfg.field.pixel_arcsec))
     pure = imager.image(np.zeros((n, n), np.float32), np.random.default_rng(12345))
     expected = robust_rms((truth + pure.restored)[area], 1)
@@ -104,19 +103,6 @@ def main():
         print(f"pure-noise mosaic local rms / noise map over {ratios.size} boxes of 64^2: median {np.median(ratios):.3f}, "
               f"range {ratios.min():.3f}..{ratios.max():.3f}")
     print(f"(checks: {time.perf_counter() - t0:.1f} s)")
-
-
-def pipeline_sky(cfg, index):
-    """The realisation's sky as observed (band-limited, points at their positions)."""
-    from radsim.run import pipeline, realisations
-    from radsim.sky import render
-    from radsim.sky.grid import Grid
-    grid = Grid.from_config(cfg.field)
-    src = pipeline._drawn_sources(cfg, realisations.get(cfg, index), grid)
-    acc = render.SkyAccumulator(grid, keep_points=True)
-    for k in range(src.n_chunks):
-        acc.add(src.chunk(k))
-    return acc.sky().band_limited()
 
 
 if __name__ == "__main__":

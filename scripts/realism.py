@@ -136,7 +136,7 @@ def main():
           f"{len(r.tile_origin)} tiles", flush=True)
 
     # ---- statistics against what they should be
-    observed = pipeline_sky(cfg, args.index)
+    observed = r.observed.band_limited()   # the sky the imager observed
     truth = convolve_same(observed, gaussian_beam_kernel(beam, grid.pixel_deg * 3600.0))
     del observed
     pure = imager.image(np.zeros((n, n), np.float32), np.random.default_rng(12345)).restored
@@ -325,19 +325,6 @@ def cross_match(srl, cat, grid, area, noise_map, beam, seconds) -> dict:
                "point_major_over_beam": maj, "point_minor_over_beam": mnr, "n_point_single": int(point_s.sum())}
     return {"summary": summary, "completeness": completeness, "flux_ratio": ratio, "scatter": (snr[scatter], total[scatter]),
             "counts": (np.histogram(cs[in_area], edges)[0], np.histogram(srl["Total_flux"][detected], edges)[0], edges)}
-
-
-def pipeline_sky(cfg, index):
-    """The realisation's sky as the telescope sees it (band-limited, points at their positions)."""
-    from radsim.run import pipeline, realisations
-    from radsim.sky import render
-    from radsim.sky.grid import Grid
-    grid = Grid.from_config(cfg.field)
-    src = pipeline._drawn_sources(cfg, realisations.get(cfg, index), grid)
-    acc = render.SkyAccumulator(grid, keep_points=True)
-    for k in range(src.n_chunks):
-        acc.add(src.chunk(k))
-    return acc.sky().band_limited()
 
 
 def page(rec, cfg, profiles, n_in, n_det, edges) -> str:

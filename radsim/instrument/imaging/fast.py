@@ -134,8 +134,7 @@ def _minor_cycles(residual, model, kernel, ky, kx, stop, s: CleanSettings, budge
     return done
 
 
-def clark_clean(dirty: np.ndarray, psf2: np.ndarray, convolve, threshold: float, s: CleanSettings,
-                noise_rms: float | None = None):
+def clark_clean(dirty: np.ndarray, psf2: np.ndarray, convolve, threshold: float, s: CleanSettings):
     """Clark CLEAN (Clark 1980, A&A 89, 377) with vectorised minor cycles (:func:`_minor_cycles`) and WSClean's
     automatic masking (Offringa & Smirnov 2017, MNRAS 471, 301).
 
@@ -393,7 +392,7 @@ class FastImager:
         if threshold == 0.0:
             threshold = 1e-3 * float(np.abs(dirty).max())
         model, residual, iterations, majors, stop_reason = clark_clean(
-            dirty, self.psf2, self.convolve, threshold, self.clean, noise_rms=self.beam_noise_jy)
+            dirty, self.psf2, self.convolve, threshold, self.clean)
         timings["clean"] = timings.get("clean", 0.0) + time.perf_counter() - t
         t = time.perf_counter()
         restored = convolve_same(model, self.beam_kernel) + residual
