@@ -95,4 +95,5 @@ done
     echo
     echo "![prediction](predict/prediction.png)"
 } > "$OUT/REPORT.md"
-step "done: report $ROOT/$OUT/REPORT.md"
+case "$OUT" in /*) report="$OUT/REPORT.md" ;; *) report="$ROOT/$OUT/REPORT.md" ;; esac
+step "done: report $report"
