@@ -11,7 +11,8 @@ from radtrain.errors import RadtrainError
 
 EPILOG = """\
 A study: radsim simulate CONFIG --out DATA; radtrain fit TRAIN.toml --dataset DATA --out RUN;
-radtrain evaluate RUN; radtrain predict RUN IMAGE.fits --out DIR.
+radtrain calibrate RUN --dataset CALIBRATION_SKIES; radtrain evaluate RUN --dataset TEST_SKIES;
+radtrain predict RUN IMAGE.fits --out DIR (counts per bin with calibrated 68% and 95% intervals).
 Training config: a TOML file with [data], [model] and [train] sections (every key has a default; see
 configs/train-quickstart.toml and `radtrain config --show`); override keys with --set section.key=value.
 Data-parallel: run fit under horovodrun -np N, mpirun -n N or srun (jobs/train.sh does it for you).
@@ -78,9 +79,18 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_calibrate(args) -> int:
+    from radtrain import evaluate
+    result = evaluate.calibrate(args.run, args.dataset, split=args.split)
+    run = evaluate.read_run(args.run)
+    print(evaluate.format_calibration(result, run["dataset"]["bin_edges_jy"]))
+    print(f"wrote {args.run}/{evaluate.CALIBRATION}: radtrain evaluate and predict now give per-sky intervals")
+    return 0
+
+
 def cmd_predict(args) -> int:
     from radtrain import predict
-    result = predict.predict(args.run, args.image, args.out, force=args.force)
+    result = predict.predict(args.run, args.image, args.out, force=args.force, noise_map=args.noise_map)
     print(predict.format_result(result))
     return 0
 
@@ -125,6 +135,19 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--out", metavar="DIR", help="where to write (default: RUN/evaluate-SPLIT)")
     q.set_defaults(func=cmd_evaluate)
 
+    q = sub.add_parser("calibrate", help="calibrate the per-sky intervals of a trained run on held-out skies",
+                       description="Predict skies held out for calibration (neither trained, validated nor "
+                                   "tested on), measure how far their summed counts fall from the truth, whole and "
+                                   "in parts, and write RUN/calibration.json: the error model from which evaluate "
+                                   "and predict give 68% and 95% intervals per image (radtrain.uncertainty). "
+                                   "Tiles of one sky share its N(S), so per-tile errors do not add as independent.")
+    q.add_argument("run", help="run directory made by radtrain fit")
+    q.add_argument("--dataset", required=True, metavar="DIR",
+                   help="radsim dataset of calibration skies (the same binning and tile size as the training set)")
+    q.add_argument("--split", default="test", choices=("train", "validation", "test"),
+                   help="its split holding the calibration skies (default: test)")
+    q.set_defaults(func=cmd_calibrate)
+
     q = sub.add_parser("predict", help="estimate N(S) of a FITS image with a trained run",
                        description="Cut a FITS image into tiles like the training set's, predict each, and sum "
                                    "to N(S) of the image with uncertainties (JSON and a plot).")
@@ -133,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--out", required=True, metavar="DIR", help="output directory")
     q.add_argument("--force", action="store_true", help="predict even when pixel scale, frequency, beam or "
                                                         "units differ from the training set's")
+    q.add_argument("--noise-map", metavar="FITS", help="the image's noise map (Jy/beam, same grid; radsim's "
+                                                       "noise.fits): needed by runs trained with the noise input")
     q.set_defaults(func=cmd_predict)
     return p
 

@@ -35,11 +35,12 @@ class DataConfig(_Section):
                                                         "image noise (dimensionless).")
     augment: bool = Field(True, description="Train on random flips and 90-degree rotations of each tile (the 8 "
                                             "symmetries of a square; labels unchanged).")
-    aux_inputs: list[Literal["total_flux", "rms", "width"]] = Field(
+    aux_inputs: list[Literal["total_flux", "rms", "width", "noise"]] = Field(
         [], description="Extra scalar inputs beside the image: the tile's summed pixel values (image units "
-                        "times pixels), its rms (image units) and the half-width of its 16-84 percentile range "
-                        "(image units, the robust width of the pixel distribution), standardised with the dataset "
-                        "statistics.")
+                        "times pixels), its rms (image units), the half-width of its 16-84 percentile range "
+                        "(image units, the robust width of the pixel distribution) and its thermal noise (Jy/beam, "
+                        "from the mosaic's noise map: the dataset's tile_noise; radtrain predict --noise-map), "
+                        "standardised with the dataset statistics.")
     target: Literal["log1p", "counts", "standardised"] = Field(
         "log1p", description="Training target: log10(1 + counts); the counts per bin; or counts standardised "
                              "per bin with the training set's mean and standard deviation.")

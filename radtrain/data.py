@@ -18,7 +18,7 @@ import numpy as np
 from radsim.dataset.reader import Dataset, ShardError
 from radtrain.errors import RadtrainError
 
-AUX_NAMES = ("total_flux", "rms", "width")
+AUX_NAMES = ("total_flux", "rms", "width", "noise")
 
 
 class DataError(RadtrainError, ValueError):
@@ -113,8 +113,9 @@ def load(ds: Dataset, split: str, **kwargs) -> dict:
 
 
 def load_part(ds: Dataset, split: str, part: Part) -> dict:
-    """The tiles of one part: ``images`` (N, T, T) float32, ``labels`` (N, n_bins) float32, ``realisation``."""
-    d = load(ds, split, shards=list(part.shards), datasets=("images", "labels", "realisation"))
+    """The tiles of one part: ``images`` (N, T, T) float32, ``labels`` (N, n_bins) float32, ``realisation``,
+    ``tile_noise`` (N,) (Jy/beam)."""
+    d = load(ds, split, shards=list(part.shards), datasets=("images", "labels", "realisation", "tile_noise"))
     if part.stride > 1:
         d = {k: v[part.offset::part.stride] for k, v in d.items()}
     return d
@@ -155,13 +156,15 @@ class Statistics:
         return cls(**d)
 
 
-def aux_features(images: np.ndarray) -> np.ndarray:
-    """(N, 3) float64 per tile: the sum of its pixels, their rms about zero, and the half-width of their
-    16-84 percentile range (image units): the width of the pixel distribution, which noise and the confusion of
-    faint sources set and a few bright sources hardly move (the statistic P(D) analyses start from)."""
+def aux_features(images: np.ndarray, tile_noise: np.ndarray | None = None) -> np.ndarray:
+    """(N, 4) float64 per tile, in the order of AUX_NAMES: the sum of its pixels, their rms about zero, the
+    half-width of their 16-84 percentile range (image units: the width of the pixel distribution, which noise
+    and the confusion of faint sources set and a few bright sources hardly move, the statistic P(D) analyses start
+    from), and its thermal noise ``tile_noise`` (Jy/beam, from the noise map; NaN when not given)."""
     x = images.reshape(images.shape[0], -1).astype(np.float64)
     lo, hi = np.percentile(x, [15.865, 84.135], axis=1)
-    return np.stack([x.sum(axis=1), np.sqrt((x * x).mean(axis=1)), 0.5 * (hi - lo)], axis=1)
+    noise = np.full(x.shape[0], np.nan) if tile_noise is None else np.asarray(tile_noise, dtype=np.float64)
+    return np.stack([x.sum(axis=1), np.sqrt((x * x).mean(axis=1)), 0.5 * (hi - lo), noise], axis=1)
 
 
 def statistics(ds: Dataset, max_tiles: int = 2048) -> Statistics:
@@ -171,12 +174,13 @@ def statistics(ds: Dataset, max_tiles: int = 2048) -> Statistics:
     if total == 0:
         check_split(ds, "train")
     step = max(1, int(np.ceil(total / max_tiles)))
-    images, labels, seen = [], [], 0
+    images, labels, noises, seen = [], [], [], 0
     for path in sorted(counts, key=str):
-        d = load(ds, "train", shards=[path], datasets=("images", "labels"))
+        d = load(ds, "train", shards=[path], datasets=("images", "labels", "tile_noise"))
         keep = np.arange((-seen) % step, d["images"].shape[0], step)
         images.append(d["images"][keep])
         labels.append(d["labels"][keep])
+        noises.append(d["tile_noise"][keep])
         seen += d["images"].shape[0]
     images = np.concatenate(images)
     labels = np.concatenate(labels).astype(np.float64)
@@ -186,10 +190,10 @@ def statistics(ds: Dataset, max_tiles: int = 2048) -> Statistics:
     std = float(pixels.std())
     if not noise > 0:          # sky-model tiles can be mostly empty: fall back to the standard deviation
         noise = std if std > 0 else 1.0
-    aux = aux_features(images)
+    aux = aux_features(images, np.concatenate(noises))
+    aux_std = aux.std(axis=0)
     return Statistics(pixel_mean=float(pixels.mean()), pixel_std=std if std > 0 else 1.0, noise=float(noise),
-                      aux_mean=aux.mean(axis=0).tolist(), aux_std=np.where(aux.std(axis=0) > 0, aux.std(axis=0),
-                                                                            1.0).tolist(),
+                      aux_mean=aux.mean(axis=0).tolist(), aux_std=np.where(aux_std > 0, aux_std, 1.0).tolist(),
                       label_mean=labels.mean(axis=0).tolist(),
                       label_std=np.where(labels.std(axis=0) > 0, labels.std(axis=0), 1.0).tolist(),
                       n_tiles=int(images.shape[0]))
@@ -207,12 +211,18 @@ def preprocess(images: np.ndarray, stats: Statistics, method: str, asinh_scale: 
     return x[..., None]
 
 
-def aux_inputs(images: np.ndarray, stats: Statistics, names) -> np.ndarray | None:
-    """(N, len(names)) float32 standardised auxiliary inputs, or None when none are asked for."""
+def aux_inputs(images: np.ndarray, stats: Statistics, names, tile_noise: np.ndarray | None = None) \
+        -> np.ndarray | None:
+    """(N, len(names)) float32 standardised auxiliary inputs, or None when none are asked for. ``tile_noise``
+    (Jy/beam per tile) is needed for the ``noise`` input."""
     if not names:
         return None
+    if "noise" in names and tile_noise is None:
+        raise DataError("the run reads each tile's thermal noise (data.aux_inputs has 'noise'): give the image's "
+                        "noise map (radsim writes noise.fits beside restored.fits)")
     idx = [AUX_NAMES.index(n) for n in names]
-    a = (aux_features(images) - np.asarray(stats.aux_mean)) / np.asarray(stats.aux_std)
+    n = len(stats.aux_mean)            # runs trained before the noise input kept statistics of 3 features
+    a = (aux_features(images, tile_noise)[:, :n] - np.asarray(stats.aux_mean)) / np.asarray(stats.aux_std)
     return a[:, idx].astype(np.float32)
 
 

@@ -7,7 +7,10 @@ Outputs are transformed back from the training target to counts per bin, then co
   (the tiles of one realisation summed first): its mean and spread per bin;
 - the relative error per bin of the per-sky counts, ``(y_pred_i - y_true_i) / y_true_i``, which does not let
   the populous faint bins hide the sparse bright ones;
-- with a gaussian head, the fraction of true targets inside the predicted 68% and 95% intervals per bin.
+- with a gaussian head, the fraction of true targets inside the predicted 68% and 95% intervals per tile;
+- once the run is calibrated (``radtrain calibrate``, :mod:`radtrain.uncertainty`), the per-sky 68% and 95%
+  intervals and the fraction of skies whose true counts they cover, per bin, and the per-sky residuals of the
+  counts with the calibration's bias taken out.
 
 Plots: predicted and true N(S) of each sky with the count model's expectation and the detection threshold;
 dy per bin; predicted against true counts per bin.
@@ -27,7 +30,7 @@ from radsim.dataset.metrics import (
     spread,
     sum_by,
 )
-from radtrain import data, models
+from radtrain import data, models, uncertainty
 from radtrain.config import RadtrainConfig
 from radtrain.train import TrainError, read_run
 
@@ -96,12 +99,14 @@ def load_run(run_dir, dataset_dir=None):
     return run, cfg, stats, ds, model
 
 
-def predict_tiles(model, cfg: RadtrainConfig, stats, images: np.ndarray, batch_size: int = 64) -> dict:
-    """Counts per bin predicted for (N, T, T) tiles: ``counts``, the target-space ``mean`` and ``std`` (None for
-    an mse head) and, with a gaussian head, ``counts_lo``/``counts_hi`` (the 68% interval) and ``counts_std``."""
+def predict_tiles(model, cfg: RadtrainConfig, stats, images: np.ndarray, tile_noise: np.ndarray | None = None,
+                  batch_size: int = 64) -> dict:
+    """Counts per bin predicted for (N, T, T) tiles (their thermal noise ``tile_noise`` in Jy/beam, needed when
+    the run reads it): ``counts``, the target-space ``mean`` and ``std`` (None for an mse head) and, with a
+    gaussian head, ``counts_lo``/``counts_hi`` (the 68% interval) and ``counts_std``."""
     dc = cfg.data
     x = data.preprocess(images, stats, dc.preprocess, dc.asinh_scale)
-    aux = data.aux_inputs(images, stats, dc.aux_inputs)
+    aux = data.aux_inputs(images, stats, dc.aux_inputs, tile_noise)
     out = model.predict(x if aux is None else {"image": x, "aux": aux}, batch_size=batch_size, verbose=0)
     mean, std = models.split_output(out, cfg.model.head)
     result = {"mean": mean, "std": std, "counts": data.decode(mean, stats, dc.target)}
@@ -119,7 +124,7 @@ def evaluate(run_dir, split: str = "test", dataset_dir=None, out=None) -> dict:
     data.check_split(ds, split)
     tiles = data.load(ds, split)
     true = tiles["labels"].astype(np.float64)
-    pred = predict_tiles(model, cfg, stats, tiles["images"])
+    pred = predict_tiles(model, cfg, stats, tiles["images"], tiles["tile_noise"])
     counts = pred["counts"]
     y_true = data.encode(true, stats, cfg.data.target)
 
@@ -149,28 +154,108 @@ def evaluate(run_dir, split: str = "test", dataset_dir=None, out=None) -> dict:
         "residual_correlation": {"per_tile": bin_correlation(counts - true),
                                  "per_sky": bin_correlation(relative_error(sky_pred, sky_true))},
     }
-    sky_sigma = _uncertainties(metrics, pred, y_true, tiles["realisation"])
+    _uncertainties(metrics, pred, y_true)
     metrics["skies"] = [
         {"id": int(i), "modifier": records.get(int(i), {}).get("modifier"), "n_tiles": int(n_tiles[k, 0]),
-         "true": sky_true[k].tolist(), "pred": sky_pred[k].tolist(), "expected": sky_expected[k].tolist(),
-         **({"pred_sigma": sky_sigma[k].tolist()} if sky_sigma is not None else {})}
+         "true": sky_true[k].tolist(), "pred": sky_pred[k].tolist(), "expected": sky_expected[k].tolist()}
         for k, i in enumerate(ids)]
+    model_file = Path(run_dir) / CALIBRATION
+    if model_file.is_file():
+        _sky_intervals(metrics, read_calibration(run_dir), sky_pred, sky_true, n_tiles[:, 0], split)
     metrics["seconds"] = time.perf_counter() - t0
     return _write(metrics, Path(out) if out else Path(run_dir) / f"evaluate-{split}", counts, true, edges)
 
 
-def _uncertainties(metrics: dict, pred: dict, y_true: np.ndarray, realisation: np.ndarray):
-    """With a gaussian head: per-tile coverage of the 68% and 95% intervals into ``metrics``; returns the per-sky
-    sigma (tile variances summed), or None."""
+def _uncertainties(metrics: dict, pred: dict, y_true: np.ndarray) -> None:
+    """With a gaussian head: per-tile coverage of its 68% and 95% intervals into ``metrics``. (Its variances are
+    not summed into per-sky intervals: the tiles of a sky are not independent; see radtrain.uncertainty.)"""
     if pred["std"] is None:
-        return None
+        return
     metrics["coverage"] = {
         "68": {"per_bin": coverage(y_true, pred["mean"], pred["std"], Z68).tolist()},
         "95": {"per_bin": coverage(y_true, pred["mean"], pred["std"], Z95).tolist()}}
     for level in ("68", "95"):
         metrics["coverage"][level]["all"] = float(np.mean(metrics["coverage"][level]["per_bin"]))
-    _, var = sum_by(pred["counts_std"] ** 2, realisation)
-    return np.sqrt(var)
+
+
+def _sky_intervals(metrics: dict, model: dict, sky_pred, sky_true, n_tiles, split: str) -> None:
+    """Calibrated per-sky intervals, their coverage per bin, and the bias-corrected residuals into ``metrics``."""
+    same = model.get("split_digest") == metrics["split_digest"] and model.get("split") == split
+    block = {"calibration": model.get("file"), "n_calibration_skies": model["n_skies"],
+             "same_skies_as_calibration": same, "n_skies": int(sky_true.shape[0])}
+    for level in uncertainty.LEVELS:
+        key = f"{round(level * 100)}"
+        lo, hi = uncertainty.interval(sky_pred, n_tiles, model, level)
+        cov = uncertainty.coverage(sky_true, lo, hi)
+        block[key] = {"per_bin": cov.tolist(), "all": float(cov.mean())}
+        for k, sky in enumerate(metrics["skies"]):
+            sky[f"pred_lo{key}"], sky[f"pred_hi{key}"] = lo[k].tolist(), hi[k].tolist()
+            if key == "68":
+                sky["pred_sigma"] = ((hi[k] - lo[k]) / 2).tolist()
+    fixed = uncertainty.corrected(sky_pred, model)
+    for k, sky in enumerate(metrics["skies"]):
+        sky["pred_corrected"] = fixed[k].tolist()
+    metrics["per_sky_intervals"] = block
+    metrics["per_sky_corrected"] = {"dy": spread(residual_dy(fixed, sky_true)),
+                                    "relative_error": spread(relative_error(fixed, sky_true))}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# calibration of the per-sky intervals
+
+CALIBRATION = "calibration.json"
+
+
+def read_calibration(run_dir) -> dict:
+    """The run's interval calibration (RUN/calibration.json), made by :func:`calibrate`."""
+    import json
+    path = Path(run_dir) / CALIBRATION
+    try:
+        model = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise TrainError(f"{path}: cannot read the interval calibration ({exc}); run radtrain calibrate again") \
+            from None
+    if model.get("format") != uncertainty.FORMAT:
+        raise TrainError(f"{path}: calibration format {model.get('format')}, this radtrain reads "
+                         f"{uncertainty.FORMAT}; run radtrain calibrate again")
+    model["file"] = str(path)
+    return model
+
+
+def calibrate(run_dir, dataset_dir, split: str = "test") -> dict:
+    """Measure the per-sky error model (:mod:`radtrain.uncertainty`) on the ``split`` skies of ``dataset_dir``
+    and write it to RUN/calibration.json. The skies must be held out from training: the training dataset's
+    train and validation splits are refused."""
+    t0 = time.perf_counter()
+    run, cfg, stats, ds, model = load_run(run_dir, dataset_dir)
+    if ds.tiles_hash == run["dataset"].get("tiles_hash") and split != "test":
+        raise TrainError(f"{ds.directory}: the {split!r} split holds skies {run_dir} was trained or validated on; "
+                         f"calibrate on held-out skies (a dataset simulated for the purpose, or --split test)")
+    data.check_split(ds, split)
+    tiles = data.load(ds, split)
+    pred = predict_tiles(model, cfg, stats, tiles["images"], tiles["tile_noise"])
+    try:
+        result = uncertainty.calibrate(pred["counts"], tiles["labels"], tiles["realisation"])
+    except ValueError as exc:
+        raise TrainError(f"{ds.directory} ({split} split): {exc}; simulate more calibration skies") from None
+    result.update(dataset=str(ds.directory.resolve()), split=split, split_digest=data.split_digest(ds),
+                  tiles_hash=ds.tiles_hash, seconds=time.perf_counter() - t0)
+    atomic.write_json(Path(run_dir) / CALIBRATION, result)
+    return result
+
+
+def format_calibration(c: dict, edges) -> str:
+    """The calibration as a table for the terminal."""
+    from scipy.stats import t
+    n = c["n_tiles_median"]
+    k = t.ppf(0.975, c["n_skies"] - 1) * np.sqrt(1 + 1 / c["n_skies"])
+    lines = [f"calibrated on {c['n_skies']} skies ({c['split']} split of {c['dataset']}, median {n:.0f} tiles "
+             f"each)", f"{'bin (Jy)':>22} {'bias':>8} {'sigma(sky)':>11} {'shared':>8} {'95% +-':>8}"]
+    for i, (b, a, cc) in enumerate(zip(c["bias"], c["a"], c["c"])):
+        s = np.sqrt(a + cc / n)
+        lines.append(f"{edges[i]:10.3g}-{edges[i + 1]:<11.3g} {b:+8.3f} {s:11.3f} {np.sqrt(a):8.3f} {k * s:8.3f}")
+    lines.append("relative errors (true - pred) / pred; 'shared': the part that does not average down over tiles")
+    return "\n".join(lines)
 
 
 def _write(metrics: dict, out: Path, counts: np.ndarray, true: np.ndarray, edges: np.ndarray) -> dict:
@@ -205,8 +290,16 @@ def format_metrics(m: dict) -> str:
         lines.append(f"{e[i]:10.3g}-{e[i + 1]:<11.3g} {f[i]:11.1f} {t['mean'][i]:+7.3f}±{t['std'][i]:<7.3f} "
                      f"{s['mean'][i]:+7.3f}±{s['std'][i]:<7.3f} {r['mean'][i]:+7.3f}±{r['std'][i]:<7.3f}")
     if "coverage" in m:
-        lines.append(f"interval coverage: 68% -> {m['coverage']['68']['all']:.3f}, "
+        lines.append(f"interval coverage per tile (gaussian head): 68% -> {m['coverage']['68']['all']:.3f}, "
                      f"95% -> {m['coverage']['95']['all']:.3f}")
+    if "per_sky_intervals" in m:
+        c = m["per_sky_intervals"]
+        lines.append(f"per-sky interval coverage ({c['n_skies']} skies, calibrated on {c['n_calibration_skies']}"
+                     + (", THE SAME SKIES" if c["same_skies_as_calibration"] else "") + "): "
+                     + ", ".join(f"{k}% -> {c[k]['all']:.3f} (bins {min(c[k]['per_bin']):.2f}-"
+                                 f"{max(c[k]['per_bin']):.2f})" for k in ("68", "95")))
+    else:
+        lines.append("no per-sky intervals: run `radtrain calibrate RUN --dataset CALIBRATION_SKIES`")
     if m.get("out"):
         lines.append(f"wrote {m['out']}/metrics.json and plots: {', '.join(Path(p).name for p in m['plots'])}")
     return "\n".join(lines)

@@ -5,22 +5,19 @@ network only reads images like those it learned from), cut into non-overlapping 
 radsim's (origin at pixel (0, 0); partial edge tiles and tiles with blanked pixels are skipped), each tile is
 predicted, and the counts are summed over the tiles.
 
-Uncertainty of the summed counts per bin, combined in quadrature from what is available:
-
-- ``sigma_model``: the gaussian head's own per-tile uncertainties, summed as independent;
-- ``sigma_calibration``: from the per-tile residuals measured by ``radtrain evaluate`` on the test split
-  (``RUN/evaluate-test/metrics.json``): their spread times sqrt(number of tiles), plus their mean (a bias,
-  which does not average down) times the number of tiles, in quadrature.
+The counts' 68% and 95% intervals come from the run's calibration on held-out skies (``radtrain calibrate``,
+:mod:`radtrain.uncertainty`): the tiles of one image share its N(S), so per-tile uncertainties summed as
+independent would be far too narrow. Without a calibration no interval is given.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from radsim.dataset import atomic
-from radtrain.evaluate import load_model, predict_tiles
+from radtrain.evaluate import CALIBRATION, load_model, predict_tiles, read_calibration
+from radtrain.uncertainty import LEVELS, corrected, interval
 from radtrain.train import TrainError
 
 PIXEL_RTOL = 0.01
@@ -106,8 +103,19 @@ def cut_tiles(image: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, int
     return tiles[good], origins[good].astype(np.int32), int((~good).sum())
 
 
-def predict(run_dir, image_path, out, force: bool = False) -> dict:
-    """Predict N(S) of a FITS image; writes ``prediction.json`` and ``prediction.png`` to ``out``."""
+def tile_noise(noise_map_path, shape: tuple, origins: np.ndarray, size: int) -> np.ndarray:
+    """(N,) thermal noise of each tile (Jy/beam): the median of a noise map (a FITS image of the same grid as
+    the image, e.g. radsim's noise.fits) over the tile, as radsim's datasets hold it."""
+    noise, _ = read_image(noise_map_path)
+    if noise.shape != tuple(shape):
+        raise ImageError(f"{noise_map_path}: a noise map of {noise.shape[1]}x{noise.shape[0]} pixels for an image "
+                         f"of {shape[1]}x{shape[0]}; it must be on the image's pixel grid")
+    return np.array([np.nanmedian(noise[r:r + size, c:c + size]) for r, c in origins], dtype=np.float32)
+
+
+def predict(run_dir, image_path, out, force: bool = False, noise_map=None) -> dict:
+    """Predict N(S) of a FITS image (``noise_map``: its noise map, needed by runs that read the tile noise);
+    writes ``prediction.json`` and ``prediction.png`` to ``out``."""
     run_dir = Path(run_dir)
     image, props = read_image(image_path)
     from radtrain.train import read_run
@@ -123,24 +131,26 @@ def predict(run_dir, image_path, out, force: bool = False) -> dict:
         raise ImageError(f"{image_path}: no complete {size}x{size} tile without blanked pixels in a "
                          f"{image.shape[1]}x{image.shape[0]} image")
     run, cfg, stats, model = load_model(run_dir, run)     # the training dataset itself is not needed
-    pred = predict_tiles(model, cfg, stats, tiles)
+    noise = None
+    if noise_map is not None:
+        noise = tile_noise(noise_map, image.shape, origins, size)
+    elif "noise" in cfg.data.aux_inputs:
+        raise ImageError(f"{run_dir} reads each tile's thermal noise: give the image's noise map with --noise-map "
+                         f"(radsim writes noise.fits beside restored.fits)")
+    pred = predict_tiles(model, cfg, stats, tiles, noise)
     counts = pred["counts"].sum(axis=0)
     n = tiles.shape[0]
-    sigmas = {}
-    if "counts_std" in pred:
-        sigmas["sigma_model"] = np.sqrt((pred["counts_std"] ** 2).sum(axis=0))
-    calibration = run_dir / "evaluate-test" / "metrics.json"
-    if calibration.is_file():
-        metrics = json.loads(calibration.read_text())
-        digest, trained_digest = metrics.get("split_digest"), trained.get("split", {}).get("digest")
-        if digest and trained_digest and digest != trained_digest and not force:
-            raise ImageError(f"{calibration} scored a split that is not the one {run_dir} was trained with "
-                             f"(split {digest}, trained {trained_digest}): its uncertainties would come from skies "
-                             f"the network trained on. Run `radtrain evaluate {run_dir}` on the training dataset "
-                             f"again, or pass --force")
-        residual = metrics["per_tile"]["residual_counts"]
-        sigmas["sigma_calibration"] = np.hypot(np.asarray(residual["std"]) * np.sqrt(n),
-                                               np.asarray(residual["mean"]) * n)
+    intervals = {}
+    if (run_dir / CALIBRATION).is_file():
+        calib = read_calibration(run_dir)
+        for level in LEVELS:
+            lo, hi = interval(counts, n, calib, level)
+            intervals[f"interval_{round(level * 100)}"] = [lo.tolist(), hi.tolist()]
+        intervals["counts_corrected"] = corrected(counts, calib).tolist()
+        lo, hi = intervals["interval_68"]
+        intervals["sigma"] = ((np.asarray(hi) - np.asarray(lo)) / 2).tolist()
+        intervals["calibration"] = {"file": calib["file"], "n_skies": calib["n_skies"],
+                                    "n_tiles_median": calib["n_tiles_median"]}
     edges = np.asarray(trained["bin_edges_jy"])
     pixel_deg = props["pixel_deg"] or trained["pixel_deg"]
     result = {
@@ -149,12 +159,12 @@ def predict(run_dir, image_path, out, force: bool = False) -> dict:
         "area_deg2": n * (size * pixel_deg) ** 2, "bin_edges_jy": edges.tolist(),
         "bin_centres_jy": np.sqrt(edges[:-1] * edges[1:]).tolist(),
         "detection_threshold_jy": trained.get("detection_threshold_jy"), "counts": counts.tolist(),
-        "sigma": np.sqrt(sum(s ** 2 for s in sigmas.values())).tolist() if sigmas else None,
-        **{k: v.tolist() for k, v in sigmas.items()},
+        "sigma": None, **intervals,
         "tiles": {"origin": origins.tolist(), "counts": pred["counts"].tolist()},
     }
-    if not sigmas:
-        result["note"] = "no uncertainty: run `radtrain evaluate RUN` (test split) or train a gaussian head"
+    if not intervals:
+        result["note"] = ("no interval: calibrate the run on held-out skies first "
+                          "(`radtrain calibrate RUN --dataset CALIBRATION_SKIES`)")
     out = Path(out)
     from radtrain import plots
     try:
@@ -173,9 +183,14 @@ def format_result(r: dict) -> str:
              + (f", {r['tiles_blanked']} blanked tiles skipped" if r["tiles_blanked"] else "") + ")"]
     if r["forced"]:
         lines.append("WARNING (--force): " + "; ".join(r["problems"]))
-    e, sigma = r["bin_edges_jy"], r["sigma"]
+    e = r["bin_edges_jy"]
+    if "interval_68" in r:
+        lines.append(f"  {'bin':>21}  {'counts':>12}  {'68% interval':>21}  {'95% interval':>21}")
     for i, c in enumerate(r["counts"]):
-        lines.append(f"  {e[i]:9.3g}-{e[i + 1]:<9.3g} Jy  {c:12.1f}" + (f" ± {sigma[i]:.1f}" if sigma else ""))
+        line = f"  {e[i]:9.3g}-{e[i + 1]:<9.3g} Jy  {c:12.1f}"
+        if "interval_68" in r:
+            line += "".join(f"  {r[k][0][i]:10.1f}-{r[k][1][i]:<10.1f}" for k in ("interval_68", "interval_95"))
+        lines.append(line)
     if r.get("note"):
         lines.append(r["note"])
     lines.append(f"wrote {r['out']}/prediction.json and {Path(r['plot']).name}")

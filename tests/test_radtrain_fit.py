@@ -182,7 +182,8 @@ def test_evaluate_writes_metrics_that_match_an_independent_computation(gaussian_
     _, run_dir = gaussian_run
     assert cli.main(["evaluate", str(run_dir)]) == 0
     printed = capsys.readouterr().out
-    assert "test split" in printed and "interval coverage" in printed
+    assert "test split" in printed and "interval coverage per tile" in printed
+    assert "no per-sky intervals: run `radtrain calibrate" in printed
     out = run_dir / "evaluate-test"
     m = json.loads((out / "metrics.json").read_text())
     assert m["n_tiles"] == 16 and m["n_skies"] == 1 and m["head"] == "gaussian"
@@ -200,7 +201,7 @@ def test_evaluate_writes_metrics_that_match_an_independent_computation(gaussian_
                                                                          test["expected"].sum(axis=0))
     for level in ("68", "95"):
         assert all(0.0 <= c <= 1.0 for c in m["coverage"][level]["per_bin"])
-    assert len(sky["pred_sigma"]) == 5 and all(s > 0 for s in sky["pred_sigma"])
+    assert "pred_sigma" not in sky and "per_sky_intervals" not in m      # not calibrated (yet)
     for name in ("counts.png", "dy.png", "scatter.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -241,6 +242,104 @@ def test_evaluate_refuses_bad_input(gaussian_run, other_datasets, tmp_path, caps
 
 
 # --------------------------------------------------------------------------------------------------------------
+# calibrated per-sky intervals
+
+@pytest.fixture(scope="module")
+def calibration_skies(tmp_path_factory):
+    """4 skies held out for calibration (another seed, every sky in the test split), the training binning."""
+    tmp = tmp_path_factory.mktemp("calib")
+    cfg = sim_config(tmp, "calib.toml", realisations__repeats=1, run__seed=99, dataset__train_fraction=0.0,
+                     dataset__validation_fraction=0.0, dataset__test_fraction=1.0,
+                     realisations__sets=[{"s0_jy": 5e-5, "alpha": a} for a in (0.0, 0.1, 0.2, -0.2)])
+    proc = subprocess.run(radsim_exe() + ["simulate", str(cfg), "--out", str(tmp / "ds")], capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return tmp / "ds"
+
+
+def test_calibrate_gives_per_sky_intervals_to_evaluate_and_predict(gaussian_run, train_dataset, calibration_skies,
+                                                                  sky_images, tmp_path, capsys):
+    import shutil
+    from radtrain import uncertainty
+    _, trained = gaussian_run
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained, run_dir)
+    # the training skies and a split of one sky are refused, and nothing is written
+    assert cli.main(["calibrate", str(run_dir), "--dataset", str(train_dataset), "--split", "train"]) == 2
+    assert "skies" in capsys.readouterr().err and not (run_dir / "calibration.json").exists()
+    assert cli.main(["calibrate", str(run_dir), "--dataset", str(train_dataset)]) == 2
+    assert "at least 3 skies, got 1" in capsys.readouterr().err
+    assert cli.main(["calibrate", str(run_dir), "--dataset", str(calibration_skies)]) == 0
+    assert "calibrated on 4 skies" in capsys.readouterr().out
+    c = json.loads((run_dir / "calibration.json").read_text())
+    assert c["n_skies"] == 4 and c["n_tiles_median"] == 16 and len(c["a"]) == 5
+    # its bias is the calibration skies' mean relative error, recomputed here from their own evaluation
+    assert cli.main(["evaluate", str(run_dir), "--dataset", str(calibration_skies), "--out",
+                     str(tmp_path / "on-calib")]) == 0
+    assert "THE SAME SKIES" in capsys.readouterr().out
+    mc = json.loads((tmp_path / "on-calib" / "metrics.json").read_text())
+    e = [uncertainty.relative_error(np.array(k["pred"]), np.array(k["true"])) for k in mc["skies"]]
+    assert np.allclose(c["bias"], np.mean(e, axis=0), rtol=1e-4, atol=1e-6)
+    # the held-out test sky gets intervals, and their coverage is reported per bin
+    assert cli.main(["evaluate", str(run_dir)]) == 0
+    assert "per-sky interval coverage (1 skies, calibrated on 4)" in capsys.readouterr().out
+    m = json.loads((run_dir / "evaluate-test" / "metrics.json").read_text())
+    sky, block = m["skies"][0], m["per_sky_intervals"]
+    assert not block["same_skies_as_calibration"] and block["n_calibration_skies"] == 4
+    lo, hi = uncertainty.interval(np.array(sky["pred"]), sky["n_tiles"], c, 0.95)
+    assert np.allclose(sky["pred_lo95"], lo) and np.allclose(sky["pred_hi95"], hi)
+    inside = (np.array(sky["true"]) >= lo) & (np.array(sky["true"]) <= hi)
+    assert block["95"]["per_bin"] == inside.astype(float).tolist()
+    assert np.all(np.array(sky["pred_lo68"]) <= np.array(sky["pred_hi68"]))
+    assert np.all(np.array(sky["pred_lo95"]) <= np.array(sky["pred_lo68"]))
+    # predict on the same sky's image: the same counts and intervals
+    assert cli.main(["predict", str(run_dir), str(sky_images / "restored.fits"), "--out", str(tmp_path / "p")]) == 0
+    assert "95% interval" in capsys.readouterr().out
+    r = json.loads((tmp_path / "p" / "prediction.json").read_text())
+    assert np.allclose(r["interval_95"][0], lo, rtol=1e-4) and np.allclose(r["interval_95"][1], hi, rtol=1e-4)
+    assert r["calibration"]["n_skies"] == 4 and len(r["counts_corrected"]) == 5
+
+
+def test_the_noise_input_comes_from_the_noise_map(train_dataset, sky_images, tmp_path, capsys):
+    from radsim.dataset.reader import Dataset
+    from radtrain.predict import cut_tiles, read_image, tile_noise
+    cfg = train_config(tmp_path, train__epochs=1, data__aux_inputs=["width", "noise"])
+    assert fit(cfg, train_dataset, tmp_path / "run") == 0
+    capsys.readouterr()
+    # a noise map on the image's grid (a mosaic's would rise towards its edges): one level per tile, and a few
+    # blanked pixels that the median passes over
+    from astropy.io import fits
+    with fits.open(sky_images / "restored.fits") as hdul:
+        header, image = hdul[0].header, np.squeeze(hdul[0].data)
+    levels = 25e-6 * (1.0 + 0.1 * np.arange(16).reshape(4, 4))
+    noise_map = np.kron(levels, np.ones((32, 32))).astype(np.float32)
+    noise_map[::7, ::5] = np.nan
+    fits.PrimaryHDU(noise_map.reshape(header["NAXIS4"], header["NAXIS3"], 128, 128), header).writeto(
+        tmp_path / "noise.fits")
+    image, _ = read_image(sky_images / "restored.fits")
+    _, origins, _ = cut_tiles(image, 32)
+    noise = tile_noise(tmp_path / "noise.fits", image.shape, origins, 32)
+    assert np.allclose(noise, levels[origins[:, 0] // 32, origins[:, 1] // 32], rtol=1e-6)
+    # the dataset's tiles carry the single pointing's uniform noise, which the run standardised
+    assert np.allclose(Dataset(train_dataset).load("test")["tile_noise"], 25e-6)
+    image_path = str(sky_images / "restored.fits")
+    assert cli.main(["predict", str(tmp_path / "run"), image_path, "--out", str(tmp_path / "p")]) == 2
+    assert "give the image's noise map with --noise-map" in capsys.readouterr().err
+    assert not (tmp_path / "p").exists()
+    assert cli.main(["predict", str(tmp_path / "run"), image_path, "--noise-map", str(tmp_path / "noise.fits"),
+                     "--out", str(tmp_path / "p")]) == 0
+    # with the dataset's own noise level the prediction is evaluate's for that sky; another level changes it
+    fits.PrimaryHDU(np.full_like(noise_map, 25e-6).reshape(header["NAXIS4"], header["NAXIS3"], 128, 128),
+                    header).writeto(tmp_path / "flat.fits")
+    assert cli.main(["predict", str(tmp_path / "run"), image_path, "--noise-map", str(tmp_path / "flat.fits"),
+                     "--out", str(tmp_path / "p2")]) == 0
+    assert cli.main(["evaluate", str(tmp_path / "run")]) == 0
+    m = json.loads((tmp_path / "run" / "evaluate-test" / "metrics.json").read_text())
+    r = json.loads((tmp_path / "p2" / "prediction.json").read_text())
+    assert np.allclose(r["counts"], m["skies"][0]["pred"], rtol=1e-4)
+
+
+# --------------------------------------------------------------------------------------------------------------
 # predict
 
 @pytest.fixture(scope="module")
@@ -264,11 +363,13 @@ def test_predict_sums_tiles_of_a_fits_image(gaussian_run, sky_images, tmp_path, 
     assert r["n_tiles"] == 16 and not r["forced"] and len(r["counts"]) == 5
     assert r["area_deg2"] == pytest.approx(0.25 ** 2)
     assert np.allclose(r["counts"], np.sum(r["tiles"]["counts"], axis=0))
-    assert len(r["sigma_model"]) == 5 and all(s > 0 for s in r["sigma"])
     # the same tiles as the dataset's test sky: the same predictions as evaluate made for that sky
     m = json.loads((run_dir / "evaluate-test" / "metrics.json").read_text())
     assert np.allclose(r["counts"], m["skies"][0]["pred"], rtol=1e-4)
-    assert len(r["sigma_calibration"]) == 5                  # from the test residuals, once evaluated
+    if (run_dir / "calibration.json").is_file():             # intervals once calibrated (test below)
+        assert len(r["interval_68"][0]) == 5 and all(s > 0 for s in r["sigma"])
+    else:
+        assert r["sigma"] is None and "radtrain calibrate" in r["note"]
     assert (tmp_path / "p" / "prediction.png").read_bytes()[:4] == b"\x89PNG"
     # a run carried to another machine predicts without its training dataset
     import shutil
@@ -322,7 +423,7 @@ def copy_dataset(src, dst):
 
 def test_evaluate_and_predict_refuse_a_changed_split(gaussian_run, train_dataset, sky_images, tmp_path, capsys):
     """Re-splitting a dataset after training (simulate again with dataset.split_by = 'tile') would let evaluate
-    score training skies: evaluate refuses and names both splits; predict refuses calibrations from such a split."""
+    score training skies: evaluate and calibrate refuse and name both splits."""
     cfg, run_dir = gaussian_run
     resplit = copy_dataset(train_dataset, tmp_path / "resplit")
     config_path = sim_config(tmp_path, realisations__repeats=3)          # the config train_dataset was made with
@@ -334,19 +435,10 @@ def test_evaluate_and_predict_refuse_a_changed_split(gaussian_run, train_dataset
     err = capsys.readouterr().err
     assert err.startswith("radtrain: error:") and "by tile" in err and "by realisation" in err
     assert not (tmp_path / "e").exists()
-    # a run whose test metrics came from another split: predict's uncertainties would be wrong
-    moved = tmp_path / "run"
-    shutil.copytree(run_dir, moved)
-    assert cli.main(["evaluate", str(moved), "--dataset", str(train_dataset)]) == 0
-    image = str(sky_images / "restored.fits")
-    assert cli.main(["predict", str(moved), image, "--out", str(tmp_path / "p0")]) == 0
-    metrics = moved / "evaluate-test" / "metrics.json"
-    m = json.loads(metrics.read_text())
-    m["split_digest"] = "0123456789abcdef"                 # as an evaluation of the re-split dataset records
-    metrics.write_text(json.dumps(m))
-    capsys.readouterr()
-    assert cli.main(["predict", str(moved), image, "--out", str(tmp_path / "p")]) == 2
-    assert "is not the one" in capsys.readouterr().err
+    # nor can its "test" skies calibrate the intervals predict gives: some of them trained the network
+    assert cli.main(["calibrate", str(run_dir), "--dataset", str(resplit)]) == 2
+    err = capsys.readouterr().err
+    assert "by tile" in err and "by realisation" in err and not (run_dir / "calibration.json").exists()
 
 
 def test_radtrain_errors_for_broken_shards_read_only_and_full_disks(gaussian_run, train_dataset, tmp_path,
