@@ -166,3 +166,39 @@ def test_truncated_fit_ignores_outliers_and_fits_the_noise():
     assert robust.params["noise_sigma"] == pytest.approx(sigma, rel=0.1)
     naive = pofd.fit(pixels, dnds_of, start, beam, pixel_sr, 0.0, s1, s2, bounds=bounds, n=2 ** 13)
     assert naive.params["noise_sigma"] > 1.3 * sigma
+
+
+def test_several_noise_levels_cost_one_source_model_and_match_pofd():
+    dnds = dnds_of({"log10_k": math.log10(K0)})
+    beam = gaussian_beam(2.0, half=10)
+    d, ps = pofd.pofd_noises(dnds, S1, S2, beam, PIXEL_SR, [SIGMA, 2 * SIGMA], d_max=2e-3, n=2 ** 13)
+    for p, sigma in zip(ps, (SIGMA, 2 * SIGMA)):
+        d1, p1 = pofd.pofd(dnds, S1, S2, beam, PIXEL_SR, sigma, d_max=2e-3, n=2 ** 13)
+        assert np.array_equal(d, d1) and np.allclose(p, p1, atol=1e-9 * p1.max())
+
+
+def test_mosaic_noise_groups_fit_the_counts_and_the_noise_map():
+    """Pixels of a mosaic: one source population, the noise 1.0x and 1.6x in two groups of tiles (its edges).
+    Fitted in groups with the noise map's ratio, the counts and the noise come back."""
+    beam = gaussian_beam(2.0, half=10)
+    d, (p1, p2) = pofd.pofd_noises(dnds_of({"log10_k": math.log10(K0)}), S1, S2, beam, PIXEL_SR,
+                                   [SIGMA, 1.6 * SIGMA], d_max=2e-3, n=2 ** 14)
+    rng = np.random.default_rng(8)
+    groups = [np.interp(rng.random(20000), np.cumsum(p) / p.sum(), d) for p in (p1, p2)]
+    start = {"log10_k": math.log10(K0) - 0.3, "noise_sigma": 2 * SIGMA}
+    bounds = {"log10_k": (3.0, 6.0), "noise_sigma": (1e-6, 1e-4)}
+    grouped = pofd.fit(groups, dnds_of, start, beam, PIXEL_SR, 0.0, S1, S2, bounds=bounds, n=2 ** 13,
+                       noise_scales=[1.0, 1.6])
+    assert grouped.success and grouped.n_pixels == 40000
+    assert grouped.params["log10_k"] == pytest.approx(math.log10(K0), abs=0.04)
+    assert grouped.params["noise_sigma"] == pytest.approx(SIGMA, rel=0.05)
+
+
+def test_noise_groups_split_a_mosaic_and_leave_a_single_pointing_whole():
+    from radsim.baseline.fit import noise_groups
+    group, scales = noise_groups(np.full(100, 25e-6))
+    assert scales.tolist() == [1.0] and not group.any()
+    noise = 25e-6 * np.linspace(0.95, 1.6, 400)
+    group, scales = noise_groups(noise, 4)
+    assert np.bincount(group).tolist() == [100] * 4 and np.all(np.diff(scales) > 0)
+    assert np.allclose(scales, [np.median(noise[group == g]) / np.median(noise) for g in range(4)])

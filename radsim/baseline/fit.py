@@ -15,6 +15,10 @@ seconds for ``fast``):
   depends on how much of it CLEAN took (on the emu-seed field the side-lobe model is 34% wider than the real
   residual), so it joins the Gaussian noise, whose rms is fitted as a nuisance parameter (bounded between half the
   imager's noise rms and NOISE_MAX times it).
+- Mosaics (a PAF footprint with primary beams): the linear mosaic is primary-beam corrected, so a source's
+  response is the same everywhere, but the noise follows the noise map. The tiles are fitted in NOISE_GROUPS
+  groups of similar noise (the dataset's ``tile_noise``), each with the fitted noise rms scaled by its median
+  noise over the image's: one source model, one noise level, the noise map's shape.
 - Sources are point-like and deposited on the pixel grid by cloud-in-cell, as radsim.sky.render renders them: the
   beam's response is averaged over sub-pixel positions. Extended sources and CLEAN's imperfections are not
   modelled; pixels are taken as independent (the estimate stays unbiased).
@@ -49,6 +53,10 @@ MAIN_LOBE_FWHM = 1.0
 NOISE_MAX = 8.0
 #: the pixels fitted: those between these quantiles of the image (the likelihood truncated to match)
 FIT_QUANTILES = (0.001, 0.999)
+#: a mosaic's tiles are fitted in this many groups of similar noise (quantiles of tile_noise)
+NOISE_GROUPS = 4
+#: tiles whose noise differs by less than this fraction are one group (a single pointing: one group)
+NOISE_SPREAD_MIN = 0.01
 
 
 class BaselineError(RadsimError, ValueError):
@@ -148,20 +156,44 @@ def seed_law_counts(cfg, params: dict, edges_jy, solid_angle_sr: float) -> np.nd
     return model.integrate(edges_jy).sum(axis=0) * solid_angle_sr
 
 
+def noise_groups(tile_noise: np.ndarray, groups: int = NOISE_GROUPS) -> tuple[np.ndarray, np.ndarray]:
+    """(group of each tile, noise scale of each group): tiles split at quantiles of their noise (Jy/beam) into
+    up to ``groups`` groups, each scaled by its median noise over the median of all tiles (one group when the
+    noise hardly varies)."""
+    tile_noise = np.asarray(tile_noise, dtype=np.float64)
+    median = float(np.median(tile_noise))
+    if not median > 0 or (tile_noise.max() - tile_noise.min()) <= NOISE_SPREAD_MIN * median:
+        return np.zeros(tile_noise.size, np.int64), np.ones(1)
+    edges = np.quantile(tile_noise, np.linspace(0.0, 1.0, groups + 1)[1:-1])
+    group = np.searchsorted(edges, tile_noise, side="right")
+    present = np.unique(group)
+    group = np.searchsorted(present, group)
+    return group, np.array([np.median(tile_noise[group == g]) / median for g in range(present.size)])
+
+
 def fit_sky(values: np.ndarray, cfg, inst: Instrument, n: int = 2 ** 14,
-            quantiles: tuple[float, float] = FIT_QUANTILES) -> pofd.PofdFit:
+            quantiles: tuple[float, float] = FIT_QUANTILES, tile_noise: np.ndarray | None = None) \
+        -> pofd.PofdFit:
     """The seed-law fit of one image's pixels (Jy/beam). With noise in the image, its rms is fitted too (from
     the imager's rms, within a factor 0.5..3): it absorbs the Gaussian-like broadening that CLEAN's leftovers
     add (the quickstart's alpha = 0 sky: 28.8 uJy/beam fitted for 25 put in), which the counts would otherwise
-    take up as a flood of faint sources."""
+    take up as a flood of faint sources. ``values`` (tiles, T, T) with ``tile_noise`` (Jy/beam per tile):
+    a mosaic's tiles fitted in groups of similar noise."""
     start, bounds, steps = dict(FIT_START), dict(FIT_BOUNDS), dict(FIT_STEPS)
+    scales = None
+    if tile_noise is not None and inst.noise_sigma > 0:
+        group, scales = noise_groups(tile_noise)
+        if scales.size > 1:
+            values = [np.asarray(values)[group == g] for g in range(scales.size)]
+        else:
+            scales = None
     if inst.noise_sigma > 0:
         start["noise_sigma"] = inst.noise_sigma
         bounds["noise_sigma"] = (0.5 * inst.noise_sigma, NOISE_MAX * inst.noise_sigma)
         steps["noise_sigma"] = 0.5 * inst.noise_sigma
     return pofd.fit(values, seed_law_dnds(cfg), start, inst.parts, None, inst.noise_sigma,
                     cfg.sources.flux_min_jy, cfg.sources.flux_max_jy, bounds=bounds, n=n, quantiles=quantiles,
-                    steps=steps, starts=FIT_STARTS)
+                    steps=steps, starts=FIT_STARTS, noise_scales=scales)
 
 
 def baseline(dataset, cfg, split: str = "test", progress=None) -> dict:
@@ -171,7 +203,8 @@ def baseline(dataset, cfg, split: str = "test", progress=None) -> dict:
     t0 = time.perf_counter()
     imager = build_imager(cfg)
     setup_s = time.perf_counter() - t0
-    tiles = dataset.load(split, datasets=("images", "labels", "expected", "realisation", "tile_origin"))
+    tiles = dataset.load(split, datasets=("images", "labels", "expected", "realisation", "tile_origin",
+                                          "tile_noise"))
     if tiles["labels"].shape[0] == 0:
         raise BaselineError(f"{dataset.directory}: the {split} split holds no tiles")
     edges = np.asarray(dataset.bin_edges_jy)
@@ -187,7 +220,7 @@ def baseline(dataset, cfg, split: str = "test", progress=None) -> dict:
         rows = np.flatnonzero(tiles["realisation"] == sky)
         values = tiles["images"][rows]
         inst = instrument(cfg, imager, values)
-        result = fit_sky(values, cfg, inst)
+        result = fit_sky(values, cfg, inst, tile_noise=tiles["tile_noise"][rows])
         o = tiles["tile_origin"][rows].astype(float)                  # (row y, column x) of each tile
         boxes = np.stack([o[:, 1] - 0.5, o[:, 1] + t - 0.5, o[:, 0] - 0.5, o[:, 0] + t - 0.5], axis=1)
         pred = seed_law_counts(cfg, result.params, edges, float(grid.solid_angles_sr(boxes).sum()))

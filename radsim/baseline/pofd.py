@@ -151,23 +151,35 @@ def pofd(dnds, s_min: float, s_max: float, beam, pixel_sr: float | None, noise_s
     s_max, a beam map (values on pixels of ``pixel_sr``) or list of :class:`BeamPart`, and Gaussian noise
     ``noise_sigma``. The mean is taken out because an interferometric image does not measure it (and so that
     the grid need only span the fluctuations); :func:`mean_response` gives it."""
+    d, (p,) = pofd_noises(dnds, s_min, s_max, beam, pixel_sr, [noise_sigma], d_max, n)
+    return d, p
+
+
+def pofd_noises(dnds, s_min: float, s_max: float, beam, pixel_sr: float | None, noise_sigmas,
+                d_max: float | None = None, n: int = 2 ** 14) -> tuple[np.ndarray, list]:
+    """:func:`pofd` for several levels of Gaussian noise at the cost of one: the sources' characteristic function
+    is computed once and each noise level only multiplies it (pixels of a mosaic, whose noise rises towards its
+    edges, are fitted in groups of similar noise). Returns the grid and one density per level."""
     s_grid, above = cumulative_counts(dnds, s_min, s_max)
     parts = _parts(beam, pixel_sr)
-    variance = noise_sigma ** 2 + _tail_variance(parts, s_grid, dnds)
+    tail = _tail_variance(parts, s_grid, dnds)
     if d_max is None:
         second = sum(float(np.sum(p.solid_angle_sr * np.asarray(p.values, float) ** 2))
                      * _second_moment(s_grid, dnds, p.s_lo_jy, p.s_hi_jy) for p in parts)
-        d_max = 12.0 * math.sqrt(second + variance)
+        d_max = 12.0 * math.sqrt(second + tail + max(noise_sigmas) ** 2)
     step = 2.0 * d_max / n
     r = response_histogram(s_grid, above, parts, pixel_sr, step, n)
     omega = 2.0 * np.pi * np.fft.fftfreq(n, d=step)
     x = np.fft.fftfreq(n, d=1.0 / (n * step))              # the response of each bin, negative ones wrapped
     mean = float(np.sum(r * x))
-    log_cf = n * np.fft.ifft(r) - r.sum() - 1j * omega * mean - 0.5 * variance * omega ** 2
-    p = np.real(np.fft.fft(np.exp(log_cf))) / n / step
+    sources = n * np.fft.ifft(r) - r.sum() - 1j * omega * mean - 0.5 * tail * omega ** 2
     d = np.fft.fftfreq(n, d=1.0 / (n * step))
     order = np.argsort(d)
-    return d[order], np.clip(p[order], 0.0, None)
+    densities = []
+    for sigma in noise_sigmas:
+        p = np.real(np.fft.fft(np.exp(sources - 0.5 * sigma ** 2 * omega ** 2))) / n / step
+        densities.append(np.clip(p[order], 0.0, None))
+    return d[order], densities
 
 
 def mean_response(dnds, s_min: float, s_max: float, beam, pixel_sr: float) -> float:
@@ -243,7 +255,7 @@ def median_aligned(d: np.ndarray, p: np.ndarray) -> np.ndarray:
 def fit(values, dnds_of, initial: dict, beam, pixel_sr: float | None, noise_sigma: float, s_min: float,
         s_max: float, bounds: dict | None = None, n: int = 2 ** 13, d_max: float | None = None,
         quantiles: tuple[float, float] | None = None, steps: dict | None = None,
-        starts: list[dict] | None = None) -> PofdFit:
+        starts: list[dict] | None = None, noise_scales=None) -> PofdFit:
     """Fit the parameters of a count model to pixel values (an image's pixels, Jy/beam) by maximising the P(D)
     likelihood of their values, pixels taken as independent (which leaves the estimate unbiased; correlated
     pixels only make its likelihood surface too narrow). ``dnds_of(params)`` returns a dN/dS function of S;
@@ -259,24 +271,33 @@ def fit(values, dnds_of, initial: dict, beam, pixel_sr: float | None, noise_sigm
 
     The simplex search (Nelder-Mead) starts from the best of ``initial`` and ``starts`` (other starting points,
     for likelihoods with flat directions, such as S0 when alpha = 0), with initial steps ``steps`` (name ->
-    step; default 5% of the value)."""
+    step; default 5% of the value).
+
+    ``noise_scales``: ``values`` is then a list of pixel groups, group g with Gaussian noise noise_scales[g] x
+    the noise (a mosaic's pixels grouped by their noise-map level); the likelihood is the sum over the groups,
+    each about its own median, with one model of the sources."""
     from scipy.optimize import minimize
     names = list(initial)
     bounds = bounds or {}
-    v = np.asarray(values, dtype=float).ravel()
-    v = v[np.isfinite(v)]
-    x = v - np.median(v)
+    groups = list(values) if noise_scales is not None else [values]
+    scales = list(noise_scales) if noise_scales is not None else [1.0]
+    xs = []
+    for g in groups:
+        v = np.asarray(g, dtype=float).ravel()
+        v = v[np.isfinite(v)]
+        xs.append(v - np.median(v))
+    pooled = np.concatenate(xs)
     if quantiles is not None:
-        lo, hi = np.quantile(x, quantiles)
+        lo, hi = np.quantile(pooled, quantiles)
     if d_max is None:
-        d_max = 1.5 * max(abs(lo), abs(hi)) if quantiles is not None else 1.2 * float(np.max(np.abs(x)))
-    counts = data_histogram(x, d_max, n, centre=0.0)            # x is already median-subtracted
+        d_max = 1.5 * max(abs(lo), abs(hi)) if quantiles is not None else 1.2 * float(np.max(np.abs(pooled)))
+    counts = [data_histogram(x, d_max, n, centre=0.0) for x in xs]      # each x is already median-subtracted
     step = 2.0 * d_max / n
     window = np.ones(n, bool)
     if quantiles is not None:
         k = np.arange(n) - n // 2
         window = (k >= np.floor(lo / step)) & (k <= np.ceil(hi / step))
-    used = (counts > 0) & window
+    used = [(c > 0) & window for c in counts]
 
     def negative(point):
         params = dict(zip(names, point))
@@ -284,10 +305,14 @@ def fit(values, dnds_of, initial: dict, beam, pixel_sr: float | None, noise_sigm
             if not low <= params[name] <= high:
                 return 1e300
         sigma = params.pop("noise_sigma", noise_sigma)
-        d, p = pofd(dnds_of(params), s_min, s_max, beam, pixel_sr, sigma, d_max=d_max, n=n)
-        p = median_aligned(d, p)
-        inside = max(float(p[window].sum()) * step, 1e-300)
-        return -float(np.sum(counts[used] * np.log(np.maximum(p[used], 1e-300) / inside)))
+        d, ps = pofd_noises(dnds_of(params), s_min, s_max, beam, pixel_sr, [sigma * f for f in scales],
+                            d_max=d_max, n=n)
+        total = 0.0
+        for p, c, u in zip(ps, counts, used):
+            p = median_aligned(d, p)
+            inside = max(float(p[window].sum()) * step, 1e-300)
+            total -= float(np.sum(c[u] * np.log(np.maximum(p[u], 1e-300) / inside)))
+        return total
 
     candidates = [initial] + [{**initial, **s} for s in (starts or [])]
     x0 = min((np.array([c[k] for k in names], dtype=float) for c in candidates), key=negative)
@@ -298,5 +323,6 @@ def fit(values, dnds_of, initial: dict, beam, pixel_sr: float | None, noise_sigm
         simplex.append(vertex)
     res = minimize(negative, x0, method="Nelder-Mead",
                    options={"xatol": 1e-4, "fatol": 1e-3, "maxiter": 600, "initial_simplex": np.array(simplex)})
-    return PofdFit(dict(zip(names, map(float, res.x))), -float(res.fun), int(counts[used].sum()), bool(res.success),
+    return PofdFit(dict(zip(names, map(float, res.x))), -float(res.fun),
+                   int(sum(c[u].sum() for c, u in zip(counts, used))), bool(res.success),
                    str(res.message))
