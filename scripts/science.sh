@@ -1,22 +1,36 @@
 #!/usr/bin/env bash
-# The science run of docs/results.md (issue 8): the seed study reproduced end to end with radsim and radtrain,
-# and the P(D) baseline beside it. Every step resumes when run again (radsim simulate and radtrain fit pick up
+# The science run of docs/results.md (issue 18): the seed study redone on EMU mosaics as ASKAP makes them (36 PAF
+# beams, dense uv coverage, primary beams, linear mosaic; configs/emu-seed*.toml), with an ablation of the
+# method, per-sky intervals calibrated on held-out skies, the transfer from the fast imager to WSClean, and the
+# P(D) baseline on the same mosaics. Every step resumes when run again (radsim simulate and radtrain fit pick up
 # where they stopped; finished steps are skipped), so the script can be stopped and restarted at will.
 #
-#   bash scripts/science.sh                 # everything into runs/study (about 2.5 hours on 2 cores)
-#   STAGES="simulate pofd" bash scripts/science.sh
+#   bash scripts/science.sh                 # everything into runs/study
+#   STAGES="simulate train" bash scripts/science.sh
 #   OUT=/scratch/study NPROCS=64 bash scripts/science.sh
+#   DENSE=1 LARGE=1 bash scripts/science.sh # also the dense set of varied shapes and the seed-large network
+#
+# Compute budget per stage on the 2-core development machine (no GPU), measured:
+#   simulate  test-fast 12 skies 10 min; seed-fast 21 skies 18 min; calib-fast 12 skies 10 min (EMU mosaics,
+#             about 70 s and up to 12 GiB per sky and rank); transfer-{fast,wsclean}: 12 skies of 2 x 2 deg in one
+#             pointing, fast and WSClean (see docs/results.md for their times); dense-fast (DENSE=1) 36 skies ~30 min
+#   train     seed-small about 10 min per run (early stopping); seed-large (LARGE=1) about 35 min on 2 cores
+#   calibrate, evaluate  well under a minute per run and dataset
+#   pofd      the P(D) fit of the 12 test mosaics, about 1 min per sky
+#   report    seconds
 #
 # Stages (STAGES, default all, in this order):
-#   simulate  seed-{fast,none}: configs/emu-seed.toml (21 skies, 17 train / 4 validation) imaged by the fast
-#             imager (restored images, EMU noise and beam) and by none (sky model x 15 arcsec beam);
-#             test-{fast,none}: configs/emu-seed-test.toml (8 held-out skies, 4 of them (S0, alpha) pairs never
-#             trained on); dense-{fast,none}: configs/emu-seed-dense.toml (36 skies of varied count shapes);
-#             seed-none-tile: seed-none split tile by tile as the seed study did (hard links, no new tiles)
-#   train     seed-small and seed-large on seed-none and seed-fast, seed-small on dense-{fast,none} and
-#             seed-none-tile
-#   evaluate  every run on the held-out skies of its backend (and the per-tile run on its own leaky test split)
-#   pofd      the P(D) baseline on test-fast and test-none
+#   simulate  seed-fast: configs/emu-seed.toml (21 skies, 17 train / 4 validation); test-fast:
+#             configs/emu-seed-test.toml (12 held-out skies, 6 of them (S0, alpha) pairs never trained on);
+#             calib-fast: configs/emu-seed-calib.toml (12 skies that calibrate the intervals);
+#             transfer-fast and transfer-wsclean: configs/emu-seed-transfer.toml imaged by both
+#   train     the ablation on seed-fast (configs/train-seed-small.toml and one change each): fast-small (asinh
+#             stretch, pixel-width input, augmentation, standardised counts, MSE), fast-small-noise (+ the tile's
+#             noise from the noise map), fast-small-linear (standardised pixels, no stretch), fast-small-noaug (no
+#             flips/rotations), fast-small-gauss (a Gaussian likelihood head), and fast-large, dense-small
+#   calibrate every run on calib-fast (radtrain calibrate -> RUN/calibration.json)
+#   evaluate  every run on test-fast (eval-test), fast-small also on transfer-fast and transfer-wsclean
+#   pofd      the P(D) baseline on test-fast (the noise map's groups included)
 #   report    docs/results.md tables and docs/images/results-*.png (scripts/science_report.py)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,15 +39,22 @@ source "$ROOT/scripts/setup.sh"
 cd "$ROOT"
 OUT="${OUT:-runs/study}"
 NPROCS="${NPROCS:-$(nproc)}"
-STAGES="${STAGES:-simulate train evaluate pofd report}"
+STAGES="${STAGES:-simulate train calibrate evaluate pofd report}"
+DENSE="${DENSE:-0}"
+LARGE="${LARGE:-0}"
 mkdir -p "$OUT"
 export TF_CPP_MIN_LOG_LEVEL=2 OMP_NUM_THREADS=1
+# the fast imager's PSF, noise filter and beam are made once per configuration and shared by every rank and run
+export RADSIM_CACHE_DIR="${RADSIM_CACHE_DIR:-$OUT/cache}"
 say() { printf '\n[science %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 wants() { [[ " $STAGES " == *" $1 "* ]]; }
-launch() { if command -v mpirun >/dev/null && [ "$NPROCS" -gt 1 ]; then mpirun -n "$NPROCS" "$@"; else "$@"; fi; }
+launch() {
+    if command -v mpirun >/dev/null && [ "$NPROCS" -gt 1 ]; then
+        mpirun $( [ "$(id -u)" = 0 ] && echo --allow-run-as-root ) -n "$NPROCS" "$@"
+    else "$@"; fi
+}
 
 SEED_SPLIT=(--set dataset.train_fraction=0.81 --set dataset.validation_fraction=0.19 --set dataset.test_fraction=0.0)
-NONE=(--set 'imaging.backend="none"' --set imaging.beam_arcsec=15.0)
 
 simulate() {   # name config [overrides...]
     local name="$1" config="$2"
@@ -42,61 +63,67 @@ simulate() {   # name config [overrides...]
     launch radsim simulate "$config" "$@" --out "$OUT/$name" 2>&1 | tee "$OUT/$name.log" | grep -v DEBUG | tail -3
 }
 
-fit() {        # run config dataset
+fit() {        # run config dataset [overrides...]
     local run="$1" config="$2" dataset="$3"
-    say "train $run ($config on $dataset)"
-    radtrain fit "$config" --dataset "$OUT/$dataset" --out "$OUT/$run" 2>&1 | tee "$OUT/$run.log" | tail -3
+    shift 3
+    say "train $run ($config $* on $dataset)"
+    radtrain fit "$config" --dataset "$OUT/$dataset" --out "$OUT/$run" "$@" 2>&1 | tee "$OUT/$run.log" | tail -3
 }
 
-evaluate() {   # run test-dataset [split] [name]
-    local run="$1" dataset="$2" split="${3:-test}" name="${4:-eval-test}"
-    say "evaluate $run on the $split split of $dataset"
-    radtrain evaluate "$OUT/$run" --split "$split" --dataset "$OUT/$dataset" --out "$OUT/$run/$name" \
-        2>&1 | tee "$OUT/$run-$name.log" | tail -14
+evaluate() {   # run test-dataset name
+    local run="$1" dataset="$2" name="$3"
+    say "evaluate $run on $dataset"
+    radtrain evaluate "$OUT/$run" --dataset "$OUT/$dataset" --out "$OUT/$run/$name" \
+        2>&1 | tee "$OUT/$run-$name.log" | tail -16
 }
+
+RUNS=(fast-small fast-small-noise fast-small-linear fast-small-noaug fast-small-gauss)
+[ "$LARGE" = 1 ] && RUNS+=(fast-large)
+[ "$DENSE" = 1 ] && RUNS+=(dense-small)
 
 if wants simulate; then
-    simulate seed-fast configs/emu-seed.toml "${SEED_SPLIT[@]}"
     simulate test-fast configs/emu-seed-test.toml
-    simulate seed-none configs/emu-seed.toml "${SEED_SPLIT[@]}" "${NONE[@]}"
-    simulate test-none configs/emu-seed-test.toml "${NONE[@]}"
-    simulate dense-fast configs/emu-seed-dense.toml
-    simulate dense-none configs/emu-seed-dense.toml "${NONE[@]}"
-    if [ ! -e "$OUT/seed-none-tile/manifest.json" ]; then
-        say "seed-none-tile: seed-none's tiles (hard links) split tile by tile, 72/18/10 as the seed did"
-        cp -al "$OUT/seed-none" "$OUT/seed-none-tile"
-    fi
-    radsim simulate configs/emu-seed.toml "${NONE[@]}" --set 'dataset.split_by="tile"' --out "$OUT/seed-none-tile" \
-        2>&1 | tail -2
+    simulate seed-fast configs/emu-seed.toml "${SEED_SPLIT[@]}"
+    simulate calib-fast configs/emu-seed-calib.toml
+    simulate transfer-fast configs/emu-seed-transfer.toml
+    simulate transfer-wsclean configs/emu-seed-transfer.toml --set 'imaging.backend="wsclean"'
+    [ "$DENSE" = 1 ] && simulate dense-fast configs/emu-seed-dense.toml
 fi
 
 if wants train; then
-    fit none-small configs/train-seed-small.toml seed-none
-    fit fast-small configs/train-seed-small.toml seed-fast
-    fit dense-small configs/train-seed-small.toml dense-fast
-    fit dense-none-small configs/train-seed-small.toml dense-none
-    fit tile-none-small configs/train-seed-small.toml seed-none-tile
-    fit none-large configs/train-seed-large.toml seed-none
-    fit fast-large configs/train-seed-large.toml seed-fast
+    SMALL=configs/train-seed-small.toml
+    fit fast-small $SMALL seed-fast
+    fit fast-small-noise $SMALL seed-fast --set 'data.aux_inputs=["width", "noise"]'
+    fit fast-small-linear $SMALL seed-fast --set 'data.preprocess="standardise"'
+    fit fast-small-noaug $SMALL seed-fast --set data.augment=false
+    fit fast-small-gauss $SMALL seed-fast --set 'model.head="gaussian"'
+    [ "$LARGE" = 1 ] && fit fast-large configs/train-seed-large.toml seed-fast
+    [ "$DENSE" = 1 ] && fit dense-small $SMALL dense-fast
+fi
+
+if wants calibrate; then
+    for run in "${RUNS[@]}"; do
+        [ -e "$OUT/$run/best.weights.h5" ] || { say "$run: not trained, skipped"; continue; }
+        say "calibrate $run on calib-fast"
+        radtrain calibrate "$OUT/$run" --dataset "$OUT/calib-fast" 2>&1 | tee "$OUT/$run-calibrate.log" | tail -14
+    done
 fi
 
 if wants evaluate; then
-    for run in none-small none-large fast-small fast-large dense-small dense-none-small tile-none-small; do
+    for run in "${RUNS[@]}"; do
         [ -e "$OUT/$run/best.weights.h5" ] || { say "$run: not trained, skipped"; continue; }
-        case "$run" in none-*|tile-none-*|dense-none-*) testset="test-none" ;; *) testset="test-fast" ;; esac
-        evaluate "$run" "$testset"
+        evaluate "$run" test-fast eval-test
     done
-    if [ -e "$OUT/tile-none-small/best.weights.h5" ]; then
-        evaluate tile-none-small seed-none-tile test eval-tile-split
-    fi
+    for imager in fast wsclean; do
+        [ -e "$OUT/transfer-$imager/manifest.json" ] && evaluate fast-small "transfer-$imager" "eval-transfer-$imager"
+    done
 fi
 
 if wants pofd; then
-    for b in fast none; do
-        if [ -e "$OUT/pofd-$b/pofd.json" ]; then say "pofd-$b: done"; continue; fi
-        say "P(D) baseline on test-$b"
-        radsim pofd "$OUT/test-$b" --out "$OUT/pofd-$b" 2>&1 | tee "$OUT/pofd-$b.log" | tail -14
-    done
+    if [ -e "$OUT/pofd-fast/pofd.json" ]; then say "pofd-fast: done"; else
+        say "P(D) baseline on test-fast"
+        radsim pofd "$OUT/test-fast" --out "$OUT/pofd-fast" 2>&1 | tee "$OUT/pofd-fast.log" | tail -16
+    fi
 fi
 
 if wants report; then

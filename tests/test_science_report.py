@@ -34,12 +34,12 @@ def test_report_tables_goals_and_kept_text(tmp_path):
     study = tmp_path / "study"
     cnn = [0.3, 0.2, 0.1, 0.05, 0.04, 0.03, 0.08, 0.02, 0.01, 0.02]       # the worst 1-10 uJy bin: 0.08
     pd = [0.5, 0.4, 0.2, 0.1, 0.01, 0.01, 0.01, 0.01, 0.01, 0.01]
-    (study / "none-small" / "eval-test").mkdir(parents=True)
-    (study / "none-small" / "eval-test" / "metrics.json").write_text(json.dumps(metrics(cnn)))
-    (study / "none-small" / "history.csv").write_text(
+    (study / "fast-small" / "eval-test").mkdir(parents=True)
+    (study / "fast-small" / "eval-test" / "metrics.json").write_text(json.dumps(metrics(cnn)))
+    (study / "fast-small" / "history.csv").write_text(
         "epoch,loss,val_loss,train_s,validation_s\n1,1.0,0.5,30,2\n2,0.5,0.25,28,2\n")
-    (study / "pofd-none").mkdir(parents=True)
-    (study / "pofd-none" / "pofd.json").write_text(json.dumps(metrics(pd)))
+    (study / "pofd-fast").mkdir(parents=True)
+    (study / "pofd-fast" / "pofd.json").write_text(json.dumps(metrics(pd)))
     doc = tmp_path / "results.md"
     doc.write_text("# Results\n\nwritten by hand\n\n<!-- generated:begin -->\nold\n<!-- generated:end -->\n\n"
                    "## Discussion\n\nalso by hand\n")
@@ -48,10 +48,35 @@ def test_report_tables_goals_and_kept_text(tmp_path):
     text = doc.read_text()
     assert "written by hand" in text and "also by hand" in text and "\nold\n" not in text
     # the goal row: worst |dy| in the top bin, within 100x, beyond; bins where the CNN beats P(D)
-    row = next(line for line in text.splitlines() if line.startswith("| seed-small, sky models |"))
-    assert "| 0.020 | 0.080 | 0.300 | 4 of 10 | 4 of 10 |" in row          # no spread: rms = |mean|
-    assert "| 0.010 | 0.010 | 0.500 | - | - |" in next(line for line in text.splitlines()
-                                                    if line.startswith("| P(D) fit, sky models |"))
-    assert "| train | seed-small, sky models | 1.0 min | 2 epochs (31 s each), best epoch 2 |" in text
-    assert (tmp_path / "images" / "results-dy-none.png").stat().st_size > 10_000
-    assert "results-dy-fast.png" not in text                 # no restored-image runs: no empty figure
+    row = next(line for line in text.splitlines() if line.startswith("| seed-small (asinh, width input, flips) |"))
+    assert "| 0.020 | 0.080 | 0.300 | 4 of 10 | 4 of 10 | 0 of 5 |" in row  # no spread: rms = |mean|
+    assert "| 0.010 | 0.010 | 0.500 | - | - | - |" in next(line for line in text.splitlines()
+                                                          if line.startswith("| P(D) fit |"))
+    assert "| train | seed-small (asinh, width input, flips) | 1.0 min | 2 epochs (31 s each), best epoch 2 |" in text
+    assert (tmp_path / "images" / "results-dy-fast.png").stat().st_size > 10_000
+    assert "results-dy-transfer.png" not in text             # no transfer runs: no empty figure
+    assert "### Per-sky intervals" not in text               # not calibrated: no coverage table
+
+
+def test_report_coverage_and_transfer_tables(tmp_path):
+    study = tmp_path / "study"
+    m = metrics([0.02] * 10, skies=12)
+    m["per_sky_intervals"] = {"n_calibration_skies": 12, "n_skies": 12, "same_skies_as_calibration": False,
+                              "68": {"per_bin": [8 / 12] * 9 + [0.5], "all": 0.65},
+                              "95": {"per_bin": [11 / 12] * 10, "all": 11 / 12}}
+    m["per_sky_corrected"] = {"dy": {"mean": [0.01] * 10, "std": [0.0] * 10},
+                              "relative_error": {"mean": [0.01] * 10, "std": [0.0] * 10}}
+    for evaluation, dy in (("eval-test", [0.02] * 10), ("eval-transfer-fast", [0.02] * 10),
+                           ("eval-transfer-wsclean", [0.04] + [0.025] * 9)):
+        (study / "fast-small" / evaluation).mkdir(parents=True)
+        mm = {**m, "per_sky": {"dy": {"mean": dy, "std": [0.0] * 10}, "relative_error": m["per_sky_corrected"]["dy"]}}
+        (study / "fast-small" / evaluation / "metrics.json").write_text(json.dumps(mm))
+    doc = tmp_path / "results.md"
+    doc.write_text("<!-- generated:begin -->\n<!-- generated:end -->\n")
+    assert report_module().main([str(study), "--doc", str(doc), "--images", str(tmp_path / "images")]) == 0
+    text = doc.read_text()
+    assert "| seed-small (asinh, width input, flips) | 68% | 12 | 12 | " + " | ".join(["0.67"] * 9) \
+        + " | 0.50 | 9 of 10 |" in text
+    assert "| 95% | 12 | 12 | " + " | ".join(["0.92"] * 10) + " | 10 of 10 |" in text
+    assert "| ratio WSClean / fast | 2.00 | " + " | ".join(["1.25"] * 9) + " |" in text
+    assert "| seed-small (asinh, width input, flips), calibration bias removed | 12 | 0.010 |" in text
