@@ -14,7 +14,7 @@
 #   simulate  test-fast 12 skies 10 min; seed-fast 21 skies 18 min; calib-fast 12 skies 10 min (EMU mosaics,
 #             about 70 s and up to 12 GiB per sky and rank); transfer-{fast,wsclean}: 12 skies of 2 x 2 deg in one
 #             pointing, fast and WSClean (see docs/results.md for their times); dense-fast (DENSE=1) 36 skies ~30 min
-#   train     seed-small about 10 min per run (early stopping); seed-large (LARGE=1) about 35 min on 2 cores
+#   train     seed-small about 10 min per run (early stopping); seed-large and resnet (LARGE=1) 35 min or more
 #   calibrate, evaluate  well under a minute per run and dataset
 #   pofd      the P(D) fit of the 12 test mosaics, about 1 min per sky
 #   report    seconds
@@ -27,7 +27,8 @@
 #   train     the ablation on seed-fast (configs/train-seed-small.toml and one change each): fast-small (asinh
 #             stretch, pixel-width input, augmentation, standardised counts, MSE), fast-small-noise (+ the tile's
 #             noise from the noise map), fast-small-linear (standardised pixels, no stretch), fast-small-noaug (no
-#             flips/rotations), fast-small-gauss (a Gaussian likelihood head), and fast-large, dense-small
+#             flips/rotations), fast-small-gauss (a Gaussian likelihood head); with LARGE=1 fast-large (seed-large)
+#             and fast-resnet (this project's residual network); with DENSE=1 dense-small on dense-fast
 #   calibrate every run on calib-fast (radtrain calibrate -> RUN/calibration.json)
 #   evaluate  every run on test-fast (eval-test), fast-small also on transfer-fast and transfer-wsclean
 #   pofd      the P(D) baseline on test-fast (the noise map's groups included)
@@ -78,7 +79,7 @@ evaluate() {   # run test-dataset name
 }
 
 RUNS=(fast-small fast-small-noise fast-small-linear fast-small-noaug fast-small-gauss)
-[ "$LARGE" = 1 ] && RUNS+=(fast-large)
+[ "$LARGE" = 1 ] && RUNS+=(fast-large fast-resnet)
 [ "$DENSE" = 1 ] && RUNS+=(dense-small)
 
 if wants simulate; then
@@ -97,7 +98,10 @@ if wants train; then
     fit fast-small-linear $SMALL seed-fast --set 'data.preprocess="standardise"'
     fit fast-small-noaug $SMALL seed-fast --set data.augment=false
     fit fast-small-gauss $SMALL seed-fast --set 'model.head="gaussian"'
-    [ "$LARGE" = 1 ] && fit fast-large configs/train-seed-large.toml seed-fast
+    if [ "$LARGE" = 1 ]; then
+        fit fast-large configs/train-seed-large.toml seed-fast
+        fit fast-resnet $SMALL seed-fast --set 'model.architecture="resnet"'
+    fi
     [ "$DENSE" = 1 ] && fit dense-small $SMALL dense-fast
 fi
 

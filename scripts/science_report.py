@@ -36,6 +36,7 @@ RUNS = [
     ("fast-small-gauss", "fast-small-gauss", "eval-test", "seed-small, Gaussian likelihood loss", "seed-fast",
      "test-fast"),
     ("fast-large", "fast-large", "eval-test", "seed-large", "seed-fast", "test-fast"),
+    ("fast-resnet", "fast-resnet", "eval-test", "resnet (residual blocks)", "seed-fast", "test-fast"),
     ("dense-small", "dense-small", "eval-test", "seed-small, dense set of varied shapes", "dense-fast",
      "test-fast"),
     ("transfer-fast", "fast-small", "eval-transfer-fast", "seed-small on fast-imaged pointings", "seed-fast",
@@ -236,7 +237,7 @@ def figures(runs: dict, images: Path) -> list[str]:
     out = []
     groups = [("results-dy-fast.png", "EMU mosaics (fast imager), the ablation and P(D)",
                ["fast-small", "fast-small-noise", "fast-small-linear", "fast-small-noaug", "fast-small-gauss",
-                "fast-large", "dense-small", "pofd-fast"]),
+                "fast-large", "fast-resnet", "dense-small", "pofd-fast"]),
               ("results-dy-transfer.png", "one network, the same skies imaged by the fast imager and by WSClean",
                ["transfer-fast", "transfer-wsclean"])]
     for filename, title, names in groups:
