@@ -192,7 +192,7 @@ def _sky_intervals(metrics: dict, model: dict, sky_pred, sky_true, n_tiles, spli
             sky[f"pred_lo{key}"], sky[f"pred_hi{key}"] = lo[k].tolist(), hi[k].tolist()
             if key == "68":
                 sky["pred_sigma"] = ((hi[k] - lo[k]) / 2).tolist()
-    fixed = uncertainty.corrected(sky_pred, model)
+    fixed = uncertainty.corrected(sky_pred, n_tiles, model)
     for k, sky in enumerate(metrics["skies"]):
         sky["pred_corrected"] = fixed[k].tolist()
     metrics["per_sky_intervals"] = block
@@ -248,13 +248,17 @@ def format_calibration(c: dict, edges) -> str:
     """The calibration as a table for the terminal."""
     from scipy.stats import t
     n = c["n_tiles_median"]
-    k = t.ppf(0.975, c["n_skies"] - 1) * np.sqrt(1 + 1 / c["n_skies"])
+    k = t.ppf(0.975, c["n_skies"] - 2) * np.sqrt(1 + 1 / c["n_skies"])
     lines = [f"calibrated on {c['n_skies']} skies ({c['split']} split of {c['dataset']}, median {n:.0f} tiles "
-             f"each)", f"{'bin (Jy)':>22} {'bias':>8} {'sigma(sky)':>11} {'shared':>8} {'95% +-':>8}"]
-    for i, (b, a, cc) in enumerate(zip(c["bias"], c["a"], c["c"])):
+             f"each)", f"{'bin (Jy)':>22} {'alpha':>8} {'beta':>7} {'sigma(sky)':>11} {'shared':>8} "
+                       f"{'95% x/':>8}"]
+    for i, (al, be, a, cc) in enumerate(zip(c["alpha"], c["beta"], c["a"], c["c"])):
         s = np.sqrt(a + cc / n)
-        lines.append(f"{edges[i]:10.3g}-{edges[i + 1]:<11.3g} {b:+8.3f} {s:11.3f} {np.sqrt(a):8.3f} {k * s:8.3f}")
-    lines.append("relative errors (true - pred) / pred; 'shared': the part that does not average down over tiles")
+        lines.append(f"{edges[i]:10.3g}-{edges[i + 1]:<11.3g} {al:+8.3f} {be:7.3f} {s:11.3f} {np.sqrt(a):8.3f} "
+                     f"{np.exp(k * s):8.3f}")
+    lines.append("log(true per tile) = alpha + beta log(predicted per tile), sigma its scatter (natural log) for "
+                 "an image of the median size; 'shared': the part that does not average down over tiles; "
+                 "'95% x/': the 95% interval's factor at the calibration skies' mean")
     return "\n".join(lines)
 
 

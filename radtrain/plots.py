@@ -46,14 +46,15 @@ def counts_per_sky(m: dict, path, max_skies: int = 12):
     for ax, sky in zip(axes.flat, skies):
         ax.step(m["bin_edges_jy"], np.r_[sky["true"], sky["true"][-1]], where="post", color="C0", label="true")
         ax.plot(centres, sky["expected"], color="C2", lw=1, label="model")
-        if "pred_lo68" in sky:   # the calibrated 68% interval (it need not be centred on the network's counts)
-            p = np.asarray(sky["pred"])
+        if "pred_lo68" in sky:   # calibrated counts with their 68% (bars) and 95% (band) intervals
+            p = np.asarray(sky["pred_corrected"])
             ax.fill_between(centres, sky["pred_lo95"], sky["pred_hi95"], color="C3", alpha=0.12, lw=0,
                             label="95% interval")
             yerr = np.clip([p - np.asarray(sky["pred_lo68"]), np.asarray(sky["pred_hi68"]) - p], 0, None)
+            ax.plot(centres, sky["pred"], "x", ms=3, color="0.5", label="network")
+            ax.errorbar(centres, p, yerr=yerr, fmt="o", ms=3, color="C3", label="calibrated (68%)")
         else:
-            yerr = None
-        ax.errorbar(centres, sky["pred"], yerr=yerr, fmt="o", ms=3, color="C3", label="predicted (68%)")
+            ax.errorbar(centres, sky["pred"], fmt="o", ms=3, color="C3", label="predicted")
         ax.set(xscale="log", yscale="log", title=f"sky {sky['id']} ({sky['n_tiles']} tiles)")
         _threshold(ax, m.get("detection_threshold_jy"))
         ax.set_xlabel("S (Jy)")
@@ -90,12 +91,13 @@ def prediction(result: dict, path):
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 4))
     centres = np.asarray(result["bin_centres_jy"])
-    yerr = None
+    yerr, c = None, np.asarray(result["counts"])
     if "interval_68" in result:
-        c = np.asarray(result["counts"])
+        ax.plot(centres, c, "x", color="0.5", label="network")
+        c = np.asarray(result["counts_corrected"])
         ax.fill_between(centres, *result["interval_95"], color="C3", alpha=0.12, lw=0, label="95% interval")
         yerr = np.clip([c - np.asarray(result["interval_68"][0]), np.asarray(result["interval_68"][1]) - c], 0, None)
-    ax.errorbar(centres, result["counts"], yerr=yerr, fmt="o", capsize=2, color="C3",
+    ax.errorbar(centres, c, yerr=yerr, fmt="o", capsize=2, color="C3",
                 label="predicted")
     ax.set(xscale="log", yscale="log", xlabel="S (Jy)", ylabel="sources per bin",
            title=f"{result['image_name']}: {result['n_tiles']} tiles, {result['area_deg2']:.3g} deg²")

@@ -5,9 +5,10 @@ network only reads images like those it learned from), cut into non-overlapping 
 radsim's (origin at pixel (0, 0); partial edge tiles and tiles with blanked pixels are skipped), each tile is
 predicted, and the counts are summed over the tiles.
 
-The counts' 68% and 95% intervals come from the run's calibration on held-out skies (``radtrain calibrate``,
-:mod:`radtrain.uncertainty`): the tiles of one image share its N(S), so per-tile uncertainties summed as
-independent would be far too narrow. Without a calibration no interval is given.
+The calibrated counts (``counts_corrected``) and their 68% and 95% intervals come from the run's calibration on
+held-out skies (``radtrain calibrate``, :mod:`radtrain.uncertainty`): the network's summed counts regressed on
+the truth, and the scatter about that line. The tiles of one image share its N(S), so per-tile uncertainties
+summed as independent would be far too narrow. Without a calibration no interval is given.
 """
 from __future__ import annotations
 
@@ -146,7 +147,7 @@ def predict(run_dir, image_path, out, force: bool = False, noise_map=None) -> di
         for level in LEVELS:
             lo, hi = interval(counts, n, calib, level)
             intervals[f"interval_{round(level * 100)}"] = [lo.tolist(), hi.tolist()]
-        intervals["counts_corrected"] = corrected(counts, calib).tolist()
+        intervals["counts_corrected"] = corrected(counts, n, calib).tolist()
         lo, hi = intervals["interval_68"]
         intervals["sigma"] = ((np.asarray(hi) - np.asarray(lo)) / 2).tolist()
         intervals["calibration"] = {"file": calib["file"], "n_skies": calib["n_skies"],
@@ -185,11 +186,12 @@ def format_result(r: dict) -> str:
         lines.append("WARNING (--force): " + "; ".join(r["problems"]))
     e = r["bin_edges_jy"]
     if "interval_68" in r:
-        lines.append(f"  {'bin':>21}  {'counts':>12}  {'68% interval':>21}  {'95% interval':>21}")
+        lines.append(f"  {'bin':>21}  {'network':>12}  {'calibrated':>12}  {'68% interval':>21}  "
+                     f"{'95% interval':>21}")
     for i, c in enumerate(r["counts"]):
         line = f"  {e[i]:9.3g}-{e[i + 1]:<9.3g} Jy  {c:12.1f}"
         if "interval_68" in r:
-            line += "".join(f"  {r[k][0][i]:10.1f}-{r[k][1][i]:<10.1f}" for k in ("interval_68", "interval_95"))
+            line += f"  {r['counts_corrected'][i]:12.1f}" + "".join(f"  {r[k][0][i]:10.1f}-{r[k][1][i]:<10.1f}" for k in ("interval_68", "interval_95"))
         lines.append(line)
     if r.get("note"):
         lines.append(r["note"])

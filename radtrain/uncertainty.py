@@ -6,16 +6,20 @@ intervals far too narrow on a whole image. Instead, the error of the summed coun
 skies (simulated skies that neither trained, validated nor test the network) and turned into a prediction
 interval for a new sky.
 
-The error model, per bin: the relative error of a sky's summed counts, ``e = (true - pred) / pred``, is drawn
-from a normal distribution of mean ``bias`` and variance ``s^2(n) = a + c / n`` for an image of ``n`` tiles:
-``a`` is the part shared by every tile of a sky (it does not average down), ``c / n`` the part that does. ``a``
-and ``c`` come from a least-squares fit to the variance of ``e`` measured on the calibration skies whole and cut
-into 2 and 4 interleaved parts. The interval of level ``p`` for a new sky of ``n`` tiles is the normal-theory
-prediction interval (e.g. Geisser 1993, Predictive Inference, ch. 2):
+The model, per bin, works on the counts per tile of an image (its summed counts over its ``n`` tiles), in logs:
+``u = log(pred / n)``, ``v = log(true / n)``. A network trained with a squared loss on tiles that carry little
+information shrinks each tile's prediction towards the training mean, so its summed counts move less than the
+truth between skies (regression dilution): ``v = alpha + beta u + e`` with beta above 1. alpha and beta are fitted
+by least squares on the calibration skies (classical calibration: the calibrated count is ``n exp(alpha + beta
+u)``), and ``e`` is normal with variance ``s^2(n) = a + c / n``: ``a`` shared by every tile of a sky (it does not
+average down), ``c / n`` the part that does. ``a`` and ``c`` come from a least-squares fit to the variance of the
+residual ``e`` on the calibration skies whole and cut into 2 and 4 interleaved parts. The interval of level
+``p`` for a new image is the normal-theory prediction interval of the regression (e.g. Draper & Smith 1998,
+Applied Regression Analysis, sec. 3.1):
 
-    true in pred (1 + bias +- t_{m-1, (1+p)/2} s(n) sqrt(1 + 1/m))      (m calibration skies)
+    v in alpha + beta u0 +- t_{m-2, (1+p)/2} s(n) sqrt(1 + 1/m + (u0 - mean u)^2 / S_uu)     (m calibration skies)
 
-Student's t carries the uncertainty of estimating ``bias`` and ``s`` from a few skies. A split-conformal
+Student's t carries the uncertainty of estimating the line and ``s`` from a few skies. A split-conformal
 interval (the distribution-free alternative) needs at least 19 calibration skies for a 95% interval and is
 coarse below a few dozen; the normal model is checked instead by the coverage it achieves on the test skies
 (``radtrain evaluate``).
@@ -26,13 +30,18 @@ import numpy as np
 
 LEVELS = (0.68, 0.95)
 PARTS = (1, 2, 4)             # each calibration sky whole, in halves and in quarters (interleaved tiles)
-FORMAT = 1
+FORMAT = 2
+MIN_SKIES = 4                 # a line and a spread: at least 2 degrees of freedom
+FLOOR = 1e-3                  # counts per tile below this are taken as this (logs of empty bins)
 
 
-def relative_error(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
-    """(true - pred) / pred, per sky and bin; pred below one count is taken as one count."""
-    pred = np.asarray(pred, dtype=np.float64)
-    return (np.asarray(true, dtype=np.float64) - pred) / np.maximum(pred, 1.0)
+def log_per_tile(counts: np.ndarray, n_tiles) -> np.ndarray:
+    """log(counts / n_tiles): the log of the counts per tile of images of ``n_tiles`` tiles."""
+    counts = np.asarray(counts, dtype=np.float64)
+    n = np.asarray(n_tiles, dtype=np.float64)
+    if counts.ndim == 2 and n.ndim == 1:
+        n = n[:, None]
+    return np.log(np.maximum(counts / n, FLOOR))
 
 
 def parts(n_tiles: int, k: int) -> np.ndarray:
@@ -41,38 +50,49 @@ def parts(n_tiles: int, k: int) -> np.ndarray:
 
 
 def calibrate(tile_pred: np.ndarray, tile_true: np.ndarray, realisation: np.ndarray) -> dict:
-    """The error model from the per-tile predicted and true counts (N, bins) of calibration skies (the tiles'
-    ``realisation`` ids). Returns a JSON-able dict: per-bin ``bias``, ``a``, ``c``, the number of skies and
-    their median number of tiles, and the variance measured at each part size."""
+    """The calibration from the per-tile predicted and true counts (N, bins) of calibration skies (the tiles'
+    ``realisation`` ids). Returns a JSON-able dict: per bin ``alpha``, ``beta``, ``a``, ``c``, ``u_mean``,
+    ``u_ss``; the number of skies and their median number of tiles; the residual variance at each part size."""
     tile_pred = np.asarray(tile_pred, dtype=np.float64)
     tile_true = np.asarray(tile_true, dtype=np.float64)
     realisation = np.asarray(realisation)
     ids = np.unique(realisation)
-    if ids.size < 3:
-        raise ValueError(f"calibration needs at least 3 skies, got {ids.size}")
-    whole, points = [], []           # points: (n tiles, per-bin squared deviation) per part size
-    for k in PARTS:
-        errors, sizes = [], []
+    if ids.size < MIN_SKIES:
+        raise ValueError(f"calibration needs at least {MIN_SKIES} skies, got {ids.size}")
+
+    def sums(k):
+        u, v, sizes = [], [], []
         for i in ids:
             sel = np.flatnonzero(realisation == i)
             g = parts(sel.size, k)
             for j in range(k):
                 t = sel[g == j]
-                if t.size == 0:
-                    continue
-                errors.append(relative_error(tile_pred[t].sum(axis=0), tile_true[t].sum(axis=0)))
-                sizes.append(t.size)
-        errors = np.asarray(errors)
-        if k == 1:
-            whole = errors
-        points.append((float(np.mean(sizes)), errors.var(axis=0, ddof=1)))
-    bias = whole.mean(axis=0)
+                if t.size:
+                    u.append(log_per_tile(tile_pred[t].sum(axis=0), t.size))
+                    v.append(log_per_tile(tile_true[t].sum(axis=0), t.size))
+                    sizes.append(t.size)
+        return np.asarray(u), np.asarray(v), np.asarray(sizes, dtype=np.float64)
+
+    u, v, _ = sums(1)
+    u_mean = u.mean(axis=0)
+    u_ss = ((u - u_mean) ** 2).sum(axis=0)
+    beta = np.where(u_ss > 0, ((u - u_mean) * (v - v.mean(axis=0))).sum(axis=0) / np.where(u_ss > 0, u_ss, 1.0),
+                    1.0)
+    alpha = v.mean(axis=0) - beta * u_mean
+    points = []
+    for k in PARTS:
+        uk, vk, sizes = sums(k)
+        e = vk - (alpha + beta * uk)
+        # whole skies: the line took 2 degrees of freedom from the m residuals
+        dof = e.shape[0] - 2 if k == 1 else e.shape[0]
+        points.append((float(sizes.mean()), (e ** 2).sum(axis=0) / dof))
     a, c = _fit_variance(np.array([p[0] for p in points]), np.array([p[1] for p in points]))
     return {"format": FORMAT, "n_skies": int(ids.size),
             "n_tiles_median": float(np.median([np.sum(realisation == i) for i in ids])),
-            "bias": bias.tolist(), "a": a.tolist(), "c": c.tolist(),
+            "alpha": alpha.tolist(), "beta": beta.tolist(), "a": a.tolist(), "c": c.tolist(),
+            "u_mean": u_mean.tolist(), "u_ss": u_ss.tolist(),
             "measured": {"n_tiles": [p[0] for p in points], "variance": [p[1].tolist() for p in points]},
-            "sky_errors": whole.tolist()}
+            "sky_log_pred": u.tolist(), "sky_log_true": v.tolist()}
 
 
 def _fit_variance(n: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -85,26 +105,31 @@ def _fit_variance(n: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return a, c
 
 
-def interval(counts: np.ndarray, n_tiles, model: dict, level: float) -> tuple[np.ndarray, np.ndarray]:
-    """(lower, upper) counts per bin of the ``level`` prediction interval for images whose summed counts are
-    ``counts`` (bins,) or (skies, bins), each of ``n_tiles`` tiles (scalar or one per sky)."""
-    from scipy.stats import t
-    counts = np.asarray(counts, dtype=np.float64)
+def corrected(counts: np.ndarray, n_tiles, model: dict) -> np.ndarray:
+    """Calibrated counts per bin, n exp(alpha + beta log(counts / n)), of images whose network counts are
+    ``counts`` (bins,) or (images, bins), each of ``n_tiles`` tiles (scalar or one per image)."""
     n = np.asarray(n_tiles, dtype=np.float64)
-    if counts.ndim == 2:
-        n = np.broadcast_to(n, counts.shape[:1])[:, None]
+    if np.ndim(counts) == 2 and n.ndim == 1:
+        n = n[:, None]
+    u = log_per_tile(counts, n_tiles)
+    return n * np.exp(np.asarray(model["alpha"]) + np.asarray(model["beta"]) * u)
+
+
+def interval(counts: np.ndarray, n_tiles, model: dict, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """(lower, upper) counts per bin of the ``level`` prediction interval for images whose network counts are
+    ``counts`` (bins,) or (images, bins), each of ``n_tiles`` tiles (scalar or one per image)."""
+    from scipy.stats import t
+    n = np.asarray(n_tiles, dtype=np.float64)
+    if np.ndim(counts) == 2 and n.ndim == 1:
+        n = n[:, None]
+    u = log_per_tile(counts, n_tiles)
     m = model["n_skies"]
-    s = np.sqrt(np.asarray(model["a"]) + np.asarray(model["c"]) / n)
-    half = t.ppf(0.5 + level / 2, m - 1) * s * np.sqrt(1.0 + 1.0 / m)
-    centre = 1.0 + np.asarray(model["bias"])
-    scale = np.maximum(counts, 1.0)
-    return counts + scale * (centre - 1.0 - half), counts + scale * (centre - 1.0 + half)
-
-
-def corrected(counts: np.ndarray, model: dict) -> np.ndarray:
-    """Counts with the calibration skies' mean relative error taken out: pred (1 + bias)."""
-    counts = np.asarray(counts, dtype=np.float64)
-    return counts + np.maximum(counts, 1.0) * np.asarray(model["bias"])
+    s2 = np.asarray(model["a"]) + np.asarray(model["c"]) / n
+    u_ss = np.asarray(model["u_ss"])
+    leverage = np.where(u_ss > 0, (u - np.asarray(model["u_mean"])) ** 2 / np.where(u_ss > 0, u_ss, 1.0), 0.0)
+    half = t.ppf(0.5 + level / 2, m - 2) * np.sqrt(s2 * (1.0 + 1.0 / m + leverage))
+    centre = np.asarray(model["alpha"]) + np.asarray(model["beta"]) * u
+    return n * np.exp(centre - half), n * np.exp(centre + half)
 
 
 def coverage(true: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:

@@ -61,7 +61,7 @@ def load(study: Path):
             m = runs[key]["m"]
             if "per_sky_corrected" in m and evaluation == "eval-test":
                 runs[key + "/corrected"] = {
-                    "label": label + ", calibration bias removed", "train": train, "test": test,
+                    "label": label + ", calibrated", "train": train, "test": test,
                     "m": {**m, "per_sky": m["per_sky_corrected"], "residual_correlation": None, "seconds": None}}
     for key, name, label, test in POFD:
         path = study / name / "pofd.json"
@@ -262,8 +262,9 @@ def generate(study: Path, images: Path) -> str:
              "Per-sky dy, mean over the held-out test skies. The goals: below 0.05 in the top bin (6.3-10 uJy, "
              "10-16x below the threshold) and below 0.10 in every bin from 1 to 10 uJy, and better than the P(D) "
              "baseline in every bin from 1 to 10 uJy by the rms of dy over the skies (bias and scatter together; "
-             "the columns count all 10 bins). Rows 'calibration bias removed' subtract the mean relative error "
-             "measured on the calibration skies.", ""]
+             "the columns count all 10 bins). Rows 'calibrated': the network's summed counts through the "
+             "calibration line fitted on the 12 calibration skies (`radtrain calibrate`), what `radtrain predict` "
+             "reports as the calibrated counts.", ""]
     lines += goal_rows(runs)
     cov = coverage_rows(runs)
     if cov:

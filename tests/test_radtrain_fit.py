@@ -268,18 +268,23 @@ def test_calibrate_gives_per_sky_intervals_to_evaluate_and_predict(gaussian_run,
     assert cli.main(["calibrate", str(run_dir), "--dataset", str(train_dataset), "--split", "train"]) == 2
     assert "skies" in capsys.readouterr().err and not (run_dir / "calibration.json").exists()
     assert cli.main(["calibrate", str(run_dir), "--dataset", str(train_dataset)]) == 2
-    assert "at least 3 skies, got 1" in capsys.readouterr().err
+    assert "at least 4 skies, got 1" in capsys.readouterr().err
     assert cli.main(["calibrate", str(run_dir), "--dataset", str(calibration_skies)]) == 0
     assert "calibrated on 4 skies" in capsys.readouterr().out
     c = json.loads((run_dir / "calibration.json").read_text())
     assert c["n_skies"] == 4 and c["n_tiles_median"] == 16 and len(c["a"]) == 5
-    # its bias is the calibration skies' mean relative error, recomputed here from their own evaluation
+    # its line is the least-squares fit of the calibration skies' true on predicted log counts per tile,
+    # recomputed here from their own evaluation
     assert cli.main(["evaluate", str(run_dir), "--dataset", str(calibration_skies), "--out",
                      str(tmp_path / "on-calib")]) == 0
     assert "THE SAME SKIES" in capsys.readouterr().out
     mc = json.loads((tmp_path / "on-calib" / "metrics.json").read_text())
-    e = [uncertainty.relative_error(np.array(k["pred"]), np.array(k["true"])) for k in mc["skies"]]
-    assert np.allclose(c["bias"], np.mean(e, axis=0), rtol=1e-4, atol=1e-6)
+    u = np.log([np.array(k["pred"]) / k["n_tiles"] for k in mc["skies"]])
+    v = np.log([np.array(k["true"]) / k["n_tiles"] for k in mc["skies"]])
+    for b in range(5):
+        beta, alpha = np.polyfit(u[:, b], v[:, b], 1)
+        assert c["beta"][b] == pytest.approx(beta, rel=1e-3, abs=1e-4)
+        assert c["alpha"][b] == pytest.approx(alpha, rel=1e-3, abs=1e-4)
     # the held-out test sky gets intervals, and their coverage is reported per bin
     assert cli.main(["evaluate", str(run_dir)]) == 0
     assert "per-sky interval coverage (1 skies, calibrated on 4)" in capsys.readouterr().out
