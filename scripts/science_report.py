@@ -157,14 +157,19 @@ def transfer_rows(runs: dict) -> list[str]:
     their ratio (the goal: WSClean no more than 1.5x fast in every bin)."""
     if "transfer-fast" not in runs or "transfer-wsclean" not in runs:
         return []
-    f = np.abs(np.asarray(runs["transfer-fast"]["m"]["per_sky"]["dy"]["mean"]))
-    w = np.abs(np.asarray(runs["transfer-wsclean"]["m"]["per_sky"]["dy"]["mean"]))
     e = runs["transfer-fast"]["m"]["bin_edges_jy"]
     out = ["| | " + " | ".join(f"{e[i] * 1e6:.2g}-{e[i + 1] * 1e6:.2g} uJy" for i in range(len(e) - 1)) + " |",
            "|---|" + "---:|" * (len(e) - 1)]
-    out.append("| \\|mean dy\\|, fast | " + " | ".join(f"{x:.3f}" for x in f) + " |")
-    out.append("| \\|mean dy\\|, WSClean | " + " | ".join(f"{x:.3f}" for x in w) + " |")
-    out.append("| ratio WSClean / fast | " + " | ".join(f"{x:.2f}" for x in w / np.maximum(f, 1e-12)) + " |")
+    for key, what in (("per_sky", "network"), ("per_sky_corrected", "calibrated")):
+        mf, mw = runs["transfer-fast"]["m"], runs["transfer-wsclean"]["m"]
+        if key not in mf or key not in mw:
+            continue
+        f = np.abs(np.asarray(mf[key]["dy"]["mean"]))
+        w = np.abs(np.asarray(mw[key]["dy"]["mean"]))
+        out.append(f"| {what}: \\|mean dy\\|, fast | " + " | ".join(f"{x:.3f}" for x in f) + " |")
+        out.append(f"| {what}: \\|mean dy\\|, WSClean | " + " | ".join(f"{x:.3f}" for x in w) + " |")
+        out.append(f"| {what}: ratio WSClean / fast | "
+                   + " | ".join(f"{x:.2f}" for x in w / np.maximum(f, 1e-12)) + " |")
     return out
 
 

@@ -78,5 +78,6 @@ def test_report_coverage_and_transfer_tables(tmp_path):
     assert "| seed-small (asinh, width input, flips) | 68% | 12 | 12 | " + " | ".join(["0.67"] * 9) \
         + " | 0.50 | 9 of 10 |" in text
     assert "| 95% | 12 | 12 | " + " | ".join(["0.92"] * 10) + " | 10 of 10 |" in text
-    assert "| ratio WSClean / fast | 2.00 | " + " | ".join(["1.25"] * 9) + " |" in text
+    assert "| network: ratio WSClean / fast | 2.00 | " + " | ".join(["1.25"] * 9) + " |" in text
+    assert "| calibrated: ratio WSClean / fast | " + " | ".join(["1.00"] * 10) + " |" in text
     assert "| seed-small (asinh, width input, flips), calibrated | 12 | 0.010 |" in text
