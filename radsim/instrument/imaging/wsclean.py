@@ -96,6 +96,12 @@ def predict(grid, uvw_m: np.ndarray, freq_hz: np.ndarray, x, y, flux, gaussians=
     return vis.reshape(uvw_m.shape[0], freq_hz.size)
 
 
+#: up to this many extended (Gaussian) components are predicted exactly, each by a direct transform; beyond it
+#: (a realistic field holds millions) all of them are predicted from their pixel-integrated image, each pixel a
+#: point at its centre, as WSClean -predict does from a model image
+MAX_DIRECT_GAUSSIANS = 200
+
+
 class WscleanImager:
     name = "wsclean"
     observes_points = True          # image() takes a radsim.sky.render.Sky
@@ -176,21 +182,34 @@ class WscleanImager:
         restored, residual, model = (beams.Mosaic(fp) for _ in range(3))
         timings, info = {}, {}
         points = (sky.points_x, sky.points_y, sky.points_jy)
+        components = getattr(sky, "gaussians", None)
+        many = components is not None and len(components[0]) > MAX_DIRECT_GAUSSIANS
+        pixels, info_gauss = None, None
         if not sky.box_integrated and np.any(sky.pixels):       # a pixel image: each pixel a point at its centre
             yy, xx = np.nonzero(sky.pixels)
             points = (np.concatenate([points[0], xx]), np.concatenate([points[1], yy]),
                       np.concatenate([points[2], sky.pixels[yy, xx]]))
+        elif many and np.any(sky.pixels):
+            # the Gaussians' stamps integrate each pixel: as points at the pixel centres their visibilities carry
+            # the pixel box's transform, divided out below (as the fast imager does)
+            yy, xx = np.nonzero(sky.pixels)
+            pixels = (xx.astype(float), yy.astype(float), sky.pixels[yy, xx].astype(float))
+            info_gauss = f"{len(components[0])} extended components predicted from their pixel image"
         for b in range(fp.n_beams):
             a = fp.attenuation(b) if self._has_pb else np.ones((fp.size, fp.size))
             cx, cy = fp.centres_xy[b]
             att = fp.primary_beam(np.hypot(points[0] - cx, points[1] - cy) * self.grid.pixel_rad)
-            gauss = tuple(sky.gaussians) if getattr(sky, "gaussians", None) is not None else ()
+            gauss = tuple(components) if components is not None and not many else ()
             if gauss:
                 g_att = fp.primary_beam(np.hypot(gauss[0] - cx, gauss[1] - cy) * self.grid.pixel_rad)
                 gauss = (*gauss[:2], gauss[2] * g_att, *gauss[3:])
             t = time.perf_counter()
             vis = predict(self.grid, self.uvw_ms, self.freq_hz, points[0], points[1], points[2] * att, gauss,
                           threads=self.threads)
+            if pixels is not None:
+                p_att = fp.primary_beam(np.hypot(pixels[0] - cx, pixels[1] - cy) * self.grid.pixel_rad)
+                vis += predict(self.grid, self.uvw_ms, self.freq_hz, pixels[0], pixels[1], pixels[2] * p_att,
+                               threads=self.threads) / self._pixel_box
             timings["predict"] = timings.get("predict", 0.0) + time.perf_counter() - t
             one = self._image_one(None, vis, rng, tag if fp.n_beams == 1 else f"{tag}-beam{b:02d}")
             for k, v in one.timings_s.items():
@@ -199,10 +218,21 @@ class WscleanImager:
             restored.add(b, one.restored, a)
             residual.add(b, one.residual, a)
             model.add(b, one.model, a)
-        info = {**info, "n_beams": fp.n_beams, "beam_noise_jy": self.beam_noise_jy}
+        info = {**info, "n_beams": fp.n_beams, "beam_noise_jy": self.beam_noise_jy,
+                **({"extended_predicted": info_gauss} if info_gauss else {})}
         return ImagedSky(restored.result().astype(np.float32), self.beam, residual.result().astype(np.float32),
                          one.psf, model.result().astype(np.float32), self.noise_rms_jy, "wsclean", timings, info,
                          noise_map=self.noise_map_jy)
+
+    @property
+    def _pixel_box(self) -> np.ndarray:
+        """(rows, channels) transform of the pixel box at each visibility, sinc(u dl) sinc(v dm), held above
+        its value at the pixel Nyquist limit (2 / pi) where the pixelised model no longer describes the sky."""
+        if getattr(self, "_box", None) is None:
+            lam = self.uvw_ms[:, None, :2] * (self.freq_hz / SPEED_OF_LIGHT)[None, :, None]
+            box = np.prod(np.sinc(np.clip(np.abs(lam) * self.grid.pixel_rad, 0.0, 0.5)), axis=-1)
+            self._box = box
+        return self._box
 
     def _image_one(self, sky: np.ndarray | None, vis: np.ndarray | None, rng: np.random.Generator,
                    tag: str) -> ImagedSky:
