@@ -212,6 +212,8 @@ def timing_rows(study: Path, runs: dict) -> list[str]:
         wall = sum(r["wall_s"] for r in m["runs"] if r.get("made"))
         ranks = max((r["ranks"] for r in m["runs"]), default=1)
         core = [sum(r["timings_s"].values()) for r in m["realisations"]]
+        if not core:
+            continue
         out.append(f"| simulate | `{name}`: {m['done']} skies, {m['config']['imaging']['backend']} | "
                    f"{wall / 60:.1f} min | {ranks} MPI ranks; {np.mean(core):.0f} s per sky on one core "
                    f"({np.min(core):.0f}-{np.max(core):.0f}) |")
