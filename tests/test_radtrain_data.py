@@ -132,7 +132,8 @@ def test_width_is_the_gaussian_sigma_and_ignores_a_few_bright_sources():
     rng = np.random.default_rng(1)
     x = rng.normal(0.0, 2.0, (3, 128, 128)).astype(np.float32)
     x[1, :4, :4] += 500.0                                     # a bright source: 16 of 16384 pixels
-    total, rms, width = data.aux_features(x).T
+    total, rms, width, noise = data.aux_features(x, tile_noise=[2.0, 2.1, 2.2]).T
+    assert noise.tolist() == pytest.approx([2.0, 2.1, 2.2]) and np.isnan(data.aux_features(x)[:, 3]).all()
     assert np.allclose(width, 2.0, rtol=0.03)
     assert rms[1] > 5 * rms[0] and abs(width[1] - width[0]) < 0.03 * width[0]
 
