@@ -11,12 +11,12 @@
 #   DENSE=1 LARGE=1 bash scripts/science.sh # also the dense set of varied shapes and the seed-large network
 #
 # Compute budget per stage on the 2-core development machine (no GPU), measured:
-#   simulate  test-fast 12 skies 10 min; seed-fast 21 skies 18 min; calib-fast 12 skies 10 min (EMU mosaics,
-#             about 70 s and up to 12 GiB per sky and rank); transfer-{fast,wsclean}: 12 skies of 2 x 2 deg in one
-#             pointing, fast and WSClean (see docs/results.md for their times); dense-fast (DENSE=1) 36 skies ~30 min
-#   train     seed-small about 10 min per run (early stopping); seed-large and resnet (LARGE=1) 35 min or more
+#   simulate  test-fast 12 skies 10 min; seed-fast 21 skies 21 min; calib-fast 12 skies 6 min (EMU mosaics,
+#             about 70 s and up to 12 GiB per sky and rank); transfer-{fast,wsclean}: 6 skies of 2 x 2 deg in one
+#             pointing, fast 0.4 min and WSClean 13 min; dense-fast (DENSE=1) 36 skies ~30 min
+#   train     seed-small 10-25 min per run (early stopping); seed-large and resnet (LARGE=1) 35 min or more
 #   calibrate, evaluate  well under a minute per run and dataset
-#   pofd      the P(D) fit of the 12 test mosaics, about 1 min per sky
+#   pofd      the P(D) fit of the 12 test mosaics, 25-30 s per sky
 #   report    seconds
 #
 # Stages (STAGES, default all, in this order):
