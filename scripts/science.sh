@@ -50,9 +50,9 @@ export RADSIM_CACHE_DIR="${RADSIM_CACHE_DIR:-$OUT/cache}"
 say() { printf '\n[science %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 wants() { [[ " $STAGES " == *" $1 "* ]]; }
 launch() {
-    if command -v mpirun >/dev/null && [ "$NPROCS" -gt 1 ]; then
-        mpirun $( [ "$(id -u)" = 0 ] && echo --allow-run-as-root ) -n "$NPROCS" "$@"
-    else "$@"; fi
+    local root=()
+    [ "$(id -u)" = 0 ] && root=(--allow-run-as-root)
+    if command -v mpirun >/dev/null && [ "$NPROCS" -gt 1 ]; then mpirun "${root[@]}" -n "$NPROCS" "$@"; else "$@"; fi
 }
 
 SEED_SPLIT=(--set dataset.train_fraction=0.81 --set dataset.validation_fraction=0.19 --set dataset.test_fraction=0.0)
