@@ -73,7 +73,7 @@ def calibrate(tile_pred: np.ndarray, tile_true: np.ndarray, realisation: np.ndar
                     sizes.append(t.size)
         return np.asarray(u), np.asarray(v), np.asarray(sizes, dtype=np.float64)
 
-    u, v, _ = sums(1)
+    u, v, whole_sizes = sums(1)
     u_mean = u.mean(axis=0)
     u_ss = ((u - u_mean) ** 2).sum(axis=0)
     beta = np.where(u_ss > 0, ((u - u_mean) * (v - v.mean(axis=0))).sum(axis=0) / np.where(u_ss > 0, u_ss, 1.0),
@@ -81,7 +81,7 @@ def calibrate(tile_pred: np.ndarray, tile_true: np.ndarray, realisation: np.ndar
     alpha = v.mean(axis=0) - beta * u_mean
     points = []
     for k in PARTS:
-        uk, vk, sizes = sums(k)
+        uk, vk, sizes = (u, v, whole_sizes) if k == 1 else sums(k)
         e = vk - (alpha + beta * uk)
         # whole skies: the line took 2 degrees of freedom from the m residuals
         dof = e.shape[0] - 2 if k == 1 else e.shape[0]
@@ -105,30 +105,32 @@ def _fit_variance(n: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return a, c
 
 
-def corrected(counts: np.ndarray, n_tiles, model: dict) -> np.ndarray:
-    """Calibrated counts per bin, n exp(alpha + beta log(counts / n)), of images whose network counts are
-    ``counts`` (bins,) or (images, bins), each of ``n_tiles`` tiles (scalar or one per image)."""
+def _line(counts, n_tiles, model: dict):
+    """(n per image, log counts per tile u, the line alpha + beta u) for counts (bins,) or (images, bins)."""
     n = np.asarray(n_tiles, dtype=np.float64)
     if np.ndim(counts) == 2 and n.ndim == 1:
         n = n[:, None]
     u = log_per_tile(counts, n_tiles)
-    return n * np.exp(np.asarray(model["alpha"]) + np.asarray(model["beta"]) * u)
+    return n, u, np.asarray(model["alpha"]) + np.asarray(model["beta"]) * u
+
+
+def corrected(counts: np.ndarray, n_tiles, model: dict) -> np.ndarray:
+    """Calibrated counts per bin, n exp(alpha + beta log(counts / n)), of images whose network counts are
+    ``counts`` (bins,) or (images, bins), each of ``n_tiles`` tiles (scalar or one per image)."""
+    n, _, centre = _line(counts, n_tiles, model)
+    return n * np.exp(centre)
 
 
 def interval(counts: np.ndarray, n_tiles, model: dict, level: float) -> tuple[np.ndarray, np.ndarray]:
     """(lower, upper) counts per bin of the ``level`` prediction interval for images whose network counts are
     ``counts`` (bins,) or (images, bins), each of ``n_tiles`` tiles (scalar or one per image)."""
     from scipy.stats import t
-    n = np.asarray(n_tiles, dtype=np.float64)
-    if np.ndim(counts) == 2 and n.ndim == 1:
-        n = n[:, None]
-    u = log_per_tile(counts, n_tiles)
+    n, u, centre = _line(counts, n_tiles, model)
     m = model["n_skies"]
     s2 = np.asarray(model["a"]) + np.asarray(model["c"]) / n
     u_ss = np.asarray(model["u_ss"])
     leverage = np.where(u_ss > 0, (u - np.asarray(model["u_mean"])) ** 2 / np.where(u_ss > 0, u_ss, 1.0), 0.0)
     half = t.ppf(0.5 + level / 2, m - 2) * np.sqrt(s2 * (1.0 + 1.0 / m + leverage))
-    centre = np.asarray(model["alpha"]) + np.asarray(model["beta"]) * u
     return n * np.exp(centre - half), n * np.exp(centre + half)
 
 

@@ -132,6 +132,16 @@ def bin_table(r: dict) -> list[str]:
     return out
 
 
+def bin_labels(edges) -> list[str]:
+    """'lo-hi' of each bin in uJy."""
+    return [f"{edges[i] * 1e6:.2g}-{edges[i + 1] * 1e6:.2g}" for i in range(len(edges) - 1)]
+
+
+def section(title: str, intro: str, rows: list[str]) -> list[str]:
+    """A generated section: heading, introduction and table; nothing when there are no rows."""
+    return ["", f"### {title}", "", intro, ""] + rows if rows else []
+
+
 def coverage_rows(runs: dict) -> list[str]:
     """Per run with calibrated intervals: the fraction of test skies inside the 68% and 95% per-sky intervals,
     per bin, and the goal (68 +- 8%, 95 +- 5%)."""
@@ -140,7 +150,7 @@ def coverage_rows(runs: dict) -> list[str]:
         return []
     e = rows[0][1]["bin_edges_jy"]
     out = ["| reading | level | calibration skies | test skies | "
-           + " | ".join(f"{e[i] * 1e6:.2g}-{e[i + 1] * 1e6:.2g}" for i in range(len(e) - 1)) + " | bins within goal |",
+           + " | ".join(bin_labels(e)) + " | bins within goal |",
            "|---|---|---:|---:|" + "---:|" * (len(e) - 1) + "---:|"]
     for label, m in rows:
         c = m["per_sky_intervals"]
@@ -158,7 +168,7 @@ def transfer_rows(runs: dict) -> list[str]:
     if "transfer-fast" not in runs or "transfer-wsclean" not in runs:
         return []
     e = runs["transfer-fast"]["m"]["bin_edges_jy"]
-    out = ["| | " + " | ".join(f"{e[i] * 1e6:.2g}-{e[i + 1] * 1e6:.2g} uJy" for i in range(len(e) - 1)) + " |",
+    out = ["| | " + " | ".join(f"{b} uJy" for b in bin_labels(e)) + " |",
            "|---|" + "---:|" * (len(e) - 1)]
     for key, what in (("per_sky", "network"), ("per_sky_corrected", "calibrated")):
         mf, mw = runs["transfer-fast"]["m"], runs["transfer-wsclean"]["m"]
@@ -273,18 +283,14 @@ def generate(study: Path, images: Path) -> str:
              "calibration line fitted on the 12 calibration skies (`radtrain calibrate`), what `radtrain predict` "
              "reports as the calibrated counts.", ""]
     lines += goal_rows(runs)
-    cov = coverage_rows(runs)
-    if cov:
-        lines += ["", "### Per-sky intervals: coverage on the test skies", "",
-                  "Fraction of the test skies whose true count lies inside the calibrated 68% and 95% intervals "
-                  "(`radtrain calibrate` on the calibration skies, then `radtrain evaluate`), per bin (uJy). The "
-                  "goal: 68 +- 8% and 95 +- 5%. With 12 test skies one sky is 8%.", ""] + cov
-    tr = transfer_rows(runs)
-    if tr:
-        lines += ["", "### Transfer to another imager", "",
-                  "The network trained on fast-imaged mosaics (seed-small) reads the same skies imaged once by the "
-                  "fast imager and once by WSClean. The goal: WSClean's |mean dy| no more than 1.5x the fast "
-                  "imager's in every bin.", ""] + tr
+    lines += section("Per-sky intervals: coverage on the test skies",
+                     "Fraction of the test skies whose true count lies inside the calibrated 68% and 95% intervals "
+                     "(`radtrain calibrate` on the calibration skies, then `radtrain evaluate`), per bin (uJy). The "
+                     "goal: 68 +- 8% and 95 +- 5%. With 12 test skies one sky is 8%.", coverage_rows(runs))
+    lines += section("Transfer to another imager",
+                     "The network trained on fast-imaged mosaics (seed-small) reads the same skies imaged once by "
+                     "the fast imager and once by WSClean. The goal: WSClean's |mean dy| no more than 1.5x the fast "
+                     "imager's in every bin.", transfer_rows(runs))
     lines += ["", "### Residuals per bin", ""] + figures(runs, images) + [""]
     for r in runs.values():
         lines += bin_table(r) + [""]

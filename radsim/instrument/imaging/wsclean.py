@@ -121,6 +121,7 @@ class WscleanImager:
         self.keep = keep
         self.threads = threads
         self.n_channels = n_channels
+        self._box = None              # the pixel box's transform at each visibility, made when first needed
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="radsim-wsclean-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         uvw = observation.uvw_m()
@@ -228,7 +229,7 @@ class WscleanImager:
     def _pixel_box(self) -> np.ndarray:
         """(rows, channels) transform of the pixel box at each visibility, sinc(u dl) sinc(v dm), held above
         its value at the pixel Nyquist limit (2 / pi) where the pixelised model no longer describes the sky."""
-        if getattr(self, "_box", None) is None:
+        if self._box is None:
             lam = self.uvw_ms[:, None, :2] * (self.freq_hz / SPEED_OF_LIGHT)[None, :, None]
             box = np.prod(np.sinc(np.clip(np.abs(lam) * self.grid.pixel_rad, 0.0, 0.5)), axis=-1)
             self._box = box
