@@ -1,31 +1,37 @@
-# radsim + radtrain container images (see containers/README.md).
+# radsim + radtrain container images (see containers/README.md). BuildKit is needed (RUN --mount):
 #
-#   docker build --target radsim   -t radsim:0.1.0   .     # simulation: Yandasoft, casacore, WSClean, Open MPI 4
-#   docker build --target radtrain -t radtrain:0.1.0 .     # training: CUDA 12.2, TensorFlow 2.15.1, Horovod+NCCL
-#   (add --build-arg RADSIM_SOURCE=$(git remote get-url origin) --build-arg RADSIM_REVISION=$(git rev-parse HEAD)
-#   to label the images with where they were built from)
+#   DOCKER_BUILDKIT=1 docker build --target radsim   -t radsim:0.1.0   .   # Yandasoft, casacore, WSClean, Open MPI 4
+#   DOCKER_BUILDKIT=1 docker build --target radtrain -t radtrain:0.1.0 .   # CUDA 12.2, TensorFlow 2.15.1, Horovod+NCCL
+#   DOCKER_BUILDKIT=1 docker build --target radtrain --build-arg RADTRAIN_VARIANT=cpu \
+#       --build-arg RADTRAIN_BASE=debian:bookworm -t radtrain:0.1.0-cpu .   # CPU nodes, laptops, the tests
 #
-# Both install the project with containers/install.sh from constraints.txt, exactly as the host set-up does,
-# into a standalone CPython 3.11 (the bases ship older system Pythons). Apptainer recipes with the same steps:
-# containers/radsim.def and containers/radtrain.def.
+# Build arguments: RADSIM_BASE and RADTRAIN_BASE choose the bases (the tests use a Debian bookworm made locally
+# with mmdebstrap); RADTRAIN_VARIANT gpu|cpu; RADSIM_SOURCE and RADSIM_REVISION label the images with where they
+# were built from. Behind a TLS-intercepting proxy add --secret id=cacert,src=/etc/ssl/certs/ca-certificates.crt:
+# pip uses it during the build and no layer keeps it.
+#
+# Both install the project with containers/install.sh from constraints.txt, as the host set-up does, into
+# /opt/radsim with the base's Python (>= 3.10; a standalone CPython 3.11 only where the base has none). The
+# dependencies are one layer and the project another, so that changing the source rebuilds seconds, not
+# Horovod. The Apptainer recipes (containers/*.def) start from these images.
 
-ARG YANDASOFT_IMAGE=csirocass/yandasoft:release-openmpi4
-ARG CUDA_IMAGE=nvidia/cuda:12.2.2-cudnn8-devel-ubuntu22.04
-ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.5.11
+ARG RADSIM_BASE=csirocass/yandasoft:release-openmpi4
+ARG RADTRAIN_BASE=nvidia/cuda:12.2.2-cudnn8-devel-ubuntu22.04
 
-FROM ${UV_IMAGE} AS uv
-
-# The project's files both images install from (one place, so the two targets cannot copy different sets)
-FROM scratch AS src
+# What both images install from, in two parts: the metadata their dependencies are read from, and the source
+FROM scratch AS meta
 COPY setup.cfg pyproject.toml constraints.txt README.md /src/
-COPY radsim /src/radsim
-COPY radtrain /src/radtrain
 COPY containers/install.sh containers/selftest.sh /opt/radsim-container/
 
+FROM scratch AS src
+COPY radsim /src/radsim
+COPY radtrain /src/radtrain
+
 # ------------------------------------------------------------------------------------------------------------
-# Simulation image. Base: the Yandasoft team's published image with Open MPI 4 (csimulator, imager and
+# Simulation image. Default base: the Yandasoft team's published image with Open MPI 4 (csimulator, imager and
 # casacore built and tested by them; rebuilding Yandasoft takes hours and many pinned dependencies).
-FROM ${YANDASOFT_IMAGE} AS radsim
+FROM ${RADSIM_BASE} AS radsim
+ARG RADSIM_BASE
 ARG RADSIM_VERSION=0.1.0
 ARG RADSIM_SOURCE=unknown
 ARG RADSIM_REVISION=unknown
@@ -33,20 +39,22 @@ LABEL org.opencontainers.image.title="radsim" \
       org.opencontainers.image.version="${RADSIM_VERSION}" \
       org.opencontainers.image.description="Simulated radio skies imaged as ASKAP would (fast imager, WSClean, Yandasoft), sharded HDF5 tiles" \
       org.opencontainers.image.source="${RADSIM_SOURCE}" \
-      org.opencontainers.image.revision="${RADSIM_REVISION}"
+      org.opencontainers.image.revision="${RADSIM_REVISION}" \
+      org.opencontainers.image.base.name="${RADSIM_BASE}"
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ENV DEBIAN_FRONTEND=noninteractive
-# compilers for mpi4py, built against the base's own Open MPI (Ubuntu's only when the base has no mpicc);
-# WSClean from the distribution where it is packaged
+# compilers and Python headers for mpi4py, built against the base's own Open MPI (the distribution's only when
+# the base has no mpicc); WSClean from the distribution where it is packaged
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates gcc g++ make \
+ && apt-get install -y --no-install-recommends ca-certificates gcc g++ make python3 python3-dev python3-venv python3-pip \
  && (command -v mpicc || apt-get install -y --no-install-recommends libopenmpi-dev openmpi-bin) \
  && (apt-get install -y --no-install-recommends wsclean || echo "WSClean is not packaged for this base: backend wsclean unavailable") \
  && rm -rf /var/lib/apt/lists/*
-COPY --from=uv /uv /usr/local/bin/uv
+COPY --from=meta /src /src
+COPY --from=meta /opt/radsim-container /opt/radsim-container
+RUN --mount=type=secret,id=cacert bash /opt/radsim-container/install.sh radsim /src --deps-only
 COPY --from=src /src /src
-COPY --from=src /opt/radsim-container /opt/radsim-container
-RUN bash /opt/radsim-container/install.sh radsim /src && rm -rf /src
+RUN --mount=type=secret,id=cacert bash /opt/radsim-container/install.sh radsim /src --project-only && rm -rf /src
 ENV PATH=/opt/radsim/bin:$PATH \
     OMP_NUM_THREADS=1 \
     HDF5_USE_FILE_LOCKING=FALSE
@@ -55,28 +63,37 @@ ENTRYPOINT ["radsim"]
 CMD ["--help"]
 
 # ------------------------------------------------------------------------------------------------------------
-# Training image. Base: NVIDIA's CUDA 12.2 + cuDNN 8 development image (what TensorFlow 2.15 is built for);
-# TensorFlow 2.15.1 comes from the constraints file, Horovod is built here with NCCL for GPU allreduce and
-# with MPI (Open MPI 4 from Ubuntu) and Gloo controllers.
-FROM ${CUDA_IMAGE} AS radtrain
+# Training image. Default base: NVIDIA's CUDA 12.2 + cuDNN 8 development image (what TensorFlow 2.15 is built
+# for, with the headers Horovod's NCCL operations need). RADTRAIN_VARIANT=cpu on a plain Debian/Ubuntu base
+# installs tensorflow-cpu and builds Horovod without GPU operations. Horovod always has MPI (the distribution's
+# Open MPI 4) and Gloo controllers.
+FROM ${RADTRAIN_BASE} AS radtrain
+ARG RADTRAIN_BASE
+ARG RADTRAIN_VARIANT=gpu
 ARG RADSIM_VERSION=0.1.0
 ARG RADSIM_SOURCE=unknown
 ARG RADSIM_REVISION=unknown
 LABEL org.opencontainers.image.title="radtrain" \
       org.opencontainers.image.version="${RADSIM_VERSION}" \
-      org.opencontainers.image.description="CNN training on radsim tiles: TensorFlow 2.15.1, Horovod 0.28.1 (NCCL, MPI, Gloo)" \
+      org.opencontainers.image.description="CNN training on radsim tiles: TensorFlow 2.15.1, Horovod 0.28.1 (MPI, Gloo; NCCL on GPU)" \
       org.opencontainers.image.source="${RADSIM_SOURCE}" \
-      org.opencontainers.image.revision="${RADSIM_REVISION}"
+      org.opencontainers.image.revision="${RADSIM_REVISION}" \
+      org.opencontainers.image.base.name="${RADTRAIN_BASE}" \
+      org.radsim.variant="${RADTRAIN_VARIANT}"
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-ENV DEBIAN_FRONTEND=noninteractive
+ENV DEBIAN_FRONTEND=noninteractive \
+    RADTRAIN_VARIANT=${RADTRAIN_VARIANT}
+# NCCL's packages come from NVIDIA's repository, which the CUDA base configures
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates gcc g++ make libopenmpi-dev openmpi-bin \
-        libnccl2 libnccl-dev \
+ && apt-get install -y --no-install-recommends ca-certificates gcc g++ make python3 python3-dev python3-venv python3-pip \
+        libopenmpi-dev openmpi-bin \
+ && if [ "$RADTRAIN_VARIANT" = gpu ]; then apt-get install -y --no-install-recommends libnccl2 libnccl-dev; fi \
  && rm -rf /var/lib/apt/lists/*
-COPY --from=uv /uv /usr/local/bin/uv
+COPY --from=meta /src /src
+COPY --from=meta /opt/radsim-container /opt/radsim-container
+RUN --mount=type=secret,id=cacert bash /opt/radsim-container/install.sh radtrain /src --deps-only
 COPY --from=src /src /src
-COPY --from=src /opt/radsim-container /opt/radsim-container
-RUN bash /opt/radsim-container/install.sh radtrain /src && rm -rf /src
+RUN --mount=type=secret,id=cacert bash /opt/radsim-container/install.sh radtrain /src --project-only && rm -rf /src
 ENV PATH=/opt/radsim/bin:$PATH \
     HDF5_USE_FILE_LOCKING=FALSE \
     TF_CPP_MIN_LOG_LEVEL=2
