@@ -21,8 +21,12 @@
 #                 the job is started (submitted) from
 #   OUT           dataset directory (default runs/simulate); on a cluster, put it on the parallel file system
 #   REQUEUE       1: when the time limit stops the job, requeue it (scontrol requeue) to go on where it stopped
-#   RADSIM_IMAGE  Apptainer image (containers/radsim.def): every rank runs `apptainer exec` in it, with the
-#                 output and config directories bound; otherwise radsim from .venv or PATH is used
+#   RADSIM_IMAGE  container image to run radsim in, with the output and config directories bound; otherwise
+#                 radsim from .venv or PATH is used. With CONTAINER_RUNTIME=apptainer (the default), a .sif file
+#                 (containers/radsim.def) and every rank runs `apptainer exec` under srun/mpirun; with docker or
+#                 podman, an image of the local engine (radsim:0.1.0) and one container runs mpirun inside it
+#                 (one node only: workstations). See jobs/container.sh.
+#   CONTAINER_RUNTIME  apptainer (default), docker or podman
 #   RADSIM_ARGS   extra arguments for `radsim simulate`, e.g. "--set imaging.backend=wsclean"
 #   NPROCS        ranks for mpirun outside Slurm (default: the number of cores)
 #   RADSIM_MPI    srun's --mpi plugin (default pmix when `srun --mpi=list` offers it)
@@ -37,6 +41,7 @@
 set -euo pipefail
 
 say() { printf '[simulate.sh] %s\n' "$*"; }
+die() { echo "[simulate.sh] error: $*" >&2; exit 2; }
 
 # CONFIG, OUT (and DATASET) given relative are taken from the caller's directory (the submit directory under
 # Slurm); the defaults are the repository's
@@ -61,10 +66,14 @@ CONFIG="$(cd "$(dirname "$CONFIG")" && pwd)/$(basename "$CONFIG")"
 OUT="$(cd "$OUT" && pwd)"
 
 # what each rank runs: radsim in the image, from the project's .venv, or from PATH
+IN_IMAGE=()
+IN_IMAGE_LAUNCHES=0
+RUN=()
 if [ -n "${RADSIM_IMAGE:-}" ]; then
-    command -v apptainer >/dev/null || { echo "[simulate.sh] error: RADSIM_IMAGE is set but apptainer is not on PATH" >&2; exit 2; }
-    [ -f "$RADSIM_IMAGE" ] || { echo "[simulate.sh] error: RADSIM_IMAGE not found: $RADSIM_IMAGE" >&2; exit 2; }
-    RADSIM=(apptainer exec --bind "$OUT" --bind "$(dirname "$CONFIG")" "$RADSIM_IMAGE" radsim)
+    # shellcheck source=jobs/container.sh
+    source "$ROOT/jobs/container.sh"
+    container_prefix RADSIM_IMAGE "$RADSIM_IMAGE" "$OUT" "$(dirname "$CONFIG")"
+    RADSIM=("${IN_IMAGE[@]}" radsim)
 elif [ -x "$ROOT/.venv/bin/radsim" ]; then
     RADSIM=("$ROOT/.venv/bin/radsim")
 elif command -v radsim >/dev/null; then
@@ -75,8 +84,18 @@ else
 fi
 
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
+RADSIM_RANK=("${RADSIM[@]}")
 
-if [ -n "${SLURM_JOB_ID:-}" ]; then
+if [ "$IN_IMAGE_LAUNCHES" = 1 ]; then
+    # Docker/Podman: one container holds every rank, started by the image's own mpirun
+    n="${SLURM_NTASKS:-${NPROCS:-$(nproc)}}"
+    LAUNCH=("${IN_IMAGE[@]}" mpirun -n "$n")
+    if [ "$n" -gt "$(nproc)" ]; then
+        LAUNCH+=(--oversubscribe)
+    fi
+    RADSIM_RANK=(radsim)
+    say "${SLURM_JOB_ID:+job $SLURM_JOB_ID: }$n ranks via mpirun inside the container"
+elif [ -n "${SLURM_JOB_ID:-}" ]; then
     mpi="${RADSIM_MPI:-}"
     if [ -z "$mpi" ] && srun --mpi=list 2>&1 | grep -qw pmix; then
         mpi=pmix
@@ -100,7 +119,7 @@ fi
 
 say "config $CONFIG -> dataset $OUT"
 status=0
-"${LAUNCH[@]}" "${RADSIM[@]}" simulate "$CONFIG" --out "$OUT" "${EXTRA[@]}" || status=$?
+"${RUN[@]}" "${LAUNCH[@]}" "${RADSIM_RANK[@]}" simulate "$CONFIG" --out "$OUT" "${EXTRA[@]}" || status=$?
 if [ "$status" -ne 0 ] && grep -q '"status": "interrupted"' "$OUT/manifest.json" 2>/dev/null; then
     status=75          # mpirun reports its own status when signalled: say what radsim did
 fi

@@ -21,8 +21,12 @@
 #                   OUT) are taken from the directory the job is started (submitted) from
 #   DATASET         radsim dataset directory (default runs/simulate)
 #   OUT             run directory (default runs/train); resubmitting continues an unfinished run
-#   RADTRAIN_IMAGE  Apptainer image (containers/radtrain.def): every rank runs `apptainer exec --nv` in it,
-#                   with the dataset, run and config directories bound
+#   RADTRAIN_IMAGE  container image to run radtrain in, with the dataset, run and config directories bound.
+#                   With CONTAINER_RUNTIME=apptainer (the default), a .sif file (containers/radtrain.def) and
+#                   every rank runs `apptainer exec --nv` under srun/horovodrun; with docker or podman, an image
+#                   of the local engine (radtrain:0.1.0, or radtrain:0.1.0-cpu) and one container runs
+#                   horovodrun inside it (one node only: workstations). See jobs/container.sh.
+#   CONTAINER_RUNTIME  apptainer (default), docker or podman
 #   RADTRAIN_ARGS   extra arguments for `radtrain fit`, e.g. "--set train.epochs=50"
 #   NPROCS          ranks for horovodrun outside Slurm (default: the GPUs nvidia-smi lists, else 1)
 #   RADTRAIN_MPI    srun's --mpi plugin (default pmix when `srun --mpi=list` offers it)
@@ -57,10 +61,21 @@ CONFIG="$(cd "$(dirname "$CONFIG")" && pwd)/$(basename "$CONFIG")"
 DATASET="$(cd "$DATASET" && pwd)"
 OUT="$(cd "$OUT" && pwd)"
 
+IN_IMAGE=()
+IN_IMAGE_LAUNCHES=0
+RUN=()
 if [ -n "${RADTRAIN_IMAGE:-}" ]; then
-    command -v apptainer >/dev/null || die "RADTRAIN_IMAGE is set but apptainer is not on PATH"
-    [ -f "$RADTRAIN_IMAGE" ] || die "RADTRAIN_IMAGE not found: $RADTRAIN_IMAGE"
-    RADTRAIN=(apptainer exec --nv --bind "$DATASET" --bind "$OUT" --bind "$(dirname "$CONFIG")" "$RADTRAIN_IMAGE" radtrain)
+    # shellcheck source=jobs/container.sh
+    source "$ROOT/jobs/container.sh"
+    if [ -z "${CONTAINER_GPUS:-}" ]; then            # the GPUs into the container where the host has them
+        CONTAINER_GPUS=0
+        if [ "${CONTAINER_RUNTIME:-apptainer}" = apptainer ] ||
+           { command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; }; then
+            CONTAINER_GPUS=1
+        fi
+    fi
+    container_prefix RADTRAIN_IMAGE "$RADTRAIN_IMAGE" "$OUT" "$DATASET" "$(dirname "$CONFIG")"
+    RADTRAIN=("${IN_IMAGE[@]}" radtrain)
 elif [ -x "$ROOT/.venv/bin/radtrain" ]; then
     RADTRAIN=("$ROOT/.venv/bin/radtrain")
     export PATH="$ROOT/.venv/bin:$PATH"        # horovodrun
@@ -73,7 +88,17 @@ fi
 # HDF5 file locks are often unsupported on parallel file systems, and the ranks only read the shards
 export HDF5_USE_FILE_LOCKING="${HDF5_USE_FILE_LOCKING:-FALSE}"
 
-if [ -n "${SLURM_JOB_ID:-}" ]; then
+RADTRAIN_RANK=("${RADTRAIN[@]}")
+if [ "$IN_IMAGE_LAUNCHES" = 1 ]; then
+    # Docker/Podman: one container holds every rank, started by the image's own horovodrun
+    n="${SLURM_NTASKS:-${NPROCS:-1}}"
+    LAUNCH=("${IN_IMAGE[@]}")
+    if [ "$n" -gt 1 ]; then
+        LAUNCH+=(horovodrun -np "$n" -H "localhost:$n" --gloo)
+    fi
+    RADTRAIN_RANK=(radtrain)
+    say "${SLURM_JOB_ID:+job $SLURM_JOB_ID: }$n Horovod rank(s) inside the container"
+elif [ -n "${SLURM_JOB_ID:-}" ]; then
     mpi="${RADTRAIN_MPI:-}"
     if [ -z "$mpi" ] && srun --mpi=list 2>&1 | grep -qw pmix; then
         mpi=pmix
@@ -99,7 +124,7 @@ fi
 
 say "config $CONFIG, dataset $DATASET -> run $OUT"
 status=0
-"${LAUNCH[@]}" "${RADTRAIN[@]}" fit "$CONFIG" --dataset "$DATASET" --out "$OUT" "${EXTRA[@]}" || status=$?
+"${RUN[@]}" "${LAUNCH[@]}" "${RADTRAIN_RANK[@]}" fit "$CONFIG" --dataset "$DATASET" --out "$OUT" "${EXTRA[@]}" || status=$?
 if [ "$status" -ne 0 ]; then
     say "radtrain fit exited with status $status; submit the same job again to resume from the last checkpoint"
     exit "$status"
