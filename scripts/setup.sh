@@ -13,8 +13,9 @@ say() { printf '[setup] %s\n' "$*"; }
 
 # Debian packages needed at run time and for the tests: WSClean; Open MPI and a C compiler with Python's
 # headers (mpi4py and Horovod are built against Debian's Open MPI; Horovod needs a C++ compiler); Slurm and
-# munge (the tests start a one-node Slurm).
-APT_PACKAGES=(wsclean openmpi-bin libopenmpi-dev gcc g++ python3-dev slurm-wlm munge)
+# munge (the tests start a one-node Slurm); Docker's engine and mmdebstrap (the tests build and run the images
+# on a Debian base made here).
+APT_PACKAGES=(wsclean openmpi-bin libopenmpi-dev gcc g++ python3-dev slurm-wlm munge docker.io mmdebstrap)
 
 missing_debs() {
     local p
