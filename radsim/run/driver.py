@@ -40,6 +40,7 @@ log = logging.getLogger("radsim.simulate")
 TAG_REQUEST = 11
 TAG_REPLY = 12
 POLL_S = 0.02
+STOP_GRACE_S = 15         # after SIGTERM/SIGINT, how long rank 0 waits for the other ranks' goodbye (s)
 
 
 class SimulationError(RadsimError, RuntimeError):
@@ -488,6 +489,12 @@ def simulate(cfg, out, *, force_new: bool = False, allow_version_change: bool = 
             log.info("%s: %d realisations planned, %d already done, %d to make on %d rank(s)", out,
                      plan["planned"], len(plan["done"]), len(plan["todo"]), size)
         status = _lead(comm, cfg, out, job) if rank == 0 else _follow(comm, cfg, out, job)
+        if job.get("silent_ranks"):
+            # the barrier and MPI_Finalize would wait for the missing ranks for ever: leave now, the work is saved
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(status)
         if size > 1:
             _wait(comm.Ibarrier())   # ranks that finish early wait here asleep, not spinning
     finally:
@@ -552,7 +559,15 @@ def _lead(comm, cfg, out: Path, job: dict) -> int:
         log.error("%s", mine["fatal"])
     dispatcher.stop_handing_out()
     if size > 1:
-        dispatcher.thread.join()
+        # Stopped by a signal, a rank that never says goodbye has gone with its node: do not wait for it past
+        # Slurm's KillWait (30 s by default, then SIGKILL), write the manifest from the shards on disk
+        dispatcher.thread.join(timeout=STOP_GRACE_S if stopper.requested else None)
+        silent = sorted(set(range(1, size)) - set(dispatcher.rank_info))
+        if silent:
+            job["silent_ranks"] = silent
+            log.error("no word from rank(s) %s %d s after %s (their node failed?): the manifest is written from "
+                      "the shards on disk, which keep everything those ranks committed",
+                      ", ".join(map(str, silent)), STOP_GRACE_S, stopper.signal_name)
     progress.close()
     rank_info = [mine, *(dispatcher.rank_info[r] for r in sorted(dispatcher.rank_info))]
     status = _finish(cfg, out, job["full_plan"], rank_info, progress.failed, dispatcher.fatal, job["started"],
