@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import socket
 import time
 from pathlib import Path
 
@@ -262,7 +263,8 @@ def fit(cfg: RadtrainConfig, dataset_dir, run_dir, *, overwrite: bool = False, e
     learning_rate = tc.learning_rate * engine.size
     callbacks, early = make_callbacks(engine, run_dir, run, store, ckpt.epoch, steps, dc.batch_size, learning_rate,
                                       tc.patience)
-    record = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "ranks": engine.size, "device": device,
+    hosts = sorted(set(engine.allgather_object(socket.gethostname())))
+    record = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "ranks": engine.size, "hosts": hosts, "device": device,
               "initial_epoch": initial_epoch, "steps_per_epoch": steps, "global_batch": dc.batch_size * engine.size,
               "batch_per_rank": dc.batch_size, "learning_rate": learning_rate,
               "parameters": int(model.count_params()), "setup_s": time.perf_counter() - t_setup,
