@@ -101,7 +101,13 @@ elif [ -n "${SLURM_JOB_ID:-}" ]; then
         mpi=pmix
     fi
     LAUNCH=(srun --kill-on-bad-exit=1 ${mpi:+--mpi=$mpi})
-    say "job $SLURM_JOB_ID${SLURM_RESTART_COUNT:+ (requeued $SLURM_RESTART_COUNT time(s))}: ${SLURM_NTASKS:-?} ranks on ${SLURM_JOB_NUM_NODES:-?} node(s) via srun${mpi:+ --mpi=$mpi}"
+    say "job $SLURM_JOB_ID${SLURM_RESTART_COUNT:+ (requeued $SLURM_RESTART_COUNT time(s))}: ${SLURM_NTASKS:-?} ranks on ${SLURM_JOB_NUM_NODES:-?} node(s) (${SLURM_JOB_NODELIST:-?}) via srun${mpi:+ --mpi=$mpi}"
+    # shellcheck source=jobs/cluster.sh
+    source "$ROOT/jobs/cluster.sh"
+    choose_interface
+    # When a node fails Slurm ends the job: SIGTERM to every process (the ranks keep their work), SIGKILL
+    # KillWait later. Outlive the SIGTERM long enough to say what happened.
+    trap 'say "SIGTERM from Slurm"' TERM
 elif command -v mpirun >/dev/null; then
     n="${NPROCS:-$(nproc)}"
     LAUNCH=(mpirun -n "$n")
@@ -123,7 +129,13 @@ status=0
 if [ "$status" -ne 0 ] && grep -q '"status": "interrupted"' "$OUT/manifest.json" 2>/dev/null; then
     status=75          # mpirun reports its own status when signalled: say what radsim did
 fi
-if [ "$status" -eq 0 ]; then
+lost=""
+if [ "$status" -ne 0 ] && [ -n "${SLURM_JOB_ID:-}" ] && [ "$IN_IMAGE_LAUNCHES" = 0 ]; then
+    lost="$(failed_nodes)"
+fi
+if [ -n "$lost" ]; then
+    say "node(s) $lost of this job failed (Slurm marks them down) and the ranks were stopped: every realisation committed to the shards is kept in $OUT (a lost node loses at most its last dataset.commit_interval_s of work, the others commit theirs on SIGTERM); Slurm requeues the job (--requeue) to resume when enough nodes are up, or cancel it and submit it again without them (sbatch --exclude=$lost ...) to complete the dataset now"
+elif [ "$status" -eq 0 ]; then
     "${RADSIM[@]}" inspect --quick "$OUT"
 elif [ "$status" -eq 75 ] && [ -n "${SLURM_JOB_ID:-}" ] && [ "${REQUEUE:-0}" = 1 ]; then
     say "stopped before the time limit with every completed realisation kept; requeueing job $SLURM_JOB_ID"

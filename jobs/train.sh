@@ -104,7 +104,13 @@ elif [ -n "${SLURM_JOB_ID:-}" ]; then
         mpi=pmix
     fi
     LAUNCH=(srun --kill-on-bad-exit=1 ${mpi:+--mpi=$mpi})
-    say "job $SLURM_JOB_ID${SLURM_RESTART_COUNT:+ (requeued $SLURM_RESTART_COUNT time(s))}: ${SLURM_NTASKS:-?} ranks on ${SLURM_JOB_NUM_NODES:-?} node(s), GPUs per node: ${SLURM_GPUS_PER_NODE:-none}, via srun${mpi:+ --mpi=$mpi}"
+    say "job $SLURM_JOB_ID${SLURM_RESTART_COUNT:+ (requeued $SLURM_RESTART_COUNT time(s))}: ${SLURM_NTASKS:-?} ranks on ${SLURM_JOB_NUM_NODES:-?} node(s) (${SLURM_JOB_NODELIST:-?}), GPUs per node: ${SLURM_GPUS_PER_NODE:-none}, via srun${mpi:+ --mpi=$mpi}"
+    # shellcheck source=jobs/cluster.sh
+    source "$ROOT/jobs/cluster.sh"
+    choose_interface
+    # When a node fails Slurm ends the job: SIGTERM to every process (the ranks keep their work), SIGKILL
+    # KillWait later. Outlive the SIGTERM long enough to say what happened.
+    trap 'say "SIGTERM from Slurm"' TERM
 else
     if [ -z "${NPROCS:-}" ]; then
         NPROCS=1
@@ -126,7 +132,15 @@ say "config $CONFIG, dataset $DATASET -> run $OUT"
 status=0
 "${RUN[@]}" "${LAUNCH[@]}" "${RADTRAIN_RANK[@]}" fit "$CONFIG" --dataset "$DATASET" --out "$OUT" "${EXTRA[@]}" || status=$?
 if [ "$status" -ne 0 ]; then
-    say "radtrain fit exited with status $status; submit the same job again to resume from the last checkpoint"
+    lost=""
+    if [ -n "${SLURM_JOB_ID:-}" ] && [ "$IN_IMAGE_LAUNCHES" = 0 ]; then
+        lost="$(failed_nodes)"
+    fi
+    if [ -n "$lost" ]; then
+        say "node(s) $lost of this job failed (Slurm marks them down) and the ranks were stopped: $OUT keeps the last epoch's checkpoint; Slurm requeues the job (--requeue) to resume from it when enough nodes are up, or cancel it and submit it again without them (sbatch --exclude=$lost ...; fewer ranks change the global batch)"
+    else
+        say "radtrain fit exited with status $status; submit the same job again to resume from the last checkpoint"
+    fi
     exit "$status"
 fi
 if [ "${EVALUATE:-1}" != 0 ]; then

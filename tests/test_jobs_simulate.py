@@ -49,7 +49,7 @@ def test_sbatch_runs_two_srun_ranks_to_a_verified_dataset(local_slurm, tmp_path)
     job = sbatch(local_slurm, tmp_path, cfg, out)
     assert wait_for(local_slurm, job) == "COMPLETED", (tmp_path / f"job-{job}.out").read_text()
     log = (tmp_path / f"job-{job}.out").read_text()
-    assert f"job {job}: 2 ranks on 1 node(s) via srun --mpi=pmix" in log
+    assert f"job {job}: 2 ranks on 1 node(s) ({local_slurm.host}) via srun --mpi=pmix" in log
     assert "radsim[rank 0/2]" in log and "complete, 6 of 6 realisations" in log
     m = inspect_ok(out)
     assert m["runs"][-1]["ranks"] == 2 and m["status"] == "complete"
