@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # NODE_ADDR and NODE_IFACE are the caller's
 # Slurm helpers shared by jobs/simulate.sh and jobs/train.sh (sourced inside an allocation).
 #
 # choose_interface   on a job of several nodes, the network interface MPI's TCP transport, Horovod's Gloo and
@@ -7,11 +7,11 @@
 #                    container bridge or a virtual interface that only exists here. Each variable the user has
 #                    set is kept: OMPI_MCA_btl_tcp_if_include (or _exclude), HOROVOD_GLOO_IFACE,
 #                    NCCL_SOCKET_IFNAME. The name is exported to every task, so nodes must name it alike.
+#                    Sets NODE_ADDR and NODE_IFACE (this node's address and interface) on one node too.
 # failed_nodes       the nodes of this job that Slurm has marked down, failed or not responding.
 # Needs say() from the caller.
 
 choose_interface() {
-    [ "${SLURM_JOB_NUM_NODES:-1}" -gt 1 ] || return 0
     local node addr iface
     node="$(hostname -s)"
     addr="$(scontrol show node "$node" 2>/dev/null | sed -n 's/.*NodeAddr=\([^ ]*\).*/\1/p')"
@@ -30,6 +30,8 @@ choose_interface() {
         say "network: no interface holds $node's address $addr; MPI, Gloo and NCCL choose their interfaces themselves"
         return 0
     fi
+    NODE_ADDR="$addr" NODE_IFACE="$iface"
+    [ "${SLURM_JOB_NUM_NODES:-1}" -gt 1 ] || return 0
     local kept=()
     if [ -n "${OMPI_MCA_btl_tcp_if_include:-}${OMPI_MCA_btl_tcp_if_exclude:-}" ]; then
         kept+=(OMPI_MCA_btl_tcp_if_include/exclude)

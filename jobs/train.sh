@@ -30,6 +30,8 @@
 #   RADTRAIN_ARGS   extra arguments for `radtrain fit`, e.g. "--set train.epochs=50"
 #   NPROCS          ranks for horovodrun outside Slurm (default: the GPUs nvidia-smi lists, else 1)
 #   RADTRAIN_MPI    srun's --mpi plugin (default pmix when `srun --mpi=list` offers it)
+#   RADTRAIN_CONTROLLER  under Slurm, Horovod's controller: mpi (default; srun --mpi=pmix) or gloo (TCP; this
+#                   script serves the rendezvous horovodrun would, on the first node, and srun starts the ranks)
 #   EVALUATE        0 to skip the evaluation on the test split after training (default 1)
 #
 # On CPU-only nodes submit with --gpus-per-node=0 (or --gres=none): every rank then shares the node's cores.
@@ -111,6 +113,26 @@ elif [ -n "${SLURM_JOB_ID:-}" ]; then
     # When a node fails Slurm ends the job: SIGTERM to every process (the ranks keep their work), SIGKILL
     # KillWait later. Outlive the SIGTERM long enough to say what happened.
     trap 'say "SIGTERM from Slurm"' TERM
+    if [ "${RADTRAIN_CONTROLLER:-mpi}" = gloo ]; then
+        # Horovod's Gloo controller over TCP: the rendezvous horovodrun --gloo would serve, here on the first
+        # node, and srun starts the ranks (each takes its slot from Slurm's task variables)
+        [ -n "${NODE_ADDR:-}" ] || die "RADTRAIN_CONTROLLER=gloo: cannot find this node's address for the rendezvous"
+        mapfile -t nodes < <(scontrol show hostnames "$SLURM_JOB_NODELIST")
+        portfile="$(mktemp)"
+        "${RADTRAIN[@]}" rendezvous "${nodes[@]}" > "$portfile" 2>&1 &
+        rendezvous=$!
+        trap 'kill "$rendezvous" 2>/dev/null; rm -f "$portfile"' EXIT
+        for _ in $(seq 100); do
+            if grep -qE '^[0-9]+$' "$portfile" || ! kill -0 "$rendezvous" 2>/dev/null; then break; fi
+            sleep 0.2
+        done
+        port="$(grep -E '^[0-9]+$' "$portfile" | head -1)" ||
+            die "the Gloo rendezvous did not start: $(cat "$portfile")"
+        export HOROVOD_GLOO_RENDEZVOUS_ADDR="$NODE_ADDR" HOROVOD_GLOO_RENDEZVOUS_PORT="$port" \
+               HOROVOD_CONTROLLER=gloo HOROVOD_CPU_OPERATIONS=gloo HOROVOD_GLOO_IFACE="${HOROVOD_GLOO_IFACE:-$NODE_IFACE}"
+        LAUNCH=(srun --kill-on-bad-exit=1)
+        say "Horovod's Gloo controller: rendezvous on $NODE_ADDR:$port, interface $HOROVOD_GLOO_IFACE"
+    fi
 else
     if [ -z "${NPROCS:-}" ]; then
         NPROCS=1

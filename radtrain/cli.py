@@ -159,7 +159,23 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--noise-map", metavar="FITS", help="the image's noise map (Jy/beam, same grid; radsim's "
                                                        "noise.fits): needed by runs trained with the noise input")
     q.set_defaults(func=cmd_predict)
+
+    q = sub.add_parser("rendezvous", help="serve Horovod's Gloo rendezvous for srun's ranks (jobs/train.sh)",
+                       description="Inside a Slurm allocation: serve the rendezvous that horovodrun --gloo would, "
+                                   "for ranks started by srun with HOROVOD_GLOO_RENDEZVOUS_ADDR/PORT set. Prints the "
+                                   "port, then serves until killed. jobs/train.sh runs it when "
+                                   "RADTRAIN_CONTROLLER=gloo.")
+    q.add_argument("nodes", nargs="+", help="the job's nodes in order (scontrol show hostnames)")
+    q.set_defaults(func=cmd_rendezvous)
     return p
+
+
+def cmd_rendezvous(args) -> int:
+    from radtrain import distributed
+    if "SLURM_TASKS_PER_NODE" not in os.environ:
+        raise RadtrainError("radtrain rendezvous runs inside a Slurm allocation (SLURM_TASKS_PER_NODE is not set)")
+    distributed.serve_gloo_rendezvous(args.nodes)
+    return 0
 
 
 def main(argv=None) -> int:

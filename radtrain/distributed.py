@@ -53,6 +53,7 @@ class SingleEngine:
     """One process, no communication."""
 
     name = "single"
+    controller = "none"
     rank = 0
     size = 1
     local_rank = 0
@@ -76,16 +77,61 @@ class SingleEngine:
         pass
 
 
+def _slurm_tasks_per_node() -> list[int]:
+    """SLURM_TASKS_PER_NODE ("2(x3),1") as one count per node of the job."""
+    counts = []
+    for part in os.environ["SLURM_TASKS_PER_NODE"].split(","):
+        n, _, times = part.partition("(x")
+        counts += [int(n)] * (int(times.rstrip(")")) if times else 1)
+    return counts
+
+
+def gloo_slots_from_slurm() -> dict[str, str]:
+    """The Horovod slot of this srun task (rank, local and cross ranks, host name) for the Gloo controller,
+    from Slurm's task variables. srun's default block distribution numbers ranks node after node, as Horovod's
+    host assignment does, so the rendezvous server's plan and the tasks agree."""
+    per_node = _slurm_tasks_per_node()
+    node = int(os.environ["SLURM_NODEID"])
+    return {"HOROVOD_RANK": os.environ["SLURM_PROCID"], "HOROVOD_SIZE": os.environ["SLURM_NTASKS"],
+            "HOROVOD_LOCAL_RANK": os.environ["SLURM_LOCALID"], "HOROVOD_LOCAL_SIZE": str(per_node[node]),
+            "HOROVOD_CROSS_RANK": str(node), "HOROVOD_CROSS_SIZE": str(len(per_node)),
+            "HOROVOD_HOSTNAME": os.environ["SLURMD_NODENAME"]}
+
+
+def serve_gloo_rendezvous(nodes: list[str]) -> None:
+    """Horovod's Gloo rendezvous server for the tasks of this Slurm job (``nodes`` in the job's order, the tasks
+    per node from SLURM_TASKS_PER_NODE): what ``horovodrun --gloo`` runs itself, for ranks that srun starts.
+    Prints the port it listens on, then serves until killed."""
+    import threading
+
+    from horovod.runner.common.util.hosts import get_host_assignments, parse_hosts
+    from horovod.runner.http.http_server import RendezvousServer
+    per_node = _slurm_tasks_per_node()
+    if len(per_node) != len(nodes):
+        raise DistributedError(f"{len(nodes)} nodes but SLURM_TASKS_PER_NODE lists {len(per_node)}")
+    server = RendezvousServer()
+    port = server.start()
+    server.init(get_host_assignments(parse_hosts(",".join(f"{n}:{k}" for n, k in zip(nodes, per_node))),
+                                     sum(per_node)))
+    print(port, flush=True)
+    threading.Event().wait()
+
+
 class HorovodEngine:
-    """Horovod (MPI or Gloo controller): ``horovodrun -np N``, ``mpirun``, ``srun --mpi=pmix``."""
+    """Horovod (MPI or Gloo controller): ``horovodrun -np N``, ``mpirun``, ``srun --mpi=pmix``, and ``srun`` with
+    the Gloo controller when jobs/train.sh serves the rendezvous (HOROVOD_GLOO_RENDEZVOUS_ADDR set)."""
 
     name = "horovod"
 
     def __init__(self):
         import horovod.tensorflow.keras as hvd
+        if os.environ.get("HOROVOD_GLOO_RENDEZVOUS_ADDR") and "HOROVOD_RANK" not in os.environ \
+                and "SLURM_PROCID" in os.environ:
+            os.environ.update(gloo_slots_from_slurm())
         hvd.init()
         self.hvd = hvd
         self.rank, self.size, self.local_rank = hvd.rank(), hvd.size(), hvd.local_rank()
+        self.controller = "gloo" if hvd.gloo_enabled() else "mpi"
 
     def distributed_optimizer(self, optimizer, compression: str = "none"):
         """Gradients averaged over ranks before every update; ``compression="fp16"`` sends them as float16

@@ -264,7 +264,8 @@ def fit(cfg: RadtrainConfig, dataset_dir, run_dir, *, overwrite: bool = False, e
     callbacks, early = make_callbacks(engine, run_dir, run, store, ckpt.epoch, steps, dc.batch_size, learning_rate,
                                       tc.patience)
     hosts = sorted(set(engine.allgather_object(socket.gethostname())))
-    record = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "ranks": engine.size, "hosts": hosts, "device": device,
+    record = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "ranks": engine.size, "hosts": hosts,
+              "controller": getattr(engine, "controller", "none"), "device": device,
               "initial_epoch": initial_epoch, "steps_per_epoch": steps, "global_batch": dc.batch_size * engine.size,
               "batch_per_rank": dc.batch_size, "learning_rate": learning_rate,
               "parameters": int(model.count_params()), "setup_s": time.perf_counter() - t_setup,
@@ -272,8 +273,9 @@ def fit(cfg: RadtrainConfig, dataset_dir, run_dir, *, overwrite: bool = False, e
     if engine.rank == 0:
         run["runs"].append(record)
         write_run(run_dir, run)
-    log.info("training %s on %s: %d ranks (%s, %s), global batch %d, learning rate %.3g, epochs %d..%d",
-             cfg.model.architecture, ds.directory, engine.size, engine.name, device, dc.batch_size * engine.size,
+    log.info("training %s on %s: %d ranks on %s (%s, %s), global batch %d, learning rate %.3g, epochs %d..%d",
+             cfg.model.architecture, ds.directory, engine.size, ",".join(hosts), f"{engine.name} "
+             f"{record['controller']}" if engine.size > 1 else engine.name, device, dc.batch_size * engine.size,
              learning_rate, initial_epoch + 1, tc.epochs)
     if initial_epoch < tc.epochs:
         try:

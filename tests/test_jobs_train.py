@@ -25,9 +25,9 @@ def test_sbatch_trains_on_two_srun_ranks_and_evaluates(local_slurm, train_datase
     log = (tmp_path / f"job-{job}.out").read_text()
     assert state == "COMPLETED", log
     assert f"job {job}: 2 ranks on 1 node(s)" in log and "via srun --mpi=pmix" in log
-    assert "radtrain[rank 0/2]" in log and "2 ranks (horovod, cpu)" in log
+    assert "radtrain[rank 0/2]" in log and f"2 ranks on {local_slurm.host} (horovod mpi, cpu)" in log
     run = read_run(out)
-    assert run["status"] == "complete" and run["runs"][-1]["ranks"] == 2
+    assert run["status"] == "complete" and run["runs"][-1]["ranks"] == 2 and run["runs"][-1]["controller"] == "mpi"
     assert all(h["weights_agree"] and len(h["weights_digests"]) == 2 for h in read_history(out))
     metrics = json.loads((out / "evaluate-test" / "metrics.json").read_text())
     assert metrics["n_tiles"] == 16 and "test split" in log

@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 
@@ -93,8 +94,9 @@ def horovod_run(train_dataset, tmp_path_factory):
 def test_two_horovod_ranks_hold_identical_weights_after_every_epoch(horovod_run):
     _, run_dir, proc = horovod_run
     tmp_path = run_dir.parent
-    assert "radtrain[rank 0/2]" in proc.stdout and "2 ranks (horovod, cpu), global batch 16" in proc.stdout
+    assert "radtrain[rank 0/2]" in proc.stdout and "(horovod gloo, cpu), global batch 16" in proc.stdout
     run = read_run(tmp_path / "run")
+    assert run["runs"][-1]["controller"] == "gloo" and run["runs"][-1]["hosts"] == [socket.gethostname()]
     assert run["runs"][-1]["ranks"] == 2 and run["runs"][-1]["learning_rate"] == pytest.approx(2e-3)
     # 6 train shards of 16 tiles: 48 tiles per rank, 6 steps of 8
     assert run["runs"][-1]["steps_per_epoch"] == 6
@@ -115,7 +117,7 @@ def test_mpirun_gives_the_same_weights_as_horovodrun(horovod_run, train_dataset,
                                                                          "--out", tmp_path / "run"]],
                           capture_output=True, text=True, env={**HVD_ENV, **MPI_ENV}, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "2 ranks (horovod, cpu)" in proc.stdout
+    assert "(horovod mpi, cpu)" in proc.stdout
     # Horovod's MPI controller (mpirun) and Gloo controller (horovodrun) train the same weights, bit for bit
     assert [h["weights_digests"] for h in read_history(tmp_path / "run")] == [
         h["weights_digests"] for h in read_history(run_dir)]

@@ -112,31 +112,41 @@ def history(run):
 
 @pytest.fixture(scope="module")
 def train_runs(cluster, one_node_dataset, tmp_path_factory):
-    """The same training (2 ranks, global batch 16, 2 epochs) on two nodes and on one node."""
+    """The same training (2 ranks, global batch 16, 2 epochs) on two nodes with Horovod's MPI and Gloo
+    controllers, and on one node."""
     tmp = tmp_path_factory.mktemp("train")
     cfg = train_config(tmp, train__epochs=2, train__warmup_epochs=1)
     runs = {}
-    for name, flags in (("two", ("-N", "2", "--ntasks-per-node=1")),
-                        ("one", ("-N", "1", "--ntasks=2", "--ntasks-per-node=2", "--nodelist=node1"))):
+    for name, controller, flags in (("two-mpi", "mpi", ("-N", "2", "--ntasks-per-node=1")),
+                                    ("two-gloo", "gloo", ("-N", "2", "--ntasks-per-node=1")),
+                                    ("one", "mpi", ("-N", "1", "--ntasks=2", "--ntasks-per-node=2",
+                                                    "--nodelist=node1"))):
         job = submit(cluster, tmp, "train.sh", *flags, "--gpus-per-node=0", "--cpus-per-task=1", CONFIG=cfg,
-                     DATASET=one_node_dataset, OUT=tmp / name)
+                     DATASET=one_node_dataset, OUT=tmp / name, RADTRAIN_CONTROLLER=controller)
         assert wait_for(cluster, job, timeout=600) == "COMPLETED", log_of(tmp, job)
         runs[name] = (tmp / name, log_of(tmp, job))
     return runs
 
 
-def test_horovod_across_two_nodes_trains_the_one_node_weights(train_runs):
-    (two, log), (one, _) = train_runs["two"], train_runs["one"]
+@pytest.mark.parametrize("controller", ["mpi", "gloo"])
+def test_horovod_across_two_nodes_trains_the_one_node_weights(train_runs, controller):
+    """One rank per node, over TCP between the hosts: the weights of every epoch are bit-identical to two ranks
+    on one node with the same global batch (the ranks' threads fixed: RADTRAIN_THREADS_PER_RANK=1)."""
+    (two, log), (one, _) = train_runs[f"two-{controller}"], train_runs["one"]
     assert "2 ranks on 2 node(s) (node[1-2])" in log and "network: interface eth0" in log
+    assert f"2 ranks on node1,node2 (horovod {controller}, cpu)" in log
+    if controller == "gloo":
+        assert "Horovod's Gloo controller: rendezvous on" in log
     run = json.loads((two / "run.json").read_text())
     assert run["status"] == "complete" and run["runs"][-1]["hosts"] == ["node1", "node2"]
+    assert run["runs"][-1]["controller"] == controller
     assert json.loads((one / "run.json").read_text())["runs"][-1]["hosts"] == ["node1"]
     h2, h1 = history(two), history(one)
     assert all(h["weights_agree"] == "True" for h in h2)
     assert [h["weights_digests"] for h in h2] == [h["weights_digests"] for h in h1]
     assert [h["loss"] for h in h2] == [h["loss"] for h in h1]
-    print("tiles/s per rank, last epoch: two nodes", h2[-1]["tiles_per_s_per_rank"], "one node",
-          h1[-1]["tiles_per_s_per_rank"])
+    print(f"tiles/s per rank, last epoch: two nodes ({controller})", h2[-1]["tiles_per_s_per_rank"],
+          "one node", h1[-1]["tiles_per_s_per_rank"])
     assert (two / "evaluate-test" / "metrics.json").is_file()
 
 
