@@ -101,8 +101,13 @@ if [ "$IN_IMAGE_LAUNCHES" = 1 ]; then
     RADTRAIN_RANK=(radtrain)
     say "${SLURM_JOB_ID:+job $SLURM_JOB_ID: }$n Horovod rank(s) inside the container"
 elif [ -n "${SLURM_JOB_ID:-}" ]; then
+    controller="${RADTRAIN_CONTROLLER:-mpi}"
+    case "$controller" in
+        mpi|gloo) ;;
+        *) die "RADTRAIN_CONTROLLER must be mpi or gloo, not '$controller'" ;;
+    esac
     mpi="${RADTRAIN_MPI:-}"
-    if [ -z "$mpi" ] && srun --mpi=list 2>&1 | grep -qw pmix; then
+    if [ "$controller" = mpi ] && [ -z "$mpi" ] && srun --mpi=list 2>&1 | grep -qw pmix; then
         mpi=pmix
     fi
     LAUNCH=(srun --kill-on-bad-exit=1 ${mpi:+--mpi=$mpi})
@@ -113,7 +118,7 @@ elif [ -n "${SLURM_JOB_ID:-}" ]; then
     # When a node fails Slurm ends the job: SIGTERM to every process (the ranks keep their work), SIGKILL
     # KillWait later. Outlive the SIGTERM long enough to say what happened.
     trap 'say "SIGTERM from Slurm"' TERM
-    if [ "${RADTRAIN_CONTROLLER:-mpi}" = gloo ]; then
+    if [ "$controller" = gloo ]; then
         # Horovod's Gloo controller over TCP: the rendezvous horovodrun --gloo would serve, here on the first
         # node, and srun starts the ranks (each takes its slot from Slurm's task variables)
         [ -n "${NODE_ADDR:-}" ] || die "RADTRAIN_CONTROLLER=gloo: cannot find this node's address for the rendezvous"
@@ -130,7 +135,6 @@ elif [ -n "${SLURM_JOB_ID:-}" ]; then
             die "the Gloo rendezvous did not start: $(cat "$portfile")"
         export HOROVOD_GLOO_RENDEZVOUS_ADDR="$NODE_ADDR" HOROVOD_GLOO_RENDEZVOUS_PORT="$port" \
                HOROVOD_CONTROLLER=gloo HOROVOD_CPU_OPERATIONS=gloo HOROVOD_GLOO_IFACE="${HOROVOD_GLOO_IFACE:-$NODE_IFACE}"
-        LAUNCH=(srun --kill-on-bad-exit=1)
         say "Horovod's Gloo controller: rendezvous on $NODE_ADDR:$port, interface $HOROVOD_GLOO_IFACE"
     fi
 else

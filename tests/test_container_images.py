@@ -93,6 +93,21 @@ def test_radsim_image_passes_its_self_test(radsim_image):
     assert localdocker.docker("run", "--rm", radsim_image, "--version").stdout.strip().endswith("0.1.0")
 
 
+@pytest.mark.parametrize("kind", ["radsim", "radtrain"])
+def test_the_build_secret_is_in_no_layer(kind, request):
+    """The host's CA bundle reached pip as a build secret: no file of the image holds it."""
+    if not localdocker.CA_BUNDLE.exists():
+        pytest.skip(f"no {localdocker.CA_BUNDLE} on this host: the builds ran without the secret")
+    image = request.getfixturevalue(f"{kind}_image")
+    bundle = localdocker.CA_BUNDLE.read_bytes()
+    digest = __import__("hashlib").sha256(bundle).hexdigest()
+    proc = in_image(image, f"if [ -e /run/secrets/cacert ]; then echo secret-present; fi; "
+                           f"find / -xdev -type f -size {len(bundle)}c -exec sha256sum {{}} + 2>/dev/null; true")
+    # the image's own bundle (ca-certificates) may equal a host's that adds no certificate of its own
+    copies = [line for line in proc.stdout.splitlines() if digest in line and "/etc/ssl/certs/" not in line]
+    assert proc.returncode == 0 and "secret-present" not in proc.stdout and not copies, proc.stdout
+
+
 def test_two_ranks_in_the_container_make_the_hosts_tiles(quickstart_in_container, tmp_path):
     out, proc = quickstart_in_container
     assert "running inside radsim-test:0.1.0 with docker" in proc.stdout
