@@ -55,6 +55,28 @@ def _mem_mb() -> int:
     return 1024
 
 
+def common_conf(workdir: Path) -> str:
+    """slurm.conf lines every test cluster shares: daemons as root, munge, the controller's state and logs in
+    ``workdir``, no cgroups, cores as consumable resources, requeue allowed."""
+    return f"""\
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+StateSaveLocation={workdir}/state
+SlurmctldPidFile={workdir}/slurmctld.pid
+SlurmctldLogFile={workdir}/log/slurmctld.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+MpiDefault=none
+ReturnToService=2
+JobRequeue=1
+SchedulerType=sched/backfill
+"""
+
+
 class LocalSlurm:
     def __init__(self, workdir: Path):
         self.dir = Path(workdir)
@@ -68,27 +90,12 @@ class LocalSlurm:
         self.conf.write_text(f"""\
 ClusterName=radsimtest
 SlurmctldHost={self.host}
-SlurmUser=root
-SlurmdUser=root
-AuthType=auth/munge
-CredType=cred/munge
 SlurmctldPort=16817
 SlurmdPort=16818
-StateSaveLocation={self.dir}/state
 SlurmdSpoolDir={self.dir}/spool
-SlurmctldPidFile={self.dir}/slurmctld.pid
 SlurmdPidFile={self.dir}/slurmd.pid
-SlurmctldLogFile={self.dir}/log/slurmctld.log
 SlurmdLogFile={self.dir}/log/slurmd.log
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-MpiDefault=none
-ReturnToService=2
-JobRequeue=1
-SchedulerType=sched/backfill
-NodeName={self.host} CPUs={os.cpu_count()} RealMemory={_mem_mb()} State=UNKNOWN
+{common_conf(self.dir)}NodeName={self.host} CPUs={os.cpu_count()} RealMemory={_mem_mb()} State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
 """)
 

@@ -134,31 +134,16 @@ class TwoNodeCluster:
         self.conf.write_text(f"""\
 ClusterName=radsimtwo
 SlurmctldHost={self.ctl_name}({self.addr['ctl']})
-SlurmUser=root
-SlurmdUser=root
-AuthType=auth/munge
-CredType=cred/munge
 SlurmctldPort={CTL_PORT}
 SlurmdPort={SLURMD_PORT}
-StateSaveLocation={self.dir}/state
 SlurmdSpoolDir={self.dir}/spool-%n
-SlurmctldPidFile={self.dir}/slurmctld.pid
 SlurmdPidFile={self.dir}/slurmd-%n.pid
-SlurmctldLogFile={self.dir}/log/slurmctld.log
 SlurmdLogFile={self.dir}/log/slurmd-%n.log
 TmpFS={self.dir}/nodetmp
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-MpiDefault=none
-ReturnToService=2
-JobRequeue=1
 SlurmdTimeout=10
 MessageTimeout=5
 KillWait=30
-SchedulerType=sched/backfill
-{nodes}PartitionName=two Nodes=ALL Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
+{localslurm.common_conf(self.dir)}{nodes}PartitionName=two Nodes=ALL Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
 """)
 
     def start_slurmd(self, node: str) -> None:
