@@ -163,6 +163,13 @@ class ImagingConfig(_Section):
     taper_arcsec: float | None = Field(None, gt=0.0, description="Gaussian uv taper, FWHM in the image (arcsec).")
     super_weight: float = Field(1.0, gt=0.0, description="Uniform/Briggs density boxes of this many uv cells "
                                                         "(WSClean -super-weight); raise it for wide fields.")
+    restoring_beam: Literal["fitted", "radsim"] | list[float] = Field(
+        "fitted", description="The beam CLEAN components are restored with. 'fitted': each imager's own fit to its "
+        "PSF (fast: radsim's; wsclean and yandasoft: their own fits, which differ from radsim's by up to "
+        "2% in area for the same PSF); 'radsim': radsim's fit to the PSF of these weights, given to WSClean "
+        "(-beam-shape) and Yandasoft (restore.beam) too, so that every backend restores with one beam; "
+        "[bmaj_arcsec, bmin_arcsec, bpa_deg]: a fixed beam for every backend (none: the sky model convolved with "
+        "it), as a survey restores to one resolution.")
     niter: int = Field(100_000, ge=0, description="CLEAN iteration limit.")
     gain: float = Field(0.1, gt=0.0, le=1.0, description="CLEAN loop gain.")
     mgain: float = Field(0.8, gt=0.0, le=1.0, description="CLEAN major-cycle gain.")
@@ -188,6 +195,14 @@ class ImagingConfig(_Section):
             raise ValueError(f"expected one of {', '.join(BACKENDS)} (radsim.instrument.imaging.BACKENDS)")
         return value
 
+    @field_validator("restoring_beam")
+    @classmethod
+    def _beam_shape(cls, value):
+        if not isinstance(value, str) and (len(value) != 3 or not value[0] >= value[1] > 0.0):
+            raise ValueError(f"expected 'fitted', 'radsim' or [bmaj_arcsec, bmin_arcsec, bpa_deg] with "
+                             f"bmaj >= bmin > 0, got {list(value)}")
+        return value
+
     @model_validator(mode="after")
     def _one_noise(self):
         if self.system_temperature_k is not None and "noise_rms_jy" in self.model_fields_set \
@@ -195,6 +210,8 @@ class ImagingConfig(_Section):
             raise ValueError("give either noise_rms_jy or system_temperature_k, not both")
         if not self.ha_end_h > self.ha_start_h:
             raise ValueError(f"ha_end_h ({self.ha_end_h}) must be after ha_start_h ({self.ha_start_h})")
+        if self.beam_arcsec is not None and not isinstance(self.restoring_beam, str):
+            raise ValueError("give either beam_arcsec (backend none) or a fixed restoring_beam, not both")
         if self.n_channels > 1 and self.backend == "yandasoft":
             raise ValueError(f"n_channels = {self.n_channels} is for backends 'fast', 'wsclean' and 'none' (its "
                              f"primary beams); backend 'yandasoft' observes one channel at the centre frequency")

@@ -208,3 +208,17 @@ def test_footprint_and_primary_beam_are_checked(tiny_dict):
     assert "imaging.primary_beam" in _error(tiny_dict)
     tiny_dict["imaging"] = {"pb_cutoff": 1.5}
     assert "imaging.pb_cutoff" in _error(tiny_dict)
+
+
+def test_restoring_beam_is_a_name_or_a_beam(tiny_dict):
+    for value, expected in (("radsim", "radsim"), ([16.0, 15.0, 90.0], [16.0, 15.0, 90.0])):
+        tiny_dict["imaging"] = {"restoring_beam": value}
+        assert config.from_dict(tiny_dict).imaging.restoring_beam == expected
+    tiny_dict["imaging"] = {"restoring_beam": "wsclean"}
+    assert "imaging.restoring_beam" in _error(tiny_dict)
+    tiny_dict["imaging"] = {"restoring_beam": [15.0, 16.0, 0.0]}
+    assert "bmaj >= bmin > 0" in _error(tiny_dict)
+    tiny_dict["imaging"] = {"restoring_beam": [16.0, 15.0]}
+    assert "imaging.restoring_beam" in _error(tiny_dict)
+    tiny_dict["imaging"] = {"backend": "none", "beam_arcsec": 15.0, "restoring_beam": [16.0, 15.0, 0.0]}
+    assert "not both" in _error(tiny_dict)

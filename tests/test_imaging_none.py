@@ -82,3 +82,18 @@ def test_with_a_footprint_the_sky_model_is_what_the_mosaic_covers(tiny_dict):
     fast_tiles = pipeline.make_realisation(fast_cfg, 0).tile_origin
     assert 0 < len(r.tile_origin) < (256 // 32) ** 2
     assert np.array_equal(r.tile_origin, fast_tiles) and np.all(r.tile_noise == 0)
+
+
+def test_a_fixed_restoring_beam_reaches_the_sky_model(tiny_dict):
+    """imaging.restoring_beam = [bmaj, bmin, pa] is the none backend's beam too: a point source keeps
+    peak = flux, and the image carries that beam."""
+    from radsim import config
+    from radsim.instrument.imaging.base import build_imager
+    tiny_dict["imaging"] = {"backend": "none", "restoring_beam": [60.0, 40.0, 45.0]}
+    imager = build_imager(config.from_dict(tiny_dict))
+    n = tiny_dict["field"]["npix"]
+    sky = np.zeros((n, n), np.float32)
+    sky[n // 2, n // 2] = 1e-3
+    r = imager.image(sky, np.random.default_rng(0))
+    assert r.beam == Beam(60.0, 40.0, 45.0)
+    assert r.restored.max() == pytest.approx(1e-3, rel=1e-3)

@@ -75,6 +75,34 @@ def test_fast_matches_wsclean_beam_and_psf(tmp_path):
     assert np.corrcoef(fa.psf[region].ravel(), ws.psf[region].ravel())[0, 1] > 0.99
 
 
+def test_one_restoring_beam_for_fast_and_wsclean(tmp_path):
+    """imaging.restoring_beam: 'radsim' gives WSClean (-beam-shape) the beam radsim fits to the PSF of the same
+    weights, so both imagers restore with one beam; a fixed beam reaches both. A bright point source keeps
+    peak = flux whatever the restoring beam (it is CLEANed: the components carry its flux)."""
+    grid = Grid(187.5, -45.0, 256, 4.0 / 3600)
+    sky = np.zeros((256, 256), np.float32)
+    sky[128, 128] = 2e-3
+    fa = fast.FastImager(grid, OBS, noise_rms_jy=0.0)
+    own = wsclean(grid, tmp_path / "own", noise_rms_jy=0.0).image(sky, np.random.default_rng(0))
+    ws = wsclean(grid, tmp_path / "radsim", noise_rms_jy=0.0, restoring_beam="radsim")
+    r = ws.image(sky, np.random.default_rng(0))
+    assert (r.beam.bmaj_arcsec, r.beam.bmin_arcsec) == pytest.approx((fa.beam.bmaj_arcsec, fa.beam.bmin_arcsec),
+                                                                     rel=2e-3)
+    # WSClean's own fit of the same PSF is another beam: the option changes what WSClean restores with
+    assert r.beam != own.beam
+    assert r.restored[128, 128] == pytest.approx(2e-3, rel=0.02)
+    fixed = (1.25 * fa.beam.bmaj_arcsec, 1.2 * fa.beam.bmin_arcsec, 30.0)
+    rf = wsclean(grid, tmp_path / "fixed", noise_rms_jy=0.0, restoring_beam=fixed).image(sky, np.random.default_rng(0))
+    assert (rf.beam.bmaj_arcsec, rf.beam.bmin_arcsec, rf.beam.bpa_deg) == pytest.approx(fixed, rel=1e-3)
+    ff = fast.FastImager(grid, OBS, noise_rms_jy=0.0, restoring_beam=fixed).image(sky, np.random.default_rng(0))
+    assert (ff.beam.bmaj_arcsec, ff.beam.bmin_arcsec, ff.beam.bpa_deg) == pytest.approx(fixed)
+    # the same beam on the same components: the two restored images agree where the source is
+    box = (slice(118, 139), slice(118, 139))
+    assert np.corrcoef(rf.restored[box].ravel(), ff.restored[box].ravel())[0, 1] > 0.99
+    assert rf.restored[128, 128] == pytest.approx(2e-3, rel=0.02)
+    assert ff.restored[128, 128] == pytest.approx(2e-3, rel=0.02)
+
+
 def test_fast_matches_wsclean_dirty_image_of_a_random_sky(tmp_path):
     """A random 1 deg^2 sky from the counts model, dirty images (no CLEAN, no noise), natural weighting, pixels
     fine enough for the longest baselines. Like for like (WSClean without w-correction, which the fast imager

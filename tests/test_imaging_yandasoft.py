@@ -75,6 +75,24 @@ def test_imager_parset_content():
     assert natural["Cimager.preconditioner.Names"] == "[]" and "Cimager.preconditioner.Wiener.robustness" not in natural
     uniform = parse(Y.imager_parset(GRID, OBS, weighting="uniform"))
     assert uniform["Cimager.preconditioner.Wiener.robustness"] == "-2"
+    # imaging.restoring_beam other than 'fitted': the components restored with that beam (restore.beam takes a
+    # quantity vector [maj, min, pa] in place of 'fit')
+    fixed = parse(Y.imager_parset(GRID, OBS, target_beam=EMU_BEAM, restoring_beam=Y.Beam(16.0, 15.0, 30.0)))
+    assert fixed["Cimager.restore.beam"] == "[16.000arcsec, 15.000arcsec, 30.00deg]"
+
+
+def test_restoring_beam_setting_reaches_the_parset(tmp_path):
+    from radsim.instrument.imaging.base import restoring_beam_for
+    beam = Y.Beam(15.97, 14.85, 90.13)
+    assert restoring_beam_for("fitted", beam) is None
+    assert restoring_beam_for("radsim", beam) is beam
+    assert restoring_beam_for((16.0, 15.0, 30.0), beam) == Y.Beam(16.0, 15.0, 30.0)
+    grid = Grid(187.5, -45.0, 128, 4.0 / 3600)
+    # the parsets are made at construction; nothing is run (runner: any object)
+    im = Y.YandasoftImager(grid, OBS, noise_rms_jy=25e-6, workdir=tmp_path, restoring_beam="radsim", runner=object())
+    b = im.expected_beam
+    assert parse(im.imager_parset)["Cimager.restore.beam"] == (f"[{b.bmaj_arcsec:.3f}arcsec, {b.bmin_arcsec:.3f}"
+                                                                f"arcsec, {b.bpa_deg:.2f}deg]")
 
 
 def test_feed_offsets_follow_the_footprint():

@@ -120,7 +120,18 @@ def weighting_settings(im) -> dict:
     """The keywords every synthesis backend takes from the imaging section: weighting and noise."""
     return {"weighting": im.weighting, "robust": im.robust, "taper_arcsec": im.taper_arcsec,
             "super_weight": im.super_weight, "noise_rms_jy": im.noise_rms_jy,
-            "system_temperature_k": im.system_temperature_k, "aperture_efficiency": im.aperture_efficiency}
+            "system_temperature_k": im.system_temperature_k, "aperture_efficiency": im.aperture_efficiency,
+            "restoring_beam": im.restoring_beam}
+
+
+def restoring_beam_for(setting, fitted: Beam) -> Beam | None:
+    """The beam to restore with for ``imaging.restoring_beam``: None for 'fitted' (the imager fits its own PSF),
+    ``fitted`` (radsim's fit to the PSF of the weights) for 'radsim', the given (bmaj", bmin", bpa deg) else."""
+    if setting == "fitted":
+        return None
+    if setting == "radsim":
+        return fitted
+    return Beam(*(float(v) for v in setting))
 
 
 def clean_settings(im):

@@ -35,6 +35,7 @@ import scipy.fft
 from radsim.instrument import beams, telescope
 from radsim.instrument.imaging.base import (SPEED_OF_LIGHT, Beam, ImagedSky, ImagingError, check_beam_sampling,
                                             clean_settings, convolve_same, ducc_to_image, fit_beam, footprint_settings,
+                                            restoring_beam_for,
                                             gaussian_beam_kernel, grid_dirty, image_weights, observation_of, robust_rms,
                                             theoretical_beam_pixels, weighting_settings)
 from radsim.sky.grid import Grid
@@ -285,7 +286,7 @@ class FastImager:
     def __init__(self, grid, observation: telescope.Observation, *, weighting="briggs", robust=0.0,
                  taper_arcsec=None, super_weight=1.0, noise_rms_jy=None, system_temperature_k=None,
                  aperture_efficiency=0.8, clean: CleanSettings = CleanSettings(), n_channels: int = 1,
-                 footprint: dict | None = None, survey_factor: float = 1.25):
+                 footprint: dict | None = None, survey_factor: float = 1.25, restoring_beam="fitted"):
         t0 = time.perf_counter()
         self.grid = grid
         n = grid.npix
@@ -316,7 +317,8 @@ class FastImager:
         self.n_vis = int(products["n_vis"])
         self.dropped_fraction = float(products["dropped_fraction"])
         self.psf = self.psf2[m // 2:m // 2 + m, m // 2:m // 2 + m].copy()
-        self.beam = Beam(*(float(v) for v in products["beam"]))
+        self.fitted_beam = Beam(*(float(v) for v in products["beam"]))
+        self.beam = restoring_beam_for(restoring_beam, self.fitted_beam) or self.fitted_beam
         check_beam_sampling(self.beam, self.pixel_arcsec)
         pb = beams.PrimaryBeam(pb_model, tuple(freq), tuple(float(w) for w in products["channel_weights"]),
                                observation.dish_diameter_m, pb_factor)

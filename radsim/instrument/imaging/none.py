@@ -77,5 +77,7 @@ def from_config(cfg, workdir=None) -> NoneImager:
         pb = beams.PrimaryBeam(im.primary_beam, tuple(freq), (1.0,) * freq.size, fwhm_factor=im.pb_fwhm_factor)
         footprint = beams.make_footprint(Grid.from_config(cfg.field), im.footprint, im.beam_pitch_deg,
                                          im.footprint_rotation_deg, pb, im.pb_cutoff, whole_field=True)
-    return NoneImager(cfg.field.pixel_arcsec, Beam(im.beam_arcsec, im.beam_arcsec) if im.beam_arcsec else None,
-                      footprint)
+    beam = Beam(im.beam_arcsec, im.beam_arcsec) if im.beam_arcsec else None
+    if not isinstance(im.restoring_beam, str):      # a fixed beam for every backend
+        beam = Beam(*(float(v) for v in im.restoring_beam))
+    return NoneImager(cfg.field.pixel_arcsec, beam, footprint)

@@ -32,7 +32,7 @@ from radsim.instrument import beams, telescope
 from radsim.instrument import ms as ms_mod
 from radsim.instrument.imaging.base import (SPEED_OF_LIGHT, Beam, ImagedSky, ImagingError, external_observation_setup,
                                             external_settings, footprint_settings, observation_of, release_workdir,
-                                            run_logged, weighting_settings)
+                                            restoring_beam_for, run_logged, weighting_settings)
 from radsim.sky.grid import Grid, write_image_fits
 from radsim.sky.render import Sky
 
@@ -110,7 +110,7 @@ class WscleanImager:
                  taper_arcsec=None, super_weight=1.0, noise_rms_jy=None, system_temperature_k=None,
                  aperture_efficiency=0.8, niter=100_000, gain=0.1, mgain=0.8, auto_threshold=3.0,
                  workdir=None, keep=False, threads=1, n_channels=1, extra_args=(), auto_mask=None,
-                 footprint: dict | None = None, survey_factor: float = 1.25):
+                 footprint: dict | None = None, survey_factor: float = 1.25, restoring_beam="fitted"):
         t0 = time.perf_counter()
         self.exe = wsclean_executable()
         self.version = wsclean_version(self.exe)
@@ -166,6 +166,11 @@ class WscleanImager:
             self.image_args += ["-auto-mask", f"{auto_mask:g}"]
         if taper_arcsec:
             self.image_args += ["-taper-gaussian", f"{taper_arcsec:g}asec"]
+        self.restoring_beam = restoring_beam_for(restoring_beam, self.expected_beam)
+        if self.restoring_beam is not None:
+            b = self.restoring_beam
+            self.image_args += ["-beam-shape", f"{b.bmaj_arcsec:.4f}asec", f"{b.bmin_arcsec:.4f}asec",
+                                f"{b.bpa_deg:.3f}deg"]
         self.extra_args = [str(a) for a in extra_args]     # passed to both wsclean runs (e.g. -nwlayers 1)
         self.image_args += self.extra_args
         self.setup_s = time.perf_counter() - t0

@@ -40,7 +40,7 @@ import numpy as np
 from radsim.instrument import beams, telescope
 from radsim.instrument.imaging.base import (SPEED_OF_LIGHT, Beam, ImagedSky, ImagingError, external_observation_setup,
                                             external_settings, footprint_settings, observation_of, release_workdir,
-                                            run_logged, weighting_settings)
+                                            restoring_beam_for, run_logged, weighting_settings)
 from radsim.sky.grid import Grid, write_image_fits
 from radsim.sky.render import Sky
 
@@ -141,9 +141,10 @@ def csimulator_parset(observation, *, dataset="obs.ms", model="sky-model", anten
 
 def imager_parset(grid, observation, *, dataset="obs.ms", weighting="briggs", robust=0.0, taper_arcsec=None,
                   niter=100_000, gain=0.1, mgain=0.8, threshold_jy=0.0, ncycles=10, wmax=20000.0,
-                  nwplanes=129, target_beam: Beam | None = None) -> str:
+                  nwplanes=129, target_beam: Beam | None = None, restoring_beam: Beam | None = None) -> str:
     """The imager parset (keys prefixed Cimager.). With ``target_beam`` the Gaussian taper is the restoring beam
-    asked for (``isPsfSize``, module docstring) instead of ``taper_arcsec``."""
+    asked for (``isPsfSize``, module docstring) instead of ``taper_arcsec``. ``restoring_beam``: the beam the
+    components are restored with (None: Yandasoft's fit to its PSF)."""
     cell = f"{grid.pixel_deg * 3600.0:.10g}arcsec"
     f = f"{observation.frequency_hz:.10g}"
     threshold = f"{threshold_jy * 1e3:.6g}mJy"
@@ -187,7 +188,9 @@ def imager_parset(grid, observation, *, dataset="obs.ms", weighting="briggs", ro
         p["preconditioner.GaussianTaper"] = f"[{taper_arcsec:g}arcsec, {taper_arcsec:g}arcsec, 0deg]"
     p["preconditioner.Names"] = f"[{', '.join(names)}]"
     p["restore"] = "true"
-    p["restore.beam"] = "fit"
+    p["restore.beam"] = "fit" if restoring_beam is None else (
+        f"[{restoring_beam.bmaj_arcsec:.3f}arcsec, {restoring_beam.bmin_arcsec:.3f}arcsec, "
+        f"{restoring_beam.bpa_deg:.2f}deg]")
     return "".join(f"Cimager.{k} = {v}\n" for k, v in p.items())
 
 
@@ -281,7 +284,7 @@ class YandasoftImager:
                  taper_arcsec=None, super_weight=1.0, noise_rms_jy=None, system_temperature_k=None,
                  aperture_efficiency=0.8, niter=100_000, gain=0.1, mgain=0.8, auto_threshold=3.0,
                  workdir=None, keep=False, runner: YandasoftRunner | None = None, ranks: int = 2,
-                 footprint: dict | None = None, survey_factor: float = 1.25):
+                 footprint: dict | None = None, survey_factor: float = 1.25, restoring_beam="fitted"):
         t0 = time.perf_counter()
         self.runner = runner or YandasoftRunner()
         self.ranks = ranks
@@ -320,7 +323,8 @@ class YandasoftImager:
                                            taper_arcsec=taper_arcsec, niter=niter, gain=gain, mgain=mgain,
                                            threshold_jy=auto_threshold * self.beam_noise_jy, wmax=self.wmax,
                                            target_beam=self.expected_beam if weighting != "natural" or taper_arcsec
-                                           else None)
+                                           else None,
+                                           restoring_beam=restoring_beam_for(restoring_beam, self.expected_beam))
         self.setup_s = time.perf_counter() - t0
         self.beam = None
 
