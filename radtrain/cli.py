@@ -157,7 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--force", action="store_true", help="predict even when pixel scale, frequency, beam or "
                                                         "units differ from the training set's")
     q.add_argument("--noise-map", metavar="FITS", help="the image's noise map (Jy/beam, same grid; radsim's "
-                                                       "noise.fits): needed by runs trained with the noise input")
+                                                       "noise.fits): needed by runs trained with the noise input; "
+                                                       "for runs trained on mosaics, tiles noisier than the "
+                                                       "training set's tiles.sensitivity_factor are skipped")
     q.set_defaults(func=cmd_predict)
 
     q = sub.add_parser("rendezvous", help="serve Horovod's Gloo rendezvous for srun's ranks (jobs/train.sh)",

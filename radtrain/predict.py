@@ -3,7 +3,9 @@
 The image is checked against the training set (pixel scale, frequency, restoring beam, brightness units: a
 network only reads images like those it learned from), cut into non-overlapping tiles on the same grid as
 radsim's (origin at pixel (0, 0); partial edge tiles and tiles with blanked pixels are skipped), each tile is
-predicted, and the counts are summed over the tiles.
+predicted, and the counts are summed over the tiles. A network trained on mosaics saw only tiles whose noise is
+within the training set's ``tiles.sensitivity_factor`` of the mosaic's best: given the image's noise map, the
+same cut is made here (the noisier tiles at a mosaic's edge are skipped and counted).
 
 The calibrated counts (``counts_corrected``) and their 68% and 95% intervals come from the run's calibration on
 held-out skies (``radtrain calibrate``, :mod:`radtrain.uncertainty`): the network's summed counts regressed on
@@ -104,14 +106,16 @@ def cut_tiles(image: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, int
     return tiles[good], origins[good].astype(np.int32), int((~good).sum())
 
 
-def tile_noise(noise_map_path, shape: tuple, origins: np.ndarray, size: int) -> np.ndarray:
-    """(N,) thermal noise of each tile (Jy/beam): the median of a noise map (a FITS image of the same grid as
-    the image, e.g. radsim's noise.fits) over the tile, as radsim's datasets hold it."""
+def tile_noise(noise_map_path, shape: tuple, origins: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """The thermal noise of a noise map (a FITS image of the same grid as the image, e.g. radsim's noise.fits;
+    Jy/beam) over each tile: (median, as radsim's datasets hold it; worst; the map's best)."""
     noise, _ = read_image(noise_map_path)
     if noise.shape != tuple(shape):
         raise ImageError(f"{noise_map_path}: a noise map of {noise.shape[1]}x{noise.shape[0]} pixels for an image "
                          f"of {shape[1]}x{shape[0]}; it must be on the image's pixel grid")
-    return np.array([np.nanmedian(noise[r:r + size, c:c + size]) for r, c in origins], dtype=np.float32)
+    boxes = [noise[r:r + size, c:c + size] for r, c in origins]
+    return (np.array([np.nanmedian(b) for b in boxes], dtype=np.float32),
+            np.array([np.nanmax(b) for b in boxes], dtype=np.float32), float(np.nanmin(noise)))
 
 
 def predict(run_dir, image_path, out, force: bool = False, noise_map=None) -> dict:
@@ -132,9 +136,16 @@ def predict(run_dir, image_path, out, force: bool = False, noise_map=None) -> di
         raise ImageError(f"{image_path}: no complete {size}x{size} tile without blanked pixels in a "
                          f"{image.shape[1]}x{image.shape[0]} image")
     run, cfg, stats, model = load_model(run_dir, run)     # the training dataset itself is not needed
-    noise = None
+    noise, noisy, factor = None, 0, trained.get("sensitivity_factor")
     if noise_map is not None:
-        noise = tile_noise(noise_map, image.shape, origins, size)
+        noise, worst, best = tile_noise(noise_map, image.shape, origins, size)
+        if factor:                                  # radsim.tiles.select: the tiles the training set held
+            keep = worst <= factor * best
+            noisy = int((~keep).sum())
+            if not keep.any():
+                raise ImageError(f"{image_path}: no tile has a noise within {factor:g}x the map's best "
+                                 f"({best * 1e6:.3g} uJy/beam), the tiles {run_dir} was trained on")
+            tiles, origins, noise = tiles[keep], origins[keep], noise[keep]
     elif "noise" in cfg.data.aux_inputs:
         raise ImageError(f"{run_dir} reads each tile's thermal noise: give the image's noise map with --noise-map "
                          f"(radsim writes noise.fits beside restored.fits)")
@@ -157,15 +168,22 @@ def predict(run_dir, image_path, out, force: bool = False, noise_map=None) -> di
     result = {
         "image": str(Path(image_path).resolve()), "image_name": Path(image_path).name, "run": str(run_dir.resolve()),
         "forced": bool(problems), "problems": problems, "n_tiles": n, "tiles_blanked": blanked,
+        "tiles_noisy": noisy, "sensitivity_factor": factor if noise_map is not None else None,
         "area_deg2": n * (size * pixel_deg) ** 2, "bin_edges_jy": edges.tolist(),
         "bin_centres_jy": np.sqrt(edges[:-1] * edges[1:]).tolist(),
         "detection_threshold_jy": trained.get("detection_threshold_jy"), "counts": counts.tolist(),
         "sigma": None, **intervals,
         "tiles": {"origin": origins.tolist(), "counts": pred["counts"].tolist()},
     }
+    notes = []
     if not intervals:
-        result["note"] = ("no interval: calibrate the run on held-out skies first "
-                          "(`radtrain calibrate RUN --dataset CALIBRATION_SKIES`)")
+        notes.append("no interval: calibrate the run on held-out skies first "
+                     "(`radtrain calibrate RUN --dataset CALIBRATION_SKIES`)")
+    if factor and noise_map is None:
+        notes.append(f"no --noise-map: every tile was read, but the network learned only from tiles whose noise "
+                     f"is within {factor:g}x the mosaic's best; give the noise map to skip the noisier ones")
+    if notes:
+        result["note"] = "\n".join(notes)
     out = Path(out)
     from radtrain import plots
     try:
@@ -181,7 +199,9 @@ def predict(run_dir, image_path, out, force: bool = False, noise_map=None) -> di
 
 def format_result(r: dict) -> str:
     lines = [f"{r['image_name']}: {r['n_tiles']} tiles ({r['area_deg2']:.3g} deg^2"
-             + (f", {r['tiles_blanked']} blanked tiles skipped" if r["tiles_blanked"] else "") + ")"]
+             + (f", {r['tiles_blanked']} blanked tiles skipped" if r["tiles_blanked"] else "")
+             + (f", {r['tiles_noisy']} tiles noisier than {r['sensitivity_factor']:g}x the best skipped"
+                if r.get("tiles_noisy") else "") + ")"]
     if r["forced"]:
         lines.append("WARNING (--force): " + "; ".join(r["problems"]))
     e = r["bin_edges_jy"]

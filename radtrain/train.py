@@ -45,7 +45,7 @@ def dataset_identity(ds) -> dict:
             "bin_edges_jy": ds.bin_edges_jy.tolist(), "tile_size": ds.tile_size, "pixel_deg": ds.pixel_deg,
             "frequency_hz": ds.frequency_hz, "image_units": ds.image_units, "imaging_backend": ds.imaging_backend,
             "detection_threshold_jy": ds.detection_threshold_jy, "beam_arcsec": imaging["beam_arcsec"],
-            "noise_rms_jy": imaging["noise_rms_jy"],
+            "noise_rms_jy": imaging["noise_rms_jy"], "sensitivity_factor": ds.sensitivity_factor,
             "split": {"by": ds.split["by"], "fractions": ds.split["fractions"], "seed": ds.split.get("seed"),
                       "digest": data.split_digest(ds),
                       "n_tiles": {name: ds.n_tiles(name) for name in ("train", "validation", "test")}}}

@@ -325,8 +325,9 @@ def test_the_noise_input_comes_from_the_noise_map(train_dataset, sky_images, tmp
         tmp_path / "noise.fits")
     image, _ = read_image(sky_images / "restored.fits")
     _, origins, _ = cut_tiles(image, 32)
-    noise = tile_noise(tmp_path / "noise.fits", image.shape, origins, 32)
+    noise, worst, best = tile_noise(tmp_path / "noise.fits", image.shape, origins, 32)
     assert np.allclose(noise, levels[origins[:, 0] // 32, origins[:, 1] // 32], rtol=1e-6)
+    assert np.allclose(worst, noise) and best == pytest.approx(25e-6)
     # the dataset's tiles carry the single pointing's uniform noise, which the run standardised
     assert np.allclose(Dataset(train_dataset).load("test")["tile_noise"], 25e-6)
     image_path = str(sky_images / "restored.fits")
@@ -344,6 +345,37 @@ def test_the_noise_input_comes_from_the_noise_map(train_dataset, sky_images, tmp
     m = json.loads((tmp_path / "run" / "evaluate-test" / "metrics.json").read_text())
     r = json.loads((tmp_path / "p2" / "prediction.json").read_text())
     assert np.allclose(r["counts"], m["skies"][0]["pred"], rtol=1e-4)
+
+
+def test_predict_reads_only_the_tiles_a_mosaic_trained_run_saw(tmp_path, capsys):
+    """A run trained on mosaics (tiles only where the noise is within tiles.sensitivity_factor of its best): given
+    the noise map, predict reads exactly the tiles radsim kept for that sky and counts the others as skipped;
+    without it, it reads every tile and says why it should not."""
+    from radsim.dataset.reader import Dataset
+    from test_simulate import sim_config
+    cfg = sim_config(tmp_path, realisations__repeats=3, imaging__footprint="square_2x2", imaging__beam_pitch_deg=0.1,
+                     imaging__primary_beam="gaussian", imaging__pb_fwhm_factor=0.2, tiles__sensitivity_factor=1.3)
+    for cmd in (["simulate", str(cfg), "--out", str(tmp_path / "ds")],
+                ["realise", str(cfg), "--index", "8", "--out", str(tmp_path / "r8")]):
+        proc = subprocess.run(radsim_exe() + cmd, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    ds = Dataset(tmp_path / "ds")
+    assert ds.sensitivity_factor == 1.3
+    kept = ds.load("test")
+    assert np.all(kept["realisation"] == 8) and 0 < kept["tile_origin"].shape[0] < 16
+    assert fit(train_config(tmp_path, train__epochs=1), tmp_path / "ds", tmp_path / "run") == 0
+    image = tmp_path / "r8" / "restored.fits"
+    assert cli.main(["predict", str(tmp_path / "run"), str(image), "--noise-map", str(tmp_path / "r8" / "noise.fits"),
+                     "--out", str(tmp_path / "p")]) == 0
+    n = kept["tile_origin"].shape[0]
+    assert f"{16 - n} tiles noisier than 1.3x the best skipped" in capsys.readouterr().out
+    r = json.loads((tmp_path / "p" / "prediction.json").read_text())
+    assert r["n_tiles"] == n and r["tiles_noisy"] == 16 - n
+    assert sorted(map(tuple, r["tiles"]["origin"])) == sorted(map(tuple, kept["tile_origin"].tolist()))
+    assert cli.main(["predict", str(tmp_path / "run"), str(image), "--out", str(tmp_path / "q")]) == 0
+    out = capsys.readouterr().out
+    assert "no --noise-map: every tile was read" in out
+    assert json.loads((tmp_path / "q" / "prediction.json").read_text())["n_tiles"] == 16
 
 
 # --------------------------------------------------------------------------------------------------------------

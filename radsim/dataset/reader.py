@@ -199,6 +199,11 @@ class Dataset:
         self.config_hash = m["config_hash"]
         self.imaging_backend = m.get("imaging_backend")
         self.detection_threshold_jy = m.get("detection_threshold_jy")
+        imaging, tiles = m.get("config", {}).get("imaging", {}), m.get("config", {}).get("tiles", {})
+        mosaic = imaging.get("footprint", "single") != "single" or imaging.get("primary_beam", "none") != "none"
+        # a mosaic's tiles lie where the noise is within this factor of its best (radsim.tiles.select); None:
+        # every tile of the image
+        self.sensitivity_factor = float(tiles.get("sensitivity_factor", 1.25)) if mosaic else None
 
     @property
     def shard_paths(self) -> list[Path]:
