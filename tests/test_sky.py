@@ -99,3 +99,32 @@ def test_accumulating_chunks_equals_rendering_at_once():
     acc.add(cat.select(slice(0, 200)))
     acc.add(cat.select(slice(200, None)))
     assert np.allclose(acc.image64(), sky.render(cat, GRID), rtol=1e-6, atol=1e-12)
+
+
+def test_kept_sky_is_the_same_whether_transformed_in_chunks_or_at_once(monkeypatch):
+    """The points' Fourier series is linear: transformed in chunks (bounded memory) it is the series of all of
+    them. The kept columns join the chunks in order; the Gaussian components' parameters are kept only when
+    asked for (WSClean's exact visibilities), their pixel image always."""
+    rng = np.random.default_rng(2)
+    n = 2000
+    cat = make(rng.uniform(0, 199, n), rng.uniform(0, 199, n), rng.random(n), rng.integers(0, 3, n),
+               rng.uniform(0, 40, n), rng.uniform(0, 20, n), rng.uniform(0, 180, n), rng.uniform(0, 60, n))
+    skies = {}
+    for keep in (True, False):
+        acc = sky.SkyAccumulator(GRID, keep_points=True, keep_components=keep)
+        for k in range(0, n, 300):
+            acc.add(cat.select(slice(k, k + 300)))
+        skies[keep] = acc.sky()
+        assert not acc._points                                   # drained as they were joined
+    full, lean = skies[True], skies[False]
+    assert full.gaussians is not None and len(full.gaussians[0]) > 0 and lean.gaussians is None
+    for a, b in ((full.points_x, lean.points_x), (full.points_jy, lean.points_jy), (full.pixels, lean.pixels)):
+        assert np.array_equal(a, b)
+    px, _ = sky.components(cat.select(slice(0, 300)), GRID)
+    assert np.array_equal(full.points_x[:px[0].size], px[0].astype(np.float32)[(px[0] >= -0.5) & (px[1] >= -0.5)
+                                                                            & (px[0] < 199.5) & (px[1] < 199.5)])
+    whole = full.band_limited()
+    monkeypatch.setattr(sky, "NUFFT_CHUNK", 97)
+    chunked = full.band_limited()
+    assert np.abs(chunked - whole).max() <= 1e-5 * np.abs(whole).max()
+    assert chunked.sum() == pytest.approx(whole.sum(), rel=1e-5)

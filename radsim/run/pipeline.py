@@ -172,7 +172,8 @@ def make_realisation(cfg, index: int, sink=None, imager=None) -> RealisationResu
         sink.begin(int(src.n_per_class.sum()))
     # the synthesis backends observe the sky with every point at its position; ``none`` shows the sky model
     observed_sky = getattr(imager, "observes_points", False)
-    accumulator = render.SkyAccumulator(grid, keep_points=observed_sky)
+    accumulator = render.SkyAccumulator(grid, keep_points=observed_sky,
+                                        keep_components=getattr(imager, "observes_components", False))
     labels = np.zeros((tiling.n_tiles, len(edges) - 1))
     flux_total = 0.0
     for k in range(src.n_chunks):

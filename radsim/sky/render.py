@@ -151,6 +151,7 @@ def add_gaussians(padded: np.ndarray, npix: int, x, y, flux, sig_maj, sig_min, p
 
 
 NUFFT_EPSILON = 1e-5            # relative accuracy of the point sources' Fourier series
+NUFFT_CHUNK = 1 << 23           # points transformed at once: the series is linear, so memory stays bounded
 BAND_LIMIT_PAD = 64             # pixels of zero sky on every side: the series' period is the field plus 2 x pad
 
 
@@ -207,13 +208,17 @@ class Sky:
         import ducc0
         p = scipy.fft.next_fast_len(n + 2 * pad)
         ft = np.zeros((p, p), np.complex64)
-        if self.points_jy.size:
-            coord = np.empty((self.points_jy.size, 2), np.float32)
-            coord[:, 0] = self.points_y
-            coord[:, 1] = self.points_x
+        part = np.empty_like(ft) if self.points_jy.size > NUFFT_CHUNK else ft
+        for start in range(0, self.points_jy.size, NUFFT_CHUNK):
+            sl = slice(start, start + NUFFT_CHUNK)
+            coord = np.empty((self.points_jy[sl].size, 2), np.float32)
+            coord[:, 0] = self.points_y[sl]
+            coord[:, 1] = self.points_x[sl]
             coord *= np.float32(2.0 * math.pi / p)
-            ducc0.nufft.nu2u(points=self.points_jy.astype(np.complex64), coord=coord, forward=True,
-                             epsilon=NUFFT_EPSILON, out=ft, fft_order=True, nthreads=1)
+            ducc0.nufft.nu2u(points=self.points_jy[sl].astype(np.complex64), coord=coord, forward=True,
+                             epsilon=NUFFT_EPSILON, out=part, fft_order=True, nthreads=1)
+            if part is not ft:
+                ft += part
         if np.any(self.pixels):
             pix = scipy.fft.fft2(np.asarray(self.pixels, np.float32), (p, p))
             if self.box_integrated:
@@ -227,12 +232,14 @@ class SkyAccumulator:
     """Accumulates catalogue chunks into a sky image (float64, padded by one pixel for cloud-in-cell) and, with
     ``keep_points``, the :class:`Sky` that the synthesis backends observe."""
 
-    def __init__(self, grid, keep_points: bool = False):
+    def __init__(self, grid, keep_points: bool = False, keep_components: bool | None = None):
         self.grid = grid
         self.npix = grid.npix
         self._padded = np.zeros((self.npix + 2) ** 2)
         self._scratch = _Scratch()
         self.keep_points = keep_points
+        # the Gaussian components' parameters too (WSClean's exact visibilities), besides their pixel image
+        self.keep_components = keep_points if keep_components is None else keep_components
         self._points: list = []
         self._gaussians = np.zeros((self.npix + 2) ** 2) if keep_points else None
         self._components: list = []
@@ -243,7 +250,8 @@ class SkyAccumulator:
             inside = (px >= -0.5) & (px < self.npix - 0.5) & (py >= -0.5) & (py < self.npix - 0.5)
             self._points.append(tuple(np.asarray(a[inside], np.float32) for a in (px, py, pf)))
             add_gaussians(self._gaussians, self.npix, *gauss)
-            self._components.append(gauss)
+            if self.keep_components:
+                self._components.append(gauss)
         else:
             add_points(self._padded, self.npix, px, py, pf, self._scratch)
             add_gaussians(self._padded, self.npix, *gauss)
@@ -253,12 +261,10 @@ class SkyAccumulator:
         if not self.keep_points:
             raise ValueError("SkyAccumulator(keep_points=False) keeps no points")
         model = None
-        cols = [np.concatenate([c[k] for c in self._points]) if self._points else np.zeros(0, np.float32)
-                for k in range(3)]
+        cols = _drain(self._points, 3, np.float32)
         n = self.npix
         gauss = self._gaussians.reshape(n + 2, n + 2)[1:-1, 1:-1].astype(np.float32)
-        components = tuple(np.concatenate([c[k] for c in self._components]) for k in range(6)) \
-            if self._components else None
+        components = tuple(_drain(self._components, 6, np.float64)) if self._components else None
         return Sky(model, cols[0], cols[1], cols[2], gauss, box_integrated=True, gaussians=components)
 
     def image64(self) -> np.ndarray:
@@ -266,6 +272,21 @@ class SkyAccumulator:
         if self.keep_points:
             raise ValueError("SkyAccumulator(keep_points=True): the image is sky().model")
         return fold_padding(self._padded, self.npix)
+
+
+def _drain(chunks: list, n_columns: int, dtype) -> list:
+    """The columns of a list of chunks (tuples of arrays) joined, the list emptied chunk by chunk as they are
+    copied: the peak is the joined columns plus one chunk, not twice the whole."""
+    total = sum(len(c[0]) for c in chunks)
+    out = [np.empty(total, dtype) for _ in range(n_columns)]
+    at = 0
+    while chunks:
+        chunk = chunks.pop(0)
+        m = len(chunk[0])
+        for k in range(n_columns):
+            out[k][at:at + m] = chunk[k]
+        at += m
+    return out
 
 
 def fold_padding(padded: np.ndarray, npix: int) -> np.ndarray:

@@ -86,7 +86,8 @@ class Imager(Protocol):
     the expected rms of the noise in a restored image (Jy/beam; for a mosaic its median over the tiled area).
     Optional: ``noise_map_jy`` (the mosaic's noise per pixel, which chooses the tiles; None or absent: uniform)
     and ``observes_points`` (True: ``image`` takes a radsim.sky.render.Sky, every source at its position;
-    absent: the sky-model image)."""
+    absent: the sky-model image), ``observes_components`` (True: that Sky keeps its Gaussian components'
+    parameters, not only their pixel image)."""
 
     name: str
     beam: Beam | None

@@ -105,6 +105,7 @@ MAX_DIRECT_GAUSSIANS = 200
 class WscleanImager:
     name = "wsclean"
     observes_points = True          # image() takes a radsim.sky.render.Sky
+    observes_components = True      # with its Gaussian components' parameters (Sky.gaussians)
 
     def __init__(self, grid, observation: telescope.Observation, *, weighting="briggs", robust=0.0,
                  taper_arcsec=None, super_weight=1.0, noise_rms_jy=None, system_temperature_k=None,
