@@ -50,7 +50,7 @@ def main():
     setup = time.perf_counter() - t0
     rss_setup = peak_rss_gib()
     t0 = time.perf_counter()
-    r = pipeline.make_realisation(cfg, args.index, imager=imager)
+    r = pipeline.make_realisation(cfg, args.index, imager=imager, sky_model=False)  # as simulate
     wall = time.perf_counter() - t0
     rss = peak_rss_gib()
     im = r.imaged

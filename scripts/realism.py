@@ -130,7 +130,7 @@ def main():
     setup_s = time.perf_counter() - t0
     sink = CatalogueSink(grid, 10 ** -4.7, None)
     t0 = time.perf_counter()
-    r = pipeline.make_realisation(cfg, args.index, sink=sink, imager=imager)
+    r = pipeline.make_realisation(cfg, args.index, sink=sink, imager=imager, sky_model=False)
     real_s = time.perf_counter() - t0
     im = r.imaged
     beam = im.beam

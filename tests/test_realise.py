@@ -193,6 +193,27 @@ def test_realise_with_the_fast_imager(tmp_path, run_radsim, write_config, tiny_d
     assert png.stat().st_size > 50_000
 
 
+def test_simulate_streams_the_points_and_gets_the_same_tiles(tiny_dict, monkeypatch):
+    """What simulate asks for (sky_model=False: the points transformed in batches as they come, none kept) gives
+    bit for bit the tiles of a realisation that keeps its points and offers its sky model."""
+    from radsim.instrument.imaging.base import build_imager
+    from radsim.run import pipeline
+    from radsim.sky import render
+    monkeypatch.setattr(render, "NUFFT_CHUNK", 2000)        # several batches even for this small field
+    tiny_dict["field"].update({"npix": 128, "size_deg": 128 * 5.0 / 3600})
+    tiny_dict["imaging"] = {"backend": "fast", "noise_rms_jy": 25e-6, "integration_s": 900.0}
+    cfg = config.from_dict(tiny_dict)
+    imager = build_imager(cfg)
+    kept = pipeline.make_realisation(cfg, 1, imager=imager)
+    streamed = pipeline.make_realisation(cfg, 1, imager=imager, sky_model=False)
+    assert kept.n_sources > 3 * 2000 and streamed.observed.points_jy.size == 0
+    assert np.array_equal(kept.tiles, streamed.tiles) and np.array_equal(kept.labels, streamed.labels)
+    assert streamed.flux_in_image_jy == pytest.approx(kept.flux_in_image_jy, rel=1e-12)
+    assert kept.sky.shape == (128, 128)
+    with pytest.raises(ValueError, match="sky_model=True"):
+        streamed.sky
+
+
 def test_imaging_errors_before_any_work(tmp_path, run_radsim, write_config, tiny_dict):
     tiny_dict["imaging"] = {"backend": "fast"}
     tiny_dict["field"]["centre_dec_deg"] = 40.0

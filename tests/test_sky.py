@@ -128,3 +128,26 @@ def test_kept_sky_is_the_same_whether_transformed_in_chunks_or_at_once(monkeypat
     chunked = full.band_limited()
     assert np.abs(chunked - whole).max() <= 1e-5 * np.abs(whole).max()
     assert chunked.sum() == pytest.approx(whole.sum(), rel=1e-5)
+
+
+def test_streamed_points_give_the_kept_points_series_bit_for_bit(monkeypatch):
+    """Points transformed as they come (memory that does not grow with the sources) give exactly the band-limited
+    sky of the kept points, batch for batch; such a sky has no pixelised model and says how to get one."""
+    monkeypatch.setattr(sky, "NUFFT_CHUNK", 700)            # several batches, split across the catalogue chunks
+    rng = np.random.default_rng(3)
+    n = 3000                                                # mostly points (below a third of a 9" pixel)
+    cat = make(rng.uniform(-5, 204, n), rng.uniform(-5, 204, n), rng.random(n), rng.integers(0, 3, n),
+               rng.uniform(0, 4, n), rng.uniform(0, 2, n), rng.uniform(0, 180, n), rng.uniform(0, 4, n))
+    made = {}
+    for stream in (False, True):
+        acc = sky.SkyAccumulator(GRID, keep_points=True, keep_components=False, stream_points=stream)
+        for k in range(0, n, 450):
+            acc.add(cat.select(slice(k, k + 450)))
+        made[stream] = acc.sky()
+    kept, streamed = made[False], made[True]
+    assert streamed.points_jy.size == 0 and kept.points_jy.size > 2000
+    assert np.array_equal(streamed.band_limited(), kept.band_limited())
+    assert streamed.flux_jy == pytest.approx(kept.flux_jy, rel=1e-12)
+    with pytest.raises(ValueError, match="sky_model=True"):
+        streamed.model
+    assert kept.model.sum() == pytest.approx(kept.flux_jy, rel=1e-5)

@@ -377,7 +377,7 @@ def _work(cfg, out: Path, rank: int, first_sequence: int, next_index, report, im
             real = realisations.get(cfg, index)
             try:
                 with stopper.interruptible():
-                    result = pipeline.make_realisation(cfg, index, imager=imager)
+                    result = pipeline.make_realisation(cfg, index, imager=imager, sky_model=False)
             except Interrupted:
                 abandoned = index
                 break

@@ -136,7 +136,7 @@ class RealisationResult:
     @property
     def sky(self) -> np.ndarray:
         """(npix, npix) float32 sky model, Jy/pixel (made when first asked for: a simulation writing only tiles
-        never needs it)."""
+        never needs it; none when the realisation was made with ``sky_model=False``)."""
         return self.observed.model if isinstance(self.observed, render.Sky) else self.observed
 
     @property
@@ -144,10 +144,12 @@ class RealisationResult:
         return int(self.n_per_class.sum())
 
 
-def make_realisation(cfg, index: int, sink=None, imager=None) -> RealisationResult:
+def make_realisation(cfg, index: int, sink=None, imager=None, sky_model: bool = True) -> RealisationResult:
     """Make realisation ``index`` of ``cfg``. ``sink``, if given, gets ``sink.begin(n_rows)`` then
     ``sink.write(chunk)`` for every catalogue chunk. ``imager`` (from :func:`build_imager`) is built from
-    ``cfg`` when not given."""
+    ``cfg`` when not given. ``sky_model=False``: the result need not offer the pixelised sky model
+    (``RealisationResult.sky``), so an imager that observes only the band-limited sky (fast, yandasoft) gets
+    the points transformed as they come, and memory does not grow with the number of sources."""
     real = realisations.get(cfg, index)
     if imager is None:
         imager = build_imager(cfg)
@@ -172,8 +174,9 @@ def make_realisation(cfg, index: int, sink=None, imager=None) -> RealisationResu
         sink.begin(int(src.n_per_class.sum()))
     # the synthesis backends observe the sky with every point at its position; ``none`` shows the sky model
     observed_sky = getattr(imager, "observes_points", False)
-    accumulator = render.SkyAccumulator(grid, keep_points=observed_sky,
-                                        keep_components=getattr(imager, "observes_components", False))
+    components = getattr(imager, "observes_components", False)
+    accumulator = render.SkyAccumulator(grid, keep_points=observed_sky, keep_components=components,
+                                        stream_points=not (sky_model or components))
     labels = np.zeros((tiling.n_tiles, len(edges) - 1))
     flux_total = 0.0
     for k in range(src.n_chunks):

@@ -169,11 +169,18 @@ class Sky:
     pixels: np.ndarray
     box_integrated: bool = True
     gaussians: tuple | None = None    # the Gaussian components (x, y, flux, sigma_major, sigma_minor pix, pa rad)
+    # points not kept but transformed as they came (SkyAccumulator(stream_points=True)): their Fourier series
+    # (the band_limited grid, BAND_LIMIT_PAD) and their total flux (Jy)
+    points_ft: np.ndarray | None = None
+    streamed_jy: float = 0.0
 
     @property
     def model(self) -> np.ndarray:
         """The pixelised sky model (Jy/pixel, float32; module docstring): made once, when first asked for (a
         simulation that writes only tiles never needs it)."""
+        if self.given_model is None and self.points_ft is not None:
+            raise ValueError("this sky's points were transformed as they came and not kept, so it has no "
+                             "pixelised sky model; make the realisation with sky_model=True")
         if self.given_model is None:
             n = self.npix
             padded = np.zeros((n + 2) ** 2)
@@ -185,7 +192,7 @@ class Sky:
     @property
     def flux_jy(self) -> float:
         """The total flux inside the field (Jy)."""
-        return float(self.points_jy.sum(dtype=np.float64) + self.pixels.sum(dtype=np.float64))
+        return float(self.points_jy.sum(dtype=np.float64) + self.pixels.sum(dtype=np.float64)) + self.streamed_jy
 
     @classmethod
     def from_image(cls, image: np.ndarray) -> "Sky":
@@ -205,20 +212,16 @@ class Sky:
         n = self.npix
         if self.points_jy.size == 0 and not self.box_integrated:
             return np.asarray(self.pixels, dtype=np.float64)
-        import ducc0
-        p = scipy.fft.next_fast_len(n + 2 * pad)
-        ft = np.zeros((p, p), np.complex64)
-        part = np.empty_like(ft) if self.points_jy.size > NUFFT_CHUNK else ft
+        p = series_size(n, pad)
+        if self.points_ft is not None:
+            if pad != BAND_LIMIT_PAD:
+                raise ValueError(f"this sky's points were transformed with pad {BAND_LIMIT_PAD}, not {pad}")
+            ft = self.points_ft.copy()
+        else:
+            ft = np.zeros((p, p), np.complex64)
         for start in range(0, self.points_jy.size, NUFFT_CHUNK):
             sl = slice(start, start + NUFFT_CHUNK)
-            coord = np.empty((self.points_jy[sl].size, 2), np.float32)
-            coord[:, 0] = self.points_y[sl]
-            coord[:, 1] = self.points_x[sl]
-            coord *= np.float32(2.0 * math.pi / p)
-            ducc0.nufft.nu2u(points=self.points_jy[sl].astype(np.complex64), coord=coord, forward=True,
-                             epsilon=NUFFT_EPSILON, out=part, fft_order=True, nthreads=1)
-            if part is not ft:
-                ft += part
+            add_point_series(ft, self.points_x[sl], self.points_y[sl], self.points_jy[sl])
         if np.any(self.pixels):
             pix = scipy.fft.fft2(np.asarray(self.pixels, np.float32), (p, p))
             if self.box_integrated:
@@ -228,18 +231,45 @@ class Sky:
         return scipy.fft.ifft2(ft, overwrite_x=True)[:n, :n].real.astype(np.float64)
 
 
+def series_size(npix: int, pad: int = BAND_LIMIT_PAD) -> int:
+    """Side of the grid of the sky's Fourier series: the field plus ``pad`` pixels of zero sky on every side."""
+    return scipy.fft.next_fast_len(npix + 2 * pad)
+
+
+def add_point_series(ft: np.ndarray, x, y, flux) -> None:
+    """Add to ``ft`` ((p, p) complex64, FFT order) the Fourier series of points at pixel coordinates (x, y) with
+    fluxes ``flux`` (Jy): ducc0's type-1 non-uniform FFT, the grid's period p pixels."""
+    if len(flux) == 0:
+        return
+    import ducc0
+    p = ft.shape[0]
+    coord = np.empty((len(flux), 2), np.float32)
+    coord[:, 0] = y
+    coord[:, 1] = x
+    coord *= np.float32(2.0 * math.pi / p)
+    ft += ducc0.nufft.nu2u(points=np.asarray(flux).astype(np.complex64), coord=coord, forward=True,
+                           epsilon=NUFFT_EPSILON, out=np.empty_like(ft), fft_order=True, nthreads=1)
+
+
 class SkyAccumulator:
     """Accumulates catalogue chunks into a sky image (float64, padded by one pixel for cloud-in-cell) and, with
     ``keep_points``, the :class:`Sky` that the synthesis backends observe."""
 
-    def __init__(self, grid, keep_points: bool = False, keep_components: bool | None = None):
+    def __init__(self, grid, keep_points: bool = False, keep_components: bool | None = None,
+                 stream_points: bool = False):
         self.grid = grid
         self.npix = grid.npix
-        self._padded = np.zeros((self.npix + 2) ** 2)
+        self._padded = np.zeros((self.npix + 2) ** 2) if not keep_points else None
         self._scratch = _Scratch()
         self.keep_points = keep_points
         # the Gaussian components' parameters too (WSClean's exact visibilities), besides their pixel image
         self.keep_components = keep_points if keep_components is None else keep_components
+        # points transformed in batches of NUFFT_CHUNK as they come and not kept: memory that does not grow with
+        # the number of sources, for imagers that need only the band-limited sky (no sky model then)
+        self.stream_points = keep_points and stream_points
+        self._ft = np.zeros((series_size(self.npix),) * 2, np.complex64) if self.stream_points else None
+        self._streamed_jy = 0.0
+        self._pending = 0
         self._points: list = []
         self._gaussians = np.zeros((self.npix + 2) ** 2) if keep_points else None
         self._components: list = []
@@ -249,6 +279,9 @@ class SkyAccumulator:
         if self.keep_points:          # the sky model is made from these only if asked for (Sky.model)
             inside = (px >= -0.5) & (px < self.npix - 0.5) & (py >= -0.5) & (py < self.npix - 0.5)
             self._points.append(tuple(np.asarray(a[inside], np.float32) for a in (px, py, pf)))
+            self._pending += int(inside.sum())
+            if self.stream_points and self._pending >= NUFFT_CHUNK:
+                self._flush(NUFFT_CHUNK)
             add_gaussians(self._gaussians, self.npix, *gauss)
             if self.keep_components:
                 self._components.append(gauss)
@@ -261,11 +294,36 @@ class SkyAccumulator:
         if not self.keep_points:
             raise ValueError("SkyAccumulator(keep_points=False) keeps no points")
         model = None
-        cols = _drain(self._points, 3, np.float32)
         n = self.npix
         gauss = self._gaussians.reshape(n + 2, n + 2)[1:-1, 1:-1].astype(np.float32)
         components = tuple(_drain(self._components, 6, np.float64)) if self._components else None
+        if self.stream_points:
+            while self._pending:
+                self._flush(NUFFT_CHUNK)
+            empty = np.zeros(0, np.float32)
+            return Sky(model, empty, empty, empty, gauss, box_integrated=True, gaussians=components,
+                       points_ft=self._ft, streamed_jy=self._streamed_jy)
+        cols = _drain(self._points, 3, np.float32)
         return Sky(model, cols[0], cols[1], cols[2], gauss, box_integrated=True, gaussians=components)
+
+    def _flush(self, n: int) -> None:
+        """Transform the first ``n`` pending points (all if fewer) and forget them: the same batches, in the
+        same order, as Sky.band_limited makes of kept points, so that both give the same series."""
+        take, left = [], n
+        while self._points and left > 0:
+            chunk = self._points[0]
+            m = len(chunk[0])
+            if m <= left:
+                take.append(self._points.pop(0))
+            else:
+                take.append(tuple(a[:left] for a in chunk))
+                self._points[0] = tuple(a[left:] for a in chunk)
+                m = left
+            left -= m
+        x, y, f = _drain(take, 3, np.float32)
+        add_point_series(self._ft, x, y, f)
+        self._streamed_jy += float(f.sum(dtype=np.float64))
+        self._pending -= len(f)
 
     def image64(self) -> np.ndarray:
         """The image (npix, npix) float64 (without ``keep_points``; with it, ``sky().model``)."""
