@@ -12,9 +12,11 @@
 #
 # Compute budget per stage on the 2-core development machine (no GPU), measured:
 #   simulate  test-fast 12 skies 10 min; seed-fast 21 skies 21 min; calib-fast 12 skies 6 min (EMU mosaics,
-#             about 70 s and up to 12 GiB per sky and rank); transfer-{fast,wsclean}: 6 skies of 2 x 2 deg in one
-#             pointing, fast 0.4 min and WSClean 13 min; dense-fast (DENSE=1) 36 skies ~30 min
-#   train     seed-small 10-25 min per run (early stopping); seed-large and resnet (LARGE=1) 35 min or more
+#             70-170 s per sky and rank); transfer-{fast,wsclean}: 12 skies of 2 x 2 deg in one pointing, fast
+#             1 min and WSClean about 40 min; pointing-fast, -42, -84 and pointing-calib-fast: 21, 42, 84 and 12
+#             pointings, about 4 s each with the fast imager; dense-fast (DENSE=1) 36 mosaics ~45 min
+#   train     seed-small 10-25 min per run (early stopping); pointing-small 5-20 min; seed-large and resnet
+#             (LARGE=1) 35 min or more
 #   calibrate, evaluate  well under a minute per run and dataset
 #   pofd      the P(D) fit of the 12 test mosaics, 25-30 s per sky
 #   report    seconds
@@ -23,14 +25,18 @@
 #   simulate  seed-fast: configs/emu-seed.toml (21 skies, 17 train / 4 validation); test-fast:
 #             configs/emu-seed-test.toml (12 held-out skies, 6 of them (S0, alpha) pairs never trained on);
 #             calib-fast: configs/emu-seed-calib.toml (12 skies that calibrate the intervals);
-#             transfer-fast and transfer-wsclean: configs/emu-seed-transfer.toml imaged by both
+#             transfer-fast and transfer-wsclean: configs/emu-seed-transfer.toml (the 12 test skies as 2 x 2 deg
+#             pointings, one restoring beam) imaged by both; pointing-fast (-42, -84): the training skies as such
+#             pointings (each pair 1, 2, 4 times), pointing-calib-fast: the calibration skies as pointings
 #   train     the ablation on seed-fast (configs/train-seed-small.toml and one change each): fast-small (asinh
 #             stretch, pixel-width input, augmentation, standardised counts, MSE), fast-small-noise (+ the tile's
 #             noise from the noise map), fast-small-linear (standardised pixels, no stretch), fast-small-noaug (no
 #             flips/rotations), fast-small-gauss (a Gaussian likelihood head); with LARGE=1 fast-large (seed-large)
-#             and fast-resnet (this project's residual network); with DENSE=1 dense-small on dense-fast
-#   calibrate every run on calib-fast (radtrain calibrate -> RUN/calibration.json)
-#   evaluate  every run on test-fast (eval-test), fast-small also on transfer-fast and transfer-wsclean
+#             and fast-resnet (this project's residual network); with DENSE=1 dense-small on dense-fast; the
+#             transfer networks pointing-small (-42, -84) on pointing-fast (-42, -84)
+#   calibrate every run on calib-fast, the pointing networks on pointing-calib-fast (-> RUN/calibration.json)
+#   evaluate  every run on test-fast (eval-test); fast-small and the pointing networks on transfer-fast and
+#             transfer-wsclean
 #   pofd      the P(D) baseline on test-fast (the noise map's groups included)
 #   report    docs/results.md tables and docs/images/results-*.png (scripts/science_report.py)
 set -euo pipefail
@@ -56,6 +62,11 @@ launch() {
 }
 
 SEED_SPLIT=(--set dataset.train_fraction=0.81 --set dataset.validation_fraction=0.19 --set dataset.test_fraction=0.0)
+# the EMU skies observed as the transfer test observes them (configs/emu-seed-transfer.toml): one 2 x 2 deg
+# pointing, 30-s integrations, no primary beam, one restoring beam for every imager
+POINTING=(--set field.size_deg=2.0 --set field.npix=1024 --set imaging.integration_s=30.0
+          --set 'imaging.footprint="single"' --set 'imaging.primary_beam="none"'
+          --set 'imaging.restoring_beam="radsim"')
 
 simulate() {   # name config [overrides...]
     local name="$1" config="$2"
@@ -89,6 +100,12 @@ if wants simulate; then
     simulate transfer-fast configs/emu-seed-transfer.toml
     simulate transfer-wsclean configs/emu-seed-transfer.toml --set 'imaging.backend="wsclean"'
     [ "$DENSE" = 1 ] && simulate dense-fast configs/emu-seed-dense.toml
+    # the transfer networks' own skies: the training and calibration skies as pointings; the training set also
+    # with each (S0, alpha) pair 2 and 4 times (42 and 84 skies): how the score grows with the training skies
+    simulate pointing-fast configs/emu-seed.toml "${SEED_SPLIT[@]}" "${POINTING[@]}"
+    simulate pointing-fast-42 configs/emu-seed.toml "${SEED_SPLIT[@]}" "${POINTING[@]}" --set realisations.repeats=2
+    simulate pointing-fast-84 configs/emu-seed.toml "${SEED_SPLIT[@]}" "${POINTING[@]}" --set realisations.repeats=4
+    simulate pointing-calib-fast configs/emu-seed-calib.toml "${POINTING[@]}"
 fi
 
 if wants train; then
@@ -103,13 +120,20 @@ if wants train; then
         fit fast-resnet $SMALL seed-fast --set 'model.architecture="resnet"'
     fi
     [ "$DENSE" = 1 ] && fit dense-small $SMALL dense-fast
+    for set in pointing-fast pointing-fast-42 pointing-fast-84; do
+        fit "${set/-fast/-small}" $SMALL "$set"
+    done
 fi
 
+POINTING_RUNS=(pointing-small pointing-small-42 pointing-small-84)
+calibration_set() { [[ "$1" == pointing-* ]] && echo pointing-calib-fast || echo calib-fast; }
+
 if wants calibrate; then
-    for run in "${RUNS[@]}"; do
+    for run in "${RUNS[@]}" "${POINTING_RUNS[@]}"; do
         [ -e "$OUT/$run/best.weights.h5" ] || { say "$run: not trained, skipped"; continue; }
-        say "calibrate $run on calib-fast"
-        radtrain calibrate "$OUT/$run" --dataset "$OUT/calib-fast" 2>&1 | tee "$OUT/$run-calibrate.log" | tail -14
+        calib="$(calibration_set "$run")"
+        say "calibrate $run on $calib"
+        radtrain calibrate "$OUT/$run" --dataset "$OUT/$calib" 2>&1 | tee "$OUT/$run-calibrate.log" | tail -14
     done
 fi
 
@@ -119,7 +143,10 @@ if wants evaluate; then
         evaluate "$run" test-fast eval-test
     done
     for imager in fast wsclean; do
-        [ -e "$OUT/transfer-$imager/manifest.json" ] && evaluate fast-small "transfer-$imager" "eval-transfer-$imager"
+        [ -e "$OUT/transfer-$imager/manifest.json" ] || continue
+        for run in fast-small "${POINTING_RUNS[@]}"; do
+            [ -e "$OUT/$run/best.weights.h5" ] && evaluate "$run" "transfer-$imager" "eval-transfer-$imager"
+        done
     done
 fi
 

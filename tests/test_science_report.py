@@ -78,6 +78,36 @@ def test_report_coverage_and_transfer_tables(tmp_path):
     assert "| seed-small (asinh, width input, flips) | 68% | 12 | 12 | " + " | ".join(["0.67"] * 9) \
         + " | 0.50 | 9 of 10 |" in text
     assert "| 95% | 12 | 12 | " + " | ".join(["0.92"] * 10) + " | 10 of 10 |" in text
-    assert "| network: ratio WSClean / fast | 2.00 | " + " | ".join(["1.25"] * 9) + " |" in text
-    assert "| calibrated: ratio WSClean / fast | " + " | ".join(["1.00"] * 10) + " |" in text
+    lines = text.splitlines()
+    first = lines.index(next(x for x in lines if x.startswith("| seed-small, trained on EMU mosaics (seed-fast) | "
+                                                              "its own | \\|mean dy\\|, fast | 0.020 |")))
+    assert lines[first + 2] == "| | | ratio WSClean / fast | 2.00 | " + " | ".join(["1.25"] * 9) + " | 9 of 10 |"
+    assert lines[first + 5] == "| | | ratio WSClean / fast | " + " | ".join(["1.00"] * 10) + " | 10 of 10 |"
+    assert "### How the score grows" not in text              # no pointing networks: no growth table
     assert "| seed-small (asinh, width input, flips), calibrated | 12 | 0.010 |" in text
+
+
+def test_report_transfer_networks_and_growth(tmp_path):
+    """The networks trained on pointings: their transfer rows, their growth with the training skies (network and
+    calibrated counts), their training histories and calibration sets."""
+    study = tmp_path / "study"
+    for run, scale in (("pointing-small", 1.0), ("pointing-small-84", 0.5)):
+        for evaluation, factor in (("eval-transfer-fast", 1.0), ("eval-transfer-wsclean", 1.2)):
+            m = metrics([0.04 * scale * factor] * 10, skies=12)
+            m["per_sky_corrected"] = {"dy": {"mean": [0.02 * scale * factor] * 10, "std": [0.0] * 10},
+                                      "relative_error": {"mean": [0.0] * 10, "std": [0.0] * 10}}
+            (study / run / evaluation).mkdir(parents=True)
+            (study / run / evaluation / "metrics.json").write_text(json.dumps(m))
+        (study / run / "history.csv").write_text("epoch,loss,val_loss,train_s,validation_s\n1,1.0,0.5,30,2\n")
+        (study / run / "calibration.json").write_text(json.dumps({"seconds": 6.0}))
+    doc = tmp_path / "results.md"
+    doc.write_text("<!-- generated:begin -->\n<!-- generated:end -->\n")
+    assert report_module().main([str(study), "--doc", str(doc), "--images", str(tmp_path / "images")]) == 0
+    text = doc.read_text()
+    assert text.count("| | | ratio WSClean / fast | " + " | ".join(["1.20"] * 10) + " | 10 of 10 |") == 4
+    assert "| 21 | its own | 0.040 | 0.040 | 0.040 | 0.040 |" in text
+    assert "| 21 | calibrated | 0.020 | 0.020 | 0.020 | 0.020 |" in text
+    assert "| 84 | calibrated | 0.010 | 0.010 | 0.010 | 0.010 |" in text
+    assert "| 42 |" not in text                                 # not run: no row
+    assert "| train | pointing-small (21 skies) on fast-imaged pointings | 0.5 min | 1 epochs" in text
+    assert "| calibrate | pointing-small-84 on `pointing-calib-fast` | 0.1 min | |" in text
