@@ -249,6 +249,8 @@ def label_correlation(directory: Path):
     training split."""
     if not (directory / "manifest.json").exists():
         return None
+    if json.loads((directory / "manifest.json").read_text()).get("status") != "complete":
+        return None                   # still being simulated: the report leaves it out
     ds = reader.Dataset(directory)
     t = ds.load("train", datasets=("labels", "realisation"))
     ids = np.unique(t["realisation"])
