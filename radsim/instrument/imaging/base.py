@@ -266,7 +266,10 @@ def fit_beam(psf: np.ndarray, pixel_arcsec: float, estimate_pixels: float = 2.0,
         if smin > smaj:
             smaj, smin, pa = smin, smaj, pa + math.pi / 2
     to_arcsec = pixel_arcsec / FWHM_TO_SIGMA
-    return Beam(smaj * to_arcsec, smin * to_arcsec, math.degrees(pa) % 180.0)
+    # to the precision WSClean takes a beam in (-beam-shape, 1e-4 arcsec and 1e-3 deg): the fit's last digits
+    # differ between machines and builds of the same libraries (1e-9 arcsec measured between this project's
+    # container and its host), and a restoring beam that differs there makes tiles that are not bit-identical
+    return Beam(round(smaj * to_arcsec, 4), round(smin * to_arcsec, 4), round(math.degrees(pa) % 180.0, 3) % 180.0)
 
 
 def theoretical_beam_pixels(uv_lambda: np.ndarray, weights: np.ndarray, pixel_rad: float) -> float:
