@@ -8,3 +8,6 @@ the pipeline and the MPI driver); beside them :mod:`radsim.baseline` (the P(D) f
 command line.
 """
 __version__ = "0.1.0"
+#: revision of what shapes the tiles beyond the version (a dataset is resumed only with the same): 2 = imaging
+#: weights on WSClean's weighting grid
+TILES_REVISION = 2

@@ -161,8 +161,9 @@ class ImagingConfig(_Section):
     weighting: Literal["natural", "uniform", "briggs"] = Field("briggs", description="Visibility weighting.")
     robust: float = Field(0.0, ge=-2.0, le=2.0, description="Briggs robustness.")
     taper_arcsec: float | None = Field(None, gt=0.0, description="Gaussian uv taper, FWHM in the image (arcsec).")
-    super_weight: float = Field(1.0, gt=0.0, description="Uniform/Briggs density boxes of this many uv cells "
-                                                        "(WSClean -super-weight); raise it for wide fields.")
+    super_weight: float = Field(1.0, gt=0.0, description="Uniform/Briggs density boxes of this many uv cells of "
+                                                        "the image padded by 1.2, exactly as WSClean's "
+                                                        "-super-weight; raise it for wide fields.")
     restoring_beam: Literal["fitted", "radsim"] | list[float] = Field(
         "fitted", description="The beam CLEAN components are restored with. 'fitted': each imager's own fit to its "
         "PSF (fast: radsim's; wsclean and yandasoft: their own fits, which differ from radsim's by up to "

@@ -7,6 +7,7 @@ import pytest
 from radsim.instrument import telescope as T
 from radsim.sky.grid import Grid
 from radsim.instrument.imaging import fast
+from radsim.instrument.imaging.base import weighting_grid_size
 
 N = 256
 PIX = 4.0
@@ -126,9 +127,12 @@ def test_undersampled_beam_is_refused_before_imaging(obs):
 
 
 def test_weights_drop_visibilities_beyond_the_grid():
-    uv = np.array([[10.0, 0.0], [10.0, 0.0], [-10.0, 0.0], [400.0, 0.0]])
+    # WSClean's weighting grid for 64 pixels: the padded image (78) in boxes of 640 / 78 wavelengths; (-10, -5) is
+    # folded onto (10, 5), so the first three share a box; (400, 0) lies beyond the grid
+    uv = np.array([[10.0, 5.0], [10.0, 5.0], [-10.0, -5.0], [400.0, 0.0]])
+    assert weighting_grid_size(64) == 78 and weighting_grid_size(64, super_weight=5.0) == 16
     w = fast.image_weights(uv, "uniform", 0.0, cell_lambda=10.0, n_cells=64)
-    assert w[3] == 0 and np.allclose(w[:3], 1 / 3)        # (10, 0) twice and its conjugate twice + (-10, 0)...
+    assert w[3] == 0 and np.allclose(w[:3], 1 / 3)
     nat = fast.image_weights(uv, "natural", 0.0, 10.0, 64, taper_arcsec=60.0)
     assert nat[3] == 0 and 0 < nat[0] < 1
 

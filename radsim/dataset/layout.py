@@ -94,8 +94,8 @@ def tile_versions(cfg) -> dict:
     import ducc0
     import erfa
     import scipy
-    from radsim import __version__ as radsim_version
-    return {"radsim": radsim_version, "numpy": np.__version__, "scipy": scipy.__version__,
+    from radsim import TILES_REVISION, __version__ as radsim_version
+    return {"radsim": radsim_version, "radsim_tiles": TILES_REVISION, "numpy": np.__version__, "scipy": scipy.__version__,
             "ducc0": ducc0.__version__, "astropy": astropy.__version__, "pyerfa": erfa.__version__}
 
 

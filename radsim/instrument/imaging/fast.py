@@ -224,13 +224,13 @@ def cache_key(grid, observation, freq, window, weighting, robust, taper_arcsec, 
 
     import ducc0
 
-    from radsim import __version__
+    from radsim import TILES_REVISION, __version__
     h = hashlib.sha256()
     h.update(repr((grid.centre_ra_deg, grid.centre_dec_deg, grid.npix, grid.pixel_deg, observation.ra_deg,
                    observation.dec_deg, observation.frequency_hz, observation.bandwidth_hz, observation.ha_start_h,
                    observation.ha_end_h, observation.integration_s, observation.date_mjd,
                    observation.elevation_limit_deg, observation.dish_diameter_m, tuple(np.asarray(freq).tolist()),
-                   window, weighting, robust, taper_arcsec, super_weight, __version__, np.__version__,
+                   window, weighting, robust, taper_arcsec, super_weight, __version__, TILES_REVISION, np.__version__,
                    ducc0.__version__)).encode())
     h.update(np.ascontiguousarray(observation.positions_itrf_m, dtype=np.float64).tobytes())
     return h.hexdigest()[:32]
@@ -357,7 +357,7 @@ class FastImager:
         # wavelengths, single precision (1e-3 wavelength at ASKAP's longest baselines, on cells of ~20): half the
         # memory of 36 million visibilities
         uv = (uvw_m[:, None, :2] * (freq / SPEED_OF_LIGHT)[None, :, None]).astype(np.float32).reshape(-1, 2)
-        # weighting grid: the beam image's own uv cells, as WSClean uses
+        # weighted as WSClean weights an image of the beam's window (its weighting grid, image_weights)
         weights = image_weights(uv, weighting, robust, 1.0 / (m * grid.pixel_rad), m, taper_arcsec,
                                 super_weight).astype(np.float32).reshape(uvw_m.shape[0], freq.size)
         dropped = float(np.mean(weights == 0))
