@@ -347,8 +347,9 @@ def generate(study: Path, images: Path) -> str:
     lines += section("How the score grows with the number of training skies",
                      "pointing-small trained on the 21 (S0, alpha) pairs as pointings once, twice and four times "
                      "over (new skies each time; 17, 34 and 68 of them train, the rest validate), tested on the "
-                     "12 fast-imaged test pointings. Whole EMU mosaics cost 50-110 s of one core per sky here (the time grows with the number of sources), "
-                     "pointings 4 s, so the growth is measured on pointings.", growth_rows(runs))
+                     "12 fast-imaged test pointings. Whole EMU mosaics cost 50-110 s of one core per sky here (the "
+                     "time grows with the number of sources), pointings 4 s, so the growth is measured on pointings.",
+                     growth_rows(runs))
     lines += ["", "### Residuals per bin", ""] + figures(runs, images) + [""]
     for r in runs.values():
         lines += bin_table(r) + [""]
