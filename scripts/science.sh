@@ -13,8 +13,9 @@
 # Compute budget per stage on the 2-core development machine (no GPU), measured:
 #   simulate  test-fast 12 skies 10 min; seed-fast 21 skies 21 min; calib-fast 12 skies 6 min (EMU mosaics,
 #             70-170 s per sky and rank); transfer-{fast,wsclean}: 12 skies of 2 x 2 deg in one pointing, fast
-#             1 min and WSClean about 40 min; pointing-fast, -42, -84 and pointing-calib-fast: 21, 42, 84 and 12
-#             pointings, about 4 s each with the fast imager; dense-fast (DENSE=1) 36 mosaics ~45 min
+#             1 min and WSClean about 40 min (its w-gridder: 230 s per sky on a shared core); pointing-fast,
+#             -42, -84 and pointing-calib-fast: 21, 42, 84 and 12 pointings, about 4 s each with the fast imager;
+#             dense-fast (DENSE=1) 36 mosaics 71 min on one rank
 #   train     seed-small 10-25 min per run (early stopping); pointing-small 5-20 min; seed-large and resnet
 #             (LARGE=1) 35 min or more
 #   calibrate, evaluate  well under a minute per run and dataset
