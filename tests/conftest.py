@@ -2,6 +2,7 @@ import copy
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,22 @@ def write_config(tmp_path):
         path.write_text(toml_dumps(data))
         return path
     return _write
+
+
+def made_so_far(out: Path, rank: int | None = None) -> int:
+    """Realisations the ranks of a running `radsim simulate` have made (their journals, ``out/logs``)."""
+    paths = (out / "logs").glob("journal-rank*.txt" if rank is None else f"journal-rank{rank:04d}.txt")
+    return sum(len(p.read_text().split()) for p in paths)
+
+
+def wait_until_made(out: Path, n: int, rank: int | None = None, alive=lambda: True, timeout: float = 300) -> int:
+    """Wait until the job writing ``out`` has made ``n`` realisations (of ``rank`` if given): a job is stopped in
+    the middle by counting its work, not by guessing its speed."""
+    deadline = time.monotonic() + timeout
+    while (made := made_so_far(out, rank)) < n:
+        assert alive() and time.monotonic() < deadline, f"{made} of {n} realisations made in {out}"
+        time.sleep(0.1)
+    return made
 
 
 def radsim_exe():

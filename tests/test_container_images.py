@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import localdocker
-from conftest import MPI_ENV, ROOT, radsim_exe, train_config
+from conftest import MPI_ENV, ROOT, radsim_exe, train_config, wait_until_made
 from test_containers import sections
 from test_jobs_simulate import inspect_ok, wait_for
 from test_simulate import all_tiles, sim_config
@@ -158,7 +158,8 @@ def test_sigterm_to_the_containerised_job_keeps_completed_work(quickstart_in_con
     while not localdocker.leftover_containers("radsim-job-local-"):
         assert job.poll() is None and time.monotonic() < deadline, job.communicate()[0]
         time.sleep(0.2)
-    time.sleep(10)                                   # the 24 skies take about 25 s on 2 ranks
+    # 4 of the 24 made: a fixed 10 s once outlasted the whole job (10 s on a faster machine)
+    wait_until_made(out, 4, alive=lambda: job.poll() is None)
     job.send_signal(signal.SIGTERM)
     log = job.communicate(timeout=300)[0]
     assert job.returncode == 75, log

@@ -131,13 +131,34 @@ def _wait(request) -> None:
         time.sleep(POLL_S)
 
 
-def _recv(comm, source, tag):
+def _recv(comm, source, tag, give_up=None):
+    """Receive without spinning a core; ``give_up()`` true while waiting returns :data:`GAVE_UP` instead."""
     from mpi4py import MPI
     status = MPI.Status()
     source = MPI.ANY_SOURCE if source is None else source
     while not comm.Iprobe(source=source, tag=tag, status=status):
+        if give_up is not None and give_up():
+            return GAVE_UP
         time.sleep(POLL_S)
     return comm.recv(source=status.Get_source(), tag=tag)
+
+
+GAVE_UP = object()
+
+
+class _Grace:
+    """True once a stop signal is ``STOP_GRACE_S`` old (counted from the first call that sees it): how long a rank
+    waits for a rank that may have gone with its node."""
+
+    def __init__(self, stopper):
+        self.stopper, self.deadline = stopper, None
+
+    def __call__(self) -> bool:
+        if not self.stopper.requested:
+            return False
+        if self.deadline is None:
+            self.deadline = time.monotonic() + STOP_GRACE_S
+        return time.monotonic() >= self.deadline
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -560,8 +581,11 @@ def _lead(comm, cfg, out: Path, job: dict) -> int:
     dispatcher.stop_handing_out()
     if size > 1:
         # Stopped by a signal, a rank that never says goodbye has gone with its node: do not wait for it past
-        # Slurm's KillWait (30 s by default, then SIGKILL), write the manifest from the shards on disk
-        dispatcher.thread.join(timeout=STOP_GRACE_S if stopper.requested else None)
+        # Slurm's KillWait (30 s by default, then SIGKILL), write the manifest from the shards on disk. The signal
+        # may come while rank 0 already waits here (its own work done when Slurm notices the lost node).
+        grace = _Grace(stopper)
+        while dispatcher.thread.is_alive() and not grace():
+            dispatcher.thread.join(timeout=0.2)
         silent = sorted(set(range(1, size)) - set(dispatcher.rank_info))
         if silent:
             job["silent_ranks"] = silent
@@ -569,6 +593,8 @@ def _lead(comm, cfg, out: Path, job: dict) -> int:
                       "the shards on disk, which keep everything those ranks committed",
                       ", ".join(map(str, silent)), STOP_GRACE_S, stopper.signal_name)
     progress.close()
+    if stopper.requested and not mine.get("interrupted"):
+        mine["interrupted"] = stopper.signal_name      # the signal came while rank 0 waited for the others
     rank_info = [mine, *(dispatcher.rank_info[r] for r in sorted(dispatcher.rank_info))]
     status = _finish(cfg, out, job["full_plan"], rank_info, progress.failed, dispatcher.fatal, job["started"],
                      time.perf_counter() - job["t0"], size)
@@ -580,9 +606,18 @@ def _follow(comm, cfg, out: Path, job: dict) -> int:
     """Any other rank: ask rank 0 for the next realisation until there is none, report each one."""
     rank = comm.Get_rank()
 
+    # rank 0 gone with its node: after a stop signal and the grace, complete this rank's shard and leave
+    grace = _Grace(job["stopper"])
+
     def next_index():
         comm.send(("next", rank, None), dest=0, tag=TAG_REQUEST)
-        return _recv(comm, 0, TAG_REPLY)
+        reply = _recv(comm, 0, TAG_REPLY, give_up=grace)
+        if reply is GAVE_UP:
+            job["silent_ranks"] = [0]
+            log.error("rank %d: no word from rank 0 %d s after %s (its node failed?): this rank's shard is "
+                      "completed and kept", rank, STOP_GRACE_S, job["stopper"].signal_name)
+            return None
+        return reply
 
     def report(r):
         comm.send(("report", rank, r), dest=0, tag=TAG_REQUEST)
@@ -592,6 +627,8 @@ def _follow(comm, cfg, out: Path, job: dict) -> int:
                      job["setup_s"], job["stopper"])
     except Exception as exc:
         mine = {"rank": rank, "host": socket.gethostname(), "fatal": f"{type(exc).__name__}: {exc}"}
+    if job.get("silent_ranks"):
+        return 1 if mine.get("fatal") else 0
     if mine.get("fatal"):
         comm.send(("fatal", rank, mine["fatal"]), dest=0, tag=TAG_REQUEST)
     elif mine.get("interrupted"):
