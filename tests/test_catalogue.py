@@ -160,3 +160,19 @@ def test_read_trecs_single_file_and_missing_columns(tmp_path):
     (tmp_path / "junk.fits").write_text("not fits")
     with pytest.raises(C.TrecsError, match="cannot read"):
         C.read_trecs(tmp_path / "junk.fits", 1.4e9)
+
+
+def test_morphology_by_class_slices_is_the_masks_bit_for_bit(monkeypatch):
+    """Drawn chunks hold their classes in order, so shapes are computed on slices, not masked copies: the same
+    columns, and the same random stream, as per-class masks give."""
+    rng = np.random.default_rng(8)
+    flux = 10.0 ** rng.uniform(-8, -2, 5000)
+    cls = np.sort(rng.integers(0, 3, 5000)).astype(np.int8)
+    fast = C.draw_morphology(flux, cls, 943.5e6, np.random.default_rng(1))
+    monkeypatch.setattr(C, "_rows_of_class", lambda cls, c: cls == c)
+    masked = C.draw_morphology(flux, cls, 943.5e6, np.random.default_rng(1))
+    for a, b in zip(fast, masked):
+        assert np.array_equal(a, b)
+    monkeypatch.undo()                                            # unsorted classes take masks
+    assert isinstance(C._rows_of_class(cls, 1), slice) and isinstance(C._rows_of_class(cls[::-1], 1), np.ndarray)
+    assert np.array_equal(cls[C._rows_of_class(cls, 1)], cls[cls == 1])

@@ -151,3 +151,14 @@ def test_streamed_points_give_the_kept_points_series_bit_for_bit(monkeypatch):
     with pytest.raises(ValueError, match="sky_model=True"):
         streamed.model
     assert kept.model.sum() == pytest.approx(kept.flux_jy, rel=1e-5)
+
+
+@pytest.mark.parametrize("n", [50, 40_000])          # a few stamps' pixels, and more than an eighth of the image
+def test_deposit_is_bincount_bit_for_bit(n):
+    rng = np.random.default_rng(n)
+    image = rng.random(202 * 202)
+    index = rng.integers(0, 300, n) * 97 % image.size   # repeated pixels, in no order
+    weights = rng.random(n) * 10.0 ** rng.uniform(-12, 0, n)
+    expected = image + np.bincount(index, weights=weights, minlength=image.size)
+    sky._deposit(image, index, weights)
+    assert np.array_equal(image, expected)

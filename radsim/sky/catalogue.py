@@ -133,7 +133,15 @@ def inverse_cdf_ln_flux(u, table) -> np.ndarray:
     cdf, lns, uniform = table
     t = u * U_TABLE
     i = np.minimum(t.astype(np.int64), U_TABLE - 1)
-    out = uniform[i] + (t - i) * (uniform[i + 1] - uniform[i])
+    below = uniform[i]
+    i += 1
+    step = uniform[i]
+    step -= below
+    i -= 1
+    out = t
+    out -= i                 # u * U_TABLE - i: the fraction of the table step
+    out *= step
+    out += below
     tail = u > U_TAIL
     out[tail] = np.interp(u[tail], cdf, lns)
     return out
@@ -144,22 +152,32 @@ def uniform_positions(grid, n: int, rng: np.random.Generator):
     probability n_min / n(l, m), n = sqrt(1 - l^2 - m^2) (dOmega = dl dm / n)."""
     l0, l1, m0, m1 = grid.lm_bounds()
     n_min = math.sqrt(max(1e-12, 1.0 - max(l0 * l0, l1 * l1) - max(m0 * m0, m1 * m1)))
-    l = np.empty(n)
-    m = np.empty(n)
-    todo = np.arange(n)
-    while todo.size:
+    l = rng.uniform(l0, l1, n)
+    m = rng.uniform(m0, m1, n)
+    todo = np.flatnonzero(~_accepted(l, m, n_min, rng))
+    while todo.size:     # redraw the few rejected (1 in 1700 at 2.5 deg from the centre) in the same order
         lt = rng.uniform(l0, l1, todo.size)
         mt = rng.uniform(m0, m1, todo.size)
-        accept = rng.random(todo.size) * np.sqrt(1.0 - lt * lt - mt * mt) < n_min
+        accept = _accepted(lt, mt, n_min, rng)
         l[todo[accept]] = lt[accept]
         m[todo[accept]] = mt[accept]
         todo = todo[~accept]
     return l, m
 
 
+def _accepted(l, m, n_min: float, rng) -> np.ndarray:
+    """Uniform deviate * sqrt(1 - l^2 - m^2) < n_min, evaluated in that order."""
+    t = l * l
+    np.subtract(1.0, t, out=t)
+    t -= m * m
+    np.sqrt(t, out=t)
+    t *= rng.random(l.size)
+    return t < n_min
+
+
 def flux_at_1400(flux_jy, cls, frequency_hz):
     """Flux at 1.4 GHz from the class-mean spectral index (used by the size-flux relations)."""
-    return flux_jy * (1.4e9 / frequency_hz) ** SPECTRAL_INDEX[cls]
+    return flux_jy * ((1.4e9 / frequency_hz) ** SPECTRAL_INDEX)[cls]
 
 
 def draw_morphology(flux_jy, cls, frequency_hz, rng: np.random.Generator):
@@ -169,24 +187,33 @@ def draw_morphology(flux_jy, cls, frequency_hz, rng: np.random.Generator):
     minor = np.zeros(n, np.float32)
     sep = np.zeros(n, np.float32)
     pa = rng.random(n, dtype=np.float32) * np.float32(180.0)
-    alpha = (SPECTRAL_INDEX[cls].astype(np.float32)
-             + SPECTRAL_INDEX_SCATTER[cls].astype(np.float32) * rng.standard_normal(n, dtype=np.float32))
+    alpha = rng.standard_normal(n, dtype=np.float32)
+    alpha *= SPECTRAL_INDEX_SCATTER.astype(np.float32)[cls]
+    alpha += SPECTRAL_INDEX.astype(np.float32)[cls]
     s14_mjy = (flux_at_1400(flux_jy, cls, frequency_hz) * 1e3).astype(np.float32)
     scatter = rng.standard_normal(n, dtype=np.float32)
-    sfg = cls == 0
-    if sfg.any():
+    sfg, steep = _rows_of_class(cls, 0), _rows_of_class(cls, 2)
+    n_sfg = len(s14_mjy[sfg])
+    if n_sfg:
         size = SFG_SIZE_1MJY_ARCSEC * s14_mjy[sfg] ** SFG_SIZE_SLOPE * 10.0 ** (SFG_SIZE_SCATTER_DEX * scatter[sfg])
-        cos_i = rng.random(int(sfg.sum()), dtype=np.float32)
+        cos_i = rng.random(n_sfg, dtype=np.float32)
         q = np.sqrt(SFG_DISC_THICKNESS ** 2 + (1 - SFG_DISC_THICKNESS ** 2) * cos_i ** 2)
         major[sfg] = size
         minor[sfg] = size * q
-    steep = cls == 2
-    if steep.any():
+    if len(s14_mjy[steep]):
         s = AGN_SEP_1MJY_ARCSEC * s14_mjy[steep] ** AGN_SEP_SLOPE * 10.0 ** (AGN_SEP_SCATTER_DEX * scatter[steep])
         sep[steep] = s
         major[steep] = AGN_LOBE_FRACTION * s
         minor[steep] = AGN_LOBE_FRACTION * s
     return major, minor, pa, sep, alpha
+
+
+def _rows_of_class(cls: np.ndarray, c: int):
+    """The rows of class ``c``: a slice when the classes come in order (drawn chunks: no copies of 1M-row
+    columns), else a boolean mask."""
+    if cls.size and cls[0] <= cls[-1] and not np.any(cls[1:] < cls[:-1]):
+        return slice(*np.searchsorted(cls, [c, c + 1]))
+    return cls == c
 
 
 def draw_chunk(plan: SourcePlan, grid, k: int, rng: np.random.Generator) -> Catalogue:
