@@ -12,11 +12,13 @@
 #
 # Compute budget per stage on the 2-core development machine (no GPU), measured:
 #   simulate  test-fast 12 skies 10 min; seed-fast 21 skies 21 min; calib-fast 12 skies 6 min (EMU mosaics,
-#             70-170 s per sky and rank); transfer-{fast,wsclean}: 12 skies of 2 x 2 deg in one pointing, fast
-#             1 min and WSClean about 40 min (its w-gridder: 230 s per sky on a shared core); pointing-fast,
-#             -42, -84 and pointing-calib-fast: 21, 42, 84 and 12 pointings, about 4 s each with the fast imager;
-#             dense-fast (DENSE=1) 36 mosaics 71 min on one rank
-#   train     seed-small 10-25 min per run (early stopping); pointing-small 5-20 min; seed-large and resnet
+#             70-170 s per sky and rank as measured in the 2026-12-01 run; since 2026-12-02 a mosaic takes 42-74 s
+#             on one core, benchmarks/README.md, so expect about half); transfer-{fast,wsclean}: 12 skies of
+#             2 x 2 deg in one pointing, fast 1 min and WSClean about 40 min (its w-gridder: 230 s per sky on a
+#             shared core); pointing-fast, -42, -84 and pointing-calib-fast: 21, 42, 84 and 12 pointings, 0.6, 1.3,
+#             2.5 and 0.4 min on 2 ranks (2026-12-02); dense-fast (DENSE=1) 36 mosaics 71 min on one rank
+#   train     seed-small 10-25 min per run (early stopping); pointing-small 3-20 min (the 42-sky network's
+#             three seeds 2.5-4 min each, two at a time); seed-large and resnet
 #             (LARGE=1) 35 min or more
 #   calibrate, evaluate  well under a minute per run and dataset
 #   pofd      the P(D) fit of the 12 test mosaics, 25-30 s per sky
@@ -124,9 +126,13 @@ if wants train; then
     for set in pointing-fast pointing-fast-42 pointing-fast-84; do
         fit "${set/-fast/-small}" $SMALL "$set"
     done
+    # two more training seeds of the 42-sky network: how much one seed's figures can be trusted
+    for seed in 2 3; do
+        fit "pointing-small-42-s$seed" $SMALL pointing-fast-42 --set "train.seed=$seed"
+    done
 fi
 
-POINTING_RUNS=(pointing-small pointing-small-42 pointing-small-84)
+POINTING_RUNS=(pointing-small pointing-small-42 pointing-small-84 pointing-small-42-s2 pointing-small-42-s3)
 calibration_set() { [[ "$1" == pointing-* ]] && echo pointing-calib-fast || echo calib-fast; }
 
 if wants calibrate; then

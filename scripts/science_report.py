@@ -55,13 +55,19 @@ RUNS = [
      "pointing-small (84 skies) on fast-imaged pointings", "pointing-fast-84", "transfer-fast"),
     ("pointing-small-84-wsclean", "pointing-small-84", "eval-transfer-wsclean",
      "pointing-small (84 skies) on WSClean-imaged pointings", "pointing-fast-84", "transfer-wsclean"),
+    *[(f"pointing-small-42-s{seed}{key}", f"pointing-small-42-s{seed}", f"eval-transfer-{imager}",
+       f"pointing-small (42 skies, training seed {seed}) on {name}-imaged pointings", "pointing-fast-42",
+       f"transfer-{imager}")
+      for seed in (2, 3) for key, imager, name in (("", "fast", "fast"), ("-wsclean", "wsclean", "WSClean"))],
 ]
 #: (network, its key on fast-imaged pointings, on WSClean-imaged ones): the transfer table
 TRANSFER = [("seed-small, trained on EMU mosaics (seed-fast)", "transfer-fast", "transfer-wsclean"),
             ("pointing-small, trained on fast-imaged pointings (pointing-fast, 21 skies)", "pointing-small",
              "pointing-small-wsclean"),
             ("pointing-small, 42 training skies", "pointing-small-42", "pointing-small-42-wsclean"),
-            ("pointing-small, 84 training skies", "pointing-small-84", "pointing-small-84-wsclean")]
+            ("pointing-small, 84 training skies", "pointing-small-84", "pointing-small-84-wsclean"),
+            *[(f"pointing-small, 42 training skies, training seed {seed}", f"pointing-small-42-s{seed}",
+               f"pointing-small-42-s{seed}-wsclean") for seed in (2, 3)]]
 
 
 def calibration_set(run_dir: str) -> str:
@@ -297,7 +303,7 @@ def timing_rows(study: Path, runs: dict) -> list[str]:
     return out
 
 
-def figures(runs: dict, images: Path) -> list[str]:
+def figures(runs: dict, images: Path, prefix: str = "results") -> list[str]:
     import shutil
     images.mkdir(parents=True, exist_ok=True)
     out = []
@@ -305,8 +311,12 @@ def figures(runs: dict, images: Path) -> list[str]:
                ["fast-small", "fast-small-noise", "fast-small-linear", "fast-small-noaug", "fast-small-gauss",
                 "fast-large", "fast-resnet", "dense-small", "pofd-fast"]),
               ("results-dy-transfer.png", "one network, the same skies imaged by the fast imager and by WSClean",
-               ["transfer-fast", "transfer-wsclean", "pointing-small/corrected", "pointing-small-wsclean/corrected"])]
+               ["transfer-fast", "transfer-wsclean", "pointing-small/corrected", "pointing-small-wsclean/corrected"]),
+              ("results-dy-transfer-42.png", "the 42-sky network's calibrated counts, three training seeds, the same "
+               "skies imaged by the fast imager and by WSClean",
+               [f"pointing-small-42{s}{i}/corrected" for s in ("", "-s2", "-s3") for i in ("", "-wsclean")])]
     for filename, title, names in groups:
+        filename = filename.replace("results", prefix, 1)
         entries = [(runs[n]["label"], runs[n]["m"]) for n in names if n in runs]
         if entries:
             n_skies = entries[0][1]["n_skies"]
@@ -317,10 +327,15 @@ def figures(runs: dict, images: Path) -> list[str]:
         shutil.copyfile(best["eval"] / "counts.png", images / "results-counts.png")
         out.append("![N(S) read back by seed-small against the truth, per test sky, with the calibrated 68% "
                    "(bars) and 95% (band) intervals](images/results-counts.png)")
+    wsclean = runs.get("pointing-small-42-wsclean")
+    if wsclean and (wsclean["eval"] / "counts.png").exists():
+        shutil.copyfile(wsclean["eval"] / "counts.png", images / f"{prefix}-counts-wsclean.png")
+        out.append("![N(S) read back from WSClean-imaged pointings by the 42-sky network trained on fast-imaged ones, "
+                   f"against the truth, per test sky, with the calibrated intervals](images/{prefix}-counts-wsclean.png)")
     return out
 
 
-def generate(study: Path, images: Path) -> str:
+def generate(study: Path, images: Path, prefix: str = "results") -> str:
     runs = load(study)
     if not runs:
         raise SystemExit(f"{study}: no evaluated runs or P(D) fits (run scripts/science.sh first)")
@@ -350,7 +365,7 @@ def generate(study: Path, images: Path) -> str:
                      "12 fast-imaged test pointings. Whole EMU mosaics cost 50-110 s of one core per sky here (the "
                      "time grows with the number of sources), pointings 4 s, so the growth is measured on pointings.",
                      growth_rows(runs))
-    lines += ["", "### Residuals per bin", ""] + figures(runs, images) + [""]
+    lines += ["", "### Residuals per bin", ""] + figures(runs, images, prefix) + [""]
     for r in runs.values():
         lines += bin_table(r) + [""]
     lines += ["### Do the bins err together?", "",
@@ -368,8 +383,10 @@ def main(argv=None) -> int:
     p.add_argument("study", type=Path, help="the study directory of scripts/science.sh (runs/study)")
     p.add_argument("--doc", type=Path, default=ROOT / "docs" / "results.md")
     p.add_argument("--images", type=Path, default=ROOT / "docs" / "images")
+    p.add_argument("--figure-prefix", default="results",
+                   help="the figures' file names start with this (another study beside docs/results.md's)")
     args = p.parse_args(argv)
-    body = generate(args.study, args.images)
+    body = generate(args.study, args.images, args.figure_prefix)
     text = args.doc.read_text() if args.doc.exists() else f"# Results\n\n{BEGIN}\n{END}\n"
     if BEGIN not in text or END not in text:
         raise SystemExit(f"{args.doc}: the markers {BEGIN} and {END} are missing")
