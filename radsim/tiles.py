@@ -92,8 +92,8 @@ def label_counts(tiling: Tiling, x, y, flux_jy, edges_jy) -> np.ndarray:
     labelled = np.flatnonzero((flux_jy >= edges_jy[0]) & (flux_jy < edges_jy[-1]))
     x, y, flux_jy = np.asarray(x)[labelled], np.asarray(y)[labelled], flux_jy[labelled]
     tile = tiling.tile_of(x, y)
-    b = np.searchsorted(edges_jy, flux_jy, side="right") - 1
-    ok = (tile >= 0) & (b >= 0) & (b < n_bins)
+    b = np.searchsorted(edges_jy, flux_jy, side="right") - 1      # 0 .. n_bins - 1 for the labelled
+    ok = tile >= 0
     flat = np.bincount(tile[ok] * n_bins + b[ok], minlength=tiling.n_tiles * n_bins)
     return flat.reshape(tiling.n_tiles, n_bins).astype(np.float64)
 

@@ -65,17 +65,16 @@ def write_config(tmp_path):
     return _write
 
 
-def made_so_far(out: Path, rank: int | None = None) -> int:
+def made_so_far(out: Path) -> int:
     """Realisations the ranks of a running `radsim simulate` have made (their journals, ``out/logs``)."""
-    paths = (out / "logs").glob("journal-rank*.txt" if rank is None else f"journal-rank{rank:04d}.txt")
-    return sum(len(p.read_text().split()) for p in paths)
+    return sum(len(p.read_text().split()) for p in (out / "logs").glob("journal-rank*.txt"))
 
 
-def wait_until_made(out: Path, n: int, rank: int | None = None, alive=lambda: True, timeout: float = 300) -> int:
-    """Wait until the job writing ``out`` has made ``n`` realisations (of ``rank`` if given): a job is stopped in
-    the middle by counting its work, not by guessing its speed."""
+def wait_until_made(out: Path, n: int, alive=lambda: True, timeout: float = 300) -> int:
+    """Wait until the job writing ``out`` has made ``n`` realisations: a job is stopped in the middle by counting
+    its work, not by guessing its speed."""
     deadline = time.monotonic() + timeout
-    while (made := made_so_far(out, rank)) < n:
+    while (made := made_so_far(out)) < n:
         assert alive() and time.monotonic() < deadline, f"{made} of {n} realisations made in {out}"
         time.sleep(0.1)
     return made

@@ -169,10 +169,13 @@ def test_morphology_by_class_slices_is_the_masks_bit_for_bit(monkeypatch):
     flux = 10.0 ** rng.uniform(-8, -2, 5000)
     cls = np.sort(rng.integers(0, 3, 5000)).astype(np.int8)
     fast = C.draw_morphology(flux, cls, 943.5e6, np.random.default_rng(1))
-    monkeypatch.setattr(C, "_rows_of_class", lambda cls, c: cls == c)
+    monkeypatch.setattr(C, "_rows_of_classes", lambda cls, classes: [(cls == c, int((cls == c).sum()))
+                                                                      for c in classes])
     masked = C.draw_morphology(flux, cls, 943.5e6, np.random.default_rng(1))
     for a, b in zip(fast, masked):
         assert np.array_equal(a, b)
     monkeypatch.undo()                                            # unsorted classes take masks
-    assert isinstance(C._rows_of_class(cls, 1), slice) and isinstance(C._rows_of_class(cls[::-1], 1), np.ndarray)
-    assert np.array_equal(cls[C._rows_of_class(cls, 1)], cls[cls == 1])
+    (rows, n), = C._rows_of_classes(cls, (1,))
+    (mask, n_mask), = C._rows_of_classes(cls[::-1], (1,))
+    assert isinstance(rows, slice) and isinstance(mask, np.ndarray) and n == n_mask == int((cls == 1).sum())
+    assert np.array_equal(cls[rows], cls[cls == 1])

@@ -133,13 +133,14 @@ def inverse_cdf_ln_flux(u, table) -> np.ndarray:
     cdf, lns, uniform = table
     t = u * U_TABLE
     i = np.minimum(t.astype(np.int64), U_TABLE - 1)
+    # below + (t - i) * (uniform[i + 1] - below), in place: a 1M-row chunk's temporaries cost more than the sums
     below = uniform[i]
     i += 1
     step = uniform[i]
     step -= below
     i -= 1
     out = t
-    out -= i                 # u * U_TABLE - i: the fraction of the table step
+    out -= i
     out *= step
     out += below
     tail = u > U_TAIL
@@ -192,15 +193,14 @@ def draw_morphology(flux_jy, cls, frequency_hz, rng: np.random.Generator):
     alpha += SPECTRAL_INDEX.astype(np.float32)[cls]
     s14_mjy = (flux_at_1400(flux_jy, cls, frequency_hz) * 1e3).astype(np.float32)
     scatter = rng.standard_normal(n, dtype=np.float32)
-    sfg, steep = _rows_of_class(cls, 0), _rows_of_class(cls, 2)
-    n_sfg = len(s14_mjy[sfg])
+    (sfg, n_sfg), (steep, n_steep) = _rows_of_classes(cls, (0, 2))
     if n_sfg:
         size = SFG_SIZE_1MJY_ARCSEC * s14_mjy[sfg] ** SFG_SIZE_SLOPE * 10.0 ** (SFG_SIZE_SCATTER_DEX * scatter[sfg])
         cos_i = rng.random(n_sfg, dtype=np.float32)
         q = np.sqrt(SFG_DISC_THICKNESS ** 2 + (1 - SFG_DISC_THICKNESS ** 2) * cos_i ** 2)
         major[sfg] = size
         minor[sfg] = size * q
-    if len(s14_mjy[steep]):
+    if n_steep:
         s = AGN_SEP_1MJY_ARCSEC * s14_mjy[steep] ** AGN_SEP_SLOPE * 10.0 ** (AGN_SEP_SCATTER_DEX * scatter[steep])
         sep[steep] = s
         major[steep] = AGN_LOBE_FRACTION * s
@@ -208,12 +208,14 @@ def draw_morphology(flux_jy, cls, frequency_hz, rng: np.random.Generator):
     return major, minor, pa, sep, alpha
 
 
-def _rows_of_class(cls: np.ndarray, c: int):
-    """The rows of class ``c``: a slice when the classes come in order (drawn chunks: no copies of 1M-row
-    columns), else a boolean mask."""
-    if cls.size and cls[0] <= cls[-1] and not np.any(cls[1:] < cls[:-1]):
-        return slice(*np.searchsorted(cls, [c, c + 1]))
-    return cls == c
+def _rows_of_classes(cls: np.ndarray, classes) -> list[tuple]:
+    """(rows, number of rows) of each class in ``classes``: slices when the classes come in order (drawn chunks:
+    no copies of 1M-row columns), else boolean masks."""
+    if not np.any(cls[1:] < cls[:-1]):
+        bounds = np.searchsorted(cls, [(c, c + 1) for c in classes])
+        return [(slice(a, b), int(b - a)) for a, b in bounds]
+    masks = [cls == c for c in classes]
+    return [(m, int(m.sum())) for m in masks]
 
 
 def draw_chunk(plan: SourcePlan, grid, k: int, rng: np.random.Generator) -> Catalogue:
