@@ -23,6 +23,12 @@ Student's t carries the uncertainty of estimating the line and ``s`` from a few 
 interval (the distribution-free alternative) needs at least 19 calibration skies for a 95% interval and is
 coarse below a few dozen; the normal model is checked instead by the coverage it achieves on the test skies
 (``radtrain evaluate``).
+
+A network trained on standardised counts can predict a count at or below zero for a sky far below its training
+mean. Its log would be arbitrary (an outlier that tilts the line and inflates ``s`` for every sky), so network
+counts per tile are read as at least half the smallest positive count per tile, network's or true, of any
+calibration sky (``floor``, per bin): below it the calibration cannot tell counts apart. The interval that the
+calibration skies' spread then gives such a sky is honest about how little its network count says.
 """
 from __future__ import annotations
 
@@ -30,18 +36,19 @@ import numpy as np
 
 LEVELS = (0.68, 0.95)
 PARTS = (1, 2, 4)             # each calibration sky whole, in halves and in quarters (interleaved tiles)
-FORMAT = 2
+FORMAT = 3                    # 3: the per-bin floor of the network counts
 MIN_SKIES = 4                 # a line and a spread: at least 2 degrees of freedom
 FLOOR = 1e-3                  # counts per tile below this are taken as this (logs of empty bins)
 
 
-def log_per_tile(counts: np.ndarray, n_tiles) -> np.ndarray:
-    """log(counts / n_tiles): the log of the counts per tile of images of ``n_tiles`` tiles."""
+def log_per_tile(counts: np.ndarray, n_tiles, floor=FLOOR) -> np.ndarray:
+    """log(counts / n_tiles): the log of the counts per tile of images of ``n_tiles`` tiles, each at least
+    ``floor`` (scalar or per bin)."""
     counts = np.asarray(counts, dtype=np.float64)
     n = np.asarray(n_tiles, dtype=np.float64)
     if counts.ndim == 2 and n.ndim == 1:
         n = n[:, None]
-    return np.log(np.maximum(counts / n, FLOOR))
+    return np.log(np.maximum(counts / n, floor))
 
 
 def parts(n_tiles: int, k: int) -> np.ndarray:
@@ -52,13 +59,16 @@ def parts(n_tiles: int, k: int) -> np.ndarray:
 def calibrate(tile_pred: np.ndarray, tile_true: np.ndarray, realisation: np.ndarray) -> dict:
     """The calibration from the per-tile predicted and true counts (N, bins) of calibration skies (the tiles'
     ``realisation`` ids). Returns a JSON-able dict: per bin ``alpha``, ``beta``, ``a``, ``c``, ``u_mean``,
-    ``u_ss``; the number of skies and their median number of tiles; the residual variance at each part size."""
+    ``u_ss``, ``floor``; the number of skies and their median number of tiles; the residual variance at each part
+    size."""
     tile_pred = np.asarray(tile_pred, dtype=np.float64)
     tile_true = np.asarray(tile_true, dtype=np.float64)
     realisation = np.asarray(realisation)
     ids = np.unique(realisation)
     if ids.size < MIN_SKIES:
         raise ValueError(f"calibration needs at least {MIN_SKIES} skies, got {ids.size}")
+    floor = _floor(np.array([tile_pred[realisation == i].mean(axis=0) for i in ids]),
+                   np.array([tile_true[realisation == i].mean(axis=0) for i in ids]))
 
     def sums(k):
         u, v, sizes = [], [], []
@@ -68,7 +78,7 @@ def calibrate(tile_pred: np.ndarray, tile_true: np.ndarray, realisation: np.ndar
             for j in range(k):
                 t = sel[g == j]
                 if t.size:
-                    u.append(log_per_tile(tile_pred[t].sum(axis=0), t.size))
+                    u.append(log_per_tile(tile_pred[t].sum(axis=0), t.size, floor))
                     v.append(log_per_tile(tile_true[t].sum(axis=0), t.size))
                     sizes.append(t.size)
         return np.asarray(u), np.asarray(v), np.asarray(sizes, dtype=np.float64)
@@ -90,9 +100,16 @@ def calibrate(tile_pred: np.ndarray, tile_true: np.ndarray, realisation: np.ndar
     return {"format": FORMAT, "n_skies": int(ids.size),
             "n_tiles_median": float(np.median([np.sum(realisation == i) for i in ids])),
             "alpha": alpha.tolist(), "beta": beta.tolist(), "a": a.tolist(), "c": c.tolist(),
-            "u_mean": u_mean.tolist(), "u_ss": u_ss.tolist(),
+            "u_mean": u_mean.tolist(), "u_ss": u_ss.tolist(), "floor": floor.tolist(),
             "measured": {"n_tiles": [p[0] for p in points], "variance": [p[1].tolist() for p in points]},
             "sky_log_pred": u.tolist(), "sky_log_true": v.tolist()}
+
+
+def _floor(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
+    """Per bin, half the smallest positive count per tile among the calibration skies' network and true counts
+    (skies, bins): no calibration sky's network count is clipped, a sky's count at or below zero is."""
+    positive = np.where(pred > 0, pred, np.inf)
+    return np.maximum(0.5 * np.minimum(positive.min(axis=0), true.min(axis=0)), FLOOR)
 
 
 def _fit_variance(n: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -110,7 +127,7 @@ def _line(counts, n_tiles, model: dict):
     n = np.asarray(n_tiles, dtype=np.float64)
     if np.ndim(counts) == 2 and n.ndim == 1:
         n = n[:, None]
-    u = log_per_tile(counts, n_tiles)
+    u = log_per_tile(counts, n_tiles, np.asarray(model.get("floor", FLOOR)))
     return n, u, np.asarray(model["alpha"]) + np.asarray(model["beta"]) * u
 
 

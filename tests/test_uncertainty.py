@@ -57,6 +57,34 @@ def test_intervals_from_a_few_calibration_skies_cover_as_claimed(n_calibration):
         assert level - 0.02 <= np.mean(hits[level]) <= level + 0.05
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_network_counts_at_or_below_zero_do_not_wreck_the_calibration(seed):
+    """A network on standardised counts can read the faintest skies below zero (the pointing networks did, for the
+    two calibration skies with alpha near -0.6). Read at 1e-3 per tile they tilted the line to beta 0.13-0.21 and
+    widened every sky's interval 6-8 times; read at the floor, the line and spread stay near the clean sky's."""
+    rng = np.random.default_rng(seed)
+    alpha, beta, a, c = np.array([0.5]), np.array([1.3]), np.array([0.05 ** 2]), np.array([0.3 ** 2])
+    pred, true, sky = draw_skies(rng, 12, 16, alpha, beta, a, c)
+    lowest = np.argsort([true[sky == i].mean() for i in range(12)])[:2]
+    bad = pred.copy()
+    bad[np.isin(sky, lowest)] = -3.0
+    clean, m = uncertainty.calibrate(pred, true, sky), uncertainty.calibrate(bad, true, sky)
+    kept = ~np.isin(sky, lowest)
+    positive = ([pred[sky == i].mean() for i in range(12) if i not in lowest]
+                + [true[sky == i].mean() for i in range(12)])
+    assert m["floor"] == pytest.approx([0.5 * min(positive)])
+    assert m["floor"][0] < pred[kept].min()             # no positive network count of a calibration sky is clipped
+    assert 0.9 < m["beta"][0] < 1.35
+
+    def spread(model):
+        return np.sqrt(model["a"][0] + model["c"][0] / 16)
+    assert spread(m) < 3 * spread(clean)
+    # the clipped skies' intervals still hold their truth
+    sp, st = bad.reshape(12, 16, 1).sum(axis=1), true.reshape(12, 16, 1).sum(axis=1)
+    lo, hi = uncertainty.interval(sp, 16, m, 0.95)
+    assert np.all((st[lowest] >= lo[lowest]) & (st[lowest] <= hi[lowest]))
+
+
 def test_intervals_narrow_with_more_tiles_only_down_to_the_shared_part():
     m = {"n_skies": 12, "alpha": [0.0], "beta": [1.0], "a": [0.02 ** 2], "c": [0.4 ** 2], "u_mean": [np.log(10.0)],
          "u_ss": [1.0]}
