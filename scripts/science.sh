@@ -15,8 +15,9 @@
 #             70-170 s per sky and rank as measured in the 2026-12-01 run; since 2026-12-02 a mosaic takes 42-74 s
 #             on one core, benchmarks/README.md, so expect about half); transfer-{fast,wsclean}: 12 skies of
 #             2 x 2 deg in one pointing, fast 1 min and WSClean about 40 min (its w-gridder: 230 s per sky on a
-#             shared core); pointing-fast, -42, -84 and pointing-calib-fast: 21, 42, 84 and 12 pointings, 0.6, 1.3,
-#             2.5 and 0.4 min on 2 ranks (2026-12-02); dense-fast (DENSE=1) 36 mosaics 71 min on one rank
+#             shared core); pointing-fast, -42, -84: 21, 42 and 84 pointings, 0.6, 1.3 and 2.5 min on 2 ranks
+#             (2026-12-02); pointing-calib-fast and pointing-test-fast: 48 pointings each, about 1.5 min;
+#             dense-fast (DENSE=1) 36 mosaics 71 min on one rank
 #   train     seed-small 10-25 min per run (early stopping); pointing-small 3-20 min (the 42-sky network's
 #             three seeds 2.5-4 min each, two at a time); seed-large and resnet
 #             (LARGE=1) 35 min or more
@@ -27,10 +28,12 @@
 # Stages (STAGES, default all, in this order):
 #   simulate  seed-fast: configs/emu-seed.toml (21 skies, 17 train / 4 validation); test-fast:
 #             configs/emu-seed-test.toml (12 held-out skies, 6 of them (S0, alpha) pairs never trained on);
-#             calib-fast: configs/emu-seed-calib.toml (12 skies that calibrate the intervals);
+#             calib-fast: configs/emu-seed-calib.toml (24 skies that calibrate the intervals);
 #             transfer-fast and transfer-wsclean: configs/emu-seed-transfer.toml (the 12 test skies as 2 x 2 deg
 #             pointings, one restoring beam) imaged by both; pointing-fast (-42, -84): the training skies as such
-#             pointings (each pair 1, 2, 4 times), pointing-calib-fast: the calibration skies as pointings
+#             pointings (each pair 1, 2, 4 times), pointing-calib-fast: the calibration pairs as pointings, twice
+#             (48 skies); pointing-test-fast: the 12 test pairs as pointings 4 times (48 skies: the coverage of the
+#             pointing networks' intervals rests on 48 skies, not 12)
 #   train     the ablation on seed-fast (configs/train-seed-small.toml and one change each): fast-small (asinh
 #             stretch, pixel-width input, augmentation, standardised counts, MSE), fast-small-noise (+ the tile's
 #             noise from the noise map), fast-small-linear (standardised pixels, no stretch), fast-small-noaug (no
@@ -39,7 +42,7 @@
 #             transfer networks pointing-small (-42, -84) on pointing-fast (-42, -84)
 #   calibrate every run on calib-fast, the pointing networks on pointing-calib-fast (-> RUN/calibration.json)
 #   evaluate  every run on test-fast (eval-test); fast-small and the pointing networks on transfer-fast and
-#             transfer-wsclean
+#             transfer-wsclean; the pointing networks also on pointing-test-fast (eval-pointing-test)
 #   pofd      the P(D) baseline on test-fast (the noise map's groups included)
 #   report    docs/results.md tables and docs/images/results-*.png (scripts/science_report.py)
 set -euo pipefail
@@ -108,7 +111,8 @@ if wants simulate; then
     simulate pointing-fast configs/emu-seed.toml "${SEED_SPLIT[@]}" "${POINTING[@]}"
     simulate pointing-fast-42 configs/emu-seed.toml "${SEED_SPLIT[@]}" "${POINTING[@]}" --set realisations.repeats=2
     simulate pointing-fast-84 configs/emu-seed.toml "${SEED_SPLIT[@]}" "${POINTING[@]}" --set realisations.repeats=4
-    simulate pointing-calib-fast configs/emu-seed-calib.toml "${POINTING[@]}"
+    simulate pointing-calib-fast configs/emu-seed-calib.toml "${POINTING[@]}" --set realisations.repeats=2
+    simulate pointing-test-fast configs/emu-seed-transfer.toml --set realisations.repeats=4
 fi
 
 if wants train; then
@@ -154,6 +158,9 @@ if wants evaluate; then
         for run in fast-small "${POINTING_RUNS[@]}"; do
             [ -e "$OUT/$run/best.weights.h5" ] && evaluate "$run" "transfer-$imager" "eval-transfer-$imager"
         done
+    done
+    for run in "${POINTING_RUNS[@]}"; do
+        [ -e "$OUT/$run/best.weights.h5" ] && evaluate "$run" pointing-test-fast eval-pointing-test
     done
 fi
 
