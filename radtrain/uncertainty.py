@@ -19,7 +19,15 @@ Applied Regression Analysis, sec. 3.1):
 
     v in alpha + beta u0 +- t_{m-2, (1+p)/2} s(n) sqrt(1 + 1/m + (u0 - mean u)^2 / S_uu)     (m calibration skies)
 
-Student's t carries the uncertainty of estimating the line and ``s`` from a few skies. A split-conformal
+Student's t carries the uncertainty of estimating the line and ``s`` from a few skies.
+
+The spread is not the same for every sky: skies whose faint counts are suppressed (steeply negative alpha) err
+2-4 times more than the rest (pointing networks, 48 calibration skies), and one ``s`` for all then gives intervals
+too wide for most skies and too narrow for those. With at least ``MIN_SKIES_SPREAD`` calibration skies the
+variance is modelled as multiplicative in the sky's own network count (Harvey 1976, Econometrica 44, 461):
+``s^2(n, u) = (a + c / n) exp(gamma (u - mean u))``, ``gamma`` the slope of ``log e^2`` against ``u`` over the
+whole calibration skies, ``a`` and ``c`` then fitted to the residuals divided by that factor; ``u`` is held to
+the calibration skies' range, so the spread is never extrapolated. With fewer skies ``gamma`` is 0. A split-conformal
 interval (the distribution-free alternative) needs at least 19 calibration skies for a 95% interval and is
 coarse below a few dozen; the normal model is checked instead by the coverage it achieves on the test skies
 (``radtrain evaluate``).
@@ -36,8 +44,9 @@ import numpy as np
 
 LEVELS = (0.68, 0.95)
 PARTS = (1, 2, 4)             # each calibration sky whole, in halves and in quarters (interleaved tiles)
-FORMAT = 3                    # 3: the per-bin floor of the network counts
+FORMAT = 4                    # 3: the per-bin floor of the network counts; 4: the spread's slope gamma
 MIN_SKIES = 4                 # a line and a spread: at least 2 degrees of freedom
+MIN_SKIES_SPREAD = 20         # a spread that changes with the count: from this many calibration skies
 FLOOR = 1e-3                  # counts per tile below this are taken as this (logs of empty bins)
 
 
@@ -58,9 +67,9 @@ def parts(n_tiles: int, k: int) -> np.ndarray:
 
 def calibrate(tile_pred: np.ndarray, tile_true: np.ndarray, realisation: np.ndarray) -> dict:
     """The calibration from the per-tile predicted and true counts (N, bins) of calibration skies (the tiles'
-    ``realisation`` ids). Returns a JSON-able dict: per bin ``alpha``, ``beta``, ``a``, ``c``, ``u_mean``,
-    ``u_ss``, ``floor``; the number of skies and their median number of tiles; the residual variance at each part
-    size."""
+    ``realisation`` ids). Returns a JSON-able dict: per bin ``alpha``, ``beta``, ``a``, ``c``, ``gamma``,
+    ``u_mean``, ``u_ss``, ``u_range``, ``floor``; the number of skies and their median number of tiles; the
+    residual variance (divided by the spread's factor) at each part size."""
     tile_pred = np.asarray(tile_pred, dtype=np.float64)
     tile_true = np.asarray(tile_true, dtype=np.float64)
     realisation = np.asarray(realisation)
@@ -89,10 +98,17 @@ def calibrate(tile_pred: np.ndarray, tile_true: np.ndarray, realisation: np.ndar
     beta = np.where(u_ss > 0, ((u - u_mean) * (v - v.mean(axis=0))).sum(axis=0) / np.where(u_ss > 0, u_ss, 1.0),
                     1.0)
     alpha = v.mean(axis=0) - beta * u_mean
+    u_range = np.stack([u.min(axis=0), u.max(axis=0)])
+    gamma = np.zeros_like(u_mean)
+    if ids.size >= MIN_SKIES_SPREAD:
+        e = v - (alpha + beta * u)
+        x = u - u_mean
+        y = np.log(np.maximum(e ** 2, 1e-12))
+        gamma = np.where(u_ss > 0, (x * (y - y.mean(axis=0))).sum(axis=0) / np.where(u_ss > 0, u_ss, 1.0), 0.0)
     points = []
     for k in PARTS:
         uk, vk, sizes = (u, v, whole_sizes) if k == 1 else sums(k)
-        e = vk - (alpha + beta * uk)
+        e = (vk - (alpha + beta * uk)) / np.sqrt(_spread_factor(uk, gamma, u_mean, u_range))
         # whole skies: the line took 2 degrees of freedom from the m residuals
         dof = e.shape[0] - 2 if k == 1 else e.shape[0]
         points.append((float(sizes.mean()), (e ** 2).sum(axis=0) / dof))
@@ -100,9 +116,16 @@ def calibrate(tile_pred: np.ndarray, tile_true: np.ndarray, realisation: np.ndar
     return {"format": FORMAT, "n_skies": int(ids.size),
             "n_tiles_median": float(np.median([np.sum(realisation == i) for i in ids])),
             "alpha": alpha.tolist(), "beta": beta.tolist(), "a": a.tolist(), "c": c.tolist(),
-            "u_mean": u_mean.tolist(), "u_ss": u_ss.tolist(), "floor": floor.tolist(),
+            "gamma": gamma.tolist(), "u_mean": u_mean.tolist(), "u_ss": u_ss.tolist(), "u_range": u_range.tolist(),
+            "floor": floor.tolist(),
             "measured": {"n_tiles": [p[0] for p in points], "variance": [p[1].tolist() for p in points]},
             "sky_log_pred": u.tolist(), "sky_log_true": v.tolist()}
+
+
+def _spread_factor(u, gamma, u_mean, u_range) -> np.ndarray:
+    """exp(gamma (u - mean u)), u held to the calibration skies' range [u_range[0], u_range[1]] (per bin)."""
+    u = np.clip(u, u_range[0], u_range[1])
+    return np.exp(np.asarray(gamma) * (u - np.asarray(u_mean)))
 
 
 def _floor(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
@@ -145,6 +168,8 @@ def interval(counts: np.ndarray, n_tiles, model: dict, level: float) -> tuple[np
     n, u, centre = _line(counts, n_tiles, model)
     m = model["n_skies"]
     s2 = np.asarray(model["a"]) + np.asarray(model["c"]) / n
+    if "gamma" in model:
+        s2 = s2 * _spread_factor(u, model["gamma"], model["u_mean"], np.asarray(model["u_range"]))
     u_ss = np.asarray(model["u_ss"])
     leverage = np.where(u_ss > 0, (u - np.asarray(model["u_mean"])) ** 2 / np.where(u_ss > 0, u_ss, 1.0), 0.0)
     half = t.ppf(0.5 + level / 2, m - 2) * np.sqrt(s2 * (1.0 + 1.0 / m + leverage))

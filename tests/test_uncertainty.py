@@ -57,6 +57,51 @@ def test_intervals_from_a_few_calibration_skies_cover_as_claimed(n_calibration):
         assert level - 0.02 <= np.mean(hits[level]) <= level + 0.05
 
 
+def draw_uneven_skies(rng, n_skies, n_tiles, alpha, beta, a, gamma):
+    """As :func:`draw_skies` with one bin and no per-tile scatter, the sky's shared error of variance
+    a exp(gamma (u - mean u)): skies the network reads low err more (gamma < 0), as the EMU skies with their faint
+    counts suppressed do."""
+    u = rng.uniform(np.log(5), np.log(50), (n_skies, 1))
+    sd = np.sqrt(a * np.exp(gamma * (u - np.log(5 * 50) / 2)))
+    v = alpha + beta * u + rng.normal(0.0, 1.0, (n_skies, 1)) * sd
+    return np.repeat(np.exp(u), n_tiles, axis=0), np.repeat(np.exp(v), n_tiles, axis=0), \
+        np.repeat(np.arange(n_skies), n_tiles)
+
+
+def test_a_spread_that_changes_with_the_count_is_followed_from_enough_skies(monkeypatch):
+    """Skies read low err 4 times more (in sd) than skies read high. One spread for all covers the low half
+    too rarely and the high half too often; the spread's slope, fitted from 48 calibration skies, covers both
+    halves as claimed. With fewer than MIN_SKIES_SPREAD skies no slope is fitted."""
+    rng = np.random.default_rng(4)
+    alpha, beta, a, gamma = np.array([0.3]), np.array([1.2]), np.array([0.1 ** 2]), np.array([-1.2])
+    hits = {(kind, level, half): [] for kind in ("slope", "flat") for level in uncertainty.LEVELS
+            for half in ("low", "high")}
+    slopes = []
+    for _ in range(150):
+        skies = draw_uneven_skies(rng, 48, 4, alpha, beta, a, gamma)
+        models = {"slope": uncertainty.calibrate(*skies)}
+        with monkeypatch.context() as mp:
+            mp.setattr(uncertainty, "MIN_SKIES_SPREAD", 10 ** 9)
+            models["flat"] = uncertainty.calibrate(*skies)
+        slopes.append(models["slope"]["gamma"][0])
+        pred, true, _ = draw_uneven_skies(rng, 100, 4, alpha, beta, a, gamma)
+        sp, st = pred.reshape(100, 4, 1).sum(axis=1), true.reshape(100, 4, 1).sum(axis=1)
+        low = sp[:, 0] < np.median(sp[:, 0])
+        for kind, m in models.items():
+            for level in uncertainty.LEVELS:
+                lo, hi = uncertainty.interval(sp, 4, m, level)
+                hits[kind, level, "low"].append(uncertainty.coverage(st[low], lo[low], hi[low])[0])
+                hits[kind, level, "high"].append(uncertainty.coverage(st[~low], lo[~low], hi[~low])[0])
+    cover = {key: float(np.mean(h)) for key, h in hits.items()}
+    assert np.mean(slopes) == pytest.approx(-1.2, abs=0.2)
+    for level in uncertainty.LEVELS:
+        for half in ("low", "high"):
+            assert level - 0.04 <= cover["slope", level, half] <= level + 0.04, cover
+    assert cover["flat", 0.68, "low"] < 0.62 and cover["flat", 0.68, "high"] > 0.74, cover
+    few = uncertainty.calibrate(*draw_uneven_skies(rng, uncertainty.MIN_SKIES_SPREAD - 1, 4, alpha, beta, a, gamma))
+    assert few["gamma"] == [0.0]
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_network_counts_at_or_below_zero_do_not_wreck_the_calibration(seed):
     """A network on standardised counts can read the faintest skies below zero (the pointing networks did, for the
