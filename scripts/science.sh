@@ -18,7 +18,7 @@
 #             shared core); pointing-fast, -42, -84: 21, 42 and 84 pointings, 0.6, 1.3 and 2.5 min on 2 ranks
 #             (2026-12-02); pointing-calib-fast and pointing-test-fast: 48 pointings each, about 1.5 min;
 #             dense-fast (DENSE=1) 36 mosaics 71 min on one rank
-#   train     seed-small 10-25 min per run (early stopping); pointing-small 3-20 min (the 42-sky network's
+#   train     seed-small 8-25 min per run (early stopping; 20-25 s per epoch since 2026-12-02); pointing-small 3-20 min (the 42-sky network's
 #             three seeds 2.5-4 min each, two at a time); seed-large and resnet
 #             (LARGE=1) 35 min or more
 #   calibrate, evaluate  well under a minute per run and dataset
@@ -37,7 +37,8 @@
 #   train     the ablation on seed-fast (configs/train-seed-small.toml and one change each): fast-small (asinh
 #             stretch, pixel-width input, augmentation, standardised counts, MSE), fast-small-noise (+ the tile's
 #             noise from the noise map), fast-small-linear (standardised pixels, no stretch), fast-small-noaug (no
-#             flips/rotations), fast-small-gauss (a Gaussian likelihood head); with LARGE=1 fast-large (seed-large)
+#             flips/rotations), fast-small-gauss (a Gaussian likelihood head), fast-small-s2, -s3 (training seeds 2
+#             and 3); with LARGE=1 fast-large (seed-large)
 #             and fast-resnet (this project's residual network); with DENSE=1 dense-small on dense-fast; the
 #             transfer networks pointing-small (-42, -84) on pointing-fast (-42, -84)
 #   calibrate every run on calib-fast, the pointing networks on pointing-calib-fast (-> RUN/calibration.json)
@@ -95,7 +96,7 @@ evaluate() {   # run test-dataset name
         2>&1 | tee "$OUT/$run-$name.log" | tail -16
 }
 
-RUNS=(fast-small fast-small-noise fast-small-linear fast-small-noaug fast-small-gauss)
+RUNS=(fast-small fast-small-s2 fast-small-s3 fast-small-noise fast-small-linear fast-small-noaug fast-small-gauss)
 [ "$LARGE" = 1 ] && RUNS+=(fast-large fast-resnet)
 [ "$DENSE" = 1 ] && RUNS+=(dense-small)
 
@@ -122,6 +123,10 @@ if wants train; then
     fit fast-small-linear $SMALL seed-fast --set 'data.preprocess="standardise"'
     fit fast-small-noaug $SMALL seed-fast --set data.augment=false
     fit fast-small-gauss $SMALL seed-fast --set 'model.head="gaussian"'
+    # two more training seeds of seed-small: how far one seed's ablation rows can be trusted
+    for seed in 2 3; do
+        fit "fast-small-s$seed" $SMALL seed-fast --set "train.seed=$seed"
+    done
     if [ "$LARGE" = 1 ]; then
         fit fast-large configs/train-seed-large.toml seed-fast
         fit fast-resnet $SMALL seed-fast --set 'model.architecture="resnet"'

@@ -35,6 +35,8 @@ RUNS = [
     ("fast-small-noaug", "fast-small-noaug", "eval-test", "seed-small, no augmentation", "seed-fast", "test-fast"),
     ("fast-small-gauss", "fast-small-gauss", "eval-test", "seed-small, Gaussian likelihood loss", "seed-fast",
      "test-fast"),
+    *[(f"fast-small-s{seed}", f"fast-small-s{seed}", "eval-test", f"seed-small, training seed {seed}", "seed-fast",
+       "test-fast") for seed in (2, 3)],
     ("fast-large", "fast-large", "eval-test", "seed-large", "seed-fast", "test-fast"),
     ("fast-resnet", "fast-resnet", "eval-test", "resnet (residual blocks)", "seed-fast", "test-fast"),
     ("dense-small", "dense-small", "eval-test", "seed-small, dense set of varied shapes", "dense-fast",
