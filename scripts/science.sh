@@ -10,19 +10,17 @@
 #   OUT=/scratch/study NPROCS=64 bash scripts/science.sh
 #   DENSE=1 LARGE=1 bash scripts/science.sh # also the dense set of varied shapes and the seed-large network
 #
-# Compute budget per stage on the 2-core development machine (no GPU), measured:
-#   simulate  test-fast 12 skies 10 min; seed-fast 21 skies 21 min; calib-fast 12 skies 6 min (EMU mosaics,
-#             70-170 s per sky and rank as measured in the 2026-12-01 run; since 2026-12-02 a mosaic takes 42-74 s
-#             on one core, benchmarks/README.md, so expect about half); transfer-{fast,wsclean}: 12 skies of
-#             2 x 2 deg in one pointing, fast 1 min and WSClean about 40 min (its w-gridder: 230 s per sky on a
-#             shared core); pointing-fast, -42, -84: 21, 42 and 84 pointings, 0.6, 1.3 and 2.5 min on 2 ranks
-#             (2026-12-02); pointing-calib-fast and pointing-test-fast: 48 pointings each, about 1.5 min;
-#             dense-fast (DENSE=1) 36 mosaics 71 min on one rank
-#   train     seed-small 8-25 min per run (early stopping; 20-25 s per epoch since 2026-12-02); pointing-small 3-20 min (the 42-sky network's
-#             three seeds 2.5-4 min each, two at a time); seed-large and resnet
-#             (LARGE=1) 35 min or more
+# Compute budget per stage on the 2-core development machine (no GPU), measured on 2026-12-02 (wall times on 2
+# ranks, with other steps often sharing the cores):
+#   simulate  test-fast 12 skies 6.7 min; seed-fast 21 skies 14.8 min; calib-fast 24 skies 14.1 min (EMU mosaics,
+#             41-144 s per sky on one core); transfer-{fast,wsclean}: 12 skies of 2 x 2 deg in one pointing, fast
+#             0.6 min and WSClean 33 min (its w-gridder: 190-320 s per sky on one core); pointing-fast, -42, -84:
+#             21, 42 and 84 pointings, 0.6, 2.6 and 2.5 min; pointing-calib-fast and pointing-test-fast: 48
+#             pointings each, 1.4 min; dense-fast (DENSE=1) 36 mosaics 71 min on one rank (2026-12-01)
+#   train     seed-small 2.3-6.4 min per run (early stopping after 10-25 epochs of 10-15 s); pointing-small
+#             1.6-5.4 min; seed-large and resnet (LARGE=1) 35 min or more (2026-12-01)
 #   calibrate, evaluate  well under a minute per run and dataset
-#   pofd      the P(D) fit of the 12 test mosaics, 25-30 s per sky
+#   pofd      the P(D) fit of the 12 test mosaics, 4.1 min (20 s per sky)
 #   report    seconds
 #
 # Stages (STAGES, default all, in this order):
