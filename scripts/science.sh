@@ -18,7 +18,8 @@
 #             21, 42 and 84 pointings, 0.6, 2.6 and 2.5 min; pointing-calib-fast and pointing-test-fast: 48
 #             pointings each, 1.4 min; dense-fast (DENSE=1) 36 mosaics 71 min on one rank (2026-12-01)
 #   train     seed-small 2.3-6.4 min per run (early stopping after 10-25 epochs of 10-15 s); pointing-small
-#             1.6-5.4 min; seed-large and resnet (LARGE=1) 35 min or more (2026-12-01)
+#             1.6-5.4 min; seed-large (LARGE=1) 7.3 min (early stopping after 7 epochs of 50 steps, 62 s each);
+#             resnet (LARGE=1) 170-200 s per epoch beside other work, about 1.5 h for its 30 epochs
 #   calibrate, evaluate  well under a minute per run and dataset
 #   pofd      the P(D) fit of the 12 test mosaics, 4.1 min (20 s per sky)
 #   report    seconds
