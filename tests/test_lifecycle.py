@@ -67,8 +67,9 @@ def test_chaos_kills_and_resumes_keep_every_completed_realisation(tmp_path):
     made_in = float(re.search(r"160 realisations made in ([\d.]+) s", Path(proc.log_path).read_text()).group(1))
     per_rank_s = made_in * 2 / 160                  # seconds per realisation on one rank, uninterrupted
     # what SIGKILL may lose: what 2 ranks make in one commit interval (2 s), and the realisation each finishes
-    # as the interval ends
-    bound = 2 * (int(2.0 / per_rank_s) + 2)
+    # as the interval ends; at up to twice the reference's speed, which was measured on a machine shared with other
+    # work (a CI run lost 12 against a bound of 10 when the load that had slowed the reference went away)
+    bound = 2 * (int(2.0 / (per_rank_s / 2)) + 2)
     out = tmp_path / "ds"
     rng = random.Random(20261201)
     kinds = [("SIGKILL", "job"), ("SIGTERM", "job"), ("SIGINT", "job"), ("SIGKILL", "rank"), ("SIGTERM", "rank"),
