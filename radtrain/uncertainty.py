@@ -95,16 +95,12 @@ def calibrate(tile_pred: np.ndarray, tile_true: np.ndarray, realisation: np.ndar
     u, v, whole_sizes = sums(1)
     u_mean = u.mean(axis=0)
     u_ss = ((u - u_mean) ** 2).sum(axis=0)
-    beta = np.where(u_ss > 0, ((u - u_mean) * (v - v.mean(axis=0))).sum(axis=0) / np.where(u_ss > 0, u_ss, 1.0),
-                    1.0)
+    beta = _slope(u, v, u_mean, u_ss, 1.0)
     alpha = v.mean(axis=0) - beta * u_mean
     u_range = np.stack([u.min(axis=0), u.max(axis=0)])
     gamma = np.zeros_like(u_mean)
     if ids.size >= MIN_SKIES_SPREAD:
-        e = v - (alpha + beta * u)
-        x = u - u_mean
-        y = np.log(np.maximum(e ** 2, 1e-12))
-        gamma = np.where(u_ss > 0, (x * (y - y.mean(axis=0))).sum(axis=0) / np.where(u_ss > 0, u_ss, 1.0), 0.0)
+        gamma = _slope(u, np.log(np.maximum((v - (alpha + beta * u)) ** 2, 1e-12)), u_mean, u_ss, 0.0)
     points = []
     for k in PARTS:
         uk, vk, sizes = (u, v, whole_sizes) if k == 1 else sums(k)
@@ -120,6 +116,12 @@ def calibrate(tile_pred: np.ndarray, tile_true: np.ndarray, realisation: np.ndar
             "floor": floor.tolist(),
             "measured": {"n_tiles": [p[0] for p in points], "variance": [p[1].tolist() for p in points]},
             "sky_log_pred": u.tolist(), "sky_log_true": v.tolist()}
+
+
+def _slope(u, y, u_mean, u_ss, default) -> np.ndarray:
+    """Per bin, the least-squares slope of y against u over the skies (rows); ``default`` where u does not vary."""
+    return np.where(u_ss > 0, ((u - u_mean) * (y - y.mean(axis=0))).sum(axis=0) / np.where(u_ss > 0, u_ss, 1.0),
+                    default)
 
 
 def _spread_factor(u, gamma, u_mean, u_range) -> np.ndarray:
