@@ -87,7 +87,8 @@ class EarlyStop(tf.keras.callbacks.Callback):
 
 class Recorder(tf.keras.callbacks.Callback):
     """Rank 0: checkpoint, best weights, history row, run record and one log line per epoch, each written
-    atomically (a kill between two of them leaves a run that resumes from the last checkpoint)."""
+    atomically. The run record comes last and commits the epoch: a kill before it leaves a run that resumes from
+    the checkpoint of the epoch the record names, one before the newest checkpoint at most."""
 
     def __init__(self, run_dir: Path, run: dict, store, epoch_var, timer: Timer, agreement: Agreement,
                  early: EarlyStop, ranks: int):

@@ -36,6 +36,14 @@ class CheckpointStore:
         import tensorflow as tf
         return tf.train.latest_checkpoint(str(self.directory))
 
+    def at(self, epoch: int) -> str | None:
+        """The prefix of the latest complete checkpoint at or before ``epoch`` (None when there is none).
+
+        The run record, written after the checkpoint, is what commits an epoch: a kill between the two leaves a
+        checkpoint one epoch ahead of the record, whose history row and early-stopping state may be missing."""
+        done = [e for e in self.epochs() if e <= epoch]
+        return str(self.directory / f"ckpt-{done[-1]}") if done else None
+
     def save(self, epoch: int) -> str:
         """Write the checkpoint of ``epoch`` and make it the latest; returns its prefix."""
         self.directory.mkdir(parents=True, exist_ok=True)

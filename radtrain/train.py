@@ -81,7 +81,7 @@ def _prepare(cfg: RadtrainConfig, dataset_dir, run_dir: Path, overwrite: bool, e
                              "or pass --overwrite to replace it")
         if run["status"] == "complete":
             return {"mode": "complete", "run": run}
-        if run["epochs_done"] > 0 and not _latest_checkpoint(run_dir):
+        if run["epochs_done"] > 0 and not _checkpoint_at(run_dir, run["epochs_done"]):
             raise TrainError(f"{run_dir}: the run has finished {run['epochs_done']} epochs but its checkpoint is "
                              f"missing ({run_dir / 'checkpoints'}); pass --overwrite to train from scratch")
         for stale in atomic.stale_temporaries(run_dir):     # left by a writer killed mid-write
@@ -112,8 +112,8 @@ def _prepare(cfg: RadtrainConfig, dataset_dir, run_dir: Path, overwrite: bool, e
     return {"mode": "fresh", "run": run}
 
 
-def _latest_checkpoint(run_dir: Path):
-    return CheckpointStore(None, run_dir / "checkpoints").latest()
+def _checkpoint_at(run_dir: Path, epoch: int):
+    return CheckpointStore(None, run_dir / "checkpoints").at(epoch)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -220,7 +220,7 @@ def _restore(store: CheckpointStore, ckpt, run_dir: Path, run: dict, decision: d
     """Restore a resumed run from its latest checkpoint; returns the epoch training goes on from."""
     if decision["mode"] != "resume" or run["epochs_done"] == 0:
         return 0
-    path = store.latest()
+    path = store.at(run["epochs_done"])
     if path is None:
         raise TrainError(f"{run_dir}: checkpoint missing on rank {engine.rank} (is the run directory on a "
                          "file system every rank sees?)")

@@ -163,6 +163,26 @@ def test_killed_horovod_run_resumes_from_its_checkpoint_and_finishes(train_datas
     assert all(h["weights_agree"] for h in hist)
 
 
+def test_a_checkpoint_ahead_of_the_run_record_is_not_resumed_from(gaussian_run, train_dataset, tmp_path, capsys):
+    """A kill between an epoch's checkpoint and its run record leaves the checkpoint one epoch ahead, with no history
+    row: the run goes on from the epoch the record committed, so no epoch goes missing from the history."""
+    cfg, run_dir = gaussian_run
+    killed = tmp_path / "run"
+    shutil.copytree(run_dir, killed)
+    run = read_run(killed)
+    run["status"], run["epochs_done"] = "running", 1
+    (killed / "run.json").write_text(json.dumps(run))
+    (killed / "history.csv").write_text("\n".join((killed / "history.csv").read_text().splitlines()[:2]) + "\n")
+    assert [h["epoch"] for h in read_history(killed)] == [1]
+    assert (killed / "checkpoints" / "ckpt-2.index").is_file()     # the checkpoint of the uncommitted epoch 2
+
+    assert fit(cfg, train_dataset, killed) == 0
+    out = capsys.readouterr()
+    assert "from its checkpoint after epoch 1" in out.out + out.err
+    assert [h["epoch"] for h in read_history(killed)] == [1, 2]
+    assert read_run(killed)["status"] == "complete" and read_run(killed)["epochs_done"] == 2
+
+
 def test_resume_without_its_checkpoint_is_refused(gaussian_run, train_dataset, tmp_path, capsys):
     import shutil
     cfg, run_dir = gaussian_run
