@@ -31,8 +31,11 @@
 #             transfer-fast and transfer-wsclean: configs/emu-seed-transfer.toml (the 12 test skies as 2 x 2 deg
 #             pointings, one restoring beam) imaged by both; pointing-fast (-42, -84): the training skies as such
 #             pointings (each pair 1, 2, 4 times), pointing-calib-fast: the calibration pairs as pointings, twice
-#             (48 skies); pointing-test-fast: the 12 test pairs as pointings 4 times (48 skies: the coverage of the
-#             pointing networks' intervals rests on 48 skies, not 12)
+#             (48 skies); pointing-test-fast: the 12 test pairs as pointings 4 times (48 skies);
+#             pointing-calib-random and pointing-test-random: 96 and 144 pointings, each sky's (S0, alpha) drawn
+#             from one prior (S0 log-uniform in 5e-6..5e-5 Jy, alpha uniform in -0.6..0.3, the box of the
+#             training pairs): calibration skies drawn as the test skies are, and a coverage that rests on 144
+#             independent count shapes, not on 12 pairs repeated
 #   train     the ablation on seed-fast (configs/train-seed-small.toml and one change each): fast-small (asinh
 #             stretch, pixel-width input, augmentation, standardised counts, MSE), fast-small-noise (+ the tile's
 #             noise from the noise map), fast-small-linear (standardised pixels, no stretch), fast-small-noaug (no
@@ -40,9 +43,10 @@
 #             and 3); with LARGE=1 fast-large (seed-large)
 #             and fast-resnet (this project's residual network); with DENSE=1 dense-small on dense-fast; the
 #             transfer networks pointing-small (-42, -84) on pointing-fast (-42, -84)
-#   calibrate every run on calib-fast, the pointing networks on pointing-calib-fast (-> RUN/calibration.json)
+#   calibrate every run on calib-fast, the pointing networks on pointing-calib-random (-> RUN/calibration.json)
 #   evaluate  every run on test-fast (eval-test); fast-small and the pointing networks on transfer-fast and
-#             transfer-wsclean; the pointing networks also on pointing-test-fast (eval-pointing-test)
+#             transfer-wsclean; the pointing networks also on pointing-test-fast (eval-pointing-test) and
+#             pointing-test-random (eval-pointing-random)
 #   pofd      the P(D) baseline on test-fast (the noise map's groups included)
 #   report    docs/results.md tables and docs/images/results-*.png (scripts/science_report.py)
 set -euo pipefail
@@ -73,6 +77,9 @@ SEED_SPLIT=(--set dataset.train_fraction=0.81 --set dataset.validation_fraction=
 POINTING=(--set field.size_deg=2.0 --set field.npix=1024 --set imaging.integration_s=30.0
           --set 'imaging.footprint="single"' --set 'imaging.primary_beam="none"'
           --set 'imaging.restoring_beam="radsim"')
+
+RANDOM_PAIRS=(--set 'realisations.mode="random"' --set realisations.repeats=1
+              --set 'realisations.priors={s0_jy={loguniform=[5e-6, 5e-5]}, alpha={uniform=[-0.6, 0.3]}}')
 
 simulate() {   # name config [overrides...]
     local name="$1" config="$2"
@@ -113,6 +120,14 @@ if wants simulate; then
     simulate pointing-fast-84 configs/emu-seed.toml "${SEED_SPLIT[@]}" "${POINTING[@]}" --set realisations.repeats=4
     simulate pointing-calib-fast configs/emu-seed-calib.toml "${POINTING[@]}" --set realisations.repeats=2
     simulate pointing-test-fast configs/emu-seed-transfer.toml --set realisations.repeats=4
+    # the pointing networks' calibration and coverage skies: (S0, alpha) drawn anew for every sky from one prior,
+    # the box the training pairs span, with two seeds of their own (96 to calibrate, 144 to test): a coverage that
+    # rests on 144 independent count shapes, not on 12 pairs seen 4 times, and calibration skies drawn as the test
+    # skies are
+    simulate pointing-calib-random configs/emu-seed-transfer.toml "${RANDOM_PAIRS[@]}" --set realisations.n=96 \
+        --set run.seed=2306163
+    simulate pointing-test-random configs/emu-seed-transfer.toml "${RANDOM_PAIRS[@]}" --set realisations.n=144 \
+        --set run.seed=2306164
 fi
 
 if wants train; then
@@ -141,7 +156,7 @@ if wants train; then
 fi
 
 POINTING_RUNS=(pointing-small pointing-small-42 pointing-small-84 pointing-small-42-s2 pointing-small-42-s3)
-calibration_set() { [[ "$1" == pointing-* ]] && echo pointing-calib-fast || echo calib-fast; }
+calibration_set() { [[ "$1" == pointing-* ]] && echo pointing-calib-random || echo calib-fast; }
 
 if wants calibrate; then
     for run in "${RUNS[@]}" "${POINTING_RUNS[@]}"; do
@@ -165,6 +180,7 @@ if wants evaluate; then
     done
     for run in "${POINTING_RUNS[@]}"; do
         [ -e "$OUT/$run/best.weights.h5" ] && evaluate "$run" pointing-test-fast eval-pointing-test
+        [ -e "$OUT/$run/best.weights.h5" ] && evaluate "$run" pointing-test-random eval-pointing-random
     done
 fi
 

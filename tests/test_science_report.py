@@ -110,4 +110,4 @@ def test_report_transfer_networks_and_growth(tmp_path):
     assert "| 84 | calibrated | 0.010 | 0.010 | 0.010 | 0.010 |" in text
     assert "| 42 |" not in text                                 # not run: no row
     assert "| train | pointing-small (21 skies) on fast-imaged pointings | 0.5 min | 1 epochs" in text
-    assert "| calibrate | pointing-small-84 on `pointing-calib-fast` | 0.1 min | |" in text
+    assert "| calibrate | pointing-small-84 on `pointing-calib-random` | 0.1 min | |" in text
