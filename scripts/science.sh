@@ -9,14 +9,16 @@
 #   STAGES="simulate train" bash scripts/science.sh
 #   OUT=/scratch/study NPROCS=64 bash scripts/science.sh
 #   DENSE=1 LARGE=1 bash scripts/science.sh # also the dense set of varied shapes and the seed-large network
+#   PART=pointings OUT=runs/pointings bash scripts/science.sh   # only the transfer study on pointings (1.2 h)
 #
 # Compute budget per stage on the 2-core development machine (no GPU), measured on 2026-12-02 (wall times on 2
 # ranks, with other steps often sharing the cores):
 #   simulate  test-fast 12 skies 6.7 min; seed-fast 21 skies 14.8 min; calib-fast 24 skies 14.1 min (EMU mosaics,
 #             41-144 s per sky on one core); transfer-{fast,wsclean}: 12 skies of 2 x 2 deg in one pointing, fast
 #             0.6 min and WSClean 33 min (its w-gridder: 190-320 s per sky on one core); pointing-fast, -42, -84:
-#             21, 42 and 84 pointings, 0.6, 2.6 and 2.5 min; pointing-calib-fast and pointing-test-fast: 48
-#             pointings each, 1.4 min; dense-fast (DENSE=1) 36 mosaics 71 min on one rank (2026-12-01)
+#             21, 42 and 84 pointings, 0.6, 2.6 and 2.5 min; pointing-test-fast: 48 pointings, 1.4 min;
+#             pointing-calib-random and pointing-test-random: 96 and 144 pointings, 1.0 and 1.3 min; dense-fast
+#             (DENSE=1) 36 mosaics of varied shapes, 9.4 min (21-42 s per sky on one core)
 #   train     seed-small 2.3-6.4 min per run (early stopping after 10-25 epochs of 10-15 s); pointing-small
 #             1.6-5.4 min; seed-large (LARGE=1) 7.3 min (early stopping after 7 epochs of 50 steps, 62 s each);
 #             resnet (LARGE=1) 170-200 s per epoch beside other work, about 1.5 h for its 30 epochs
@@ -24,14 +26,19 @@
 #   pofd      the P(D) fit of the 12 test mosaics, 4.1 min (20 s per sky)
 #   report    seconds
 #
+# Parts (PART, default all): mosaics (the ablation on EMU mosaics and P(D): seed-fast, test-fast, calib-fast and
+# the networks trained on them) or pointings (the transfer study and the coverage on drawn shapes: transfer-*,
+# pointing-* and the pointing networks), each on its own (a part fits one working session here). The report of
+# PART=pointings goes to docs/results-pointings.md (figures results-pointings-*.png), the others' to
+# docs/results.md.
+#
 # Stages (STAGES, default all, in this order):
 #   simulate  seed-fast: configs/emu-seed.toml (21 skies, 17 train / 4 validation); test-fast:
 #             configs/emu-seed-test.toml (12 held-out skies, 6 of them (S0, alpha) pairs never trained on);
 #             calib-fast: configs/emu-seed-calib.toml (24 skies that calibrate the intervals);
 #             transfer-fast and transfer-wsclean: configs/emu-seed-transfer.toml (the 12 test skies as 2 x 2 deg
 #             pointings, one restoring beam) imaged by both; pointing-fast (-42, -84): the training skies as such
-#             pointings (each pair 1, 2, 4 times), pointing-calib-fast: the calibration pairs as pointings, twice
-#             (48 skies); pointing-test-fast: the 12 test pairs as pointings 4 times (48 skies);
+#             pointings (each pair 1, 2, 4 times); pointing-test-fast: the 12 test pairs as pointings 4 times (48 skies);
 #             pointing-calib-random and pointing-test-random: 96 and 144 pointings, each sky's (S0, alpha) drawn
 #             from one prior (S0 log-uniform in 5e-6..5e-5 Jy, alpha uniform in -0.6..0.3, the box of the
 #             training pairs): calibration skies drawn as the test skies are, and a coverage that rests on 144
@@ -50,13 +57,25 @@
 #   pofd      the P(D) baseline on test-fast (the noise map's groups included)
 #   report    docs/results.md tables and docs/images/results-*.png (scripts/science_report.py)
 set -euo pipefail
+PART="${PART:-all}"
+case "$PART" in
+    all|mosaics|pointings) ;;
+    *) echo "science.sh: PART=$PART: expected all, mosaics or pointings" >&2; exit 2 ;;
+esac
+STAGES="${STAGES:-simulate train calibrate evaluate pofd report}"
+for stage in $STAGES; do
+    case "$stage" in
+        simulate|train|calibrate|evaluate|pofd|report) ;;
+        *) echo "science.sh: STAGES: unknown stage '$stage' (simulate train calibrate evaluate pofd report)" >&2
+           exit 2 ;;
+    esac
+done
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=scripts/setup.sh
 source "$ROOT/scripts/setup.sh"
 cd "$ROOT"
 OUT="${OUT:-runs/study}"
 NPROCS="${NPROCS:-$(nproc)}"
-STAGES="${STAGES:-simulate train calibrate evaluate pofd report}"
 DENSE="${DENSE:-0}"
 LARGE="${LARGE:-0}"
 mkdir -p "$OUT"
@@ -65,6 +84,7 @@ export TF_CPP_MIN_LOG_LEVEL=2 OMP_NUM_THREADS=1
 export RADSIM_CACHE_DIR="${RADSIM_CACHE_DIR:-$OUT/cache}"
 say() { printf '\n[science %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 wants() { [[ " $STAGES " == *" $1 "* ]]; }
+part() { [ "$PART" = all ] || [ "$PART" = "$1" ]; }
 launch() {
     local root=()
     [ "$(id -u)" = 0 ] && root=(--allow-run-as-root)
@@ -105,20 +125,22 @@ evaluate() {   # run test-dataset name
 RUNS=(fast-small fast-small-s2 fast-small-s3 fast-small-noise fast-small-linear fast-small-noaug fast-small-gauss)
 [ "$LARGE" = 1 ] && RUNS+=(fast-large fast-resnet)
 [ "$DENSE" = 1 ] && RUNS+=(dense-small)
+part mosaics || RUNS=()
 
-if wants simulate; then
+if wants simulate && part mosaics; then
     simulate test-fast configs/emu-seed-test.toml
     simulate seed-fast configs/emu-seed.toml "${SEED_SPLIT[@]}"
     simulate calib-fast configs/emu-seed-calib.toml
+    if [ "$DENSE" = 1 ]; then simulate dense-fast configs/emu-seed-dense.toml; fi
+fi
+if wants simulate && part pointings; then
     simulate transfer-fast configs/emu-seed-transfer.toml
     simulate transfer-wsclean configs/emu-seed-transfer.toml --set 'imaging.backend="wsclean"'
-    [ "$DENSE" = 1 ] && simulate dense-fast configs/emu-seed-dense.toml
     # the transfer networks' own skies: the training and calibration skies as pointings; the training set also
     # with each (S0, alpha) pair 2 and 4 times (42 and 84 skies): how the score grows with the training skies
     simulate pointing-fast configs/emu-seed.toml "${SEED_SPLIT[@]}" "${POINTING[@]}"
     simulate pointing-fast-42 configs/emu-seed.toml "${SEED_SPLIT[@]}" "${POINTING[@]}" --set realisations.repeats=2
     simulate pointing-fast-84 configs/emu-seed.toml "${SEED_SPLIT[@]}" "${POINTING[@]}" --set realisations.repeats=4
-    simulate pointing-calib-fast configs/emu-seed-calib.toml "${POINTING[@]}" --set realisations.repeats=2
     simulate pointing-test-fast configs/emu-seed-transfer.toml --set realisations.repeats=4
     # the pointing networks' calibration and coverage skies: (S0, alpha) drawn anew for every sky from one prior,
     # the box the training pairs span, with two seeds of their own (96 to calibrate, 144 to test): a coverage that
@@ -130,8 +152,8 @@ if wants simulate; then
         --set run.seed=2306164
 fi
 
-if wants train; then
-    SMALL=configs/train-seed-small.toml
+SMALL=configs/train-seed-small.toml
+if wants train && part mosaics; then
     fit fast-small $SMALL seed-fast
     fit fast-small-noise $SMALL seed-fast --set 'data.aux_inputs=["width", "noise"]'
     fit fast-small-linear $SMALL seed-fast --set 'data.preprocess="standardise"'
@@ -145,7 +167,9 @@ if wants train; then
         fit fast-large configs/train-seed-large.toml seed-fast
         fit fast-resnet $SMALL seed-fast --set 'model.architecture="resnet"'
     fi
-    [ "$DENSE" = 1 ] && fit dense-small $SMALL dense-fast
+    if [ "$DENSE" = 1 ]; then fit dense-small $SMALL dense-fast; fi
+fi
+if wants train && part pointings; then
     for set in pointing-fast pointing-fast-42 pointing-fast-84; do
         fit "${set/-fast/-small}" $SMALL "$set"
     done
@@ -156,6 +180,7 @@ if wants train; then
 fi
 
 POINTING_RUNS=(pointing-small pointing-small-42 pointing-small-84 pointing-small-42-s2 pointing-small-42-s3)
+part pointings || POINTING_RUNS=()
 calibration_set() { [[ "$1" == pointing-* ]] && echo pointing-calib-random || echo calib-fast; }
 
 if wants calibrate; then
@@ -184,7 +209,7 @@ if wants evaluate; then
     done
 fi
 
-if wants pofd; then
+if wants pofd && part mosaics; then
     if [ -e "$OUT/pofd-fast/pofd.json" ]; then say "pofd-fast: done"; else
         say "P(D) baseline on test-fast"
         radsim pofd "$OUT/test-fast" --out "$OUT/pofd-fast" 2>&1 | tee "$OUT/pofd-fast.log" | tail -16
@@ -192,6 +217,11 @@ if wants pofd; then
 fi
 
 if wants report; then
-    say "report -> docs/results.md"
-    python scripts/science_report.py "$OUT"
+    if [ "$PART" = pointings ]; then
+        say "report -> docs/results-pointings.md"
+        python scripts/science_report.py "$OUT" --doc docs/results-pointings.md --figure-prefix results-pointings
+    else
+        say "report -> docs/results.md"
+        python scripts/science_report.py "$OUT"
+    fi
 fi

@@ -284,7 +284,7 @@ def label_correlation(directory: Path):
 def timing_rows(study: Path, runs: dict) -> list[str]:
     out = ["| step | what | wall time | notes |", "|---|---|---:|---|"]
     for name in ("seed-fast", "test-fast", "calib-fast", "transfer-fast", "transfer-wsclean", "dense-fast",
-                 "pointing-fast", "pointing-fast-42", "pointing-fast-84", "pointing-calib-fast",
+                 "pointing-fast", "pointing-fast-42", "pointing-fast-84",
                  "pointing-test-fast", "pointing-calib-random", "pointing-test-random"):
         path = study / name / "manifest.json"
         if not path.exists():

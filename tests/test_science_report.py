@@ -111,3 +111,17 @@ def test_report_transfer_networks_and_growth(tmp_path):
     assert "| 42 |" not in text                                 # not run: no row
     assert "| train | pointing-small (21 skies) on fast-imaged pointings | 0.5 min | 1 epochs" in text
     assert "| calibrate | pointing-small-84 on `pointing-calib-random` | 0.1 min | |" in text
+
+
+def test_science_script_refuses_an_unknown_part_or_stage_before_any_work(tmp_path):
+    """A typo in PART or STAGES stops scripts/science.sh at once with the cause, before set-up or simulation."""
+    import os
+    import subprocess
+    for env, message in (({"PART": "pointing"}, "PART=pointing: expected all, mosaics or pointings"),
+                         ({"STAGES": "simulate trian"}, "unknown stage 'trian'")):
+        out = tmp_path / "study"
+        run = subprocess.run(["bash", str(ROOT / "scripts" / "science.sh")], capture_output=True, text=True,
+                             env={**os.environ, "OUT": str(out), **env}, timeout=60)
+        assert run.returncode == 2, run.stderr
+        assert message in run.stderr
+        assert not out.exists()                                  # nothing made
