@@ -252,7 +252,7 @@ def growth_rows(runs: dict) -> list[str]:
 
 def correlation_rows(runs: dict, study: Path) -> list[str]:
     out = ["| | mean correlation, neighbouring bins | all pairs of bins |", "|---|---:|---:|"]
-    for name in ("seed-fast", "dense-fast"):
+    for name in ("seed-fast", "dense-fast", "pointing-fast", "pointing-fast-42", "pointing-fast-84"):
         c = label_correlation(study / name)
         if c is not None:
             out.append(f"| labels of the training set `{name}` (log counts per sky) | {c[0]:.3f} | {c[1]:.3f} |")
