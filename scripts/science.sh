@@ -9,19 +9,20 @@
 #   STAGES="simulate train" bash scripts/science.sh
 #   OUT=/scratch/study NPROCS=64 bash scripts/science.sh
 #   DENSE=1 LARGE=1 bash scripts/science.sh # also the dense set of varied shapes and the seed-large network
-#   PART=pointings OUT=runs/pointings bash scripts/science.sh   # only the transfer study on pointings (1.2 h)
+#   PART=pointings OUT=runs/pointings bash scripts/science.sh   # only the transfer study on pointings (80 min)
 #
 # Compute budget per stage on the 2-core development machine (no GPU), measured on 2026-12-02 (wall times on 2
 # ranks, with other steps often sharing the cores):
 #   simulate  test-fast 12 skies 6.7 min; seed-fast 21 skies 14.8 min; calib-fast 24 skies 14.1 min (EMU mosaics,
 #             41-144 s per sky on one core); transfer-{fast,wsclean}: 12 skies of 2 x 2 deg in one pointing, fast
-#             0.6 min and WSClean 33 min (its w-gridder: 190-320 s per sky on one core); pointing-fast, -42, -84:
-#             21, 42 and 84 pointings, 0.6, 2.6 and 2.5 min; pointing-test-fast: 48 pointings, 1.4 min;
-#             pointing-calib-random and pointing-test-random: 96 and 144 pointings, 1.0 and 1.3 min; dense-fast
-#             (DENSE=1) 36 mosaics of varied shapes, 9.4 min (21-42 s per sky on one core)
+#             0.5 min and WSClean 22 min alone, 33 min beside other work (its w-gridder: 190-320 s per sky on
+#             one core); pointing-fast, -42, -84: 21, 42 and 84 pointings, 0.9, 1.7 and 3.4 min; pointing-test-fast:
+#             48 pointings, 1.5 min; pointing-calib-random and pointing-test-random: 96 and 144, 2.1 and 2.9 min;
+#             dense-fast (DENSE=1) 36 mosaics of varied shapes, 9.4 min (21-42 s per sky on one core)
 #   train     seed-small 2.3-6.4 min per run (early stopping after 10-25 epochs of 10-15 s); pointing-small
-#             1.6-5.4 min; seed-large (LARGE=1) 7.3 min (early stopping after 7 epochs of 50 steps, 62 s each);
-#             resnet (LARGE=1) 170-200 s per epoch beside other work, about 1.5 h for its 30 epochs
+#             2.5, 4.5-5.5 and 11.9 min on 21, 42 and 84 skies; seed-large (LARGE=1) 7.3 min (early stopping
+#             after 7 epochs of 50 steps, 62 s each); resnet (LARGE=1) 170-200 s per epoch beside other work,
+#             about 1.5 h for its 30 epochs
 #   calibrate, evaluate  well under a minute per run and dataset
 #   pofd      the P(D) fit of the 12 test mosaics, 4.1 min (20 s per sky)
 #   report    seconds
@@ -38,7 +39,8 @@
 #             calib-fast: configs/emu-seed-calib.toml (24 skies that calibrate the intervals);
 #             transfer-fast and transfer-wsclean: configs/emu-seed-transfer.toml (the 12 test skies as 2 x 2 deg
 #             pointings, one restoring beam) imaged by both; pointing-fast (-42, -84): the training skies as such
-#             pointings (each pair 1, 2, 4 times); pointing-test-fast: the 12 test pairs as pointings 4 times (48 skies);
+#             pointings (each pair 1, 2, 4 times); pointing-test-fast: the 12 test pairs as pointings 4 times
+#             (48 skies);
 #             pointing-calib-random and pointing-test-random: 96 and 144 pointings, each sky's (S0, alpha) drawn
 #             from one prior (S0 log-uniform in 5e-6..5e-5 Jy, alpha uniform in -0.6..0.3, the box of the
 #             training pairs): calibration skies drawn as the test skies are, and a coverage that rests on 144
