@@ -18,7 +18,7 @@
 #             0.5 min and WSClean 22 min alone, 33 min beside other work (its w-gridder: 190-320 s per sky on
 #             one core); pointing-fast, -42, -84: 21, 42 and 84 pointings, 0.9, 1.7 and 3.4 min; pointing-test-fast:
 #             48 pointings, 1.5 min; pointing-calib-random and pointing-test-random: 96 and 144, 2.1 and 2.9 min;
-#             dense-fast (DENSE=1) 36 mosaics of varied shapes, 9.4 min (21-42 s per sky on one core)
+#             dense-fast (DENSE=1) 36 mosaics of varied shapes, 22.9 min (45-103 s per sky on one core)
 #   train     seed-small 2.3-6.4 min per run (early stopping after 10-25 epochs of 10-15 s); pointing-small
 #             2.5, 4.5-5.5 and 11.9 min on 21, 42 and 84 skies; seed-large (LARGE=1) 7.3 min (early stopping
 #             after 7 epochs of 50 steps, 62 s each); resnet (LARGE=1) 170-200 s per epoch beside other work,
