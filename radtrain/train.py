@@ -217,7 +217,8 @@ def _compiled_model(cfg: RadtrainConfig, ds, run: dict, stats, engine, device: s
 
 
 def _restore(store: CheckpointStore, ckpt, run_dir: Path, run: dict, decision: dict, engine) -> int:
-    """Restore a resumed run from its latest checkpoint; returns the epoch training goes on from."""
+    """Restore a resumed run from the checkpoint of the epoch its run record commits; returns the epoch training
+    goes on from."""
     if decision["mode"] != "resume" or run["epochs_done"] == 0:
         return 0
     path = store.at(run["epochs_done"])

@@ -88,6 +88,8 @@ TRANSFER = [("seed-small, trained on EMU mosaics (seed-fast)", "transfer-fast", 
 def calibration_set(run_dir: str) -> str:
     """The skies a run is calibrated on (scripts/science.sh)."""
     return "pointing-calib-random" if run_dir.startswith("pointing-") else "calib-fast"
+
+
 #: (key, directory, label, test set): the P(D) baseline
 POFD = [("pofd-fast", "pofd-fast", "P(D) fit", "test-fast")]
 #: the baseline each test set is compared with
