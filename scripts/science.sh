@@ -9,6 +9,7 @@
 #   STAGES="simulate train" bash scripts/science.sh
 #   OUT=/scratch/study NPROCS=64 bash scripts/science.sh
 #   DENSE=1 LARGE=1 bash scripts/science.sh # also the dense set of varied shapes and the seed-large network
+#   RESNET=1 bash scripts/science.sh        # also this project's residual network (about 1.5 h more on 2 cores)
 #   PART=pointings OUT=runs/pointings bash scripts/science.sh   # only the transfer study on pointings (80 min)
 #
 # Compute budget per stage on the 2-core development machine (no GPU), measured on 2026-12-02 (wall times on 2
@@ -21,7 +22,7 @@
 #             dense-fast (DENSE=1) 36 mosaics of varied shapes, 22.9 min (45-103 s per sky on one core)
 #   train     seed-small 2.3-6.4 min per run (early stopping after 10-25 epochs of 10-15 s); pointing-small
 #             2.5, 4.5-5.5 and 11.9 min on 21, 42 and 84 skies; seed-large (LARGE=1) 7.3 min (early stopping
-#             after 7 epochs of 50 steps, 62 s each); resnet (LARGE=1) 170-200 s per epoch beside other work,
+#             after 7 epochs of 50 steps, 62 s each); resnet (RESNET=1) 170-200 s per epoch beside other work,
 #             about 1.5 h for its 30 epochs
 #   calibrate, evaluate  well under a minute per run and dataset
 #   pofd      the P(D) fit of the 12 test mosaics, 4.1 min (20 s per sky)
@@ -49,8 +50,8 @@
 #             stretch, pixel-width input, augmentation, standardised counts, MSE), fast-small-noise (+ the tile's
 #             noise from the noise map), fast-small-linear (standardised pixels, no stretch), fast-small-noaug (no
 #             flips/rotations), fast-small-gauss (a Gaussian likelihood head), fast-small-s2, -s3 (training seeds 2
-#             and 3); with LARGE=1 fast-large (seed-large)
-#             and fast-resnet (this project's residual network); with DENSE=1 dense-small on dense-fast; the
+#             and 3); with LARGE=1 fast-large (seed-large); with RESNET=1 fast-resnet (this project's residual
+#             network); with DENSE=1 dense-small on dense-fast; the
 #             transfer networks pointing-small (-42, -84) on pointing-fast (-42, -84)
 #   calibrate every run on calib-fast, the pointing networks on pointing-calib-random (-> RUN/calibration.json)
 #   evaluate  every run on test-fast (eval-test); fast-small and the pointing networks on transfer-fast and
@@ -80,6 +81,7 @@ OUT="${OUT:-runs/study}"
 NPROCS="${NPROCS:-$(nproc)}"
 DENSE="${DENSE:-0}"
 LARGE="${LARGE:-0}"
+RESNET="${RESNET:-0}"
 mkdir -p "$OUT"
 export TF_CPP_MIN_LOG_LEVEL=2 OMP_NUM_THREADS=1
 # the fast imager's PSF, noise filter and beam are made once per configuration and shared by every rank and run
@@ -125,7 +127,8 @@ evaluate() {   # run test-dataset name
 }
 
 RUNS=(fast-small fast-small-s2 fast-small-s3 fast-small-noise fast-small-linear fast-small-noaug fast-small-gauss)
-[ "$LARGE" = 1 ] && RUNS+=(fast-large fast-resnet)
+[ "$LARGE" = 1 ] && RUNS+=(fast-large)
+[ "$RESNET" = 1 ] && RUNS+=(fast-resnet)
 [ "$DENSE" = 1 ] && RUNS+=(dense-small)
 part mosaics || RUNS=()
 
@@ -165,10 +168,8 @@ if wants train && part mosaics; then
     for seed in 2 3; do
         fit "fast-small-s$seed" $SMALL seed-fast --set "train.seed=$seed"
     done
-    if [ "$LARGE" = 1 ]; then
-        fit fast-large configs/train-seed-large.toml seed-fast
-        fit fast-resnet $SMALL seed-fast --set 'model.architecture="resnet"'
-    fi
+    if [ "$LARGE" = 1 ]; then fit fast-large configs/train-seed-large.toml seed-fast; fi
+    if [ "$RESNET" = 1 ]; then fit fast-resnet $SMALL seed-fast --set 'model.architecture="resnet"'; fi
     if [ "$DENSE" = 1 ]; then fit dense-small $SMALL dense-fast; fi
 fi
 if wants train && part pointings; then
