@@ -81,6 +81,17 @@ def _prepare(cfg: RadtrainConfig, dataset_dir, run_dir: Path, overwrite: bool, e
                              "or pass --overwrite to replace it")
         if run["status"] == "complete":
             return {"mode": "complete", "run": run}
+        patience = cfg.train.patience
+        if patience and run["early_stopping"]["wait"] >= patience:
+            # the record's last epoch met the stopping rule, but the run was killed before it was marked complete:
+            # training on would add epochs that an uninterrupted run never trains
+            run["status"] = "complete"
+            run["stopped"] = (f"early stopping after epoch {run['epochs_done']} (no improvement for {patience} "
+                              "epochs)")
+            write_run(run_dir, run)
+            log.info("%s: the run had stopped early after epoch %d but was not marked complete; marked now",
+                     run_dir, run["epochs_done"])
+            return {"mode": "complete", "run": run}
         if run["epochs_done"] > 0 and not _checkpoint_at(run_dir, run["epochs_done"]):
             raise TrainError(f"{run_dir}: the run has finished {run['epochs_done']} epochs but its checkpoint is "
                              f"missing ({run_dir / 'checkpoints'}); pass --overwrite to train from scratch")

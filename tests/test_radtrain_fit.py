@@ -183,6 +183,34 @@ def test_a_checkpoint_ahead_of_the_run_record_is_not_resumed_from(gaussian_run, 
     assert read_run(killed)["status"] == "complete" and read_run(killed)["epochs_done"] == 2
 
 
+def test_a_run_killed_after_its_early_stop_is_not_trained_on(train_dataset, tmp_path, capsys):
+    """A kill after the epoch that met the early-stopping rule was committed, but before the run was marked
+    complete: running the command again marks it complete and trains nothing more, as the uninterrupted run."""
+    patience = 3
+    cfg = train_config(tmp_path, train__patience=patience)
+    killed = tmp_path / "run"
+    assert fit(cfg, train_dataset, killed) == 0
+    capsys.readouterr()
+    run = read_run(killed)
+    first = read_history(killed)[0]
+    run["status"], run["epochs_done"] = "running", 1
+    run["early_stopping"] = {"best": first["val_loss"] - 1.0, "wait": patience}
+    run.pop("stopped")
+    (killed / "run.json").write_text(json.dumps(run))
+    (killed / "history.csv").write_text("\n".join((killed / "history.csv").read_text().splitlines()[:2]) + "\n")
+    weights = (killed / "best.weights.h5").read_bytes()
+
+    assert fit(cfg, train_dataset, killed) == 0
+    out = capsys.readouterr()
+    assert "stopped early after epoch 1 but was not marked complete" in out.out + out.err
+    after = read_run(killed)
+    assert after["status"] == "complete" and after["epochs_done"] == 1
+    assert after["stopped"] == f"early stopping after epoch 1 (no improvement for {patience} epochs)"
+    assert [h["epoch"] for h in read_history(killed)] == [1]
+    assert (killed / "best.weights.h5").read_bytes() == weights
+    assert len(after["runs"]) == len(run["runs"])          # no launch recorded: nothing was trained
+
+
 def test_resume_without_its_checkpoint_is_refused(gaussian_run, train_dataset, tmp_path, capsys):
     import shutil
     cfg, run_dir = gaussian_run
