@@ -20,7 +20,9 @@
 #             one core); pointing-fast, -42, -84: 21, 42 and 84 pointings, 0.9, 1.7 and 3.4 min; pointing-test-fast:
 #             48 pointings, 1.5 min; pointing-calib-random and pointing-test-random: 96 and 144, 2.1 and 2.9 min;
 #             dense-fast (DENSE=1) 36 mosaics of varied shapes, 22.9 min (45-103 s per sky on one core)
-#   train     seed-small 2.3-6.4 min per run (early stopping after 10-25 epochs of 10-15 s); pointing-small
+#   train     seed-small 2.3-6.4 min per run in the run of docs/results.md (early stopping after 10-25 epochs of
+#             10-15 s), but 11-20 min per run on 2026-12-02 afternoon (10-23+ epochs of 42-58 s, 90-120 tiles/s,
+#             beside imaging diagnostics): budget up to 20 min per run, 2.5 h for the seven runs; pointing-small
 #             2.5, 4.5-5.5 and 11.9 min on 21, 42 and 84 skies; seed-large (LARGE=1) 7.3 min (early stopping
 #             after 7 epochs of 50 steps, 62 s each); resnet (RESNET=1) 170-200 s per epoch beside other work,
 #             about 1.5 h for its 30 epochs
