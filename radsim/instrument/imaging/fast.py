@@ -18,8 +18,9 @@ Clark CLEAN (Hogbom minor cycles on the brightest pixels with the PSF, FFT major
 threshold in units of the noise rms, an iteration limit, a major-cycle gain); restored = clean components
 convolved with the clean beam + residual.
 
-Approximations (stated in the README): no w-term (the sky is taken as flat, fine for a few degrees at low
-resolution), no primary beam, a flat spectrum across the channels, the noise taken as stationary.
+Approximations (stated in the README): no w-term (the sky is taken as flat, one PSF for the whole window)
+unless ``w_nodes`` is set (exact PSFs with the w-term at a grid of nodes, interpolated bilinearly between them:
+:class:`InterpolatedPsfConvolver`), a flat spectrum across the channels, the noise taken as stationary.
 """
 from __future__ import annotations
 
@@ -79,6 +80,70 @@ class PsfConvolver:
         ft = scipy.fft.rfft2(np.asarray(image, dtype=np.float32), self.shape)
         ft *= self.kernel_ft
         return scipy.fft.irfft2(ft, self.shape)[:self.n, :self.n].astype(np.float64)
+
+
+def w_node_pixels(n: int, k: int) -> np.ndarray:
+    """Pixel coordinates (0 .. n-1, along either axis) of the k nodes at which w-term PSFs are made: both edges of
+    the window and k - 2 evenly between."""
+    return np.linspace(0.0, n - 1.0, k)
+
+
+def tent_weights(n: int, k: int) -> np.ndarray:
+    """(k, n) linear interpolation weights between the nodes of :func:`w_node_pixels`: each pixel's weights sum to 1."""
+    nodes = w_node_pixels(n, k)
+    x = np.arange(n, dtype=np.float64)
+    return np.clip(1.0 - np.abs(x[None, :] - nodes[:, None]) / (nodes[1] - nodes[0]), 0.0, None)
+
+
+def w_term_psfs(uvw_m: np.ndarray, freq: np.ndarray, weights: np.ndarray, n: int, pixel_rad: float, k: int,
+                threads: int = 1) -> np.ndarray:
+    """(k, k, 2n, 2n) float32: the PSF of a unit point at each node (row a, column b of :func:`w_node_pixels`) of
+    an n x n window centred on the phase centre, with the w-term, centred on pixel n and normalised to 1 there.
+
+    A point at (l0, m0) is observed as V = exp(-2 pi i (u l0 + v m0 - w (n0 - 1))) (ducc0's sign convention) and
+    imaged by ducc0's w-gridder on a 2n grid centred on it: the exact response to that point, the side lobes
+    sheared by the w-term as they are at that place in a w-corrected image (WSClean, Yandasoft). ``weights``
+    (rows, channels) are the imaging weights, ``uvw_m`` (rows, 3) in metres."""
+    import ducc0
+    nodes = w_node_pixels(n, k)
+    lam = (freq / SPEED_OF_LIGHT)[None, :]
+    u, v, w = (uvw_m[:, i, None] * lam for i in range(3))
+    wgt = np.ascontiguousarray(weights, dtype=np.float32)
+    out = np.empty((k, k, 2 * n, 2 * n), np.float32)
+    for a, y in enumerate(nodes):
+        for b, x in enumerate(nodes):
+            # radsim's x runs opposite to l (east left) and y along m, both centred on pixel n/2 (ducc_to_image)
+            l0, m0 = (n / 2 - x) * pixel_rad, (y - n / 2) * pixel_rad
+            n0 = math.sqrt(1.0 - l0 * l0 - m0 * m0)
+            vis = np.exp(-2j * np.pi * (u * l0 + v * m0 - w * (n0 - 1.0))).astype(np.complex64)
+            d = ducc0.wgridder.experimental.vis2dirty(
+                uvw=uvw_m, freq=freq, vis=vis, wgt=wgt, npix_x=2 * n, npix_y=2 * n, pixsize_x=pixel_rad,
+                pixsize_y=pixel_rad, epsilon=1e-5, do_wgridding=True, center_x=l0, center_y=m0, nthreads=threads)
+            psf = ducc_to_image(d)
+            out[a, b] = psf / psf[n, n]
+    return out
+
+
+class InterpolatedPsfConvolver:
+    """Convolution of (n, n) images with a PSF that changes across them: the image weighted by each node's
+    bilinear tent (:func:`tent_weights`), convolved with that node's PSF (:class:`PsfConvolver`), summed. A point
+    between nodes gets the PSFs of the nodes around it, blended linearly with distance: exact at the nodes, and
+    the w-term's shear of the side lobes grows smoothly (to first order linearly) with the offset."""
+
+    def __init__(self, kernels: np.ndarray, n: int):
+        k = kernels.shape[0]
+        self.n = n
+        self.tents = tent_weights(n, k).astype(np.float32)
+        self.parts = [[PsfConvolver(kernels[a, b], n) for b in range(k)] for a in range(k)]
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        image = np.asarray(image, dtype=np.float32)
+        out = np.zeros((self.n, self.n))
+        for a, row in enumerate(self.parts):
+            rows = image * self.tents[a][:, None]
+            for b, conv in enumerate(row):
+                out += conv(rows * self.tents[b][None, :])
+        return out
 
 
 def _minor_cycles(residual, model, kernel, ky, kx, stop, s: CleanSettings, budget: int, mask=None) -> int:
@@ -218,7 +283,7 @@ def noise_filter(uv_lambda: np.ndarray, weights: np.ndarray, box: int, pixel_rad
 CACHE_ENV = "RADSIM_CACHE_DIR"
 
 
-def cache_key(grid, observation, freq, window, weighting, robust, taper_arcsec, super_weight) -> str:
+def cache_key(grid, observation, freq, window, weighting, robust, taper_arcsec, super_weight, w_nodes=None) -> str:
     """A hash of everything the PSF and the noise filter depend on, and of the software that makes them."""
     import hashlib
 
@@ -233,6 +298,8 @@ def cache_key(grid, observation, freq, window, weighting, robust, taper_arcsec, 
                    window, weighting, robust, taper_arcsec, super_weight, __version__, TILES_REVISION, np.__version__,
                    ducc0.__version__)).encode())
     h.update(np.ascontiguousarray(observation.positions_itrf_m, dtype=np.float64).tobytes())
+    if w_nodes:
+        h.update(f"w_nodes={w_nodes}".encode())
     return h.hexdigest()[:32]
 
 
@@ -286,7 +353,8 @@ class FastImager:
     def __init__(self, grid, observation: telescope.Observation, *, weighting="briggs", robust=0.0,
                  taper_arcsec=None, super_weight=1.0, noise_rms_jy=None, system_temperature_k=None,
                  aperture_efficiency=0.8, clean: CleanSettings = CleanSettings(), n_channels: int = 1,
-                 footprint: dict | None = None, survey_factor: float = 1.25, restoring_beam="fitted"):
+                 footprint: dict | None = None, survey_factor: float = 1.25, restoring_beam="fitted",
+                 w_nodes: int | None = None):
         t0 = time.perf_counter()
         self.grid = grid
         n = grid.npix
@@ -306,12 +374,15 @@ class FastImager:
             pb_model, tuple(freq), (1.0,) * freq.size, observation.dish_diameter_m, pb_factor), **fp)
         m = layout.size
         self.window = m
-        key = cache_key(grid, observation, freq, m, weighting, robust, taper_arcsec, super_weight)
+        if w_nodes is not None and w_nodes < 2:
+            raise ImagingError(f"imaging.w_nodes must be at least 2 (a node at each edge of the window), got {w_nodes}")
+        self.w_nodes = w_nodes
+        key = cache_key(grid, observation, freq, m, weighting, robust, taper_arcsec, super_weight, w_nodes)
         products = load_cached(key)
         self.cache_hit = products is not None
         if products is None:
             products = self._observation_products(observation, freq, m, weighting, robust, taper_arcsec,
-                                                  super_weight)
+                                                  super_weight, w_nodes)
             save_cached(key, products)
         self.psf2 = products["psf2"]                                    # (2m, 2m), peak 1 at [m, m]
         self.n_vis = int(products["n_vis"])
@@ -324,7 +395,9 @@ class FastImager:
                                observation.dish_diameter_m, pb_factor)
         self.footprint = beams.Footprint(layout.centres_xy, layout.windows, pb, layout.pixel_rad, n, layout.cutoff)
         self._has_pb = pb_model != "none"
-        self.convolve = PsfConvolver(self.psf2, m)
+        # the dirty image and CLEAN's major cycles; minor cycles subtract the centre's PSF (a patch of it)
+        self.convolve = (InterpolatedPsfConvolver(products["w_psfs"], m) if w_nodes
+                         else PsfConvolver(self.psf2, m))
         self.beam_kernel = gaussian_beam_kernel(self.beam, self.pixel_arcsec)
         sum_w, sum_w2 = float(products["sum_w"]), float(products["sum_w2"])
         self.weight_sum = self.footprint.weight_sum()
@@ -349,7 +422,8 @@ class FastImager:
             self._noise_filter = products["unit_noise_filter"] * np.float32(self.beam_noise_jy)
         self.setup_s = time.perf_counter() - t0
 
-    def _observation_products(self, observation, freq, m, weighting, robust, taper_arcsec, super_weight) -> dict:
+    def _observation_products(self, observation, freq, m, weighting, robust, taper_arcsec, super_weight,
+                              w_nodes=None) -> dict:
         """What depends only on the observation and the weighting (cached on disk by :func:`save_cached`): the
         PSF (2m, 2m), the noise filter for unit rms, the fitted beam, the channels' weights and their sums."""
         grid = self.grid
@@ -367,7 +441,8 @@ class FastImager:
         psf2 = ducc_to_image(d / float(d[m, m])).astype(np.float32)
         beam = fit_beam(psf2, self.pixel_arcsec, theoretical_beam_pixels(uv, weights.ravel(), grid.pixel_rad))
         self.weights = weights               # kept for inspection (tests); not in the cache
-        return {"psf2": psf2, "unit_noise_filter": noise_filter(uv, weights.ravel(), 2 * m, grid.pixel_rad, 1.0),
+        extra = {"w_psfs": w_term_psfs(uvw_m, freq, weights, m, grid.pixel_rad, w_nodes)} if w_nodes else {}
+        return {**extra, "psf2": psf2, "unit_noise_filter": noise_filter(uv, weights.ravel(), 2 * m, grid.pixel_rad, 1.0),
                 "beam": np.array([beam.bmaj_arcsec, beam.bmin_arcsec, beam.bpa_deg]),
                 "channel_weights": weights.sum(axis=0, dtype=np.float64), "n_vis": uv.shape[0],
                 "dropped_fraction": dropped, "sum_w": weights.sum(dtype=np.float64),
@@ -466,4 +541,4 @@ def from_config(cfg, workdir=None) -> FastImager:
     im = cfg.imaging
     return FastImager(Grid.from_config(cfg.field), observation_of(cfg), **weighting_settings(im),
                       clean=clean_settings(im), n_channels=im.n_channels, footprint=footprint_settings(im),
-                      survey_factor=cfg.tiles.sensitivity_factor)
+                      survey_factor=cfg.tiles.sensitivity_factor, w_nodes=im.w_nodes)
