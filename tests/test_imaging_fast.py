@@ -250,34 +250,36 @@ def test_psf_cache_gives_the_same_images(grid, obs, tmp_path, monkeypatch):
 
 def test_w_nodes_bring_the_dirty_image_to_the_exact_w_corrected_one():
     """Over a 2 deg field the w-term shears each point's side lobes by its offset from the phase centre. The
-    exact reference: ducc0's w-gridder predicting the sky's pixels and imaging them with w-correction. With
-    ``w_nodes`` the fast imager interpolates between exact PSFs made at the nodes, and its error against the
-    reference falls with the number of nodes; without them it is exact only for a flat sky (w = 0)."""
+    exact reference: the points' visibilities as radsim writes them into Measurement Sets for WSClean
+    (wsclean.predict, with the w-term), imaged with w-correction by ducc0's w-gridder. With ``w_nodes`` the fast
+    imager interpolates between exact PSFs made at the nodes, and its error against the reference falls with the
+    number of nodes; without them it is exact only for a flat sky (w = 0)."""
     import ducc0
     from radsim.instrument.imaging.base import ducc_to_image
+    from radsim.instrument.imaging.wsclean import predict
     n, size_deg = 256, 2.0
     grid = Grid(187.5, -45.0, n, size_deg / n)
     obs = T.Observation(187.5, -45.0, 943.5e6, 288e6, integration_s=300)
     kw = dict(noise_rms_jy=0.0, n_channels=2, taper_arcsec=100.0, super_weight=5.0)
     rng = np.random.default_rng(3)
     sky = np.zeros((n, n))
-    sky[rng.integers(5, n - 5, 40), rng.integers(5, n - 5, 40)] = rng.uniform(1e-3, 1e-2, 40)
+    ys, xs = rng.integers(5, n - 5, 40), rng.integers(5, n - 5, 40)
+    sky[ys, xs] = rng.uniform(1e-3, 1e-2, 40)
     flat = fast.FastImager(grid, obs, **kw)
     uvw = np.ascontiguousarray(obs.uvw_m().reshape(-1, 3))
     freq, w = flat.frequencies_hz, flat.weights.astype(np.float64)
-    # radsim's [y, x] (x against l) -> ducc0's [l, m]: the inverse of ducc_to_image
-    in_ducc = np.ascontiguousarray(np.roll(np.ascontiguousarray(sky.T), -1, axis=0)[::-1, :])
-    assert np.array_equal(ducc_to_image(in_ducc), sky)
     exact = {}
     for wg in (False, True):
-        common = dict(uvw=uvw, freq=freq, pixsize_x=grid.pixel_rad, pixsize_y=grid.pixel_rad, epsilon=1e-7,
-                      do_wgridding=wg, divide_by_n=False)
-        vis = ducc0.wgridder.experimental.dirty2vis(dirty=in_ducc, **common)
-        exact[wg] = ducc_to_image(ducc0.wgridder.experimental.vis2dirty(vis=vis, wgt=w, npix_x=n, npix_y=n,
-                                                                         **common)) / w.sum()
+        u = uvw if wg else np.ascontiguousarray(uvw * [1.0, 1.0, 0.0])
+        vis = predict(grid, u, freq, xs.astype(float), ys.astype(float), sky[ys, xs])
+        # ducc0's sign is the opposite of the MS's in u and v (and the same in w): give it (-u, -v, w)
+        d = ducc0.wgridder.experimental.vis2dirty(
+            uvw=np.ascontiguousarray(u * [-1.0, -1.0, 1.0]), freq=freq, vis=vis, wgt=w, npix_x=n, npix_y=n,
+            pixsize_x=grid.pixel_rad, pixsize_y=grid.pixel_rad, epsilon=1e-7, do_wgridding=wg, divide_by_n=False)
+        exact[wg] = ducc_to_image(d) / w.sum()
     inner = (slice(32, n - 32),) * 2
     rms = lambda a: float(np.std(a[inner]))
-    assert rms(exact[False] - flat.convolve(sky)) < 1e-4 * rms(flat.convolve(sky))   # flat: the same image
+    assert rms(exact[False] - flat.convolve(sky)) < 1e-3 * rms(flat.convolve(sky))   # flat: the same image
     err = {0: rms(exact[True] - flat.convolve(sky))}
     assert err[0] > 0.003 * sky.max()                      # the w-term matters at 2 deg
     for k in (3, 5):

@@ -100,13 +100,15 @@ def w_term_psfs(uvw_m: np.ndarray, freq: np.ndarray, weights: np.ndarray, n: int
     """(k, k, 2n, 2n) float32: the PSF of a unit point at each node (row a, column b of :func:`w_node_pixels`) of
     an n x n window centred on the phase centre, with the w-term, centred on pixel n and normalised to 1 there.
 
-    A point at (l0, m0) is observed as V = exp(-2 pi i (u l0 + v m0 - w (n0 - 1))) (ducc0's sign convention) and
-    imaged by ducc0's w-gridder on a 2n grid centred on it: the exact response to that point, the side lobes
-    sheared by the w-term as they are at that place in a w-corrected image (WSClean, Yandasoft). ``weights``
-    (rows, channels) are the imaging weights, ``uvw_m`` (rows, 3) in metres."""
+    A point at (l0, m0) is observed as V = exp(2 pi i (u l0 + v m0 + w (n0 - 1))), the sign of the Measurement Sets
+    radsim writes (:func:`radsim.instrument.imaging.wsclean.predict`), and imaged by ducc0's w-gridder on a 2n grid
+    centred on it: the exact response to that point, the side lobes sheared by the w-term as they are at that
+    place in a w-corrected image (WSClean, Yandasoft). ducc0 takes V = exp(-2 pi i (u l + v m - w (n - 1))), so it
+    is given (-u, -v, w). ``weights`` (rows, channels) are the imaging weights, ``uvw_m`` (rows, 3) in metres."""
     import ducc0
     nodes = w_node_pixels(n, k)
     lam = (freq / SPEED_OF_LIGHT)[None, :]
+    uvw_m = np.ascontiguousarray(uvw_m * np.array([-1.0, -1.0, 1.0]))      # the MS's sign in ducc0's
     u, v, w = (uvw_m[:, i, None] * lam for i in range(3))
     wgt = np.ascontiguousarray(weights, dtype=np.float32)
     out = np.empty((k, k, 2 * n, 2 * n), np.float32)
@@ -299,7 +301,7 @@ def cache_key(grid, observation, freq, window, weighting, robust, taper_arcsec, 
                    ducc0.__version__)).encode())
     h.update(np.ascontiguousarray(observation.positions_itrf_m, dtype=np.float64).tobytes())
     if w_nodes:
-        h.update(f"w_nodes={w_nodes}".encode())
+        h.update(f"w_nodes={w_nodes}, MS sign".encode())
     return h.hexdigest()[:32]
 
 
