@@ -186,8 +186,9 @@ class ImagingConfig(_Section):
                                 "otherwise leaves out (a flat sky, one PSF): the PSF of a point at each node of a "
                                 "w_nodes x w_nodes grid over every beam's window is made exactly with the w-term "
                                 "(ducc0's w-gridder), and the dirty image and CLEAN's major cycles convolve each "
-                                "facet of pixels nearest a node with that node's PSF. Costs w_nodes^2 PSFs once (about 30 s each for a 2048^2 "
-                                "grid on one core; cached) and w_nodes^2 convolutions per image. Unset: flat sky.")
+                                "facet of pixels nearest a node with that node's PSF. Costs w_nodes^2 PSFs once "
+                                "(about 30 s each for a 2048^2 grid on one core; cached) and w_nodes^2 "
+                                "convolutions per image. Unset: flat sky.")
     yandasoft_ranks: int = Field(2, ge=2, description="yandasoft: MPI ranks of its imager (one master and workers; "
                                  "it refuses a serial run). Launched by mpirun -np N, or $RADSIM_YANDASOFT_LAUNCHER "
                                  "(a template with {ranks}, e.g. 'srun -n {ranks}').")

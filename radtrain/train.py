@@ -57,6 +57,11 @@ def _versions(engine) -> dict:
             **distributed.versions()}
 
 
+def _stopped_early(epoch: int, patience: int) -> str:
+    """The run record's ``stopped`` for a run that early stopping ended after ``epoch``."""
+    return f"early stopping after epoch {epoch} (no improvement for {patience} epochs)"
+
+
 def _prepare(cfg: RadtrainConfig, dataset_dir, run_dir: Path, overwrite: bool, engine) -> dict:
     """Rank 0: check the dataset and the run directory; returns the run record and whether to start fresh,
     resume or do nothing."""
@@ -86,8 +91,7 @@ def _prepare(cfg: RadtrainConfig, dataset_dir, run_dir: Path, overwrite: bool, e
             # the record's last epoch met the stopping rule, but the run was killed before it was marked complete:
             # training on would add epochs that an uninterrupted run never trains
             run["status"] = "complete"
-            run["stopped"] = (f"early stopping after epoch {run['epochs_done']} (no improvement for {patience} "
-                              "epochs)")
+            run["stopped"] = _stopped_early(run["epochs_done"], patience)
             write_run(run_dir, run)
             log.info("%s: the run had stopped early after epoch %d but was not marked complete; marked now",
                      run_dir, run["epochs_done"])
@@ -299,8 +303,7 @@ def fit(cfg: RadtrainConfig, dataset_dir, run_dir, *, overwrite: bool = False, e
                              ) from None
     if engine.rank == 0:
         run["status"] = "complete"
-        run["stopped"] = (f"early stopping after epoch {early.stopped} (no improvement for {tc.patience} epochs)"
-                          if early.stopped else f"{tc.epochs} epochs")
+        run["stopped"] = _stopped_early(early.stopped, tc.patience) if early.stopped else f"{tc.epochs} epochs"
         run["runs"][-1]["wall_s"] = time.perf_counter() - t_setup
         write_run(run_dir, run)
         log.info("done: %s; best epoch %s (val_loss %.4g); run %s", run["stopped"], run["best"]["epoch"],
