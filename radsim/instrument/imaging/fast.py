@@ -137,17 +137,29 @@ class FacetedPsfConvolver:
     def __init__(self, kernels: np.ndarray, n: int):
         k = kernels.shape[0]
         self.n = n
-        self.facets = facet_weights(n, k).astype(np.float32)
-        self.parts = [[PsfConvolver(kernels[a, b], n) for b in range(k)] for a in range(k)]
+        self.shape = (2 * n, 2 * n)
+        nearest = facet_weights(n, k).argmax(axis=0)
+        # each facet's rows and columns: (start, stop) along either axis, contiguous by construction
+        self.spans = [(int(np.flatnonzero(nearest == a)[0]), int(np.flatnonzero(nearest == a)[-1]) + 1)
+                      for a in range(k)]
+        self.kernel_fts = [[scipy.fft.rfft2(np.fft.ifftshift(kernels[a, b]).astype(np.float32))
+                            for b in range(k)] for a in range(k)]
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
+        # The convolution is linear, so the facets' spectra are summed and inverted once (not k^2 times); and a
+        # facet holds only n/k of the rows, so its forward transform runs the first (real, along x) pass over
+        # those rows alone, then the second (along y) over the zero-padded 2n: about 3.4x fewer operations
         image = np.asarray(image, dtype=np.float32)
-        out = np.zeros((self.n, self.n))
-        for a, row in enumerate(self.parts):
-            rows = image * self.facets[a][:, None]
-            for b, conv in enumerate(row):
-                out += conv(rows * self.facets[b][None, :])
-        return out
+        total = np.zeros((2 * self.n, self.n + 1), np.complex64)
+        part = np.zeros_like(total)
+        for a, (y0, y1) in enumerate(self.spans):
+            for b, (x0, x1) in enumerate(self.spans):
+                rows = np.zeros((y1 - y0, self.n), np.float32)
+                rows[:, x0:x1] = image[y0:y1, x0:x1]
+                part[:] = 0
+                part[y0:y1] = scipy.fft.rfft(rows, n=2 * self.n, axis=1)
+                total += scipy.fft.fft(part, axis=0, overwrite_x=True) * self.kernel_fts[a][b]
+        return scipy.fft.irfft2(total, self.shape)[:self.n, :self.n].astype(np.float64)
 
 
 def _minor_cycles(residual, model, kernel, ky, kx, stop, s: CleanSettings, budget: int, mask=None) -> int:
