@@ -10,6 +10,7 @@
 #   OUT=/scratch/study NPROCS=64 bash scripts/science.sh
 #   DENSE=1 LARGE=1 bash scripts/science.sh # also the dense set of varied shapes and the seed-large network
 #   RESNET=1 bash scripts/science.sh        # also this project's residual network (about 1.5 h more on 2 cores)
+#   WTERM=1 PART=pointings OUT=runs/pointings bash scripts/science.sh   # also the w-term transfer networks
 #   PART=pointings OUT=runs/pointings bash scripts/science.sh   # only the transfer study on pointings (80 min)
 #
 # Compute budget per stage on the 2-core development machine (no GPU), measured on 2026-12-02 (wall times on 2
@@ -47,18 +48,22 @@
 #             pointing-calib-random and pointing-test-random: 96 and 144 pointings, each sky's (S0, alpha) drawn
 #             from one prior (S0 log-uniform in 5e-6..5e-5 Jy, alpha uniform in -0.6..0.3, the box of the
 #             training pairs): calibration skies drawn as the test skies are, and a coverage that rests on 144
-#             independent count shapes, not on 12 pairs repeated
+#             independent count shapes, not on 12 pairs repeated; with WTERM=1 transfer-fast-w, pointing-fast-84-w
+#             and pointing-calib-random-w: the test, 84 training and 96 calibration pointings imaged by the fast
+#             imager with the w-term (imaging.w_nodes = 5)
 #   train     the ablation on seed-fast (configs/train-seed-small.toml and one change each): fast-small (asinh
 #             stretch, pixel-width input, augmentation, standardised counts, MSE), fast-small-noise (+ the tile's
 #             noise from the noise map), fast-small-linear (standardised pixels, no stretch), fast-small-noaug (no
 #             flips/rotations), fast-small-gauss (a Gaussian likelihood head), fast-small-s2, -s3 (training seeds 2
 #             and 3); with LARGE=1 fast-large (seed-large); with RESNET=1 fast-resnet (this project's residual
 #             network); with DENSE=1 dense-small on dense-fast; the
-#             transfer networks pointing-small (-42, -84) on pointing-fast (-42, -84)
-#   calibrate every run on calib-fast, the pointing networks on pointing-calib-random (-> RUN/calibration.json)
-#   evaluate  every run on test-fast (eval-test); fast-small and the pointing networks on transfer-fast and
-#             transfer-wsclean; the pointing networks also on pointing-test-fast (eval-pointing-test) and
-#             pointing-test-random (eval-pointing-random)
+#             transfer networks pointing-small (-42, -84) on pointing-fast (-42, -84); with WTERM=1
+#             pointing-small-84-w on pointing-fast-84-w
+#   calibrate every run on calib-fast, the pointing networks on pointing-calib-random (pointing-small-84-w on
+#             pointing-calib-random-w) (-> RUN/calibration.json)
+#   evaluate  every run on test-fast (eval-test); fast-small and the pointing networks on transfer-fast,
+#             transfer-fast-w (WTERM=1) and transfer-wsclean; the flat-sky pointing networks also on
+#             pointing-test-fast (eval-pointing-test) and pointing-test-random (eval-pointing-random)
 #   pofd      the P(D) baseline on test-fast (the noise map's groups included)
 #   report    docs/results.md tables and docs/images/results-*.png (scripts/science_report.py)
 set -euo pipefail
@@ -84,6 +89,7 @@ NPROCS="${NPROCS:-$(nproc)}"
 DENSE="${DENSE:-0}"
 LARGE="${LARGE:-0}"
 RESNET="${RESNET:-0}"
+WTERM="${WTERM:-0}"
 mkdir -p "$OUT"
 export TF_CPP_MIN_LOG_LEVEL=2 OMP_NUM_THREADS=1
 # the fast imager's PSF, noise filter and beam are made once per configuration and shared by every rank and run
@@ -103,6 +109,9 @@ SEED_SPLIT=(--set dataset.train_fraction=0.81 --set dataset.validation_fraction=
 POINTING=(--set field.size_deg=2.0 --set field.npix=1024 --set imaging.integration_s=30.0
           --set 'imaging.footprint="single"' --set 'imaging.primary_beam="none"'
           --set 'imaging.restoring_beam="radsim"')
+
+# the fast imager with the w-term: exact PSFs at 5 x 5 nodes of the window, each for the pixels nearest it
+WNODES=(--set imaging.w_nodes=5)
 
 RANDOM_PAIRS=(--set 'realisations.mode="random"' --set realisations.repeats=1
               --set 'realisations.priors={s0_jy={loguniform=[5e-6, 5e-5]}, alpha={uniform=[-0.6, 0.3]}}')
@@ -157,6 +166,16 @@ if wants simulate && part pointings; then
         --set run.seed=2306163
     simulate pointing-test-random configs/emu-seed-transfer.toml "${RANDOM_PAIRS[@]}" --set realisations.n=144 \
         --set run.seed=2306164
+    if [ "$WTERM" = 1 ]; then
+        # the same skies with the fast imager's w-term (exact PSFs at 5 x 5 nodes, each for its facet): the test
+        # skies, the 84 training skies and the 96 calibration skies, so that a network trained, calibrated and
+        # tested on them sees only the imager's CLEAN change when it reads WSClean's images
+        simulate transfer-fast-w configs/emu-seed-transfer.toml "${WNODES[@]}"
+        simulate pointing-fast-84-w configs/emu-seed.toml "${SEED_SPLIT[@]}" "${POINTING[@]}" \
+            --set realisations.repeats=4 "${WNODES[@]}"
+        simulate pointing-calib-random-w configs/emu-seed-transfer.toml "${RANDOM_PAIRS[@]}" --set realisations.n=96 \
+            --set run.seed=2306163 "${WNODES[@]}"
+    fi
 fi
 
 SMALL=configs/train-seed-small.toml
@@ -182,11 +201,19 @@ if wants train && part pointings; then
     for seed in 2 3; do
         fit "pointing-small-42-s$seed" $SMALL pointing-fast-42 --set "train.seed=$seed"
     done
+    if [ "$WTERM" = 1 ]; then fit pointing-small-84-w $SMALL pointing-fast-84-w; fi
 fi
 
 POINTING_RUNS=(pointing-small pointing-small-42 pointing-small-84 pointing-small-42-s2 pointing-small-42-s3)
+[ "$WTERM" = 1 ] && POINTING_RUNS+=(pointing-small-84-w)
 part pointings || POINTING_RUNS=()
-calibration_set() { [[ "$1" == pointing-* ]] && echo pointing-calib-random || echo calib-fast; }
+calibration_set() {
+    case "$1" in
+        pointing-*-w) echo pointing-calib-random-w ;;
+        pointing-*) echo pointing-calib-random ;;
+        *) echo calib-fast ;;
+    esac
+}
 
 if wants calibrate; then
     for run in "${RUNS[@]}" "${POINTING_RUNS[@]}"; do
@@ -202,13 +229,14 @@ if wants evaluate; then
         [ -e "$OUT/$run/best.weights.h5" ] || { say "$run: not trained, skipped"; continue; }
         evaluate "$run" test-fast eval-test
     done
-    for imager in fast wsclean; do
+    for imager in fast fast-w wsclean; do
         [ -e "$OUT/transfer-$imager/manifest.json" ] || continue
         for run in fast-small "${POINTING_RUNS[@]}"; do
             [ -e "$OUT/$run/best.weights.h5" ] && evaluate "$run" "transfer-$imager" "eval-transfer-$imager"
         done
     done
     for run in "${POINTING_RUNS[@]}"; do
+        [[ "$run" == *-w ]] && continue     # the test sets below are imaged without the w-term
         [ -e "$OUT/$run/best.weights.h5" ] && evaluate "$run" pointing-test-fast eval-pointing-test
         [ -e "$OUT/$run/best.weights.h5" ] && evaluate "$run" pointing-test-random eval-pointing-random
     done

@@ -63,6 +63,16 @@ RUNS = [
      "pointing-small (84 skies) on fast-imaged pointings", "pointing-fast-84", "transfer-fast"),
     ("pointing-small-84-wsclean", "pointing-small-84", "eval-transfer-wsclean",
      "pointing-small (84 skies) on WSClean-imaged pointings", "pointing-fast-84", "transfer-wsclean"),
+    # WTERM=1: the 84-sky network on the test skies imaged with the fast imager's w-term, and the same network
+    # trained and calibrated on skies imaged with it
+    ("pointing-small-84-fastw", "pointing-small-84", "eval-transfer-fast-w",
+     "pointing-small (84 skies) on w-term fast-imaged pointings", "pointing-fast-84", "transfer-fast-w"),
+    ("pointing-small-84-w", "pointing-small-84-w", "eval-transfer-fast-w",
+     "pointing-small-w (84 w-term skies) on w-term fast-imaged pointings", "pointing-fast-84-w", "transfer-fast-w"),
+    ("pointing-small-84-w-wsclean", "pointing-small-84-w", "eval-transfer-wsclean",
+     "pointing-small-w (84 w-term skies) on WSClean-imaged pointings", "pointing-fast-84-w", "transfer-wsclean"),
+    ("pointing-small-84-w-flat", "pointing-small-84-w", "eval-transfer-fast",
+     "pointing-small-w (84 w-term skies) on flat-sky fast-imaged pointings", "pointing-fast-84-w", "transfer-fast"),
     *[(f"pointing-small-42-s{seed}{key}", f"pointing-small-42-s{seed}", f"eval-transfer-{imager}",
        f"pointing-small (42 skies, training seed {seed}) on {name}-imaged pointings", "pointing-fast-42",
        f"transfer-{imager}")
@@ -81,13 +91,19 @@ TRANSFER = [("seed-small, trained on EMU mosaics (seed-fast)", "transfer-fast", 
              "pointing-small-wsclean"),
             ("pointing-small, 42 training skies", "pointing-small-42", "pointing-small-42-wsclean"),
             ("pointing-small, 84 training skies", "pointing-small-84", "pointing-small-84-wsclean"),
+            ("pointing-small, 84 training skies; fast = with the w-term", "pointing-small-84-fastw",
+             "pointing-small-84-wsclean"),
+            ("pointing-small-w, 84 training skies imaged with the w-term, calibrated on such skies; fast = with "
+             "the w-term", "pointing-small-84-w", "pointing-small-84-w-wsclean"),
             *[(f"pointing-small, 42 training skies, training seed {seed}", f"pointing-small-42-s{seed}",
                f"pointing-small-42-s{seed}-wsclean") for seed in (2, 3)]]
 
 
 def calibration_set(run_dir: str) -> str:
     """The skies a run is calibrated on (scripts/science.sh)."""
-    return "pointing-calib-random" if run_dir.startswith("pointing-") else "calib-fast"
+    if run_dir.startswith("pointing-"):
+        return "pointing-calib-random-w" if run_dir.endswith("-w") else "pointing-calib-random"
+    return "calib-fast"
 
 
 #: (key, directory, label, test set): the P(D) baseline
@@ -287,7 +303,8 @@ def timing_rows(study: Path, runs: dict) -> list[str]:
     out = ["| step | what | wall time | notes |", "|---|---|---:|---|"]
     for name in ("seed-fast", "test-fast", "calib-fast", "transfer-fast", "transfer-wsclean", "dense-fast",
                  "pointing-fast", "pointing-fast-42", "pointing-fast-84",
-                 "pointing-test-fast", "pointing-calib-random", "pointing-test-random"):
+                 "pointing-test-fast", "pointing-calib-random", "pointing-test-random", "transfer-fast-w",
+                 "pointing-fast-84-w", "pointing-calib-random-w"):
         path = study / name / "manifest.json"
         if not path.exists():
             continue
@@ -297,7 +314,10 @@ def timing_rows(study: Path, runs: dict) -> list[str]:
         core = [sum(r["timings_s"].values()) for r in m["realisations"]]
         if not core:
             continue
-        out.append(f"| simulate | `{name}`: {m['done']} skies, {m['config']['imaging']['backend']} | "
+        backend = m["config"]["imaging"]["backend"]
+        if m["config"]["imaging"].get("w_nodes"):
+            backend += f" with the w-term ({m['config']['imaging']['w_nodes']}^2 nodes)"
+        out.append(f"| simulate | `{name}`: {m['done']} skies, {backend} | "
                    f"{wall / 60:.1f} min | {ranks} MPI ranks; {np.mean(core):.0f} s per sky on one core "
                    f"({np.min(core):.0f}-{np.max(core):.0f}) |")
     for name, r in runs.items():

@@ -113,6 +113,31 @@ def test_report_transfer_networks_and_growth(tmp_path):
     assert "| calibrate | pointing-small-84 on `pointing-calib-random` | 0.1 min | |" in text
 
 
+def test_report_w_term_transfer_rows(tmp_path):
+    """WTERM=1: the 84-sky network against the fast imager's w-term images and the network trained on them; the
+    latter is calibrated on the w-term calibration skies, and its ratio compares WSClean with its own images."""
+    study = tmp_path / "study"
+    for run, evaluation, dy in (("pointing-small-84", "eval-transfer-fast", 0.01),
+                                ("pointing-small-84", "eval-transfer-fast-w", 0.02),
+                                ("pointing-small-84", "eval-transfer-wsclean", 0.03),
+                                ("pointing-small-84-w", "eval-transfer-fast-w", 0.04),
+                                ("pointing-small-84-w", "eval-transfer-wsclean", 0.05)):
+        (study / run / evaluation).mkdir(parents=True)
+        (study / run / evaluation / "metrics.json").write_text(json.dumps(metrics([dy] * 10, skies=12)))
+        (study / run / "calibration.json").write_text(json.dumps({"seconds": 6.0}))
+    doc = tmp_path / "results.md"
+    doc.write_text("<!-- generated:begin -->\n<!-- generated:end -->\n")
+    assert report_module().main([str(study), "--doc", str(doc), "--images", str(tmp_path / "images")]) == 0
+    lines = doc.read_text().splitlines()
+    for label, ratio in (("pointing-small, 84 training skies | ", "3.00"),
+                         ("pointing-small, 84 training skies; fast = with the w-term | ", "1.50"),
+                         ("pointing-small-w, 84 training skies imaged with the w-term", "1.25")):
+        first = lines.index(next(x for x in lines if x.startswith("| " + label)))
+        assert lines[first + 2] == "| | | ratio WSClean / fast | " + " | ".join([ratio] * 10) \
+            + (" | 0 of 10 |" if ratio == "3.00" else " | 10 of 10 |")
+    assert "| calibrate | pointing-small-84-w on `pointing-calib-random-w` | 0.1 min | |" in lines
+
+
 def test_science_script_refuses_an_unknown_part_or_stage_before_any_work(tmp_path):
     """A typo in PART or STAGES stops scripts/science.sh at once with the cause, before set-up or simulation."""
     import os
