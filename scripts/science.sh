@@ -10,8 +10,8 @@
 #   OUT=/scratch/study NPROCS=64 bash scripts/science.sh
 #   DENSE=1 LARGE=1 bash scripts/science.sh # also the dense set of varied shapes and the seed-large network
 #   RESNET=1 bash scripts/science.sh        # also this project's residual network (about 1.5 h more on 2 cores)
-#   WTERM=1 PART=pointings OUT=runs/pointings bash scripts/science.sh   # also the w-term transfer networks
-#   PART=pointings OUT=runs/pointings bash scripts/science.sh   # only the transfer study on pointings (80 min)
+#   WTERM=1 PART=pointings OUT=runs/pointings bash scripts/science.sh   # also the w-term transfer network (+15 min)
+#   PART=pointings OUT=runs/pointings bash scripts/science.sh   # only the transfer study on pointings (45-80 min)
 #
 # Compute budget per stage on the 2-core development machine (no GPU), measured on 2026-12-02 (wall times on 2
 # ranks, with other steps often sharing the cores):
@@ -21,10 +21,14 @@
 #             one core); pointing-fast, -42, -84: 21, 42 and 84 pointings, 0.9, 1.7 and 3.4 min; pointing-test-fast:
 #             48 pointings, 1.5 min; pointing-calib-random and pointing-test-random: 96 and 144, 2.1 and 2.9 min;
 #             dense-fast (DENSE=1) 36 mosaics of varied shapes, 22.9 min (45-103 s per sky on one core)
+#             WTERM=1: transfer-fast-w 5.7 min (5 of them the 25 node PSFs, made once into the cache),
+#             pointing-fast-84-w 4.1 min, pointing-calib-random-w 3.5 min (4-6 s per sky on one core; rerun of
+#             2026-12-02 evening, when WSClean's 12 pointings took 17.8 min and the flat-sky ones 10 min)
 #   train     seed-small 2.3-6.4 min per run in the run of docs/results.md (early stopping after 10-25 epochs of
 #             10-15 s), but 11-20 min per run on 2026-12-02 afternoon (10-23+ epochs of 42-58 s, 90-120 tiles/s,
 #             beside imaging diagnostics): budget up to 20 min per run, 2.5 h for the seven runs; pointing-small
-#             2.5, 4.5-5.5 and 11.9 min on 21, 42 and 84 skies; seed-large (LARGE=1) 7.3 min (early stopping
+#             2.5, 4.5-5.5 and 11.9 min on 21, 42 and 84 skies (1.0, 1.4-1.8 and 2.9-3.1 min on the
+#             machine of the evening rerun, 9 s per epoch on 68 skies against 34 s); seed-large (LARGE=1) 7.3 min (early stopping
 #             after 7 epochs of 50 steps, 62 s each); resnet (RESNET=1) 170-200 s per epoch beside other work,
 #             about 1.5 h for its 30 epochs
 #   calibrate, evaluate  well under a minute per run and dataset
