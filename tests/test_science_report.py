@@ -138,6 +138,25 @@ def test_report_w_term_transfer_rows(tmp_path):
     assert "| calibrate | pointing-small-84-w on `pointing-calib-random-w` | 0.1 min | |" in lines
 
 
+def test_report_shift_between_imagers_per_sky(tmp_path):
+    """The paired shift: per sky, WSClean's dy minus the fast imager's, mean +- standard error over the skies."""
+    study = tmp_path / "study"
+    true = [[10.0] * 10, [20.0] * 10, [30.0] * 10]
+    for evaluation, extra in (("eval-transfer-fast", [0.0, 0.0, 0.0]), ("eval-transfer-wsclean", [1.0, 2.0, 6.0])):
+        m = metrics([0.0] * 10, skies=3)
+        m["skies"] = [{"id": i, "true": t, "pred": [x + e for x in t], "pred_corrected": t}
+                      for i, (t, e) in enumerate(zip(true, extra))]
+        (study / "pointing-small-84" / evaluation).mkdir(parents=True)
+        (study / "pointing-small-84" / evaluation / "metrics.json").write_text(json.dumps(m))
+    doc = tmp_path / "results.md"
+    doc.write_text("<!-- generated:begin -->\n<!-- generated:end -->\n")
+    assert report_module().main([str(study), "--doc", str(doc), "--images", str(tmp_path / "images")]) == 0
+    text = doc.read_text()
+    # dy per sky = extra / mean true: 0.1, 0.1, 0.2 -> mean 0.1333, standard error 0.0577 / sqrt(3)
+    assert "| pointing-small, 84 training skies | its own | 3 | +0.1333 +- 0.0333 | +0.1333 +- 0.0333 |" in text
+    assert "| pointing-small, 84 training skies | calibrated | 3 | +0.0000 +- 0.0000 | +0.0000 +- 0.0000 |" in text
+
+
 def test_science_script_refuses_an_unknown_part_or_stage_before_any_work(tmp_path):
     """A typo in PART or STAGES stops scripts/science.sh at once with the cause, before set-up or simulation."""
     import os
