@@ -10,7 +10,7 @@
 #   OUT=/scratch/study NPROCS=64 bash scripts/science.sh
 #   DENSE=1 LARGE=1 bash scripts/science.sh # also the dense set of varied shapes and the seed-large network
 #   RESNET=1 bash scripts/science.sh        # also this project's residual network (about 1.5 h more on 2 cores)
-#   WTERM=1 PART=pointings OUT=runs/pointings bash scripts/science.sh   # also the w-term transfer network (+15 min)
+#   WTERM=1 PART=pointings OUT=runs/pointings bash scripts/science.sh   # also the w-term transfer network (+50 min)
 #   PART=pointings OUT=runs/pointings bash scripts/science.sh   # only the transfer study on pointings (45-80 min)
 #
 # Compute budget per stage on the 2-core development machine (no GPU), measured on 2026-12-02 (wall times on 2
@@ -23,7 +23,8 @@
 #             dense-fast (DENSE=1) 36 mosaics of varied shapes, 22.9 min (45-103 s per sky on one core)
 #             WTERM=1: transfer-fast-w 5.7 min (5 of them the 25 node PSFs, made once into the cache),
 #             pointing-fast-84-w 4.1 min, pointing-calib-random-w 3.5 min (4-6 s per sky on one core; rerun of
-#             2026-12-02 evening, when WSClean's 12 pointings took 17.8 min and the flat-sky ones 10 min)
+#             2026-12-02 evening, when WSClean's 12 pointings took 17.8 min and the flat-sky ones 10 min);
+#             transfer-24-wsclean 34.7 min, transfer-24-fast-w 1.2 min
 #   train     seed-small 2.3-6.4 min per run in the run of docs/results.md (early stopping after 10-25 epochs of
 #             10-15 s), but 11-20 min per run on 2026-12-02 afternoon (10-23+ epochs of 42-58 s, 90-120 tiles/s,
 #             beside imaging diagnostics): budget up to 20 min per run, 2.5 h for the seven runs; pointing-small
