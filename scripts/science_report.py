@@ -259,6 +259,11 @@ def transfer_rows(runs: dict) -> list[str]:
     return out
 
 
+def within_100x(m: dict) -> np.ndarray:
+    """Per bin of metrics ``m``: whether it lies within 100x below the detection threshold (1-10 uJy for EMU)."""
+    return np.asarray(m["bin_edges_jy"][:-1]) >= m["detection_threshold_jy"] / 100 * 0.999
+
+
 def shift_rows(runs: dict) -> list[str]:
     """Per transfer pair: the per-sky difference of dy, WSClean's reading minus the fast imager's of the same sky,
     mean +- its standard error over the skies, in the top bin and in the bin from 1 to 10 uJy where it is
@@ -274,8 +279,7 @@ def shift_rows(runs: dict) -> list[str]:
         ids = sorted(set(sf) & set(sw))
         if len(ids) < 2:
             continue
-        lower = np.asarray(mf["bin_edges_jy"][:-1])
-        mid = np.flatnonzero(lower >= mf["detection_threshold_jy"] / 100 * 0.999)
+        mid = np.flatnonzero(within_100x(mf))
         for key, counts in (("pred", "its own"), ("pred_corrected", "calibrated")):
             if key not in sf[ids[0]] or key not in sw[ids[0]]:
                 continue
@@ -301,8 +305,7 @@ def growth_rows(runs: dict) -> list[str]:
                 continue
             m = runs[k]["m"]
             dy = np.abs(np.asarray(m["per_sky"]["dy"]["mean"]))
-            lower = np.asarray(m["bin_edges_jy"][:-1])
-            mid = lower >= m["detection_threshold_jy"] / 100 * 0.999
+            mid = within_100x(m)
             out.append(f"| {n} | {counts} | {dy[-1]:.3f} | {dy[mid].max():.3f} | {dy[~mid].max():.3f} | "
                        f"{rms_dy(m)[mid].mean():.3f} |")
     return out if len(out) > 2 else []
