@@ -248,18 +248,26 @@ def format_calibration(c: dict, edges) -> str:
     """The calibration as a table for the terminal."""
     from scipy.stats import t
     n = c["n_tiles_median"]
-    k = t.ppf(0.975, c["n_skies"] - 2) * np.sqrt(1 + 1 / c["n_skies"])
+    u = np.asarray(c["sky_log_pred"])
+    factor = np.exp(uncertainty.log_correction(u, c))
+    n_params = 2 + len(c["shape"]["axes"])
+    k = t.ppf(0.975, c["n_skies"] - n_params) * np.sqrt(1 + 1 / c["n_skies"])
     lines = [f"calibrated on {c['n_skies']} skies ({c['split']} split of {c['dataset']}, median {n:.0f} tiles "
-             f"each)", f"{'bin (Jy)':>22} {'alpha':>8} {'beta':>7} {'sigma(sky)':>11} {'shared':>8} "
-                       f"{'95% x/':>8} {'gamma':>7}"]
-    for i, (al, be, a, cc, g) in enumerate(zip(c["alpha"], c["beta"], c["a"], c["c"], c["gamma"])):
+             f"each); the line: alpha + beta u + {n_params - 2} shape term(s)",
+             f"{'bin (Jy)':>22} {'x corr':>7} {'(16-84%)':>13} {'sigma(sky)':>11} {'shared':>8} {'95% x/':>8} "
+             f"{'gamma':>7}"]
+    for i, (a, cc, g) in enumerate(zip(c["a"], c["c"], c["gamma"])):
         s = np.sqrt(a + cc / n)
-        lines.append(f"{edges[i]:10.3g}-{edges[i + 1]:<11.3g} {al:+8.3f} {be:7.3f} {s:11.3f} {np.sqrt(a):8.3f} "
-                     f"{np.exp(k * s):8.3f} {g:+7.2f}")
-    lines.append("log(true per tile) = alpha + beta log(predicted per tile), sigma its scatter (natural log) for "
-                 "an image of the median size; 'shared': the part that does not average down over tiles; "
-                 "'95% x/': the 95% interval's factor at the calibration skies' mean; 'gamma': how the spread "
-                 "changes with the sky's count (variance x exp(gamma (u - mean u)); 0 below "
+        lo, mid, hi = np.percentile(factor[:, i], [16, 50, 84])
+        lines.append(f"{edges[i]:10.3g}-{edges[i + 1]:<11.3g} {mid:7.3f} {f'{lo:.3f}-{hi:.3f}':>13} {s:11.3f} "
+                     f"{np.sqrt(a):8.3f} {np.exp(k * s):8.3f} {g:+7.2f}")
+    lines.append("log(true per tile) = alpha + beta u + shape terms (the sky's scores on the calibration skies' "
+                 f"main modes of variation, from {uncertainty.MIN_SKIES_SHAPE} skies), u = log(predicted per tile); "
+                 "'x corr': the factor calibrated / network count, median and 16-84% range over the calibration "
+                 "skies; 'sigma(sky)': the "
+                 "scatter (natural log) for an image of the median size; 'shared': the part that does not average "
+                 "down over tiles; '95% x/': the 95% interval's factor at the calibration skies' mean; 'gamma': how "
+                 "the spread changes with the sky's count (variance x exp(gamma (u - mean u)); 0 below "
                  f"{uncertainty.MIN_SKIES_SPREAD} calibration skies)")
     return "\n".join(lines)
 
