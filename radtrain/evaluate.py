@@ -215,17 +215,18 @@ def read_calibration(run_dir) -> dict:
     except (OSError, ValueError) as exc:
         raise TrainError(f"{path}: cannot read the interval calibration ({exc}); run radtrain calibrate again") \
             from None
-    if model.get("format") != uncertainty.FORMAT:
+    if model.get("format") not in uncertainty.READS:
         raise TrainError(f"{path}: calibration format {model.get('format')}, this radtrain reads "
-                         f"{uncertainty.FORMAT}; run radtrain calibrate again")
+                         f"{', '.join(map(str, uncertainty.READS))}; run radtrain calibrate again")
     model["file"] = str(path)
     return model
 
 
-def calibrate(run_dir, dataset_dir, split: str = "test") -> dict:
+def calibrate(run_dir, dataset_dir, split: str = "test", shape_terms: int = 0) -> dict:
     """Measure the per-sky error model (:mod:`radtrain.uncertainty`) on the ``split`` skies of ``dataset_dir``
     and write it to RUN/calibration.json. The skies must be held out from training: the training dataset's
-    train and validation splits are refused."""
+    train and validation splits are refused. ``shape_terms``: principal components of the skies' network counts
+    in the calibration line (:func:`radtrain.uncertainty.calibrate`)."""
     t0 = time.perf_counter()
     run, cfg, stats, ds, model = load_run(run_dir, dataset_dir)
     if ds.tiles_hash == run["dataset"].get("tiles_hash") and split != "test":
@@ -235,7 +236,7 @@ def calibrate(run_dir, dataset_dir, split: str = "test") -> dict:
     tiles = data.load(ds, split)
     pred = predict_tiles(model, cfg, stats, tiles["images"], tiles["tile_noise"])
     try:
-        result = uncertainty.calibrate(pred["counts"], tiles["labels"], tiles["realisation"])
+        result = uncertainty.calibrate(pred["counts"], tiles["labels"], tiles["realisation"], shape_terms)
     except ValueError as exc:
         raise TrainError(f"{ds.directory} ({split} split): {exc}; simulate more calibration skies") from None
     result.update(dataset=str(ds.directory.resolve()), split=split, split_digest=data.split_digest(ds),
@@ -250,7 +251,7 @@ def format_calibration(c: dict, edges) -> str:
     n = c["n_tiles_median"]
     u = np.asarray(c["sky_log_pred"])
     factor = np.exp(uncertainty.log_correction(u, c))
-    n_params = 2 + len(c["shape"]["axes"])
+    n_params = 2 + len(c.get("shape", {}).get("axes", []))
     k = t.ppf(0.975, c["n_skies"] - n_params) * np.sqrt(1 + 1 / c["n_skies"])
     lines = [f"calibrated on {c['n_skies']} skies ({c['split']} split of {c['dataset']}, median {n:.0f} tiles "
              f"each); the line: alpha + beta u + {n_params - 2} shape term(s)",

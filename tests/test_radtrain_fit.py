@@ -319,6 +319,13 @@ def test_calibrate_gives_per_sky_intervals_to_evaluate_and_predict(gaussian_run,
     assert "skies" in capsys.readouterr().err and not (run_dir / "calibration.json").exists()
     assert cli.main(["calibrate", str(run_dir), "--dataset", str(train_dataset)]) == 2
     assert "at least 4 skies, got 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["calibrate", str(run_dir), "--dataset", str(calibration_skies), "--shape-terms", "-1"])
+    assert "expected 0 or more" in capsys.readouterr().err and not (run_dir / "calibration.json").exists()
+    # shape terms asked for, but 4 skies are too few for them: the per-bin line, and the table says so
+    assert cli.main(["calibrate", str(run_dir), "--dataset", str(calibration_skies), "--shape-terms", "2"]) == 0
+    assert "0 shape term(s)" in capsys.readouterr().out
+    assert json.loads((run_dir / "calibration.json").read_text())["delta"] == [[]] * 5
     assert cli.main(["calibrate", str(run_dir), "--dataset", str(calibration_skies)]) == 0
     assert "calibrated on 4 skies" in capsys.readouterr().out
     c = json.loads((run_dir / "calibration.json").read_text())

@@ -171,7 +171,7 @@ def draw_shaped_skies(rng, n_skies, n_tiles, tilt=(-1.0, 1.0)):
         np.repeat(np.arange(n_skies), n_tiles)
 
 
-def test_shape_terms_correct_an_error_that_depends_on_the_count_shape(monkeypatch):
+def test_shape_terms_correct_an_error_that_depends_on_the_count_shape():
     """Calibrated on 48 skies of tilts from -1 to 1, then read on skies of the steepest tilts (0.8 to 1, a corner
     of the calibration range). With the shape terms their calibrated counts are unbiased and the intervals cover
     them as claimed in every bin; the per-bin line alone reads the end bins of those skies off by about 0.3 in log
@@ -181,11 +181,8 @@ def test_shape_terms_correct_an_error_that_depends_on_the_count_shape(monkeypatc
     bias = {"shape": [], "line": []}
     for _ in range(60):
         skies = draw_shaped_skies(rng, 48, 4)
-        models = {"shape": uncertainty.calibrate(*skies)}
-        with monkeypatch.context() as mp:
-            mp.setattr(uncertainty, "MIN_SKIES_SHAPE", 10 ** 9)
-            models["line"] = uncertainty.calibrate(*skies)
-        assert np.shape(models["shape"]["delta"]) == (6, uncertainty.SHAPE_COMPONENTS)
+        models = {"shape": uncertainty.calibrate(*skies, shape_terms=2), "line": uncertainty.calibrate(*skies)}
+        assert np.shape(models["shape"]["delta"]) == (6, 2)
         assert np.shape(models["line"]["delta"]) == (6, 0)
         pred, true, _ = draw_shaped_skies(rng, 50, 4, tilt=(0.8, 1.0))
         sp, st = pred.reshape(50, 4, 6).sum(axis=1), true.reshape(50, 4, 6).sum(axis=1)
@@ -205,9 +202,12 @@ def test_shape_terms_correct_an_error_that_depends_on_the_count_shape(monkeypatc
 
 
 def test_shape_terms_need_enough_skies_and_more_than_one_bin():
+    """The shape terms are asked for, but fewer than MIN_SKIES_SHAPE skies or a single bin leave the line alone."""
     rng = np.random.default_rng(6)
-    few = uncertainty.calibrate(*draw_shaped_skies(rng, uncertainty.MIN_SKIES_SHAPE - 1, 4))
+    few = uncertainty.calibrate(*draw_shaped_skies(rng, uncertainty.MIN_SKIES_SHAPE - 1, 4), shape_terms=2)
     assert np.shape(few["delta"]) == (6, 0) and few["shape"]["axes"] == []
     one_bin = uncertainty.calibrate(*draw_skies(rng, 40, 4, np.array([0.5]), np.array([1.3]), np.array([0.01]),
-                                                np.array([0.0])))
+                                                np.array([0.0])), shape_terms=2)
     assert np.shape(one_bin["delta"]) == (1, 0)
+    with pytest.raises(ValueError, match="shape terms"):
+        uncertainty.calibrate(*draw_shaped_skies(rng, 30, 4), shape_terms=-1)
