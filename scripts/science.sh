@@ -25,13 +25,16 @@
 #             pointing-fast-84-w 4.1 min, pointing-calib-random-w 3.5 min (4-6 s per sky on one core; rerun of
 #             2026-12-02 evening, when WSClean's 12 pointings took 17.8 min and the flat-sky ones 10 min);
 #             transfer-24-wsclean 34.7 min, transfer-24-fast-w 1.2 min
+#             PART=mosaics DENSE=1 LARGE=1 on 2026-12-02 night: test-fast 4.9 min, seed-fast 8.0, calib-fast 9.9,
+#             dense-fast 15.2 (43-49 s per sky on one core); the whole part, training included, 1 h 32 min
 #   train     seed-small 2.3-6.4 min per run in the run of docs/results.md (early stopping after 10-25 epochs of
 #             10-15 s), but 11-20 min per run on 2026-12-02 afternoon (10-23+ epochs of 42-58 s, 90-120 tiles/s,
 #             beside imaging diagnostics): budget up to 20 min per run, 2.5 h for the seven runs; pointing-small
 #             2.5, 4.5-5.5 and 11.9 min on 21, 42 and 84 skies (1.0, 1.4-1.8 and 2.9-3.1 min on the
 #             machine of the evening rerun, 9 s per epoch on 68 skies against 34 s); seed-large (LARGE=1) 7.3 min (early stopping
 #             after 7 epochs of 50 steps, 62 s each); resnet (RESNET=1) 170-200 s per epoch beside other work,
-#             about 1.5 h for its 30 epochs
+#             about 1.5 h for its 30 epochs; on 2026-12-02 night seed-small 1.3-5.0 min per run (8-15 s per
+#             epoch), seed-large 6.3 min (54 s per epoch), dense-small 8.5 min (25 epochs of 20 s)
 #   calibrate, evaluate  well under a minute per run and dataset
 #   pofd      the P(D) fit of the 12 test mosaics, 4.1 min (20 s per sky)
 #   report    seconds
