@@ -85,9 +85,10 @@ def parts(n_tiles: int, k: int) -> np.ndarray:
 def calibrate(tile_pred: np.ndarray, tile_true: np.ndarray, realisation: np.ndarray, shape_terms: int = 0) -> dict:
     """The calibration from the per-tile predicted and true counts (N, bins) of calibration skies (the tiles'
     ``realisation`` ids), with ``shape_terms`` principal components of the skies' network counts in the line (at
-    most bins - 1; none below ``MIN_SKIES_SHAPE`` skies). Returns a JSON-able dict: per bin ``alpha``, ``beta``, ``a``, ``c``, ``gamma``,
-    ``u_mean``, ``u_ss``, ``u_range``, ``floor``; the number of skies and their median number of tiles; the
-    residual variance (divided by the spread's factor) at each part size."""
+    most bins - 1; none below ``MIN_SKIES_SHAPE`` skies). Returns a JSON-able dict: per bin ``alpha``, ``beta``,
+    the shape terms' ``delta`` (bins, K), ``xtx_inv`` (the design's (X'X)^-1), ``a``, ``c``, ``gamma``, ``u_mean``,
+    ``u_ss``, ``u_range``, ``floor``; ``shape`` (the principal axes and their mean); the number of skies and their
+    median number of tiles; the residual variance (divided by the spread's factor) at each part size."""
     tile_pred = np.asarray(tile_pred, dtype=np.float64)
     tile_true = np.asarray(tile_true, dtype=np.float64)
     realisation = np.asarray(realisation)
