@@ -162,8 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "calibration skies' network counts (needs 20 or more calibration skies). On pointings of "
                         "drawn shapes K=2 cut the calibrated 0.1-1 uJy bias 2-15x, but on fixed count shapes at "
                         "the edge of the calibration range its 95%% intervals covered less (81%% against 83-90%% "
-                        "in the worst bin). Default 0: the "
-                        "per-bin line")
+                        "in the worst bin). Default 0: the per-bin line")
     q.set_defaults(func=cmd_calibrate)
 
     q = sub.add_parser("predict", help="estimate N(S) of a FITS image with a trained run",
