@@ -46,6 +46,12 @@ interval (the distribution-free alternative) needs at least 19 calibration skies
 coarse below a few dozen; the normal model is checked instead by the coverage it achieves on the test skies
 (``radtrain evaluate``).
 
+The intervals are calibrated over the calibration skies as a whole, not for each count shape. On pointings (96
+calibration skies of (S0, alpha) drawn from a box) skies in the box's outer tenth were inside their 68% intervals
+52-59% of the time and skies in its inner 60% 80-83% (docs/results-pointings.md); a wider calibration prior, a
+kernel-weighted line and a spread growing with the sky's distance from the calibration skies' centre were tried
+and none held at every shape. Calibration skies should therefore span more than the counts expected.
+
 A network trained on standardised counts can predict a count at or below zero for a sky far below its training
 mean. Its log would be arbitrary (an outlier that tilts the line and inflates ``s`` for every sky), so network
 counts per tile are read as at least half the smallest positive count per tile, network's or true, of any

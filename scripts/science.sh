@@ -11,6 +11,7 @@
 #   DENSE=1 LARGE=1 bash scripts/science.sh # also the dense set of varied shapes and the seed-large network
 #   RESNET=1 bash scripts/science.sh        # also this project's residual network (about 1.5 h more on 2 cores)
 #   WTERM=1 PART=pointings OUT=runs/pointings bash scripts/science.sh   # also the w-term transfer network (+50 min)
+#   PRIORS=1 PART=pointings OUT=runs/pointings bash scripts/science.sh  # also calibrate on a wider prior (+10 min)
 #   PART=pointings OUT=runs/pointings bash scripts/science.sh   # only the transfer study on pointings (45-80 min)
 #
 # Compute budget per stage on the 2-core development machine (no GPU), measured on 2026-12-02 (wall times on 2
@@ -25,6 +26,7 @@
 #             pointing-fast-84-w 4.1 min, pointing-calib-random-w 3.5 min (4-6 s per sky on one core; rerun of
 #             2026-12-02 evening, when WSClean's 12 pointings took 17.8 min and the flat-sky ones 10 min);
 #             transfer-24-wsclean 34.7 min, transfer-24-fast-w 1.2 min
+#             PRIORS=1: pointing-calib-mid and pointing-test-mid, 96 and 144 pointings, 1.4 and 2.2 min (2026-12-03)
 #             PART=mosaics DENSE=1 LARGE=1 on 2026-12-02 night: test-fast 4.9 min, seed-fast 8.0, calib-fast 9.9,
 #             dense-fast 15.2 (43-49 s per sky on one core); the whole part, training included, 1 h 32 min
 #   train     seed-small 2.3-6.4 min per run in the run of docs/results.md (early stopping after 10-25 epochs of
@@ -58,7 +60,10 @@
 #             training pairs): calibration skies drawn as the test skies are, and a coverage that rests on 144
 #             independent count shapes, not on 12 pairs repeated; with WTERM=1 transfer-fast-w, pointing-fast-84-w
 #             and pointing-calib-random-w: the test, 84 training and 96 calibration pointings imaged by the fast
-#             imager with the w-term (imaging.w_nodes = 5)
+#             imager with the w-term (imaging.w_nodes = 5); with PRIORS=1 pointing-calib-mid and
+#             pointing-test-mid: 96 and 144 pointings drawn from a prior wider than the training box by 0.15 dex
+#             in S0 and 0.1 in alpha on each side (S0 log-uniform in 3.5e-6..7e-5 Jy, alpha in -0.7..0.4), so
+#             that the 12 fixed test pairs, 10 of them in the training box's outer tenth, lie further inside
 #   train     the ablation on seed-fast (configs/train-seed-small.toml and one change each): fast-small (asinh
 #             stretch, pixel-width input, augmentation, standardised counts, MSE), fast-small-noise (+ the tile's
 #             noise from the noise map), fast-small-linear (standardised pixels, no stretch), fast-small-noaug (no
@@ -68,10 +73,12 @@
 #             transfer networks pointing-small (-42, -84) on pointing-fast (-42, -84); with WTERM=1
 #             pointing-small-84-w on pointing-fast-84-w
 #   calibrate every run on calib-fast, the pointing networks on pointing-calib-random (pointing-small-84-w on
-#             pointing-calib-random-w) (-> RUN/calibration.json)
+#             pointing-calib-random-w) (-> RUN/calibration.json); with PRIORS=1 also pointing-small, -42 and -84
+#             once more as RUN-mid (the same weights) calibrated on pointing-calib-mid
 #   evaluate  every run on test-fast (eval-test); fast-small and the pointing networks on transfer-fast,
 #             transfer-fast-w (WTERM=1) and transfer-wsclean; the flat-sky pointing networks also on
-#             pointing-test-fast (eval-pointing-test) and pointing-test-random (eval-pointing-random)
+#             pointing-test-fast (eval-pointing-test) and pointing-test-random (eval-pointing-random); the
+#             RUN-mid networks on pointing-test-mid instead of pointing-test-random
 #   pofd      the P(D) baseline on test-fast (the noise map's groups included)
 #   report    docs/results.md tables and docs/images/results-*.png (scripts/science_report.py)
 set -euo pipefail
@@ -98,6 +105,7 @@ DENSE="${DENSE:-0}"
 LARGE="${LARGE:-0}"
 RESNET="${RESNET:-0}"
 WTERM="${WTERM:-0}"
+PRIORS="${PRIORS:-0}"
 mkdir -p "$OUT"
 export TF_CPP_MIN_LOG_LEVEL=2 OMP_NUM_THREADS=1
 # the fast imager's PSF, noise filter and beam are made once per configuration and shared by every rank and run
@@ -124,6 +132,8 @@ MORE_TEST=(--set realisations.repeats=2 --set run.seed=2306165)
 
 RANDOM_PAIRS=(--set 'realisations.mode="random"' --set realisations.repeats=1
               --set 'realisations.priors={s0_jy={loguniform=[5e-6, 5e-5]}, alpha={uniform=[-0.6, 0.3]}}')
+MID_PAIRS=(--set 'realisations.mode="random"' --set realisations.repeats=1
+           --set 'realisations.priors={s0_jy={loguniform=[3.5e-6, 7e-5]}, alpha={uniform=[-0.7, 0.4]}}')
 
 simulate() {   # name config [overrides...]
     local name="$1" config="$2"
@@ -189,6 +199,14 @@ if wants simulate && part pointings; then
         simulate transfer-24-wsclean configs/emu-seed-transfer.toml "${MORE_TEST[@]}" --set 'imaging.backend="wsclean"'
         simulate transfer-24-fast-w configs/emu-seed-transfer.toml "${MORE_TEST[@]}" "${WNODES[@]}"
     fi
+    if [ "$PRIORS" = 1 ]; then
+        # calibration and coverage skies from a wider prior: do the intervals then hold for the fixed test pairs,
+        # most of which sit at the edge of the training box, and at the new prior's own edges?
+        simulate pointing-calib-mid configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=96 \
+            --set run.seed=2306167
+        simulate pointing-test-mid configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=144 \
+            --set run.seed=2306168
+    fi
 fi
 
 SMALL=configs/train-seed-small.toml
@@ -219,16 +237,26 @@ fi
 
 POINTING_RUNS=(pointing-small pointing-small-42 pointing-small-84 pointing-small-42-s2 pointing-small-42-s3)
 [ "$WTERM" = 1 ] && POINTING_RUNS+=(pointing-small-84-w)
+MID_RUNS=(pointing-small pointing-small-42 pointing-small-84)
+[ "$PRIORS" = 1 ] && POINTING_RUNS+=("${MID_RUNS[@]/%/-mid}")
 part pointings || POINTING_RUNS=()
 calibration_set() {
     case "$1" in
         pointing-*-w) echo pointing-calib-random-w ;;
+        pointing-*-mid) echo pointing-calib-mid ;;
         pointing-*) echo pointing-calib-random ;;
         *) echo calib-fast ;;
     esac
 }
 
 if wants calibrate; then
+    if [ "$PRIORS" = 1 ]; then
+        for run in "${MID_RUNS[@]}"; do     # the same network, to be calibrated on another prior
+            [ -e "$OUT/$run/best.weights.h5" ] || continue
+            mkdir -p "$OUT/$run-mid"
+            cp "$OUT/$run"/{best.weights.h5,config.toml,run.json,history.csv} "$OUT/$run-mid/"
+        done
+    fi
     for run in "${RUNS[@]}" "${POINTING_RUNS[@]}"; do
         [ -e "$OUT/$run/best.weights.h5" ] || { say "$run: not trained, skipped"; continue; }
         calib="$(calibration_set "$run")"
@@ -251,7 +279,11 @@ if wants evaluate; then
     for run in "${POINTING_RUNS[@]}"; do
         [[ "$run" == *-w ]] && continue     # the test sets below are imaged without the w-term
         [ -e "$OUT/$run/best.weights.h5" ] && evaluate "$run" pointing-test-fast eval-pointing-test
-        [ -e "$OUT/$run/best.weights.h5" ] && evaluate "$run" pointing-test-random eval-pointing-random
+        if [[ "$run" == *-mid ]]; then
+            [ -e "$OUT/$run/best.weights.h5" ] && evaluate "$run" pointing-test-mid eval-pointing-mid
+        else
+            [ -e "$OUT/$run/best.weights.h5" ] && evaluate "$run" pointing-test-random eval-pointing-random
+        fi
     done
 fi
 

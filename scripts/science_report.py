@@ -31,6 +31,8 @@ POINTING_NETWORKS = [("pointing-small", "pointing-small (21 skies)", "pointing-f
                      ("pointing-small-42-s2", "pointing-small (42 skies, seed 2)", "pointing-fast-42"),
                      ("pointing-small-42-s3", "pointing-small (42 skies, seed 3)", "pointing-fast-42"),
                      ("pointing-small-84", "pointing-small (84 skies)", "pointing-fast-84")]
+#: the pointing networks also calibrated on the wider prior (PRIORS=1: RUN-mid)
+MID_NETWORKS = ("pointing-small", "pointing-small-42", "pointing-small-84")
 #: (key, run directory, evaluation directory, label, training set, test set)
 RUNS = [
     ("fast-small", "fast-small", "eval-test", "seed-small (asinh, width input, flips)", "seed-fast", "test-fast"),
@@ -90,6 +92,16 @@ RUNS = [
           ("-test48", "eval-pointing-test", "48 fast-imaged test pointings", "pointing-test-fast"),
           ("-random144", "eval-pointing-random", "144 fast-imaged pointings of drawn shapes", "pointing-test-random"))
       for run, label, train in POINTING_NETWORKS],
+    # PRIORS=1: the 21-, 42- and 84-sky networks calibrated on skies drawn from a wider prior (pointing-calib-mid),
+    # tested on the fixed test pairs and on 144 skies drawn from that prior
+    *[(f"{run}-mid{key}", f"{run}-mid", evaluation, f"{label}, calibrated on the wider prior, on {what}", train,
+       test)
+      for key, evaluation, what, test in (
+          ("", "eval-transfer-fast", "fast-imaged pointings", "transfer-fast"),
+          ("-wsclean", "eval-transfer-wsclean", "WSClean-imaged pointings", "transfer-wsclean"),
+          ("-test48", "eval-pointing-test", "48 fast-imaged test pointings", "pointing-test-fast"),
+          ("-mid144", "eval-pointing-mid", "144 pointings of shapes drawn from the wider prior", "pointing-test-mid"))
+      for run, label, train in POINTING_NETWORKS if run in MID_NETWORKS],
 ]
 #: (network, its key on fast-imaged pointings, on WSClean-imaged ones): the transfer table
 TRANSFER = [("seed-small, trained on EMU mosaics (seed-fast)", "transfer-fast", "transfer-wsclean"),
@@ -112,7 +124,9 @@ TRANSFER = [("seed-small, trained on EMU mosaics (seed-fast)", "transfer-fast", 
 def calibration_set(run_dir: str) -> str:
     """The skies a run is calibrated on (scripts/science.sh)."""
     if run_dir.startswith("pointing-"):
-        return "pointing-calib-random-w" if run_dir.endswith("-w") else "pointing-calib-random"
+        if run_dir.endswith("-w"):
+            return "pointing-calib-random-w"
+        return "pointing-calib-mid" if run_dir.endswith("-mid") else "pointing-calib-random"
     return "calib-fast"
 
 
@@ -128,9 +142,10 @@ def load(study: Path):
         path = study / name / evaluation / "metrics.json"
         if path.exists():
             first = name not in seen            # the run's training history goes with its first evaluation
+            copy = name.endswith("-mid")        # a trained network calibrated once more: trained once
             seen.add(name)
             runs[key] = {"label": label, "train": train, "test": test, "m": json.loads(path.read_text()),
-                         "history": _history(study / name / "history.csv") if first else [],
+                         "history": _history(study / name / "history.csv") if first and not copy else [],
                          "run": study / name, "eval": study / name / evaluation, "first": first}
             m = runs[key]["m"]
             if "per_sky_corrected" in m and (evaluation == "eval-test" or name.startswith("pointing-")):
@@ -234,6 +249,73 @@ def coverage_rows(runs: dict) -> list[str]:
             out.append(f"| {label} | {level}% | {c['n_calibration_skies']} | {c['n_skies']} | "
                        + " | ".join(f"{x:.2f}" for x in cov) + f" | {ok} of {cov.size} |")
     return out
+
+
+#: how far inside its calibration skies' prior a test sky lies: the least over the prior's parameters of the
+#: distance to the box's nearer edge, in units of the box's width (0: on the edge, 0.5: at the centre)
+EDGE_GROUPS = ((-np.inf, 0.0, "outside"), (0.0, 0.1, "0-0.1 (the outer tenth)"), (0.1, 0.2, "0.1-0.2"),
+               (0.2, 0.5 + 1e-9, "0.2-0.5 (the inner 60%)"))
+MIN_EDGE_SKIES = 40                     # fewer test skies leave a handful per group
+
+
+def prior_box(directory: Path) -> dict | None:
+    """{parameter: (lo, hi, log)} of a dataset whose realisations drew their count shape from uniform or
+    log-uniform priors (radsim's realisations.mode = "random"); None for any other dataset."""
+    path = directory / "manifest.json"
+    if not path.exists():
+        return None
+    real = json.loads(path.read_text()).get("config", {}).get("realisations", {})
+    if real.get("mode") != "random" or not real.get("priors"):
+        return None
+    box = {}
+    for name, prior in real["priors"].items():
+        if prior.get("uniform"):
+            box[name] = (*prior["uniform"], False)
+        elif prior.get("loguniform"):
+            box[name] = (*prior["loguniform"], True)
+    return box or None
+
+
+def edge_distance(modifier: dict, box: dict) -> float:
+    """The sky's distance to the nearer edge of the prior box, least over the parameters, in box widths
+    (negative outside the box)."""
+    d = []
+    for name, (lo, hi, log) in box.items():
+        x = modifier[name]
+        q = (np.log(x / lo) / np.log(hi / lo)) if log else (x - lo) / (hi - lo)
+        d.append(min(q, 1.0 - q))
+    return float(min(d))
+
+
+def edge_rows(runs: dict, study: Path) -> list[str]:
+    """Per evaluation with intervals whose network was calibrated on skies of drawn count shapes: the coverage of
+    its test skies grouped by how far inside the calibration skies' prior box their (S0, alpha) lie. The
+    intervals are calibrated over the prior as a whole; this shows whether they also hold at its edges."""
+    out = ["| reading | test skies | where in the calibration prior | skies | 68%: mean over bins (range) | "
+           "95%: mean over bins (range) |", "|---|---:|---|---:|---:|---:|"]
+    for k, r in runs.items():
+        m = r["m"]
+        if "/" in k or "per_sky_intervals" not in m or "run" not in r or not m.get("skies"):
+            continue
+        box = prior_box(study / calibration_set(r["run"].name))
+        if box is None or any(name not in m["skies"][0].get("modifier", {}) for name in box):
+            continue
+        d = np.array([edge_distance(s["modifier"], box) for s in m["skies"]])
+        if d.size < MIN_EDGE_SKIES:
+            continue
+        true = np.array([s["true"] for s in m["skies"]], dtype=float)
+        inside = {level: (true >= np.array([s[f"pred_lo{level}"] for s in m["skies"]]))
+                  & (true <= np.array([s[f"pred_hi{level}"] for s in m["skies"]])) for level in ("68", "95")}
+        for lo, hi, name in EDGE_GROUPS:
+            sel = (d >= lo) & (d < hi)
+            if not sel.any():
+                continue
+            cells = []
+            for level in ("68", "95"):
+                c = inside[level][sel].mean(axis=0)
+                cells.append(f"{c.mean():.2f} ({c.min():.2f}-{c.max():.2f})")
+            out.append(f"| {r['label']} | {len(d)} | {name} | {int(sel.sum())} | {cells[0]} | {cells[1]} |")
+    return out if len(out) > 2 else []
 
 
 def transfer_rows(runs: dict) -> list[str]:
@@ -347,7 +429,7 @@ def timing_rows(study: Path, runs: dict) -> list[str]:
     for name in ("seed-fast", "test-fast", "calib-fast", "transfer-fast", "transfer-wsclean", "dense-fast",
                  "pointing-fast", "pointing-fast-42", "pointing-fast-84",
                  "pointing-test-fast", "pointing-calib-random", "pointing-test-random", "transfer-fast-w",
-                 "pointing-fast-84-w", "pointing-calib-random-w"):
+                 "pointing-fast-84-w", "pointing-calib-random-w", "pointing-calib-mid", "pointing-test-mid"):
         path = study / name / "manifest.json"
         if not path.exists():
             continue
@@ -437,6 +519,16 @@ def generate(study: Path, images: Path, prefix: str = "results") -> str:
                      "not independent; the 144 pointings of drawn shapes each have a pair of their own, drawn as "
                      "the pointing networks' 96 calibration skies are.",
                      coverage_rows(runs))
+    lines += section("Coverage at the edges of the calibration prior",
+                     "The intervals are calibrated over the calibration skies' prior as a whole (the box of "
+                     "(S0, alpha) they were drawn from). Here the test skies are grouped by how far inside that box "
+                     "their own (S0, alpha) lie: the least over S0 (in log) and alpha of the distance to the box's "
+                     "nearer edge, in box widths (0 on the edge, 0.5 at the centre). A sky of the outer tenth lies "
+                     "within a tenth of the width from an edge in S0 or alpha; the inner 60% is the middle 60% of "
+                     "the range in both. 10 of the 12 fixed test pairs lie in the outer tenth (9 with S0 on the "
+                     "box's edge, 5e-6 or 5e-5 Jy, and one with alpha 0.05 from it); only test sets of 40 skies or more "
+                     "are shown.",
+                     edge_rows(runs, study))
     lines += section("Transfer to another imager",
                      "Each network reads the 12 test skies as 2 x 2 deg pointings (`transfer-fast`, "
                      "`transfer-wsclean`: the same skies, uv coverage and restoring beam) imaged once by the fast "

@@ -169,3 +169,45 @@ def test_science_script_refuses_an_unknown_part_or_stage_before_any_work(tmp_pat
         assert run.returncode == 2, run.stderr
         assert message in run.stderr
         assert not out.exists()                                  # nothing made
+
+
+def test_edge_coverage_groups_test_skies_by_their_place_in_the_calibration_prior(tmp_path):
+    """Skies are grouped by their least distance, in box widths, to the edge of the calibration skies' prior box
+    (log-uniform S0, uniform alpha, read from the calibration dataset's manifest); the coverage per group is the
+    fraction of its skies inside their intervals. Here every sky within a tenth of the edge misses its 68% interval
+    and every other one is inside it: the table must say 0.00 for the outer tenth and 1.00 elsewhere."""
+    study = tmp_path / "study"
+    (study / "pointing-calib-random").mkdir(parents=True)
+    (study / "pointing-calib-random" / "manifest.json").write_text(json.dumps({"config": {"realisations": {
+        "mode": "random", "priors": {"s0_jy": {"loguniform": [5e-6, 5e-5], "uniform": None},
+                                     "alpha": {"uniform": [-0.6, 0.3], "loguniform": None}}}}}))
+    rng = np.random.default_rng(1)
+    skies, true = [], np.full(10, 100.0)
+    for i in range(60):
+        s0, alpha = 10 ** rng.uniform(np.log10(5e-6), np.log10(5e-5)), rng.uniform(-0.6, 0.3)
+        q = min(np.log(s0 / 5e-6) / np.log(10), (alpha + 0.6) / 0.9)
+        d = min(q, 1 - np.log(s0 / 5e-6) / np.log(10), 1 - (alpha + 0.6) / 0.9)
+        hit = d >= 0.1
+        lo68, hi68 = (true * 0.9, true * 1.1) if hit else (true * 1.1, true * 1.2)
+        skies.append({"id": i, "modifier": {"name": "seed", "s0_jy": s0, "alpha": alpha}, "n_tiles": 64,
+                      "true": true.tolist(), "pred": true.tolist(), "pred_corrected": true.tolist(),
+                      "pred_lo68": lo68.tolist(), "pred_hi68": hi68.tolist(),
+                      "pred_lo95": (true * 0.5).tolist(), "pred_hi95": (true * 2).tolist()})
+    m = metrics([0.0] * 10, skies=60)
+    m["skies"] = skies
+    m["per_sky_intervals"] = {"n_calibration_skies": 96, "n_skies": 60,
+                              "68": {"per_bin": [0.5] * 10}, "95": {"per_bin": [1.0] * 10}}
+    (study / "pointing-small-84" / "eval-pointing-random").mkdir(parents=True)
+    (study / "pointing-small-84" / "eval-pointing-random" / "metrics.json").write_text(json.dumps(m))
+    module = report_module()
+    rows = module.edge_rows(module.load(study), study)[2:]          # the header and rule first
+    outer = next(r for r in rows if "outer tenth" in r)
+    inner = [r for r in rows if "0.1-0.2" in r or "inner 60%" in r]
+    assert "| 0.00 (0.00-0.00) | 1.00 (1.00-1.00) |" in outer
+    assert inner and all("| 1.00 (1.00-1.00) | 1.00 (1.00-1.00) |" in r for r in inner)
+    n = [int(r.split("|")[4]) for r in rows]
+    assert sum(n) == 60
+    # a network calibrated on skies of fixed pairs (no prior in its calibration set's manifest): no rows
+    (study / "pointing-calib-random" / "manifest.json").write_text(json.dumps({"config": {"realisations": {
+        "mode": "list"}}}))
+    assert module.edge_rows(module.load(study), study) == []
