@@ -120,6 +120,15 @@ TRANSFER = [("seed-small, trained on EMU mosaics (seed-fast)", "transfer-fast", 
             *[(f"pointing-small, 42 training skies, training seed {seed}", f"pointing-small-42-s{seed}",
                f"pointing-small-42-s{seed}-wsclean") for seed in (2, 3)]]
 
+#: (network, its keys on fast-imaged pointings, on WSClean-imaged ones): transfer rows over the test skies of
+#: several sets pooled sky by sky (the 12 test skies and the 24 more, both with the fast imager's w-term)
+POOLED = [("pointing-small, 84 training skies, all 36 test skies; fast = with the w-term",
+           ("pointing-small-84-fastw", "pointing-small-84-24-fastw"),
+           ("pointing-small-84-wsclean", "pointing-small-84-24-wsclean")),
+          ("pointing-small-w, 84 w-term training skies, all 36 test skies; fast = with the w-term",
+           ("pointing-small-84-w", "pointing-small-84-w-24-fastw"),
+           ("pointing-small-84-w-wsclean", "pointing-small-84-w-24-wsclean"))]
+
 
 def calibration_set(run_dir: str) -> str:
     """The skies a run is calibrated on (scripts/science.sh)."""
@@ -318,10 +327,18 @@ def edge_rows(runs: dict, study: Path) -> list[str]:
     return out if len(out) > 2 else []
 
 
+def transfer_pairs(runs: dict) -> list[tuple[str, dict, dict]]:
+    """(network, metrics on fast-imaged skies, on the same skies imaged by WSClean): the TRANSFER pairs that ran,
+    then the POOLED ones."""
+    pairs = [(what, runs[f]["m"], runs[w]["m"]) for what, f, w in TRANSFER if f in runs and w in runs]
+    return pairs + [(what, pooled([runs[k]["m"] for k in f]), pooled([runs[k]["m"] for k in w]))
+                    for what, f, w in POOLED if all(k in runs and runs[k]["m"].get("skies") for k in f + w)]
+
+
 def transfer_rows(runs: dict) -> list[str]:
     """Per network: |mean dy| per bin on the same skies imaged by the fast imager and by WSClean, and their ratio
     (the goal: WSClean no more than 1.5x fast in every bin), of its own counts and of the calibrated ones."""
-    pairs = [(what, runs[f]["m"], runs[w]["m"]) for what, f, w in TRANSFER if f in runs and w in runs]
+    pairs = transfer_pairs(runs)
     if not pairs:
         return []
     e = pairs[0][1]["bin_edges_jy"]
@@ -341,6 +358,21 @@ def transfer_rows(runs: dict) -> list[str]:
     return out
 
 
+def pooled(ms: list[dict]) -> dict:
+    """The per-sky dy statistics (network's and calibrated counts) of several evaluations' test skies taken
+    together, computed from their per-sky records (metrics ``skies``)."""
+    skies = [{**s, "id": (i, s["id"])} for i, m in enumerate(ms) for s in m["skies"]]   # ids unique per set
+    true = np.array([s["true"] for s in skies], dtype=float)
+    out = {**ms[0], "skies": skies, "n_skies": len(skies)}
+    for key, field in (("per_sky", "pred"), ("per_sky_corrected", "pred_corrected")):
+        if all(field in s for s in skies):
+            dy = residual_dy(np.array([s[field] for s in skies], dtype=float), true)
+            out[key] = {"dy": {"mean": dy.mean(axis=0).tolist(), "std": dy.std(axis=0).tolist()}}
+        else:
+            out.pop(key, None)
+    return out
+
+
 def within_100x(m: dict) -> np.ndarray:
     """Per bin of metrics ``m``: whether it lies within 100x below the detection threshold (1-10 uJy for EMU)."""
     return np.asarray(m["bin_edges_jy"][:-1]) >= m["detection_threshold_jy"] / 100 * 0.999
@@ -352,10 +384,9 @@ def shift_rows(runs: dict) -> list[str]:
     largest: how far the imagers differ for the network, and how well the test skies resolve it."""
     out = ["| network | counts | skies | WSClean - fast, 6.3-10 uJy | largest from 1 to 10 uJy |",
            "|---|---|---:|---:|---:|"]
-    for what, f, w in TRANSFER:
-        if f not in runs or w not in runs or "skies" not in runs[f]["m"] or "skies" not in runs[w]["m"]:
+    for what, mf, mw in transfer_pairs(runs):
+        if "skies" not in mf or "skies" not in mw:
             continue
-        mf, mw = runs[f]["m"], runs[w]["m"]
         sf = {s["id"]: s for s in mf["skies"]}
         sw = {s["id"]: s for s in mw["skies"]}
         ids = sorted(set(sf) & set(sw))
@@ -526,8 +557,8 @@ def generate(study: Path, images: Path, prefix: str = "results") -> str:
                      "nearer edge, in box widths (0 on the edge, 0.5 at the centre). A sky of the outer tenth lies "
                      "within a tenth of the width from an edge in S0 or alpha; the inner 60% is the middle 60% of "
                      "the range in both. 10 of the 12 fixed test pairs lie in the outer tenth (9 with S0 on the "
-                     "box's edge, 5e-6 or 5e-5 Jy, and one with alpha 0.05 from it); only test sets of 40 skies or more "
-                     "are shown.",
+                     "box's edge, 5e-6 or 5e-5 Jy, and one with alpha 0.05 from it); only test sets of 40 skies or "
+                     "more are shown.",
                      edge_rows(runs, study))
     lines += section("Transfer to another imager",
                      "Each network reads the 12 test skies as 2 x 2 deg pointings (`transfer-fast`, "
@@ -536,7 +567,8 @@ def generate(study: Path, images: Path, prefix: str = "results") -> str:
                      "mosaics, so pointings are outside what it saw; pointing-small is the same network trained on "
                      "the training skies as fast-imaged pointings and calibrated on the calibration skies as "
                      "pointings, so that only the imager changes. The goal: WSClean's |mean dy| no more than 1.5x "
-                     "the fast imager's in every bin.", transfer_rows(runs))
+                     "the fast imager's in every bin. Rows 'all 36 test skies' take the 12 test skies and the 24 "
+                     "more together, sky by sky.", transfer_rows(runs))
     lines += section("How far the imagers differ for the networks",
                      "Per test sky, the dy a network reads from WSClean's image minus the dy it reads from the fast "
                      "imager's image of the same sky; mean +- standard error over the skies. A shift within about two "

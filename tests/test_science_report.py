@@ -211,3 +211,32 @@ def test_edge_coverage_groups_test_skies_by_their_place_in_the_calibration_prior
     (study / "pointing-calib-random" / "manifest.json").write_text(json.dumps({"config": {"realisations": {
         "mode": "list"}}}))
     assert module.edge_rows(module.load(study), study) == []
+
+
+def test_report_pools_test_sets_sky_by_sky(tmp_path):
+    """The 12 test skies and the 24 more are pooled per sky: |mean dy| over all 36 (weighted by skies, not the mean
+    of the two sets' means), the WSClean/fast ratio of those, and the per-sky shift between the imagers, which
+    pairs each sky only with itself (the two sets' sky ids overlap)."""
+    study = tmp_path / "study"
+    true = [100.0] * 10
+
+    def evaluation(name, dy, n):
+        m = metrics([dy] * 10, skies=n)
+        m["skies"] = [{"id": i, "true": true, "pred": [t + 100.0 * dy for t in true],
+                       "pred_corrected": [t + 50.0 * dy for t in true]} for i in range(n)]
+        (study / "pointing-small-84" / name).mkdir(parents=True)
+        (study / "pointing-small-84" / name / "metrics.json").write_text(json.dumps(m))
+
+    evaluation("eval-transfer-fast-w", 0.01, 12)
+    evaluation("eval-transfer-24-fast-w", 0.04, 24)
+    evaluation("eval-transfer-wsclean", 0.02, 12)
+    evaluation("eval-transfer-24-wsclean", 0.05, 24)
+    module = report_module()
+    runs = module.load(study)
+    rows = module.transfer_rows(runs)
+    first = rows.index(next(r for r in rows if r.startswith("| pointing-small, 84 training skies, all 36 test skies")))
+    assert rows[first].endswith("| " + " | ".join(["0.030"] * 10) + " | |")          # (12 x 0.01 + 24 x 0.04) / 36
+    assert rows[first + 1].endswith("| " + " | ".join(["0.040"] * 10) + " | |")
+    assert rows[first + 2] == "| | | ratio WSClean / fast | " + " | ".join(["1.33"] * 10) + " | 10 of 10 |"
+    shift = next(r for r in module.shift_rows(runs) if r.startswith("| pointing-small, 84 training skies, all 36"))
+    assert "| its own | 36 | +0.0100 +- 0.0000 | +0.0100 +- 0.0000 |" in shift
