@@ -192,9 +192,22 @@ def _sky_intervals(metrics: dict, model: dict, sky_pred, sky_true, n_tiles, spli
             sky[f"pred_lo{key}"], sky[f"pred_hi{key}"] = lo[k].tolist(), hi[k].tolist()
             if key == "68":
                 sky["pred_sigma"] = ((hi[k] - lo[k]) / 2).tolist()
+    # the same coverage split by where each sky's network count lies in the calibration skies' range, bin by bin
+    position = uncertainty.range_position(sky_pred, n_tiles, model)
+    where = {"inside": position >= uncertainty.EDGE, "edge": (position >= 0) & (position < uncertainty.EDGE),
+             "outside": position < 0}
+    for level in uncertainty.LEVELS:
+        key = f"{round(level * 100)}"
+        lo = np.array([sky[f"pred_lo{key}"] for sky in metrics["skies"]])
+        hi = np.array([sky[f"pred_hi{key}"] for sky in metrics["skies"]])
+        hit = (sky_true >= lo) & (sky_true <= hi)
+        block[key]["by_calibration_range"] = {name: {"sky_bins": int(sel.sum()),
+                                                     "coverage": float(hit[sel].mean()) if sel.any() else None}
+                                              for name, sel in where.items()}
     fixed = uncertainty.corrected(sky_pred, n_tiles, model)
     for k, sky in enumerate(metrics["skies"]):
         sky["pred_corrected"] = fixed[k].tolist()
+        sky["calibration_range"] = position[k].tolist()
     metrics["per_sky_intervals"] = block
     metrics["per_sky_corrected"] = {"dy": spread(residual_dy(fixed, sky_true)),
                                     "relative_error": spread(relative_error(fixed, sky_true))}
@@ -313,6 +326,11 @@ def format_metrics(m: dict) -> str:
                      + (", THE SAME SKIES" if c["same_skies_as_calibration"] else "") + "): "
                      + ", ".join(f"{k}% -> {c[k]['all']:.3f} (bins {min(c[k]['per_bin']):.2f}-"
                                  f"{max(c[k]['per_bin']):.2f})" for k in ("68", "95")))
+        by = c["68"].get("by_calibration_range", {})
+        parts = [f"{name} {v['coverage']:.2f} ({v['sky_bins']} sky-bins)" for name, v in by.items() if v["sky_bins"]]
+        if parts:
+            lines.append("  68% coverage by where the network count lies in the calibration skies' range (edge: "
+                         f"its outer {uncertainty.EDGE:g}): " + ", ".join(parts))
     else:
         lines.append("no per-sky intervals: run `radtrain calibrate RUN --dataset CALIBRATION_SKIES`")
     if m.get("out"):

@@ -20,7 +20,7 @@ import numpy as np
 
 from radsim.dataset import atomic
 from radtrain.evaluate import CALIBRATION, load_model, predict_tiles, read_calibration
-from radtrain.uncertainty import LEVELS, corrected, interval
+from radtrain.uncertainty import EDGE, LEVELS, corrected, interval, range_position
 from radtrain.train import TrainError
 
 PIXEL_RTOL = 0.01
@@ -163,6 +163,7 @@ def predict(run_dir, image_path, out, force: bool = False, noise_map=None) -> di
         intervals["sigma"] = ((np.asarray(hi) - np.asarray(lo)) / 2).tolist()
         intervals["calibration"] = {"file": calib["file"], "n_skies": calib["n_skies"],
                                     "n_tiles_median": calib["n_tiles_median"]}
+        intervals["calibration_range"] = range_position(counts, n, calib).tolist()
     edges = np.asarray(trained["bin_edges_jy"])
     pixel_deg = props["pixel_deg"] or trained["pixel_deg"]
     result = {
@@ -179,6 +180,13 @@ def predict(run_dir, image_path, out, force: bool = False, noise_map=None) -> di
     if not intervals:
         notes.append("no interval: calibrate the run on held-out skies first "
                      "(`radtrain calibrate RUN --dataset CALIBRATION_SKIES`)")
+    at_edge = [i for i, x in enumerate(intervals.get("calibration_range", [])) if x < EDGE]
+    if at_edge:
+        notes.append("at the edge of the calibration: in the bins "
+                     + ", ".join(f"{edges[i]:.3g}-{edges[i + 1]:.3g} Jy" for i in at_edge)
+                     + f" this image's network counts lie in the outer {EDGE:g} of the calibration skies' range "
+                     "(marked *) or beyond it (!), where the intervals are too narrow (on pointings the 68% ones "
+                     "covered 14-61% of such bins, docs/results-pointings.md); calibrate on skies that span more")
     if factor and noise_map is None:
         notes.append(f"no --noise-map: every tile was read, but the network learned only from tiles whose noise "
                      f"is within {factor:g}x the mosaic's best; give the noise map to skip the noisier ones")
@@ -212,6 +220,9 @@ def format_result(r: dict) -> str:
         line = f"  {e[i]:9.3g}-{e[i + 1]:<9.3g} Jy  {c:12.1f}"
         if "interval_68" in r:
             line += f"  {r['counts_corrected'][i]:12.1f}" + "".join(f"  {r[k][0][i]:10.1f}-{r[k][1][i]:<10.1f}" for k in ("interval_68", "interval_95"))
+            position = r.get("calibration_range")
+            if position is not None and position[i] < EDGE:
+                line += "  !" if position[i] < 0 else "  *"
         lines.append(line)
     if r.get("note"):
         lines.append(r["note"])

@@ -71,6 +71,7 @@ MIN_SKIES = 4                 # a line and a spread: at least 2 degrees of freed
 MIN_SKIES_SPREAD = 20         # a spread that changes with the count: from this many calibration skies
 MIN_SKIES_SHAPE = 20          # the shape terms: from this many calibration skies
 FLOOR = 1e-3                  # counts per tile below this are taken as this (logs of empty bins)
+EDGE = 0.1                    # range_position below this: at the edge of the calibration skies' counts
 
 
 def log_per_tile(counts: np.ndarray, n_tiles, floor=FLOOR) -> np.ndarray:
@@ -273,6 +274,18 @@ def interval(counts: np.ndarray, n_tiles, model: dict, level: float) -> tuple[np
                                       / np.where(u_ss > 0, u_ss, 1.0), 0.0)
     half = t.ppf(0.5 + level / 2, m - x.shape[-1]) * np.sqrt(s2 * (1.0 + leverage))
     return _shaped(n * np.exp(centre - half), counts), _shaped(n * np.exp(centre + half), counts)
+
+
+def range_position(counts: np.ndarray, n_tiles, model: dict) -> np.ndarray:
+    """Per bin, where an image's network count per tile lies in the calibration skies' range of them: the distance
+    of its log to the range's nearer end, in units of the range's width (0.5: the middle, 0: an end, negative:
+    outside), for counts (bins,) or (images, bins). Near and beyond the ends the intervals are too narrow: the
+    line is fitted from one side there (below ``EDGE`` on pointings, 68% intervals covered 14-61% of such bins)."""
+    _, u, _, _ = _line(counts, n_tiles, model)
+    lo, hi = np.asarray(model["u_range"], dtype=np.float64)
+    width = np.where(hi > lo, hi - lo, 1e-12)     # calibration skies of one count: any other is beyond them
+    q = (u - lo) / width
+    return _shaped(np.minimum(q, 1.0 - q), counts)
 
 
 def coverage(true: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:

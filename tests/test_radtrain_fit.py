@@ -354,12 +354,23 @@ def test_calibrate_gives_per_sky_intervals_to_evaluate_and_predict(gaussian_run,
     assert block["95"]["per_bin"] == inside.astype(float).tolist()
     assert np.all(np.array(sky["pred_lo68"]) <= np.array(sky["pred_hi68"]))
     assert np.all(np.array(sky["pred_lo95"]) <= np.array(sky["pred_lo68"]))
-    # predict on the same sky's image: the same counts and intervals
+    # where the sky's network count lies in the calibration skies' range, bin by bin, and the coverage split by it
+    position = uncertainty.range_position(np.array(sky["pred"]), sky["n_tiles"], c)
+    assert np.allclose(sky["calibration_range"], position)
+    by = block["68"]["by_calibration_range"]
+    assert sum(v["sky_bins"] for v in by.values()) == 5
+    assert by["outside"]["sky_bins"] == int(np.sum(position < 0))
+    # predict on the same sky's image: the same counts and intervals, and the bins at the calibration's edge named
     assert cli.main(["predict", str(run_dir), str(sky_images / "restored.fits"), "--out", str(tmp_path / "p")]) == 0
-    assert "95% interval" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "95% interval" in out
     r = json.loads((tmp_path / "p" / "prediction.json").read_text())
     assert np.allclose(r["interval_95"][0], lo, rtol=1e-4) and np.allclose(r["interval_95"][1], hi, rtol=1e-4)
     assert r["calibration"]["n_skies"] == 4 and len(r["counts_corrected"]) == 5
+    assert np.allclose(r["calibration_range"], position, atol=1e-4)
+    edge = np.flatnonzero(np.array(r["calibration_range"]) < uncertainty.EDGE)
+    assert ("at the edge of the calibration" in out) == bool(edge.size)
+    assert out.count("  *\n") + out.count("  !\n") == edge.size
 
 
 def test_the_noise_input_comes_from_the_noise_map(train_dataset, sky_images, tmp_path, capsys):

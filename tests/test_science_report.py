@@ -240,3 +240,29 @@ def test_report_pools_test_sets_sky_by_sky(tmp_path):
     assert rows[first + 2] == "| | | ratio WSClean / fast | " + " | ".join(["1.33"] * 10) + " | 10 of 10 |"
     shift = next(r for r in module.shift_rows(runs) if r.startswith("| pointing-small, 84 training skies, all 36"))
     assert "| its own | 36 | +0.0100 +- 0.0000 | +0.0100 +- 0.0000 |" in shift
+
+
+def test_range_rows_split_coverage_by_where_the_network_count_lies_in_the_calibration_range(tmp_path):
+    """Sky-bins are split by where the network's count per tile lies in the calibration skies' range (read from the
+    run's calibration.json): inside, in its outer tenth, beyond. Here only the inside ones hit their intervals."""
+    study = tmp_path / "study"
+    run = study / "pointing-small-84"
+    (run / "eval-pointing-test").mkdir(parents=True)
+    (run / "calibration.json").write_text(json.dumps({
+        "u_range": [[0.0] * 10, [1.0] * 10], "floor": [1e-3] * 10, "alpha": [0.0] * 10, "beta": [1.0] * 10}))
+    n, true = 10, [100.0] * 10
+    skies = []
+    for i, u in enumerate([0.5] * 30 + [0.05] * 6 + [1.5] * 4):      # 30 inside, 6 at the edge, 4 beyond
+        hit = u == 0.5
+        skies.append({"id": i, "n_tiles": n, "true": true, "pred": [n * np.exp(u)] * 10,
+                      "pred_lo68": [90.0 if hit else 101.0] * 10, "pred_hi68": [110.0 if hit else 120.0] * 10,
+                      "pred_lo95": [50.0] * 10, "pred_hi95": [200.0] * 10})
+    m = metrics([0.0] * 10, skies=40)
+    m["skies"] = skies
+    m["per_sky_intervals"] = {"n_calibration_skies": 96, "n_skies": 40, "68": {"per_bin": [0.75] * 10},
+                              "95": {"per_bin": [1.0] * 10}}
+    (run / "eval-pointing-test" / "metrics.json").write_text(json.dumps(m))
+    module = report_module()
+    rows = module.range_rows(module.load(study))[2:]
+    assert rows[0].endswith("| 68% | 300, 1.00 | 60, 0.00 | 40, 0.00 |")
+    assert rows[1].endswith("| 95% | 300, 1.00 | 60, 1.00 | 40, 1.00 |")

@@ -211,3 +211,15 @@ def test_shape_terms_need_enough_skies_and_more_than_one_bin():
     assert np.shape(one_bin["delta"]) == (1, 0)
     with pytest.raises(ValueError, match="shape terms"):
         uncertainty.calibrate(*draw_shaped_skies(rng, 30, 4), shape_terms=-1)
+
+
+def test_range_position_says_where_a_count_lies_in_the_calibration_skies_range():
+    """0.5 in the middle of the calibration skies' range of log counts per tile, 0 at either end, negative beyond,
+    per bin; where the calibration skies all had one count, that count is at the edge and any other beyond it."""
+    model = {"u_range": [[0.0, 1.0], [1.0, 1.0]], "floor": [1e-3, 1e-3], "alpha": [0.0, 0.0], "beta": [1.0, 1.0]}
+    n = 10
+    u = np.array([[0.5, 1.0], [0.0, 1.0], [1.1, 1.0], [-0.2, 0.9], [0.95, 1.2]])
+    position = uncertainty.range_position(n * np.exp(u), n, model)
+    assert np.allclose(position[:, 0], [0.5, 0.0, -0.1, -0.2, 0.05])
+    assert np.all(np.abs(position[:3, 1]) < 1e-3) and np.all(position[3:, 1] < -1e6)
+    assert uncertainty.range_position(n * np.exp(u[0]), n, model).shape == (2,)
