@@ -183,27 +183,22 @@ def _sky_intervals(metrics: dict, model: dict, sky_pred, sky_true, n_tiles, spli
     same = model.get("split_digest") == metrics["split_digest"] and model.get("split") == split
     block = {"calibration": model.get("file"), "n_calibration_skies": model["n_skies"],
              "same_skies_as_calibration": same, "n_skies": int(sky_true.shape[0])}
+    # where each sky's network count lies in the calibration skies' range, bin by bin: the coverage split by it
+    position = uncertainty.range_position(sky_pred, n_tiles, model)
+    zones = uncertainty.range_zones(position)
     for level in uncertainty.LEVELS:
         key = f"{round(level * 100)}"
         lo, hi = uncertainty.interval(sky_pred, n_tiles, model, level)
         cov = uncertainty.coverage(sky_true, lo, hi)
-        block[key] = {"per_bin": cov.tolist(), "all": float(cov.mean())}
+        hit = (sky_true >= lo) & (sky_true <= hi)
+        block[key] = {"per_bin": cov.tolist(), "all": float(cov.mean()),
+                      "by_calibration_range": {name: {"sky_bins": int(sel.sum()),
+                                                      "coverage": float(hit[sel].mean()) if sel.any() else None}
+                                               for name, sel in zones.items()}}
         for k, sky in enumerate(metrics["skies"]):
             sky[f"pred_lo{key}"], sky[f"pred_hi{key}"] = lo[k].tolist(), hi[k].tolist()
             if key == "68":
                 sky["pred_sigma"] = ((hi[k] - lo[k]) / 2).tolist()
-    # the same coverage split by where each sky's network count lies in the calibration skies' range, bin by bin
-    position = uncertainty.range_position(sky_pred, n_tiles, model)
-    where = {"inside": position >= uncertainty.EDGE, "edge": (position >= 0) & (position < uncertainty.EDGE),
-             "outside": position < 0}
-    for level in uncertainty.LEVELS:
-        key = f"{round(level * 100)}"
-        lo = np.array([sky[f"pred_lo{key}"] for sky in metrics["skies"]])
-        hi = np.array([sky[f"pred_hi{key}"] for sky in metrics["skies"]])
-        hit = (sky_true >= lo) & (sky_true <= hi)
-        block[key]["by_calibration_range"] = {name: {"sky_bins": int(sel.sum()),
-                                                     "coverage": float(hit[sel].mean()) if sel.any() else None}
-                                              for name, sel in where.items()}
     fixed = uncertainty.corrected(sky_pred, n_tiles, model)
     for k, sky in enumerate(metrics["skies"]):
         sky["pred_corrected"] = fixed[k].tolist()

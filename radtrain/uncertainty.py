@@ -288,6 +288,13 @@ def range_position(counts: np.ndarray, n_tiles, model: dict) -> np.ndarray:
     return _shaped(np.minimum(q, 1.0 - q), counts)
 
 
+def range_zones(position: np.ndarray) -> dict[str, np.ndarray]:
+    """Masks of ``range_position`` values: "inside" the calibration skies' range, at its "edge" (below ``EDGE``)
+    and "outside" it."""
+    position = np.asarray(position)
+    return {"inside": position >= EDGE, "edge": (position >= 0) & (position < EDGE), "outside": position < 0}
+
+
 def coverage(true: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """Fraction per bin of skies (rows) whose true counts lie within [lo, hi]."""
     true = np.asarray(true)

@@ -296,6 +296,13 @@ def edge_distance(modifier: dict, box: dict) -> float:
     return float(min(d))
 
 
+def sky_hits(m: dict, level: str) -> np.ndarray:
+    """(skies, bins): whether each test sky's true count lies inside its ``level`` ("68", "95") interval."""
+    true = np.array([s["true"] for s in m["skies"]], dtype=float)
+    return ((true >= np.array([s[f"pred_lo{level}"] for s in m["skies"]]))
+            & (true <= np.array([s[f"pred_hi{level}"] for s in m["skies"]])))
+
+
 def edge_rows(runs: dict, study: Path) -> list[str]:
     """Per evaluation with intervals whose network was calibrated on skies of drawn count shapes: the coverage of
     its test skies grouped by how far inside the calibration skies' prior box their (S0, alpha) lie. The
@@ -312,9 +319,7 @@ def edge_rows(runs: dict, study: Path) -> list[str]:
         d = np.array([edge_distance(s["modifier"], box) for s in m["skies"]])
         if d.size < MIN_EDGE_SKIES:
             continue
-        true = np.array([s["true"] for s in m["skies"]], dtype=float)
-        inside = {level: (true >= np.array([s[f"pred_lo{level}"] for s in m["skies"]]))
-                  & (true <= np.array([s[f"pred_hi{level}"] for s in m["skies"]])) for level in ("68", "95")}
+        inside = {level: sky_hits(m, level) for level in ("68", "95")}
         for lo, hi, name in EDGE_GROUPS:
             sel = (d >= lo) & (d < hi)
             if not sel.any():
@@ -332,7 +337,7 @@ def range_rows(runs: dict) -> list[str]:
     the calibration skies' range of them, bin by bin (radtrain.uncertainty.range_position: inside, at the edge,
     beyond), from the run's calibration.json and the skies' records. Unlike the prior's box, a user sees this on a
     real image (`radtrain predict` marks such bins)."""
-    from radtrain.uncertainty import EDGE, range_position
+    from radtrain.uncertainty import range_position, range_zones
     out = ["| reading | test skies | level | inside: sky-bins, coverage | at the edge | beyond |",
            "|---|---:|---|---:|---:|---:|"]
     for k, r in runs.items():
@@ -345,14 +350,11 @@ def range_rows(runs: dict) -> list[str]:
         model = json.loads(path.read_text())
         pred = np.array([s["pred"] for s in m["skies"]], dtype=float)
         n = np.array([s["n_tiles"] for s in m["skies"]], dtype=float)
-        position = range_position(pred, n, model)
-        true = np.array([s["true"] for s in m["skies"]], dtype=float)
+        zones = range_zones(range_position(pred, n, model))
         for level in ("68", "95"):
-            hit = ((true >= np.array([s[f"pred_lo{level}"] for s in m["skies"]]))
-                   & (true <= np.array([s[f"pred_hi{level}"] for s in m["skies"]])))
-            cells = []
-            for sel in (position >= EDGE, (position >= 0) & (position < EDGE), position < 0):
-                cells.append(f"{int(sel.sum())}, {hit[sel].mean():.2f}" if sel.any() else "0")
+            hit = sky_hits(m, level)
+            cells = [f"{int(sel.sum())}, {hit[sel].mean():.2f}" if sel.any() else "0"
+                     for sel in (zones["inside"], zones["edge"], zones["outside"])]
             out.append(f"| {r['label']} | {len(m['skies'])} | {level}% | " + " | ".join(cells) + " |")
     return out if len(out) > 2 else []
 
