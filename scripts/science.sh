@@ -11,7 +11,8 @@
 #   DENSE=1 LARGE=1 bash scripts/science.sh # also the dense set of varied shapes and the seed-large network
 #   RESNET=1 bash scripts/science.sh        # also this project's residual network (about 1.5 h more on 2 cores)
 #   WTERM=1 PART=pointings OUT=runs/pointings bash scripts/science.sh   # also the w-term transfer network (+50 min)
-#   PRIORS=1 PART=pointings OUT=runs/pointings bash scripts/science.sh  # also calibrate on a wider prior (+10 min)
+#   PRIORS=1 PART=pointings OUT=runs/pointings bash scripts/science.sh  # also calibrate and train on a wider prior
+#                                                                       # (+15 min)
 #   PART=pointings OUT=runs/pointings bash scripts/science.sh   # only the transfer study on pointings (45-80 min)
 #
 # Compute budget per stage on the 2-core development machine (no GPU), measured on 2026-12-02 (wall times on 2
@@ -26,17 +27,19 @@
 #             pointing-fast-84-w 4.1 min, pointing-calib-random-w 3.5 min (4-6 s per sky on one core; rerun of
 #             2026-12-02 evening, when WSClean's 12 pointings took 17.8 min and the flat-sky ones 10 min);
 #             transfer-24-wsclean 34.7 min, transfer-24-fast-w 1.2 min
-#             PRIORS=1: pointing-calib-mid and pointing-test-mid, 96 and 144 pointings, 1.4 and 2.2 min (2026-12-03)
+#             PRIORS=1: pointing-calib-mid and pointing-test-mid, 96 and 144 pointings, 1.4 and 2.2 min, and
+#             pointing-wide-84, 84 pointings, 1.2 min (2026-12-03)
 #             PART=mosaics DENSE=1 LARGE=1 on 2026-12-02 night: test-fast 4.9 min, seed-fast 8.0, calib-fast 9.9,
 #             dense-fast 15.2 (43-49 s per sky on one core); the whole part, training included, 1 h 32 min
 #   train     seed-small 2.3-6.4 min per run in the run of docs/results.md (early stopping after 10-25 epochs of
 #             10-15 s), but 11-20 min per run on 2026-12-02 afternoon (10-23+ epochs of 42-58 s, 90-120 tiles/s,
 #             beside imaging diagnostics): budget up to 20 min per run, 2.5 h for the seven runs; pointing-small
 #             2.5, 4.5-5.5 and 11.9 min on 21, 42 and 84 skies (1.0, 1.4-1.8 and 2.9-3.1 min on the
-#             machine of the evening rerun, 9 s per epoch on 68 skies against 34 s); seed-large (LARGE=1) 7.3 min (early stopping
-#             after 7 epochs of 50 steps, 62 s each); resnet (RESNET=1) 170-200 s per epoch beside other work,
-#             about 1.5 h for its 30 epochs; on 2026-12-02 night seed-small 1.3-5.0 min per run (8-15 s per
-#             epoch), seed-large 6.3 min (54 s per epoch), dense-small 8.5 min (25 epochs of 20 s)
+#             machine of the evening rerun, 9 s per epoch on 68 skies against 34 s); seed-large (LARGE=1)
+#             7.3 min (early stopping after 7 epochs of 50 steps, 62 s each); resnet (RESNET=1) 170-200 s per
+#             epoch beside other work, about 1.5 h for its 30 epochs; on 2026-12-02 night seed-small 1.3-5.0 min
+#             per run (8-15 s per epoch), seed-large 6.3 min (54 s per epoch), dense-small 8.5 min (25 epochs of
+#             20 s); pointing-small-wide (PRIORS=1) 3.1 min on 2026-12-03 (24 epochs of 7 s)
 #   calibrate, evaluate  well under a minute per run and dataset
 #   pofd      the P(D) fit of the 12 test mosaics, 4.1 min (20 s per sky)
 #   report    seconds
@@ -63,7 +66,8 @@
 #             imager with the w-term (imaging.w_nodes = 5); with PRIORS=1 pointing-calib-mid and
 #             pointing-test-mid: 96 and 144 pointings drawn from a prior wider than the training box by 0.15 dex
 #             in S0 and 0.1 in alpha on each side (S0 log-uniform in 3.5e-6..7e-5 Jy, alpha in -0.7..0.4), so
-#             that the 12 fixed test pairs, 10 of them in the training box's outer tenth, lie further inside
+#             that the 12 fixed test pairs, 10 of them in the training box's outer tenth, lie further inside,
+#             and pointing-wide-84: 84 training pointings drawn from that prior (68 train, 16 validate)
 #   train     the ablation on seed-fast (configs/train-seed-small.toml and one change each): fast-small (asinh
 #             stretch, pixel-width input, augmentation, standardised counts, MSE), fast-small-noise (+ the tile's
 #             noise from the noise map), fast-small-linear (standardised pixels, no stretch), fast-small-noaug (no
@@ -71,14 +75,15 @@
 #             and 3); with LARGE=1 fast-large (seed-large); with RESNET=1 fast-resnet (this project's residual
 #             network); with DENSE=1 dense-small on dense-fast; the
 #             transfer networks pointing-small (-42, -84) on pointing-fast (-42, -84); with WTERM=1
-#             pointing-small-84-w on pointing-fast-84-w
+#             pointing-small-84-w on pointing-fast-84-w; with PRIORS=1 pointing-small-wide on pointing-wide-84
 #   calibrate every run on calib-fast, the pointing networks on pointing-calib-random (pointing-small-84-w on
 #             pointing-calib-random-w) (-> RUN/calibration.json); with PRIORS=1 also pointing-small, -42 and -84
-#             once more as RUN-mid (the same weights) calibrated on pointing-calib-mid
+#             once more as RUN-mid (the same weights) calibrated on pointing-calib-mid, and pointing-small-wide
+#             on pointing-calib-mid
 #   evaluate  every run on test-fast (eval-test); fast-small and the pointing networks on transfer-fast,
 #             transfer-fast-w (WTERM=1) and transfer-wsclean; the flat-sky pointing networks also on
 #             pointing-test-fast (eval-pointing-test) and pointing-test-random (eval-pointing-random); the
-#             RUN-mid networks on pointing-test-mid instead of pointing-test-random
+#             RUN-mid networks and pointing-small-wide on pointing-test-mid instead of pointing-test-random
 #   pofd      the P(D) baseline on test-fast (the noise map's groups included)
 #   report    docs/results.md tables and docs/images/results-*.png (scripts/science_report.py)
 set -euo pipefail
@@ -206,6 +211,9 @@ if wants simulate && part pointings; then
             --set run.seed=2306167
         simulate pointing-test-mid configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=144 \
             --set run.seed=2306168
+        # and training skies from it: does a network that has seen shapes beyond the test pairs err less on them?
+        simulate pointing-wide-84 configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=84 \
+            --set run.seed=2306169 "${SEED_SPLIT[@]}"
     fi
 fi
 
@@ -233,17 +241,18 @@ if wants train && part pointings; then
         fit "pointing-small-42-s$seed" $SMALL pointing-fast-42 --set "train.seed=$seed"
     done
     if [ "$WTERM" = 1 ]; then fit pointing-small-84-w $SMALL pointing-fast-84-w; fi
+    if [ "$PRIORS" = 1 ]; then fit pointing-small-wide $SMALL pointing-wide-84; fi
 fi
 
 POINTING_RUNS=(pointing-small pointing-small-42 pointing-small-84 pointing-small-42-s2 pointing-small-42-s3)
 [ "$WTERM" = 1 ] && POINTING_RUNS+=(pointing-small-84-w)
 MID_RUNS=(pointing-small pointing-small-42 pointing-small-84)
-[ "$PRIORS" = 1 ] && POINTING_RUNS+=("${MID_RUNS[@]/%/-mid}")
+[ "$PRIORS" = 1 ] && POINTING_RUNS+=("${MID_RUNS[@]/%/-mid}" pointing-small-wide)
 part pointings || POINTING_RUNS=()
 calibration_set() {
     case "$1" in
         pointing-*-w) echo pointing-calib-random-w ;;
-        pointing-*-mid) echo pointing-calib-mid ;;
+        pointing-*-mid|pointing-*-wide) echo pointing-calib-mid ;;
         pointing-*) echo pointing-calib-random ;;
         *) echo calib-fast ;;
     esac
@@ -279,7 +288,7 @@ if wants evaluate; then
     for run in "${POINTING_RUNS[@]}"; do
         [[ "$run" == *-w ]] && continue     # the test sets below are imaged without the w-term
         [ -e "$OUT/$run/best.weights.h5" ] && evaluate "$run" pointing-test-fast eval-pointing-test
-        if [[ "$run" == *-mid ]]; then
+        if [[ "$run" == *-mid || "$run" == *-wide ]]; then
             [ -e "$OUT/$run/best.weights.h5" ] && evaluate "$run" pointing-test-mid eval-pointing-mid
         else
             [ -e "$OUT/$run/best.weights.h5" ] && evaluate "$run" pointing-test-random eval-pointing-random

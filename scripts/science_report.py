@@ -33,6 +33,8 @@ POINTING_NETWORKS = [("pointing-small", "pointing-small (21 skies)", "pointing-f
                      ("pointing-small-84", "pointing-small (84 skies)", "pointing-fast-84")]
 #: the pointing networks also calibrated on the wider prior (PRIORS=1: RUN-mid)
 MID_NETWORKS = ("pointing-small", "pointing-small-42", "pointing-small-84")
+#: PRIORS=1: the network trained on skies drawn from the wider prior (and calibrated on it)
+WIDE = ("pointing-small-wide", "pointing-small-wide (84 skies drawn from the wider prior)", "pointing-wide-84")
 #: (key, run directory, evaluation directory, label, training set, test set)
 RUNS = [
     ("fast-small", "fast-small", "eval-test", "seed-small (asinh, width input, flips)", "seed-fast", "test-fast"),
@@ -102,6 +104,16 @@ RUNS = [
           ("-test48", "eval-pointing-test", "48 fast-imaged test pointings", "pointing-test-fast"),
           ("-mid144", "eval-pointing-mid", "144 pointings of shapes drawn from the wider prior", "pointing-test-mid"))
       for run, label, train in POINTING_NETWORKS if run in MID_NETWORKS],
+    # PRIORS=1: the network trained on skies drawn from the wider prior, calibrated and tested as the -mid ones
+    *[(f"{WIDE[0]}{key}", WIDE[0], evaluation, f"{WIDE[1]} on {what}", WIDE[2], test)
+      for key, evaluation, what, test in (
+          ("", "eval-transfer-fast", "fast-imaged pointings", "transfer-fast"),
+          ("-wsclean", "eval-transfer-wsclean", "WSClean-imaged pointings", "transfer-wsclean"),
+          ("-test48", "eval-pointing-test", "48 fast-imaged test pointings", "pointing-test-fast"),
+          ("-mid144", "eval-pointing-mid", "144 pointings of shapes drawn from the wider prior", "pointing-test-mid"),
+          ("-fastw", "eval-transfer-fast-w", "w-term fast-imaged pointings", "transfer-fast-w"),
+          ("-24-fastw", "eval-transfer-24-fast-w", "24 more w-term fast-imaged pointings", "transfer-24-fast-w"),
+          ("-24-wsclean", "eval-transfer-24-wsclean", "24 more WSClean-imaged pointings", "transfer-24-wsclean"))],
 ]
 #: (network, its key on fast-imaged pointings, on WSClean-imaged ones): the transfer table
 TRANSFER = [("seed-small, trained on EMU mosaics (seed-fast)", "transfer-fast", "transfer-wsclean"),
@@ -118,7 +130,11 @@ TRANSFER = [("seed-small, trained on EMU mosaics (seed-fast)", "transfer-fast", 
             ("pointing-small-w, 84 w-term training skies, 24 more test skies; fast = with the w-term",
              "pointing-small-84-w-24-fastw", "pointing-small-84-w-24-wsclean"),
             *[(f"pointing-small, 42 training skies, training seed {seed}", f"pointing-small-42-s{seed}",
-               f"pointing-small-42-s{seed}-wsclean") for seed in (2, 3)]]
+               f"pointing-small-42-s{seed}-wsclean") for seed in (2, 3)],
+            ("pointing-small-wide, 84 training skies drawn from the wider prior, calibrated on it", WIDE[0],
+             f"{WIDE[0]}-wsclean"),
+            ("pointing-small-wide, 84 training skies drawn from the wider prior; fast = with the w-term",
+             f"{WIDE[0]}-fastw", f"{WIDE[0]}-wsclean")]
 
 #: (network, its keys on fast-imaged pointings, on WSClean-imaged ones): transfer rows over the test skies of
 #: several sets pooled sky by sky (the 12 test skies and the 24 more, both with the fast imager's w-term)
@@ -127,7 +143,9 @@ POOLED = [("pointing-small, 84 training skies, all 36 test skies; fast = with th
            ("pointing-small-84-wsclean", "pointing-small-84-24-wsclean")),
           ("pointing-small-w, 84 w-term training skies, all 36 test skies; fast = with the w-term",
            ("pointing-small-84-w", "pointing-small-84-w-24-fastw"),
-           ("pointing-small-84-w-wsclean", "pointing-small-84-w-24-wsclean"))]
+           ("pointing-small-84-w-wsclean", "pointing-small-84-w-24-wsclean")),
+          ("pointing-small-wide, 84 training skies drawn from the wider prior, all 36 test skies; fast = with the "
+           "w-term", (f"{WIDE[0]}-fastw", f"{WIDE[0]}-24-fastw"), (f"{WIDE[0]}-wsclean", f"{WIDE[0]}-24-wsclean"))]
 
 
 def calibration_set(run_dir: str) -> str:
@@ -135,7 +153,7 @@ def calibration_set(run_dir: str) -> str:
     if run_dir.startswith("pointing-"):
         if run_dir.endswith("-w"):
             return "pointing-calib-random-w"
-        return "pointing-calib-mid" if run_dir.endswith("-mid") else "pointing-calib-random"
+        return "pointing-calib-mid" if run_dir.endswith(("-mid", "-wide")) else "pointing-calib-random"
     return "calib-fast"
 
 
@@ -458,7 +476,8 @@ def growth_rows(runs: dict) -> list[str]:
 
 def correlation_rows(runs: dict, study: Path) -> list[str]:
     out = ["| | mean correlation, neighbouring bins | all pairs of bins |", "|---|---:|---:|"]
-    for name in ("seed-fast", "dense-fast", "pointing-fast", "pointing-fast-42", "pointing-fast-84"):
+    for name in ("seed-fast", "dense-fast", "pointing-fast", "pointing-fast-42", "pointing-fast-84",
+                 "pointing-wide-84"):
         c = label_correlation(study / name)
         if c is not None:
             out.append(f"| labels of the training set `{name}` (log counts per sky) | {c[0]:.3f} | {c[1]:.3f} |")
@@ -492,7 +511,8 @@ def timing_rows(study: Path, runs: dict) -> list[str]:
     for name in ("seed-fast", "test-fast", "calib-fast", "transfer-fast", "transfer-wsclean", "dense-fast",
                  "pointing-fast", "pointing-fast-42", "pointing-fast-84",
                  "pointing-test-fast", "pointing-calib-random", "pointing-test-random", "transfer-fast-w",
-                 "pointing-fast-84-w", "pointing-calib-random-w", "pointing-calib-mid", "pointing-test-mid"):
+                 "pointing-fast-84-w", "pointing-calib-random-w", "pointing-calib-mid", "pointing-test-mid",
+                 "pointing-wide-84"):
         path = study / name / "manifest.json"
         if not path.exists():
             continue

@@ -266,3 +266,33 @@ def test_range_rows_split_coverage_by_where_the_network_count_lies_in_the_calibr
     rows = module.range_rows(module.load(study))[2:]
     assert rows[0].endswith("| 68% | 300, 1.00 | 60, 0.00 | 40, 0.00 |")
     assert rows[1].endswith("| 95% | 300, 1.00 | 60, 1.00 | 40, 1.00 |")
+
+
+def test_network_trained_on_the_wider_prior_is_placed_in_the_prior_it_was_calibrated_on(tmp_path):
+    """pointing-small-wide is calibrated on the wider prior (pointing-calib-mid, S0 3.5e-6..7e-5 Jy, alpha
+    -0.7..0.4), so its test skies are placed in that box, not in the training box of pointing-calib-random: 40
+    skies with S0 = 5e-6 Jy, on the training box's edge, lie 0.12 box widths inside the wider one."""
+    study = tmp_path / "study"
+    for name, s0, alpha in (("pointing-calib-random", [5e-6, 5e-5], [-0.6, 0.3]),
+                            ("pointing-calib-mid", [3.5e-6, 7e-5], [-0.7, 0.4])):
+        (study / name).mkdir(parents=True)
+        (study / name / "manifest.json").write_text(json.dumps({"config": {"realisations": {
+            "mode": "random", "priors": {"s0_jy": {"loguniform": s0}, "alpha": {"uniform": alpha}}}}}))
+    true = [100.0] * 10
+    m = metrics([0.0] * 10, skies=40)
+    m["skies"] = [{"id": i, "modifier": {"name": "seed", "s0_jy": 5e-6, "alpha": -0.15}, "n_tiles": 64,
+                   "true": true, "pred": true, "pred_corrected": true, "pred_lo68": [90.0] * 10,
+                   "pred_hi68": [110.0] * 10, "pred_lo95": [50.0] * 10, "pred_hi95": [200.0] * 10}
+                  for i in range(40)]
+    m["per_sky_intervals"] = {"n_calibration_skies": 96, "n_skies": 40, "68": {"per_bin": [1.0] * 10},
+                              "95": {"per_bin": [1.0] * 10}}
+    for run, evaluation in (("pointing-small-wide", "eval-pointing-mid"), ("pointing-small-84", "eval-pointing-test")):
+        (study / run / evaluation).mkdir(parents=True)
+        (study / run / evaluation / "metrics.json").write_text(json.dumps(m))
+    module = report_module()
+    assert module.calibration_set("pointing-small-wide") == "pointing-calib-mid"
+    rows = module.edge_rows(module.load(study), study)[2:]
+    wide = [r for r in rows if r.startswith("| pointing-small-wide (84 skies drawn from the wider prior) on 144")]
+    box = [r for r in rows if r.startswith("| pointing-small (84 skies) on 48")]
+    assert len(wide) == 1 and "| 0.1-0.2 | 40 |" in wide[0]
+    assert len(box) == 1 and "| 0-0.1 (the outer tenth) | 40 |" in box[0]
