@@ -13,12 +13,15 @@
 #   WTERM=1 PART=pointings OUT=runs/pointings bash scripts/science.sh   # also the w-term transfer network (+50 min)
 #   PRIORS=1 PART=pointings OUT=runs/pointings bash scripts/science.sh  # also calibrate and train on a wider prior
 #                                                                       # (+15 min)
+#   PRIORS=1 PART=mosaics OUT=runs/mosaics bash scripts/science.sh      # also calibrate seed-small on 96 mosaics
+#                                                                       # of drawn shapes (+30 min)
 #   PART=pointings OUT=runs/pointings bash scripts/science.sh   # only the transfer study on pointings (45-80 min)
 #
 # Compute budget per stage on the 2-core development machine (no GPU), measured on 2026-12-02 (wall times on 2
 # ranks, with other steps often sharing the cores):
 #   simulate  test-fast 12 skies 6.7 min; seed-fast 21 skies 14.8 min; calib-fast 24 skies 14.1 min (EMU mosaics,
-#             41-144 s per sky on one core); transfer-{fast,wsclean}: 12 skies of 2 x 2 deg in one pointing, fast
+#             41-144 s per sky on one core); test-24-fast 24 skies 8.7 min, test-random-fast 48 skies 12.7 min
+#             (2026-12-03, nothing else running); transfer-{fast,wsclean}: 12 skies of 2 x 2 deg in one pointing, fast
 #             0.5 min and WSClean 22 min alone, 33 min beside other work (its w-gridder: 190-320 s per sky on
 #             one core); pointing-fast, -42, -84: 21, 42 and 84 pointings, 0.9, 1.7 and 3.4 min; pointing-test-fast:
 #             48 pointings, 1.5 min; pointing-calib-random and pointing-test-random: 96 and 144, 2.1 and 2.9 min;
@@ -53,7 +56,11 @@
 # Stages (STAGES, default all, in this order):
 #   simulate  seed-fast: configs/emu-seed.toml (21 skies, 17 train / 4 validation); test-fast:
 #             configs/emu-seed-test.toml (12 held-out skies, 6 of them (S0, alpha) pairs never trained on);
-#             calib-fast: configs/emu-seed-calib.toml (24 skies that calibrate the intervals);
+#             calib-fast: configs/emu-seed-calib.toml (24 skies that calibrate the intervals); test-24-fast: the 12
+#             test pairs twice more (another seed); test-random-fast: 48 mosaics, each sky's (S0, alpha) drawn from
+#             the training box (S0 log-uniform in 5e-6..5e-5 Jy, alpha uniform in -0.6..0.3): a coverage that rests
+#             on 48 count shapes the calibration never saw, not on 12; with PRIORS=1 calib-random-fast: 96
+#             mosaics of shapes drawn from that box (its own seed) to calibrate on;
 #             transfer-fast and transfer-wsclean: configs/emu-seed-transfer.toml (the 12 test skies as 2 x 2 deg
 #             pointings, one restoring beam) imaged by both; pointing-fast (-42, -84): the training skies as such
 #             pointings (each pair 1, 2, 4 times); pointing-test-fast: the 12 test pairs as pointings 4 times
@@ -79,8 +86,10 @@
 #   calibrate every run on calib-fast, the pointing networks on pointing-calib-random (pointing-small-84-w on
 #             pointing-calib-random-w) (-> RUN/calibration.json); with PRIORS=1 also pointing-small, -42 and -84
 #             once more as RUN-mid (the same weights) calibrated on pointing-calib-mid, and pointing-small-wide
-#             on pointing-calib-mid
-#   evaluate  every run on test-fast (eval-test); fast-small and the pointing networks on transfer-fast,
+#             on pointing-calib-mid; with PRIORS=1 fast-small, -s2 and -s3 once more as RUN-drawn calibrated on
+#             calib-random-fast
+#   evaluate  every run on test-fast (eval-test), test-24-fast (eval-test-24) and test-random-fast
+#             (eval-test-random); fast-small and the pointing networks on transfer-fast,
 #             transfer-fast-w (WTERM=1) and transfer-wsclean; the flat-sky pointing networks also on
 #             pointing-test-fast (eval-pointing-test) and pointing-test-random (eval-pointing-random); the
 #             RUN-mid networks and pointing-small-wide on pointing-test-mid instead of pointing-test-random
@@ -165,12 +174,24 @@ RUNS=(fast-small fast-small-s2 fast-small-s3 fast-small-noise fast-small-linear 
 [ "$LARGE" = 1 ] && RUNS+=(fast-large)
 [ "$RESNET" = 1 ] && RUNS+=(fast-resnet)
 [ "$DENSE" = 1 ] && RUNS+=(dense-small)
+# PRIORS=1: seed-small and its two other training seeds once more as RUN-drawn (the same weights), calibrated on 96
+# mosaics of shapes drawn from the training box instead of the 24 listed ones
+DRAWN_RUNS=(fast-small fast-small-s2 fast-small-s3)
+[ "$PRIORS" = 1 ] && RUNS+=("${DRAWN_RUNS[@]/%/-drawn}")
 part mosaics || RUNS=()
 
 if wants simulate && part mosaics; then
     simulate test-fast configs/emu-seed-test.toml
     simulate seed-fast configs/emu-seed.toml "${SEED_SPLIT[@]}"
     simulate calib-fast configs/emu-seed-calib.toml
+    # more test skies: the 12 test pairs twice more, and 48 skies of shapes drawn from the training box
+    simulate test-24-fast configs/emu-seed-test.toml "${MORE_TEST[@]}"
+    simulate test-random-fast configs/emu-seed-test.toml "${RANDOM_PAIRS[@]}" --set realisations.n=48 \
+        --set run.seed=2306170
+    if [ "$PRIORS" = 1 ]; then
+        simulate calib-random-fast configs/emu-seed-calib.toml "${RANDOM_PAIRS[@]}" --set realisations.n=96 \
+            --set run.seed=2306171
+    fi
     if [ "$DENSE" = 1 ]; then simulate dense-fast configs/emu-seed-dense.toml; fi
 fi
 if wants simulate && part pointings; then
@@ -254,17 +275,21 @@ calibration_set() {
         pointing-*-w) echo pointing-calib-random-w ;;
         pointing-*-mid|pointing-*-wide) echo pointing-calib-mid ;;
         pointing-*) echo pointing-calib-random ;;
+        *-drawn) echo calib-random-fast ;;
         *) echo calib-fast ;;
     esac
 }
 
+copy_network() {   # run copy: the same trained network, to be calibrated on other skies
+    [ -e "$OUT/$1/best.weights.h5" ] || return 0
+    mkdir -p "$OUT/$2"
+    cp "$OUT/$1"/{best.weights.h5,config.toml,run.json,history.csv} "$OUT/$2/"
+}
+
 if wants calibrate; then
     if [ "$PRIORS" = 1 ]; then
-        for run in "${MID_RUNS[@]}"; do     # the same network, to be calibrated on another prior
-            [ -e "$OUT/$run/best.weights.h5" ] || continue
-            mkdir -p "$OUT/$run-mid"
-            cp "$OUT/$run"/{best.weights.h5,config.toml,run.json,history.csv} "$OUT/$run-mid/"
-        done
+        for run in "${MID_RUNS[@]}"; do copy_network "$run" "$run-mid"; done
+        for run in "${DRAWN_RUNS[@]}"; do copy_network "$run" "$run-drawn"; done
     fi
     for run in "${RUNS[@]}" "${POINTING_RUNS[@]}"; do
         [ -e "$OUT/$run/best.weights.h5" ] || { say "$run: not trained, skipped"; continue; }
@@ -278,6 +303,9 @@ if wants evaluate; then
     for run in "${RUNS[@]}"; do
         [ -e "$OUT/$run/best.weights.h5" ] || { say "$run: not trained, skipped"; continue; }
         evaluate "$run" test-fast eval-test
+        for set in test-24 test-random; do
+            [ -e "$OUT/$set-fast/manifest.json" ] && evaluate "$run" "$set-fast" "eval-$set"
+        done
     done
     for imager in fast fast-w wsclean 24-fast-w 24-wsclean; do
         [ -e "$OUT/transfer-$imager/manifest.json" ] || continue

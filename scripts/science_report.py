@@ -115,6 +115,22 @@ RUNS = [
           ("-24-fastw", "eval-transfer-24-fast-w", "24 more w-term fast-imaged pointings", "transfer-24-fast-w"),
           ("-24-wsclean", "eval-transfer-24-wsclean", "24 more WSClean-imaged pointings", "transfer-24-wsclean"))],
 ]
+#: PRIORS=1: seed-small and its two other training seeds calibrated once more, on 96 mosaics of count shapes drawn
+#: from the training box (calib-random-fast) instead of the 24 listed ones
+DRAWN = ("fast-small", "fast-small-s2", "fast-small-s3")
+RUNS += [(f"{key}-drawn", f"{name}-drawn", evaluation, f"{label}, calibrated on 96 mosaics of drawn shapes", train,
+          test) for key, name, evaluation, label, train, test in list(RUNS)
+         if name in DRAWN and evaluation == "eval-test"]
+#: the mosaic networks also on 24 more test mosaics (the 12 test pairs twice more) and on 48 mosaics of count shapes
+#: drawn from the training box: (key suffix, evaluation directory, what, test set); goal and coverage rows, no
+#: per-bin tables
+MORE_MOSAICS = (("-24", "eval-test-24", "24 more test mosaics", "test-24-fast"),
+                ("-random48", "eval-test-random", "48 mosaics of drawn shapes", "test-random-fast"))
+RUNS += [(key + suffix, name, evaluation, f"{label}, on {what}", train, more)
+         for key, name, first_evaluation, label, train, _ in list(RUNS) if first_evaluation == "eval-test"
+         for suffix, evaluation, what, more in MORE_MOSAICS]
+EXTRA_TESTS = {more for _, _, _, more in MORE_MOSAICS}
+
 #: (network, its key on fast-imaged pointings, on WSClean-imaged ones): the transfer table
 TRANSFER = [("seed-small, trained on EMU mosaics (seed-fast)", "transfer-fast", "transfer-wsclean"),
             ("pointing-small, trained on fast-imaged pointings (pointing-fast, 21 skies)", "pointing-small",
@@ -154,7 +170,7 @@ def calibration_set(run_dir: str) -> str:
         if run_dir.endswith("-w"):
             return "pointing-calib-random-w"
         return "pointing-calib-mid" if run_dir.endswith(("-mid", "-wide")) else "pointing-calib-random"
-    return "calib-fast"
+    return "calib-random-fast" if run_dir.endswith("-drawn") else "calib-fast"
 
 
 #: (key, directory, label, test set): the P(D) baseline
@@ -169,16 +185,32 @@ def load(study: Path):
         path = study / name / evaluation / "metrics.json"
         if path.exists():
             first = name not in seen            # the run's training history goes with its first evaluation
-            copy = name.endswith("-mid")        # a trained network calibrated once more: trained once
+            copy = name.endswith(("-mid", "-drawn"))    # a trained network calibrated once more: trained once
             seen.add(name)
             runs[key] = {"label": label, "train": train, "test": test, "m": json.loads(path.read_text()),
                          "history": _history(study / name / "history.csv") if first and not copy else [],
-                         "run": study / name, "eval": study / name / evaluation, "first": first}
+                         "run": study / name, "eval": study / name / evaluation, "first": first,
+                         "extra": test in EXTRA_TESTS}
             m = runs[key]["m"]
-            if "per_sky_corrected" in m and (evaluation == "eval-test" or name.startswith("pointing-")):
+            if "per_sky_corrected" in m and (evaluation.startswith("eval-test") or name.startswith("pointing-")):
                 runs[key + "/corrected"] = {
-                    "label": label + ", calibrated", "train": train, "test": test,
+                    "label": label + ", calibrated", "train": train, "test": test, "extra": test in EXTRA_TESTS,
                     "m": {**m, "per_sky": m["per_sky_corrected"], "residual_correlation": None, "seconds": None}}
+    # the mosaic networks on all 36 test mosaics (the 12 and the 24 more), sky by sky
+    for key, name, evaluation, label, train, test in RUNS:
+        more = runs.get(key + "-24")
+        if evaluation != "eval-test" or key not in runs or more is None:
+            continue
+        ms = [runs[key]["m"], more["m"]]
+        if not all(m.get("skies") for m in ms):
+            continue
+        m = pooled(ms)
+        runs[key + "-36"] = {"label": f"{label}, on all 36 test mosaics", "train": train,
+                             "test": "test-fast + test-24-fast", "m": m, "extra": True}
+        if "per_sky_corrected" in m:
+            runs[key + "-36/corrected"] = {"label": f"{label}, on all 36 test mosaics, calibrated", "train": train,
+                                           "test": "test-fast + test-24-fast", "extra": True,
+                                           "m": {**m, "per_sky": m["per_sky_corrected"]}}
     for key, name, label, test in POFD:
         path = study / name / "pofd.json"
         if path.exists():
@@ -331,7 +363,8 @@ def edge_rows(runs: dict, study: Path) -> list[str]:
         m = r["m"]
         if "/" in k or "per_sky_intervals" not in m or "run" not in r or not m.get("skies"):
             continue
-        box = prior_box(study / calibration_set(r["run"].name))
+        # the calibration skies' prior; for calibration skies of listed pairs (the mosaics') the test skies' own
+        box = prior_box(study / calibration_set(r["run"].name)) or prior_box(study / r["test"])
         if box is None or any(name not in m["skies"][0].get("modifier", {}) for name in box):
             continue
         d = np.array([edge_distance(s["modifier"], box) for s in m["skies"]])
@@ -413,7 +446,13 @@ def pooled(ms: list[dict]) -> dict:
     together, computed from their per-sky records (metrics ``skies``)."""
     skies = [{**s, "id": (i, s["id"])} for i, m in enumerate(ms) for s in m["skies"]]   # ids unique per set
     true = np.array([s["true"] for s in skies], dtype=float)
-    out = {**ms[0], "skies": skies, "n_skies": len(skies)}
+    out = {**ms[0], "skies": skies, "n_skies": len(skies), "residual_correlation": None, "seconds": None}
+    out.pop("per_sky_intervals", None)
+    if all(f"pred_lo{level}" in s for s in skies for level in ("68", "95")):
+        out["per_sky_intervals"] = {
+            "n_calibration_skies": ms[0].get("per_sky_intervals", {}).get("n_calibration_skies"),
+            "n_skies": len(skies), **{level: {"per_bin": sky_hits(out, level).mean(axis=0).tolist()}
+                                      for level in ("68", "95")}}
     for key, field in (("per_sky", "pred"), ("per_sky_corrected", "pred_corrected")):
         if all(field in s for s in skies):
             dy = residual_dy(np.array([s[field] for s in skies], dtype=float), true)
@@ -508,8 +547,9 @@ def label_correlation(directory: Path):
 
 def timing_rows(study: Path, runs: dict) -> list[str]:
     out = ["| step | what | wall time | notes |", "|---|---|---:|---|"]
-    for name in ("seed-fast", "test-fast", "calib-fast", "transfer-fast", "transfer-wsclean", "dense-fast",
-                 "pointing-fast", "pointing-fast-42", "pointing-fast-84",
+    for name in ("seed-fast", "test-fast", "calib-fast", "test-24-fast", "test-random-fast", "calib-random-fast",
+                 "transfer-fast", "transfer-wsclean", "dense-fast", "pointing-fast", "pointing-fast-42",
+                 "pointing-fast-84",
                  "pointing-test-fast", "pointing-calib-random", "pointing-test-random", "transfer-fast-w",
                  "pointing-fast-84-w", "pointing-calib-random-w", "pointing-calib-mid", "pointing-test-mid",
                  "pointing-wide-84"):
@@ -610,7 +650,9 @@ def generate(study: Path, images: Path, prefix: str = "results") -> str:
                      "within a tenth of the width from an edge in S0 or alpha; the inner 60% is the middle 60% of "
                      "the range in both. 10 of the 12 fixed test pairs lie in the outer tenth (9 with S0 on the "
                      "box's edge, 5e-6 or 5e-5 Jy, and one with alpha 0.05 from it); only test sets of 40 skies or "
-                     "more are shown.",
+                     "more are shown. The mosaics' 24 calibration skies are listed pairs, not a prior (12 drawn "
+                     "within the training box, 12 of its pairs, edges included): their test skies of drawn shapes "
+                     "are placed in the box they were drawn from, the training box.",
                      edge_rows(runs, study))
     lines += section("Coverage by where the network count lies in the calibration range",
                      "Per test sky and bin, where the network's count per tile lies in the calibration skies' range "
@@ -640,7 +682,8 @@ def generate(study: Path, images: Path, prefix: str = "results") -> str:
                      growth_rows(runs))
     lines += ["", "### Residuals per bin", ""] + figures(runs, images, prefix) + [""]
     for r in runs.values():
-        lines += bin_table(r) + [""]
+        if not r.get("extra"):
+            lines += bin_table(r) + [""]
     lines += ["### Do the bins err together?", "",
               "Correlation between bins, across the test skies (per sky) and across the test tiles (per tile), of "
               "the relative residuals (per sky) and the count residuals (per tile); and, for comparison, of the "

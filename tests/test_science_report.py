@@ -296,3 +296,56 @@ def test_network_trained_on_the_wider_prior_is_placed_in_the_prior_it_was_calibr
     box = [r for r in rows if r.startswith("| pointing-small (84 skies) on 48")]
     assert len(wide) == 1 and "| 0.1-0.2 | 40 |" in wide[0]
     assert len(box) == 1 and "| 0-0.1 (the outer tenth) | 40 |" in box[0]
+
+
+def test_mosaic_networks_on_more_test_mosaics_pooled_and_placed_in_the_test_skies_box(tmp_path):
+    """A mosaic network's evaluations on the 24 more test mosaics and on 48 of drawn shapes get goal and coverage
+    rows (no per-bin tables); the 12 and the 24 are pooled sky by sky into 'all 36 test mosaics', whose coverage is
+    the fraction of the 36 skies inside their intervals (here 12 hit, 24 miss: 0.33); and as the mosaics'
+    calibration skies are listed pairs, the drawn skies are placed in the box they were drawn from."""
+    study = tmp_path / "study"
+    (study / "test-random-fast").mkdir(parents=True)
+    (study / "test-random-fast" / "manifest.json").write_text(json.dumps({"runs": [], "realisations": [], "config": {
+        "realisations": {"mode": "random", "priors": {"s0_jy": {"loguniform": [5e-6, 5e-5]},
+                                                      "alpha": {"uniform": [-0.6, 0.3]}}}}}))
+    true = [100.0] * 10
+
+    def evaluation(name, n, hit, s0=5e-6):
+        lo, hi = (90.0, 110.0) if hit else (101.0, 120.0)
+        m = metrics([0.01] * 10, skies=n)
+        m["skies"] = [{"id": i, "modifier": {"name": "seed", "s0_jy": s0, "alpha": -0.15}, "n_tiles": 64,
+                       "true": true, "pred": [101.0] * 10, "pred_corrected": [101.0] * 10,
+                       "pred_lo68": [lo] * 10, "pred_hi68": [hi] * 10, "pred_lo95": [50.0] * 10,
+                       "pred_hi95": [200.0] * 10} for i in range(n)]
+        m["per_sky_intervals"] = {"n_calibration_skies": 24, "n_skies": n,
+                                  "68": {"per_bin": [1.0 if hit else 0.0] * 10}, "95": {"per_bin": [1.0] * 10}}
+        m["per_sky_corrected"] = m["per_sky"]
+        (study / "fast-small" / name).mkdir(parents=True)
+        (study / "fast-small" / name / "metrics.json").write_text(json.dumps(m))
+
+    evaluation("eval-test", 12, True)
+    evaluation("eval-test-24", 24, False)
+    evaluation("eval-test-random", 48, True)
+    module = report_module()
+    runs = module.load(study)
+    assert {"fast-small", "fast-small-24", "fast-small-random48", "fast-small-36"} <= set(runs)
+    pooled = [r for r in module.coverage_rows(runs) if ", on all 36 test mosaics |" in r]
+    assert len(pooled) == 2 and "| 68% | 24 | 36 | " + " | ".join(["0.33"] * 10) + " | 0 of 10 |" in pooled[0]
+    assert "| 95% | 24 | 36 | " + " | ".join(["1.00"] * 10) + " | 10 of 10 |" in pooled[1]
+    assert any(r.startswith("| seed-small (asinh, width input, flips), on all 36 test mosaics, calibrated | 36 |")
+               for r in module.goal_rows(runs))
+    edge = module.edge_rows(runs, study)[2:]
+    assert len(edge) == 1 and "48 mosaics of drawn shapes | 48 | 0-0.1 (the outer tenth) | 48 |" in edge[0]
+    text = module.generate(study, tmp_path / "images")
+    assert text.count("**seed-small (asinh, width input, flips)") == 2      # bin tables: eval-test and calibrated
+    # the same network calibrated on mosaics of drawn shapes (PRIORS=1: RUN-drawn) is placed in their box instead,
+    # here a wider one in which S0 = 5e-6 Jy lies 0.12 box widths inside
+    (study / "calib-random-fast").mkdir()
+    (study / "calib-random-fast" / "manifest.json").write_text(json.dumps({"config": {"realisations": {
+        "mode": "random", "priors": {"s0_jy": {"loguniform": [3.5e-6, 7e-5]}, "alpha": {"uniform": [-0.7, 0.4]}}}}}))
+    (study / "fast-small-drawn").mkdir()
+    (study / "fast-small" / "eval-test-random").rename(study / "fast-small-drawn" / "eval-test-random")
+    assert module.calibration_set("fast-small-drawn") == "calib-random-fast"
+    edge = module.edge_rows(module.load(study), study)[2:]
+    assert len(edge) == 1 and "calibrated on 96 mosaics of drawn shapes, on 48 mosaics of drawn shapes | 48 | " \
+        "0.1-0.2 | 48 |" in edge[0]
