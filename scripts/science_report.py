@@ -164,13 +164,12 @@ POOLED = [("pointing-small, 84 training skies, all 36 test skies; fast = with th
            "w-term", (f"{WIDE[0]}-fastw", f"{WIDE[0]}-24-fastw"), (f"{WIDE[0]}-wsclean", f"{WIDE[0]}-24-wsclean"))]
 
 
-def calibration_set(run_dir: str) -> str:
-    """The skies a run is calibrated on (scripts/science.sh)."""
-    if run_dir.startswith("pointing-"):
-        if run_dir.endswith("-w"):
-            return "pointing-calib-random-w"
-        return "pointing-calib-mid" if run_dir.endswith(("-mid", "-wide")) else "pointing-calib-random"
-    return "calib-random-fast" if run_dir.endswith("-drawn") else "calib-fast"
+def calibration_set(run_dir: Path) -> str | None:
+    """The directory name of the skies a run was calibrated on, as `radtrain calibrate` recorded it in the run's
+    calibration.json; None for a run without one."""
+    path = run_dir / "calibration.json"
+    dataset = json.loads(path.read_text()).get("dataset") if path.exists() else None
+    return Path(dataset).name if dataset else None
 
 
 #: (key, directory, label, test set): the P(D) baseline
@@ -364,7 +363,8 @@ def edge_rows(runs: dict, study: Path) -> list[str]:
         if "/" in k or "per_sky_intervals" not in m or "run" not in r or not m.get("skies"):
             continue
         # the calibration skies' prior; for calibration skies of listed pairs (the mosaics') the test skies' own
-        box = prior_box(study / calibration_set(r["run"].name)) or prior_box(study / r["test"])
+        calib = calibration_set(r["run"])
+        box = (prior_box(study / calib) if calib else None) or prior_box(study / r["test"])
         if box is None or any(name not in m["skies"][0].get("modifier", {}) for name in box):
             continue
         d = np.array([edge_distance(s["modifier"], box) for s in m["skies"]])
@@ -584,7 +584,7 @@ def timing_rows(study: Path, runs: dict) -> list[str]:
     for name, r in runs.items():
         c = r.get("run") and r["run"] / "calibration.json"
         if c and c.exists() and r.get("first") and "/" not in name:
-            out.append(f"| calibrate | {r['run'].name} on `{calibration_set(r['run'].name)}` | "
+            out.append(f"| calibrate | {r['run'].name} on `{calibration_set(r['run'])}` | "
                        f"{json.loads(c.read_text()).get('seconds', 0) / 60:.1f} min | |")
     return out
 

@@ -99,7 +99,8 @@ def test_report_transfer_networks_and_growth(tmp_path):
             (study / run / evaluation).mkdir(parents=True)
             (study / run / evaluation / "metrics.json").write_text(json.dumps(m))
         (study / run / "history.csv").write_text("epoch,loss,val_loss,train_s,validation_s\n1,1.0,0.5,30,2\n")
-        (study / run / "calibration.json").write_text(json.dumps({"seconds": 6.0}))
+        (study / run / "calibration.json").write_text(json.dumps({"seconds": 6.0,
+                                                                  "dataset": "/runs/pointing-calib-random"}))
     doc = tmp_path / "results.md"
     doc.write_text("<!-- generated:begin -->\n<!-- generated:end -->\n")
     assert report_module().main([str(study), "--doc", str(doc), "--images", str(tmp_path / "images")]) == 0
@@ -124,7 +125,8 @@ def test_report_w_term_transfer_rows(tmp_path):
                                 ("pointing-small-84-w", "eval-transfer-wsclean", 0.05)):
         (study / run / evaluation).mkdir(parents=True)
         (study / run / evaluation / "metrics.json").write_text(json.dumps(metrics([dy] * 10, skies=12)))
-        (study / run / "calibration.json").write_text(json.dumps({"seconds": 6.0}))
+        calib = "pointing-calib-random-w" if run.endswith("-w") else "pointing-calib-random"
+        (study / run / "calibration.json").write_text(json.dumps({"seconds": 6.0, "dataset": f"/runs/{calib}"}))
     doc = tmp_path / "results.md"
     doc.write_text("<!-- generated:begin -->\n<!-- generated:end -->\n")
     assert report_module().main([str(study), "--doc", str(doc), "--images", str(tmp_path / "images")]) == 0
@@ -199,6 +201,8 @@ def test_edge_coverage_groups_test_skies_by_their_place_in_the_calibration_prior
                               "68": {"per_bin": [0.5] * 10}, "95": {"per_bin": [1.0] * 10}}
     (study / "pointing-small-84" / "eval-pointing-random").mkdir(parents=True)
     (study / "pointing-small-84" / "eval-pointing-random" / "metrics.json").write_text(json.dumps(m))
+    (study / "pointing-small-84" / "calibration.json").write_text(json.dumps({"dataset":
+                                                                           "/runs/pointing-calib-random"}))
     module = report_module()
     rows = module.edge_rows(module.load(study), study)[2:]          # the header and rule first
     outer = next(r for r in rows if "outer tenth" in r)
@@ -286,11 +290,13 @@ def test_network_trained_on_the_wider_prior_is_placed_in_the_prior_it_was_calibr
                   for i in range(40)]
     m["per_sky_intervals"] = {"n_calibration_skies": 96, "n_skies": 40, "68": {"per_bin": [1.0] * 10},
                               "95": {"per_bin": [1.0] * 10}}
-    for run, evaluation in (("pointing-small-wide", "eval-pointing-mid"), ("pointing-small-84", "eval-pointing-test")):
+    for run, evaluation, calib in (("pointing-small-wide", "eval-pointing-mid", "pointing-calib-mid"),
+                                   ("pointing-small-84", "eval-pointing-test", "pointing-calib-random")):
         (study / run / evaluation).mkdir(parents=True)
         (study / run / evaluation / "metrics.json").write_text(json.dumps(m))
+        (study / run / "calibration.json").write_text(json.dumps({"dataset": f"/runs/{calib}"}))
     module = report_module()
-    assert module.calibration_set("pointing-small-wide") == "pointing-calib-mid"
+    assert module.calibration_set(study / "pointing-small-wide") == "pointing-calib-mid"
     rows = module.edge_rows(module.load(study), study)[2:]
     wide = [r for r in rows if r.startswith("| pointing-small-wide (84 skies drawn from the wider prior) on 144")]
     box = [r for r in rows if r.startswith("| pointing-small (84 skies) on 48")]
@@ -323,7 +329,9 @@ def test_mosaic_networks_on_more_test_mosaics_pooled_and_placed_in_the_test_skie
         (study / "fast-small" / name).mkdir(parents=True)
         (study / "fast-small" / name / "metrics.json").write_text(json.dumps(m))
 
+    model = {"u_range": [[0.0] * 10, [10.0] * 10], "floor": [1e-3] * 10, "alpha": [0.0] * 10, "beta": [1.0] * 10}
     evaluation("eval-test", 12, True)
+    (study / "fast-small" / "calibration.json").write_text(json.dumps({**model, "dataset": "/runs/calib-fast"}))
     evaluation("eval-test-24", 24, False)
     evaluation("eval-test-random", 48, True)
     module = report_module()
@@ -345,7 +353,9 @@ def test_mosaic_networks_on_more_test_mosaics_pooled_and_placed_in_the_test_skie
         "mode": "random", "priors": {"s0_jy": {"loguniform": [3.5e-6, 7e-5]}, "alpha": {"uniform": [-0.7, 0.4]}}}}}))
     (study / "fast-small-drawn").mkdir()
     (study / "fast-small" / "eval-test-random").rename(study / "fast-small-drawn" / "eval-test-random")
-    assert module.calibration_set("fast-small-drawn") == "calib-random-fast"
+    (study / "fast-small-drawn" / "calibration.json").write_text(json.dumps({**model,
+                                                                          "dataset": "/runs/calib-random-fast"}))
+    assert module.calibration_set(study / "fast-small-drawn") == "calib-random-fast"
     edge = module.edge_rows(module.load(study), study)[2:]
     assert len(edge) == 1 and "calibrated on 96 mosaics of drawn shapes, on 48 mosaics of drawn shapes | 48 | " \
         "0.1-0.2 | 48 |" in edge[0]
