@@ -91,10 +91,14 @@ def _count(text: str) -> int:
 
 
 def cmd_calibrate(args) -> int:
-    from radtrain import evaluate
-    result = evaluate.calibrate(args.run, args.dataset, split=args.split, shape_terms=args.shape_terms)
+    from radtrain import evaluate, uncertainty
+    result = evaluate.calibrate(args.run, args.dataset, split=args.split, shape_terms=args.shape_terms,
+                                curved=args.curved)
     run = evaluate.read_run(args.run)
     print(evaluate.format_calibration(result, run["dataset"]["bin_edges_jy"]))
+    if args.curved and not result["curved"]:
+        print(f"the line stays straight: a curved line needs {uncertainty.MIN_SKIES_CURVE} or more calibration "
+              f"skies, got {result['n_skies']}")
     print(f"wrote {args.run}/{evaluate.CALIBRATION}: radtrain evaluate and predict now give per-sky intervals")
     return 0
 
@@ -153,16 +157,22 @@ def build_parser() -> argparse.ArgumentParser:
                                    "and predict give 68% and 95% intervals per image (radtrain.uncertainty). "
                                    "Tiles of one sky share its N(S), so per-tile errors do not add as independent.")
     q.add_argument("run", help="run directory made by radtrain fit")
-    q.add_argument("--dataset", required=True, metavar="DIR",
-                   help="radsim dataset of calibration skies (the same binning and tile size as the training set)")
+    q.add_argument("--dataset", required=True, metavar="DIR", action="append",
+                   help="radsim dataset of calibration skies (the same binning and tile size as the training set); "
+                        "give it more than once to pool several, e.g. skies of the count shapes you expect and "
+                        "skies of shapes drawn from a wider prior")
     q.add_argument("--split", default="test", choices=("train", "validation", "test"),
-                   help="its split holding the calibration skies (default: test)")
+                   help="the split holding the calibration skies, in every dataset (default: test)")
     q.add_argument("--shape-terms", type=_count, default=0, metavar="K",
                    help="also correct each bin from the sky's scores on the first K principal components of the "
                         "calibration skies' network counts (needs 20 or more calibration skies). On pointings of "
                         "drawn shapes K=2 cut the calibrated 0.1-1 uJy bias 2-15x, but on fixed count shapes at "
                         "the edge of the calibration range its 95%% intervals covered less (81%% against 83-90%% "
                         "in the worst bin). Default 0: the per-bin line")
+    q.add_argument("--curved", action="store_true",
+                   help="a curved line: also a term in u^2 per bin (needs 20 or more calibration skies), for a "
+                        "network whose response flattens towards the ends of its training range; the spread is "
+                        "then the same for every count. See docs/results.md for what it changed")
     q.set_defaults(func=cmd_calibrate)
 
     q = sub.add_parser("predict", help="estimate N(S) of a FITS image with a trained run",

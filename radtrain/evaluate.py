@@ -180,7 +180,8 @@ def _uncertainties(metrics: dict, pred: dict, y_true: np.ndarray) -> None:
 
 def _sky_intervals(metrics: dict, model: dict, sky_pred, sky_true, n_tiles, split: str) -> None:
     """Calibrated per-sky intervals, their coverage per bin, and the bias-corrected residuals into ``metrics``."""
-    same = model.get("split_digest") == metrics["split_digest"] and model.get("split") == split
+    same = any(src.get("split_digest") == metrics["split_digest"] and src.get("split") == split
+               for src in calibration_sources(model))
     block = {"calibration": model.get("file"), "n_calibration_skies": model["n_skies"],
              "same_skies_as_calibration": same, "n_skies": int(sky_true.shape[0])}
     # where each sky's network count lies in the calibration skies' range, bin by bin: the coverage split by it
@@ -230,27 +231,53 @@ def read_calibration(run_dir) -> dict:
     return model
 
 
-def calibrate(run_dir, dataset_dir, split: str = "test", shape_terms: int = 0) -> dict:
-    """Measure the per-sky error model (:mod:`radtrain.uncertainty`) on the ``split`` skies of ``dataset_dir``
-    and write it to RUN/calibration.json. The skies must be held out from training: the training dataset's
-    train and validation splits are refused. ``shape_terms``: principal components of the skies' network counts
-    in the calibration line (:func:`radtrain.uncertainty.calibrate`)."""
+def calibrate(run_dir, dataset_dirs, split: str = "test", shape_terms: int = 0, curved: bool = False) -> dict:
+    """Measure the per-sky error model (:mod:`radtrain.uncertainty`) on the ``split`` skies of ``dataset_dirs``
+    (one radsim dataset or several, e.g. skies of listed shapes and skies of shapes drawn from a prior, pooled
+    into one calibration) and write it to RUN/calibration.json. The skies must be held out from training: the
+    training dataset's train and validation splits are refused. ``shape_terms``: principal components of the
+    skies' network counts in the calibration line; ``curved``: a term in u^2 too
+    (:func:`radtrain.uncertainty.calibrate`)."""
     t0 = time.perf_counter()
-    run, cfg, stats, ds, model = load_run(run_dir, dataset_dir)
-    if ds.tiles_hash == run["dataset"].get("tiles_hash") and split != "test":
-        raise TrainError(f"{ds.directory}: the {split!r} split holds skies {run_dir} was trained or validated on; "
-                         f"calibrate on held-out skies (a dataset simulated for the purpose, or --split test)")
-    data.check_split(ds, split)
-    tiles = data.load(ds, split)
-    pred = predict_tiles(model, cfg, stats, tiles["images"], tiles["tile_noise"])
+    dirs = [dataset_dirs] if isinstance(dataset_dirs, (str, Path)) else list(dataset_dirs)
+    if not dirs:
+        raise TrainError("calibrate: no dataset of calibration skies given")
+    preds, labels, skies, sources = [], [], [], []
+    for dataset_dir in dirs:
+        run, cfg, stats, ds, model = load_run(run_dir, dataset_dir)
+        if ds.tiles_hash == run["dataset"].get("tiles_hash") and split != "test":
+            raise TrainError(f"{ds.directory}: the {split!r} split holds skies {run_dir} was trained or validated "
+                             f"on; calibrate on held-out skies (a dataset simulated for the purpose, or --split test)")
+        if any(src["tiles_hash"] == ds.tiles_hash for src in sources):
+            raise TrainError(f"{ds.directory}: given twice (the same tiles as another --dataset)")
+        data.check_split(ds, split)
+        tiles = data.load(ds, split)
+        preds.append(predict_tiles(model, cfg, stats, tiles["images"], tiles["tile_noise"])["counts"])
+        labels.append(tiles["labels"])
+        # realisation ids are per dataset: tag them with the dataset's place so that skies stay apart
+        skies.append(np.stack([np.full(tiles["realisation"].shape, len(sources)), tiles["realisation"]], axis=1))
+        sources.append({"dataset": str(ds.directory.resolve()), "split": split,
+                        "split_digest": data.split_digest(ds), "tiles_hash": ds.tiles_hash,
+                        "n_skies": int(np.unique(tiles["realisation"]).size)})
+    sky = np.unique(np.concatenate(skies), axis=0, return_inverse=True)[1].ravel()
+    names = " + ".join(f"{s['dataset']} ({s['split']} split)" for s in sources)
     try:
-        result = uncertainty.calibrate(pred["counts"], tiles["labels"], tiles["realisation"], shape_terms)
+        result = uncertainty.calibrate(np.concatenate(preds), np.concatenate(labels), sky, shape_terms, curved)
     except ValueError as exc:
-        raise TrainError(f"{ds.directory} ({split} split): {exc}; simulate more calibration skies") from None
-    result.update(dataset=str(ds.directory.resolve()), split=split, split_digest=data.split_digest(ds),
-                  tiles_hash=ds.tiles_hash, seconds=time.perf_counter() - t0)
+        raise TrainError(f"{names}: {exc}; simulate more calibration skies") from None
+    result["sources"] = sources
+    if len(sources) == 1:                   # one dataset: also at the top level, as before
+        result.update({k: v for k, v in sources[0].items() if k != "n_skies"})
+    result["seconds"] = time.perf_counter() - t0
     atomic.write_json(Path(run_dir) / CALIBRATION, result)
     return result
+
+
+def calibration_sources(c: dict) -> list[dict]:
+    """The datasets a calibration was measured on (``dataset``, ``split``, ``split_digest``; one or more)."""
+    if "sources" in c:
+        return c["sources"]
+    return [{k: c.get(k) for k in ("dataset", "split", "split_digest", "tiles_hash")} | {"n_skies": c["n_skies"]}]
 
 
 def format_calibration(c: dict, edges) -> str:
@@ -259,10 +286,12 @@ def format_calibration(c: dict, edges) -> str:
     n = c["n_tiles_median"]
     u = np.asarray(c["sky_log_pred"])
     factor = np.exp(uncertainty.log_correction(u, c))
-    n_params = 2 + len(c.get("shape", {}).get("axes", []))
+    n_params = 2 + bool(c.get("curved")) + len(c.get("shape", {}).get("axes", []))
     k = t.ppf(0.975, c["n_skies"] - n_params) * np.sqrt(1 + 1 / c["n_skies"])
-    lines = [f"calibrated on {c['n_skies']} skies ({c['split']} split of {c['dataset']}, median {n:.0f} tiles "
-             f"each); the line: alpha + beta u + {n_params - 2} shape term(s)",
+    where = " + ".join(f"{s['n_skies']} of the {s['split']} split of {s['dataset']}" for s in calibration_sources(c))
+    curve = " + kappa u^2" if c.get("curved") else ""
+    lines = [f"calibrated on {c['n_skies']} skies ({where}; median {n:.0f} tiles each); the line: alpha + beta u"
+             f"{curve} + {len(c.get('shape', {}).get('axes', []))} shape term(s)",
              f"{'bin (Jy)':>22} {'x corr':>7} {'(16-84%)':>13} {'beta':>6} {'sigma(sky)':>11} {'shared':>8} "
              f"{'95% x/':>8} {'gamma':>7}"]
     for i, (be, a, cc, g) in enumerate(zip(c["beta"], c["a"], c["c"], c["gamma"])):

@@ -64,12 +64,14 @@ import numpy as np
 
 LEVELS = (0.68, 0.95)
 PARTS = (1, 2, 4)             # each calibration sky whole, in halves and in quarters (interleaved tiles)
-FORMAT = 5                    # 3: the per-bin floor of the network counts; 4: the spread's slope gamma;
-                              # 5: the shape terms (principal-component scores of the sky's network counts)
-READS = (4, 5)                # a format-4 calibration is a format-5 one without shape terms
+FORMAT = 6                    # 3: the per-bin floor of the network counts; 4: the spread's slope gamma;
+                              # 5: the shape terms (principal-component scores of the sky's network counts);
+                              # 6: the curved line (kappa)
+READS = (4, 5, 6)             # a format-4 calibration is a format-6 one without shape terms or curvature
 MIN_SKIES = 4                 # a line and a spread: at least 2 degrees of freedom
 MIN_SKIES_SPREAD = 20         # a spread that changes with the count: from this many calibration skies
 MIN_SKIES_SHAPE = 20          # the shape terms: from this many calibration skies
+MIN_SKIES_CURVE = 20          # the curved line: from this many calibration skies
 FLOOR = 1e-3                  # counts per tile below this are taken as this (logs of empty bins)
 EDGE = 0.1                    # range_position below this: at the edge of the calibration skies' counts
 
@@ -89,13 +91,16 @@ def parts(n_tiles: int, k: int) -> np.ndarray:
     return np.arange(n_tiles) % k
 
 
-def calibrate(tile_pred: np.ndarray, tile_true: np.ndarray, realisation: np.ndarray, shape_terms: int = 0) -> dict:
+def calibrate(tile_pred: np.ndarray, tile_true: np.ndarray, realisation: np.ndarray, shape_terms: int = 0,
+              curved: bool = False) -> dict:
     """The calibration from the per-tile predicted and true counts (N, bins) of calibration skies (the tiles'
     ``realisation`` ids), with ``shape_terms`` principal components of the skies' network counts in the line (at
-    most bins - 1; none below ``MIN_SKIES_SHAPE`` skies). Returns a JSON-able dict: per bin ``alpha``, ``beta``,
-    the shape terms' ``delta`` (bins, K), ``xtx_inv`` (the design's (X'X)^-1), ``a``, ``c``, ``gamma``, ``u_mean``,
-    ``u_ss``, ``u_range``, ``floor``; ``shape`` (the principal axes and their mean); the number of skies and their
-    median number of tiles; the residual variance (divided by the spread's factor) at each part size."""
+    most bins - 1; none below ``MIN_SKIES_SHAPE`` skies) and, if ``curved`` (from ``MIN_SKIES_CURVE`` skies), a
+    term in u^2. Returns a JSON-able dict: per bin ``alpha``, ``beta``, ``kappa`` (the u^2 coefficient, 0 for a
+    straight line), the shape terms' ``delta`` (bins, K), ``xtx_inv`` (the design's (X'X)^-1), ``a``, ``c``,
+    ``gamma``, ``u_mean``, ``u_ss``, ``u_range``, ``floor``; ``curved``; ``shape`` (the principal axes and their
+    mean); the number of skies and their median number of tiles; the residual variance (divided by the spread's
+    factor) at each part size."""
     tile_pred = np.asarray(tile_pred, dtype=np.float64)
     tile_true = np.asarray(tile_true, dtype=np.float64)
     realisation = np.asarray(realisation)
@@ -125,22 +130,26 @@ def calibrate(tile_pred: np.ndarray, tile_true: np.ndarray, realisation: np.ndar
     u_ss = ((u - u_mean) ** 2).sum(axis=0)
     u_range = np.stack([u.min(axis=0), u.max(axis=0)])
     shape = _shape_basis(u, shape_terms) if ids.size >= MIN_SKIES_SHAPE else None
-    coef, xtx_inv = _fit_lines(_design(u, shape), v, u_ss)
+    curve = u_range if curved and ids.size >= MIN_SKIES_CURVE else None
+    coef, xtx_inv = _fit_lines(_design(u, shape, curve), v, u_ss, curve is not None)
     gamma = np.zeros_like(u_mean)
-    if ids.size >= MIN_SKIES_SPREAD:
+    if ids.size >= MIN_SKIES_SPREAD and curve is None:
         gamma = _slope(u, np.log(np.maximum((v - _centre(_design(u, shape), coef)) ** 2, 1e-12)), u_mean, u_ss, 0.0)
     points = []
     for k in PARTS:
         uk, vk, sizes = (u, v, whole_sizes) if k == 1 else sums(k)
-        e = (vk - _centre(_design(uk, shape), coef)) / np.sqrt(_spread_factor(uk, gamma, u_mean, u_range))
+        e = (vk - _centre(_design(uk, shape, curve), coef)) / np.sqrt(_spread_factor(uk, gamma, u_mean, u_range))
         # whole skies: the line took its parameters' degrees of freedom from the m residuals
         dof = e.shape[0] - coef.shape[1] if k == 1 else e.shape[0]
         points.append((float(sizes.mean()), (e ** 2).sum(axis=0) / dof))
     a, c = _fit_variance(np.array([p[0] for p in points]), np.array([p[1] for p in points]))
     shape = shape or {"mean": u_mean.tolist(), "axes": []}
+    first = 3 if curve is not None else 2           # the shape terms' first column
     return {"format": FORMAT, "n_skies": int(ids.size),
             "n_tiles_median": float(np.median([np.sum(realisation == i) for i in ids])),
-            "alpha": coef[:, 0].tolist(), "beta": coef[:, 1].tolist(), "delta": coef[:, 2:].tolist(),
+            "alpha": coef[:, 0].tolist(), "beta": coef[:, 1].tolist(), "curved": curve is not None,
+            "kappa": (coef[:, 2] if curve is not None else np.zeros_like(u_mean)).tolist(),
+            "delta": coef[:, first:].tolist(),
             "shape": shape, "xtx_inv": xtx_inv.tolist(), "a": a.tolist(), "c": c.tolist(),
             "gamma": gamma.tolist(), "u_mean": u_mean.tolist(), "u_ss": u_ss.tolist(), "u_range": u_range.tolist(),
             "floor": floor.tolist(),
@@ -158,25 +167,32 @@ def _shape_basis(u: np.ndarray, k: int) -> dict | None:
     return {"mean": mean.tolist(), "axes": np.linalg.svd(u - mean, full_matrices=False)[2][:k].tolist()}
 
 
-def _design(u: np.ndarray, shape: dict | None) -> np.ndarray:
-    """Per image and bin the row of the line's design (images, bins, 2 + K): 1, the bin's own u, and the image's
-    scores on the K shape axes, the same in every bin. The scores are not held to the calibration range: with u
-    itself in the row, holding them alone would break the balance of the fitted coefficients."""
+def _design(u: np.ndarray, shape: dict | None, curve=None) -> np.ndarray:
+    """Per image and bin the row of the line's design (images, bins, 2 [+ 1] + K): 1, the bin's own u, for a
+    curved line (``curve``: the calibration skies' range of u, (2, bins)) its square, and the image's scores on the
+    K shape axes, the same in every bin. The scores are not held to the calibration range: with u itself in the
+    row, holding them alone would break the balance of the fitted coefficients. The square is: beyond the range it
+    goes on along its tangent at the range's end, so that the curve is never extrapolated (a parabola fitted inside
+    the range could turn back outside it)."""
     u = np.atleast_2d(u)
     cols = [np.ones_like(u), u]
+    if curve is not None:
+        end = np.clip(u, np.asarray(curve)[0], np.asarray(curve)[1])
+        cols.append(end * end + 2.0 * end * (u - end))
     if shape is not None and len(shape["axes"]):
         scores = (u - np.asarray(shape["mean"])) @ np.asarray(shape["axes"]).T
         cols += [np.broadcast_to(scores[:, None, j], u.shape) for j in range(scores.shape[1])]
     return np.stack(cols, axis=-1)
 
 
-def _fit_lines(x: np.ndarray, v: np.ndarray, u_ss: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _fit_lines(x: np.ndarray, v: np.ndarray, u_ss: np.ndarray, curved: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Per bin the least-squares coefficients (bins, p) of v (skies, bins) on the design x (skies, bins, p) and
-    (X'X)^-1 (bins, p, p) for the leverage. Where u does not vary over the skies its slope is held at 1."""
+    (X'X)^-1 (bins, p, p) for the leverage. Where u does not vary over the skies its slope is held at 1 (and a
+    curved line's u^2 term, column 2, at 0)."""
     n_bins, p = x.shape[1], x.shape[2]
     coef, xtx_inv = np.zeros((n_bins, p)), np.zeros((n_bins, p, p))
     for b in range(n_bins):
-        keep = np.arange(p) if u_ss[b] > 0 else np.delete(np.arange(p), 1)
+        keep = np.arange(p) if u_ss[b] > 0 else np.delete(np.arange(p), [1, 2] if curved else [1])
         xb, y = x[:, b, keep], v[:, b] - (0.0 if u_ss[b] > 0 else x[:, b, 1])
         coef[b, keep] = np.linalg.lstsq(xb, y, rcond=None)[0]
         xtx_inv[b][np.ix_(keep, keep)] = np.linalg.pinv(xb.T @ xb)
@@ -220,9 +236,10 @@ def _fit_variance(n: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 
 def _coefficients(model: dict) -> np.ndarray:
-    """The line's coefficients (bins, 2 + K): alpha, beta and the shape terms' delta."""
-    coef = np.stack([np.asarray(model["alpha"], dtype=np.float64), np.asarray(model["beta"], dtype=np.float64)],
-                    axis=1)
+    """The line's coefficients (bins, 2 [+ 1] + K): alpha, beta, a curved line's kappa and the shape terms'
+    delta."""
+    cols = [model["alpha"], model["beta"]] + ([model["kappa"]] if model.get("curved") else [])
+    coef = np.stack([np.asarray(c, dtype=np.float64) for c in cols], axis=1)
     delta = np.asarray(model.get("delta", []), dtype=np.float64)
     return np.concatenate([coef, delta], axis=1) if delta.size else coef
 
@@ -234,8 +251,13 @@ def _line(counts, n_tiles, model: dict):
     if np.ndim(counts) == 2 and n.ndim == 1:
         n = n[:, None]
     u = np.atleast_2d(log_per_tile(counts, n_tiles, np.asarray(model.get("floor", FLOOR))))
-    x = _design(u, model.get("shape"))
+    x = _design(u, model.get("shape"), _curve(model))
     return n, u, x, _centre(x, _coefficients(model))
+
+
+def _curve(model: dict):
+    """The calibration skies' range of u for a curved line's u^2 term; None for a straight line."""
+    return np.asarray(model["u_range"], dtype=np.float64) if model.get("curved") else None
 
 
 def _shaped(values: np.ndarray, counts) -> np.ndarray:
@@ -246,7 +268,7 @@ def _shaped(values: np.ndarray, counts) -> np.ndarray:
 def log_correction(u: np.ndarray, model: dict) -> np.ndarray:
     """The calibrated minus the network log count per tile (images, bins; natural log) for log network counts per
     tile ``u`` (images, bins)."""
-    x = _design(np.asarray(u, dtype=np.float64), model.get("shape"))
+    x = _design(np.asarray(u, dtype=np.float64), model.get("shape"), _curve(model))
     return _centre(x, _coefficients(model)) - x[..., 1]
 
 

@@ -373,6 +373,101 @@ def test_calibrate_gives_per_sky_intervals_to_evaluate_and_predict(gaussian_run,
     assert out.count("  *\n") + out.count("  !\n") == edge.size
 
 
+@pytest.fixture(scope="module")
+def more_calibration_skies(tmp_path_factory):
+    """4 more calibration skies of other shapes, with the same realisation ids (0-3) as ``calibration_skies``."""
+    tmp = tmp_path_factory.mktemp("calib-more")
+    cfg = sim_config(tmp, "calib.toml", realisations__repeats=1, run__seed=98, dataset__train_fraction=0.0,
+                     dataset__validation_fraction=0.0, dataset__test_fraction=1.0,
+                     realisations__sets=[{"s0_jy": 3e-5, "alpha": a} for a in (0.3, -0.1, 0.05, -0.3)])
+    proc = subprocess.run(radsim_exe() + ["simulate", str(cfg), "--out", str(tmp / "ds")], capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return tmp / "ds"
+
+
+def test_calibrate_pools_several_datasets_of_calibration_skies(gaussian_run, calibration_skies,
+                                                              more_calibration_skies, tmp_path, capsys):
+    import shutil
+    _, trained = gaussian_run
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained, run_dir)
+    # the same skies twice are refused, and nothing is written
+    assert cli.main(["calibrate", str(run_dir), "--dataset", str(calibration_skies), "--dataset",
+                     str(calibration_skies)]) == 2
+    assert "given twice" in capsys.readouterr().err and not (run_dir / "calibration.json").exists()
+    assert cli.main(["calibrate", str(run_dir), "--dataset", str(calibration_skies), "--dataset",
+                     str(more_calibration_skies)]) == 0
+    out = capsys.readouterr().out
+    assert "calibrated on 8 skies (4 of the test split of" in out and " + 4 of the test split of" in out
+    c = json.loads((run_dir / "calibration.json").read_text())
+    # both datasets number their skies 0-3: pooled they stay 8 skies, not 4 of twice the tiles
+    assert c["n_skies"] == 8 and c["n_tiles_median"] == 16
+    assert [s["n_skies"] for s in c["sources"]] == [4, 4] and "dataset" not in c
+    # the line is the least-squares fit over the skies of both, recomputed from their evaluations
+    u, v = [], []
+    for k, ds in enumerate((calibration_skies, more_calibration_skies)):
+        assert cli.main(["evaluate", str(run_dir), "--dataset", str(ds), "--out", str(tmp_path / f"e{k}")]) == 0
+        assert "THE SAME SKIES" in capsys.readouterr().out
+        m = json.loads((tmp_path / f"e{k}" / "metrics.json").read_text())
+        u += [np.log(np.array(s["pred"]) / s["n_tiles"]) for s in m["skies"]]
+        v += [np.log(np.array(s["true"]) / s["n_tiles"]) for s in m["skies"]]
+    u, v = np.array(u), np.array(v)
+    for b in range(5):
+        beta, alpha = np.polyfit(u[:, b], v[:, b], 1)
+        assert c["beta"][b] == pytest.approx(beta, rel=1e-3, abs=1e-4)
+        assert c["alpha"][b] == pytest.approx(alpha, rel=1e-3, abs=1e-4)
+    # the held-out test sky is not one of them
+    assert cli.main(["evaluate", str(run_dir)]) == 0
+    assert "per-sky interval coverage (1 skies, calibrated on 8)" in capsys.readouterr().out
+    # a curved line needs 20 skies: asked for on 8, the line stays straight and the terminal says so
+    assert cli.main(["calibrate", str(run_dir), "--curved", "--dataset", str(calibration_skies), "--dataset",
+                     str(more_calibration_skies)]) == 0
+    assert "straight: a curved line needs 20" in capsys.readouterr().out
+    assert not json.loads((run_dir / "calibration.json").read_text())["curved"]
+
+
+def test_a_curved_calibration_is_the_least_squares_parabola_of_the_calibration_skies(
+        gaussian_run, calibration_skies, more_calibration_skies, tmp_path_factory, tmp_path, capsys):
+    import shutil
+    tmp = tmp_path_factory.mktemp("calib-12")
+    cfg = sim_config(tmp, "calib.toml", realisations__repeats=1, run__seed=97, dataset__train_fraction=0.0,
+                     dataset__validation_fraction=0.0, dataset__test_fraction=1.0,
+                     realisations__sets=[{"s0_jy": s0, "alpha": a} for s0 in (1e-5, 6e-5) for a in
+                                         (-0.5, -0.3, -0.1, 0.1, 0.2, 0.35)])
+    proc = subprocess.run(radsim_exe() + ["simulate", str(cfg), "--out", str(tmp / "ds")], capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    datasets = [calibration_skies, more_calibration_skies, tmp / "ds"]
+    _, trained = gaussian_run
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained, run_dir)
+    args = [a for ds in datasets for a in ("--dataset", str(ds))]
+    assert cli.main(["calibrate", str(run_dir), "--curved", *args]) == 0
+    assert "the line: alpha + beta u + kappa u^2 + 0 shape term(s)" in capsys.readouterr().out
+    c = json.loads((run_dir / "calibration.json").read_text())
+    assert c["curved"] and c["n_skies"] == 20 and c["gamma"] == [0.0] * 5
+    u, v = [], []
+    for k, ds in enumerate(datasets):
+        assert cli.main(["evaluate", str(run_dir), "--dataset", str(ds), "--out", str(tmp_path / f"e{k}")]) == 0
+        m = json.loads((tmp_path / f"e{k}" / "metrics.json").read_text())
+        u += [np.log(np.array(s["pred"]) / s["n_tiles"]) for s in m["skies"]]
+        v += [np.log(np.array(s["true"]) / s["n_tiles"]) for s in m["skies"]]
+        # the calibrated counts evaluate reports are the parabola's
+        fixed = np.array([s["pred_corrected"] for s in m["skies"]])
+        n = np.array([[s["n_tiles"]] for s in m["skies"]])
+        uu = np.log(np.array([s["pred"] for s in m["skies"]]) / n)
+        curve = np.array(c["alpha"]) + np.array(c["beta"]) * uu + np.array(c["kappa"]) * uu ** 2
+        assert np.allclose(fixed, n * np.exp(curve), rtol=1e-6)
+    u, v = np.array(u), np.array(v)
+    for b in range(5):
+        kappa, beta, alpha = np.polyfit(u[:, b], v[:, b], 2)
+        assert c["kappa"][b] == pytest.approx(kappa, rel=1e-3, abs=1e-4)
+        assert c["beta"][b] == pytest.approx(beta, rel=1e-3, abs=1e-4)
+        assert c["alpha"][b] == pytest.approx(alpha, rel=1e-3, abs=1e-4)
+    capsys.readouterr()
+
+
 def test_the_noise_input_comes_from_the_noise_map(train_dataset, sky_images, tmp_path, capsys):
     from radsim.dataset.reader import Dataset
     from radtrain.predict import cut_tiles, read_image, tile_noise

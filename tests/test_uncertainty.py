@@ -223,3 +223,63 @@ def test_range_position_says_where_a_count_lies_in_the_calibration_skies_range()
     assert np.allclose(position[:, 0], [0.5, 0.0, -0.1, -0.2, 0.05])
     assert np.all(np.abs(position[:3, 1]) < 1e-3) and np.all(position[3:, 1] < -1e6)
     assert uncertainty.range_position(n * np.exp(u[0]), n, model).shape == (2,)
+
+
+def draw_curved_skies(rng, n_skies, n_tiles, u_range=(np.log(5), np.log(50)), kappa=0.4, sd=0.05):
+    """One bin whose true log count per tile bends away from the network's: v = 0.2 + 1.3 u + kappa (u - 2.5)^2
+    plus a shared error of ``sd``, u uniform in ``u_range`` (a network whose response flattens towards one end of
+    its training range reads those skies too close together)."""
+    u = rng.uniform(*u_range, (n_skies, 1))
+    v = 0.2 + 1.3 * u + kappa * (u - 2.5) ** 2 + rng.normal(0.0, sd, (n_skies, 1))
+    return np.repeat(np.exp(u), n_tiles, axis=0), np.repeat(np.exp(v), n_tiles, axis=0), \
+        np.repeat(np.arange(n_skies), n_tiles)
+
+
+def test_a_curved_line_follows_a_bending_response_and_its_intervals_cover_at_the_ends():
+    """Calibrated on 40 skies over the whole range, read on skies in the range's upper tenth: the curved line's
+    counts are unbiased there and its intervals cover as claimed; the straight line reads them off by about 0.1 in
+    log and its 68% intervals cover them far too rarely."""
+    rng = np.random.default_rng(7)
+    lo, hi = np.log(5), np.log(50)
+    hits = {(kind, level): [] for kind in ("curved", "straight") for level in uncertainty.LEVELS}
+    bias = {"curved": [], "straight": []}
+    for _ in range(60):
+        skies = draw_curved_skies(rng, 40, 4)
+        models = {"curved": uncertainty.calibrate(*skies, curved=True), "straight": uncertainty.calibrate(*skies)}
+        assert models["curved"]["curved"] and not models["straight"]["curved"]
+        assert models["curved"]["gamma"] == [0.0]            # the curved line's spread is one for every count
+        pred, true, _ = draw_curved_skies(rng, 50, 4, u_range=(hi - 0.1 * (hi - lo), hi))
+        sp, st = pred.reshape(50, 4, 1).sum(axis=1), true.reshape(50, 4, 1).sum(axis=1)
+        for kind, m in models.items():
+            bias[kind].append(np.mean(np.log(uncertainty.corrected(sp, 4, m) / st)))
+            for level in uncertainty.LEVELS:
+                hits[kind, level].append(uncertainty.coverage(st, *uncertainty.interval(sp, 4, m, level))[0])
+    assert abs(np.mean(bias["curved"])) < 0.01 and np.mean(bias["straight"]) < -0.08, bias
+    for level in uncertainty.LEVELS:
+        assert abs(np.mean(hits["curved", level]) - level) < 0.05, level
+    assert np.mean(hits["straight", 0.68]) < 0.3
+
+
+def test_a_curved_line_is_recovered_and_goes_on_along_its_tangent_beyond_the_range():
+    rng = np.random.default_rng(8)
+    m = uncertainty.calibrate(*draw_curved_skies(rng, 2000, 4), curved=True)
+    # v = 0.2 + 1.3 u + 0.4 (u - 2.5)^2 = 2.7 - 0.7 u + 0.4 u^2
+    assert m["kappa"][0] == pytest.approx(0.4, abs=0.01) and m["beta"][0] == pytest.approx(-0.7, abs=0.05)
+    assert m["alpha"][0] == pytest.approx(2.7, abs=0.07)
+    end = m["u_range"][1][0]
+    u = end + np.array([0.0, 0.5, 1.0])
+    v = np.log(uncertainty.corrected(np.exp(u)[:, None], 1, m))[:, 0]
+    slope = m["beta"][0] + 2 * m["kappa"][0] * end
+    assert np.allclose(np.diff(v), 0.5 * slope, rtol=1e-9)        # a straight continuation, not the parabola
+    assert v[0] == pytest.approx(m["alpha"][0] + m["beta"][0] * end + m["kappa"][0] * end ** 2, rel=1e-9)
+
+
+def test_a_curved_line_needs_enough_skies_and_older_calibrations_still_read():
+    rng = np.random.default_rng(9)
+    few = uncertainty.calibrate(*draw_curved_skies(rng, uncertainty.MIN_SKIES_CURVE - 1, 4), curved=True)
+    assert not few["curved"] and few["kappa"] == [0.0] and np.shape(few["xtx_inv"]) == (1, 2, 2)
+    m = uncertainty.calibrate(*draw_curved_skies(rng, 30, 4))
+    old = {k: v for k, v in m.items() if k not in ("curved", "kappa")} | {"format": 5}
+    counts = np.exp(np.array([[1.8], [2.9]]))
+    assert np.allclose(uncertainty.corrected(counts, 1, old), uncertainty.corrected(counts, 1, m))
+    assert np.allclose(uncertainty.interval(counts, 1, old, 0.95), uncertainty.interval(counts, 1, m, 0.95))
