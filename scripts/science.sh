@@ -177,8 +177,11 @@ RUNS=(fast-small fast-small-s2 fast-small-s3 fast-small-noise fast-small-linear 
 # PRIORS=1: seed-small and its two other training seeds once more as RUN-drawn (the same weights), calibrated on 96
 # mosaics of shapes drawn from the training box instead of the 24 listed ones
 DRAWN_RUNS=(fast-small fast-small-s2 fast-small-s3)
-[ "$PRIORS" = 1 ] && RUNS+=("${DRAWN_RUNS[@]/%/-drawn}")
-part mosaics || RUNS=()
+# and calibrated on both, the 24 listed and the 96 drawn (RUN-union); every mosaic network also with a curved
+# calibration line on its own calibration skies (RUN-curved, radtrain calibrate --curved)
+CURVED_RUNS=("${RUNS[@]}")
+[ "$PRIORS" = 1 ] && RUNS+=("${DRAWN_RUNS[@]/%/-drawn}" "${DRAWN_RUNS[@]/%/-union}" "${CURVED_RUNS[@]/%/-curved}")
+part mosaics || { RUNS=(); DRAWN_RUNS=(); CURVED_RUNS=(); }
 
 if wants simulate && part mosaics; then
     simulate test-fast configs/emu-seed-test.toml
@@ -268,10 +271,14 @@ fi
 POINTING_RUNS=(pointing-small pointing-small-42 pointing-small-84 pointing-small-42-s2 pointing-small-42-s3)
 [ "$WTERM" = 1 ] && POINTING_RUNS+=(pointing-small-84-w)
 MID_RUNS=(pointing-small pointing-small-42 pointing-small-84)
-[ "$PRIORS" = 1 ] && POINTING_RUNS+=("${MID_RUNS[@]/%/-mid}" pointing-small-wide)
-part pointings || POINTING_RUNS=()
-calibration_set() {
+# PRIORS=1: the flat-sky pointing networks also with a curved calibration line (RUN-curved)
+CURVED_POINTING_RUNS=(pointing-small pointing-small-42 pointing-small-84 pointing-small-42-s2 pointing-small-42-s3)
+[ "$PRIORS" = 1 ] && POINTING_RUNS+=("${MID_RUNS[@]/%/-mid}" pointing-small-wide "${CURVED_POINTING_RUNS[@]/%/-curved}")
+part pointings || { POINTING_RUNS=(); CURVED_POINTING_RUNS=(); }
+calibration_set() {   # the datasets a run is calibrated on (one or more)
     case "$1" in
+        *-curved) calibration_set "${1%-curved}" ;;
+        *-union) echo calib-fast calib-random-fast ;;
         pointing-*-w) echo pointing-calib-random-w ;;
         pointing-*-mid|pointing-*-wide) echo pointing-calib-mid ;;
         pointing-*) echo pointing-calib-random ;;
@@ -289,13 +296,17 @@ copy_network() {   # run copy: the same trained network, to be calibrated on oth
 if wants calibrate; then
     if [ "$PRIORS" = 1 ]; then
         for run in "${MID_RUNS[@]}"; do copy_network "$run" "$run-mid"; done
-        for run in "${DRAWN_RUNS[@]}"; do copy_network "$run" "$run-drawn"; done
+        for run in "${DRAWN_RUNS[@]}"; do copy_network "$run" "$run-drawn"; copy_network "$run" "$run-union"; done
+        for run in "${CURVED_RUNS[@]}" "${CURVED_POINTING_RUNS[@]}"; do copy_network "$run" "$run-curved"; done
     fi
     for run in "${RUNS[@]}" "${POINTING_RUNS[@]}"; do
         [ -e "$OUT/$run/best.weights.h5" ] || { say "$run: not trained, skipped"; continue; }
         calib="$(calibration_set "$run")"
-        say "calibrate $run on $calib"
-        radtrain calibrate "$OUT/$run" --dataset "$OUT/$calib" 2>&1 | tee "$OUT/$run-calibrate.log" | tail -14
+        args=()
+        for set in $calib; do args+=(--dataset "$OUT/$set"); done
+        [[ "$run" == *-curved ]] && args+=(--curved)
+        say "calibrate $run on $calib$([[ "$run" == *-curved ]] && echo ', curved line')"
+        radtrain calibrate "$OUT/$run" "${args[@]}" 2>&1 | tee "$OUT/$run-calibrate.log" | tail -14
     done
 fi
 

@@ -115,12 +115,36 @@ RUNS = [
           ("-24-fastw", "eval-transfer-24-fast-w", "24 more w-term fast-imaged pointings", "transfer-24-fast-w"),
           ("-24-wsclean", "eval-transfer-24-wsclean", "24 more WSClean-imaged pointings", "transfer-24-wsclean"))],
 ]
+#: PRIORS=1: the flat-sky pointing networks with a curved calibration line (`radtrain calibrate --curved`) on their
+#: own calibration skies, tested as the networks are (and the 84-sky one on the w-term test skies, for the transfer)
+RUNS += [(f"{run}-curved{key}", f"{run}-curved", evaluation, f"{label}, curved calibration line, on {what}", train,
+          test)
+         for run, label, train in POINTING_NETWORKS
+         for key, evaluation, what, test in (
+             ("", "eval-transfer-fast", "fast-imaged pointings", "transfer-fast"),
+             ("-wsclean", "eval-transfer-wsclean", "WSClean-imaged pointings", "transfer-wsclean"),
+             ("-test48", "eval-pointing-test", "48 fast-imaged test pointings", "pointing-test-fast"),
+             ("-random144", "eval-pointing-random", "144 fast-imaged pointings of drawn shapes",
+              "pointing-test-random"),
+             *((("-fastw", "eval-transfer-fast-w", "w-term fast-imaged pointings", "transfer-fast-w"),
+                ("-24-fastw", "eval-transfer-24-fast-w", "24 more w-term fast-imaged pointings", "transfer-24-fast-w"),
+                ("-24-wsclean", "eval-transfer-24-wsclean", "24 more WSClean-imaged pointings",
+                 "transfer-24-wsclean")) if run == "pointing-small-84" else ()))]
 #: PRIORS=1: seed-small and its two other training seeds calibrated once more, on 96 mosaics of count shapes drawn
-#: from the training box (calib-random-fast) instead of the 24 listed ones
+#: from the training box (calib-random-fast) instead of the 24 listed ones, and on both together (RUN-union)
 DRAWN = ("fast-small", "fast-small-s2", "fast-small-s3")
-RUNS += [(f"{key}-drawn", f"{name}-drawn", evaluation, f"{label}, calibrated on 96 mosaics of drawn shapes", train,
-          test) for key, name, evaluation, label, train, test in list(RUNS)
+RUNS += [(f"{key}{suffix}", f"{name}{suffix}", evaluation, f"{label}, {what}", train, test)
+         for suffix, what in (("-drawn", "calibrated on 96 mosaics of drawn shapes"),
+                              ("-union", "calibrated on the 24 listed and 96 drawn mosaics"))
+         for key, name, evaluation, label, train, test in list(RUNS)
          if name in DRAWN and evaluation == "eval-test"]
+#: PRIORS=1: every mosaic network with a curved calibration line on its own 24 calibration mosaics (RUN-curved)
+RUNS += [(f"{key}-curved", f"{name}-curved", evaluation, f"{label}, curved calibration line", train, test)
+         for key, name, evaluation, label, train, test in list(RUNS)
+         if evaluation == "eval-test" and not name.endswith(("-drawn", "-union"))]
+#: calibration variants of a trained network (a copy of it calibrated once more): goal and coverage rows, no per-bin
+#: tables, no training history
+VARIANTS = ("-mid", "-drawn", "-union", "-curved")
 #: the mosaic networks also on 24 more test mosaics (the 12 test pairs twice more) and on 48 mosaics of count shapes
 #: drawn from the training box: (key suffix, evaluation directory, what, test set); goal and coverage rows, no
 #: per-bin tables
@@ -150,7 +174,12 @@ TRANSFER = [("seed-small, trained on EMU mosaics (seed-fast)", "transfer-fast", 
             ("pointing-small-wide, 84 training skies drawn from the wider prior, calibrated on it", WIDE[0],
              f"{WIDE[0]}-wsclean"),
             ("pointing-small-wide, 84 training skies drawn from the wider prior; fast = with the w-term",
-             f"{WIDE[0]}-fastw", f"{WIDE[0]}-wsclean")]
+             f"{WIDE[0]}-fastw", f"{WIDE[0]}-wsclean"),
+            *[(f"pointing-small, {n} training skies, curved calibration line", f"{run}-curved",
+               f"{run}-curved-wsclean") for n, run in (("21", "pointing-small"), ("42", "pointing-small-42"),
+                                                       ("84", "pointing-small-84"))],
+            ("pointing-small, 84 training skies, curved calibration line; fast = with the w-term",
+             "pointing-small-84-curved-fastw", "pointing-small-84-curved-wsclean")]
 
 #: (network, its keys on fast-imaged pointings, on WSClean-imaged ones): transfer rows over the test skies of
 #: several sets pooled sky by sky (the 12 test skies and the 24 more, both with the fast imager's w-term)
@@ -161,15 +190,26 @@ POOLED = [("pointing-small, 84 training skies, all 36 test skies; fast = with th
            ("pointing-small-84-w", "pointing-small-84-w-24-fastw"),
            ("pointing-small-84-w-wsclean", "pointing-small-84-w-24-wsclean")),
           ("pointing-small-wide, 84 training skies drawn from the wider prior, all 36 test skies; fast = with the "
-           "w-term", (f"{WIDE[0]}-fastw", f"{WIDE[0]}-24-fastw"), (f"{WIDE[0]}-wsclean", f"{WIDE[0]}-24-wsclean"))]
+           "w-term", (f"{WIDE[0]}-fastw", f"{WIDE[0]}-24-fastw"), (f"{WIDE[0]}-wsclean", f"{WIDE[0]}-24-wsclean")),
+          ("pointing-small, 84 training skies, curved calibration line, all 36 test skies; fast = with the w-term",
+           ("pointing-small-84-curved-fastw", "pointing-small-84-curved-24-fastw"),
+           ("pointing-small-84-curved-wsclean", "pointing-small-84-curved-24-wsclean"))]
+
+
+def calibration_sets(run_dir: Path) -> list[str]:
+    """The directory names of the skies a run was calibrated on (one or more datasets), as `radtrain calibrate`
+    recorded them in the run's calibration.json; none for a run without one."""
+    path = run_dir / "calibration.json"
+    if not path.exists():
+        return []
+    c = json.loads(path.read_text())
+    sources = c.get("sources") or ([{"dataset": c["dataset"]}] if c.get("dataset") else [])
+    return [Path(src["dataset"]).name for src in sources]
 
 
 def calibration_set(run_dir: Path) -> str | None:
-    """The directory name of the skies a run was calibrated on, as `radtrain calibrate` recorded it in the run's
-    calibration.json; None for a run without one."""
-    path = run_dir / "calibration.json"
-    dataset = json.loads(path.read_text()).get("dataset") if path.exists() else None
-    return Path(dataset).name if dataset else None
+    """The calibration skies of a run as one name ("a + b" for several datasets); None for a run without one."""
+    return " + ".join(calibration_sets(run_dir)) or None
 
 
 #: (key, directory, label, test set): the P(D) baseline
@@ -184,16 +224,16 @@ def load(study: Path):
         path = study / name / evaluation / "metrics.json"
         if path.exists():
             first = name not in seen            # the run's training history goes with its first evaluation
-            copy = name.endswith(("-mid", "-drawn"))    # a trained network calibrated once more: trained once
+            copy = name.endswith(VARIANTS)      # a trained network calibrated once more: trained once
             seen.add(name)
             runs[key] = {"label": label, "train": train, "test": test, "m": json.loads(path.read_text()),
                          "history": _history(study / name / "history.csv") if first and not copy else [],
                          "run": study / name, "eval": study / name / evaluation, "first": first,
-                         "extra": test in EXTRA_TESTS}
+                         "extra": test in EXTRA_TESTS or name.endswith(("-union", "-curved"))}
             m = runs[key]["m"]
             if "per_sky_corrected" in m and (evaluation.startswith("eval-test") or name.startswith("pointing-")):
                 runs[key + "/corrected"] = {
-                    "label": label + ", calibrated", "train": train, "test": test, "extra": test in EXTRA_TESTS,
+                    "label": label + ", calibrated", "train": train, "test": test, "extra": runs[key]["extra"],
                     "m": {**m, "per_sky": m["per_sky_corrected"], "residual_correlation": None, "seconds": None}}
     # the mosaic networks on all 36 test mosaics (the 12 and the 24 more), sky by sky
     for key, name, evaluation, label, train, test in RUNS:
@@ -362,9 +402,10 @@ def edge_rows(runs: dict, study: Path) -> list[str]:
         m = r["m"]
         if "/" in k or "per_sky_intervals" not in m or "run" not in r or not m.get("skies"):
             continue
-        # the calibration skies' prior; for calibration skies of listed pairs (the mosaics') the test skies' own
-        calib = calibration_set(r["run"])
-        box = (prior_box(study / calib) if calib else None) or prior_box(study / r["test"])
+        # the calibration skies' prior (the first of their datasets drawn from one); for calibration skies of
+        # listed pairs (the mosaics') the test skies' own
+        boxes = [prior_box(study / calib) for calib in calibration_sets(r["run"])]
+        box = next((b for b in boxes if b), None) or prior_box(study / r["test"])
         if box is None or any(name not in m["skies"][0].get("modifier", {}) for name in box):
             continue
         d = np.array([edge_distance(s["modifier"], box) for s in m["skies"]])

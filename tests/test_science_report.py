@@ -359,3 +359,38 @@ def test_mosaic_networks_on_more_test_mosaics_pooled_and_placed_in_the_test_skie
     edge = module.edge_rows(module.load(study), study)[2:]
     assert len(edge) == 1 and "calibrated on 96 mosaics of drawn shapes, on 48 mosaics of drawn shapes | 48 | " \
         "0.1-0.2 | 48 |" in edge[0]
+    # calibrated on the listed and the drawn mosaics together (RUN-union): both named, placed in the drawn ones' box
+    (study / "fast-small-union").mkdir()
+    (study / "fast-small-drawn" / "eval-test-random").rename(study / "fast-small-union" / "eval-test-random")
+    (study / "fast-small-union" / "calibration.json").write_text(json.dumps({**model, "sources": [
+        {"dataset": "/runs/calib-fast"}, {"dataset": "/runs/calib-random-fast"}]}))
+    assert module.calibration_set(study / "fast-small-union") == "calib-fast + calib-random-fast"
+    edge = module.edge_rows(module.load(study), study)[2:]
+    assert len(edge) == 1 and "calibrated on the 24 listed and 96 drawn mosaics, on 48 mosaics of drawn shapes " \
+        "| 48 | 0.1-0.2 | 48 |" in edge[0]
+
+
+def test_calibration_variants_get_goal_and_coverage_rows_but_no_bin_tables(tmp_path):
+    """A network calibrated once more with a curved line (PRIORS=1: RUN-curved) is reported in the goal and
+    coverage tables under its own label, without per-bin tables or a second training history."""
+    study = tmp_path / "study"
+    for name in ("fast-small", "fast-small-curved"):
+        m = metrics([0.02 if name == "fast-small" else 0.01] * 10, skies=12)
+        m["per_sky_intervals"] = {"n_calibration_skies": 24, "n_skies": 12, "68": {"per_bin": [0.67] * 10},
+                                  "95": {"per_bin": [1.0] * 10}}
+        m["per_sky_corrected"] = m["per_sky"]
+        (study / name / "eval-test").mkdir(parents=True)
+        (study / name / "eval-test" / "metrics.json").write_text(json.dumps(m))
+        (study / name / "history.csv").write_text("epoch,loss,val_loss,train_s,validation_s\n0,1.0,1.1,5.0,1.0\n")
+    module = report_module()
+    runs = module.load(study)
+    assert runs["fast-small-curved"]["extra"] and not runs["fast-small"]["extra"]
+    assert runs["fast-small-curved"]["history"] == [] and runs["fast-small"]["history"]
+    goals = [r for r in module.goal_rows(runs) if "curved calibration line" in r]
+    assert [r.split(" | ")[0] for r in goals] == ["| seed-small (asinh, width input, flips), curved calibration line",
+                                                  "| seed-small (asinh, width input, flips), curved calibration line, "
+                                                  "calibrated"]
+    assert sum("curved calibration line" in r for r in module.coverage_rows(runs)) == 2
+    text = module.generate(study, tmp_path / "images")
+    assert "**seed-small (asinh, width input, flips), curved" not in text
+    assert text.count("**seed-small (asinh, width input, flips)") == 2
