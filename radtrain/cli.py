@@ -96,6 +96,13 @@ def cmd_calibrate(args) -> int:
                                 curved=args.curved)
     run = evaluate.read_run(args.run)
     print(evaluate.format_calibration(result, run["dataset"]["bin_edges_jy"]))
+    turning = uncertainty.turning_bins(result)
+    if turning.size:
+        edges = run["dataset"]["bin_edges_jy"]
+        print("warning: the curved line turns inside the calibration skies' range in bins "
+              + ", ".join(f"{edges[b]:.3g}-{edges[b + 1]:.3g} Jy" for b in turning)
+              + ": there a higher network count does not always mean a higher calibrated count (their counts "
+                "say little about those bins)")
     if args.curved and not result["curved"]:
         print(f"the line stays straight: a curved line needs {uncertainty.MIN_SKIES_CURVE} or more calibration "
               f"skies, got {result['n_skies']}")

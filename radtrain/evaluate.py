@@ -294,7 +294,7 @@ def format_calibration(c: dict, edges) -> str:
              f"{curve} + {len(c.get('shape', {}).get('axes', []))} shape term(s)",
              f"{'bin (Jy)':>22} {'x corr':>7} {'(16-84%)':>13} {'beta':>6} {'sigma(sky)':>11} {'shared':>8} "
              f"{'95% x/':>8} {'gamma':>7}"]
-    for i, (be, a, cc, g) in enumerate(zip(c["beta"], c["a"], c["c"], c["gamma"])):
+    for i, (be, a, cc, g) in enumerate(zip(uncertainty.slope(c), c["a"], c["c"], c["gamma"])):
         s = np.sqrt(a + cc / n)
         lo, mid, hi = np.percentile(factor[:, i], [16, 50, 84])
         lines.append(f"{edges[i]:10.3g}-{edges[i + 1]:<11.3g} {mid:7.3f} {f'{lo:.3f}-{hi:.3f}':>13} {be:6.2f} "
@@ -302,7 +302,8 @@ def format_calibration(c: dict, edges) -> str:
     lines.append("log(true per tile) = alpha + beta u + shape terms (the sky's scores on the calibration skies' "
                  f"main modes of variation, from {uncertainty.MIN_SKIES_SHAPE} skies), u = log(predicted per tile); "
                  "'x corr': the factor calibrated / network count, median and 16-84% range over the calibration "
-                 "skies; 'beta': the slope on the bin's own u (above 1: the network shrinks); 'sigma(sky)': the "
+                 "skies; 'beta': the slope on the bin's own u, a curved line's at the calibration skies' mean u "
+                 "(above 1: the network shrinks); 'sigma(sky)': the "
                  "scatter (natural log) for an image of the median size; 'shared': the part that does not average "
                  "down over tiles; '95% x/': the 95% interval's factor at the calibration skies' mean; 'gamma': how "
                  "the spread changes with the sky's count (variance x exp(gamma (u - mean u)); 0 below "

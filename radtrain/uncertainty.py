@@ -298,6 +298,21 @@ def interval(counts: np.ndarray, n_tiles, model: dict, level: float) -> tuple[np
     return _shaped(n * np.exp(centre - half), counts), _shaped(n * np.exp(centre + half), counts)
 
 
+def slope(model: dict, u=None) -> np.ndarray:
+    """Per bin, the calibration line's slope d(log calibrated)/d(log network count) at log network counts per tile
+    ``u`` (default: the calibration skies' mean); for a straight line its beta."""
+    u = np.asarray(model["u_mean"] if u is None else u, dtype=np.float64)
+    kappa = np.asarray(model.get("kappa") or np.zeros_like(u), dtype=np.float64) if model.get("curved") else 0.0
+    return np.asarray(model["beta"], dtype=np.float64) + 2.0 * kappa * u
+
+
+def turning_bins(model: dict) -> np.ndarray:
+    """The bins whose curved line turns inside the calibration skies' range (its slope changes sign there): in
+    them a higher network count does not always mean a higher calibrated count."""
+    lo, hi = np.asarray(model["u_range"], dtype=np.float64)
+    return np.flatnonzero(slope(model, lo) * slope(model, hi) < 0)
+
+
 def range_position(counts: np.ndarray, n_tiles, model: dict) -> np.ndarray:
     """Per bin, where an image's network count per tile lies in the calibration skies' range of them: the distance
     of its log to the range's nearer end, in units of the range's width (0.5: the middle, 0: an end, negative:

@@ -283,3 +283,15 @@ def test_a_curved_line_needs_enough_skies_and_older_calibrations_still_read():
     counts = np.exp(np.array([[1.8], [2.9]]))
     assert np.allclose(uncertainty.corrected(counts, 1, old), uncertainty.corrected(counts, 1, m))
     assert np.allclose(uncertainty.interval(counts, 1, old, 0.95), uncertainty.interval(counts, 1, m, 0.95))
+
+
+def test_slope_and_the_bins_where_a_curved_line_turns():
+    """v = beta u + kappa u^2 over u in [0, 1]: slope beta + 2 kappa u; it turns inside the range where the slopes
+    at its two ends differ in sign (bin 1: -1 at 0, +1 at 1), not where they do not (bins 0 and 2)."""
+    model = {"curved": True, "beta": [1.5, -1.0, 2.0], "kappa": [0.5, 1.0, -0.5], "u_mean": [0.5, 0.5, 0.5],
+             "u_range": [[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]]}
+    assert np.allclose(uncertainty.slope(model), [2.0, 0.0, 1.5])
+    assert np.allclose(uncertainty.slope(model, [0.0, 1.0, 1.0]), [1.5, 1.0, 1.0])
+    assert list(uncertainty.turning_bins(model)) == [1]
+    straight = {**model, "curved": False}
+    assert np.allclose(uncertainty.slope(straight), model["beta"]) and uncertainty.turning_bins(straight).size == 0
