@@ -11,10 +11,12 @@
 #   DENSE=1 LARGE=1 bash scripts/science.sh # also the dense set of varied shapes and the seed-large network
 #   RESNET=1 bash scripts/science.sh        # also this project's residual network (about 1.5 h more on 2 cores)
 #   WTERM=1 PART=pointings OUT=runs/pointings bash scripts/science.sh   # also the w-term transfer network (+50 min)
-#   PRIORS=1 PART=pointings OUT=runs/pointings bash scripts/science.sh  # also calibrate and train on a wider prior
-#                                                                       # (+15 min)
+#   PRIORS=1 PART=pointings OUT=runs/pointings bash scripts/science.sh  # also calibrate and train on a wider prior,
+#                                                                       # and a curved line (+15 min, +10 min)
 #   PRIORS=1 PART=mosaics OUT=runs/mosaics bash scripts/science.sh      # also calibrate seed-small on 96 mosaics
-#                                                                       # of drawn shapes (+30 min)
+#                                                                       # of drawn shapes and on those and the 24
+#                                                                       # listed ones pooled, and every network
+#                                                                       # with a curved line (+30 min, +25 min)
 #   PART=pointings OUT=runs/pointings bash scripts/science.sh   # only the transfer study on pointings (45-80 min)
 #
 # Compute budget per stage on the 2-core development machine (no GPU), measured on 2026-12-02 (wall times on 2
@@ -43,7 +45,8 @@
 #             epoch beside other work, about 1.5 h for its 30 epochs; on 2026-12-02 night seed-small 1.3-5.0 min
 #             per run (8-15 s per epoch), seed-large 6.3 min (54 s per epoch), dense-small 8.5 min (25 epochs of
 #             20 s); pointing-small-wide (PRIORS=1) 3.1 min on 2026-12-03 (24 epochs of 7 s)
-#   calibrate, evaluate  well under a minute per run and dataset
+#   calibrate, evaluate  well under a minute per run and dataset (calibrate on 96 or 120 mosaics 1.2-1.5 min);
+#             PRIORS=1 calibrate + evaluate of the whole mosaics part 50 min, of the pointings part 28 min
 #   pofd      the P(D) fit of the 12 test mosaics, 4.1 min (20 s per sky)
 #   report    seconds
 #
