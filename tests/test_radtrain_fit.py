@@ -294,6 +294,20 @@ def test_evaluate_refuses_bad_input(gaussian_run, other_datasets, tmp_path, caps
 # --------------------------------------------------------------------------------------------------------------
 # calibrated per-sky intervals
 
+def sky_log_counts(metrics: dict) -> tuple[np.ndarray, np.ndarray]:
+    """log(network count per tile) and log(true count per tile) of an evaluation's skies (skies, bins)."""
+    u = np.log([np.array(k["pred"]) / k["n_tiles"] for k in metrics["skies"]])
+    v = np.log([np.array(k["true"]) / k["n_tiles"] for k in metrics["skies"]])
+    return u, v
+
+
+def assert_least_squares_line(c: dict, u: np.ndarray, v: np.ndarray, degree: int = 1) -> None:
+    """The calibration's per-bin coefficients are the least-squares polynomial of v on u (alpha, beta[, kappa])."""
+    for b in range(u.shape[1]):
+        fitted = np.polyfit(u[:, b], v[:, b], degree)[::-1]
+        for name, value in zip(("alpha", "beta", "kappa"), fitted):
+            assert c[name][b] == pytest.approx(value, rel=1e-3, abs=1e-4)
+
 @pytest.fixture(scope="module")
 def calibration_skies(tmp_path_factory):
     """4 skies held out for calibration (another seed, every sky in the test split), the training binning."""
@@ -335,13 +349,7 @@ def test_calibrate_gives_per_sky_intervals_to_evaluate_and_predict(gaussian_run,
     assert cli.main(["evaluate", str(run_dir), "--dataset", str(calibration_skies), "--out",
                      str(tmp_path / "on-calib")]) == 0
     assert "THE SAME SKIES" in capsys.readouterr().out
-    mc = json.loads((tmp_path / "on-calib" / "metrics.json").read_text())
-    u = np.log([np.array(k["pred"]) / k["n_tiles"] for k in mc["skies"]])
-    v = np.log([np.array(k["true"]) / k["n_tiles"] for k in mc["skies"]])
-    for b in range(5):
-        beta, alpha = np.polyfit(u[:, b], v[:, b], 1)
-        assert c["beta"][b] == pytest.approx(beta, rel=1e-3, abs=1e-4)
-        assert c["alpha"][b] == pytest.approx(alpha, rel=1e-3, abs=1e-4)
+    assert_least_squares_line(c, *sky_log_counts(json.loads((tmp_path / "on-calib" / "metrics.json").read_text())))
     # the held-out test sky gets intervals, and their coverage is reported per bin
     assert cli.main(["evaluate", str(run_dir)]) == 0
     assert "per-sky interval coverage (1 skies, calibrated on 4)" in capsys.readouterr().out
@@ -409,14 +417,9 @@ def test_calibrate_pools_several_datasets_of_calibration_skies(gaussian_run, cal
     for k, ds in enumerate((calibration_skies, more_calibration_skies)):
         assert cli.main(["evaluate", str(run_dir), "--dataset", str(ds), "--out", str(tmp_path / f"e{k}")]) == 0
         assert "THE SAME SKIES" in capsys.readouterr().out
-        m = json.loads((tmp_path / f"e{k}" / "metrics.json").read_text())
-        u += [np.log(np.array(s["pred"]) / s["n_tiles"]) for s in m["skies"]]
-        v += [np.log(np.array(s["true"]) / s["n_tiles"]) for s in m["skies"]]
-    u, v = np.array(u), np.array(v)
-    for b in range(5):
-        beta, alpha = np.polyfit(u[:, b], v[:, b], 1)
-        assert c["beta"][b] == pytest.approx(beta, rel=1e-3, abs=1e-4)
-        assert c["alpha"][b] == pytest.approx(alpha, rel=1e-3, abs=1e-4)
+        uk, vk = sky_log_counts(json.loads((tmp_path / f"e{k}" / "metrics.json").read_text()))
+        u, v = u + [uk], v + [vk]
+    assert_least_squares_line(c, np.concatenate(u), np.concatenate(v))
     # the held-out test sky is not one of them
     assert cli.main(["evaluate", str(run_dir)]) == 0
     assert "per-sky interval coverage (1 skies, calibrated on 8)" in capsys.readouterr().out
@@ -451,20 +454,14 @@ def test_a_curved_calibration_is_the_least_squares_parabola_of_the_calibration_s
     for k, ds in enumerate(datasets):
         assert cli.main(["evaluate", str(run_dir), "--dataset", str(ds), "--out", str(tmp_path / f"e{k}")]) == 0
         m = json.loads((tmp_path / f"e{k}" / "metrics.json").read_text())
-        u += [np.log(np.array(s["pred"]) / s["n_tiles"]) for s in m["skies"]]
-        v += [np.log(np.array(s["true"]) / s["n_tiles"]) for s in m["skies"]]
+        uk, vk = sky_log_counts(m)
+        u, v = u + [uk], v + [vk]
         # the calibrated counts evaluate reports are the parabola's
         fixed = np.array([s["pred_corrected"] for s in m["skies"]])
         n = np.array([[s["n_tiles"]] for s in m["skies"]])
-        uu = np.log(np.array([s["pred"] for s in m["skies"]]) / n)
-        curve = np.array(c["alpha"]) + np.array(c["beta"]) * uu + np.array(c["kappa"]) * uu ** 2
+        curve = np.array(c["alpha"]) + np.array(c["beta"]) * uk + np.array(c["kappa"]) * uk ** 2
         assert np.allclose(fixed, n * np.exp(curve), rtol=1e-6)
-    u, v = np.array(u), np.array(v)
-    for b in range(5):
-        kappa, beta, alpha = np.polyfit(u[:, b], v[:, b], 2)
-        assert c["kappa"][b] == pytest.approx(kappa, rel=1e-3, abs=1e-4)
-        assert c["beta"][b] == pytest.approx(beta, rel=1e-3, abs=1e-4)
-        assert c["alpha"][b] == pytest.approx(alpha, rel=1e-3, abs=1e-4)
+    assert_least_squares_line(c, np.concatenate(u), np.concatenate(v), degree=2)
     capsys.readouterr()
 
 
