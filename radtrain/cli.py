@@ -93,7 +93,7 @@ def _count(text: str) -> int:
 def cmd_calibrate(args) -> int:
     from radtrain import evaluate, uncertainty
     result = evaluate.calibrate(args.run, args.dataset, split=args.split, shape_terms=args.shape_terms,
-                                curved=args.curved)
+                                curved=args.curved, conformal=args.conformal)
     run = evaluate.read_run(args.run)
     print(evaluate.format_calibration(result, run["dataset"]["bin_edges_jy"]))
     turning = uncertainty.turning_bins(result)
@@ -106,6 +106,9 @@ def cmd_calibrate(args) -> int:
     if args.curved and not result["curved"]:
         print(f"the line stays straight: a curved line needs {uncertainty.MIN_SKIES_CURVE} or more calibration "
               f"skies, got {result['n_skies']}")
+    if args.conformal and not result["conformal"]:
+        print(f"the intervals stay normal: conformal intervals need {uncertainty.MIN_SKIES_CONFORMAL} or more "
+              f"calibration skies, got {result['n_skies']}")
     print(f"wrote {args.run}/{evaluate.CALIBRATION}: radtrain evaluate and predict now give per-sky intervals")
     return 0
 
@@ -180,6 +183,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a curved line: also a term in u^2 per bin (needs 20 or more calibration skies), for a "
                         "network whose response flattens towards the ends of its training range; the spread is "
                         "then the same for every count. See docs/results.md for what it changed")
+    q.add_argument("--conformal", action="store_true",
+                   help="intervals from the quantiles of the calibration skies' residuals (split-conformal, needs "
+                        "20 or more calibration skies) instead of a normal spread: they cover as often as claimed "
+                        "for skies drawn as the calibration skies were, whatever the residuals' distribution, so "
+                        "simulate calibration skies the way the skies to be read may be. See docs/results.md")
     q.set_defaults(func=cmd_calibrate)
 
     q = sub.add_parser("predict", help="estimate N(S) of a FITS image with a trained run",

@@ -231,13 +231,14 @@ def read_calibration(run_dir) -> dict:
     return model
 
 
-def calibrate(run_dir, dataset_dirs, split: str = "test", shape_terms: int = 0, curved: bool = False) -> dict:
+def calibrate(run_dir, dataset_dirs, split: str = "test", shape_terms: int = 0, curved: bool = False,
+              conformal: bool = False) -> dict:
     """Measure the per-sky error model (:mod:`radtrain.uncertainty`) on the ``split`` skies of ``dataset_dirs``
     (one radsim dataset or several, e.g. skies of listed shapes and skies of shapes drawn from a prior, pooled
     into one calibration) and write it to RUN/calibration.json. The skies must be held out from training: the
     training dataset's train and validation splits are refused. ``shape_terms``: principal components of the
-    skies' network counts in the calibration line; ``curved``: a term in u^2 too
-    (:func:`radtrain.uncertainty.calibrate`)."""
+    skies' network counts in the calibration line; ``curved``: a term in u^2 too; ``conformal``: intervals from
+    the quantiles of the skies' residuals instead of the normal model (:func:`radtrain.uncertainty.calibrate`)."""
     t0 = time.perf_counter()
     dirs = [dataset_dirs] if isinstance(dataset_dirs, (str, Path)) else list(dataset_dirs)
     if not dirs:
@@ -262,7 +263,8 @@ def calibrate(run_dir, dataset_dirs, split: str = "test", shape_terms: int = 0, 
     sky = np.unique(np.concatenate(skies), axis=0, return_inverse=True)[1].ravel()
     names = " + ".join(f"{s['dataset']} ({s['split']} split)" for s in sources)
     try:
-        result = uncertainty.calibrate(np.concatenate(preds), np.concatenate(labels), sky, shape_terms, curved)
+        result = uncertainty.calibrate(np.concatenate(preds), np.concatenate(labels), sky, shape_terms, curved,
+                                       conformal)
     except ValueError as exc:
         raise TrainError(f"{names}: {exc}; simulate more calibration skies") from None
     result["sources"] = sources
@@ -282,23 +284,25 @@ def calibration_sources(c: dict) -> list[dict]:
 
 def format_calibration(c: dict, edges) -> str:
     """The calibration as a table for the terminal."""
-    from scipy.stats import t
     n = c["n_tiles_median"]
     u = np.asarray(c["sky_log_pred"])
     factor = np.exp(uncertainty.log_correction(u, c))
     n_params = 2 + bool(c.get("curved")) + len(c.get("shape", {}).get("axes", []))
-    k = t.ppf(0.975, c["n_skies"] - n_params) * np.sqrt(1 + 1 / c["n_skies"])
+    k = uncertainty.interval_multiple(c, 0.95, c["n_skies"] - n_params) * np.sqrt(1 + 1 / c["n_skies"])
     where = " + ".join(f"{s['n_skies']} of the {s['split']} split of {s['dataset']}" for s in calibration_sources(c))
     curve = " + kappa u^2" if c.get("curved") else ""
+    spread = ("; intervals: conformal (quantiles of the skies' residuals)" if c.get("conformal")
+              else "; intervals: normal (Student's t)")
     lines = [f"calibrated on {c['n_skies']} skies ({where}; median {n:.0f} tiles each); the line: alpha + beta u"
-             f"{curve} + {len(c.get('shape', {}).get('axes', []))} shape term(s)",
+             f"{curve} + {len(c.get('shape', {}).get('axes', []))} shape term(s){spread}",
              f"{'bin (Jy)':>22} {'x corr':>7} {'(16-84%)':>13} {'beta':>6} {'sigma(sky)':>11} {'shared':>8} "
              f"{'95% x/':>8} {'gamma':>7}"]
     for i, (be, a, cc, g) in enumerate(zip(uncertainty.slope(c), c["a"], c["c"], c["gamma"])):
         s = np.sqrt(a + cc / n)
+        ki = np.broadcast_to(k, len(c["a"]))[i]
         lo, mid, hi = np.percentile(factor[:, i], [16, 50, 84])
         lines.append(f"{edges[i]:10.3g}-{edges[i + 1]:<11.3g} {mid:7.3f} {f'{lo:.3f}-{hi:.3f}':>13} {be:6.2f} "
-                     f"{s:11.3f} {np.sqrt(a):8.3f} {np.exp(k * s):8.3f} {g:+7.2f}")
+                     f"{s:11.3f} {np.sqrt(a):8.3f} {np.exp(ki * s):8.3f} {g:+7.2f}")
     lines.append("log(true per tile) = alpha + beta u + shape terms (the sky's scores on the calibration skies' "
                  f"main modes of variation, from {uncertainty.MIN_SKIES_SHAPE} skies), u = log(predicted per tile); "
                  "'x corr': the factor calibrated / network count, median and 16-84% range over the calibration "

@@ -162,7 +162,8 @@ def predict(run_dir, image_path, out, force: bool = False, noise_map=None) -> di
         lo, hi = intervals["interval_68"]
         intervals["sigma"] = ((np.asarray(hi) - np.asarray(lo)) / 2).tolist()
         intervals["calibration"] = {"file": calib["file"], "n_skies": calib["n_skies"],
-                                    "n_tiles_median": calib["n_tiles_median"]}
+                                    "n_tiles_median": calib["n_tiles_median"],
+                                    "intervals": "conformal" if calib.get("conformal") else "normal"}
         intervals["calibration_range"] = range_position(counts, n, calib).tolist()
     edges = np.asarray(trained["bin_edges_jy"])
     pixel_deg = props["pixel_deg"] or trained["pixel_deg"]

@@ -375,6 +375,7 @@ def test_calibrate_gives_per_sky_intervals_to_evaluate_and_predict(gaussian_run,
     r = json.loads((tmp_path / "p" / "prediction.json").read_text())
     assert np.allclose(r["interval_95"][0], lo, rtol=1e-4) and np.allclose(r["interval_95"][1], hi, rtol=1e-4)
     assert r["calibration"]["n_skies"] == 4 and len(r["counts_corrected"]) == 5
+    assert r["calibration"]["intervals"] == "normal"
     assert np.allclose(r["calibration_range"], position, atol=1e-4)
     edge = np.flatnonzero(np.array(r["calibration_range"]) < uncertainty.EDGE)
     assert ("at the edge of the calibration" in out) == bool(edge.size)
@@ -463,6 +464,25 @@ def test_a_curved_calibration_is_the_least_squares_parabola_of_the_calibration_s
         assert np.allclose(fixed, n * np.exp(curve), rtol=1e-6)
     assert_least_squares_line(c, np.concatenate(u), np.concatenate(v), degree=2)
     capsys.readouterr()
+    # conformal intervals on the same 20 skies: the 95% one is the largest studentised residual, so on the
+    # calibration skies themselves every true count lies inside it, and the 68% one the 15th of 20 (ceil(21 x 0.68))
+    assert cli.main(["calibrate", str(run_dir), "--curved", "--conformal", *args]) == 0
+    assert "intervals: conformal" in capsys.readouterr().out
+    c = json.loads((run_dir / "calibration.json").read_text())
+    assert c["conformal"]["levels"] == [0.68, 0.95] and np.shape(c["conformal"]["quantiles"]) == (2, 5)
+    inside = {level: [] for level in ("68", "95")}
+    for k, ds in enumerate(datasets):
+        assert cli.main(["evaluate", str(run_dir), "--dataset", str(ds), "--out", str(tmp_path / f"c{k}")]) == 0
+        for s in json.loads((tmp_path / f"c{k}" / "metrics.json").read_text())["skies"]:
+            for level in inside:
+                true = np.array(s["true"])
+                inside[level].append((true >= s[f"pred_lo{level}"]) & (true <= s[f"pred_hi{level}"]))
+    assert np.all(inside["95"])
+    assert np.all(np.sum(inside["68"], axis=0) >= 15)
+    # too few skies for them: the normal intervals, and the terminal says so
+    assert cli.main(["calibrate", str(run_dir), "--conformal", "--dataset", str(calibration_skies)]) == 0
+    assert "stay normal: conformal intervals need 20" in capsys.readouterr().out
+    assert json.loads((run_dir / "calibration.json").read_text())["conformal"] is None
 
 
 def test_the_noise_input_comes_from_the_noise_map(train_dataset, sky_images, tmp_path, capsys):

@@ -295,3 +295,69 @@ def test_slope_and_the_bins_where_a_curved_line_turns():
     assert list(uncertainty.turning_bins(model)) == [1]
     straight = {**model, "curved": False}
     assert np.allclose(uncertainty.slope(straight), model["beta"]) and uncertainty.turning_bins(straight).size == 0
+
+
+def draw_mixed_skies(rng, n_skies, n_tiles, wide=0.2):
+    """One bin, v = 0.2 + 1.3 u + e with a shared error e of 0.05 for most skies and 0.3 for a fraction ``wide``
+    of them (the mosaics' count shapes at the S0 edges err about twice as much as the rest): heavy-tailed."""
+    u = rng.uniform(np.log(5), np.log(50), (n_skies, 1))
+    sd = np.where(rng.uniform(size=(n_skies, 1)) < wide, 0.3, 0.05)
+    v = 0.2 + 1.3 * u + rng.normal(0.0, 1.0, (n_skies, 1)) * sd
+    return np.repeat(np.exp(u), n_tiles, axis=0), np.repeat(np.exp(v), n_tiles, axis=0), \
+        np.repeat(np.arange(n_skies), n_tiles)
+
+
+def test_conformal_intervals_cover_as_claimed_where_normal_ones_do_not():
+    """Heavy-tailed residuals: a normal spread fitted to all skies covers about 87% at 68% and 93% at 95%;
+    the conformal quantiles of 40 calibration skies cover at their nominal rates (ceil(41 p) / 41: 0.683, 0.951)."""
+    rng = np.random.default_rng(11)
+    hits = {(kind, level): [] for kind in ("conformal", "normal") for level in uncertainty.LEVELS}
+    for _ in range(300):
+        skies = draw_mixed_skies(rng, 40, 4)
+        models = {"conformal": uncertainty.calibrate(*skies, conformal=True), "normal": uncertainty.calibrate(*skies)}
+        assert models["conformal"]["conformal"]["levels"] == list(uncertainty.LEVELS)
+        assert models["normal"]["conformal"] is None
+        pred, true, _ = draw_mixed_skies(rng, 50, 4)
+        sp, st = pred.reshape(50, 4, 1).sum(axis=1), true.reshape(50, 4, 1).sum(axis=1)
+        for kind, m in models.items():
+            for level in uncertainty.LEVELS:
+                hits[kind, level].append(uncertainty.coverage(st, *uncertainty.interval(sp, 4, m, level))[0])
+    assert abs(np.mean(hits["conformal", 0.68]) - 0.683) < 0.02
+    assert abs(np.mean(hits["conformal", 0.95]) - 0.951) < 0.015
+    assert np.mean(hits["normal", 0.68]) > 0.8 and np.mean(hits["normal", 0.95]) < 0.94
+
+
+def test_conformal_quantiles_are_the_studentised_residuals_order_statistics():
+    """Recomputed by hand from the least-squares line: residual e_i, leverage h_i = 1/m + (u_i - mean u)^2 / S_uu,
+    spread s_i^2 = (a + c / n) exp(gamma (u_i - mean u)); the 68% quantile of 24 skies is the 17th smallest |e| / (s sqrt(1 - h))
+    (ceil(25 x 0.68) = 17), the 95% one the 24th; a new sky's half-width is that times s sqrt(1 + h0)."""
+    rng = np.random.default_rng(12)
+    pred, true, sky = draw_mixed_skies(rng, 24, 4)
+    m = uncertainty.calibrate(pred, true, sky, conformal=True)
+    u, v = np.log(pred[::4, 0]), np.log(true[::4, 0])
+    e = v - np.polyval(np.polyfit(u, v, 1), u)
+    h = 1 / 24 + (u - u.mean()) ** 2 / ((u - u.mean()) ** 2).sum()
+    s2 = (m["a"][0] + m["c"][0] / 4) * np.exp(m["gamma"][0] * (u - u.mean()))
+    score = np.sort(np.abs(e) / np.sqrt(s2 * (1 - h)))
+    assert m["conformal"]["quantiles"] == [pytest.approx([score[16]], rel=1e-9), pytest.approx([score[23]], rel=1e-9)]
+    u0 = np.array([[2.0], [3.5]])
+    lo, hi = uncertainty.interval(4 * np.exp(u0), 4, m, 0.68)
+    h0 = 1 / 24 + (u0 - u.mean()) ** 2 / ((u - u.mean()) ** 2).sum()
+    s2 = (m["a"][0] + m["c"][0] / 4) * np.exp(m["gamma"][0] * (np.clip(u0, u.min(), u.max()) - u.mean()))
+    assert np.allclose(np.log(hi / lo) / 2, score[16] * np.sqrt(s2 * (1 + h0)))
+
+
+def test_conformal_intervals_need_enough_skies_and_their_levels():
+    rng = np.random.default_rng(13)
+    skies = draw_mixed_skies(rng, uncertainty.MIN_SKIES_CONFORMAL - 1, 4)
+    few, normal = uncertainty.calibrate(*skies, conformal=True), uncertainty.calibrate(*skies)
+    assert few["conformal"] is None
+    counts = np.exp(np.array([[1.8], [2.9]]))
+    assert np.allclose(uncertainty.interval(counts, 4, few, 0.95), uncertainty.interval(counts, 4, normal, 0.95))
+    m = uncertainty.calibrate(*draw_mixed_skies(rng, 30, 4), conformal=True)
+    with pytest.raises(ValueError, match="conformal quantiles are for levels 0.68, 0.95"):
+        uncertainty.interval(counts, 4, m, 0.9)
+    # a format-6 calibration (no quantiles) reads as a normal one
+    old = {k: v for k, v in m.items() if k != "conformal"} | {"format": 6}
+    assert np.allclose(uncertainty.interval(counts, 4, old, 0.68),
+                       uncertainty.interval(counts, 4, m | {"conformal": None}, 0.68))
