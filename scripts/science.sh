@@ -16,7 +16,10 @@
 #   PRIORS=1 PART=mosaics OUT=runs/mosaics bash scripts/science.sh      # also calibrate seed-small on 96 mosaics
 #                                                                       # of drawn shapes and on those and the 24
 #                                                                       # listed ones pooled, and every network
-#                                                                       # with a curved line (+30 min, +25 min)
+#                                                                       # with a curved line, and with a curved
+#                                                                       # line and conformal intervals on the 96
+#                                                                       # (+30 min, +25 min, +15 min)
+#   ONLY='*-conformal' STAGES="calibrate evaluate" ... bash scripts/science.sh   # only the runs these globs name
 #   PART=pointings OUT=runs/pointings bash scripts/science.sh   # only the transfer study on pointings (45-80 min)
 #
 # Compute budget per stage on the 2-core development machine (no GPU), measured on 2026-12-02 (wall times on 2
@@ -90,7 +93,8 @@
 #             pointing-calib-random-w) (-> RUN/calibration.json); with PRIORS=1 also pointing-small, -42 and -84
 #             once more as RUN-mid (the same weights) calibrated on pointing-calib-mid, and pointing-small-wide
 #             on pointing-calib-mid; with PRIORS=1 fast-small, -s2 and -s3 once more as RUN-drawn calibrated on
-#             calib-random-fast
+#             calib-random-fast, every network as RUN-curved (a curved line, on its own calibration skies) and as
+#             RUN-conformal (a curved line and conformal intervals; the mosaic networks on calib-random-fast)
 #   evaluate  every run on test-fast (eval-test), test-24-fast (eval-test-24) and test-random-fast
 #             (eval-test-random); fast-small and the pointing networks on transfer-fast,
 #             transfer-fast-w (WTERM=1) and transfer-wsclean; the flat-sky pointing networks also on
@@ -123,6 +127,7 @@ LARGE="${LARGE:-0}"
 RESNET="${RESNET:-0}"
 WTERM="${WTERM:-0}"
 PRIORS="${PRIORS:-0}"
+ONLY="${ONLY:-}"
 mkdir -p "$OUT"
 export TF_CPP_MIN_LOG_LEVEL=2 OMP_NUM_THREADS=1
 # the fast imager's PSF, noise filter and beam are made once per configuration and shared by every rank and run
@@ -166,8 +171,20 @@ fit() {        # run config dataset [overrides...]
     radtrain fit "$config" --dataset "$OUT/$dataset" --out "$OUT/$run" "$@" 2>&1 | tee "$OUT/$run.log" | tail -3
 }
 
+selected() {   # run: whether ONLY (space-separated globs, e.g. '*-conformal fast-small') names it
+    [ -z "$ONLY" ] && return 0
+    local pattern patterns
+    read -ra patterns <<< "$ONLY"
+    for pattern in "${patterns[@]}"; do
+        # shellcheck disable=SC2053
+        [[ "$1" == $pattern ]] && return 0
+    done
+    return 1
+}
+
 evaluate() {   # run test-dataset name
     local run="$1" dataset="$2" name="$3"
+    selected "$run" || return 0
     say "evaluate $run on $dataset"
     radtrain evaluate "$OUT/$run" --dataset "$OUT/$dataset" --out "$OUT/$run/$name" \
         2>&1 | tee "$OUT/$run-$name.log" | tail -16
@@ -183,7 +200,10 @@ DRAWN_RUNS=(fast-small fast-small-s2 fast-small-s3)
 # and calibrated on both, the 24 listed and the 96 drawn (RUN-union); every mosaic network also with a curved
 # calibration line on its own calibration skies (RUN-curved, radtrain calibrate --curved)
 CURVED_RUNS=("${RUNS[@]}")
-[ "$PRIORS" = 1 ] && RUNS+=("${DRAWN_RUNS[@]/%/-drawn}" "${DRAWN_RUNS[@]/%/-union}" "${CURVED_RUNS[@]/%/-curved}")
+# and with a curved line and conformal intervals calibrated on the 96 mosaics of drawn shapes (RUN-conformal,
+# radtrain calibrate --curved --conformal): intervals for skies drawn as those were, whatever the residuals' shape
+[ "$PRIORS" = 1 ] && RUNS+=("${DRAWN_RUNS[@]/%/-drawn}" "${DRAWN_RUNS[@]/%/-union}" "${CURVED_RUNS[@]/%/-curved}"
+                            "${CURVED_RUNS[@]/%/-conformal}")
 part mosaics || { RUNS=(); DRAWN_RUNS=(); CURVED_RUNS=(); }
 
 if wants simulate && part mosaics; then
@@ -276,11 +296,15 @@ POINTING_RUNS=(pointing-small pointing-small-42 pointing-small-84 pointing-small
 MID_RUNS=(pointing-small pointing-small-42 pointing-small-84)
 # PRIORS=1: the flat-sky pointing networks also with a curved calibration line (RUN-curved)
 CURVED_POINTING_RUNS=(pointing-small pointing-small-42 pointing-small-84 pointing-small-42-s2 pointing-small-42-s3)
-[ "$PRIORS" = 1 ] && POINTING_RUNS+=("${MID_RUNS[@]/%/-mid}" pointing-small-wide "${CURVED_POINTING_RUNS[@]/%/-curved}")
+# and once more with conformal intervals on top of the curved line (RUN-conformal, on their own calibration skies)
+[ "$PRIORS" = 1 ] && POINTING_RUNS+=("${MID_RUNS[@]/%/-mid}" pointing-small-wide "${CURVED_POINTING_RUNS[@]/%/-curved}"
+                                    "${CURVED_POINTING_RUNS[@]/%/-conformal}")
 part pointings || { POINTING_RUNS=(); CURVED_POINTING_RUNS=(); }
 calibration_set() {   # the datasets a run is calibrated on (one or more)
     case "$1" in
         *-curved) calibration_set "${1%-curved}" ;;
+        pointing-*-conformal) calibration_set "${1%-conformal}" ;;
+        *-conformal) echo calib-random-fast ;;
         *-union) echo calib-fast calib-random-fast ;;
         pointing-*-w) echo pointing-calib-random-w ;;
         pointing-*-mid|pointing-*-wide) echo pointing-calib-mid ;;
@@ -300,15 +324,21 @@ if wants calibrate; then
     if [ "$PRIORS" = 1 ]; then
         for run in "${MID_RUNS[@]}"; do copy_network "$run" "$run-mid"; done
         for run in "${DRAWN_RUNS[@]}"; do copy_network "$run" "$run-drawn"; copy_network "$run" "$run-union"; done
-        for run in "${CURVED_RUNS[@]}" "${CURVED_POINTING_RUNS[@]}"; do copy_network "$run" "$run-curved"; done
+        for run in "${CURVED_RUNS[@]}" "${CURVED_POINTING_RUNS[@]}"; do
+            copy_network "$run" "$run-curved"
+            copy_network "$run" "$run-conformal"
+        done
     fi
     for run in "${RUNS[@]}" "${POINTING_RUNS[@]}"; do
+        selected "$run" || continue
         [ -e "$OUT/$run/best.weights.h5" ] || { say "$run: not trained, skipped"; continue; }
         calib="$(calibration_set "$run")"
         args=()
         for set in $calib; do args+=(--dataset "$OUT/$set"); done
-        [[ "$run" == *-curved ]] && args+=(--curved)
-        say "calibrate $run on $calib$([[ "$run" == *-curved ]] && echo ', curved line')"
+        how=""
+        [[ "$run" == *-curved || "$run" == *-conformal ]] && { args+=(--curved); how=", curved line"; }
+        [[ "$run" == *-conformal ]] && { args+=(--conformal); how+=", conformal intervals"; }
+        say "calibrate $run on $calib$how"
         radtrain calibrate "$OUT/$run" "${args[@]}" 2>&1 | tee "$OUT/$run-calibrate.log" | tail -14
     done
 fi

@@ -115,21 +115,26 @@ RUNS = [
           ("-24-fastw", "eval-transfer-24-fast-w", "24 more w-term fast-imaged pointings", "transfer-24-fast-w"),
           ("-24-wsclean", "eval-transfer-24-wsclean", "24 more WSClean-imaged pointings", "transfer-24-wsclean"))],
 ]
+#: the test sets of a pointing network's calibration variants: (key suffix, evaluation, what, test set)
+POINTING_VARIANT_TESTS = (
+    ("", "eval-transfer-fast", "fast-imaged pointings", "transfer-fast"),
+    ("-wsclean", "eval-transfer-wsclean", "WSClean-imaged pointings", "transfer-wsclean"),
+    ("-test48", "eval-pointing-test", "48 fast-imaged test pointings", "pointing-test-fast"),
+    ("-random144", "eval-pointing-random", "144 fast-imaged pointings of drawn shapes", "pointing-test-random"))
+#: and the 84-sky network's on the w-term test skies, for the transfer
+W_TERM_TESTS = (
+    ("-fastw", "eval-transfer-fast-w", "w-term fast-imaged pointings", "transfer-fast-w"),
+    ("-24-fastw", "eval-transfer-24-fast-w", "24 more w-term fast-imaged pointings", "transfer-24-fast-w"),
+    ("-24-wsclean", "eval-transfer-24-wsclean", "24 more WSClean-imaged pointings", "transfer-24-wsclean"))
 #: PRIORS=1: the flat-sky pointing networks with a curved calibration line (`radtrain calibrate --curved`) on their
-#: own calibration skies, tested as the networks are (and the 84-sky one on the w-term test skies, for the transfer)
-RUNS += [(f"{run}-curved{key}", f"{run}-curved", evaluation, f"{label}, curved calibration line, on {what}", train,
-          test)
+#: own calibration skies (RUN-curved), and with conformal intervals on top of it (`--curved --conformal`,
+#: RUN-conformal), tested as the networks are
+RUNS += [(f"{run}{suffix}{key}", f"{run}{suffix}", evaluation, f"{label}, {how}, on {what}", train, test)
+         for suffix, how in (("-curved", "curved calibration line"),
+                             ("-conformal", "curved line, conformal intervals"))
          for run, label, train in POINTING_NETWORKS
-         for key, evaluation, what, test in (
-             ("", "eval-transfer-fast", "fast-imaged pointings", "transfer-fast"),
-             ("-wsclean", "eval-transfer-wsclean", "WSClean-imaged pointings", "transfer-wsclean"),
-             ("-test48", "eval-pointing-test", "48 fast-imaged test pointings", "pointing-test-fast"),
-             ("-random144", "eval-pointing-random", "144 fast-imaged pointings of drawn shapes",
-              "pointing-test-random"),
-             *((("-fastw", "eval-transfer-fast-w", "w-term fast-imaged pointings", "transfer-fast-w"),
-                ("-24-fastw", "eval-transfer-24-fast-w", "24 more w-term fast-imaged pointings", "transfer-24-fast-w"),
-                ("-24-wsclean", "eval-transfer-24-wsclean", "24 more WSClean-imaged pointings",
-                 "transfer-24-wsclean")) if run == "pointing-small-84" else ()))]
+         for key, evaluation, what, test in POINTING_VARIANT_TESTS
+         + (W_TERM_TESTS if run == "pointing-small-84" and suffix == "-curved" else ())]
 #: PRIORS=1: seed-small and its two other training seeds calibrated once more, on 96 mosaics of count shapes drawn
 #: from the training box (calib-random-fast) instead of the 24 listed ones, and on both together (RUN-union)
 DRAWN = ("fast-small", "fast-small-s2", "fast-small-s3")
@@ -142,9 +147,16 @@ RUNS += [(f"{key}{suffix}", f"{name}{suffix}", evaluation, f"{label}, {what}", t
 RUNS += [(f"{key}-curved", f"{name}-curved", evaluation, f"{label}, curved calibration line", train, test)
          for key, name, evaluation, label, train, test in list(RUNS)
          if evaluation == "eval-test" and not name.endswith(("-drawn", "-union"))]
+#: PRIORS=1: every mosaic network with a curved line and conformal intervals, calibrated on the 96 mosaics of drawn
+#: shapes (RUN-conformal)
+RUNS += [(f"{key}-conformal", f"{name}-conformal", evaluation,
+          f"{label}, curved line, conformal intervals, calibrated on 96 mosaics of drawn shapes", train, test)
+         for key, name, evaluation, label, train, test in list(RUNS)
+         if evaluation == "eval-test" and not name.endswith(("-drawn", "-union", "-curved"))
+         and not name.startswith("pointing-")]
 #: calibration variants of a trained network (a copy of it calibrated once more): goal and coverage rows, no per-bin
 #: tables, no training history
-VARIANTS = ("-mid", "-drawn", "-union", "-curved")
+VARIANTS = ("-mid", "-drawn", "-union", "-curved", "-conformal")
 #: the mosaic networks also on 24 more test mosaics (the 12 test pairs twice more) and on 48 mosaics of count shapes
 #: drawn from the training box: (key suffix, evaluation directory, what, test set); goal and coverage rows, no
 #: per-bin tables
@@ -229,7 +241,7 @@ def load(study: Path):
             runs[key] = {"label": label, "train": train, "test": test, "m": json.loads(path.read_text()),
                          "history": _history(study / name / "history.csv") if first and not copy else [],
                          "run": study / name, "eval": study / name / evaluation, "first": first,
-                         "extra": test in EXTRA_TESTS or name.endswith(("-union", "-curved"))}
+                         "extra": test in EXTRA_TESTS or name.endswith(("-union", "-curved", "-conformal"))}
             m = runs[key]["m"]
             if "per_sky_corrected" in m and (evaluation.startswith("eval-test") or name.startswith("pointing-")):
                 runs[key + "/corrected"] = {
@@ -449,6 +461,73 @@ def range_rows(runs: dict) -> list[str]:
                      for sel in (zones["inside"], zones["edge"], zones["outside"])]
             out.append(f"| {r['label']} | {len(m['skies'])} | {level}% | " + " | ".join(cells) + " |")
     return out if len(out) > 2 else []
+
+
+#: random splits of the drawn calibration and test skies pooled (split_rows), and their generator's seed
+SPLITS, SPLIT_SEED = 200, 2306159
+#: the test sets of drawn count shapes whose skies are pooled with the calibration skies in split_rows
+DRAWN_TESTS = ("test-random-fast", "pointing-test-random")
+
+
+def sky_logs(m: dict, floor) -> tuple[np.ndarray, np.ndarray]:
+    """(network, true) log counts per tile (skies, bins) of an evaluation's skies, the network's held to ``floor``
+    as the calibration holds them."""
+    from radtrain.uncertainty import log_per_tile
+    n = np.array([s["n_tiles"] for s in m["skies"]], dtype=float)
+    return (log_per_tile(np.array([s["pred"] for s in m["skies"]], dtype=float), n, np.asarray(floor)),
+            log_per_tile(np.array([s["true"] for s in m["skies"]], dtype=float), n))
+
+
+def split_coverage(u: np.ndarray, v: np.ndarray, n_calib: int, curved: bool, conformal: bool,
+                   splits: int = SPLITS, seed: int = SPLIT_SEED) -> dict[str, np.ndarray]:
+    """Coverage (splits, bins) per level ("68", "95") of the intervals of calibrations refitted on ``n_calib``
+    skies drawn at random from the skies' log counts per tile (u network, v true; skies, bins), tested on the
+    rest, over ``splits`` random splits. Each sky enters as 4 tiles of its count per tile: the spread's per-tile
+    part, which the skies' sums alone cannot show, is then 0 and the spread one per bin (a conformal interval
+    does not depend on a spread that is the same for every sky)."""
+    from radtrain import uncertainty
+    rng = np.random.default_rng(seed)
+    out = {"68": [], "95": []}
+    for _ in range(splits):
+        order = rng.permutation(len(u))
+        cal, test = order[:n_calib], order[n_calib:]
+        tiles = np.repeat(np.exp(u[cal]), 4, axis=0), np.repeat(np.exp(v[cal]), 4, axis=0)
+        model = uncertainty.calibrate(*tiles, np.repeat(np.arange(n_calib), 4), curved=curved, conformal=conformal)
+        for level in out:
+            lo, hi = uncertainty.interval(4.0 * np.exp(u[test]), 4, model, int(level) / 100)
+            out[level].append(uncertainty.coverage(np.exp(v[test]), lo / 4.0, hi / 4.0))
+    return {level: np.array(c) for level, c in out.items()}
+
+
+def split_rows(runs: dict) -> list[str]:
+    """Per network calibrated with conformal intervals on skies of drawn count shapes and tested on skies drawn
+    the same way: the two sets pooled and split at random, as many calibrating and testing as in the run, over
+    SPLITS splits; the coverage of the curved line's normal (Student's t) and conformal intervals per bin, averaged
+    over the splits, and how much it varies from split to split. One fixed test set is one such split."""
+    rows = []
+    for k, r in runs.items():
+        path = r.get("run") and r["run"] / "calibration.json"
+        if ("/" in k or r["test"] not in DRAWN_TESTS or not r["run"].name.endswith("-conformal")
+                or not path.exists() or not r["m"].get("skies")):
+            continue
+        c = json.loads(path.read_text())
+        ut, vt = sky_logs(r["m"], c["floor"])
+        u, v = np.vstack([c["sky_log_pred"], ut]), np.vstack([c["sky_log_true"], vt])
+        for method, conformal in (("normal", False), ("conformal", True)):
+            cov = split_coverage(u, v, c["n_skies"], c.get("curved", False), conformal)
+            for level, tol in (("68", 0.08), ("95", 0.05)):
+                mean = cov[level].mean(axis=0)
+                share = np.mean(np.abs(cov[level] - int(level) / 100) <= tol + 1e-9)
+                ok = int(np.sum(np.abs(mean - int(level) / 100) <= tol + 1e-9))
+                rows.append(f"| {r['label']} | {method} | {level}% | {c['n_skies']} + {len(ut)} | "
+                            + " | ".join(f"{x:.2f}" for x in mean)
+                            + f" | {cov[level].std(axis=0).mean():.3f} | {ok} of {mean.size} | {share:.2f} |")
+    if not rows:
+        return []
+    e = next(r["m"]["bin_edges_jy"] for r in runs.values() if "bin_edges_jy" in r["m"])
+    return ["| reading | intervals | level | skies: calibrating + testing | " + " | ".join(bin_labels(e))
+            + " | split-to-split spread | bins within goal (mean) | bins within goal, share over splits |",
+            "|---|---|---|---:|" + "---:|" * (len(e) - 1) + "---:|---:|---:|"] + rows
 
 
 def transfer_pairs(runs: dict) -> list[tuple[str, dict, dict]]:
@@ -695,6 +774,17 @@ def generate(study: Path, images: Path, prefix: str = "results") -> str:
                      "within the training box, 12 of its pairs, edges included): their test skies of drawn shapes "
                      "are placed in the box they were drawn from, the training box.",
                      edge_rows(runs, study))
+    lines += section("Coverage over random splits of the skies of drawn shapes",
+                     "A test set of 48 skies is one draw: even intervals that cover exactly 68% on average cover "
+                     "a given 48 skies 68 +- 7% (binomial), and the calibration skies are a draw too. Here the "
+                     "calibration skies of drawn shapes and the test skies drawn the same way are pooled and split "
+                     f"at random {SPLITS} times, as many calibrating and testing as in the run, each calibration "
+                     "refitted on its skies' summed counts (`radtrain.uncertainty.calibrate`, the curved line; the "
+                     "spread's per-tile part, which summed counts cannot show, set to 0). The coverage per bin is "
+                     "the mean over the splits; 'split-to-split spread' is its standard deviation, averaged over the "
+                     "bins; the last column the share of the splits' bins within the goal. 'normal': Student's t "
+                     "times one spread; 'conformal': the calibration skies' studentised residuals' quantiles "
+                     "(`radtrain calibrate --conformal`).", split_rows(runs))
     lines += section("Coverage by where the network count lies in the calibration range",
                      "Per test sky and bin, where the network's count per tile lies in the calibration skies' range "
                      "of them (`radtrain.uncertainty.range_position`): inside, at the edge (the outer tenth of the "
