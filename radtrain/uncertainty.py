@@ -118,9 +118,10 @@ def calibrate(tile_pred: np.ndarray, tile_true: np.ndarray, realisation: np.ndar
     ``realisation`` ids), with ``shape_terms`` principal components of the skies' network counts in the line (at
     most bins - 1; none below ``MIN_SKIES_SHAPE`` skies) and, if ``curved`` (from ``MIN_SKIES_CURVE`` skies), a
     term in u^2; if ``conformal`` (from ``MIN_SKIES_CONFORMAL`` skies), the quantiles of the skies' studentised
-    residuals for the intervals of ``LEVELS`` (``conformal``: levels and quantiles per bin, else None). Returns a JSON-able dict: per bin ``alpha``, ``beta``, ``kappa`` (the u^2 coefficient, 0 for a
-    straight line), the shape terms' ``delta`` (bins, K), ``xtx_inv`` (the design's (X'X)^-1), ``a``, ``c``,
-    ``gamma``, ``u_mean``, ``u_ss``, ``u_range``, ``floor``; ``curved``; ``shape`` (the principal axes and their
+    residuals for the intervals of ``LEVELS`` (``conformal``: levels and quantiles per bin, else None). Returns a
+    JSON-able dict: per bin ``alpha``, ``beta``, ``kappa`` (the u^2 coefficient, 0 for a straight line), the
+    shape terms' ``delta`` (bins, K), ``xtx_inv`` (the design's (X'X)^-1), ``a``, ``c``, ``gamma``, ``u_mean``,
+    ``u_ss``, ``u_range``, ``floor``; ``curved``; ``shape`` (the principal axes and their
     mean); the number of skies and their median number of tiles; the residual variance (divided by the spread's
     factor) at each part size."""
     tile_pred = np.asarray(tile_pred, dtype=np.float64)
@@ -186,10 +187,11 @@ def calibrate(tile_pred: np.ndarray, tile_true: np.ndarray, realisation: np.ndar
 def _conformal(u, v, sizes, x, coef, xtx_inv, a, c, factor) -> dict:
     """Per level of ``LEVELS`` and bin, the ceil((m + 1) p)-th smallest of the m calibration skies' studentised
     residuals |e| / (s sqrt(1 - h)) (s: the fitted spread for the sky's size and count, h: its leverage). A new
-    sky's residual, divided by s sqrt(1 + h), is then below that quantile with probability at least p if it is
-    exchangeable with the calibration skies (split-conformal prediction with normalised scores: Lei et al. 2018,
-    JASA 113, 1094; the studentised residual stands for the leave-one-out one, as in the jackknife of Barber et al.
-    2021, Ann. Stat. 49, 486). Unlike Student's t it does not assume normal residuals."""
+    sky's residual, divided by s sqrt(1 + h), is then below that quantile with probability about p (at least p
+    for a line fitted on other skies) if it is exchangeable with the calibration skies (split-conformal prediction
+    with normalised scores: Lei et al. 2018, JASA 113, 1094; the studentised residual stands for the leave-one-out
+    one, as in the jackknife of Barber et al. 2021, Ann. Stat. 49, 486). Unlike Student's t it does not assume
+    normal residuals."""
     e = v - _centre(x, coef)
     s2 = (a + c / sizes[:, None]) * factor
     leverage = np.einsum("ibp,bpq,ibq->ib", x, xtx_inv, x)

@@ -329,8 +329,9 @@ def test_conformal_intervals_cover_as_claimed_where_normal_ones_do_not():
 
 def test_conformal_quantiles_are_the_studentised_residuals_order_statistics():
     """Recomputed by hand from the least-squares line: residual e_i, leverage h_i = 1/m + (u_i - mean u)^2 / S_uu,
-    spread s_i^2 = (a + c / n) exp(gamma (u_i - mean u)); the 68% quantile of 24 skies is the 17th smallest |e| / (s sqrt(1 - h))
-    (ceil(25 x 0.68) = 17), the 95% one the 24th; a new sky's half-width is that times s sqrt(1 + h0)."""
+    spread s_i^2 = (a + c / n) exp(gamma (u_i - mean u)); the 68% quantile of 24 skies is the 17th smallest
+    |e| / (s sqrt(1 - h)) (ceil(25 x 0.68) = 17), the 95% one the 24th; a new sky's half-width is that times
+    s sqrt(1 + h0)."""
     rng = np.random.default_rng(12)
     pred, true, sky = draw_mixed_skies(rng, 24, 4)
     m = uncertainty.calibrate(pred, true, sky, conformal=True)
