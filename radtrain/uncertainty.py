@@ -194,7 +194,7 @@ def _conformal(u, v, sizes, x, coef, xtx_inv, a, c, factor) -> dict:
     normal residuals."""
     e = v - _centre(x, coef)
     s2 = (a + c / sizes[:, None]) * factor
-    leverage = np.einsum("ibp,bpq,ibq->ib", x, xtx_inv, x)
+    leverage = _leverage(x, xtx_inv)
     score = np.abs(e) / np.sqrt(np.maximum(s2 * (1.0 - leverage), 1e-300))
     m = score.shape[0]
     ordered = np.sort(score, axis=0)
@@ -255,6 +255,11 @@ def _slope(u, y, u_mean, u_ss, default) -> np.ndarray:
     """Per bin, the least-squares slope of y against u over the skies (rows); ``default`` where u does not vary."""
     return np.where(u_ss > 0, ((u - u_mean) * (y - y.mean(axis=0))).sum(axis=0) / np.where(u_ss > 0, u_ss, 1.0),
                     default)
+
+
+def _leverage(x: np.ndarray, xtx_inv: np.ndarray) -> np.ndarray:
+    """Per row and bin, the leverage x (X'X)^-1 x' of design rows x (rows, bins, p)."""
+    return np.einsum("ibp,bpq,ibq->ib", x, xtx_inv, x)
 
 
 def _spread_factor(u, gamma, u_mean, u_range) -> np.ndarray:
@@ -333,7 +338,7 @@ def interval(counts: np.ndarray, n_tiles, model: dict, level: float) -> tuple[np
     if "gamma" in model:
         s2 = s2 * _spread_factor(u, model["gamma"], model["u_mean"], np.asarray(model["u_range"]))
     if "xtx_inv" in model:
-        leverage = np.einsum("ibp,bpq,ibq->ib", x, np.asarray(model["xtx_inv"]), x)
+        leverage = _leverage(x, np.asarray(model["xtx_inv"]))
     else:                                   # a line alone: 1/m + (u - mean u)^2 / S_uu
         u_ss = np.asarray(model["u_ss"])
         leverage = 1.0 / m + np.where(u_ss > 0, (u - np.asarray(model["u_mean"])) ** 2

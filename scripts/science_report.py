@@ -397,11 +397,15 @@ def edge_distance(modifier: dict, box: dict) -> float:
     return float(min(d))
 
 
+def sky_field(m: dict, key: str) -> np.ndarray:
+    """An evaluation's per-sky record ``key`` ("pred", "true", "n_tiles", ...) over its skies, as floats."""
+    return np.array([s[key] for s in m["skies"]], dtype=float)
+
+
 def sky_hits(m: dict, level: str) -> np.ndarray:
     """(skies, bins): whether each test sky's true count lies inside its ``level`` ("68", "95") interval."""
-    true = np.array([s["true"] for s in m["skies"]], dtype=float)
-    return ((true >= np.array([s[f"pred_lo{level}"] for s in m["skies"]]))
-            & (true <= np.array([s[f"pred_hi{level}"] for s in m["skies"]])))
+    true = sky_field(m, "true")
+    return (true >= sky_field(m, f"pred_lo{level}")) & (true <= sky_field(m, f"pred_hi{level}"))
 
 
 def edge_rows(runs: dict, study: Path) -> list[str]:
@@ -452,9 +456,7 @@ def range_rows(runs: dict) -> list[str]:
         if len(m["skies"]) < MIN_EDGE_SKIES and r["test"] != "test-fast":     # the mosaics' test skies: all 12
             continue
         model = json.loads(path.read_text())
-        pred = np.array([s["pred"] for s in m["skies"]], dtype=float)
-        n = np.array([s["n_tiles"] for s in m["skies"]], dtype=float)
-        zones = range_zones(range_position(pred, n, model))
+        zones = range_zones(range_position(sky_field(m, "pred"), sky_field(m, "n_tiles"), model))
         for level in ("68", "95"):
             hit = sky_hits(m, level)
             cells = [f"{int(sel.sum())}, {hit[sel].mean():.2f}" if sel.any() else "0"
@@ -473,30 +475,31 @@ def sky_logs(m: dict, floor) -> tuple[np.ndarray, np.ndarray]:
     """(network, true) log counts per tile (skies, bins) of an evaluation's skies, the network's held to ``floor``
     as the calibration holds them."""
     from radtrain.uncertainty import log_per_tile
-    n = np.array([s["n_tiles"] for s in m["skies"]], dtype=float)
-    return (log_per_tile(np.array([s["pred"] for s in m["skies"]], dtype=float), n, np.asarray(floor)),
-            log_per_tile(np.array([s["true"] for s in m["skies"]], dtype=float), n))
+    n = sky_field(m, "n_tiles")
+    return log_per_tile(sky_field(m, "pred"), n, np.asarray(floor)), log_per_tile(sky_field(m, "true"), n)
 
 
-def split_coverage(u: np.ndarray, v: np.ndarray, n_calib: int, curved: bool, conformal: bool,
-                   splits: int = SPLITS, seed: int = SPLIT_SEED) -> dict[str, np.ndarray]:
-    """Coverage (splits, bins) per level ("68", "95") of the intervals of calibrations refitted on ``n_calib``
-    skies drawn at random from the skies' log counts per tile (u network, v true; skies, bins), tested on the
-    rest, over ``splits`` random splits. Each sky enters as 4 tiles of its count per tile: the spread's per-tile
-    part, which the skies' sums alone cannot show, is then 0 and the spread one per bin (a conformal interval
-    does not depend on a spread that is the same for every sky)."""
+def split_coverage(u: np.ndarray, v: np.ndarray, n_calib: int, curved: bool, splits: int = SPLITS,
+                   seed: int = SPLIT_SEED) -> dict[tuple[str, str], np.ndarray]:
+    """Coverage (splits, bins) per kind of interval ("normal", "conformal") and level ("68", "95") of
+    calibrations refitted on ``n_calib`` skies drawn at random from the skies' log counts per tile (u network, v
+    true; skies, bins), tested on the rest, over ``splits`` random splits. Each sky enters as 4 tiles of its count
+    per tile: the spread's per-tile part, which the skies' sums alone cannot show, is then 0 and the spread one per
+    bin (a conformal interval does not depend on a spread that is the same for every sky). The line and spread are
+    fitted once per split; the normal intervals are the same calibration without its quantiles."""
     from radtrain import uncertainty
     rng = np.random.default_rng(seed)
-    out = {"68": [], "95": []}
+    out = {(kind, level): [] for kind in ("normal", "conformal") for level in ("68", "95")}
     for _ in range(splits):
         order = rng.permutation(len(u))
         cal, test = order[:n_calib], order[n_calib:]
         tiles = np.repeat(np.exp(u[cal]), 4, axis=0), np.repeat(np.exp(v[cal]), 4, axis=0)
-        model = uncertainty.calibrate(*tiles, np.repeat(np.arange(n_calib), 4), curved=curved, conformal=conformal)
-        for level in out:
-            lo, hi = uncertainty.interval(4.0 * np.exp(u[test]), 4, model, int(level) / 100)
-            out[level].append(uncertainty.coverage(np.exp(v[test]), lo / 4.0, hi / 4.0))
-    return {level: np.array(c) for level, c in out.items()}
+        model = uncertainty.calibrate(*tiles, np.repeat(np.arange(n_calib), 4), curved=curved, conformal=True)
+        models = {"normal": model | {"conformal": None}, "conformal": model}
+        for kind, level in out:
+            lo, hi = uncertainty.interval(4.0 * np.exp(u[test]), 4, models[kind], int(level) / 100)
+            out[kind, level].append(uncertainty.coverage(np.exp(v[test]), lo / 4.0, hi / 4.0))
+    return {key: np.array(c) for key, c in out.items()}
 
 
 def split_rows(runs: dict) -> list[str]:
@@ -513,15 +516,16 @@ def split_rows(runs: dict) -> list[str]:
         c = json.loads(path.read_text())
         ut, vt = sky_logs(r["m"], c["floor"])
         u, v = np.vstack([c["sky_log_pred"], ut]), np.vstack([c["sky_log_true"], vt])
-        for method, conformal in (("normal", False), ("conformal", True)):
-            cov = split_coverage(u, v, c["n_skies"], c.get("curved", False), conformal)
+        coverage = split_coverage(u, v, c["n_skies"], c.get("curved", False))
+        for method in ("normal", "conformal"):
             for level, tol in (("68", 0.08), ("95", 0.05)):
-                mean = cov[level].mean(axis=0)
-                share = np.mean(np.abs(cov[level] - int(level) / 100) <= tol + 1e-9)
+                cov = coverage[method, level]
+                mean = cov.mean(axis=0)
+                share = np.mean(np.abs(cov - int(level) / 100) <= tol + 1e-9)
                 ok = int(np.sum(np.abs(mean - int(level) / 100) <= tol + 1e-9))
                 rows.append(f"| {r['label']} | {method} | {level}% | {c['n_skies']} + {len(ut)} | "
                             + " | ".join(f"{x:.2f}" for x in mean)
-                            + f" | {cov[level].std(axis=0).mean():.3f} | {ok} of {mean.size} | {share:.2f} |")
+                            + f" | {cov.std(axis=0).mean():.3f} | {ok} of {mean.size} | {share:.2f} |")
     if not rows:
         return []
     e = next(r["m"]["bin_edges_jy"] for r in runs.values() if "bin_edges_jy" in r["m"])
