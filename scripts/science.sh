@@ -21,6 +21,8 @@
 #                                                                       # (+30 min, +25 min, +15 min)
 #   ONLY='*-conformal' STAGES="calibrate evaluate" ... bash scripts/science.sh   # only the runs these globs name
 #   PART=pointings OUT=runs/pointings bash scripts/science.sh   # only the transfer study on pointings (45-80 min)
+#   PART=wide OUT=runs/wide bash scripts/science.sh     # only seed-small trained and calibrated on mosaics drawn from
+#                                                       # a prior wider than the test pairs' box (about 2 h)
 #
 # Compute budget per stage on the 2-core development machine (no GPU), measured on 2026-12-02 (wall times on 2
 # ranks, with other steps often sharing the cores):
@@ -54,10 +56,11 @@
 #   report    seconds
 #
 # Parts (PART, default all): mosaics (the ablation on EMU mosaics and P(D): seed-fast, test-fast, calib-fast and
-# the networks trained on them) or pointings (the transfer study and the coverage on drawn shapes: transfer-*,
-# pointing-* and the pointing networks), each on its own (a part fits one working session here). The report of
-# PART=pointings goes to docs/results-pointings.md (figures results-pointings-*.png), the others' to
-# docs/results.md.
+# the networks trained on them), pointings (the transfer study and the coverage on drawn shapes: transfer-*,
+# pointing-* and the pointing networks) or wide (seed-small trained on mosaics drawn from the wider prior:
+# wide-fast-42, calib-mid-fast, test-mid-fast and the fixed test mosaics), each on its own (a part fits one working
+# session here). The report of PART=pointings goes to docs/results-pointings.md (figures results-pointings-*.png),
+# of PART=wide to docs/results-wide.md (results-wide-*.png), the others' to docs/results.md.
 #
 # Stages (STAGES, default all, in this order):
 #   simulate  seed-fast: configs/emu-seed.toml (21 skies, 17 train / 4 validation); test-fast:
@@ -80,7 +83,10 @@
 #             pointing-test-mid: 96 and 144 pointings drawn from a prior wider than the training box by 0.15 dex
 #             in S0 and 0.1 in alpha on each side (S0 log-uniform in 3.5e-6..7e-5 Jy, alpha in -0.7..0.4), so
 #             that the 12 fixed test pairs, 10 of them in the training box's outer tenth, lie further inside,
-#             and pointing-wide-84: 84 training pointings drawn from that prior (68 train, 16 validate)
+#             and pointing-wide-84: 84 training pointings drawn from that prior (68 train, 16 validate);
+#             PART=wide: wide-fast-42, calib-mid-fast and test-mid-fast: 42 EMU mosaics drawn from that wider
+#             prior to train on (34 train, 8 validate), 48 to calibrate on and 48 to test on, and test-fast and
+#             test-24-fast (the fixed test pairs)
 #   train     the ablation on seed-fast (configs/train-seed-small.toml and one change each): fast-small (asinh
 #             stretch, pixel-width input, augmentation, standardised counts, MSE), fast-small-noise (+ the tile's
 #             noise from the noise map), fast-small-linear (standardised pixels, no stretch), fast-small-noaug (no
@@ -88,25 +94,30 @@
 #             and 3); with LARGE=1 fast-large (seed-large); with RESNET=1 fast-resnet (this project's residual
 #             network); with DENSE=1 dense-small on dense-fast; the
 #             transfer networks pointing-small (-42, -84) on pointing-fast (-42, -84); with WTERM=1
-#             pointing-small-84-w on pointing-fast-84-w; with PRIORS=1 pointing-small-wide on pointing-wide-84
+#             pointing-small-84-w on pointing-fast-84-w; with PRIORS=1 pointing-small-wide on pointing-wide-84;
+#             PART=wide: wide-small (seed-small) on wide-fast-42
 #   calibrate every run on calib-fast, the pointing networks on pointing-calib-random (pointing-small-84-w on
 #             pointing-calib-random-w) (-> RUN/calibration.json); with PRIORS=1 also pointing-small, -42 and -84
 #             once more as RUN-mid (the same weights) calibrated on pointing-calib-mid, and pointing-small-wide
 #             on pointing-calib-mid; with PRIORS=1 fast-small, -s2 and -s3 once more as RUN-drawn calibrated on
 #             calib-random-fast, every network as RUN-curved (a curved line, on its own calibration skies) and as
-#             RUN-conformal (a curved line and conformal intervals; the mosaic networks on calib-random-fast)
+#             RUN-conformal (a curved line and conformal intervals; the mosaic networks on calib-random-fast);
+#             PART=wide: wide-small on calib-mid-fast, and once more as wide-small-conformal with a curved line and
+#             conformal intervals
 #   evaluate  every run on test-fast (eval-test), test-24-fast (eval-test-24) and test-random-fast
 #             (eval-test-random); fast-small and the pointing networks on transfer-fast,
 #             transfer-fast-w (WTERM=1) and transfer-wsclean; the flat-sky pointing networks also on
 #             pointing-test-fast (eval-pointing-test) and pointing-test-random (eval-pointing-random); the
-#             RUN-mid networks and pointing-small-wide on pointing-test-mid instead of pointing-test-random
+#             RUN-mid networks and pointing-small-wide on pointing-test-mid instead of pointing-test-random;
+#             PART=wide: wide-small and wide-small-conformal on test-fast, test-24-fast and test-mid-fast
+#             (eval-test-mid)
 #   pofd      the P(D) baseline on test-fast (the noise map's groups included)
 #   report    docs/results.md tables and docs/images/results-*.png (scripts/science_report.py)
 set -euo pipefail
 PART="${PART:-all}"
 case "$PART" in
-    all|mosaics|pointings) ;;
-    *) echo "science.sh: PART=$PART: expected all, mosaics or pointings" >&2; exit 2 ;;
+    all|mosaics|pointings|wide) ;;
+    *) echo "science.sh: PART=$PART: expected all, mosaics, pointings or wide" >&2; exit 2 ;;
 esac
 STAGES="${STAGES:-simulate train calibrate evaluate pofd report}"
 for stage in $STAGES; do
@@ -220,6 +231,20 @@ if wants simulate && part mosaics; then
     fi
     if [ "$DENSE" = 1 ]; then simulate dense-fast configs/emu-seed-dense.toml; fi
 fi
+if wants simulate && part wide; then
+    # mosaics of (S0, alpha) drawn from the prior wider than the training box (MID_PAIRS): 42 to train on, 48 to
+    # calibrate on, 48 to test on; and the fixed test pairs, 10 of 12 in the training box's outer tenth but well
+    # inside this prior. Does a network that has seen shapes beyond the pairs read them without the shrinkage
+    # towards the box's middle that under-covers them?
+    simulate wide-fast-42 configs/emu-seed.toml "${MID_PAIRS[@]}" --set realisations.n=42 --set run.seed=2306172 \
+        "${SEED_SPLIT[@]}"
+    simulate test-fast configs/emu-seed-test.toml
+    simulate calib-mid-fast configs/emu-seed-calib.toml "${MID_PAIRS[@]}" --set realisations.n=48 \
+        --set run.seed=2306173
+    simulate test-24-fast configs/emu-seed-test.toml "${MORE_TEST[@]}"
+    simulate test-mid-fast configs/emu-seed-test.toml "${MID_PAIRS[@]}" --set realisations.n=48 \
+        --set run.seed=2306174
+fi
 if wants simulate && part pointings; then
     simulate transfer-fast configs/emu-seed-transfer.toml
     simulate transfer-wsclean configs/emu-seed-transfer.toml --set 'imaging.backend="wsclean"'
@@ -290,6 +315,7 @@ if wants train && part pointings; then
     if [ "$WTERM" = 1 ]; then fit pointing-small-84-w $SMALL pointing-fast-84-w; fi
     if [ "$PRIORS" = 1 ]; then fit pointing-small-wide $SMALL pointing-wide-84; fi
 fi
+if wants train && part wide; then fit wide-small $SMALL wide-fast-42; fi
 
 POINTING_RUNS=(pointing-small pointing-small-42 pointing-small-84 pointing-small-42-s2 pointing-small-42-s3)
 [ "$WTERM" = 1 ] && POINTING_RUNS+=(pointing-small-84-w)
@@ -300,8 +326,13 @@ CURVED_POINTING_RUNS=(pointing-small pointing-small-42 pointing-small-84 pointin
 [ "$PRIORS" = 1 ] && POINTING_RUNS+=("${MID_RUNS[@]/%/-mid}" pointing-small-wide "${CURVED_POINTING_RUNS[@]/%/-curved}"
                                     "${CURVED_POINTING_RUNS[@]/%/-conformal}")
 part pointings || { POINTING_RUNS=(); CURVED_POINTING_RUNS=(); }
+# PART=wide: the network trained on mosaics drawn from the wider prior, calibrated on mosaics drawn from it with a
+# straight line and normal intervals, and once more (RUN-conformal) with a curved line and conformal intervals
+WIDE_RUNS=(wide-small wide-small-conformal)
+part wide || WIDE_RUNS=()
 calibration_set() {   # the datasets a run is calibrated on (one or more)
     case "$1" in
+        wide-*) echo calib-mid-fast ;;
         *-curved) calibration_set "${1%-curved}" ;;
         pointing-*-conformal) calibration_set "${1%-conformal}" ;;
         *-conformal) echo calib-random-fast ;;
@@ -329,7 +360,8 @@ if wants calibrate; then
             copy_network "$run" "$run-conformal"
         done
     fi
-    for run in "${RUNS[@]}" "${POINTING_RUNS[@]}"; do
+    part wide && copy_network wide-small wide-small-conformal
+    for run in "${RUNS[@]}" "${POINTING_RUNS[@]}" "${WIDE_RUNS[@]}"; do
         selected "$run" || continue
         [ -e "$OUT/$run/best.weights.h5" ] || { say "$run: not trained, skipped"; continue; }
         calib="$(calibration_set "$run")"
@@ -348,6 +380,13 @@ if wants evaluate; then
         [ -e "$OUT/$run/best.weights.h5" ] || { say "$run: not trained, skipped"; continue; }
         evaluate "$run" test-fast eval-test
         for set in test-24 test-random; do
+            [ -e "$OUT/$set-fast/manifest.json" ] && evaluate "$run" "$set-fast" "eval-$set"
+        done
+    done
+    for run in "${WIDE_RUNS[@]}"; do
+        [ -e "$OUT/$run/best.weights.h5" ] || { say "$run: not trained, skipped"; continue; }
+        evaluate "$run" test-fast eval-test
+        for set in test-24 test-mid; do
             [ -e "$OUT/$set-fast/manifest.json" ] && evaluate "$run" "$set-fast" "eval-$set"
         done
     done
@@ -379,6 +418,9 @@ if wants report; then
     if [ "$PART" = pointings ]; then
         say "report -> docs/results-pointings.md"
         python scripts/science_report.py "$OUT" --doc docs/results-pointings.md --figure-prefix results-pointings
+    elif [ "$PART" = wide ]; then
+        say "report -> docs/results-wide.md"
+        python scripts/science_report.py "$OUT" --doc docs/results-wide.md --figure-prefix results-wide
     else
         say "report -> docs/results.md"
         python scripts/science_report.py "$OUT"

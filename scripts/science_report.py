@@ -154,6 +154,15 @@ RUNS += [(f"{key}-conformal", f"{name}-conformal", evaluation,
          for key, name, evaluation, label, train, test in list(RUNS)
          if evaluation == "eval-test" and not name.endswith(("-drawn", "-union", "-curved"))
          and not name.startswith("pointing-")]
+#: PART=wide: seed-small trained on 42 mosaics whose (S0, alpha) are drawn from a prior wider than the training
+#: pairs' box (wide-fast-42), calibrated on 48 mosaics drawn from it (calib-mid-fast) with a straight line and normal
+#: intervals, and as RUN-conformal with a curved line and conformal intervals; tested on the fixed test pairs (and
+#: below on the 24 more and on 48 mosaics drawn from the wider prior)
+WIDE_MOSAIC = ("wide-small", "seed-small on 42 mosaics drawn from the wider prior", "wide-fast-42")
+RUNS += [(f"{WIDE_MOSAIC[0]}{suffix}", f"{WIDE_MOSAIC[0]}{suffix}", "eval-test", f"{WIDE_MOSAIC[1]}{how}",
+          WIDE_MOSAIC[2], "test-fast")
+         for suffix, how in (("", ", calibrated on 48 drawn from it"),
+                             ("-conformal", ", curved line, conformal intervals, calibrated on 48 drawn from it"))]
 #: calibration variants of a trained network (a copy of it calibrated once more): goal and coverage rows, no per-bin
 #: tables, no training history
 VARIANTS = ("-mid", "-drawn", "-union", "-curved", "-conformal")
@@ -161,7 +170,8 @@ VARIANTS = ("-mid", "-drawn", "-union", "-curved", "-conformal")
 #: drawn from the training box: (key suffix, evaluation directory, what, test set); goal and coverage rows, no
 #: per-bin tables
 MORE_MOSAICS = (("-24", "eval-test-24", "24 more test mosaics", "test-24-fast"),
-                ("-random48", "eval-test-random", "48 mosaics of drawn shapes", "test-random-fast"))
+                ("-random48", "eval-test-random", "48 mosaics of drawn shapes", "test-random-fast"),
+                ("-mid48", "eval-test-mid", "48 mosaics of shapes drawn from the wider prior", "test-mid-fast"))
 RUNS += [(key + suffix, name, evaluation, f"{label}, on {what}", train, more)
          for key, name, first_evaluation, label, train, _ in list(RUNS) if first_evaluation == "eval-test"
          for suffix, evaluation, what, more in MORE_MOSAICS]
@@ -468,7 +478,7 @@ def range_rows(runs: dict) -> list[str]:
 #: random splits of the drawn calibration and test skies pooled (split_rows), and their generator's seed
 SPLITS, SPLIT_SEED = 200, 2306159
 #: the test sets of drawn count shapes whose skies are pooled with the calibration skies in split_rows
-DRAWN_TESTS = ("test-random-fast", "pointing-test-random")
+DRAWN_TESTS = ("test-random-fast", "pointing-test-random", "test-mid-fast")
 
 
 def sky_logs(m: dict, floor) -> tuple[np.ndarray, np.ndarray]:
@@ -640,7 +650,7 @@ def growth_rows(runs: dict) -> list[str]:
 def correlation_rows(runs: dict, study: Path) -> list[str]:
     out = ["| | mean correlation, neighbouring bins | all pairs of bins |", "|---|---:|---:|"]
     for name in ("seed-fast", "dense-fast", "pointing-fast", "pointing-fast-42", "pointing-fast-84",
-                 "pointing-wide-84"):
+                 "pointing-wide-84", "wide-fast-42"):
         c = label_correlation(study / name)
         if c is not None:
             out.append(f"| labels of the training set `{name}` (log counts per sky) | {c[0]:.3f} | {c[1]:.3f} |")
@@ -676,7 +686,7 @@ def timing_rows(study: Path, runs: dict) -> list[str]:
                  "pointing-fast-84",
                  "pointing-test-fast", "pointing-calib-random", "pointing-test-random", "transfer-fast-w",
                  "pointing-fast-84-w", "pointing-calib-random-w", "pointing-calib-mid", "pointing-test-mid",
-                 "pointing-wide-84"):
+                 "pointing-wide-84", "wide-fast-42", "calib-mid-fast", "test-mid-fast"):
         path = study / name / "manifest.json"
         if not path.exists():
             continue
@@ -724,7 +734,10 @@ def figures(runs: dict, images: Path, prefix: str = "results") -> list[str]:
                ["transfer-fast", "transfer-wsclean", "pointing-small/corrected", "pointing-small-wsclean/corrected"]),
               ("results-dy-transfer-42.png", "the 42-sky network's calibrated counts, three training seeds, the same "
                "skies imaged by the fast imager and by WSClean",
-               [f"pointing-small-42{s}{i}/corrected" for s in ("", "-s2", "-s3") for i in ("", "-wsclean")])]
+               [f"pointing-small-42{s}{i}/corrected" for s in ("", "-s2", "-s3") for i in ("", "-wsclean")]),
+              ("results-dy-wide.png", "seed-small trained on mosaics drawn from the wider prior, on the fixed test "
+               "pairs, its own and calibrated counts",
+               ["wide-small", "wide-small/corrected", "wide-small-conformal/corrected"])]
     for filename, title, names in groups:
         filename = filename.replace("results", prefix, 1)
         entries = [(runs[n]["label"], runs[n]["m"]) for n in names if n in runs]
@@ -737,6 +750,11 @@ def figures(runs: dict, images: Path, prefix: str = "results") -> list[str]:
         shutil.copyfile(best["eval"] / "counts.png", images / "results-counts.png")
         out.append("![N(S) read back by seed-small against the truth, per test sky, with the calibrated 68% "
                    "(bars) and 95% (band) intervals](images/results-counts.png)")
+    wide = runs.get("wide-small")
+    if wide and (wide["eval"] / "counts.png").exists():
+        shutil.copyfile(wide["eval"] / "counts.png", images / f"{prefix}-counts-wide.png")
+        out.append("![N(S) read back from the fixed test mosaics by seed-small trained on mosaics drawn from the wider "
+                   f"prior, against the truth, with the calibrated intervals](images/{prefix}-counts-wide.png)")
     wsclean = runs.get("pointing-small-42-wsclean")
     if wsclean and (wsclean["eval"] / "counts.png").exists():
         shutil.copyfile(wsclean["eval"] / "counts.png", images / f"{prefix}-counts-wsclean.png")

@@ -163,7 +163,7 @@ def test_science_script_refuses_an_unknown_part_or_stage_before_any_work(tmp_pat
     """A typo in PART or STAGES stops scripts/science.sh at once with the cause, before set-up or simulation."""
     import os
     import subprocess
-    for env, message in (({"PART": "pointing"}, "PART=pointing: expected all, mosaics or pointings"),
+    for env, message in (({"PART": "pointing"}, "PART=pointing: expected all, mosaics, pointings or wide"),
                          ({"STAGES": "simulate trian"}, "unknown stage 'trian'")):
         out = tmp_path / "study"
         run = subprocess.run(["bash", str(ROOT / "scripts" / "science.sh")], capture_output=True, text=True,
@@ -432,3 +432,58 @@ def test_split_rows_pool_the_drawn_skies_and_show_conformal_intervals_holding_wh
     assert np.all(mean["normal", "68%"] > 0.8)
     assert 0.05 < spread["conformal", "68%"] < 0.1
     assert rows["conformal", "68%"][16].strip() == "10 of 10" and rows["normal", "68%"][16].strip() == "0 of 10"
+
+
+def test_mosaic_network_trained_on_the_wider_prior_on_the_pairs_and_on_its_own_prior(tmp_path):
+    """PART=wide: seed-small trained on mosaics drawn from the wider prior (wide-small) and its copy with conformal
+    intervals (wide-small-conformal), both calibrated on calib-mid-fast: each gets goal and coverage rows on the
+    fixed test pairs, the 24 more and 48 mosaics drawn from the wider prior; the drawn ones are placed in that box
+    (S0 = 5e-6 Jy, the training box's edge, 0.12 box widths inside it); the conformal copy's calibration and drawn
+    test skies are pooled in the random splits; only wide-small gets per-bin tables and a training history."""
+    study = tmp_path / "study"
+    for name in ("calib-mid-fast", "test-mid-fast"):
+        (study / name).mkdir(parents=True)
+        (study / name / "manifest.json").write_text(json.dumps({"runs": [], "realisations": [], "config": {
+            "realisations": {"mode": "random", "priors": {"s0_jy": {"loguniform": [3.5e-6, 7e-5]},
+                                                          "alpha": {"uniform": [-0.7, 0.4]}}}}}))
+    rng = np.random.default_rng(3)
+    u = rng.uniform(np.log(5), np.log(50), (96, 10))
+    v = 0.1 + 1.2 * u + rng.normal(0.0, 0.1, u.shape)
+    from radtrain import uncertainty
+    for run in ("wide-small", "wide-small-conformal"):
+        (study / run).mkdir()
+        (study / run / "history.csv").write_text("epoch,loss,val_loss,train_s,validation_s\n0,1.0,1.1,5.0,1.0\n")
+        # the calibration radtrain calibrate writes, fitted on the first 48 skies (each as 4 tiles)
+        model = uncertainty.calibrate(np.repeat(np.exp(u[:48]), 4, axis=0), np.repeat(np.exp(v[:48]), 4, axis=0),
+                                      np.repeat(np.arange(48), 4), curved=run.endswith("-conformal"),
+                                      conformal=run.endswith("-conformal"))
+        (study / run / "calibration.json").write_text(json.dumps({**model, "dataset": "/runs/calib-mid-fast"}))
+        for evaluation, n in (("eval-test", 12), ("eval-test-24", 24), ("eval-test-mid", 48)):
+            m = metrics([0.01] * 10, skies=n)
+            m["skies"] = [{"id": i, "modifier": {"name": "seed", "s0_jy": 5e-6, "alpha": -0.15}, "n_tiles": 300,
+                           "pred": (300 * np.exp(a)).tolist(), "true": (300 * np.exp(b)).tolist(),
+                           "pred_lo68": (250 * np.exp(b)).tolist(), "pred_hi68": (350 * np.exp(b)).tolist(),
+                           "pred_lo95": (200 * np.exp(b)).tolist(), "pred_hi95": (400 * np.exp(b)).tolist()}
+                          for i, (a, b) in enumerate(zip(u[48:48 + n], v[48:48 + n]))]
+            m["per_sky_intervals"] = {"n_calibration_skies": 48, "n_skies": n, "68": {"per_bin": [1.0] * 10},
+                                      "95": {"per_bin": [1.0] * 10}}
+            m["per_sky_corrected"] = m["per_sky"]
+            (study / run / evaluation).mkdir()
+            (study / run / evaluation / "metrics.json").write_text(json.dumps(m))
+    module = report_module()
+    runs = module.load(study)
+    for run in ("wide-small", "wide-small-conformal"):
+        assert {run, f"{run}-24", f"{run}-36", f"{run}-mid48"} <= set(runs)
+        assert runs[f"{run}-mid48"]["test"] == "test-mid-fast"
+    assert runs["wide-small"]["history"] and not runs["wide-small"]["extra"]
+    assert runs["wide-small-conformal"]["extra"] and runs["wide-small-conformal"]["history"] == []
+    assert runs["wide-small-conformal"]["label"] == ("seed-small on 42 mosaics drawn from the wider prior, curved "
+                                                    "line, conformal intervals, calibrated on 48 drawn from it")
+    edge = module.edge_rows(runs, study)[2:]
+    assert len(edge) == 2 and all("| 48 | 0.1-0.2 | 48 |" in r for r in edge)
+    splits = module.split_rows(runs)[2:]
+    assert len(splits) == 4 and all("wide-small-conformal" not in r and "| 48 + 48 |" in r for r in splits)
+    assert all(r.startswith("| seed-small on 42 mosaics drawn from the wider prior, curved line") for r in splits)
+    text = module.generate(study, tmp_path / "images")
+    assert text.count("**seed-small on 42 mosaics drawn from the wider prior") == 2    # its own and calibrated
+    assert "images/results-dy-wide.png" in text and (tmp_path / "images" / "results-dy-wide.png").exists()
