@@ -41,7 +41,8 @@
 #             pointing-wide-84, 84 pointings, 1.2 min (2026-12-03)
 #             PART=wide (2026-12-03, 2 ranks, the first hour beside a fresh-clone test run): wide-fast-42
 #             50.9 min, test-fast 16.0, calib-mid-fast 41.2, test-24-fast 18.5, test-mid-fast 36.6 (about 90 s
-#             per sky on one core); wide-small 35 min (30 epochs of 60-93 s, 117-175 tiles/s); calibrate, evaluate, report 7 min
+#             per sky on one core); wide-small 35 min (30 epochs of 60-93 s, 117-175 tiles/s);
+#             its calibrations, evaluations and report 7 min
 #             PART=mosaics DENSE=1 LARGE=1 on 2026-12-02 night: test-fast 4.9 min, seed-fast 8.0, calib-fast 9.9,
 #             dense-fast 15.2 (43-49 s per sky on one core); the whole part, training included, 1 h 32 min
 #   train     seed-small 2.3-6.4 min per run in the run of docs/results.md (early stopping after 10-25 epochs of
