@@ -22,7 +22,7 @@
 #   ONLY='*-conformal' STAGES="calibrate evaluate" ... bash scripts/science.sh   # only the runs these globs name
 #   PART=pointings OUT=runs/pointings bash scripts/science.sh   # only the transfer study on pointings (45-80 min)
 #   PART=wide OUT=runs/wide bash scripts/science.sh     # only seed-small trained and calibrated on mosaics drawn from
-#                                                       # a prior wider than the test pairs' box (about 2 h)
+#                                                       # a prior wider than the test pairs' box (3.4 h on 2026-12-03)
 #
 # Compute budget per stage on the 2-core development machine (no GPU), measured on 2026-12-02 (wall times on 2
 # ranks, with other steps often sharing the cores):
