@@ -171,7 +171,8 @@ VARIANTS = ("-mid", "-drawn", "-union", "-curved", "-conformal")
 #: per-bin tables
 MORE_MOSAICS = (("-24", "eval-test-24", "24 more test mosaics", "test-24-fast"),
                 ("-random48", "eval-test-random", "48 mosaics of drawn shapes", "test-random-fast"),
-                ("-mid48", "eval-test-mid", "48 mosaics of shapes drawn from the wider prior", "test-mid-fast"))
+                ("-mid48", "eval-test-mid", "48 mosaics of shapes drawn from the wider prior", "test-mid-fast"),
+                ("-mid2", "eval-test-mid2", "48 more mosaics of shapes drawn from the wider prior", "test-mid2-fast"))
 RUNS += [(key + suffix, name, evaluation, f"{label}, on {what}", train, more)
          for key, name, first_evaluation, label, train, _ in list(RUNS) if first_evaluation == "eval-test"
          for suffix, evaluation, what, more in MORE_MOSAICS]
@@ -272,6 +273,18 @@ def load(study: Path):
             runs[key + "-36/corrected"] = {"label": f"{label}, on all 36 test mosaics, calibrated", "train": train,
                                            "test": "test-fast + test-24-fast", "extra": True,
                                            "m": {**m, "per_sky": m["per_sky_corrected"]}}
+    # and on all 96 mosaics of shapes drawn from the wider prior (the two sets of 48), sky by sky
+    for key, name, evaluation, label, train, test in RUNS:
+        parts = [runs.get(key + suffix) for suffix in ("-mid48", "-mid2")]
+        if evaluation != "eval-test" or None in parts or not all(r["m"].get("skies") for r in parts):
+            continue
+        m = pooled([r["m"] for r in parts])
+        runs[key + "-mid96"] = {"label": f"{label}, on all 96 mosaics of shapes drawn from the wider prior",
+                                "train": train, "test": DRAWN_POOLED, "m": m, "extra": True, "run": study / name}
+        if "per_sky_corrected" in m:
+            runs[key + "-mid96/corrected"] = {
+                "label": f"{label}, on all 96 mosaics of shapes drawn from the wider prior, calibrated",
+                "train": train, "test": DRAWN_POOLED, "extra": True, "m": {**m, "per_sky": m["per_sky_corrected"]}}
     for key, name, label, test in POFD:
         path = study / name / "pofd.json"
         if path.exists():
@@ -426,7 +439,7 @@ def edge_rows(runs: dict, study: Path) -> list[str]:
            "95%: mean over bins (range) |", "|---|---:|---|---:|---:|---:|"]
     for k, r in runs.items():
         m = r["m"]
-        if "/" in k or "per_sky_intervals" not in m or "run" not in r or not m.get("skies"):
+        if "/" in k or "per_sky_intervals" not in m or "run" not in r or not m.get("skies") or superseded(k, runs):
             continue
         # the calibration skies' prior (the first of their datasets drawn from one); for calibration skies of
         # listed pairs (the mosaics') the test skies' own
@@ -461,7 +474,8 @@ def range_rows(runs: dict) -> list[str]:
     for k, r in runs.items():
         m = r["m"]
         path = r.get("run") and r["run"] / "calibration.json"
-        if "/" in k or "per_sky_intervals" not in m or not m.get("skies") or not (path and path.exists()):
+        if ("/" in k or "per_sky_intervals" not in m or not m.get("skies") or not (path and path.exists())
+                or superseded(k, runs)):
             continue
         if len(m["skies"]) < MIN_EDGE_SKIES and r["test"] != "test-fast":     # the mosaics' test skies: all 12
             continue
@@ -479,6 +493,15 @@ def range_rows(runs: dict) -> list[str]:
 SPLITS, SPLIT_SEED = 200, 2306159
 #: the test sets of drawn count shapes whose skies are pooled with the calibration skies in split_rows
 DRAWN_TESTS = ("test-random-fast", "pointing-test-random", "test-mid-fast")
+#: the two test sets of mosaics drawn from the wider prior, pooled (load): where a run has it, its split rows and
+#: coverage by place rest on it rather than on test-mid-fast alone
+DRAWN_POOLED = "test-mid-fast + test-mid2-fast"
+
+
+def superseded(key: str, runs: dict) -> bool:
+    """Whether ``key`` is one of the two sets of 48 mosaics drawn from the wider prior and the run also has them
+    pooled (key -mid96): the tables by place and the random splits then show the pooled 96 only."""
+    return key.endswith(("-mid48", "-mid2")) and key.rsplit("-", 1)[0] + "-mid96" in runs
 
 
 def sky_logs(m: dict, floor) -> tuple[np.ndarray, np.ndarray]:
@@ -520,7 +543,8 @@ def split_rows(runs: dict) -> list[str]:
     rows = []
     for k, r in runs.items():
         path = r.get("run") and r["run"] / "calibration.json"
-        if ("/" in k or r["test"] not in DRAWN_TESTS or not r["run"].name.endswith("-conformal")
+        if ("/" in k or r["test"] not in (*DRAWN_TESTS, DRAWN_POOLED) or superseded(k, runs)
+                or not r["run"].name.endswith("-conformal")
                 or not path.exists() or not r["m"].get("skies")):
             continue
         c = json.loads(path.read_text())
@@ -686,7 +710,7 @@ def timing_rows(study: Path, runs: dict) -> list[str]:
                  "pointing-fast-84",
                  "pointing-test-fast", "pointing-calib-random", "pointing-test-random", "transfer-fast-w",
                  "pointing-fast-84-w", "pointing-calib-random-w", "pointing-calib-mid", "pointing-test-mid",
-                 "pointing-wide-84", "wide-fast-42", "calib-mid-fast", "test-mid-fast"):
+                 "pointing-wide-84", "wide-fast-42", "calib-mid-fast", "test-mid-fast", "test-mid2-fast"):
         path = study / name / "manifest.json"
         if not path.exists():
             continue

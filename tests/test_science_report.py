@@ -434,20 +434,17 @@ def test_split_rows_pool_the_drawn_skies_and_show_conformal_intervals_holding_wh
     assert rows["conformal", "68%"][16].strip() == "10 of 10" and rows["normal", "68%"][16].strip() == "0 of 10"
 
 
-def test_mosaic_network_trained_on_the_wider_prior_on_the_pairs_and_on_its_own_prior(tmp_path):
-    """PART=wide: seed-small trained on mosaics drawn from the wider prior (wide-small) and its copy with conformal
-    intervals (wide-small-conformal), both calibrated on calib-mid-fast: each gets goal and coverage rows on the
-    fixed test pairs, the 24 more and 48 mosaics drawn from the wider prior; the drawn ones are placed in that box
-    (S0 = 5e-6 Jy, the training box's edge, 0.12 box widths inside it); the conformal copy's calibration and drawn
-    test skies are pooled in the random splits; only wide-small gets per-bin tables and a training history."""
+def wide_study(tmp_path, evaluations):
+    """A PART=wide study: wide-small and wide-small-conformal calibrated on 48 skies of calib-mid-fast, with
+    ``evaluations`` ((directory, skies), ...); the drawn test sets' skies all at S0 = 5e-6 Jy, alpha -0.15."""
     study = tmp_path / "study"
-    for name in ("calib-mid-fast", "test-mid-fast"):
+    for name in ("calib-mid-fast", "test-mid-fast", "test-mid2-fast"):
         (study / name).mkdir(parents=True)
         (study / name / "manifest.json").write_text(json.dumps({"runs": [], "realisations": [], "config": {
             "realisations": {"mode": "random", "priors": {"s0_jy": {"loguniform": [3.5e-6, 7e-5]},
                                                           "alpha": {"uniform": [-0.7, 0.4]}}}}}))
     rng = np.random.default_rng(3)
-    u = rng.uniform(np.log(5), np.log(50), (96, 10))
+    u = rng.uniform(np.log(5), np.log(50), (144, 10))
     v = 0.1 + 1.2 * u + rng.normal(0.0, 0.1, u.shape)
     from radtrain import uncertainty
     for run in ("wide-small", "wide-small-conformal"):
@@ -458,18 +455,35 @@ def test_mosaic_network_trained_on_the_wider_prior_on_the_pairs_and_on_its_own_p
                                       np.repeat(np.arange(48), 4), curved=run.endswith("-conformal"),
                                       conformal=run.endswith("-conformal"))
         (study / run / "calibration.json").write_text(json.dumps({**model, "dataset": "/runs/calib-mid-fast"}))
-        for evaluation, n in (("eval-test", 12), ("eval-test-24", 24), ("eval-test-mid", 48)):
+        first = 48
+        for evaluation, n in evaluations:
             m = metrics([0.01] * 10, skies=n)
             m["skies"] = [{"id": i, "modifier": {"name": "seed", "s0_jy": 5e-6, "alpha": -0.15}, "n_tiles": 300,
                            "pred": (300 * np.exp(a)).tolist(), "true": (300 * np.exp(b)).tolist(),
-                           "pred_lo68": (250 * np.exp(b)).tolist(), "pred_hi68": (350 * np.exp(b)).tolist(),
-                           "pred_lo95": (200 * np.exp(b)).tolist(), "pred_hi95": (400 * np.exp(b)).tolist()}
-                          for i, (a, b) in enumerate(zip(u[48:48 + n], v[48:48 + n]))]
+                           # intervals about the calibrated count that miss some skies' truth
+                           "pred_corrected": (300 * np.exp(0.1 + 1.2 * a)).tolist(),
+                           "pred_lo68": (300 * np.exp(0.1 + 1.2 * a - 0.1)).tolist(),
+                           "pred_hi68": (300 * np.exp(0.1 + 1.2 * a + 0.1)).tolist(),
+                           "pred_lo95": (300 * np.exp(0.1 + 1.2 * a - 0.2)).tolist(),
+                           "pred_hi95": (300 * np.exp(0.1 + 1.2 * a + 0.2)).tolist()}
+                          for i, (a, b) in enumerate(zip(u[first:first + n], v[first:first + n]))]
             m["per_sky_intervals"] = {"n_calibration_skies": 48, "n_skies": n, "68": {"per_bin": [1.0] * 10},
                                       "95": {"per_bin": [1.0] * 10}}
             m["per_sky_corrected"] = m["per_sky"]
             (study / run / evaluation).mkdir()
             (study / run / evaluation / "metrics.json").write_text(json.dumps(m))
+            if evaluation.startswith("eval-test-mid"):      # each drawn test set has skies of its own
+                first += n
+    return study
+
+
+def test_mosaic_network_trained_on_the_wider_prior_on_the_pairs_and_on_its_own_prior(tmp_path):
+    """PART=wide: seed-small trained on mosaics drawn from the wider prior (wide-small) and its copy with conformal
+    intervals (wide-small-conformal), both calibrated on calib-mid-fast: each gets goal and coverage rows on the
+    fixed test pairs, the 24 more and 48 mosaics drawn from the wider prior; the drawn ones are placed in that box
+    (S0 = 5e-6 Jy, the training box's edge, 0.12 box widths inside it); the conformal copy's calibration and drawn
+    test skies are pooled in the random splits; only wide-small gets per-bin tables and a training history."""
+    study = wide_study(tmp_path, (("eval-test", 12), ("eval-test-24", 24), ("eval-test-mid", 48)))
     module = report_module()
     runs = module.load(study)
     for run in ("wide-small", "wide-small-conformal"):
@@ -487,3 +501,34 @@ def test_mosaic_network_trained_on_the_wider_prior_on_the_pairs_and_on_its_own_p
     text = module.generate(study, tmp_path / "images")
     assert text.count("**seed-small on 42 mosaics drawn from the wider prior") == 2    # its own and calibrated
     assert "images/results-dy-wide.png" in text and (tmp_path / "images" / "results-dy-wide.png").exists()
+
+
+def test_the_two_drawn_test_sets_of_the_wider_prior_are_pooled_into_96_skies(tmp_path):
+    """With test-mid2-fast evaluated too (eval-test-mid2), each wide network gets a row on all 96 mosaics drawn
+    from the wider prior, its coverage recomputed sky by sky; the tables by place in the prior and by range, and
+    the random splits, then rest on the 96 alone (not also on each 48)."""
+    study = wide_study(tmp_path, (("eval-test", 12), ("eval-test-24", 24), ("eval-test-mid", 48),
+                                  ("eval-test-mid2", 48)))
+    module = report_module()
+    runs = module.load(study)
+    for run in ("wide-small", "wide-small-conformal"):
+        assert {f"{run}-mid48", f"{run}-mid2", f"{run}-mid96", f"{run}-mid96/corrected"} <= set(runs)
+        assert runs[f"{run}-mid2"]["test"] == "test-mid2-fast"
+        pooled = runs[f"{run}-mid96"]
+        assert pooled["m"]["n_skies"] == 96 and pooled["label"].endswith("on all 96 mosaics of shapes drawn from "
+                                                                          "the wider prior")
+        # the pooled coverage is the fraction of the 96 skies' true counts inside their intervals, from the skies
+        truth = np.array([s["true"] for s in pooled["m"]["skies"]])
+        lo = np.array([s["pred_lo68"] for s in pooled["m"]["skies"]])
+        hi = np.array([s["pred_hi68"] for s in pooled["m"]["skies"]])
+        assert np.allclose(pooled["m"]["per_sky_intervals"]["68"]["per_bin"],
+                           ((truth >= lo) & (truth <= hi)).mean(axis=0))
+        assert len({s["id"] for s in pooled["m"]["skies"]}) == 96
+    edge = module.edge_rows(runs, study)[2:]
+    assert len(edge) == 2 and all("| 96 | 0.1-0.2 | 96 |" in r for r in edge), edge
+    ranges = [r for r in module.range_rows(runs)[2:] if "| 12 |" not in r]          # but the fixed pairs'
+    assert len(ranges) == 4 and all("on all 96 mosaics" in r and "| 96 |" in r for r in ranges), ranges
+    splits = module.split_rows(runs)[2:]
+    assert len(splits) == 4 and all("| 48 + 96 |" in r and "on all 96 mosaics" in r for r in splits), splits
+    goals = module.goal_rows(runs)
+    assert sum("on all 96 mosaics of shapes drawn from the wider prior" in r for r in goals) == 4   # 2 runs, 2 ways
