@@ -42,7 +42,8 @@
 #             PART=wide (2026-12-03, 2 ranks, the first hour beside a fresh-clone test run): wide-fast-42
 #             50.9 min, test-fast 16.0, calib-mid-fast 41.2, test-24-fast 18.5, test-mid-fast 36.6 (about 90 s
 #             per sky on one core); wide-small 35 min (30 epochs of 60-93 s, 117-175 tiles/s);
-#             its calibrations, evaluations and report 7 min
+#             its calibrations, evaluations and report 7 min; test-mid2-fast 28.1 min (2026-12-04, nothing
+#             else running, 69 s per sky on one core) and its two evaluations 2.2 min
 #             PART=mosaics DENSE=1 LARGE=1 on 2026-12-02 night: test-fast 4.9 min, seed-fast 8.0, calib-fast 9.9,
 #             dense-fast 15.2 (43-49 s per sky on one core); the whole part, training included, 1 h 32 min
 #   train     seed-small 2.3-6.4 min per run in the run of docs/results.md (early stopping after 10-25 epochs of
@@ -59,12 +60,12 @@
 #   pofd      the P(D) fit of the 12 test mosaics, 4.1 min (20 s per sky)
 #   report    seconds
 #
-# Parts (PART, default all): mosaics (the ablation on EMU mosaics and P(D): seed-fast, test-fast, calib-fast and
-# the networks trained on them), pointings (the transfer study and the coverage on drawn shapes: transfer-*,
-# pointing-* and the pointing networks) or wide (seed-small trained on mosaics drawn from the wider prior:
-# wide-fast-42, calib-mid-fast, test-mid-fast and the fixed test mosaics), each on its own (a part fits one working
-# session here). The report of PART=pointings goes to docs/results-pointings.md (figures results-pointings-*.png),
-# of PART=wide to docs/results-wide.md (results-wide-*.png), the others' to docs/results.md.
+# Parts (PART, default all): mosaics (the ablation on EMU mosaics and P(D): seed-fast, test-fast, calib-fast and the
+# networks trained on them), pointings (the transfer study and the coverage on drawn shapes: transfer-*, pointing-* and
+# the pointing networks) or wide (seed-small trained on mosaics drawn from the wider prior: wide-fast-42,
+# calib-mid-fast, test-mid-fast, test-mid2-fast and the fixed test mosaics), each on its own (a part fits one working
+# session here). The report of PART=pointings goes to docs/results-pointings.md (figures results-pointings-*.png), of
+# PART=wide to docs/results-wide.md (results-wide-*.png), the others' to docs/results.md.
 #
 # Stages (STAGES, default all, in this order):
 #   simulate  seed-fast: configs/emu-seed.toml (21 skies, 17 train / 4 validation); test-fast:
