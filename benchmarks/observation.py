@@ -72,7 +72,8 @@ def main():
     print()
     b = im.beam
     print(f"restoring beam {b.bmaj_arcsec:.2f} x {b.bmin_arcsec:.2f} arcsec, PA {b.bpa_deg:.0f} deg; "
-          f"CLEAN: {im.info.get('clean_iterations')} components, stops {im.info.get('clean_stops', im.info.get('clean_stop'))}")
+          f"CLEAN: {im.info.get('clean_iterations')} components, "
+          f"stops {im.info.get('clean_stops', im.info.get('clean_stop'))}")
     n = cfg.field.npix
     area = np.zeros((n, n), bool)
     s = cfg.tiles.size
@@ -91,8 +92,9 @@ def main():
           f"{1e6 * robust_rms(truth[area], 1):.2f}; requested survey rms {1e6 * im.noise_rms_jy:.2f}")
     diff = (im.restored - truth)[area]
     noise = im.noise_map[area] if im.noise_map is not None else np.full(diff.shape, im.noise_rms_jy)
-    print(f"restored - sky * beam: rms {1e6 * diff.std():.2f} uJy/beam, noise map rms {1e6 * np.sqrt(np.mean(noise ** 2)):.2f}"
-          f" ({100 * (diff.std() / np.sqrt(np.mean(noise ** 2)) - 1):+.1f}%)")
+    noise_rms = np.sqrt(np.mean(noise ** 2))
+    print(f"restored - sky * beam: rms {1e6 * diff.std():.2f} uJy/beam, noise map rms {1e6 * noise_rms:.2f}"
+          f" ({100 * (diff.std() / noise_rms - 1):+.1f}%)")
     if im.noise_map is not None:
         ratios = []
         for y in range(0, n, 64):
@@ -100,8 +102,8 @@ def main():
                 if area[y:y + 64, x:x + 64].all():
                     ratios.append(pure.restored[y:y + 64, x:x + 64].std() / np.mean(im.noise_map[y:y + 64, x:x + 64]))
         ratios = np.array(ratios)
-        print(f"pure-noise mosaic local rms / noise map over {ratios.size} boxes of 64^2: median {np.median(ratios):.3f}, "
-              f"range {ratios.min():.3f}..{ratios.max():.3f}")
+        print(f"pure-noise mosaic local rms / noise map over {ratios.size} boxes of 64^2: "
+              f"median {np.median(ratios):.3f}, range {ratios.min():.3f}..{ratios.max():.3f}")
     print(f"(checks: {time.perf_counter() - t0:.1f} s)")
 
 

@@ -1,11 +1,11 @@
 #!/usr/bin/env python
 """Benchmark: HDF5 shard write and read speed and size per compression filter, against dd on the same disk.
 
-Tiles are real: restored tiles (fast imager, EMU noise, 7 arcsec pixels) of configs/quickstart.toml
-realisations, appended 400 at a time as a configs/emu-seed.toml realisation is (its 2560^2 image cut into
-tiles of 128^2), repeated to the volume asked for. Each filter writes one shard through radsim.dataset.shards.ShardWriter (one tile per chunk,
-Fletcher32 on, fsync and rename at the end) and reads it back through radsim.reader.read_shard (checksums
-verified). `dd if=/dev/zero bs=4M conv=fsync` writes the same volume to the same directory in the same run.
+Tiles are real: restored tiles (fast imager, EMU noise, 7 arcsec pixels) of configs/quickstart.toml realisations,
+appended 400 at a time as a configs/emu-seed.toml realisation is (its 2560^2 image cut into tiles of 128^2), repeated
+to the volume asked for. Each filter writes one shard through radsim.dataset.shards.ShardWriter (one tile per chunk,
+Fletcher32 on, fsync and rename at the end) and reads it back through radsim.reader.read_shard (checksums verified).
+`dd if=/dev/zero bs=4M conv=fsync` writes the same volume to the same directory in the same run.
 Reads are from the page cache unless the script may drop it (root: /proc/sys/vm/drop_caches).
 
     .venv/bin/python benchmarks/shard_io.py [--mib 512] [--dir /path/on/the/target/disk]
@@ -64,11 +64,13 @@ def main():
     per = batch["tiles"].nbytes
     reps = max(1, int(args.mib * 2 ** 20 // per))
     total_mib = reps * per / 2 ** 20
-    base = Path(args.dir or tempfile.mkdtemp(prefix="radsim-io-", dir=ROOT / "runs" if (ROOT / "runs").is_dir() else None))
+    runs = ROOT / "runs"
+    base = Path(args.dir or tempfile.mkdtemp(prefix="radsim-io-", dir=runs if runs.is_dir() else None))
     base.mkdir(parents=True, exist_ok=True)
     dropped = drop_caches()
     print(f"# {reps} realisations x {args.tiles} tiles of {cfg.tiles.size}^2 float32 = "
-          f"{total_mib:.0f} MiB per filter, in {base}; reads {'after dropping the page cache' if dropped else 'from the page cache'}")
+          f"{total_mib:.0f} MiB per filter, in {base}; "
+          f"reads {'after dropping the page cache' if dropped else 'from the page cache'}")
     print()
     print("| writer | write (MiB/s) | read (MiB/s) | size (% of raw) |")
     print("|---|---:|---:|---:|")
@@ -90,7 +92,8 @@ def main():
         assert np.array_equal(back["images"][: args.tiles], batch["tiles"])
         size = info.path.stat().st_size
         results[comp] = total_mib / t_write
-        print(f"| HDF5 {comp} | {total_mib / t_write:.0f} | {total_mib / t_read:.0f} | {100 * size / (reps * per):.1f} |")
+        print(f"| HDF5 {comp} | {total_mib / t_write:.0f} | {total_mib / t_read:.0f} "
+              f"| {100 * size / (reps * per):.1f} |")
         info.path.unlink()
     commits = commit_schemes(shards, reader, cfg, batch, reps, base, args.commit_every, total_mib)
     dd_after = dd_mib_s(base, int(total_mib))
@@ -101,8 +104,9 @@ def main():
     print()
     print("| commit scheme (uncompressed) | shards | write (MiB/s) | / one shard |")
     print("|---|---:|---:|---:|")
+    one_shard = commits['one shard (before: complete at 1 GiB or the end)'][1]
     for name, (n, rate) in commits.items():
-        print(f"| {name} | {n} | {rate:.0f} | {rate / commits['one shard (before: complete at 1 GiB or the end)'][1]:.2f} |")
+        print(f"| {name} | {n} | {rate:.0f} | {rate / one_shard:.2f} |")
 
 
 def commit_schemes(shards, reader, cfg, batch, reps, base, every, total_mib) -> dict:

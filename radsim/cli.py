@@ -320,10 +320,10 @@ def add_simulate_parser(sub, fmt) -> None:
                         help="make every realisation of a config in parallel (MPI) into a sharded dataset",
                         description="Make every planned realisation of the config (parameter sets x repeats) and "
                                     "write their tiles and labels into the dataset directory --out: manifest.json "
-                                    "and shards/*.h5 (see radsim.dataset.shards). Runs as one process or under mpirun / "
-                                    "srun; rank 0 hands realisations out one at a time. Running the same command "
-                                    "again resumes: completed realisations are kept, interrupted and failed ones "
-                                    "are made again.")
+                                    "and shards/*.h5 (see radsim.dataset.shards). Runs as one process or under "
+                                    "mpirun / srun; rank 0 hands realisations out one at a time. Running the "
+                                    "same command again resumes: completed realisations are kept, interrupted "
+                                    "and failed ones are made again.")
     _add_config(sm)
     sm.add_argument("--out", required=True, help="dataset directory (created if missing; resumed if it holds a "
                                                  "dataset of the same config)")

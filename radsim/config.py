@@ -239,7 +239,8 @@ class ImagingConfig(_Section):
 
 
 class RunConfig(_Section):
-    seed: int = Field(ge=0, lt=2**63, description="Base seed; realisation i draws from SeedSequence(seed) child (1, i).")
+    seed: int = Field(ge=0, lt=2**63,
+                      description="Base seed; realisation i draws from SeedSequence(seed) child (1, i).")
 
 
 class Prior(_Section):
@@ -457,7 +458,8 @@ def from_dict(data: dict, source: str = "<dict>", base_dir: Path | None = None) 
         base = resolve(cfg.counts.base, "counts.base", "'builtin' or a table from `radsim counts from-trecs`")
         cfg = cfg.model_copy(update={"counts": cfg.counts.model_copy(update={"base": base})})
     if cfg.sources.trecs_catalogues:
-        paths = [resolve(p, "sources.trecs_catalogues", "a T-RECS FITS catalogue") for p in cfg.sources.trecs_catalogues]
+        paths = [resolve(p, "sources.trecs_catalogues", "a T-RECS FITS catalogue")
+                 for p in cfg.sources.trecs_catalogues]
         cfg = cfg.model_copy(update={"sources": cfg.sources.model_copy(update={"trecs_catalogues": paths})})
     return cfg
 

@@ -220,7 +220,8 @@ def format_result(r: dict) -> str:
     for i, c in enumerate(r["counts"]):
         line = f"  {e[i]:9.3g}-{e[i + 1]:<9.3g} Jy  {c:12.1f}"
         if "interval_68" in r:
-            line += f"  {r['counts_corrected'][i]:12.1f}" + "".join(f"  {r[k][0][i]:10.1f}-{r[k][1][i]:<10.1f}" for k in ("interval_68", "interval_95"))
+            line += f"  {r['counts_corrected'][i]:12.1f}" + "".join(
+                f"  {r[k][0][i]:10.1f}-{r[k][1][i]:<10.1f}" for k in ("interval_68", "interval_95"))
             position = r.get("calibration_range")
             if position is not None and position[i] < EDGE:
                 line += "  !" if position[i] < 0 else "  *"

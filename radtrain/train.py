@@ -196,7 +196,8 @@ def _inputs(cfg: RadtrainConfig, ds, stats, engine, threads) -> dict:
     def arrays(split, part):
         d = data.load_part(ds, split, part)
         return (data.preprocess(d["images"], stats, dc.preprocess, dc.asinh_scale),
-                data.encode(d["labels"], stats, dc.target), data.aux_inputs(d["images"], stats, dc.aux_inputs, d["tile_noise"]))
+                data.encode(d["labels"], stats, dc.target),
+                data.aux_inputs(d["images"], stats, dc.aux_inputs, d["tile_noise"]))
 
     x, y, aux = arrays("train", parts[engine.rank])
     vx, vy, vaux = arrays("validation", val_parts[engine.rank])

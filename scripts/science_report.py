@@ -783,7 +783,8 @@ def figures(runs: dict, images: Path, prefix: str = "results") -> list[str]:
     if wsclean and (wsclean["eval"] / "counts.png").exists():
         shutil.copyfile(wsclean["eval"] / "counts.png", images / f"{prefix}-counts-wsclean.png")
         out.append("![N(S) read back from WSClean-imaged pointings by the 42-sky network trained on fast-imaged ones, "
-                   f"against the truth, per test sky, with the calibrated intervals](images/{prefix}-counts-wsclean.png)")
+                   "against the truth, per test sky, with the calibrated intervals]"
+                   f"(images/{prefix}-counts-wsclean.png)")
     return out
 
 

@@ -37,7 +37,8 @@ def test_emu_seed_observes_as_askap_for_emu_and_single_keeps_the_seeds_imaging()
     assert (emu.integration_s, emu.ha_end_h - emu.ha_start_h, emu.n_channels) == (10.0, 10.0, 16)
     assert emu.auto_mask and emu.auto_threshold <= 1.0
     single = config.load(ROOT_CONFIGS / "emu-seed-single.toml").imaging
-    assert (single.footprint, single.primary_beam, single.integration_s, single.n_channels) == ("single", "none", 300.0, 1)
+    assert ((single.footprint, single.primary_beam, single.integration_s, single.n_channels)
+            == ("single", "none", 300.0, 1))
     for name in ("emu-seed-test.toml", "emu-seed-dense.toml"):      # the study's other skies, imaged the same way
         other = config.load(ROOT_CONFIGS / name).imaging
         assert other.model_dump() == emu.model_dump(), name

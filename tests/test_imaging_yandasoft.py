@@ -47,7 +47,8 @@ def test_parsets_match_the_golden_files(name):
 def test_csimulator_parset_content():
     p = parse(generated()["sim.in"])
     for key in ("dataset", "sources.names", "sources.radsim.direction", "sources.radsim.model", "antennas.definition",
-                "feeds.names", "feeds.spacing", "feeds.beam07", "spws.names", "spws.radsim", "simulation.integrationtime",
+                "feeds.names", "feeds.spacing", "feeds.beam07", "spws.names", "spws.radsim",
+                "simulation.integrationtime",
                 "simulation.usehourangles", "simulation.referencetime", "simulation.elevationlimit", "observe.number",
                 "observe.scan0", "gridder", "gridder.WProject.wmax", "gridder.WProject.nwplanes",
                 "gridder.WProject.oversample", "gridder.WProject.maxsupport", "noise", "noise.rms", "noise.seed1",
@@ -116,7 +117,8 @@ def test_linmos_parset_follows_yandasoft_documentation():
     p = parse(generated()["linmos.in"])
     assert p["linmos.weighttype"] == "FromPrimaryBeamModel" and p["linmos.weightstate"] == "Inherent"
     assert p["linmos.primarybeam"] == "GaussianPB"
-    assert p["linmos.primarybeam.GaussianPB.aperture"] == "12" and p["linmos.primarybeam.GaussianPB.fwhmscaling"] == "1.02"
+    assert p["linmos.primarybeam.GaussianPB.aperture"] == "12"
+    assert p["linmos.primarybeam.GaussianPB.fwhmscaling"] == "1.02"
     assert float(p["linmos.cutoff"]) == pytest.approx(0.04)
     assert p["linmos.feeds.centre"] == "[12h30m00.000, -45.00.00.000]"
     names = p["linmos.names"].strip("[]").split(", ")

@@ -99,7 +99,8 @@ def test_srun_without_mpi_plugin_is_refused(local_slurm, tmp_path):
     cfg = sim_config(tmp_path)
     proc = subprocess.run(["srun", "-n", "2", "--mpi=none", *radsim_exe(), "simulate", str(cfg), "--out",
                            str(tmp_path / "ds")], env=local_slurm.env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode != 0 and "without an MPI process-management interface" in proc.stderr and "--mpi=pmix" in proc.stderr
+    assert proc.returncode != 0
+    assert "without an MPI process-management interface" in proc.stderr and "--mpi=pmix" in proc.stderr
     assert not list((tmp_path / "ds").glob("shards/*.h5"))
 
 

@@ -58,8 +58,8 @@ def lost_in_next_run(log_text: str) -> int:
 
 
 def test_chaos_kills_and_resumes_keep_every_completed_realisation(tmp_path):
-    """Twelve runs in a row of a 2-rank job, each killed at a random moment by SIGKILL, SIGTERM or SIGINT, of one rank or
-    the whole job, and resumed: a signal loses nothing completed, SIGKILL at most the last commit interval; the
+    """Twelve runs in a row of a 2-rank job, each killed at a random moment by SIGKILL, SIGTERM or SIGINT, of one rank
+    or the whole job, and resumed: a signal loses nothing completed, SIGKILL at most the last commit interval; the
     final dataset has the tiles of an uninterrupted run, bit for bit, and verifies."""
     # 240 realisations: twelve kills, each a few realisations and up to 0.4 s into its run plus what SIGKILL loses,
     # took up to 143 of 160 on a machine making 11 per second, and the last run finished before its kill came

@@ -63,7 +63,8 @@ def test_a_per_tile_split_is_counted_and_shared_out(train_dataset, tmp_path):
     tiled = tmp_path / "tiled"
     subprocess.run(["cp", "-al", str(train_dataset), str(tiled)], check=True)
     proc = subprocess.run(radsim_exe() + ["simulate", str(train_dataset.parent / "sim.toml"), "--set",
-                                          'dataset.split_by="tile"', "--out", str(tiled)], capture_output=True, text=True)
+                                          'dataset.split_by="tile"', "--out", str(tiled)],
+                          capture_output=True, text=True)
     assert proc.returncode == 0 and "0 to make" in proc.stderr, proc.stderr
     ds = Dataset(tiled)
     assert ds.split["by"] == "tile"

@@ -131,6 +131,7 @@ class TwoNodeCluster:
         mem = max(1024, localslurm._mem_mb() // 2)
         nodes = "".join(f"NodeName={n} NodeAddr={self.addr[n]} NodeHostname={n} CPUs={cpus} RealMemory={mem} "
                         f"State=UNKNOWN\n" for n in NODES)
+        partition = "PartitionName=two Nodes=ALL Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO"
         self.conf.write_text(f"""\
 ClusterName=radsimtwo
 SlurmctldHost={self.ctl_name}({self.addr['ctl']})
@@ -143,7 +144,7 @@ TmpFS={self.dir}/nodetmp
 SlurmdTimeout=10
 MessageTimeout=5
 KillWait=30
-{localslurm.common_conf(self.dir)}{nodes}PartitionName=two Nodes=ALL Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
+{localslurm.common_conf(self.dir)}{nodes}{partition}
 """)
 
     def start_slurmd(self, node: str) -> None:

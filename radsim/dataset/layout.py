@@ -95,8 +95,9 @@ def tile_versions(cfg) -> dict:
     import erfa
     import scipy
     from radsim import TILES_REVISION, __version__ as radsim_version
-    return {"radsim": radsim_version, "radsim_tiles": TILES_REVISION, "numpy": np.__version__, "scipy": scipy.__version__,
-            "ducc0": ducc0.__version__, "astropy": astropy.__version__, "pyerfa": erfa.__version__}
+    return {"radsim": radsim_version, "radsim_tiles": TILES_REVISION, "numpy": np.__version__,
+            "scipy": scipy.__version__, "ducc0": ducc0.__version__, "astropy": astropy.__version__,
+            "pyerfa": erfa.__version__}
 
 
 class Journal:
@@ -195,7 +196,8 @@ def _row_record(row, shard: str, n_tiles: int) -> dict:
     return {"id": int(row["id"]), "set_index": int(row["set_index"]), "repeat": int(row["repeat"]),
             "modifier": modifier, "n_sources": int(row["n_sources"]), "n_tiles": n_tiles, "shard": shard,
             "noise_rms_jy": float(row["noise_rms_jy"]),
-            "beam_arcsec": [float(row["beam_major_arcsec"]), float(row["beam_minor_arcsec"]), float(row["beam_pa_deg"])],
+            "beam_arcsec": [float(row["beam_major_arcsec"]), float(row["beam_minor_arcsec"]),
+                            float(row["beam_pa_deg"])],
             "rank": int(row["rank"]), "timings_s": {s: float(row[f"{s}_s"]) for s in reader.STAGES},
             "clean_stop": row["clean_stop"].decode() if "clean_stop" in row.dtype.names else ""}
 

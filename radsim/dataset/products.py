@@ -149,8 +149,8 @@ PRODUCT_NAMES = ("catalogue.fits", "sky.fits", "restored.fits", "residual.fits",
 
 def write_realisation(out, cfg, result, grid) -> list[str]:
     """Write sky.fits (Jy/pixel), restored.fits, residual.fits, psf.fits and noise.fits (Jy/beam, with the beam,
-    when the backend has one; noise.fits, the mosaic's thermal noise map, when it makes a mosaic) and tiles.h5 of one realisation (a :class:`radsim.run.pipeline.RealisationResult`) into
-    ``out``; returns the names written."""
+    when the backend has one; noise.fits, the mosaic's thermal noise map, when it makes a mosaic) and tiles.h5 of
+    one realisation (a :class:`radsim.run.pipeline.RealisationResult`) into ``out``; returns the names written."""
     out = Path(out)
     f, bw = cfg.field.frequency_hz, cfg.field.bandwidth_hz
     meta = {"REALISN": result.realisation.index, "CFGHASH": cfg.hash()[:16]}

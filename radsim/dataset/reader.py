@@ -147,7 +147,8 @@ def verify_shard(path) -> list[str]:
     if not np.array_equal(ids, table):
         problems.append(f"{path}: tiles of realisations {ids.tolist()} but table lists {table.tolist()}")
     if d["labels"].shape[1] != len(d["attrs"]["bin_edges_jy"]) - 1:
-        problems.append(f"{path}: labels have {d['labels'].shape[1]} bins, bin_edges_jy {len(d['attrs']['bin_edges_jy'])}")
+        problems.append(f"{path}: labels have {d['labels'].shape[1]} bins, "
+                        f"bin_edges_jy {len(d['attrs']['bin_edges_jy'])}")
     return problems
 
 

@@ -117,10 +117,10 @@ def _time_scales(mjd_utc):
 
 def terrestrial_to_date(gast_rad, xp_rad, yp_rad) -> np.ndarray:
     """(n, 3, 3) matrices taking ITRF vectors to the true equator and equinox of date, as casacore's
-    ITRF -> HADEC -> TOPO chain does: Earth rotation by the Greenwich apparent sidereal time, then polar motion applied as small rotations about the celestial x
-    (by -yp) and y (by -xp) axes of date."""
+    ITRF -> HADEC -> TOPO chain does: Earth rotation by the Greenwich apparent sidereal time, then polar motion
+    applied as small rotations about the celestial x (by -yp) and y (by -xp) axes of date."""
     import erfa
-    m = erfa.rz(-gast_rad, np.eye(3))                  # ERFA's rotations turn the frame: -gast turns the vector by +gast
+    m = erfa.rz(-gast_rad, np.eye(3))       # ERFA's rotations turn the frame: -gast turns the vector by +gast
     return erfa.ry(xp_rad, erfa.rx(yp_rad, m))
 
 
@@ -138,7 +138,8 @@ def apparent_mean_direction(p: np.ndarray, tdb) -> np.ndarray:
 def diurnal_rotation(d_app: np.ndarray, gast_rad, site_itrf_m) -> np.ndarray:
     """(n, 3, 3) rotations, in the frame of date, by casacore's diurnal-aberration term: a shift of
     2 pi R / (sidereal day c) (0.32 arcsec at ASKAP's geocentric radius R) towards minus the site's zenith,
-    taken at the apparent direction ``d_app`` (n, 3), as ``MeasMath::deapplyTOPOtoHADEC`` writes it (``gast_rad``: Greenwich apparent sidereal time)."""
+    taken at the apparent direction ``d_app`` (n, 3), as ``MeasMath::deapplyTOPOtoHADEC`` writes it
+    (``gast_rad``: Greenwich apparent sidereal time)."""
     site = np.asarray(site_itrf_m, dtype=float)
     radius = float(np.linalg.norm(site))
     lat = math.asin(site[2] / radius)                           # geocentric

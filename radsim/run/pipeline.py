@@ -51,9 +51,10 @@ def build_model(cfg, realisation: realisations.Realisation) -> counts.CountsMode
     lo, hi = base.valid_range_at(cfg.field.frequency_hz)
     drawn = not cfg.sources.trecs_catalogues
     if drawn and (cfg.sources.flux_min_jy < lo * (1 - 1e-9) or cfg.sources.flux_max_jy > hi * (1 + 1e-9)):
-        raise RealisationError(f"sources.flux_min_jy..flux_max_jy = {cfg.sources.flux_min_jy:g}..{cfg.sources.flux_max_jy:g}"
-                         f" Jy is outside the range of counts.base {cfg.counts.base!r} at "
-                         f"{cfg.field.frequency_hz:g} Hz ({lo:.3g}..{hi:.3g} Jy)")
+        raise RealisationError(f"sources.flux_min_jy..flux_max_jy = "
+                               f"{cfg.sources.flux_min_jy:g}..{cfg.sources.flux_max_jy:g}"
+                               f" Jy is outside the range of counts.base {cfg.counts.base!r} at "
+                               f"{cfg.field.frequency_hz:g} Hz ({lo:.3g}..{hi:.3g} Jy)")
     rng = np.random.default_rng(realisation.seed_sequence(cfg.run.seed, 0))
     params = counts.resolve_modifier(realisation.modifier_name, realisation.modifier_params, rng)
     return counts.CountsModel(base, cfg.field.frequency_hz, realisation.modifier_name, params)
@@ -199,6 +200,6 @@ def make_realisation(cfg, index: int, sink=None, imager=None, sky_model: bool = 
         tile_images = tiling.cut(imaged.restored)
         expected = src.expected_per_bin(edges, tiling)
         noise = tiles.tile_noise(tiling, imaged.noise_map, imaged.noise_rms_jy)
-    return RealisationResult(real, src.model.modifier_params, sky, imaged, tile_images, labels.astype(np.float32), expected,
-                             tiling.origins(), noise, edges, src.n_per_class, src.mean_per_class, flux_total,
+    return RealisationResult(real, src.model.modifier_params, sky, imaged, tile_images, labels.astype(np.float32),
+                             expected, tiling.origins(), noise, edges, src.n_per_class, src.mean_per_class, flux_total,
                              sky.flux_jy if observed_sky else float(sky.sum(dtype=np.float64)), timer.seconds)

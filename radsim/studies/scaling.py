@@ -364,7 +364,8 @@ def write_report(runs, out) -> dict:
     trains = [r for r in rows if r["kind"] == "training"]
     if trains:
         md += ["", "Training, seconds per step (own timers: the input pipeline alone, one gradient allreduce):", "",
-               "| ranks | run | batch/rank | step | data | allreduce | gradient MB |", "|---:|---|---:|---:|---:|---:|---:|"]
+               "| ranks | run | batch/rank | step | data | allreduce | gradient MB |",
+               "|---:|---|---:|---:|---:|---:|---:|"]
         for r in trains:
             md.append(f"| {r['ranks']} | `{Path(r['path']).name}` | {r['batch_per_rank']} | {r['step_s']:.4f} | "
                       f"{r['data_s']:.4f} | {r['allreduce_s']:.4f} | {r['allreduce_mb']:.2f} |")
@@ -385,7 +386,8 @@ def write_report(runs, out) -> dict:
 DEFAULT_MODEL = CostModel(sim_t_real_s=68.6, sim_t_setup_s=21.7,
                           sim_stage_s={"catalogue": 5.3, "render": 3.1, "labels": 1.3, "image": 58.0,
                                        "tiles": 0.04, "write": 0.04},
-                          sim_bytes_per_realisation=282 * (128 * 128 * 4 + 10 * 8 + 20), sim_sources_per_realisation=29.3e6,
+                          sim_bytes_per_realisation=282 * (128 * 128 * 4 + 10 * 8 + 20),
+                          sim_sources_per_realisation=29.3e6,
                           sim_npix=2560)
 SOURCE_STAGES = ("catalogue", "render", "labels")     # time grows with the number of sources
 PIXEL_STAGES = ("image", "tiles", "write")            # time grows with the number of pixels

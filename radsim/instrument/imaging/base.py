@@ -218,8 +218,9 @@ def image_weights(uv_lambda: np.ndarray, weighting: str, robust: float, cell_lam
                   taper_arcsec: float | None = None, super_weight: float = 1.0,
                   padding: float = WSCLEAN_PADDING) -> np.ndarray:
     """Imaging weights of visibilities at ``uv_lambda`` (n, 2) for an image of ``n_cells`` pixels whose uv cells
-    are ``cell_lambda`` wide (padded by ``padding`` for the inversion), exactly as WSClean 3 computes them (its ImageWeights; checked against the weight
-    grid WSClean saves with -save-weights): natural (1), uniform (1 / W_box) or Briggs
+    are ``cell_lambda`` wide (padded by ``padding`` for the inversion), exactly as WSClean 3 computes them (its
+    ImageWeights; checked against the weight grid WSClean saves with -save-weights): natural (1), uniform
+    (1 / W_box) or Briggs
     (1 / (1 + W_box f^2), f^2 = (5 10^-R)^2 / (sum W_box^2 / sum w)), W_box the number of visibilities in a box
     of WSClean's weighting grid (:func:`weighting_grid_size`: the padded image's uv cells times the
     super-weight factor, WSClean's -super-weight; a wide field's own cells are so fine that every visibility

@@ -458,7 +458,8 @@ class FastImager:
         beam = fit_beam(psf2, self.pixel_arcsec, theoretical_beam_pixels(uv, weights.ravel(), grid.pixel_rad))
         self.weights = weights               # kept for inspection (tests); not in the cache
         extra = {"w_psfs": w_term_psfs(uvw_m, freq, weights, m, grid.pixel_rad, w_nodes)} if w_nodes else {}
-        return {**extra, "psf2": psf2, "unit_noise_filter": noise_filter(uv, weights.ravel(), 2 * m, grid.pixel_rad, 1.0),
+        return {**extra, "psf2": psf2,
+                "unit_noise_filter": noise_filter(uv, weights.ravel(), 2 * m, grid.pixel_rad, 1.0),
                 "beam": np.array([beam.bmaj_arcsec, beam.bmin_arcsec, beam.bpa_deg]),
                 "channel_weights": weights.sum(axis=0, dtype=np.float64), "n_vis": uv.shape[0],
                 "dropped_fraction": dropped, "sum_w": weights.sum(dtype=np.float64),

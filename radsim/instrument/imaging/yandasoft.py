@@ -179,7 +179,8 @@ def imager_parset(grid, observation, *, dataset="obs.ms", weighting="briggs", ro
         p["preconditioner.Wiener.robustness"] = f"{robust if weighting == 'briggs' else -2.0:g}"
     if target_beam is not None:
         names.append("GaussianTaper")
-        p["preconditioner.GaussianTaper"] = (f"[{target_beam.bmaj_arcsec:.3f}arcsec, {target_beam.bmin_arcsec:.3f}arcsec, "
+        p["preconditioner.GaussianTaper"] = (f"[{target_beam.bmaj_arcsec:.3f}arcsec, "
+                                             f"{target_beam.bmin_arcsec:.3f}arcsec, "
                                              f"{target_beam.bpa_deg:.2f}deg]")
         p["preconditioner.GaussianTaper.isPsfSize"] = "true"
         p["preconditioner.GaussianTaper.tolerance"] = "0.005"
@@ -215,7 +216,8 @@ def linmos_parset(names, offsets_deg, centre: str, *, outname="image.radsim.mosa
          "primarybeam.GaussianPB.fwhmscaling": f"{fwhm_factor:g}", "cutoff": f"{cutoff ** 2:.6g}",
          "feeds.centre": centre.replace(", J2000", ""), "feeds.offsetsfile": offsetsfile,
          "feeds.names": f"[{', '.join(feeds)}]"}
-    offsets = {"feeds.spacing": "1deg", **{f"feeds.{f}": f"[{x:.6f}, {y:.6f}]" for f, (x, y) in zip(feeds, offsets_deg)}}
+    offsets = {"feeds.spacing": "1deg",
+               **{f"feeds.{f}": f"[{x:.6f}, {y:.6f}]" for f, (x, y) in zip(feeds, offsets_deg)}}
     return ("".join(f"linmos.{k} = {v}\n" for k, v in p.items()),
             "".join(f"{k} = {v}\n" for k, v in offsets.items()))
 
