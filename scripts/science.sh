@@ -63,9 +63,9 @@
 # Parts (PART, default all): mosaics (the ablation on EMU mosaics and P(D): seed-fast, test-fast, calib-fast and the
 # networks trained on them), pointings (the transfer study and the coverage on drawn shapes: transfer-*, pointing-* and
 # the pointing networks) or wide (seed-small trained on mosaics drawn from the wider prior: wide-fast-42,
-# calib-mid-fast, test-mid-fast, test-mid2-fast and the fixed test mosaics), each on its own (a part fits one working
-# session here). The report of PART=pointings goes to docs/results-pointings.md (figures results-pointings-*.png), of
-# PART=wide to docs/results-wide.md (results-wide-*.png), the others' to docs/results.md.
+# calib-mid-fast, calib-mid2-fast, test-mid-fast, test-mid2-fast and the fixed test mosaics), each on its own (a part
+# fits one working session here). The report of PART=pointings goes to docs/results-pointings.md (figures
+# results-pointings-*.png), of PART=wide to docs/results-wide.md (results-wide-*.png), the others' to docs/results.md.
 #
 # Stages (STAGES, default all, in this order):
 #   simulate  seed-fast: configs/emu-seed.toml (21 skies, 17 train / 4 validation); test-fast:
@@ -90,8 +90,9 @@
 #             that the 12 fixed test pairs, 10 of them in the training box's outer tenth, lie further inside,
 #             and pointing-wide-84: 84 training pointings drawn from that prior (68 train, 16 validate);
 #             PART=wide: wide-fast-42, calib-mid-fast and test-mid-fast: 42 EMU mosaics drawn from that wider
-#             prior to train on (34 train, 8 validate), 48 to calibrate on and 48 + 48 to test on (test-mid-fast,
-#             test-mid2-fast), and test-fast and test-24-fast (the fixed test pairs)
+#             prior to train on (34 train, 8 validate), 48 + 48 to calibrate on (calib-mid-fast, calib-mid2-fast)
+#             and 48 + 48 to test on (test-mid-fast, test-mid2-fast), and test-fast and test-24-fast (the fixed
+#             test pairs)
 #   train     the ablation on seed-fast (configs/train-seed-small.toml and one change each): fast-small (asinh
 #             stretch, pixel-width input, augmentation, standardised counts, MSE), fast-small-noise (+ the tile's
 #             noise from the noise map), fast-small-linear (standardised pixels, no stretch), fast-small-noaug (no
@@ -108,14 +109,14 @@
 #             calib-random-fast, every network as RUN-curved (a curved line, on its own calibration skies) and as
 #             RUN-conformal (a curved line and conformal intervals; the mosaic networks on calib-random-fast);
 #             PART=wide: wide-small on calib-mid-fast, and once more as wide-small-conformal with a curved line and
-#             conformal intervals
+#             conformal intervals, and as wide-small-96-conformal so on calib-mid-fast and calib-mid2-fast
 #   evaluate  every run on test-fast (eval-test), test-24-fast (eval-test-24) and test-random-fast
 #             (eval-test-random); fast-small and the pointing networks on transfer-fast,
 #             transfer-fast-w (WTERM=1) and transfer-wsclean; the flat-sky pointing networks also on
 #             pointing-test-fast (eval-pointing-test) and pointing-test-random (eval-pointing-random); the
 #             RUN-mid networks and pointing-small-wide on pointing-test-mid instead of pointing-test-random;
-#             PART=wide: wide-small and wide-small-conformal on test-fast, test-24-fast, test-mid-fast
-#             (eval-test-mid) and test-mid2-fast (eval-test-mid2)
+#             PART=wide: wide-small, wide-small-conformal and wide-small-96-conformal on test-fast,
+#             test-24-fast, test-mid-fast (eval-test-mid) and test-mid2-fast (eval-test-mid2)
 #   pofd      the P(D) baseline on test-fast (the noise map's groups included)
 #   report    docs/results.md tables and docs/images/results-*.png (scripts/science_report.py)
 set -euo pipefail
@@ -253,6 +254,9 @@ if wants simulate && part wide; then
     # intervals that are exactly right meet 68 +- 8% in about 90% of bins (78% of 48)
     simulate test-mid2-fast configs/emu-seed-test.toml "${MID_PAIRS[@]}" --set realisations.n=48 \
         --set run.seed=2306175
+    # 48 more calibration mosaics drawn the same way: conformal quantiles from 96 skies instead of 48
+    simulate calib-mid2-fast configs/emu-seed-calib.toml "${MID_PAIRS[@]}" --set realisations.n=48 \
+        --set run.seed=2306176
 fi
 if wants simulate && part pointings; then
     simulate transfer-fast configs/emu-seed-transfer.toml
@@ -336,11 +340,13 @@ CURVED_POINTING_RUNS=(pointing-small pointing-small-42 pointing-small-84 pointin
                                     "${CURVED_POINTING_RUNS[@]/%/-conformal}")
 part pointings || { POINTING_RUNS=(); CURVED_POINTING_RUNS=(); }
 # PART=wide: the network trained on mosaics drawn from the wider prior, calibrated on mosaics drawn from it with a
-# straight line and normal intervals, and once more (RUN-conformal) with a curved line and conformal intervals
-WIDE_RUNS=(wide-small wide-small-conformal)
+# straight line and normal intervals, and once more (RUN-conformal) with a curved line and conformal intervals, and
+# so on 96 (RUN-96-conformal: calib-mid-fast and calib-mid2-fast)
+WIDE_RUNS=(wide-small wide-small-conformal wide-small-96-conformal)
 part wide || WIDE_RUNS=()
 calibration_set() {   # the datasets a run is calibrated on (one or more)
     case "$1" in
+        wide-*-96-conformal) echo calib-mid-fast calib-mid2-fast ;;
         wide-*) echo calib-mid-fast ;;
         *-curved) calibration_set "${1%-curved}" ;;
         pointing-*-conformal) calibration_set "${1%-conformal}" ;;
@@ -369,7 +375,7 @@ if wants calibrate; then
             copy_network "$run" "$run-conformal"
         done
     fi
-    part wide && copy_network wide-small wide-small-conformal
+    part wide && { copy_network wide-small wide-small-conformal; copy_network wide-small wide-small-96-conformal; }
     for run in "${RUNS[@]}" "${POINTING_RUNS[@]}" "${WIDE_RUNS[@]}"; do
         selected "$run" || continue
         [ -e "$OUT/$run/best.weights.h5" ] || { say "$run: not trained, skipped"; continue; }

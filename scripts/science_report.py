@@ -156,13 +156,15 @@ RUNS += [(f"{key}-conformal", f"{name}-conformal", evaluation,
          and not name.startswith("pointing-")]
 #: PART=wide: seed-small trained on 42 mosaics whose (S0, alpha) are drawn from a prior wider than the training
 #: pairs' box (wide-fast-42), calibrated on 48 mosaics drawn from it (calib-mid-fast) with a straight line and normal
-#: intervals, and as RUN-conformal with a curved line and conformal intervals; tested on the fixed test pairs (and
-#: below on the 24 more and on 48 mosaics drawn from the wider prior)
+#: intervals, and as RUN-conformal with a curved line and conformal intervals, and as RUN-96-conformal so on 96
+#: (calib-mid-fast and calib-mid2-fast); tested on the fixed test pairs (and below on the 24 more and on the
+#: mosaics drawn from the wider prior)
 WIDE_MOSAIC = ("wide-small", "seed-small on 42 mosaics drawn from the wider prior", "wide-fast-42")
 RUNS += [(f"{WIDE_MOSAIC[0]}{suffix}", f"{WIDE_MOSAIC[0]}{suffix}", "eval-test", f"{WIDE_MOSAIC[1]}{how}",
           WIDE_MOSAIC[2], "test-fast")
          for suffix, how in (("", ", calibrated on 48 drawn from it"),
-                             ("-conformal", ", curved line, conformal intervals, calibrated on 48 drawn from it"))]
+                             ("-conformal", ", curved line, conformal intervals, calibrated on 48 drawn from it"),
+                             ("-96-conformal", ", curved line, conformal intervals, calibrated on 96 drawn from it"))]
 #: calibration variants of a trained network (a copy of it calibrated once more): goal and coverage rows, no per-bin
 #: tables, no training history
 VARIANTS = ("-mid", "-drawn", "-union", "-curved", "-conformal")
@@ -710,7 +712,8 @@ def timing_rows(study: Path, runs: dict) -> list[str]:
                  "pointing-fast-84",
                  "pointing-test-fast", "pointing-calib-random", "pointing-test-random", "transfer-fast-w",
                  "pointing-fast-84-w", "pointing-calib-random-w", "pointing-calib-mid", "pointing-test-mid",
-                 "pointing-wide-84", "wide-fast-42", "calib-mid-fast", "test-mid-fast", "test-mid2-fast"):
+                 "pointing-wide-84", "wide-fast-42", "calib-mid-fast", "calib-mid2-fast", "test-mid-fast",
+                 "test-mid2-fast"):
         path = study / name / "manifest.json"
         if not path.exists():
             continue
@@ -761,7 +764,8 @@ def figures(runs: dict, images: Path, prefix: str = "results") -> list[str]:
                [f"pointing-small-42{s}{i}/corrected" for s in ("", "-s2", "-s3") for i in ("", "-wsclean")]),
               ("results-dy-wide.png", "seed-small trained on mosaics drawn from the wider prior, on the fixed test "
                "pairs, its own and calibrated counts",
-               ["wide-small", "wide-small/corrected", "wide-small-conformal/corrected"])]
+               ["wide-small", "wide-small/corrected", "wide-small-conformal/corrected",
+                "wide-small-96-conformal/corrected"])]
     for filename, title, names in groups:
         filename = filename.replace("results", prefix, 1)
         entries = [(runs[n]["label"], runs[n]["m"]) for n in names if n in runs]

@@ -434,11 +434,12 @@ def test_split_rows_pool_the_drawn_skies_and_show_conformal_intervals_holding_wh
     assert rows["conformal", "68%"][16].strip() == "10 of 10" and rows["normal", "68%"][16].strip() == "0 of 10"
 
 
-def wide_study(tmp_path, evaluations):
-    """A PART=wide study: wide-small and wide-small-conformal calibrated on 48 skies of calib-mid-fast, with
-    ``evaluations`` ((directory, skies), ...); the drawn test sets' skies all at S0 = 5e-6 Jy, alpha -0.15."""
+def wide_study(tmp_path, evaluations, runs=("wide-small", "wide-small-conformal")):
+    """A PART=wide study: ``runs`` (wide-small and wide-small-conformal calibrated on 48 skies of calib-mid-fast,
+    wide-small-96-conformal on those and 48 of calib-mid2-fast), with ``evaluations`` ((directory, skies), ...);
+    the drawn test sets' skies all at S0 = 5e-6 Jy, alpha -0.15."""
     study = tmp_path / "study"
-    for name in ("calib-mid-fast", "test-mid-fast", "test-mid2-fast"):
+    for name in ("calib-mid-fast", "calib-mid2-fast", "test-mid-fast", "test-mid2-fast"):
         (study / name).mkdir(parents=True)
         (study / name / "manifest.json").write_text(json.dumps({"runs": [], "realisations": [], "config": {
             "realisations": {"mode": "random", "priors": {"s0_jy": {"loguniform": [3.5e-6, 7e-5]},
@@ -446,15 +447,21 @@ def wide_study(tmp_path, evaluations):
     rng = np.random.default_rng(3)
     u = rng.uniform(np.log(5), np.log(50), (144, 10))
     v = 0.1 + 1.2 * u + rng.normal(0.0, 0.1, u.shape)
+    u2 = rng.uniform(np.log(5), np.log(50), (48, 10))              # the 48 skies of calib-mid2-fast
+    v2 = 0.1 + 1.2 * u2 + rng.normal(0.0, 0.1, u2.shape)
     from radtrain import uncertainty
-    for run in ("wide-small", "wide-small-conformal"):
+    for run in runs:
         (study / run).mkdir()
         (study / run / "history.csv").write_text("epoch,loss,val_loss,train_s,validation_s\n0,1.0,1.1,5.0,1.0\n")
-        # the calibration radtrain calibrate writes, fitted on the first 48 skies (each as 4 tiles)
-        model = uncertainty.calibrate(np.repeat(np.exp(u[:48]), 4, axis=0), np.repeat(np.exp(v[:48]), 4, axis=0),
-                                      np.repeat(np.arange(48), 4), curved=run.endswith("-conformal"),
+        # the calibration radtrain calibrate writes, fitted on the first 48 skies (each as 4 tiles), for
+        # RUN-96-conformal on those and calib-mid2-fast's
+        cu, cv = (np.vstack([u[:48], u2]), np.vstack([v[:48], v2])) if "-96-" in run else (u[:48], v[:48])
+        model = uncertainty.calibrate(np.repeat(np.exp(cu), 4, axis=0), np.repeat(np.exp(cv), 4, axis=0),
+                                      np.repeat(np.arange(len(cu)), 4), curved=run.endswith("-conformal"),
                                       conformal=run.endswith("-conformal"))
-        (study / run / "calibration.json").write_text(json.dumps({**model, "dataset": "/runs/calib-mid-fast"}))
+        sets = ("calib-mid-fast", "calib-mid2-fast") if "-96-" in run else ("calib-mid-fast",)
+        (study / run / "calibration.json").write_text(json.dumps(
+            {**model, "sources": [{"dataset": f"/runs/{name}", "n_skies": 48} for name in sets]}))
         first = 48
         for evaluation, n in evaluations:
             m = metrics([0.01] * 10, skies=n)
@@ -532,3 +539,25 @@ def test_the_two_drawn_test_sets_of_the_wider_prior_are_pooled_into_96_skies(tmp
     assert len(splits) == 4 and all("| 48 + 96 |" in r and "on all 96 mosaics" in r for r in splits), splits
     goals = module.goal_rows(runs)
     assert sum("on all 96 mosaics of shapes drawn from the wider prior" in r for r in goals) == 4   # 2 runs, 2 ways
+
+
+def test_a_wide_network_calibrated_on_96_drawn_mosaics_is_split_96_and_96(tmp_path):
+    """wide-small-96-conformal (the same network calibrated on calib-mid-fast and calib-mid2-fast, 96 skies) gets
+    rows of its own, labelled with its 96 calibration skies; its random splits pool those 96 with the 96 drawn test
+    skies and split them 96 + 96; the prior of its calibration skies places the test skies."""
+    study = wide_study(tmp_path, (("eval-test", 12), ("eval-test-24", 24), ("eval-test-mid", 48),
+                                  ("eval-test-mid2", 48)),
+                       runs=("wide-small", "wide-small-conformal", "wide-small-96-conformal"))
+    module = report_module()
+    runs = module.load(study)
+    run = runs["wide-small-96-conformal-mid96"]
+    assert run["label"].startswith("seed-small on 42 mosaics drawn from the wider prior, curved line, conformal "
+                                   "intervals, calibrated on 96 drawn from it, on all 96 mosaics")
+    assert module.calibration_set(run["run"]) == "calib-mid-fast + calib-mid2-fast"
+    assert runs["wide-small-96-conformal"]["history"] == [] and runs["wide-small-96-conformal"]["extra"]
+    splits = module.split_rows(runs)[2:]
+    mine = [r for r in splits if "calibrated on 96 drawn" in r]
+    assert len(splits) == 8 and len(mine) == 4 and all("| 96 + 96 |" in r for r in mine), splits
+    assert all("| 48 + 96 |" in r for r in splits if r not in mine)
+    edge = [r for r in module.edge_rows(runs, study)[2:] if "calibrated on 96 drawn" in r]
+    assert len(edge) == 1 and "| 96 | 0.1-0.2 | 96 |" in edge[0], edge
