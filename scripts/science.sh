@@ -22,7 +22,8 @@
 #   ONLY='*-conformal' STAGES="calibrate evaluate" ... bash scripts/science.sh   # only the runs these globs name
 #   PART=pointings OUT=runs/pointings bash scripts/science.sh   # only the transfer study on pointings (45-80 min)
 #   PART=wide OUT=runs/wide bash scripts/science.sh     # only seed-small trained and calibrated on mosaics drawn from
-#                                                       # a prior wider than the test pairs' box (3.4 h on 2026-12-03)
+#                                                       # a prior wider than the test pairs' box (3.4 h on 2026-12-03,
+#                                                       # 1 h more for test-mid2-fast and calib-mid2-fast)
 #
 # Compute budget per stage on the 2-core development machine (no GPU), measured on 2026-12-02 (wall times on 2
 # ranks, with other steps often sharing the cores):
@@ -42,8 +43,9 @@
 #             PART=wide (2026-12-03, 2 ranks, the first hour beside a fresh-clone test run): wide-fast-42
 #             50.9 min, test-fast 16.0, calib-mid-fast 41.2, test-24-fast 18.5, test-mid-fast 36.6 (about 90 s
 #             per sky on one core); wide-small 35 min (30 epochs of 60-93 s, 117-175 tiles/s);
-#             its calibrations, evaluations and report 7 min; test-mid2-fast 28.1 min (2026-12-04, nothing
-#             else running, 69 s per sky on one core) and its two evaluations 2.2 min
+#             its calibrations, evaluations and report 7 min; test-mid2-fast 28.1 min and calib-mid2-fast
+#             28.8 min (2026-12-04, nothing else running, 69 s per sky on one core), wide-small-96-conformal's
+#             calibration 1.9 min and its four evaluations 3 min
 #             PART=mosaics DENSE=1 LARGE=1 on 2026-12-02 night: test-fast 4.9 min, seed-fast 8.0, calib-fast 9.9,
 #             dense-fast 15.2 (43-49 s per sky on one core); the whole part, training included, 1 h 32 min
 #   train     seed-small 2.3-6.4 min per run in the run of docs/results.md (early stopping after 10-25 epochs of
