@@ -377,7 +377,7 @@ if wants calibrate; then
             copy_network "$run" "$run-conformal"
         done
     fi
-    part wide && { copy_network wide-small wide-small-conformal; copy_network wide-small wide-small-96-conformal; }
+    for run in "${WIDE_RUNS[@]:1}"; do copy_network wide-small "$run"; done    # calibration copies of wide-small
     for run in "${RUNS[@]}" "${POINTING_RUNS[@]}" "${WIDE_RUNS[@]}"; do
         selected "$run" || continue
         [ -e "$OUT/$run/best.weights.h5" ] || { say "$run: not trained, skipped"; continue; }

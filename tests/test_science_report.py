@@ -455,11 +455,11 @@ def wide_study(tmp_path, evaluations, runs=("wide-small", "wide-small-conformal"
         (study / run / "history.csv").write_text("epoch,loss,val_loss,train_s,validation_s\n0,1.0,1.1,5.0,1.0\n")
         # the calibration radtrain calibrate writes, fitted on the first 48 skies (each as 4 tiles), for
         # RUN-96-conformal on those and calib-mid2-fast's
-        cu, cv = (np.vstack([u[:48], u2]), np.vstack([v[:48], v2])) if "-96-" in run else (u[:48], v[:48])
+        sets = ("calib-mid-fast", "calib-mid2-fast") if "-96-" in run else ("calib-mid-fast",)
+        cu, cv = (np.vstack([u[:48], u2]), np.vstack([v[:48], v2])) if len(sets) == 2 else (u[:48], v[:48])
         model = uncertainty.calibrate(np.repeat(np.exp(cu), 4, axis=0), np.repeat(np.exp(cv), 4, axis=0),
                                       np.repeat(np.arange(len(cu)), 4), curved=run.endswith("-conformal"),
                                       conformal=run.endswith("-conformal"))
-        sets = ("calib-mid-fast", "calib-mid2-fast") if "-96-" in run else ("calib-mid-fast",)
         (study / run / "calibration.json").write_text(json.dumps(
             {**model, "sources": [{"dataset": f"/runs/{name}", "n_skies": 48} for name in sets]}))
         first = 48
