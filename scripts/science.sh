@@ -12,7 +12,8 @@
 #   RESNET=1 bash scripts/science.sh        # also this project's residual network (about 1.5 h more on 2 cores)
 #   WTERM=1 PART=pointings OUT=runs/pointings bash scripts/science.sh   # also the w-term transfer network (+50 min)
 #   PRIORS=1 PART=pointings OUT=runs/pointings bash scripts/science.sh  # also calibrate and train on a wider prior,
-#                                                                       # and a curved line (+15 min, +10 min)
+#                                                                       # train on a wider still one, and a curved
+#                                                                       # line (+15 min, +35 min, +10 min)
 #   PRIORS=1 PART=mosaics OUT=runs/mosaics bash scripts/science.sh      # also calibrate seed-small on 96 mosaics
 #                                                                       # of drawn shapes and on those and the 24
 #                                                                       # listed ones pooled, and every network
@@ -20,6 +21,8 @@
 #                                                                       # line and conformal intervals on the 96
 #                                                                       # (+30 min, +25 min, +15 min)
 #   ONLY='*-conformal' STAGES="calibrate evaluate" ... bash scripts/science.sh   # only the runs these globs name
+#   ONLY='pointing-*-mid pointing-xwide-126 pointing-small-*wide*' PRIORS=1 PART=pointings ... # datasets too: only
+#                                                       # those named are simulated and trained (2026-12-04: 55 min)
 #   PART=pointings OUT=runs/pointings bash scripts/science.sh   # only the transfer study on pointings (45-80 min)
 #   PART=wide OUT=runs/wide bash scripts/science.sh     # only seed-small trained and calibrated on mosaics drawn from
 #                                                       # a prior wider than the test pairs' box (3.4 h on 2026-12-03,
@@ -39,7 +42,8 @@
 #             2026-12-02 evening, when WSClean's 12 pointings took 17.8 min and the flat-sky ones 10 min);
 #             transfer-24-wsclean 34.7 min, transfer-24-fast-w 1.2 min
 #             PRIORS=1: pointing-calib-mid and pointing-test-mid, 96 and 144 pointings, 1.4 and 2.2 min, and
-#             pointing-wide-84, 84 pointings, 1.2 min (2026-12-03)
+#             pointing-wide-84, 84 pointings, 1.2 min (2026-12-03); on 2026-12-04 (nothing else running)
+#             pointing-calib-mid 2.5 min, pointing-test-mid 3.6, pointing-wide-84 2.1, pointing-xwide-126 4.8
 #             PART=wide (2026-12-03, 2 ranks, the first hour beside a fresh-clone test run): wide-fast-42
 #             50.9 min, test-fast 16.0, calib-mid-fast 41.2, test-24-fast 18.5, test-mid-fast 36.6 (about 90 s
 #             per sky on one core); wide-small 35 min (30 epochs of 60-93 s, 117-175 tiles/s);
@@ -56,7 +60,9 @@
 #             7.3 min (early stopping after 7 epochs of 50 steps, 62 s each); resnet (RESNET=1) 170-200 s per
 #             epoch beside other work, about 1.5 h for its 30 epochs; on 2026-12-02 night seed-small 1.3-5.0 min
 #             per run (8-15 s per epoch), seed-large 6.3 min (54 s per epoch), dense-small 8.5 min (25 epochs of
-#             20 s); pointing-small-wide (PRIORS=1) 3.1 min on 2026-12-03 (24 epochs of 7 s)
+#             20 s); pointing-small-wide (PRIORS=1) 3.1 min on 2026-12-03 (24 epochs of 7 s), 7.8 min on
+#             2026-12-04 (early stopping after 12 epochs of 28-35 s); pointing-small-xwide 23.4 min (30 epochs of
+#             42-48 s, 150-165 tiles/s)
 #   calibrate, evaluate  well under a minute per run and dataset (calibrate on 96 or 120 mosaics 1.2-1.5 min);
 #             PRIORS=1 calibrate + evaluate of the whole mosaics part 50 min, of the pointings part 28 min
 #   pofd      the P(D) fit of the 12 test mosaics, 4.1 min (20 s per sky)
@@ -90,7 +96,10 @@
 #             pointing-test-mid: 96 and 144 pointings drawn from a prior wider than the training box by 0.15 dex
 #             in S0 and 0.1 in alpha on each side (S0 log-uniform in 3.5e-6..7e-5 Jy, alpha in -0.7..0.4), so
 #             that the 12 fixed test pairs, 10 of them in the training box's outer tenth, lie further inside,
-#             and pointing-wide-84: 84 training pointings drawn from that prior (68 train, 16 validate);
+#             and pointing-wide-84: 84 training pointings drawn from that prior (68 train, 16 validate), and
+#             pointing-xwide-126: 126 training pointings drawn from a prior wider still by as much again (S0
+#             log-uniform in 2.5e-6..1e-4 Jy, alpha in -0.8..0.5; as densely: 1.45x the area), so that the edges of
+#             what a network learnt lie beyond those of the prior it is calibrated and tested on;
 #             PART=wide: wide-fast-42, calib-mid-fast and test-mid-fast: 42 EMU mosaics drawn from that wider
 #             prior to train on (34 train, 8 validate), 48 + 48 to calibrate on (calib-mid-fast, calib-mid2-fast)
 #             and 48 + 48 to test on (test-mid-fast, test-mid2-fast), and test-fast and test-24-fast (the fixed
@@ -102,12 +111,14 @@
 #             and 3); with LARGE=1 fast-large (seed-large); with RESNET=1 fast-resnet (this project's residual
 #             network); with DENSE=1 dense-small on dense-fast; the
 #             transfer networks pointing-small (-42, -84) on pointing-fast (-42, -84); with WTERM=1
-#             pointing-small-84-w on pointing-fast-84-w; with PRIORS=1 pointing-small-wide on pointing-wide-84;
+#             pointing-small-84-w on pointing-fast-84-w; with PRIORS=1 pointing-small-wide on pointing-wide-84
+#             and pointing-small-xwide on pointing-xwide-126;
 #             PART=wide: wide-small (seed-small) on wide-fast-42
 #   calibrate every run on calib-fast, the pointing networks on pointing-calib-random (pointing-small-84-w on
 #             pointing-calib-random-w) (-> RUN/calibration.json); with PRIORS=1 also pointing-small, -42 and -84
 #             once more as RUN-mid (the same weights) calibrated on pointing-calib-mid, and pointing-small-wide
-#             on pointing-calib-mid; with PRIORS=1 fast-small, -s2 and -s3 once more as RUN-drawn calibrated on
+#             on pointing-calib-mid, and pointing-small-xwide too (all three also as RUN-conformal, a curved line
+#             and conformal intervals); with PRIORS=1 fast-small, -s2 and -s3 once more as RUN-drawn calibrated on
 #             calib-random-fast, every network as RUN-curved (a curved line, on its own calibration skies) and as
 #             RUN-conformal (a curved line and conformal intervals; the mosaic networks on calib-random-fast);
 #             PART=wide: wide-small on calib-mid-fast, and once more as wide-small-conformal with a curved line and
@@ -116,7 +127,7 @@
 #             (eval-test-random); fast-small and the pointing networks on transfer-fast,
 #             transfer-fast-w (WTERM=1) and transfer-wsclean; the flat-sky pointing networks also on
 #             pointing-test-fast (eval-pointing-test) and pointing-test-random (eval-pointing-random); the
-#             RUN-mid networks and pointing-small-wide on pointing-test-mid instead of pointing-test-random;
+#             networks calibrated on pointing-calib-mid on pointing-test-mid instead of pointing-test-random;
 #             PART=wide: wide-small, wide-small-conformal and wide-small-96-conformal on test-fast,
 #             test-24-fast, test-mid-fast (eval-test-mid) and test-mid2-fast (eval-test-mid2)
 #   pofd      the P(D) baseline on test-fast (the noise map's groups included)
@@ -175,10 +186,15 @@ RANDOM_PAIRS=(--set 'realisations.mode="random"' --set realisations.repeats=1
               --set 'realisations.priors={s0_jy={loguniform=[5e-6, 5e-5]}, alpha={uniform=[-0.6, 0.3]}}')
 MID_PAIRS=(--set 'realisations.mode="random"' --set realisations.repeats=1
            --set 'realisations.priors={s0_jy={loguniform=[3.5e-6, 7e-5]}, alpha={uniform=[-0.7, 0.4]}}')
+# wider still by as much again (0.15 dex in S0, 0.1 in alpha on each side): to train on, so that the edges of the
+# prior a network learnt lie beyond those of the prior its intervals are calibrated and tested on
+XWIDE_PAIRS=(--set 'realisations.mode="random"' --set realisations.repeats=1
+             --set 'realisations.priors={s0_jy={loguniform=[2.5e-6, 1e-4]}, alpha={uniform=[-0.8, 0.5]}}')
 
 simulate() {   # name config [overrides...]
     local name="$1" config="$2"
     shift 2
+    selected "$name" || return 0
     say "simulate $name ($config, $NPROCS ranks)"
     launch radsim simulate "$config" "$@" --out "$OUT/$name" 2>&1 | tee "$OUT/$name.log" | grep -v DEBUG | tail -3
 }
@@ -186,11 +202,12 @@ simulate() {   # name config [overrides...]
 fit() {        # run config dataset [overrides...]
     local run="$1" config="$2" dataset="$3"
     shift 3
+    selected "$run" || return 0
     say "train $run ($config $* on $dataset)"
     radtrain fit "$config" --dataset "$OUT/$dataset" --out "$OUT/$run" "$@" 2>&1 | tee "$OUT/$run.log" | tail -3
 }
 
-selected() {   # run: whether ONLY (space-separated globs, e.g. '*-conformal fast-small') names it
+selected() {   # run or dataset: whether ONLY (space-separated globs, e.g. '*-conformal fast-small') names it
     [ -z "$ONLY" ] && return 0
     local pattern patterns
     read -ra patterns <<< "$ONLY"
@@ -301,6 +318,11 @@ if wants simulate && part pointings; then
         # and training skies from it: does a network that has seen shapes beyond the test pairs err less on them?
         simulate pointing-wide-84 configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=84 \
             --set run.seed=2306169 "${SEED_SPLIT[@]}"
+        # and from a prior wider than that (as densely: 126 skies over 1.45x the area): are the intervals then right
+        # at the edges of the prior they are calibrated and tested on, where a network's counts would otherwise
+        # shrink towards the middle of what it learnt?
+        simulate pointing-xwide-126 configs/emu-seed-transfer.toml "${XWIDE_PAIRS[@]}" --set realisations.n=126 \
+            --set run.seed=2306177 "${SEED_SPLIT[@]}"
     fi
 fi
 
@@ -328,7 +350,10 @@ if wants train && part pointings; then
         fit "pointing-small-42-s$seed" $SMALL pointing-fast-42 --set "train.seed=$seed"
     done
     if [ "$WTERM" = 1 ]; then fit pointing-small-84-w $SMALL pointing-fast-84-w; fi
-    if [ "$PRIORS" = 1 ]; then fit pointing-small-wide $SMALL pointing-wide-84; fi
+    if [ "$PRIORS" = 1 ]; then
+        fit pointing-small-wide $SMALL pointing-wide-84
+        fit pointing-small-xwide $SMALL pointing-xwide-126
+    fi
 fi
 if wants train && part wide; then fit wide-small $SMALL wide-fast-42; fi
 
@@ -338,9 +363,12 @@ MID_RUNS=(pointing-small pointing-small-42 pointing-small-84)
 # PRIORS=1: the flat-sky pointing networks also with a curved calibration line (RUN-curved)
 CURVED_POINTING_RUNS=(pointing-small pointing-small-42 pointing-small-84 pointing-small-42-s2 pointing-small-42-s3)
 # and once more with conformal intervals on top of the curved line (RUN-conformal, on their own calibration skies)
-[ "$PRIORS" = 1 ] && POINTING_RUNS+=("${MID_RUNS[@]/%/-mid}" pointing-small-wide "${CURVED_POINTING_RUNS[@]/%/-curved}"
-                                    "${CURVED_POINTING_RUNS[@]/%/-conformal}")
-part pointings || { POINTING_RUNS=(); CURVED_POINTING_RUNS=(); }
+# and the networks trained on the wider prior and on the wider-still one, both calibrated on the wider prior, also with
+# a curved line and conformal intervals (pointing-small-wide-conformal, pointing-small-xwide-conformal)
+PRIOR_RUNS=(pointing-small-wide pointing-small-xwide)
+[ "$PRIORS" = 1 ] && POINTING_RUNS+=("${MID_RUNS[@]/%/-mid}" "${PRIOR_RUNS[@]}" "${CURVED_POINTING_RUNS[@]/%/-curved}"
+                                    "${CURVED_POINTING_RUNS[@]/%/-conformal}" "${PRIOR_RUNS[@]/%/-conformal}")
+part pointings || { POINTING_RUNS=(); CURVED_POINTING_RUNS=(); PRIOR_RUNS=(); }
 # PART=wide: the network trained on mosaics drawn from the wider prior, calibrated on mosaics drawn from it with a
 # straight line and normal intervals, and once more (RUN-conformal) with a curved line and conformal intervals, and
 # so on 96 (RUN-96-conformal: calib-mid-fast and calib-mid2-fast)
@@ -355,7 +383,7 @@ calibration_set() {   # the datasets a run is calibrated on (one or more)
         *-conformal) echo calib-random-fast ;;
         *-union) echo calib-fast calib-random-fast ;;
         pointing-*-w) echo pointing-calib-random-w ;;
-        pointing-*-mid|pointing-*-wide) echo pointing-calib-mid ;;
+        pointing-*-mid|pointing-*-wide|pointing-*-xwide) echo pointing-calib-mid ;;
         pointing-*) echo pointing-calib-random ;;
         *-drawn) echo calib-random-fast ;;
         *) echo calib-fast ;;
@@ -376,6 +404,7 @@ if wants calibrate; then
             copy_network "$run" "$run-curved"
             copy_network "$run" "$run-conformal"
         done
+        for run in "${PRIOR_RUNS[@]}"; do copy_network "$run" "$run-conformal"; done
     fi
     for run in "${WIDE_RUNS[@]:1}"; do copy_network wide-small "$run"; done    # calibration copies of wide-small
     for run in "${RUNS[@]}" "${POINTING_RUNS[@]}" "${WIDE_RUNS[@]}"; do
@@ -416,7 +445,7 @@ if wants evaluate; then
     for run in "${POINTING_RUNS[@]}"; do
         [[ "$run" == *-w ]] && continue     # the test sets below are imaged without the w-term
         [ -e "$OUT/$run/best.weights.h5" ] && evaluate "$run" pointing-test-fast eval-pointing-test
-        if [[ "$run" == *-mid || "$run" == *-wide ]]; then
+        if [ "$(calibration_set "$run")" = pointing-calib-mid ]; then
             [ -e "$OUT/$run/best.weights.h5" ] && evaluate "$run" pointing-test-mid eval-pointing-mid
         else
             [ -e "$OUT/$run/best.weights.h5" ] && evaluate "$run" pointing-test-random eval-pointing-random

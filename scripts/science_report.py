@@ -35,6 +35,16 @@ POINTING_NETWORKS = [("pointing-small", "pointing-small (21 skies)", "pointing-f
 MID_NETWORKS = ("pointing-small", "pointing-small-42", "pointing-small-84")
 #: PRIORS=1: the network trained on skies drawn from the wider prior (and calibrated on it)
 WIDE = ("pointing-small-wide", "pointing-small-wide (84 skies drawn from the wider prior)", "pointing-wide-84")
+#: PRIORS=1: a network trained on skies drawn from a prior wider still (pointing-xwide-126: 0.15 dex in S0 and 0.1 in
+#: alpha more on each side, as densely), calibrated and tested on the wider prior as pointing-small-wide is
+XWIDE = ("pointing-small-xwide", "pointing-small-xwide (126 skies drawn from a prior wider than the calibration "
+         "prior)", "pointing-xwide-126")
+#: the test sets of the networks calibrated on the wider prior: (key suffix, evaluation, what, test set)
+MID_TESTS = (("", "eval-transfer-fast", "fast-imaged pointings", "transfer-fast"),
+             ("-wsclean", "eval-transfer-wsclean", "WSClean-imaged pointings", "transfer-wsclean"),
+             ("-test48", "eval-pointing-test", "48 fast-imaged test pointings", "pointing-test-fast"),
+             ("-mid144", "eval-pointing-mid", "144 pointings of shapes drawn from the wider prior",
+              "pointing-test-mid"))
 #: (key, run directory, evaluation directory, label, training set, test set)
 RUNS = [
     ("fast-small", "fast-small", "eval-test", "seed-small (asinh, width input, flips)", "seed-fast", "test-fast"),
@@ -98,23 +108,23 @@ RUNS = [
     # tested on the fixed test pairs and on 144 skies drawn from that prior
     *[(f"{run}-mid{key}", f"{run}-mid", evaluation, f"{label}, calibrated on the wider prior, on {what}", train,
        test)
-      for key, evaluation, what, test in (
-          ("", "eval-transfer-fast", "fast-imaged pointings", "transfer-fast"),
-          ("-wsclean", "eval-transfer-wsclean", "WSClean-imaged pointings", "transfer-wsclean"),
-          ("-test48", "eval-pointing-test", "48 fast-imaged test pointings", "pointing-test-fast"),
-          ("-mid144", "eval-pointing-mid", "144 pointings of shapes drawn from the wider prior", "pointing-test-mid"))
+      for key, evaluation, what, test in MID_TESTS
       for run, label, train in POINTING_NETWORKS if run in MID_NETWORKS],
     # PRIORS=1: the network trained on skies drawn from the wider prior, calibrated and tested as the -mid ones
     *[(f"{WIDE[0]}{key}", WIDE[0], evaluation, f"{WIDE[1]} on {what}", WIDE[2], test)
-      for key, evaluation, what, test in (
-          ("", "eval-transfer-fast", "fast-imaged pointings", "transfer-fast"),
-          ("-wsclean", "eval-transfer-wsclean", "WSClean-imaged pointings", "transfer-wsclean"),
-          ("-test48", "eval-pointing-test", "48 fast-imaged test pointings", "pointing-test-fast"),
-          ("-mid144", "eval-pointing-mid", "144 pointings of shapes drawn from the wider prior", "pointing-test-mid"),
+      for key, evaluation, what, test in MID_TESTS + (
           ("-fastw", "eval-transfer-fast-w", "w-term fast-imaged pointings", "transfer-fast-w"),
           ("-24-fastw", "eval-transfer-24-fast-w", "24 more w-term fast-imaged pointings", "transfer-24-fast-w"),
           ("-24-wsclean", "eval-transfer-24-wsclean", "24 more WSClean-imaged pointings", "transfer-24-wsclean"))],
 ]
+#: PRIORS=1: the network trained on the wider-still prior, calibrated and tested as pointing-small-wide, and both
+#: with a curved line and conformal intervals on the wider prior (RUN-conformal): do the intervals hold at the edges
+#: of the prior they are calibrated on when the network has learnt shapes beyond them?
+RUNS += [(f"{run}{suffix}{key}", f"{run}{suffix}", evaluation, f"{label}{how} on {what}", train, test)
+         for run, label, train in (WIDE, XWIDE)
+         for suffix, how in (("", ""), ("-conformal", ", curved line, conformal intervals,"))
+         if (run, suffix) != (WIDE[0], "")
+         for key, evaluation, what, test in MID_TESTS]
 #: the test sets of a pointing network's calibration variants: (key suffix, evaluation, what, test set)
 POINTING_VARIANT_TESTS = (
     ("", "eval-transfer-fast", "fast-imaged pointings", "transfer-fast"),
@@ -411,15 +421,27 @@ def prior_box(directory: Path) -> dict | None:
     return box or None
 
 
+def _box_positions(modifier: dict, box: dict) -> dict:
+    """{parameter: the sky's place along the box's width}, 0 at its low end and 1 at its high end."""
+    return {name: (np.log(modifier[name] / lo) / np.log(hi / lo)) if log else (modifier[name] - lo) / (hi - lo)
+            for name, (lo, hi, log) in box.items()}
+
+
 def edge_distance(modifier: dict, box: dict) -> float:
     """The sky's distance to the nearer edge of the prior box, least over the parameters, in box widths
     (negative outside the box)."""
-    d = []
-    for name, (lo, hi, log) in box.items():
-        x = modifier[name]
-        q = (np.log(x / lo) / np.log(hi / lo)) if log else (x - lo) / (hi - lo)
-        d.append(min(q, 1.0 - q))
-    return float(min(d))
+    return float(min(min(q, 1.0 - q) for q in _box_positions(modifier, box).values()))
+
+
+#: how a prior's parameter is named in the tables
+PARAMETER_NAMES = {"s0_jy": "S0", "alpha": "alpha"}
+
+
+def nearest_edge(modifier: dict, box: dict) -> str:
+    """Which edge of the prior box the sky lies nearest: the parameter and its end, e.g. "alpha's low end"."""
+    q = _box_positions(modifier, box)
+    name = min(q, key=lambda k: min(q[k], 1.0 - q[k]))
+    return f"{PARAMETER_NAMES.get(name, name)}'s {'low' if q[name] < 0.5 else 'high'} end"
 
 
 def sky_field(m: dict, key: str) -> np.ndarray:
@@ -453,8 +475,14 @@ def edge_rows(runs: dict, study: Path) -> list[str]:
         if d.size < MIN_EDGE_SKIES:
             continue
         inside = {level: sky_hits(m, level) for level in ("68", "95")}
+        side = np.array([nearest_edge(s["modifier"], box) for s in m["skies"]])
+        groups = []
         for lo, hi, name in EDGE_GROUPS:
             sel = (d >= lo) & (d < hi)
+            groups.append((name, sel))
+            if lo == 0.0:               # the outer tenth once more, by the edge each sky lies nearest
+                groups += [(f"{name[:5]}, at {edge}", sel & (side == edge)) for edge in sorted(set(side[sel]))]
+        for name, sel in groups:
             if not sel.any():
                 continue
             cells = []
@@ -819,7 +847,8 @@ def generate(study: Path, images: Path, prefix: str = "results") -> str:
                      "their own (S0, alpha) lie: the least over S0 (in log) and alpha of the distance to the box's "
                      "nearer edge, in box widths (0 on the edge, 0.5 at the centre). A sky of the outer tenth lies "
                      "within a tenth of the width from an edge in S0 or alpha; the inner 60% is the middle 60% of "
-                     "the range in both. 10 of the 12 fixed test pairs lie in the outer tenth (9 with S0 on the "
+                     "the range in both; the outer tenth is also split by the edge each sky lies nearest (S0's or "
+                     "alpha's low or high end). 10 of the 12 fixed test pairs lie in the outer tenth (9 with S0 on the "
                      "box's edge, 5e-6 or 5e-5 Jy, and one with alpha 0.05 from it); only test sets of 40 skies or "
                      "more are shown. The mosaics' 24 calibration skies are listed pairs, not a prior (12 drawn "
                      "within the training box, 12 of its pairs, edges included): their test skies of drawn shapes "

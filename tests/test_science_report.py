@@ -209,8 +209,17 @@ def test_edge_coverage_groups_test_skies_by_their_place_in_the_calibration_prior
     inner = [r for r in rows if "0.1-0.2" in r or "inner 60%" in r]
     assert "| 0.00 (0.00-0.00) | 1.00 (1.00-1.00) |" in outer
     assert inner and all("| 1.00 (1.00-1.00) | 1.00 (1.00-1.00) |" in r for r in inner)
-    n = [int(r.split("|")[4]) for r in rows]
+    n = [int(r.split("|")[4]) for r in rows if ", at " not in r]
     assert sum(n) == 60
+    # the outer tenth once more by the edge each sky lies nearest: every such sky in exactly one, all missing
+    sides = [r for r in rows if "| 0-0.1, at " in r]
+    assert {r.split("|")[3].strip() for r in sides} <= {"0-0.1, at S0's low end", "0-0.1, at S0's high end",
+                                                        "0-0.1, at alpha's low end", "0-0.1, at alpha's high end"}
+    assert len(sides) >= 2 and sum(int(r.split("|")[4]) for r in sides) == int(outer.split("|")[4])
+    assert all("| 0.00 (0.00-0.00) |" in r for r in sides)
+    box = {"s0_jy": (5e-6, 5e-5, True), "alpha": (-0.6, 0.3, False)}
+    assert module.nearest_edge({"s0_jy": 4.6e-5, "alpha": -0.15}, box) == "S0's high end"
+    assert module.nearest_edge({"s0_jy": 1.6e-5, "alpha": -0.58}, box) == "alpha's low end"
     # a network calibrated on skies of fixed pairs (no prior in its calibration set's manifest): no rows
     (study / "pointing-calib-random" / "manifest.json").write_text(json.dumps({"config": {"realisations": {
         "mode": "list"}}}))
@@ -301,7 +310,52 @@ def test_network_trained_on_the_wider_prior_is_placed_in_the_prior_it_was_calibr
     wide = [r for r in rows if r.startswith("| pointing-small-wide (84 skies drawn from the wider prior) on 144")]
     box = [r for r in rows if r.startswith("| pointing-small (84 skies) on 48")]
     assert len(wide) == 1 and "| 0.1-0.2 | 40 |" in wide[0]
-    assert len(box) == 1 and "| 0-0.1 (the outer tenth) | 40 |" in box[0]
+    assert len(box) == 2 and "| 0-0.1 (the outer tenth) | 40 |" in box[0]
+    assert "| 0-0.1, at S0's low end | 40 |" in box[1]
+
+
+def test_network_trained_on_a_wider_still_prior_is_placed_in_the_prior_it_was_calibrated_on(tmp_path):
+    """pointing-small-xwide learns skies from a prior wider than the one it is calibrated and tested on
+    (pointing-xwide-126: S0 2.5e-6..1e-4 Jy, alpha -0.8..0.5). Its test skies are placed in its calibration skies'
+    box (pointing-calib-mid), not in its training skies': 40 skies with S0 = 3.7e-6 Jy lie 0.02 box widths inside
+    the calibration box (its outer tenth) but 0.11 inside the training box. Both it and pointing-small-wide are also
+    reported with a curved line and conformal intervals (RUN-conformal), as calibration variants: coverage rows,
+    no per-bin tables."""
+    study = tmp_path / "study"
+    for name, s0, alpha in (("pointing-calib-mid", [3.5e-6, 7e-5], [-0.7, 0.4]),
+                            ("pointing-xwide-126", [2.5e-6, 1e-4], [-0.8, 0.5])):
+        (study / name).mkdir(parents=True)
+        (study / name / "manifest.json").write_text(json.dumps({"config": {"realisations": {
+            "mode": "random", "priors": {"s0_jy": {"loguniform": s0}, "alpha": {"uniform": alpha}}}}}))
+    true = [100.0] * 10
+    m = metrics([0.0] * 10, skies=40)
+    m["skies"] = [{"id": i, "modifier": {"name": "seed", "s0_jy": 3.7e-6, "alpha": -0.15}, "n_tiles": 64,
+                   "true": true, "pred": true, "pred_corrected": true, "pred_lo68": [90.0] * 10,
+                   "pred_hi68": [110.0] * 10, "pred_lo95": [50.0] * 10, "pred_hi95": [200.0] * 10}
+                  for i in range(40)]
+    m["per_sky_intervals"] = {"n_calibration_skies": 96, "n_skies": 40, "68": {"per_bin": [1.0] * 10},
+                              "95": {"per_bin": [1.0] * 10}}
+    m["per_sky_corrected"] = m["per_sky"]
+    runs = ("pointing-small-wide", "pointing-small-xwide", "pointing-small-wide-conformal",
+            "pointing-small-xwide-conformal")
+    for run in runs:
+        (study / run / "eval-pointing-mid").mkdir(parents=True)
+        (study / run / "eval-pointing-mid" / "metrics.json").write_text(json.dumps(m))
+        (study / run / "calibration.json").write_text(json.dumps({"dataset": "/runs/pointing-calib-mid"}))
+        (study / run / "history.csv").write_text("epoch,loss,val_loss,train_s,validation_s\n0,1.0,1.1,5.0,1.0\n")
+    module = report_module()
+    loaded = module.load(study)
+    keys = [f"{run}-mid144" for run in runs]
+    assert all(k in loaded for k in keys)
+    assert loaded["pointing-small-xwide-mid144"]["train"] == "pointing-xwide-126"
+    assert loaded["pointing-small-xwide-conformal-mid144"]["label"] == (
+        "pointing-small-xwide (126 skies drawn from a prior wider than the calibration prior), curved line, "
+        "conformal intervals, on 144 pointings of shapes drawn from the wider prior")
+    assert [loaded[k]["extra"] for k in keys] == [False, False, True, True]
+    rows = module.edge_rows(loaded, study)[2:]
+    assert len(rows) == 8 and all("| 0-0.1 (the outer tenth) | 40 |" in r for r in rows[::2])
+    assert all("| 0-0.1, at S0's low end | 40 |" in r for r in rows[1::2])
+    assert sum("conformal intervals" in r for r in module.coverage_rows(loaded)) == 4     # 68% and 95% each
 
 
 def test_mosaic_networks_on_more_test_mosaics_pooled_and_placed_in_the_test_skies_box(tmp_path):
@@ -343,7 +397,7 @@ def test_mosaic_networks_on_more_test_mosaics_pooled_and_placed_in_the_test_skie
     assert any(r.startswith("| seed-small (asinh, width input, flips), on all 36 test mosaics, calibrated | 36 |")
                for r in module.goal_rows(runs))
     edge = module.edge_rows(runs, study)[2:]
-    assert len(edge) == 1 and "48 mosaics of drawn shapes | 48 | 0-0.1 (the outer tenth) | 48 |" in edge[0]
+    assert len(edge) == 2 and "48 mosaics of drawn shapes | 48 | 0-0.1 (the outer tenth) | 48 |" in edge[0]
     text = module.generate(study, tmp_path / "images")
     assert text.count("**seed-small (asinh, width input, flips)") == 2      # bin tables: eval-test and calibrated
     # the same network calibrated on mosaics of drawn shapes (PRIORS=1: RUN-drawn) is placed in their box instead,
