@@ -10,9 +10,10 @@ The model, per bin, works on the counts per tile of an image (its summed counts 
 ``u = log(pred / n)``, ``v = log(true / n)``. A network trained with a squared loss on tiles that carry little
 information shrinks each tile's prediction towards the training mean, so its summed counts move less than the
 truth between skies (regression dilution): ``v = alpha + beta u + e`` with beta above 1. alpha and beta are fitted
-by least squares on the calibration skies (classical calibration: the calibrated count is ``n exp(alpha + beta
-u)``), and ``e`` is normal with variance ``s^2(n) = a + c / n``: ``a`` shared by every tile of a sky (it does not
-average down), ``c / n`` the part that does. ``a`` and ``c`` come from a least-squares fit to the variance of the
+by least squares on the calibration skies (the truth regressed on the reading, the inverse estimator of
+calibration; Krutchkoff 1967, Technometrics 9, 425: the calibrated count is ``n exp(alpha + beta u)``), and
+``e`` is normal with variance ``s^2(n) = a + c / n``: ``a`` shared by every tile of a sky (it does not average
+down), ``c / n`` the part that does. ``a`` and ``c`` come from a least-squares fit to the variance of the
 residual ``e`` on the calibration skies whole and cut into 2 and 4 interleaved parts. The interval of level
 ``p`` for a new image is the normal-theory prediction interval of the regression (e.g. Draper & Smith 1998,
 Applied Regression Analysis, sec. 3.1):
@@ -70,7 +71,14 @@ The intervals are calibrated over the calibration skies as a whole, not for each
 calibration skies of (S0, alpha) drawn from a box) skies in the box's outer tenth were inside their 68% intervals
 52-59% of the time and skies in its inner 60% 80-83% (docs/results-pointings.md); a wider calibration prior, a
 kernel-weighted line and a spread growing with the sky's distance from the calibration skies' centre were tried
-and none held at every shape. Calibration skies should therefore span more than the counts expected.
+and none held at every shape. The misses gather at one edge: skies whose faint counts are the most suppressed
+(alpha at the prior's low end) were inside their 68% intervals 17-29% of the time, read 0.2-0.7 too high (in log)
+in the faint bins, against 45-87% at the prior's other three edges. A network trained on a prior wider by 0.15 dex
+in S0 and 0.1 in alpha on each side (so that the calibration prior's edges are inside what it learnt), shape terms
+(K = 2, 4) and the classical estimator (u regressed on v, then inverted; Eisenhart 1939, Ann. Math. Stat. 10,
+162) all left that edge at 23-28% (docs/results-pointings.md, 2026-12-04): the image says too little of how
+steeply a sky's faint counts fall for any reading of it to place such a sky. Calibration skies should therefore
+span more than the counts expected.
 
 A network trained on standardised counts can predict a count at or below zero for a sky far below its training
 mean. Its log would be arbitrary (an outlier that tilts the line and inflates ``s`` for every sky), so network
