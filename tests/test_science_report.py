@@ -281,24 +281,36 @@ def test_range_rows_split_coverage_by_where_the_network_count_lies_in_the_calibr
     assert rows[1].endswith("| 95% | 300, 1.00 | 60, 1.00 | 40, 1.00 |")
 
 
+def drawn_prior_sets(study, sets):
+    """Datasets (name, S0 range in Jy, alpha range) whose skies' (S0, alpha) were drawn from a box, as their
+    manifests record it."""
+    for name, s0, alpha in sets:
+        (study / name).mkdir(parents=True)
+        (study / name / "manifest.json").write_text(json.dumps({"config": {"realisations": {
+            "mode": "random", "priors": {"s0_jy": {"loguniform": s0}, "alpha": {"uniform": alpha}}}}}))
+
+
+def covered_skies(s0, n=40):
+    """Metrics of n test skies of one (S0, alpha = -0.15), each inside its 68% and 95% intervals."""
+    true = [100.0] * 10
+    m = metrics([0.0] * 10, skies=n)
+    m["skies"] = [{"id": i, "modifier": {"name": "seed", "s0_jy": s0, "alpha": -0.15}, "n_tiles": 64,
+                   "true": true, "pred": true, "pred_corrected": true, "pred_lo68": [90.0] * 10,
+                   "pred_hi68": [110.0] * 10, "pred_lo95": [50.0] * 10, "pred_hi95": [200.0] * 10}
+                  for i in range(n)]
+    m["per_sky_intervals"] = {"n_calibration_skies": 96, "n_skies": n, "68": {"per_bin": [1.0] * 10},
+                              "95": {"per_bin": [1.0] * 10}}
+    return m
+
+
 def test_network_trained_on_the_wider_prior_is_placed_in_the_prior_it_was_calibrated_on(tmp_path):
     """pointing-small-wide is calibrated on the wider prior (pointing-calib-mid, S0 3.5e-6..7e-5 Jy, alpha
     -0.7..0.4), so its test skies are placed in that box, not in the training box of pointing-calib-random: 40
     skies with S0 = 5e-6 Jy, on the training box's edge, lie 0.12 box widths inside the wider one."""
     study = tmp_path / "study"
-    for name, s0, alpha in (("pointing-calib-random", [5e-6, 5e-5], [-0.6, 0.3]),
-                            ("pointing-calib-mid", [3.5e-6, 7e-5], [-0.7, 0.4])):
-        (study / name).mkdir(parents=True)
-        (study / name / "manifest.json").write_text(json.dumps({"config": {"realisations": {
-            "mode": "random", "priors": {"s0_jy": {"loguniform": s0}, "alpha": {"uniform": alpha}}}}}))
-    true = [100.0] * 10
-    m = metrics([0.0] * 10, skies=40)
-    m["skies"] = [{"id": i, "modifier": {"name": "seed", "s0_jy": 5e-6, "alpha": -0.15}, "n_tiles": 64,
-                   "true": true, "pred": true, "pred_corrected": true, "pred_lo68": [90.0] * 10,
-                   "pred_hi68": [110.0] * 10, "pred_lo95": [50.0] * 10, "pred_hi95": [200.0] * 10}
-                  for i in range(40)]
-    m["per_sky_intervals"] = {"n_calibration_skies": 96, "n_skies": 40, "68": {"per_bin": [1.0] * 10},
-                              "95": {"per_bin": [1.0] * 10}}
+    drawn_prior_sets(study, (("pointing-calib-random", [5e-6, 5e-5], [-0.6, 0.3]),
+                             ("pointing-calib-mid", [3.5e-6, 7e-5], [-0.7, 0.4])))
+    m = covered_skies(5e-6)
     for run, evaluation, calib in (("pointing-small-wide", "eval-pointing-mid", "pointing-calib-mid"),
                                    ("pointing-small-84", "eval-pointing-test", "pointing-calib-random")):
         (study / run / evaluation).mkdir(parents=True)
@@ -322,19 +334,9 @@ def test_network_trained_on_a_wider_still_prior_is_placed_in_the_prior_it_was_ca
     reported with a curved line and conformal intervals (RUN-conformal), as calibration variants: coverage rows,
     no per-bin tables."""
     study = tmp_path / "study"
-    for name, s0, alpha in (("pointing-calib-mid", [3.5e-6, 7e-5], [-0.7, 0.4]),
-                            ("pointing-xwide-126", [2.5e-6, 1e-4], [-0.8, 0.5])):
-        (study / name).mkdir(parents=True)
-        (study / name / "manifest.json").write_text(json.dumps({"config": {"realisations": {
-            "mode": "random", "priors": {"s0_jy": {"loguniform": s0}, "alpha": {"uniform": alpha}}}}}))
-    true = [100.0] * 10
-    m = metrics([0.0] * 10, skies=40)
-    m["skies"] = [{"id": i, "modifier": {"name": "seed", "s0_jy": 3.7e-6, "alpha": -0.15}, "n_tiles": 64,
-                   "true": true, "pred": true, "pred_corrected": true, "pred_lo68": [90.0] * 10,
-                   "pred_hi68": [110.0] * 10, "pred_lo95": [50.0] * 10, "pred_hi95": [200.0] * 10}
-                  for i in range(40)]
-    m["per_sky_intervals"] = {"n_calibration_skies": 96, "n_skies": 40, "68": {"per_bin": [1.0] * 10},
-                              "95": {"per_bin": [1.0] * 10}}
+    drawn_prior_sets(study, (("pointing-calib-mid", [3.5e-6, 7e-5], [-0.7, 0.4]),
+                             ("pointing-xwide-126", [2.5e-6, 1e-4], [-0.8, 0.5])))
+    m = covered_skies(3.7e-6)
     m["per_sky_corrected"] = m["per_sky"]
     runs = ("pointing-small-wide", "pointing-small-xwide", "pointing-small-wide-conformal",
             "pointing-small-xwide-conformal")
