@@ -93,7 +93,7 @@ def _count(text: str) -> int:
 def cmd_calibrate(args) -> int:
     from radtrain import evaluate, uncertainty
     result = evaluate.calibrate(args.run, args.dataset, split=args.split, shape_terms=args.shape_terms,
-                                curved=args.curved, conformal=args.conformal)
+                                curved=args.curved, conformal=args.conformal, likelihood=args.likelihood)
     run = evaluate.read_run(args.run)
     print(evaluate.format_calibration(result, run["dataset"]["bin_edges_jy"]))
     turning = uncertainty.turning_bins(result)
@@ -188,6 +188,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "20 or more calibration skies) instead of a normal spread: they cover as often as claimed "
                         "for skies drawn as the calibration skies were, whatever the residuals' distribution, so "
                         "simulate calibration skies the way the skies to be read may be. See docs/results.md")
+    q.add_argument("--likelihood", action="store_true",
+                   help="read the counts by fitting the count model the calibration skies were drawn from (e.g. "
+                        "the seed law with S0 and alpha drawn from priors; at most 3 free parameters, 20 or more "
+                        "skies) to all bins' network counts together, with intervals whose thresholds are conformal "
+                        "over the calibration skies. On pointings it cut the calibrated error on fixed test shapes "
+                        "3-10x and lifted the 68%% coverage of skies with the most suppressed faint counts from "
+                        "17-29%% to 50-56%%, but holds only for skies of that model within the skies' parameter "
+                        "range. See docs/results-pointings.md")
     q.set_defaults(func=cmd_calibrate)
 
     q = sub.add_parser("predict", help="estimate N(S) of a FITS image with a trained run",

@@ -204,6 +204,19 @@ def _sky_intervals(metrics: dict, model: dict, sky_pred, sky_true, n_tiles, spli
     for k, sky in enumerate(metrics["skies"]):
         sky["pred_corrected"] = fixed[k].tolist()
         sky["calibration_range"] = position[k].tolist()
+    block["method"] = "likelihood" if model.get("likelihood") else "conformal" if model.get("conformal") else "normal"
+    if model.get("likelihood"):             # the count model's parameters that fit each sky, and their ranges
+        from radtrain import likelihood
+        fit = likelihood.estimate(sky_pred, n_tiles, model["likelihood"])
+        names = model["likelihood"]["parameters"]
+        block["not_fit"] = int((~np.asarray(fit["fits"])).sum())
+        for k, sky in enumerate(metrics["skies"]):
+            sky["fit"] = dict(zip(names, fit["params"][k].tolist()))
+            sky["fit_chi2"], sky["fit_ok"] = float(fit["chi2"][k]), bool(fit["fits"][k])
+            for j, level in enumerate(model["likelihood"]["levels"]):
+                key = f"{round(level * 100)}"
+                sky[f"fit_lo{key}"] = dict(zip(names, fit["params_lo"][j][k].tolist()))
+                sky[f"fit_hi{key}"] = dict(zip(names, fit["params_hi"][j][k].tolist()))
     metrics["per_sky_intervals"] = block
     metrics["per_sky_corrected"] = {"dy": spread(residual_dy(fixed, sky_true)),
                                     "relative_error": spread(relative_error(fixed, sky_true))}
@@ -232,18 +245,20 @@ def read_calibration(run_dir) -> dict:
 
 
 def calibrate(run_dir, dataset_dirs, split: str = "test", shape_terms: int = 0, curved: bool = False,
-              conformal: bool = False) -> dict:
+              conformal: bool = False, likelihood: bool = False) -> dict:
     """Measure the per-sky error model (:mod:`radtrain.uncertainty`) on the ``split`` skies of ``dataset_dirs``
     (one radsim dataset or several, e.g. skies of listed shapes and skies of shapes drawn from a prior, pooled
     into one calibration) and write it to RUN/calibration.json. The skies must be held out from training: the
     training dataset's train and validation splits are refused. ``shape_terms``: principal components of the
     skies' network counts in the calibration line; ``curved``: a term in u^2 too; ``conformal``: intervals from
-    the quantiles of the skies' residuals instead of the normal model (:func:`radtrain.uncertainty.calibrate`)."""
+    the quantiles of the skies' residuals instead of the normal model (:func:`radtrain.uncertainty.calibrate`);
+    ``likelihood``: counts and intervals from the fit of the count model the skies were drawn from
+    (:mod:`radtrain.likelihood`; the skies' count-model parameters come from their datasets' records)."""
     t0 = time.perf_counter()
     dirs = [dataset_dirs] if isinstance(dataset_dirs, (str, Path)) else list(dataset_dirs)
     if not dirs:
         raise TrainError("calibrate: no dataset of calibration skies given")
-    preds, labels, skies, sources = [], [], [], []
+    preds, labels, skies, sources, modifiers = [], [], [], [], {}
     for dataset_dir in dirs:
         run, cfg, stats, ds, model = load_run(run_dir, dataset_dir)
         if ds.tiles_hash == run["dataset"].get("tiles_hash") and split != "test":
@@ -257,16 +272,26 @@ def calibrate(run_dir, dataset_dirs, split: str = "test", shape_terms: int = 0, 
         labels.append(tiles["labels"])
         # realisation ids are per dataset: tag them with the dataset's place so that skies stay apart
         skies.append(np.stack([np.full(tiles["realisation"].shape, len(sources)), tiles["realisation"]], axis=1))
+        modifiers.update({(len(sources), int(r["id"])): r.get("modifier") for r in ds.records()})
         sources.append({"dataset": str(ds.directory.resolve()), "split": split,
                         "split_digest": data.split_digest(ds), "tiles_hash": ds.tiles_hash,
                         "n_skies": int(np.unique(tiles["realisation"]).size)})
-    sky = np.unique(np.concatenate(skies), axis=0, return_inverse=True)[1].ravel()
+    keys, sky = np.unique(np.concatenate(skies), axis=0, return_inverse=True)
+    sky = sky.ravel()
     names = " + ".join(f"{s['dataset']} ({s['split']} split)" for s in sources)
+    pred, label = np.concatenate(preds), np.concatenate(labels).astype(np.float64)
     try:
-        result = uncertainty.calibrate(np.concatenate(preds), np.concatenate(labels), sky, shape_terms, curved,
-                                       conformal)
+        result = uncertainty.calibrate(pred, label, sky, shape_terms, curved, conformal)
     except ValueError as exc:
         raise TrainError(f"{names}: {exc}; simulate more calibration skies") from None
+    if likelihood:
+        from radtrain import likelihood as lik
+        try:
+            name, free, params = lik.free_parameters([modifiers.get((int(a), int(b))) for a, b in keys])
+            result["likelihood"] = lik.fit(params, free, sum_by(pred, sky)[1], sum_by(label, sky)[1],
+                                           np.bincount(sky, minlength=keys.shape[0]), model_name=name)
+        except ValueError as exc:
+            raise TrainError(f"{names}: {exc}") from None
     result["sources"] = sources
     if len(sources) == 1:                   # one dataset: also at the top level, as before
         result.update({k: v for k, v in sources[0].items() if k != "n_skies"})
@@ -293,6 +318,8 @@ def format_calibration(c: dict, edges) -> str:
     curve = " + kappa u^2" if c.get("curved") else ""
     spread = ("; intervals: conformal (quantiles of the skies' residuals)" if c.get("conformal")
               else "; intervals: normal (Student's t)")
+    if c.get("likelihood"):
+        spread = "; counts and intervals: the count model's likelihood (below)"
     lines = [f"calibrated on {c['n_skies']} skies ({where}; median {n:.0f} tiles each); the line: alpha + beta u"
              f"{curve} + {len(c.get('shape', {}).get('axes', []))} shape term(s){spread}",
              f"{'bin (Jy)':>22} {'x corr':>7} {'(16-84%)':>13} {'beta':>6} {'sigma(sky)':>11} {'shared':>8} "
@@ -312,6 +339,9 @@ def format_calibration(c: dict, edges) -> str:
                  "down over tiles; '95% x/': the 95% interval's factor at the calibration skies' mean; 'gamma': how "
                  "the spread changes with the sky's count (variance x exp(gamma (u - mean u)); 0 below "
                  f"{uncertainty.MIN_SKIES_SPREAD} calibration skies)")
+    if c.get("likelihood"):
+        from radtrain import likelihood
+        lines.append(likelihood.describe(c["likelihood"]))
     return "\n".join(lines)
 
 
@@ -351,6 +381,12 @@ def format_metrics(m: dict) -> str:
                      f"95% -> {m['coverage']['95']['all']:.3f}")
     if "per_sky_intervals" in m:
         c = m["per_sky_intervals"]
+        if "per_sky_corrected" in m:
+            lines.append(f"calibrated ({c.get('method', 'normal')}) dy per sky, mean per bin: " + " ".join(
+                f"{x:+.3f}" for x in m["per_sky_corrected"]["dy"]["mean"]))
+        if c.get("not_fit"):
+            lines.append(f"  {c['not_fit']} of {c['n_skies']} skies fit the count model worse than every "
+                         f"calibration sky: read by the calibration line instead")
         lines.append(f"per-sky interval coverage ({c['n_skies']} skies, calibrated on {c['n_calibration_skies']}"
                      + (", THE SAME SKIES" if c["same_skies_as_calibration"] else "") + "): "
                      + ", ".join(f"{k}% -> {c[k]['all']:.3f} (bins {min(c[k]['per_bin']):.2f}-"

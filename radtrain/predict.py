@@ -163,7 +163,18 @@ def predict(run_dir, image_path, out, force: bool = False, noise_map=None) -> di
         intervals["sigma"] = ((np.asarray(hi) - np.asarray(lo)) / 2).tolist()
         intervals["calibration"] = {"file": calib["file"], "n_skies": calib["n_skies"],
                                     "n_tiles_median": calib["n_tiles_median"],
-                                    "intervals": "conformal" if calib.get("conformal") else "normal"}
+                                    "intervals": "likelihood" if calib.get("likelihood") else
+                                    "conformal" if calib.get("conformal") else "normal"}
+        if calib.get("likelihood"):             # the count model's parameters that fit the image
+            from radtrain import likelihood
+            fit = likelihood.estimate(counts, n, calib["likelihood"])
+            names = calib["likelihood"]["parameters"]
+            intervals["count_model_fit"] = {
+                "count_model": calib["likelihood"]["count_model"], "best": dict(zip(names, fit["params"].tolist())),
+                "chi2": float(fit["chi2"]), "chi2_limit": calib["likelihood"]["chi2_limit"], "fits": bool(fit["fits"]),
+                **{f"range_{round(level * 100)}": {p: [lo, hi] for p, lo, hi in zip(
+                    names, fit["params_lo"][j].tolist(), fit["params_hi"][j].tolist())}
+                   for j, level in enumerate(calib["likelihood"]["levels"])}}
         intervals["calibration_range"] = range_position(counts, n, calib).tolist()
     edges = np.asarray(trained["bin_edges_jy"])
     pixel_deg = props["pixel_deg"] or trained["pixel_deg"]
@@ -188,6 +199,12 @@ def predict(run_dir, image_path, out, force: bool = False, noise_map=None) -> di
                      + f" this image's network counts lie in the outer {EDGE:g} of the calibration skies' range "
                      "(marked *) or beyond it (!), where the intervals are too narrow (on pointings the 68% ones "
                      "covered 14-61% of such bins, docs/results-pointings.md); calibrate on skies that span more")
+    fit = intervals.get("count_model_fit")
+    if fit and not fit["fits"]:
+        notes.append(f"the count model {fit['count_model']!r} does not fit this image (chi^2 {fit['chi2']:.3g} "
+                     f"above the worst calibration sky's {fit['chi2_limit']:.3g}): its counts and intervals are the "
+                     "calibration line's; the image's counts are of no shape of the model within the calibration "
+                     "skies' range")
     if factor and noise_map is None:
         notes.append(f"no --noise-map: every tile was read, but the network learned only from tiles whose noise "
                      f"is within {factor:g}x the mosaic's best; give the noise map to skip the noisier ones")
@@ -226,6 +243,11 @@ def format_result(r: dict) -> str:
             if position is not None and position[i] < EDGE:
                 line += "  !" if position[i] < 0 else "  *"
         lines.append(line)
+    fit = r.get("count_model_fit")
+    if fit and fit["fits"]:
+        lines.append(f"count model {fit['count_model']!r}, best fit: " + ", ".join(
+            f"{p} = {v:.3g} (68%: {fit['range_68'][p][0]:.3g} to {fit['range_68'][p][1]:.3g})"
+            for p, v in fit["best"].items()))
     if r.get("note"):
         lines.append(r["note"])
     lines.append(f"wrote {r['out']}/prediction.json and {Path(r['plot']).name}")

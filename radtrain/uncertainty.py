@@ -85,17 +85,25 @@ mean. Its log would be arbitrary (an outlier that tilts the line and inflates ``
 counts per tile are read as at least half the smallest positive count per tile, network's or true, of any
 calibration sky (``floor``, per bin): below it the calibration cannot tell counts apart. The interval that the
 calibration skies' spread then gives such a sky is honest about how little its network count says.
+
+On request (``radtrain calibrate --likelihood``) the counts and intervals come instead from fitting the count
+model the calibration skies were drawn from to all bins' network counts together (:mod:`radtrain.likelihood`);
+the line's fields are still fitted and stored (where a count lies in the calibration range), but
+:func:`corrected` and :func:`interval` then give the likelihood's.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from radtrain import likelihood
+
 LEVELS = (0.68, 0.95)
 PARTS = (1, 2, 4)             # each calibration sky whole, in halves and in quarters (interleaved tiles)
-FORMAT = 7                    # 3: the per-bin floor of the network counts; 4: the spread's slope gamma;
+FORMAT = 8                    # 3: the per-bin floor of the network counts; 4: the spread's slope gamma;
                               # 5: the shape terms (principal-component scores of the sky's network counts);
-                              # 6: the curved line (kappa); 7: conformal quantiles
-READS = (4, 5, 6, 7)          # a format-4 calibration is a format-7 one without shape terms, curvature or quantiles
+                              # 6: the curved line (kappa); 7: conformal quantiles; 8: the count model's likelihood
+READS = (4, 5, 6, 7, 8)       # a format-4 calibration is a format-8 one without shape terms, curvature, quantiles
+                              # or likelihood
 MIN_SKIES = 4                 # a line and a spread: at least 2 degrees of freedom
 MIN_SKIES_SPREAD = 20         # a spread that changes with the count: from this many calibration skies
 MIN_SKIES_SHAPE = 20          # the shape terms: from this many calibration skies
@@ -332,14 +340,31 @@ def log_correction(u: np.ndarray, model: dict) -> np.ndarray:
 
 def corrected(counts: np.ndarray, n_tiles, model: dict) -> np.ndarray:
     """Calibrated counts per bin, n exp(alpha + beta log(counts / n) + shape terms), of images whose network counts
-    are ``counts`` (bins,) or (images, bins), each of ``n_tiles`` tiles (scalar or one per image)."""
+    are ``counts`` (bins,) or (images, bins), each of ``n_tiles`` tiles (scalar or one per image); with a
+    likelihood calibration, the counts of the count model's best fit (:func:`radtrain.likelihood.estimate`) for
+    every image the model fits, the line's for the others."""
     n, _, _, centre = _line(counts, n_tiles, model)
-    return _shaped(n * np.exp(centre), counts)
+    line = _shaped(n * np.exp(centre), counts)
+    if model.get("likelihood"):
+        fit = likelihood.estimate(counts, n_tiles, model["likelihood"])
+        return np.where(np.asarray(fit["fits"])[..., None], fit["counts"], line)
+    return line
 
 
 def interval(counts: np.ndarray, n_tiles, model: dict, level: float) -> tuple[np.ndarray, np.ndarray]:
     """(lower, upper) counts per bin of the ``level`` prediction interval for images whose network counts are
-    ``counts`` (bins,) or (images, bins), each of ``n_tiles`` tiles (scalar or one per image)."""
+    ``counts`` (bins,) or (images, bins), each of ``n_tiles`` tiles (scalar or one per image); with a likelihood
+    calibration, its interval for every image the model fits, the line's for the others."""
+    lo, hi = _line_interval(counts, n_tiles, model, level)
+    if model.get("likelihood"):
+        fit = likelihood.estimate(counts, n_tiles, model["likelihood"])
+        j = likelihood.level_index(model["likelihood"], level)
+        fits = np.asarray(fit["fits"])[..., None]
+        return np.where(fits, fit["lo"][j], lo), np.where(fits, fit["hi"][j], hi)
+    return lo, hi
+
+
+def _line_interval(counts: np.ndarray, n_tiles, model: dict, level: float) -> tuple[np.ndarray, np.ndarray]:
     n, u, x, centre = _line(counts, n_tiles, model)
     m = model["n_skies"]
     s2 = np.asarray(model["a"]) + np.asarray(model["c"]) / n

@@ -431,9 +431,10 @@ def test_calibrate_pools_several_datasets_of_calibration_skies(gaussian_run, cal
     assert not json.loads((run_dir / "calibration.json").read_text())["curved"]
 
 
-def test_a_curved_calibration_is_the_least_squares_parabola_of_the_calibration_skies(
-        gaussian_run, calibration_skies, more_calibration_skies, tmp_path_factory, tmp_path, capsys):
-    import shutil
+@pytest.fixture(scope="module")
+def twenty_calibration_skies(calibration_skies, more_calibration_skies, tmp_path_factory):
+    """The 8 calibration skies above and 12 more of (S0, alpha) on a grid: enough for a curved line, conformal
+    intervals and the count model's likelihood."""
     tmp = tmp_path_factory.mktemp("calib-12")
     cfg = sim_config(tmp, "calib.toml", realisations__repeats=1, run__seed=97, dataset__train_fraction=0.0,
                      dataset__validation_fraction=0.0, dataset__test_fraction=1.0,
@@ -442,7 +443,13 @@ def test_a_curved_calibration_is_the_least_squares_parabola_of_the_calibration_s
     proc = subprocess.run(radsim_exe() + ["simulate", str(cfg), "--out", str(tmp / "ds")], capture_output=True,
                           text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    datasets = [calibration_skies, more_calibration_skies, tmp / "ds"]
+    return [calibration_skies, more_calibration_skies, tmp / "ds"]
+
+
+def test_a_curved_calibration_is_the_least_squares_parabola_of_the_calibration_skies(
+        gaussian_run, calibration_skies, twenty_calibration_skies, tmp_path, capsys):
+    import shutil
+    datasets = twenty_calibration_skies
     _, trained = gaussian_run
     run_dir = tmp_path / "run"
     shutil.copytree(trained, run_dir)
@@ -483,6 +490,60 @@ def test_a_curved_calibration_is_the_least_squares_parabola_of_the_calibration_s
     assert cli.main(["calibrate", str(run_dir), "--conformal", "--dataset", str(calibration_skies)]) == 0
     assert "stay normal: conformal intervals need 20" in capsys.readouterr().out
     assert json.loads((run_dir / "calibration.json").read_text())["conformal"] is None
+
+
+def test_a_likelihood_calibration_reads_the_count_model_in_evaluate_and_predict(
+        gaussian_run, twenty_calibration_skies, sky_images, tmp_path, capsys):
+    import shutil
+
+    from radtrain import likelihood
+    _, trained = gaussian_run
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained, run_dir)
+    args = [a for ds in twenty_calibration_skies for a in ("--dataset", str(ds))]
+    # 4 skies are too few: refused, nothing written
+    assert cli.main(["calibrate", str(run_dir), "--likelihood", *args[:2]]) == 2
+    assert "at least 20 calibration skies" in capsys.readouterr().err
+    assert not (run_dir / "calibration.json").exists()
+    assert cli.main(["calibrate", str(run_dir), "--curved", "--conformal", "--likelihood", *args]) == 0
+    out = capsys.readouterr().out
+    assert "counts and intervals: the count model's likelihood" in out
+    assert "intervals: likelihood of the count model 'seed' in alpha -0.5-0.35, s0_jy 1e-05-6e-05 (log)" in out
+    c = json.loads((run_dir / "calibration.json").read_text())
+    lik = c["likelihood"]
+    assert lik["parameters"] == ["alpha", "s0_jy"] and lik["log10"] == [False, True] and lik["n_skies"] == 20
+    assert lik["degree"] == 1 and np.shape(lik["thresholds"]) == (2, 5)       # 20 skies: a plane in (alpha, S0)
+    assert np.allclose(lik["box"], [[-0.5, np.log10(1e-5)], [0.35, np.log10(6e-5)]])
+    for k, ds in enumerate(twenty_calibration_skies):
+        assert cli.main(["evaluate", str(run_dir), "--dataset", str(ds), "--out", str(tmp_path / f"e{k}")]) == 0
+        assert "calibrated (likelihood) dy per sky" in capsys.readouterr().out
+        m = json.loads((tmp_path / f"e{k}" / "metrics.json").read_text())
+        assert m["per_sky_intervals"]["method"] == "likelihood"
+        pred = np.array([s["pred"] for s in m["skies"]])
+        n = np.array([s["n_tiles"] for s in m["skies"]])
+        fit = likelihood.estimate(pred, n, lik)
+        for i, s in enumerate(m["skies"]):
+            assert s["fit_ok"] == bool(fit["fits"][i]) and set(s["fit"]) == {"alpha", "s0_jy"}
+            assert -0.5 - 1e-9 <= s["fit"]["alpha"] <= 0.35 + 1e-9 and 1e-5 * (1 - 1e-9) <= s["fit"]["s0_jy"]
+            assert s["fit_lo68"]["alpha"] <= s["fit"]["alpha"] <= s["fit_hi68"]["alpha"]
+            # the counts read are the best fit's where the model fits, and lie inside their own intervals
+            if s["fit_ok"]:
+                assert np.allclose(s["pred_corrected"], fit["counts"][i], rtol=1e-9)
+            for level in ("68", "95"):
+                assert np.all(np.array(s[f"pred_lo{level}"]) <= np.array(s["pred_corrected"]) * (1 + 1e-9))
+                assert np.all(np.array(s["pred_corrected"]) <= np.array(s[f"pred_hi{level}"]) * (1 + 1e-9))
+            assert np.all(np.array(s["pred_lo68"]) >= np.array(s["pred_lo95"]) * (1 - 1e-9))
+    # predict: the same reading of an image, with the parameters that fit it
+    assert cli.main(["predict", str(run_dir), str(sky_images / "restored.fits"), "--out", str(tmp_path / "p")]) == 0
+    printed = capsys.readouterr().out
+    r = json.loads((tmp_path / "p" / "prediction.json").read_text())
+    assert r["calibration"]["intervals"] == "likelihood"
+    f = r["count_model_fit"]
+    assert f["count_model"] == "seed" and set(f["best"]) == {"alpha", "s0_jy"} and f["chi2_limit"] == lik["chi2_limit"]
+    one = likelihood.estimate(np.array(r["counts"]), r["n_tiles"], lik)
+    assert f["fits"] == bool(one["fits"]) and f["best"]["alpha"] == pytest.approx(one["params"][0])
+    assert ("count model 'seed', best fit: alpha = " in printed) == f["fits"]
+    assert ("does not fit this image" in r.get("note", "")) == (not f["fits"])
 
 
 def test_the_noise_input_comes_from_the_noise_map(train_dataset, sky_images, tmp_path, capsys):
