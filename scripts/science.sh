@@ -118,9 +118,11 @@
 #             pointing-calib-random-w) (-> RUN/calibration.json); with PRIORS=1 also pointing-small, -42 and -84
 #             once more as RUN-mid (the same weights) calibrated on pointing-calib-mid, and pointing-small-wide
 #             on pointing-calib-mid, and pointing-small-xwide too (all three also as RUN-conformal, a curved line
-#             and conformal intervals); with PRIORS=1 fast-small, -s2 and -s3 once more as RUN-drawn calibrated on
-#             calib-random-fast, every network as RUN-curved (a curved line, on its own calibration skies) and as
-#             RUN-conformal (a curved line and conformal intervals; the mosaic networks on calib-random-fast);
+#             and conformal intervals, and the last two as RUN-likelihood, with the count model's likelihood over
+#             the calibration skies' (S0, alpha) on top: radtrain calibrate --likelihood); with PRIORS=1
+#             fast-small, -s2 and -s3 once more as RUN-drawn calibrated on calib-random-fast, every network as
+#             RUN-curved (a curved line, on its own calibration skies) and as RUN-conformal (a curved line and
+#             conformal intervals; the mosaic networks on calib-random-fast);
 #             PART=wide: wide-small on calib-mid-fast, and once more as wide-small-conformal with a curved line and
 #             conformal intervals, and as wide-small-96-conformal so on calib-mid-fast and calib-mid2-fast
 #   evaluate  every run on test-fast (eval-test), test-24-fast (eval-test-24) and test-random-fast
@@ -364,10 +366,12 @@ MID_RUNS=(pointing-small pointing-small-42 pointing-small-84)
 CURVED_POINTING_RUNS=(pointing-small pointing-small-42 pointing-small-84 pointing-small-42-s2 pointing-small-42-s3)
 # and once more with conformal intervals on top of the curved line (RUN-conformal, on their own calibration skies)
 # and the networks trained on the wider prior and on the wider-still one, both calibrated on the wider prior, also with
-# a curved line and conformal intervals (pointing-small-wide-conformal, pointing-small-xwide-conformal)
+# a curved line and conformal intervals (pointing-small-wide-conformal, pointing-small-xwide-conformal), and with the
+# count model's likelihood over the calibration skies' (S0, alpha) on top (RUN-likelihood, --likelihood)
 PRIOR_RUNS=(pointing-small-wide pointing-small-xwide)
 [ "$PRIORS" = 1 ] && POINTING_RUNS+=("${MID_RUNS[@]/%/-mid}" "${PRIOR_RUNS[@]}" "${CURVED_POINTING_RUNS[@]/%/-curved}"
-                                    "${CURVED_POINTING_RUNS[@]/%/-conformal}" "${PRIOR_RUNS[@]/%/-conformal}")
+                                    "${CURVED_POINTING_RUNS[@]/%/-conformal}" "${PRIOR_RUNS[@]/%/-conformal}"
+                                    "${PRIOR_RUNS[@]/%/-likelihood}")
 part pointings || { POINTING_RUNS=(); CURVED_POINTING_RUNS=(); PRIOR_RUNS=(); }
 # PART=wide: the network trained on mosaics drawn from the wider prior, calibrated on mosaics drawn from it with a
 # straight line and normal intervals, and once more (RUN-conformal) with a curved line and conformal intervals, and
@@ -380,6 +384,7 @@ calibration_set() {   # the datasets a run is calibrated on (one or more)
         wide-*) echo calib-mid-fast ;;
         *-curved) calibration_set "${1%-curved}" ;;
         pointing-*-conformal) calibration_set "${1%-conformal}" ;;
+        pointing-*-likelihood) calibration_set "${1%-likelihood}" ;;
         *-conformal) echo calib-random-fast ;;
         *-union) echo calib-fast calib-random-fast ;;
         pointing-*-w) echo pointing-calib-random-w ;;
@@ -404,7 +409,10 @@ if wants calibrate; then
             copy_network "$run" "$run-curved"
             copy_network "$run" "$run-conformal"
         done
-        for run in "${PRIOR_RUNS[@]}"; do copy_network "$run" "$run-conformal"; done
+        for run in "${PRIOR_RUNS[@]}"; do
+            copy_network "$run" "$run-conformal"
+            copy_network "$run" "$run-likelihood"
+        done
     fi
     for run in "${WIDE_RUNS[@]:1}"; do copy_network wide-small "$run"; done    # calibration copies of wide-small
     for run in "${RUNS[@]}" "${POINTING_RUNS[@]}" "${WIDE_RUNS[@]}"; do
@@ -414,8 +422,10 @@ if wants calibrate; then
         args=()
         for set in $calib; do args+=(--dataset "$OUT/$set"); done
         how=""
-        [[ "$run" == *-curved || "$run" == *-conformal ]] && { args+=(--curved); how=", curved line"; }
-        [[ "$run" == *-conformal ]] && { args+=(--conformal); how+=", conformal intervals"; }
+        [[ "$run" == *-curved || "$run" == *-conformal || "$run" == *-likelihood ]] &&
+            { args+=(--curved); how=", curved line"; }
+        [[ "$run" == *-conformal || "$run" == *-likelihood ]] && { args+=(--conformal); how+=", conformal intervals"; }
+        [[ "$run" == *-likelihood ]] && { args+=(--likelihood); how+=", the count model's likelihood"; }
         say "calibrate $run on $calib$how"
         radtrain calibrate "$OUT/$run" "${args[@]}" 2>&1 | tee "$OUT/$run-calibrate.log" | tail -14
     done

@@ -119,10 +119,12 @@ RUNS = [
 ]
 #: PRIORS=1: the network trained on the wider-still prior, calibrated and tested as pointing-small-wide, and both
 #: with a curved line and conformal intervals on the wider prior (RUN-conformal): do the intervals hold at the edges
-#: of the prior they are calibrated on when the network has learnt shapes beyond them?
+#: of the prior they are calibrated on when the network has learnt shapes beyond them? And both read by the count
+#: model's likelihood over the calibration skies' (S0, alpha) (RUN-likelihood): does reading all bins together?
 RUNS += [(f"{run}{suffix}{key}", f"{run}{suffix}", evaluation, f"{label}{how} on {what}", train, test)
          for run, label, train in (WIDE, XWIDE)
-         for suffix, how in (("", ""), ("-conformal", ", curved line, conformal intervals,"))
+         for suffix, how in (("", ""), ("-conformal", ", curved line, conformal intervals,"),
+                             ("-likelihood", ", the count model's likelihood (radtrain calibrate --likelihood),"))
          if (run, suffix) != (WIDE[0], "")
          for key, evaluation, what, test in MID_TESTS]
 #: the test sets of a pointing network's calibration variants: (key suffix, evaluation, what, test set)
@@ -177,7 +179,7 @@ RUNS += [(f"{WIDE_MOSAIC[0]}{suffix}", f"{WIDE_MOSAIC[0]}{suffix}", "eval-test",
                              ("-96-conformal", ", curved line, conformal intervals, calibrated on 96 drawn from it"))]
 #: calibration variants of a trained network (a copy of it calibrated once more): goal and coverage rows, no per-bin
 #: tables, no training history
-VARIANTS = ("-mid", "-drawn", "-union", "-curved", "-conformal")
+VARIANTS = ("-mid", "-drawn", "-union", "-curved", "-conformal", "-likelihood")
 #: the mosaic networks also on 24 more test mosaics (the 12 test pairs twice more) and on 48 mosaics of count shapes
 #: drawn from the training box: (key suffix, evaluation directory, what, test set); goal and coverage rows, no
 #: per-bin tables
@@ -264,7 +266,8 @@ def load(study: Path):
             runs[key] = {"label": label, "train": train, "test": test, "m": json.loads(path.read_text()),
                          "history": _history(study / name / "history.csv") if first and not copy else [],
                          "run": study / name, "eval": study / name / evaluation, "first": first,
-                         "extra": test in EXTRA_TESTS or name.endswith(("-union", "-curved", "-conformal"))}
+                         "extra": test in EXTRA_TESTS
+                         or name.endswith(("-union", "-curved", "-conformal", "-likelihood"))}
             m = runs[key]["m"]
             if "per_sky_corrected" in m and (evaluation.startswith("eval-test") or name.startswith("pointing-")):
                 runs[key + "/corrected"] = {
