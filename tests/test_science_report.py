@@ -331,15 +331,15 @@ def test_network_trained_on_a_wider_still_prior_is_placed_in_the_prior_it_was_ca
     (pointing-xwide-126: S0 2.5e-6..1e-4 Jy, alpha -0.8..0.5). Its test skies are placed in its calibration skies'
     box (pointing-calib-mid), not in its training skies': 40 skies with S0 = 3.7e-6 Jy lie 0.02 box widths inside
     the calibration box (its outer tenth) but 0.11 inside the training box. Both it and pointing-small-wide are also
-    reported with a curved line and conformal intervals (RUN-conformal), as calibration variants: coverage rows,
-    no per-bin tables."""
+    reported with a curved line and conformal intervals (RUN-conformal) and read by the count model's likelihood
+    (RUN-likelihood), as calibration variants: coverage rows, no per-bin tables."""
     study = tmp_path / "study"
     drawn_prior_sets(study, (("pointing-calib-mid", [3.5e-6, 7e-5], [-0.7, 0.4]),
                              ("pointing-xwide-126", [2.5e-6, 1e-4], [-0.8, 0.5])))
     m = covered_skies(3.7e-6)
     m["per_sky_corrected"] = m["per_sky"]
     runs = ("pointing-small-wide", "pointing-small-xwide", "pointing-small-wide-conformal",
-            "pointing-small-xwide-conformal")
+            "pointing-small-xwide-conformal", "pointing-small-wide-likelihood", "pointing-small-xwide-likelihood")
     for run in runs:
         (study / run / "eval-pointing-mid").mkdir(parents=True)
         (study / run / "eval-pointing-mid" / "metrics.json").write_text(json.dumps(m))
@@ -353,11 +353,17 @@ def test_network_trained_on_a_wider_still_prior_is_placed_in_the_prior_it_was_ca
     assert loaded["pointing-small-xwide-conformal-mid144"]["label"] == (
         "pointing-small-xwide (126 skies drawn from a prior wider than the calibration prior), curved line, "
         "conformal intervals, on 144 pointings of shapes drawn from the wider prior")
-    assert [loaded[k]["extra"] for k in keys] == [False, False, True, True]
+    assert loaded["pointing-small-wide-likelihood-mid144"]["label"] == (
+        "pointing-small-wide (84 skies drawn from the wider prior), the count model's likelihood (radtrain calibrate "
+        "--likelihood), on 144 pointings of shapes drawn from the wider prior")
+    assert [loaded[k]["extra"] for k in keys] == [False, False, True, True, True, True]
+    assert all(loaded[k]["history"] == [] for k in keys[2:])          # calibration variants: trained once
     rows = module.edge_rows(loaded, study)[2:]
-    assert len(rows) == 8 and all("| 0-0.1 (the outer tenth) | 40 |" in r for r in rows[::2])
+    assert len(rows) == 12 and all("| 0-0.1 (the outer tenth) | 40 |" in r for r in rows[::2])
     assert all("| 0-0.1, at S0's low end | 40 |" in r for r in rows[1::2])
-    assert sum("conformal intervals" in r for r in module.coverage_rows(loaded)) == 4     # 68% and 95% each
+    coverage = module.coverage_rows(loaded)
+    assert sum("conformal intervals" in r for r in coverage) == 4     # 68% and 95% each
+    assert sum("the count model's likelihood" in r for r in coverage) == 4
 
 
 def test_mosaic_networks_on_more_test_mosaics_pooled_and_placed_in_the_test_skies_box(tmp_path):
