@@ -170,7 +170,7 @@ def predict(run_dir, image_path, out, force: bool = False, noise_map=None) -> di
             fit = likelihood.estimate(counts, n, calib["likelihood"])
             names = calib["likelihood"]["parameters"]
             intervals["count_model_fit"] = {
-                "count_model": calib["likelihood"]["count_model"], "best": dict(zip(names, fit["params"].tolist())),
+                "count_model": calib["likelihood"]["count_model"], "mean": dict(zip(names, fit["params"].tolist())),
                 "chi2": float(fit["chi2"]), "chi2_limit": calib["likelihood"]["chi2_limit"], "fits": bool(fit["fits"]),
                 **{f"range_{round(level * 100)}": {p: [lo, hi] for p, lo, hi in zip(
                     names, fit["params_lo"][j].tolist(), fit["params_hi"][j].tolist())}
@@ -245,9 +245,9 @@ def format_result(r: dict) -> str:
         lines.append(line)
     fit = r.get("count_model_fit")
     if fit and fit["fits"]:
-        lines.append(f"count model {fit['count_model']!r}, best fit: " + ", ".join(
+        lines.append(f"count model {fit['count_model']!r}, posterior mean: " + ", ".join(
             f"{p} = {v:.3g} (68%: {fit['range_68'][p][0]:.3g} to {fit['range_68'][p][1]:.3g})"
-            for p, v in fit["best"].items()))
+            for p, v in fit["mean"].items()))
     if r.get("note"):
         lines.append(r["note"])
     lines.append(f"wrote {r['out']}/prediction.json and {Path(r['plot']).name}")

@@ -539,10 +539,10 @@ def test_a_likelihood_calibration_reads_the_count_model_in_evaluate_and_predict(
     r = json.loads((tmp_path / "p" / "prediction.json").read_text())
     assert r["calibration"]["intervals"] == "likelihood"
     f = r["count_model_fit"]
-    assert f["count_model"] == "seed" and set(f["best"]) == {"alpha", "s0_jy"} and f["chi2_limit"] == lik["chi2_limit"]
+    assert f["count_model"] == "seed" and set(f["mean"]) == {"alpha", "s0_jy"} and f["chi2_limit"] == lik["chi2_limit"]
     one = likelihood.estimate(np.array(r["counts"]), r["n_tiles"], lik)
-    assert f["fits"] == bool(one["fits"]) and f["best"]["alpha"] == pytest.approx(one["params"][0])
-    assert ("count model 'seed', best fit: alpha = " in printed) == f["fits"]
+    assert f["fits"] == bool(one["fits"]) and f["mean"]["alpha"] == pytest.approx(one["params"][0])
+    assert ("count model 'seed', posterior mean: alpha = " in printed) == f["fits"]
     assert ("does not fit this image" in r.get("note", "")) == (not f["fits"])
 
 
