@@ -204,7 +204,8 @@ def describe(model: dict) -> str:
                   for level, row in zip(model["levels"], model["thresholds"]))
     return (f"intervals: likelihood of the count model {model['count_model']!r} in {axes} (polynomials of degree "
             f"{model['degree']}, {len(model['variance'])} components, {model['n_skies']} skies); the counts read are "
-            f"the best fit's, valid for skies of that model in that range. Thresholds in delta chi^2 per bin ({q}); "
+            f"the posterior mean's over that range, valid for skies of that model in it. Thresholds in delta chi^2 "
+            f"per bin ({q}); "
             f"an image whose best fit has chi^2 above {model['chi2_limit']:.3g} (the worst calibration sky's) is "
             f"of no shape of the model's range and gets the line's counts and intervals")
 

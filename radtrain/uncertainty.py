@@ -343,7 +343,7 @@ def log_correction(u: np.ndarray, model: dict) -> np.ndarray:
 def corrected(counts: np.ndarray, n_tiles, model: dict) -> np.ndarray:
     """Calibrated counts per bin, n exp(alpha + beta log(counts / n) + shape terms), of images whose network counts
     are ``counts`` (bins,) or (images, bins), each of ``n_tiles`` tiles (scalar or one per image); with a
-    likelihood calibration, the counts of the count model's best fit (:func:`radtrain.likelihood.estimate`) for
+    likelihood calibration, the count model's posterior-mean counts (:func:`radtrain.likelihood.estimate`) for
     every image the model fits, the line's for the others."""
     n, _, _, centre = _line(counts, n_tiles, model)
     line = _shaped(n * np.exp(centre), counts)
