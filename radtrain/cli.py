@@ -93,7 +93,8 @@ def _count(text: str) -> int:
 def cmd_calibrate(args) -> int:
     from radtrain import evaluate, uncertainty
     result = evaluate.calibrate(args.run, args.dataset, split=args.split, shape_terms=args.shape_terms,
-                                curved=args.curved, conformal=args.conformal, likelihood=args.likelihood)
+                                curved=args.curved, conformal=args.conformal, likelihood=args.likelihood,
+                                imager_dirs=args.imager_dataset or ())
     run = evaluate.read_run(args.run)
     print(evaluate.format_calibration(result, run["dataset"]["bin_edges_jy"]))
     turning = uncertainty.turning_bins(result)
@@ -199,6 +200,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "is more sensitive to the imager below 1 uJy (calibrate on skies imaged as the field was); "
                         "an image that fits worse than every calibration sky is read by the line. See "
                         "docs/results-pointings.md")
+    q.add_argument("--imager-dataset", metavar="DIR", action="append",
+                   help="with --likelihood: a radsim dataset of 20 or more of the calibration skies imaged again "
+                        "as the fields to be read are (the calibration dataset's config and run.seed, only the "
+                        "imager changed, e.g. imaging.backend = \"wsclean\"); the likelihood then reads images of "
+                        "that imager: its map of readings is shifted by those skies' mean change, its scatter "
+                        "widened by the change's covariance, and its thresholds are those skies' own conformal "
+                        "scores. Give it more than once to pool several. See docs/results-pointings.md")
     q.set_defaults(func=cmd_calibrate)
 
     q = sub.add_parser("predict", help="estimate N(S) of a FITS image with a trained run",

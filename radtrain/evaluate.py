@@ -245,7 +245,7 @@ def read_calibration(run_dir) -> dict:
 
 
 def calibrate(run_dir, dataset_dirs, split: str = "test", shape_terms: int = 0, curved: bool = False,
-              conformal: bool = False, likelihood: bool = False) -> dict:
+              conformal: bool = False, likelihood: bool = False, imager_dirs=()) -> dict:
     """Measure the per-sky error model (:mod:`radtrain.uncertainty`) on the ``split`` skies of ``dataset_dirs``
     (one radsim dataset or several, e.g. skies of listed shapes and skies of shapes drawn from a prior, pooled
     into one calibration) and write it to RUN/calibration.json. The skies must be held out from training: the
@@ -253,7 +253,10 @@ def calibrate(run_dir, dataset_dirs, split: str = "test", shape_terms: int = 0, 
     skies' network counts in the calibration line; ``curved``: a term in u^2 too; ``conformal``: intervals from
     the quantiles of the skies' residuals instead of the normal model (:func:`radtrain.uncertainty.calibrate`);
     ``likelihood``: counts and intervals from the fit of the count model the skies were drawn from
-    (:mod:`radtrain.likelihood`; the skies' count-model parameters come from their datasets' records)."""
+    (:mod:`radtrain.likelihood`; the skies' count-model parameters come from their datasets' records);
+    ``imager_dirs``: with ``likelihood``, datasets of some of the calibration skies imaged again as the fields to be
+    read are (simulated with the same config and ``run.seed``, only the imager changed): the likelihood then reads
+    images of that imager (:func:`radtrain.likelihood.fit`'s ``imager``)."""
     t0 = time.perf_counter()
     dirs = [dataset_dirs] if isinstance(dataset_dirs, (str, Path)) else list(dataset_dirs)
     if not dirs:
@@ -284,20 +287,63 @@ def calibrate(run_dir, dataset_dirs, split: str = "test", shape_terms: int = 0, 
         result = uncertainty.calibrate(pred, label, sky, shape_terms, curved, conformal)
     except ValueError as exc:
         raise TrainError(f"{names}: {exc}; simulate more calibration skies") from None
+    imager_dirs = [imager_dirs] if isinstance(imager_dirs, (str, Path)) else list(imager_dirs or ())
+    if imager_dirs and not likelihood:
+        raise TrainError("calibrate: --imager-dataset calibrates the count model's likelihood for another imager; "
+                         "give --likelihood too")
     if likelihood:
         from radtrain import likelihood as lik
+        sky_true = sum_by(label, sky)[1]
+        imager = _imager_pairs(run_dir, imager_dirs, split, keys, modifiers, sky_true) if imager_dirs else None
         try:
             name, free, params = lik.free_parameters([modifiers.get((int(a), int(b))) for a, b in keys])
-            result["likelihood"] = lik.fit(params, free, sum_by(pred, sky)[1], sum_by(label, sky)[1],
-                                           np.bincount(sky, minlength=keys.shape[0]), model_name=name)
+            result["likelihood"] = lik.fit(params, free, sum_by(pred, sky)[1], sky_true,
+                                           np.bincount(sky, minlength=keys.shape[0]), model_name=name,
+                                           imager=imager)
         except ValueError as exc:
             raise TrainError(f"{names}: {exc}") from None
+        if imager:
+            result["likelihood"]["imager_sources"] = imager["sources"]
     result["sources"] = sources
     if len(sources) == 1:                   # one dataset: also at the top level, as before
         result.update({k: v for k, v in sources[0].items() if k != "n_skies"})
     result["seconds"] = time.perf_counter() - t0
     atomic.write_json(Path(run_dir) / CALIBRATION, result)
     return result
+
+
+def _imager_pairs(run_dir, dataset_dirs, split: str, keys: np.ndarray, modifiers: dict, sky_true: np.ndarray) -> dict:
+    """The calibration skies imaged again (:func:`calibrate`'s ``imager_dirs``): their places among the calibration
+    skies ``keys`` ((dataset, realisation) pairs), network counts and tiles per sky. A sky is the calibration sky
+    with its realisation id, count model parameters and true counts."""
+    where = {}
+    for k, (a, b) in enumerate(keys):
+        where.setdefault(int(b), []).append(k)
+    index, preds, n_tiles, sources = [], [], [], []
+    for dataset_dir in dataset_dirs:
+        run, cfg, stats, ds, model = load_run(run_dir, dataset_dir)
+        data.check_split(ds, split)
+        tiles = data.load(ds, split)
+        counts = predict_tiles(model, cfg, stats, tiles["images"], tiles["tile_noise"])["counts"]
+        ids, pred = sum_by(counts, tiles["realisation"])
+        true = sum_by(tiles["labels"].astype(np.float64), tiles["realisation"])[1]
+        records = {int(r["id"]): r.get("modifier") for r in ds.records()}
+        for i, r in enumerate(ids):
+            same = [k for k in where.get(int(r), ()) if modifiers.get(tuple(int(x) for x in keys[k])) == records.get(
+                int(r)) and np.allclose(sky_true[k], true[i], rtol=1e-6)]
+            if not same:
+                raise TrainError(f"{ds.directory}: sky {int(r)} is none of the calibration skies (the same "
+                                 f"realisation, count model parameters and true counts); simulate the calibration "
+                                 f"dataset's config with its run.seed, changing only the imager")
+            if same[0] in index:
+                raise TrainError(f"{ds.directory}: sky {int(r)} is imaged again more than once")
+            index.append(same[0])
+            preds.append(pred[i])
+            n_tiles.append(int((tiles["realisation"] == r).sum()))
+        sources.append({"dataset": str(ds.directory.resolve()), "split": split, "tiles_hash": ds.tiles_hash,
+                        "n_skies": int(ids.size)})
+    return {"index": np.asarray(index), "pred": np.asarray(preds), "n_tiles": np.asarray(n_tiles),
+            "sources": sources}
 
 
 def calibration_sources(c: dict) -> list[dict]:

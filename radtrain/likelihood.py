@@ -97,10 +97,16 @@ def free_parameters(modifiers: list[dict]) -> tuple[str, list[str], np.ndarray]:
 
 
 def fit(params: np.ndarray, names: list[str], pred: np.ndarray, true: np.ndarray, n_tiles,
-        levels=(0.68, 0.95), model_name: str = "") -> dict:
+        levels=(0.68, 0.95), model_name: str = "", imager: dict | None = None) -> dict:
     """The likelihood model (JSON-able) from calibration skies: their count-model parameters (skies, d) named
     ``names``, network and true counts (skies, bins) summed over their ``n_tiles`` tiles, and the conformal
-    thresholds for ``levels``. Raises ValueError for fewer than ``MIN_SKIES`` skies."""
+    thresholds for ``levels``. Raises ValueError for fewer than ``MIN_SKIES`` skies.
+
+    ``imager``: some of the calibration skies imaged again as the fields to be read are (e.g. by WSClean), as
+    ``{"index": their places among the calibration skies (p,), "pred": network counts (p, bins), "n_tiles": (p,)}``
+    with ``MIN_SKIES`` or more of them: the readings' map is shifted by those skies' mean change of reading and
+    their scatter widened by its covariance, and the thresholds are the conformal quantiles of those skies' own
+    scores (each with every calibration image of its sky left out). The model then reads images of that imager."""
     params = np.atleast_2d(np.asarray(params, dtype=np.float64))
     if params.shape[0] == 1 and len(names) > 1:
         params = params.T
@@ -122,14 +128,39 @@ def fit(params: np.ndarray, names: list[str], pred: np.ndarray, true: np.ndarray
     x = _scaled(t, box)
     model = {"count_model": model_name, "parameters": list(names), "log10": log_axis, "box": box.tolist(),
              "degree": degree, "scale": scale.tolist(), "n_skies": m, "levels": list(levels)}
-    model.update(_fit_maps(x, u, v, degree))
-    # each sky scored by the maps fitted without it (jackknife+): the threshold its interval needs to hold its truth
     grid = _scaled(_grid(box), box)
-    scores = np.empty((m, bins))
-    chi2 = np.empty(m)
-    for i in range(m):
-        others = np.arange(m) != i
-        scores[i], chi2[i] = _scores(_fit_maps(x[others], u[others], v[others], degree), grid, u[i], v[i])
+    if imager is None:
+        model.update(_fit_maps(x, u, v, degree))
+        # each sky scored by the maps fitted without it (jackknife+): the threshold its interval needs to hold
+        # its truth
+        scores = np.empty((m, bins))
+        chi2 = np.empty(m)
+        for i in range(m):
+            others = np.arange(m) != i
+            scores[i], chi2[i] = _scores(_fit_maps(x[others], u[others], v[others], degree), grid, u[i], v[i])
+    else:
+        index = np.asarray(imager["index"], dtype=np.int64)
+        p = index.size
+        if p < MIN_SKIES:
+            raise ValueError(f"the imager's skies: at least {MIN_SKIES} calibration skies imaged again are needed, "
+                             f"got {p}")
+        if np.unique(index).size != p or index.min() < 0 or index.max() >= m:
+            raise ValueError("the imager's skies must be distinct calibration skies")
+        w = reading(np.asarray(imager["pred"], dtype=np.float64), imager["n_tiles"], scale)
+        delta = w - u[index]
+        model.update(_fit_maps(x, u, v, degree, delta))
+        model["imager_skies"] = p
+        model["imager_shift"] = delta.mean(axis=0).tolist()
+        # each imaged-again sky scored by the maps fitted without its sky (both images): the thresholds hold for
+        # images of that imager
+        scores = np.empty((p, bins))
+        chi2 = np.empty(p)
+        for j, i in enumerate(index):
+            others = np.arange(m) != i
+            rest = np.arange(p) != j
+            maps = _fit_maps(x[others], u[others], v[others], degree, delta[rest])
+            scores[j], chi2[j] = _scores(maps, grid, w[j], v[i])
+        m = p
     order = np.sort(scores, axis=0)
     thresholds = []
     for level in levels:
@@ -202,8 +233,15 @@ def describe(model: dict) -> str:
                      for name, log, lo, hi in zip(model["parameters"], model["log10"], *model["box"]))
     q = "; ".join(f"{round(level * 100)}%: " + ", ".join("inf" if x is None else f"{x:.2f}" for x in row)
                   for level, row in zip(model["levels"], model["thresholds"]))
+    imager = ""
+    if model.get("imager_skies"):
+        where = ", ".join(src["dataset"] for src in model.get("imager_sources", ()))
+        imager = (f"; for images of another imager: {model['imager_skies']} of the skies imaged again"
+                  + (f" ({where})" if where else "") + ", mean change of reading "
+                  + ", ".join(f"{x:+.3f}" for x in model["imager_shift"]))
     return (f"intervals: likelihood of the count model {model['count_model']!r} in {axes} (polynomials of degree "
-            f"{model['degree']}, {len(model['variance'])} components, {model['n_skies']} skies); the counts read are "
+            f"{model['degree']}, {len(model['variance'])} components, {model['n_skies']} skies{imager}); the counts "
+            f"read are "
             f"the posterior mean's over that range, valid for skies of that model in it. Thresholds in delta chi^2 "
             f"per bin ({q}); "
             f"an image whose best fit has chi^2 above {model['chi2_limit']:.3g} (the worst calibration sky's) is "
@@ -255,15 +293,20 @@ def _features(x: np.ndarray, degree: int) -> np.ndarray:
     return np.stack(cols, axis=1)
 
 
-def _fit_maps(x, u, v, degree) -> dict:
+def _fit_maps(x, u, v, degree, delta=None) -> dict:
     """Least-squares polynomials of the readings and true log counts in the scaled parameters, and the readings'
-    scatter about theirs in its leading principal components."""
+    scatter about theirs in its leading principal components; with ``delta`` (skies, bins), the change of
+    reading when skies are imaged by another imager, the map shifted by its mean and the scatter widened by its
+    covariance."""
     f = _features(x, degree)
     reading_coef = np.linalg.lstsq(f, u, rcond=None)[0]
     truth_coef = np.linalg.lstsq(f, v, rcond=None)[0]
     r = u - f @ reading_coef
     dof = max(r.shape[0] - f.shape[1], 1)
     cov = r.T @ r / dof
+    if delta is not None:
+        reading_coef[0] += delta.mean(axis=0)           # the constant term: the first feature
+        cov = cov + np.cov(delta, rowvar=False)
     w, e = np.linalg.eigh(cov)
     k = min(COMPONENTS, u.shape[1], max(r.shape[0] - f.shape[1] - 1, 1))
     keep = np.argsort(w)[::-1][:k]

@@ -546,6 +546,59 @@ def test_a_likelihood_calibration_reads_the_count_model_in_evaluate_and_predict(
     assert ("does not fit this image" in r.get("note", "")) == (not f["fits"])
 
 
+@pytest.fixture(scope="module")
+def twenty_skies_imaged_again(twenty_calibration_skies, tmp_path_factory):
+    """The 20 calibration skies imaged again, as by another imager: the same configs and seeds, the fast imager
+    with Briggs robust 1 instead of 0 (a broader beam and lower noise; the skies and their true counts the same)."""
+    tmp = tmp_path_factory.mktemp("imaged-again")
+    out = []
+    for k, ds in enumerate(twenty_calibration_skies):
+        proc = subprocess.run(radsim_exe() + ["simulate", str(ds.parent / "calib.toml"), "--set", "imaging.robust=1.0",
+                                              "--out", str(tmp / f"ds{k}")], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        out.append(tmp / f"ds{k}")
+    return out
+
+
+def test_a_likelihood_calibration_for_another_imager_reads_from_its_images_of_the_calibration_skies(
+        gaussian_run, twenty_calibration_skies, twenty_skies_imaged_again, tmp_path, capsys):
+    from radtrain import likelihood
+    _, trained = gaussian_run
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained, run_dir)
+    args = [a for ds in twenty_calibration_skies for a in ("--dataset", str(ds))]
+    again = [a for ds in twenty_skies_imaged_again for a in ("--imager-dataset", str(ds))]
+    # refused, nothing written: without --likelihood; with 4 skies imaged again; with skies that are not the
+    # calibration skies (the 12-sky set's ids 0-3 are the 4-sky sets' ids, of other parameters)
+    assert cli.main(["calibrate", str(run_dir), *args, *again]) == 2
+    assert "give --likelihood too" in capsys.readouterr().err
+    assert cli.main(["calibrate", str(run_dir), "--likelihood", *args, *again[:2]]) == 2
+    assert "at least 20 calibration skies imaged again are needed, got 4" in capsys.readouterr().err
+    assert cli.main(["calibrate", str(run_dir), "--likelihood", *args[:4], *again[4:]]) == 2
+    assert "is none of the calibration skies" in capsys.readouterr().err
+    assert not (run_dir / "calibration.json").exists()
+    assert cli.main(["calibrate", str(run_dir), "--curved", "--conformal", "--likelihood", *args, *again]) == 0
+    assert "for images of another imager: 20 of the skies imaged again" in capsys.readouterr().out
+    lik = json.loads((run_dir / "calibration.json").read_text())["likelihood"]
+    assert lik["imager_skies"] == 20 and len(lik["imager_sources"]) == 3 and np.shape(lik["thresholds"]) == (2, 5)
+    # the shift is the mean change of the network's reading between each sky's two images, paired by sky
+    first, second = [], []
+    for k, (ds, ds2) in enumerate(zip(twenty_calibration_skies, twenty_skies_imaged_again)):
+        for d, into in ((ds, first), (ds2, second)):
+            out = tmp_path / f"e{k}-{d.name}"
+            assert cli.main(["evaluate", str(run_dir), "--dataset", str(d), "--out", str(out)]) == 0
+            m = json.loads((out / "metrics.json").read_text())
+            assert m["per_sky_intervals"]["method"] == "likelihood"
+            into += [(k, s["id"], np.array(s["pred"]), s["n_tiles"], np.array(s["true"])) for s in m["skies"]]
+    first.sort(key=lambda s: s[:2])
+    second.sort(key=lambda s: s[:2])
+    assert all(np.allclose(a[4], b[4]) for a, b in zip(first, second))          # the same skies
+    change = [likelihood.reading(b[2], b[3], lik["scale"]) - likelihood.reading(a[2], a[3], lik["scale"])
+              for a, b in zip(first, second)]
+    assert np.allclose(lik["imager_shift"], np.mean(change, axis=0), atol=1e-6)
+    assert np.abs(np.mean(change, axis=0)).max() > 1e-3                      # the imagers do differ
+
+
 def test_the_noise_input_comes_from_the_noise_map(train_dataset, sky_images, tmp_path, capsys):
     from radsim.dataset.reader import Dataset
     from radtrain.predict import cut_tiles, read_image, tile_noise
