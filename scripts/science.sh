@@ -99,7 +99,8 @@
 #             and pointing-wide-84: 84 training pointings drawn from that prior (68 train, 16 validate), and
 #             pointing-xwide-126: 126 training pointings drawn from a prior wider still by as much again (S0
 #             log-uniform in 2.5e-6..1e-4 Jy, alpha in -0.8..0.5; as densely: 1.45x the area), so that the edges of
-#             what a network learnt lie beyond those of the prior it is calibrated and tested on;
+#             what a network learnt lie beyond those of the prior it is calibrated and tested on, and
+#             pointing-calib-mid-wsclean: the first 24 of pointing-calib-mid's skies imaged again by WSClean;
 #             PART=wide: wide-fast-42, calib-mid-fast and test-mid-fast: 42 EMU mosaics drawn from that wider
 #             prior to train on (34 train, 8 validate), 48 + 48 to calibrate on (calib-mid-fast, calib-mid2-fast)
 #             and 48 + 48 to test on (test-mid-fast, test-mid2-fast), and test-fast and test-24-fast (the fixed
@@ -119,7 +120,9 @@
 #             once more as RUN-mid (the same weights) calibrated on pointing-calib-mid, and pointing-small-wide
 #             on pointing-calib-mid, and pointing-small-xwide too (all three also as RUN-conformal, a curved line
 #             and conformal intervals, and the last two as RUN-likelihood, with the count model's likelihood over
-#             the calibration skies' (S0, alpha) on top: radtrain calibrate --likelihood); with PRIORS=1
+#             the calibration skies' (S0, alpha) on top: radtrain calibrate --likelihood, and as
+#             RUN-likelihood-for-wsclean, calibrated for WSClean's images with --imager-dataset
+#             pointing-calib-mid-wsclean); with PRIORS=1
 #             fast-small, -s2 and -s3 once more as RUN-drawn calibrated on calib-random-fast, every network as
 #             RUN-curved (a curved line, on its own calibration skies) and as RUN-conformal (a curved line and
 #             conformal intervals; the mosaic networks on calib-random-fast);
@@ -129,6 +132,7 @@
 #             (eval-test-random); fast-small and the pointing networks on transfer-fast,
 #             transfer-fast-w (WTERM=1) and transfer-wsclean; the flat-sky pointing networks also on
 #             pointing-test-fast (eval-pointing-test) and pointing-test-random (eval-pointing-random); the
+#             RUN-likelihood-for-wsclean runs on transfer-wsclean (and transfer-24-wsclean) alone; the
 #             networks calibrated on pointing-calib-mid on pointing-test-mid instead of pointing-test-random;
 #             PART=wide: wide-small, wide-small-conformal and wide-small-96-conformal on test-fast,
 #             test-24-fast, test-mid-fast (eval-test-mid) and test-mid2-fast (eval-test-mid2)
@@ -317,6 +321,10 @@ if wants simulate && part pointings; then
             --set run.seed=2306167
         simulate pointing-test-mid configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=144 \
             --set run.seed=2306168
+        # the first 24 of the 96 calibration skies (the same seed and realisations) imaged again by WSClean: the
+        # count model's likelihood calibrated for WSClean's images (radtrain calibrate --imager-dataset)
+        simulate pointing-calib-mid-wsclean configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=24 \
+            --set run.seed=2306167 --set 'imaging.backend="wsclean"'
         # and training skies from it: does a network that has seen shapes beyond the test pairs err less on them?
         simulate pointing-wide-84 configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=84 \
             --set run.seed=2306169 "${SEED_SPLIT[@]}"
@@ -372,7 +380,11 @@ PRIOR_RUNS=(pointing-small-wide pointing-small-xwide)
 [ "$PRIORS" = 1 ] && POINTING_RUNS+=("${MID_RUNS[@]/%/-mid}" "${PRIOR_RUNS[@]}" "${CURVED_POINTING_RUNS[@]/%/-curved}"
                                     "${CURVED_POINTING_RUNS[@]/%/-conformal}" "${PRIOR_RUNS[@]/%/-conformal}"
                                     "${PRIOR_RUNS[@]/%/-likelihood}")
-part pointings || { POINTING_RUNS=(); CURVED_POINTING_RUNS=(); PRIOR_RUNS=(); }
+# and the likelihood calibrated for WSClean's images from 24 of the calibration skies imaged again by WSClean
+# (RUN-likelihood-for-wsclean, --imager-dataset pointing-calib-mid-wsclean): tested on WSClean's images only
+IMAGER_RUNS=()
+[ "$PRIORS" = 1 ] && IMAGER_RUNS=("${PRIOR_RUNS[@]/%/-likelihood-for-wsclean}")
+part pointings || { POINTING_RUNS=(); CURVED_POINTING_RUNS=(); PRIOR_RUNS=(); IMAGER_RUNS=(); }
 # PART=wide: the network trained on mosaics drawn from the wider prior, calibrated on mosaics drawn from it with a
 # straight line and normal intervals, and once more (RUN-conformal) with a curved line and conformal intervals, and
 # so on 96 (RUN-96-conformal: calib-mid-fast and calib-mid2-fast)
@@ -385,6 +397,7 @@ calibration_set() {   # the datasets a run is calibrated on (one or more)
         *-curved) calibration_set "${1%-curved}" ;;
         pointing-*-conformal) calibration_set "${1%-conformal}" ;;
         pointing-*-likelihood) calibration_set "${1%-likelihood}" ;;
+        pointing-*-likelihood-for-wsclean) calibration_set "${1%-likelihood-for-wsclean}" ;;
         *-conformal) echo calib-random-fast ;;
         *-union) echo calib-fast calib-random-fast ;;
         pointing-*-w) echo pointing-calib-random-w ;;
@@ -412,20 +425,25 @@ if wants calibrate; then
         for run in "${PRIOR_RUNS[@]}"; do
             copy_network "$run" "$run-conformal"
             copy_network "$run" "$run-likelihood"
+            copy_network "$run" "$run-likelihood-for-wsclean"
         done
     fi
     for run in "${WIDE_RUNS[@]:1}"; do copy_network wide-small "$run"; done    # calibration copies of wide-small
-    for run in "${RUNS[@]}" "${POINTING_RUNS[@]}" "${WIDE_RUNS[@]}"; do
+    for run in "${RUNS[@]}" "${POINTING_RUNS[@]}" "${WIDE_RUNS[@]}" "${IMAGER_RUNS[@]}"; do
         selected "$run" || continue
         [ -e "$OUT/$run/best.weights.h5" ] || { say "$run: not trained, skipped"; continue; }
         calib="$(calibration_set "$run")"
         args=()
         for set in $calib; do args+=(--dataset "$OUT/$set"); done
         how=""
-        [[ "$run" == *-curved || "$run" == *-conformal || "$run" == *-likelihood ]] &&
+        likelihood=0
+        [[ "$run" == *-likelihood || "$run" == *-likelihood-for-* ]] && likelihood=1
+        [[ "$run" == *-curved || "$run" == *-conformal || "$likelihood" = 1 ]] &&
             { args+=(--curved); how=", curved line"; }
-        [[ "$run" == *-conformal || "$run" == *-likelihood ]] && { args+=(--conformal); how+=", conformal intervals"; }
-        [[ "$run" == *-likelihood ]] && { args+=(--likelihood); how+=", the count model's likelihood"; }
+        [[ "$run" == *-conformal || "$likelihood" = 1 ]] && { args+=(--conformal); how+=", conformal intervals"; }
+        [ "$likelihood" = 1 ] && { args+=(--likelihood); how+=", the count model's likelihood"; }
+        [[ "$run" == *-likelihood-for-wsclean ]] &&
+            { args+=(--imager-dataset "$OUT/pointing-calib-mid-wsclean"); how+=" for WSClean's images"; }
         say "calibrate $run on $calib$how"
         radtrain calibrate "$OUT/$run" "${args[@]}" 2>&1 | tee "$OUT/$run-calibrate.log" | tail -14
     done
@@ -450,6 +468,12 @@ if wants evaluate; then
         [ -e "$OUT/transfer-$imager/manifest.json" ] || continue
         for run in fast-small "${POINTING_RUNS[@]}"; do
             [ -e "$OUT/$run/best.weights.h5" ] && evaluate "$run" "transfer-$imager" "eval-transfer-$imager"
+        done
+    done
+    for run in "${IMAGER_RUNS[@]}"; do       # calibrated for WSClean's images: tested on them alone
+        for imager in wsclean 24-wsclean; do
+            [ -e "$OUT/transfer-$imager/manifest.json" ] && [ -e "$OUT/$run/best.weights.h5" ] &&
+                evaluate "$run" "transfer-$imager" "eval-transfer-$imager"
         done
     done
     for run in "${POINTING_RUNS[@]}"; do

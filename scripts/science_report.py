@@ -127,6 +127,15 @@ RUNS += [(f"{run}{suffix}{key}", f"{run}{suffix}", evaluation, f"{label}{how} on
                              ("-likelihood", ", the count model's likelihood (radtrain calibrate --likelihood),"))
          if (run, suffix) != (WIDE[0], "")
          for key, evaluation, what, test in MID_TESTS]
+#: PRIORS=1: both read by the likelihood calibrated for WSClean's images from 24 of the calibration skies imaged
+#: again by WSClean (RUN-likelihood-for-wsclean, radtrain calibrate --imager-dataset), tested on WSClean's images
+RUNS += [(f"{run}-likelihood-for-wsclean{key}", f"{run}-likelihood-for-wsclean", evaluation,
+          f"{label}, the count model's likelihood calibrated for WSClean's images (radtrain calibrate --likelihood "
+          f"--imager-dataset), on {what}", train, test)
+         for run, label, train in (WIDE, XWIDE)
+         for key, evaluation, what, test in (
+             ("", "eval-transfer-wsclean", "WSClean-imaged pointings", "transfer-wsclean"),
+             ("-24", "eval-transfer-24-wsclean", "24 more WSClean-imaged pointings", "transfer-24-wsclean"))]
 #: the test sets of a pointing network's calibration variants: (key suffix, evaluation, what, test set)
 POINTING_VARIANT_TESTS = (
     ("", "eval-transfer-fast", "fast-imaged pointings", "transfer-fast"),
@@ -179,7 +188,7 @@ RUNS += [(f"{WIDE_MOSAIC[0]}{suffix}", f"{WIDE_MOSAIC[0]}{suffix}", "eval-test",
                              ("-96-conformal", ", curved line, conformal intervals, calibrated on 96 drawn from it"))]
 #: calibration variants of a trained network (a copy of it calibrated once more): goal and coverage rows, no per-bin
 #: tables, no training history
-VARIANTS = ("-mid", "-drawn", "-union", "-curved", "-conformal", "-likelihood")
+VARIANTS = ("-mid", "-drawn", "-union", "-curved", "-conformal", "-likelihood", "-likelihood-for-wsclean")
 #: the mosaic networks also on 24 more test mosaics (the 12 test pairs twice more) and on 48 mosaics of count shapes
 #: drawn from the training box: (key suffix, evaluation directory, what, test set); goal and coverage rows, no
 #: per-bin tables
@@ -216,7 +225,15 @@ TRANSFER = [("seed-small, trained on EMU mosaics (seed-fast)", "transfer-fast", 
                f"{run}-curved-wsclean") for n, run in (("21", "pointing-small"), ("42", "pointing-small-42"),
                                                        ("84", "pointing-small-84"))],
             ("pointing-small, 84 training skies, curved calibration line; fast = with the w-term",
-             "pointing-small-84-curved-fastw", "pointing-small-84-curved-wsclean")]
+             "pointing-small-84-curved-fastw", "pointing-small-84-curved-wsclean"),
+            # the count model's likelihood, calibrated on fast-imaged skies for both; and for WSClean's images
+            # calibrated on 24 of those skies imaged again by WSClean (RUN-likelihood-for-wsclean)
+            *[(f"{label}, the count model's likelihood{how}", f"{run}-likelihood", f"{run}-likelihood{wsclean}")
+              for run, label in ((WIDE[0], "pointing-small-wide, 84 training skies drawn from the wider prior"),
+                                 (XWIDE[0], "pointing-small-xwide, 126 training skies drawn from a wider prior"))
+              for how, wsclean in (("", "-wsclean"),
+                                   ("; WSClean = calibrated for WSClean's images (24 calibration skies imaged "
+                                    "again by it)", "-for-wsclean"))]]
 
 #: (network, its keys on fast-imaged pointings, on WSClean-imaged ones): transfer rows over the test skies of
 #: several sets pooled sky by sky (the 12 test skies and the 24 more, both with the fast imager's w-term)
@@ -267,7 +284,8 @@ def load(study: Path):
                          "history": _history(study / name / "history.csv") if first and not copy else [],
                          "run": study / name, "eval": study / name / evaluation, "first": first,
                          "extra": test in EXTRA_TESTS
-                         or name.endswith(("-union", "-curved", "-conformal", "-likelihood"))}
+                         or name.endswith(("-union", "-curved", "-conformal", "-likelihood",
+                                           "-likelihood-for-wsclean"))}
             m = runs[key]["m"]
             if "per_sky_corrected" in m and (evaluation.startswith("eval-test") or name.startswith("pointing-")):
                 runs[key + "/corrected"] = {

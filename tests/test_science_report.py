@@ -140,6 +140,37 @@ def test_report_w_term_transfer_rows(tmp_path):
     assert "| calibrate | pointing-small-84-w on `pointing-calib-random-w` | 0.1 min | |" in lines
 
 
+def test_report_likelihood_calibrated_for_wsclean_is_a_transfer_row_against_the_fast_calibration(tmp_path):
+    """RUN-likelihood-for-wsclean (the likelihood calibrated for WSClean's images from calibration skies imaged
+    again by WSClean) is evaluated on WSClean's images only; its transfer row compares those with RUN-likelihood's
+    fast-imaged ones, next to RUN-likelihood's own WSClean row; it is a calibration variant (trained once)."""
+    study = tmp_path / "study"
+    for run, evaluation, calibrated in (("pointing-small-wide-likelihood", "eval-transfer-fast", 0.02),
+                                        ("pointing-small-wide-likelihood", "eval-transfer-wsclean", 0.2),
+                                        ("pointing-small-wide-likelihood-for-wsclean", "eval-transfer-wsclean", 0.025)):
+        m = metrics([0.05] * 10, skies=12)
+        m["per_sky_corrected"] = {"dy": {"mean": [calibrated] * 10, "std": [0.0] * 10},
+                                  "relative_error": {"mean": [0.0] * 10, "std": [0.0] * 10}}
+        (study / run / evaluation).mkdir(parents=True)
+        (study / run / evaluation / "metrics.json").write_text(json.dumps(m))
+        (study / run / "history.csv").write_text("epoch,loss,val_loss,train_s,validation_s\n1,1.0,0.5,30,2\n")
+        (study / run / "calibration.json").write_text(json.dumps({"seconds": 6.0,
+                                                                  "dataset": "/runs/pointing-calib-mid"}))
+    module = report_module()
+    runs = module.load(study)
+    key = "pointing-small-wide-likelihood-for-wsclean"
+    assert runs[key]["test"] == "transfer-wsclean" and runs[key]["extra"] and runs[key]["history"] == []
+    assert "calibrated for WSClean's images" in runs[key]["label"]
+    rows = module.transfer_rows(runs)
+    plain = rows.index(next(r for r in rows if r.startswith(
+        "| pointing-small-wide, 84 training skies drawn from the wider prior, the count model's likelihood | "
+        "calibrated |")))
+    assert rows[plain + 2] == "| | | ratio WSClean / fast | " + " | ".join(["10.00"] * 10) + " | 0 of 10 |"
+    imager = rows.index(next(r for r in rows if "WSClean = calibrated for WSClean's images" in r
+                             and "| calibrated |" in r))
+    assert rows[imager + 2] == "| | | ratio WSClean / fast | " + " | ".join(["1.25"] * 10) + " | 10 of 10 |"
+
+
 def test_report_shift_between_imagers_per_sky(tmp_path):
     """The paired shift: per sky, WSClean's dy minus the fast imager's, mean +- standard error over the skies."""
     study = tmp_path / "study"
