@@ -1,13 +1,14 @@
 #!/usr/bin/env python
 """Benchmark: the count model's likelihood (radtrain calibrate --likelihood) on one core: the time to fit it to m
 calibration skies (polynomials, principal components and the m leave-one-out scores on the 12000-point grid) and to
-read images with it, and its size in calibration.json.
+read images with it, and its size in calibration.json; and the fit with ``--imaged`` of the m skies imaged again by
+another imager (radtrain calibrate --imager-dataset: their leave-one-out scores instead of the m skies').
 
 Skies are of the seed law on a power law, 10 bins from 0.1 to 10 uJy, (S0, alpha) drawn from the pointings' wider
 prior, read by a stand-in network that flattens the count shape (tests/test_likelihood.py's model): the cost does
 not depend on what the network reads.
 
-    .venv/bin/python benchmarks/likelihood.py [--skies 24 48 96 192] [--images 1000]
+    .venv/bin/python benchmarks/likelihood.py [--skies 24 48 96 192] [--images 1000] [--imaged 24]
 """
 from common import pin_one_core  # first: sets one thread before numpy is imported
 
@@ -35,11 +36,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--skies", type=int, nargs="+", default=[24, 48, 96, 192])
     ap.add_argument("--images", type=int, default=1000)
+    ap.add_argument("--imaged", type=int, default=24, help="skies imaged again by another imager")
     args = ap.parse_args()
     pin_one_core()
     rng = np.random.default_rng(1)
     _, images, _ = skies(rng, args.images)
-    print(f"{'skies':>6} {'degree':>6} {'fit (s)':>8} {'read (ms/image)':>16} {'JSON (kB)':>10}")
+    print(f"{'skies':>6} {'degree':>6} {'fit (s)':>8} {'read (ms/image)':>16} {'JSON (kB)':>10} "
+          f"{f'fit, {args.imaged} imaged again (s)':>28}")
     for m in args.skies:
         params, pred, true = skies(rng, m)
         t0 = time.perf_counter()
@@ -49,7 +52,13 @@ def main() -> None:
         likelihood.estimate(images, 64, model)
         read_ms = (time.perf_counter() - t0) / args.images * 1e3
         size = len(json.dumps(model)) / 1e3
-        print(f"{m:6d} {model['degree']:6d} {fit_s:8.2f} {read_ms:16.2f} {size:10.1f}")
+        imaged = min(args.imaged, m)
+        again = {"index": np.arange(imaged), "pred": pred[:imaged] * np.exp(rng.normal(0.03, 0.01, (imaged, 1))),
+                 "n_tiles": np.full(imaged, 64)}
+        t0 = time.perf_counter()
+        likelihood.fit(params, ["alpha", "s0_jy"], pred, true, np.full(m, 64), model_name="seed", imager=again)
+        again_s = time.perf_counter() - t0
+        print(f"{m:6d} {model['degree']:6d} {fit_s:8.2f} {read_ms:16.2f} {size:10.1f} {again_s:28.2f}")
 
 
 if __name__ == "__main__":

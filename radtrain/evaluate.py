@@ -210,6 +210,7 @@ def _sky_intervals(metrics: dict, model: dict, sky_pred, sky_true, n_tiles, spli
         fit = likelihood.estimate(sky_pred, n_tiles, model["likelihood"])
         names = model["likelihood"]["parameters"]
         block["not_fit"] = int((~np.asarray(fit["fits"])).sum())
+        block["imager_skies"] = model["likelihood"].get("imager_skies", 0)   # calibrated for another imager
         for k, sky in enumerate(metrics["skies"]):
             sky["fit"] = dict(zip(names, fit["params"][k].tolist()))
             sky["fit_chi2"], sky["fit_ok"] = float(fit["chi2"][k]), bool(fit["fits"][k])

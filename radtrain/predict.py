@@ -174,7 +174,10 @@ def predict(run_dir, image_path, out, force: bool = False, noise_map=None) -> di
                 "chi2": float(fit["chi2"]), "chi2_limit": calib["likelihood"]["chi2_limit"], "fits": bool(fit["fits"]),
                 **{f"range_{round(level * 100)}": {p: [lo, hi] for p, lo, hi in zip(
                     names, fit["params_lo"][j].tolist(), fit["params_hi"][j].tolist())}
-                   for j, level in enumerate(calib["likelihood"]["levels"])}}
+                   for j, level in enumerate(calib["likelihood"]["levels"])},
+                # calibrated for another imager's images (calibrate --imager-dataset): the skies imaged by it
+                "imager_skies": calib["likelihood"].get("imager_skies", 0),
+                "imager_datasets": [src["dataset"] for src in calib["likelihood"].get("imager_sources", ())]}
         intervals["calibration_range"] = range_position(counts, n, calib).tolist()
     edges = np.asarray(trained["bin_edges_jy"])
     pixel_deg = props["pixel_deg"] or trained["pixel_deg"]

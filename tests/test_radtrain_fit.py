@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -540,6 +541,7 @@ def test_a_likelihood_calibration_reads_the_count_model_in_evaluate_and_predict(
     assert r["calibration"]["intervals"] == "likelihood"
     f = r["count_model_fit"]
     assert f["count_model"] == "seed" and set(f["mean"]) == {"alpha", "s0_jy"} and f["chi2_limit"] == lik["chi2_limit"]
+    assert f["imager_skies"] == 0 and f["imager_datasets"] == []
     one = likelihood.estimate(np.array(r["counts"]), r["n_tiles"], lik)
     assert f["fits"] == bool(one["fits"]) and f["mean"]["alpha"] == pytest.approx(one["params"][0])
     assert ("count model 'seed', posterior mean: alpha = " in printed) == f["fits"]
@@ -561,7 +563,7 @@ def twenty_skies_imaged_again(twenty_calibration_skies, tmp_path_factory):
 
 
 def test_a_likelihood_calibration_for_another_imager_reads_from_its_images_of_the_calibration_skies(
-        gaussian_run, twenty_calibration_skies, twenty_skies_imaged_again, tmp_path, capsys):
+        gaussian_run, twenty_calibration_skies, twenty_skies_imaged_again, sky_images, tmp_path, capsys):
     from radtrain import likelihood
     _, trained = gaussian_run
     run_dir = tmp_path / "run"
@@ -588,7 +590,7 @@ def test_a_likelihood_calibration_for_another_imager_reads_from_its_images_of_th
             out = tmp_path / f"e{k}-{d.name}"
             assert cli.main(["evaluate", str(run_dir), "--dataset", str(d), "--out", str(out)]) == 0
             m = json.loads((out / "metrics.json").read_text())
-            assert m["per_sky_intervals"]["method"] == "likelihood"
+            assert m["per_sky_intervals"]["method"] == "likelihood" and m["per_sky_intervals"]["imager_skies"] == 20
             into += [(k, s["id"], np.array(s["pred"]), s["n_tiles"], np.array(s["true"])) for s in m["skies"]]
     first.sort(key=lambda s: s[:2])
     second.sort(key=lambda s: s[:2])
@@ -597,6 +599,10 @@ def test_a_likelihood_calibration_for_another_imager_reads_from_its_images_of_th
               for a, b in zip(first, second)]
     assert np.allclose(lik["imager_shift"], np.mean(change, axis=0), atol=1e-6)
     assert np.abs(np.mean(change, axis=0)).max() > 1e-3                      # the imagers do differ
+    # predict says which imager's images the likelihood reads
+    assert cli.main(["predict", str(run_dir), str(sky_images / "restored.fits"), "--out", str(tmp_path / "p")]) == 0
+    f = json.loads((tmp_path / "p" / "prediction.json").read_text())["count_model_fit"]
+    assert f["imager_skies"] == 20 and [Path(d).name for d in f["imager_datasets"]] == ["ds0", "ds1", "ds2"]
 
 
 def test_the_noise_input_comes_from_the_noise_map(train_dataset, sky_images, tmp_path, capsys):
