@@ -197,7 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "from 1-2 to 8-9 of 10 bins within 68+-8%%, their calibrated 0.1-1 uJy error from 0.19-0.27 "
                         "to 0.03-0.09, and the coverage of skies with the most suppressed faint counts from 17-29%% "
                         "to 46-61%%, but holds only for skies of that model within the skies' parameter range and "
-                        "is more sensitive to the imager below 1 uJy (calibrate on skies imaged as the field was); "
+                        "is more sensitive to the imager below 1 uJy (calibrate on skies imaged as the field was, or "
+                        "give --imager-dataset); "
                         "an image that fits worse than every calibration sky is read by the line. See "
                         "docs/results-pointings.md")
     q.add_argument("--imager-dataset", metavar="DIR", action="append",
@@ -206,7 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "imager changed, e.g. imaging.backend = \"wsclean\"); the likelihood then reads images of "
                         "that imager: its map of readings is shifted by those skies' mean change, its scatter "
                         "widened by the change's covariance, and its thresholds are those skies' own conformal "
-                        "scores. Give it more than once to pool several. See docs/results-pointings.md")
+                        "scores. On 12 WSClean-imaged pointings 24 such skies cut the calibrated 0.1-1 uJy error from "
+                        "0.19-0.23 to 0.07-0.14. Give it more than once to pool several. See "
+                        "docs/results-pointings.md")
     q.set_defaults(func=cmd_calibrate)
 
     q = sub.add_parser("predict", help="estimate N(S) of a FITS image with a trained run",

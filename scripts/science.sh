@@ -43,7 +43,8 @@
 #             transfer-24-wsclean 34.7 min, transfer-24-fast-w 1.2 min
 #             PRIORS=1: pointing-calib-mid and pointing-test-mid, 96 and 144 pointings, 1.4 and 2.2 min, and
 #             pointing-wide-84, 84 pointings, 1.2 min (2026-12-03); on 2026-12-04 (nothing else running)
-#             pointing-calib-mid 2.5 min, pointing-test-mid 3.6, pointing-wide-84 2.1, pointing-xwide-126 4.8
+#             pointing-calib-mid 2.5 min, pointing-test-mid 3.6, pointing-wide-84 2.1, pointing-xwide-126 4.8,
+#             pointing-calib-mid-wsclean (24 WSClean pointings) 45.3 min (beside other work)
 #             PART=wide (2026-12-03, 2 ranks, the first hour beside a fresh-clone test run): wide-fast-42
 #             50.9 min, test-fast 16.0, calib-mid-fast 41.2, test-24-fast 18.5, test-mid-fast 36.6 (about 90 s
 #             per sky on one core); wide-small 35 min (30 epochs of 60-93 s, 117-175 tiles/s);
