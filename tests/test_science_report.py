@@ -30,6 +30,18 @@ def metrics(dy_mean, split="test", skies=8):
             "seconds": 60.0}
 
 
+def write_calibrated_evaluation(study, run, evaluation, dy, calibrated, calibration_set):
+    """A pointing run's evaluation of 12 skies (network dy and calibrated dy the same in every bin), its training
+    history and the calibration set it names."""
+    m = metrics([dy] * 10, skies=12)
+    m["per_sky_corrected"] = {"dy": {"mean": [calibrated] * 10, "std": [0.0] * 10},
+                              "relative_error": {"mean": [0.0] * 10, "std": [0.0] * 10}}
+    (study / run / evaluation).mkdir(parents=True)
+    (study / run / evaluation / "metrics.json").write_text(json.dumps(m))
+    (study / run / "history.csv").write_text("epoch,loss,val_loss,train_s,validation_s\n1,1.0,0.5,30,2\n")
+    (study / run / "calibration.json").write_text(json.dumps({"seconds": 6.0, "dataset": f"/runs/{calibration_set}"}))
+
+
 def test_report_tables_goals_and_kept_text(tmp_path):
     study = tmp_path / "study"
     cnn = [0.3, 0.2, 0.1, 0.05, 0.04, 0.03, 0.08, 0.02, 0.01, 0.02]       # the worst 1-10 uJy bin: 0.08
@@ -93,14 +105,8 @@ def test_report_transfer_networks_and_growth(tmp_path):
     study = tmp_path / "study"
     for run, scale in (("pointing-small", 1.0), ("pointing-small-84", 0.5)):
         for evaluation, factor in (("eval-transfer-fast", 1.0), ("eval-transfer-wsclean", 1.2)):
-            m = metrics([0.04 * scale * factor] * 10, skies=12)
-            m["per_sky_corrected"] = {"dy": {"mean": [0.02 * scale * factor] * 10, "std": [0.0] * 10},
-                                      "relative_error": {"mean": [0.0] * 10, "std": [0.0] * 10}}
-            (study / run / evaluation).mkdir(parents=True)
-            (study / run / evaluation / "metrics.json").write_text(json.dumps(m))
-        (study / run / "history.csv").write_text("epoch,loss,val_loss,train_s,validation_s\n1,1.0,0.5,30,2\n")
-        (study / run / "calibration.json").write_text(json.dumps({"seconds": 6.0,
-                                                                  "dataset": "/runs/pointing-calib-random"}))
+            write_calibrated_evaluation(study, run, evaluation, 0.04 * scale * factor, 0.02 * scale * factor,
+                                        "pointing-calib-random")
     doc = tmp_path / "results.md"
     doc.write_text("<!-- generated:begin -->\n<!-- generated:end -->\n")
     assert report_module().main([str(study), "--doc", str(doc), "--images", str(tmp_path / "images")]) == 0
@@ -148,14 +154,7 @@ def test_report_likelihood_calibrated_for_wsclean_is_a_transfer_row_against_the_
     for run, evaluation, calibrated in (("pointing-small-wide-likelihood", "eval-transfer-fast", 0.02),
                                         ("pointing-small-wide-likelihood", "eval-transfer-wsclean", 0.2),
                                         ("pointing-small-wide-likelihood-for-wsclean", "eval-transfer-wsclean", 0.025)):
-        m = metrics([0.05] * 10, skies=12)
-        m["per_sky_corrected"] = {"dy": {"mean": [calibrated] * 10, "std": [0.0] * 10},
-                                  "relative_error": {"mean": [0.0] * 10, "std": [0.0] * 10}}
-        (study / run / evaluation).mkdir(parents=True)
-        (study / run / evaluation / "metrics.json").write_text(json.dumps(m))
-        (study / run / "history.csv").write_text("epoch,loss,val_loss,train_s,validation_s\n1,1.0,0.5,30,2\n")
-        (study / run / "calibration.json").write_text(json.dumps({"seconds": 6.0,
-                                                                  "dataset": "/runs/pointing-calib-mid"}))
+        write_calibrated_evaluation(study, run, evaluation, 0.05, calibrated, "pointing-calib-mid")
     module = report_module()
     runs = module.load(study)
     key = "pointing-small-wide-likelihood-for-wsclean"
