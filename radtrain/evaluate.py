@@ -262,6 +262,10 @@ def calibrate(run_dir, dataset_dirs, split: str = "test", shape_terms: int = 0, 
     dirs = [dataset_dirs] if isinstance(dataset_dirs, (str, Path)) else list(dataset_dirs)
     if not dirs:
         raise TrainError("calibrate: no dataset of calibration skies given")
+    imager_dirs = [imager_dirs] if isinstance(imager_dirs, (str, Path)) else list(imager_dirs or ())
+    if imager_dirs and not likelihood:
+        raise TrainError("calibrate: --imager-dataset calibrates the count model's likelihood for another imager; "
+                         "give --likelihood too")
     preds, labels, skies, sources, modifiers = [], [], [], [], {}
     for dataset_dir in dirs:
         run, cfg, stats, ds, model = load_run(run_dir, dataset_dir)
@@ -288,10 +292,6 @@ def calibrate(run_dir, dataset_dirs, split: str = "test", shape_terms: int = 0, 
         result = uncertainty.calibrate(pred, label, sky, shape_terms, curved, conformal)
     except ValueError as exc:
         raise TrainError(f"{names}: {exc}; simulate more calibration skies") from None
-    imager_dirs = [imager_dirs] if isinstance(imager_dirs, (str, Path)) else list(imager_dirs or ())
-    if imager_dirs and not likelihood:
-        raise TrainError("calibrate: --imager-dataset calibrates the count model's likelihood for another imager; "
-                         "give --likelihood too")
     if likelihood:
         from radtrain import likelihood as lik
         sky_true = sum_by(label, sky)[1]
@@ -328,6 +328,7 @@ def _imager_pairs(run_dir, dataset_dirs, split: str, keys: np.ndarray, modifiers
         counts = predict_tiles(model, cfg, stats, tiles["images"], tiles["tile_noise"])["counts"]
         ids, pred = sum_by(counts, tiles["realisation"])
         true = sum_by(tiles["labels"].astype(np.float64), tiles["realisation"])[1]
+        per_sky = np.unique(tiles["realisation"], return_counts=True)[1]      # tiles per sky, in the order of ids
         records = {int(r["id"]): r.get("modifier") for r in ds.records()}
         for i, r in enumerate(ids):
             same = [k for k in where.get(int(r), ()) if modifiers.get(tuple(int(x) for x in keys[k])) == records.get(
@@ -340,7 +341,7 @@ def _imager_pairs(run_dir, dataset_dirs, split: str, keys: np.ndarray, modifiers
                 raise TrainError(f"{ds.directory}: sky {int(r)} is imaged again more than once")
             index.append(same[0])
             preds.append(pred[i])
-            n_tiles.append(int((tiles["realisation"] == r).sum()))
+            n_tiles.append(int(per_sky[i]))
         sources.append({"dataset": str(ds.directory.resolve()), "split": split, "tiles_hash": ds.tiles_hash,
                         "n_skies": int(ids.size)})
     return {"index": np.asarray(index), "pred": np.asarray(preds), "n_tiles": np.asarray(n_tiles),
