@@ -63,12 +63,18 @@ def _residual_trunk(x, filters, convs, layers):
     return layers.GlobalAveragePooling2D()(x)
 
 
-def build(model_cfg, tile_size: int, n_bins: int, n_aux: int = 0, target_mean=None):
+def build(model_cfg, tile_size: int, n_bins: int, n_aux: int = 0, target_mean=None, keras=None):
     """A Keras model for (tile_size, tile_size, 1) inputs (plus ``n_aux`` scalars when given, as a dict input
     ``{"image", "aux"}``) with ``n_bins`` outputs, or 2 x n_bins for the gaussian head. ``target_mean`` (per bin)
-    initialises the output biases, so training starts from the mean of the targets."""
-    import tensorflow as tf
-    layers = tf.keras.layers
+    initialises the output biases, so training starts from the mean of the targets.
+
+    ``keras``: the Keras module to build with; default TensorFlow's (``tf.keras``, what radtrain trains with).
+    Keras 3 builds the same layers on its JAX or PyTorch backends (benchmarks/gpu.py, on GPU machines that have
+    no TensorFlow)."""
+    if keras is None:
+        import tensorflow as tf
+        keras = tf.keras
+    layers = keras.layers
     filters, convs, dense = PRESETS[model_cfg.architecture]
     filters = list(model_cfg.filters) or filters
     dense = list(model_cfg.dense_units) or dense
@@ -91,9 +97,9 @@ def build(model_cfg, tile_size: int, n_bins: int, n_aux: int = 0, target_mean=No
     bias = np.zeros(n_out, np.float32)
     if target_mean is not None:
         bias[:n_bins] = np.asarray(target_mean, np.float32)
-    out = layers.Dense(n_out, bias_initializer=tf.keras.initializers.Constant(bias), name="counts")(x)
+    out = layers.Dense(n_out, bias_initializer=keras.initializers.Constant(bias), name="counts")(x)
     out = layers.Activation("linear", dtype="float32", name="output")(out)   # float32 under mixed precision
-    return tf.keras.Model(inputs, out, name=model_cfg.architecture.replace("-", "_"))
+    return keras.Model(inputs, out, name=model_cfg.architecture.replace("-", "_"))
 
 
 def loss_and_metrics(model_cfg):
