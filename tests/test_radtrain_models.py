@@ -94,3 +94,25 @@ def test_training_config_defaults_overrides_and_errors(tmp_path):
         from_dict({}, overrides=["epochs=3"])
     with pytest.raises(ConfigError, match="not found"):
         load(tmp_path / "missing.toml")
+
+
+def test_the_gpu_benchmark_times_each_network_as_models_builds_it(tmp_path):
+    """benchmarks/gpu.py (the GPU-against-CPU figures of benchmarks/README.md) on radtrain's own stack: a rate for
+    training, training fed from the host and prediction per network, and the parameter counts of models.build."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "gpu.json"
+    proc = subprocess.run([sys.executable, str(root / "benchmarks" / "gpu.py"), "--stack", "tf", "--seconds", "0.1",
+                           "--batches", "4", "--json", str(out)], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = json.loads(out.read_text())
+    assert [r["network"] for r in rows] == ["seed-small", "seed-large", "resnet"]
+    for r in rows:
+        built = models.build(ModelConfig(architecture=r["network"]), 128, 10)
+        assert r["params"] == built.count_params()
+        assert r["device"] == "cpu" and r["batch"] == 4 and r["train_steps"] >= 3
+        assert all(r[k] > 0 for k in ("train_tiles_per_s", "train_from_host_tiles_per_s", "predict_tiles_per_s"))
+        assert f"{r['network']:<11} float32" in proc.stdout
