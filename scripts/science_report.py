@@ -127,7 +127,7 @@ RUNS += [(f"{run}{suffix}{key}", f"{run}{suffix}", evaluation, f"{label}{how} on
                              ("-likelihood", ", the count model's likelihood (radtrain calibrate --likelihood),"))
          if (run, suffix) != (WIDE[0], "")
          for key, evaluation, what, test in MID_TESTS]
-#: PRIORS=1: both read by the likelihood calibrated for WSClean's images from 24 of the calibration skies imaged
+#: PRIORS=1: both read by the likelihood calibrated for WSClean's images from 48 of the calibration skies imaged
 #: again by WSClean (RUN-likelihood-for-wsclean, radtrain calibrate --imager-dataset), tested on WSClean's images
 RUNS += [(f"{run}-likelihood-for-wsclean{key}", f"{run}-likelihood-for-wsclean", evaluation,
           f"{label}, the count model's likelihood calibrated for WSClean's images (radtrain calibrate --likelihood "
