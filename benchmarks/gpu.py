@@ -71,7 +71,6 @@ def _wait(x):
 
 def keras3_case(keras, arch: str, precision: str, batch: int, seconds: float) -> dict:
     import jax
-    import numpy as np
 
     from radtrain import models
     from radtrain.config import ModelConfig
@@ -123,11 +122,10 @@ def keras3_case(keras, arch: str, precision: str, batch: int, seconds: float) ->
 
     n_train, t_train = _timed(train, seconds)
     n_host, t_host = _timed(train_from_host, seconds)
-    first = float(train())
+    assert math.isfinite(float(train())), f"{arch} {precision}: the loss is not finite after training"
     trainable, non_trainable, _ = box["state"]
     predict_step(trainable, non_trainable, x).block_until_ready()
     n_pred, t_pred = _timed(lambda: predict_step(trainable, non_trainable, x), seconds)
-    assert np.isfinite(first), f"{arch} {precision}: the loss is not finite"
     return {"compile_s": compile_s, "train_tiles_per_s": n_train * batch / t_train, "train_steps": n_train,
             "train_from_host_tiles_per_s": n_host * batch / t_host,
             "predict_tiles_per_s": n_pred * batch / t_pred, "params": int(model.count_params())}
@@ -193,7 +191,7 @@ def main():
     p.add_argument("--precisions", nargs="+", default=["float32"],
                    choices=["float32", "mixed_bfloat16", "mixed_float16"])
     p.add_argument("--seconds", type=float, default=2.0, help="timed seconds per figure")
-    p.add_argument("--json", help="append the figures to this JSON file as they come")
+    p.add_argument("--json", help="write the figures to this JSON file, rewritten after each case")
     args = p.parse_args()
 
     if args.stack == "keras3":
