@@ -390,6 +390,7 @@ def format_calibration(c: dict, edges) -> str:
     if c.get("likelihood"):
         from radtrain import likelihood
         lines.append(likelihood.describe(c["likelihood"]))
+        lines.extend(likelihood.transfer_table(c["likelihood"], edges))
     return "\n".join(lines)
 
 

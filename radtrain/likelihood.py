@@ -154,14 +154,29 @@ def fit(params: np.ndarray, names: list[str], pred: np.ndarray, true: np.ndarray
         model["imager_skies"] = p
         model["imager_shift"] = delta.mean(axis=0).tolist()
         # each imaged-again sky scored by the maps fitted without its sky (both images): the thresholds hold for
-        # images of that imager
+        # images of that imager; and read by them and by the first imager's maps fitted without it: how well the
+        # calibration transfers, cross-validated on these skies
         scores = np.empty((p, bins))
         chi2 = np.empty(p)
+        read = np.empty((3, p, bins))
         for j, i in enumerate(index):
             others = np.arange(m) != i
             rest = np.arange(p) != j
             maps = _fit_maps(x[others], u[others], v[others], degree, delta[rest])
             scores[j], chi2[j] = _scores(maps, grid, w[j], v[i])
+            first = _fit_maps(x[others], u[others], v[others], degree)
+            read[:, j] = _posterior(first, grid, u[i]), _posterior(first, grid, w[j]), _posterior(maps, grid, w[j])
+        sky_true = true[index]
+        dy = (n[index, None] * np.exp(read) - sky_true) / sky_true.mean(axis=1, keepdims=True)
+        model["cross_validated"] = {
+            name: {"mean_dy": dy[k].mean(axis=0).tolist(),
+                   "standard_error": (dy[k].std(axis=0, ddof=1) / np.sqrt(p)).tolist()}
+            for k, name in enumerate(("first_imager", "uncalibrated", "calibrated"))}
+        # the same skies read both ways: the difference's error is smaller than either mean's
+        diff = dy[2] - dy[0]
+        model["cross_validated"]["difference"] = {"mean_dy": diff.mean(axis=0).tolist(),
+                                                  "standard_error": (diff.std(axis=0, ddof=1) / np.sqrt(p)).tolist()}
+        model["cross_validated"]["skies"] = p
         m = p
     order = np.sort(scores, axis=0)
     thresholds = []
@@ -250,6 +265,32 @@ def describe(model: dict) -> str:
             f"of no shape of the model's range and gets the line's counts and intervals")
 
 
+def transfer_table(model: dict, edges) -> list[str]:
+    """Lines for the terminal: a calibration for another imager's images (:func:`fit`'s ``imager``), cross-validated
+    on its skies imaged by both imagers; none without one."""
+    cv = model.get("cross_validated")
+    if not cv:
+        return []
+    mean = {k: np.asarray(cv[k]["mean_dy"]) for k in ("first_imager", "uncalibrated", "calibrated", "difference")}
+    se = {k: np.asarray(cv[k]["standard_error"]) for k in ("first_imager", "calibrated", "difference")}
+    ratio = np.abs(mean["calibrated"]) / np.maximum(np.abs(mean["first_imager"]), 1e-12)
+    lines = [f"cross-validated on the {cv['skies']} skies imaged by both imagers (each read by calibrations fitted "
+             f"without it), mean dy per sky (standard error):",
+             f"{'bin (Jy)':>22} {'first imager':>16} {'other, as is':>12} {'other, calibrated':>18} "
+             f"{'difference':>16} {'|ratio|':>7}"]
+    for i in range(ratio.size):
+        lines.append(f"{edges[i]:10.3g}-{edges[i + 1]:<11.3g} "
+                     f"{mean['first_imager'][i]:+8.3f} ({se['first_imager'][i]:.3f}) {mean['uncalibrated'][i]:+12.3f} "
+                     f"{mean['calibrated'][i]:+10.3f} ({se['calibrated'][i]:.3f}) "
+                     f"{mean['difference'][i]:+8.3f} ({se['difference'][i]:.3f}) {ratio[i]:7.2f}")
+    lines.append("'first imager': its own images read by its own calibration; 'other, as is': the other imager's "
+                 "images read by that calibration; 'other, calibrated': read by this calibration for the other "
+                 "imager; 'difference': calibrated other minus first, sky by sky; '|ratio|': |other, calibrated| / "
+                 "|first imager| (the transfer goal: at most 1.5; a ratio of means within their errors of 0 says "
+                 "little)")
+    return lines
+
+
 # ----------------------------------------------------------------------------------------------------------------
 
 def _transform(params: np.ndarray, log_axis) -> np.ndarray:
@@ -315,6 +356,13 @@ def _fit_maps(x, u, v, degree, delta=None) -> dict:
     variance = np.maximum(w[keep], 1e-12 * max(w.max(), 1e-300))
     return {"degree": degree, "reading": reading_coef.tolist(), "truth": truth_coef.tolist(),
             "axes": e[:, keep].tolist(), "variance": variance.tolist()}
+
+
+def _posterior(maps: dict, grid: np.ndarray, u0: np.ndarray) -> np.ndarray:
+    """The posterior-mean true log count per tile (bins,) of a reading ``u0`` (as :func:`estimate`'s counts)."""
+    mu, truth = _on_grid(maps, grid)
+    weight = np.exp(-0.5 * _dchi(maps, mu, u0)[0])
+    return weight @ truth / weight.sum()
 
 
 def _on_grid(maps: dict, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -188,3 +188,30 @@ def test_skies_imaged_again_by_another_imager_calibrate_the_reading_of_its_image
     with pytest.raises(ValueError, match="distinct calibration skies"):
         likelihood.fit(params, names, pred, true, n, imager={"index": np.r_[pairs[:29], 0], "pred": imaged,
                                                              "n_tiles": n[pairs]})
+
+
+def test_a_calibration_for_another_imager_reports_its_transfer_cross_validated_on_the_skies_imaged_twice():
+    rng = np.random.default_rng(31)
+    params, pred, true = draw(rng, 80)
+    pairs = np.arange(24)
+    imaged = other_imager(rng, pred[pairs])
+    names, n = ["alpha", "s0_jy"], np.full(80, 16)
+    model = likelihood.fit(params, names, pred, true, n, imager={"index": pairs, "pred": imaged, "n_tiles": n[pairs]})
+    cv = model["cross_validated"]
+    assert cv["skies"] == 24
+    mean = {k: np.asarray(cv[k]["mean_dy"]) for k in ("first_imager", "uncalibrated", "calibrated", "difference")}
+    se = {k: np.asarray(cv[k]["standard_error"]) for k in ("first_imager", "uncalibrated", "calibrated", "difference")}
+    assert all(v.shape == (CENTRES.size,) for v in (*mean.values(), *se.values())) and np.all(se["difference"] > 0)
+    # the other imager's images read by the first imager's calibration: high, the faint bins most (their counts
+    # are the largest share of a sky's, and its shift the largest), far beyond the error of the mean
+    assert np.all(mean["uncalibrated"] > mean["first_imager"])
+    assert mean["uncalibrated"][0] - mean["first_imager"][0] > 5 * se["first_imager"][0]
+    # calibrated for it: as near unbiased as the first imager's own images, within errors of the mean, sky by sky
+    assert np.all(np.abs(mean["difference"]) < 3 * se["difference"] + 1e-3)
+    assert np.allclose(mean["difference"], mean["calibrated"] - mean["first_imager"])
+    # and the first imager's own images, each read by the calibration fitted without its sky: unbiased too
+    assert np.all(np.abs(mean["first_imager"]) < 3 * se["first_imager"] + 1e-3)
+    edges = np.geomspace(1e-7, 1e-5, CENTRES.size + 1)
+    table = likelihood.transfer_table(model, edges)
+    assert "cross-validated on the 24 skies" in table[0] and len(table) == CENTRES.size + 3
+    assert likelihood.transfer_table(likelihood.fit(params, names, pred, true, n), edges) == []

@@ -580,9 +580,13 @@ def test_a_likelihood_calibration_for_another_imager_reads_from_its_images_of_th
     assert "is none of the calibration skies" in capsys.readouterr().err
     assert not (run_dir / "calibration.json").exists()
     assert cli.main(["calibrate", str(run_dir), "--curved", "--conformal", "--likelihood", *args, *again]) == 0
-    assert "for images of another imager: 20 of the skies imaged again" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "for images of another imager: 20 of the skies imaged again" in printed
+    # and how the calibration transfers, cross-validated on those skies, bin by bin
+    assert "cross-validated on the 20 skies imaged by both imagers" in printed
     lik = json.loads((run_dir / "calibration.json").read_text())["likelihood"]
     assert lik["imager_skies"] == 20 and len(lik["imager_sources"]) == 3 and np.shape(lik["thresholds"]) == (2, 5)
+    assert lik["cross_validated"]["skies"] == 20 and len(lik["cross_validated"]["calibrated"]["mean_dy"]) == 5
     # the shift is the mean change of the network's reading between each sky's two images, paired by sky
     first, second = [], []
     for k, (ds, ds2) in enumerate(zip(twenty_calibration_skies, twenty_skies_imaged_again)):
