@@ -209,9 +209,13 @@ def test_a_calibration_for_another_imager_reports_its_transfer_cross_validated_o
     # calibrated for it: as near unbiased as the first imager's own images, within errors of the mean, sky by sky
     assert np.all(np.abs(mean["difference"]) < 3 * se["difference"] + 1e-3)
     assert np.allclose(mean["difference"], mean["calibrated"] - mean["first_imager"])
+    per_sky = {k: np.asarray(cv[k]["per_sky_dy"]) for k in ("first_imager", "calibrated")}
+    assert per_sky["calibrated"].shape == (24, CENTRES.size)
+    assert np.allclose(per_sky["calibrated"].mean(axis=0), mean["calibrated"])
     # and the first imager's own images, each read by the calibration fitted without its sky: unbiased too
     assert np.all(np.abs(mean["first_imager"]) < 3 * se["first_imager"] + 1e-3)
     edges = np.geomspace(1e-7, 1e-5, CENTRES.size + 1)
     table = likelihood.transfer_table(model, edges)
-    assert "cross-validated on the 24 skies" in table[0] and len(table) == CENTRES.size + 3
+    assert "cross-validated on the 24 skies" in table[0] and len(table) == CENTRES.size + 4
+    assert table[-2].startswith("largest |dy| of one sky") and "of 24, bin" in table[-2]
     assert likelihood.transfer_table(likelihood.fit(params, names, pred, true, n), edges) == []
