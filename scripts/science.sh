@@ -45,7 +45,8 @@
 #             pointing-wide-84, 84 pointings, 1.2 min (2026-12-03); on 2026-12-04 (nothing else running)
 #             pointing-calib-mid 2.5 min, pointing-test-mid 3.6, pointing-wide-84 2.1, pointing-xwide-126 4.8,
 #             pointing-calib-mid-wsclean (24 WSClean pointings) 45.3 min (beside other work); pointing-calib-mid2
-#             (24 pointings) 52 s and pointing-calib-mid2-wsclean 40.7 min (nothing else running)
+#             (24 pointings) 52 s and pointing-calib-mid2-wsclean 40.7 min (nothing else running), pointing-calib-mid3
+#             44 s and pointing-calib-mid3-wsclean 40.5 min
 #             PART=wide (2026-12-03, 2 ranks, the first hour beside a fresh-clone test run): wide-fast-42
 #             50.9 min, test-fast 16.0, calib-mid-fast 41.2, test-24-fast 18.5, test-mid-fast 36.6 (about 90 s
 #             per sky on one core); wide-small 35 min (30 epochs of 60-93 s, 117-175 tiles/s);
@@ -103,8 +104,8 @@
 #             log-uniform in 2.5e-6..1e-4 Jy, alpha in -0.8..0.5; as densely: 1.45x the area), so that the edges of
 #             what a network learnt lie beyond those of the prior it is calibrated and tested on, and
 #             pointing-calib-mid-wsclean: the first 24 of pointing-calib-mid's skies imaged again by WSClean,
-#             and pointing-calib-mid2 and pointing-calib-mid2-wsclean: 24 more calibration pointings from that prior,
-#             fast and by WSClean;
+#             and pointing-calib-mid2 and pointing-calib-mid2-wsclean, pointing-calib-mid3 and
+#             pointing-calib-mid3-wsclean: twice 24 more calibration pointings from that prior, fast and by WSClean;
 #             PART=wide: wide-fast-42, calib-mid-fast and test-mid-fast: 42 EMU mosaics drawn from that wider
 #             prior to train on (34 train, 8 validate), 48 + 48 to calibrate on (calib-mid-fast, calib-mid2-fast)
 #             and 48 + 48 to test on (test-mid-fast, test-mid2-fast), and test-fast and test-24-fast (the fixed
@@ -125,8 +126,8 @@
 #             on pointing-calib-mid, and pointing-small-xwide too (all three also as RUN-conformal, a curved line
 #             and conformal intervals, and the last two as RUN-likelihood, with the count model's likelihood over
 #             the calibration skies' (S0, alpha) on top: radtrain calibrate --likelihood, and as
-#             RUN-likelihood-for-wsclean, calibrated for WSClean's images with --imager-dataset
-#             pointing-calib-mid-wsclean); with PRIORS=1
+#             RUN-likelihood-for-wsclean, calibrated for WSClean's images on pointing-calib-mid, -mid2 and -mid3
+#             with --imager-dataset pointing-calib-mid-wsclean, -mid2-wsclean and -mid3-wsclean); with PRIORS=1
 #             fast-small, -s2 and -s3 once more as RUN-drawn calibrated on calib-random-fast, every network as
 #             RUN-curved (a curved line, on its own calibration skies) and as RUN-conformal (a curved line and
 #             conformal intervals; the mosaic networks on calib-random-fast);
@@ -335,6 +336,12 @@ if wants simulate && part pointings; then
             --set run.seed=2306178
         simulate pointing-calib-mid2-wsclean configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=24 \
             --set run.seed=2306178 --set 'imaging.backend="wsclean"'
+        # and 24 more again (a third seed): 72 pairs, on 144 calibration skies (12 test skies could not tell the
+        # faint bins' transfer apart; calibrate also cross-validates it on the pairs)
+        simulate pointing-calib-mid3 configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=24 \
+            --set run.seed=2306179
+        simulate pointing-calib-mid3-wsclean configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=24 \
+            --set run.seed=2306179 --set 'imaging.backend="wsclean"'
         # and training skies from it: does a network that has seen shapes beyond the test pairs err less on them?
         simulate pointing-wide-84 configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=84 \
             --set run.seed=2306169 "${SEED_SPLIT[@]}"
@@ -390,9 +397,10 @@ PRIOR_RUNS=(pointing-small-wide pointing-small-xwide)
 [ "$PRIORS" = 1 ] && POINTING_RUNS+=("${MID_RUNS[@]/%/-mid}" "${PRIOR_RUNS[@]}" "${CURVED_POINTING_RUNS[@]/%/-curved}"
                                     "${CURVED_POINTING_RUNS[@]/%/-conformal}" "${PRIOR_RUNS[@]/%/-conformal}"
                                     "${PRIOR_RUNS[@]/%/-likelihood}")
-# and the likelihood calibrated for WSClean's images from 48 of the calibration skies imaged again by WSClean
-# (RUN-likelihood-for-wsclean, on pointing-calib-mid and pointing-calib-mid2, --imager-dataset
-# pointing-calib-mid-wsclean and pointing-calib-mid2-wsclean): tested on WSClean's images only
+# and the likelihood calibrated for WSClean's images from 72 of the calibration skies imaged again by WSClean
+# (RUN-likelihood-for-wsclean, on pointing-calib-mid, pointing-calib-mid2 and pointing-calib-mid3, --imager-dataset
+# pointing-calib-mid-wsclean, pointing-calib-mid2-wsclean and pointing-calib-mid3-wsclean): tested on WSClean's
+# images only
 IMAGER_RUNS=()
 [ "$PRIORS" = 1 ] && IMAGER_RUNS=("${PRIOR_RUNS[@]/%/-likelihood-for-wsclean}")
 part pointings || { POINTING_RUNS=(); CURVED_POINTING_RUNS=(); PRIOR_RUNS=(); IMAGER_RUNS=(); }
@@ -408,7 +416,7 @@ calibration_set() {   # the datasets a run is calibrated on (one or more)
         *-curved) calibration_set "${1%-curved}" ;;
         pointing-*-conformal) calibration_set "${1%-conformal}" ;;
         pointing-*-likelihood) calibration_set "${1%-likelihood}" ;;
-        pointing-*-likelihood-for-wsclean) echo "$(calibration_set "${1%-likelihood-for-wsclean}") pointing-calib-mid2" ;;
+        pointing-*-likelihood-for-wsclean) echo "$(calibration_set "${1%-likelihood-for-wsclean}") pointing-calib-mid2 pointing-calib-mid3" ;;
         *-conformal) echo calib-random-fast ;;
         *-union) echo calib-fast calib-random-fast ;;
         pointing-*-w) echo pointing-calib-random-w ;;
@@ -454,7 +462,7 @@ if wants calibrate; then
         [[ "$run" == *-conformal || "$likelihood" = 1 ]] && { args+=(--conformal); how+=", conformal intervals"; }
         [ "$likelihood" = 1 ] && { args+=(--likelihood); how+=", the count model's likelihood"; }
         [[ "$run" == *-likelihood-for-wsclean ]] && {
-            for set in pointing-calib-mid-wsclean pointing-calib-mid2-wsclean; do
+            for set in pointing-calib-mid-wsclean pointing-calib-mid2-wsclean pointing-calib-mid3-wsclean; do
                 args+=(--imager-dataset "$OUT/$set")
             done
             how+=" for WSClean's images"; }
