@@ -295,7 +295,7 @@ def transfer_table(model: dict, edges) -> list[str]:
     worst = []
     for key, label in (("first_imager", "first imager"), ("uncalibrated", "other, as is"),
                        ("calibrated", "other, calibrated")):
-        per_sky = np.abs(np.asarray(cv[key].get("per_sky_dy", [[0.0]])))
+        per_sky = np.abs(np.asarray(cv[key]["per_sky_dy"]))
         j, b = np.unravel_index(np.argmax(per_sky), per_sky.shape)
         worst.append(f"{label} {per_sky[j, b]:.2f} (sky {j} of {cv['skies']}, bin {b})")
     lines.append("largest |dy| of one sky (one such sky moves a mean by it / the number of skies): " + ", ".join(worst))
