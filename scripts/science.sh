@@ -46,7 +46,8 @@
 #             pointing-calib-mid 2.5 min, pointing-test-mid 3.6, pointing-wide-84 2.1, pointing-xwide-126 4.8,
 #             pointing-calib-mid-wsclean (24 WSClean pointings) 45.3 min (beside other work); pointing-calib-mid2
 #             (24 pointings) 52 s and pointing-calib-mid2-wsclean 40.7 min (nothing else running), pointing-calib-mid3
-#             44 s and pointing-calib-mid3-wsclean 40.5 min
+#             44 s and pointing-calib-mid3-wsclean 40.5 min; transfer-24-fast 77 s and transfer-24-wsclean 55.1 min
+#             (beside the test suite)
 #             PART=wide (2026-12-03, 2 ranks, the first hour beside a fresh-clone test run): wide-fast-42
 #             50.9 min, test-fast 16.0, calib-mid-fast 41.2, test-24-fast 18.5, test-mid-fast 36.6 (about 90 s
 #             per sky on one core); wide-small 35 min (30 epochs of 60-93 s, 117-175 tiles/s);
@@ -320,6 +321,11 @@ if wants simulate && part pointings; then
         simulate transfer-24-fast-w configs/emu-seed-transfer.toml "${MORE_TEST[@]}" "${WNODES[@]}"
     fi
     if [ "$PRIORS" = 1 ]; then
+        # 24 more test skies (the 12 test pairs twice, the seed of transfer-24-wsclean above), flat-sky fast and by
+        # WSClean: the likelihood calibrated for WSClean's images tested on 36 skies instead of 12 (over 12, a faint
+        # bin's mean dy has a standard error of 0.14-0.16)
+        simulate transfer-24-fast configs/emu-seed-transfer.toml "${MORE_TEST[@]}"
+        simulate transfer-24-wsclean configs/emu-seed-transfer.toml "${MORE_TEST[@]}" --set 'imaging.backend="wsclean"'
         # calibration and coverage skies from a wider prior: do the intervals then hold for the fixed test pairs,
         # most of which sit at the edge of the training box, and at the new prior's own edges?
         simulate pointing-calib-mid configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=96 \
@@ -486,7 +492,7 @@ if wants evaluate; then
             [ -e "$OUT/$set-fast/manifest.json" ] && evaluate "$run" "$set-fast" "eval-$set"
         done
     done
-    for imager in fast fast-w wsclean 24-fast-w 24-wsclean; do
+    for imager in fast fast-w wsclean 24-fast 24-fast-w 24-wsclean; do
         [ -e "$OUT/transfer-$imager/manifest.json" ] || continue
         for run in fast-small "${POINTING_RUNS[@]}"; do
             [ -e "$OUT/$run/best.weights.h5" ] && evaluate "$run" "transfer-$imager" "eval-transfer-$imager"
