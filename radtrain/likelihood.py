@@ -173,7 +173,8 @@ def fit(params: np.ndarray, names: list[str], pred: np.ndarray, true: np.ndarray
             maps = _fit_maps(x[others], u[others], v[others], degree, delta[rest])
             scores[j], chi2[j] = _scores(maps, grid, w[j], v[i])
             first = _fit_maps(x[others], u[others], v[others], degree)
-            read[:, j] = _posterior(first, grid, u[i]), _posterior(first, grid, w[j]), _posterior(maps, grid, w[j])
+            read[:2, j] = _posterior(first, grid, u[i], w[j])
+            read[2, j] = _posterior(maps, grid, w[j])[0]
         sky_true = true[index]
         dy = (n[index, None] * np.exp(read) - sky_true) / sky_true.mean(axis=1, keepdims=True)
         model["cross_validated"] = {
@@ -374,11 +375,15 @@ def _fit_maps(x, u, v, degree, delta=None) -> dict:
             "axes": e[:, keep].tolist(), "variance": variance.tolist()}
 
 
-def _posterior(maps: dict, grid: np.ndarray, u0: np.ndarray) -> np.ndarray:
-    """The posterior-mean true log count per tile (bins,) of a reading ``u0`` (as :func:`estimate`'s counts)."""
+def _posterior(maps: dict, grid: np.ndarray, *readings: np.ndarray) -> np.ndarray:
+    """The posterior-mean true log count per tile (readings, bins) of each reading (as :func:`estimate`'s counts),
+    the maps evaluated on the grid once for all of them."""
     mu, truth = _on_grid(maps, grid)
-    weight = np.exp(-0.5 * _dchi(maps, mu, u0)[0])
-    return weight @ truth / weight.sum()
+    out = []
+    for u0 in readings:
+        weight = np.exp(-0.5 * _dchi(maps, mu, u0)[0])
+        out.append(weight @ truth / weight.sum())
+    return np.array(out)
 
 
 def _on_grid(maps: dict, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
