@@ -106,7 +106,9 @@
 #             what a network learnt lie beyond those of the prior it is calibrated and tested on, and
 #             pointing-calib-mid-wsclean: the first 24 of pointing-calib-mid's skies imaged again by WSClean,
 #             and pointing-calib-mid2 and pointing-calib-mid2-wsclean, pointing-calib-mid3 and
-#             pointing-calib-mid3-wsclean: twice 24 more calibration pointings from that prior, fast and by WSClean;
+#             pointing-calib-mid3-wsclean: twice 24 more calibration pointings from that prior, fast and by WSClean,
+#             and transfer-24-fast, transfer-24-wsclean, transfer-24b-fast and transfer-24b-wsclean: the 12 test
+#             pairs twice and twice more (seeds 2306165, 2306181), flat-sky fast and by WSClean;
 #             PART=wide: wide-fast-42, calib-mid-fast and test-mid-fast: 42 EMU mosaics drawn from that wider
 #             prior to train on (34 train, 8 validate), 48 + 48 to calibrate on (calib-mid-fast, calib-mid2-fast)
 #             and 48 + 48 to test on (test-mid-fast, test-mid2-fast), and test-fast and test-24-fast (the fixed
@@ -138,7 +140,7 @@
 #             (eval-test-random); fast-small and the pointing networks on transfer-fast,
 #             transfer-fast-w (WTERM=1) and transfer-wsclean; the flat-sky pointing networks also on
 #             pointing-test-fast (eval-pointing-test) and pointing-test-random (eval-pointing-random); the
-#             RUN-likelihood-for-wsclean runs on transfer-wsclean (and transfer-24-wsclean) alone; the
+#             RUN-likelihood-for-wsclean runs on transfer-wsclean (and transfer-24-wsclean, -24b-wsclean) alone; the
 #             networks calibrated on pointing-calib-mid on pointing-test-mid instead of pointing-test-random;
 #             PART=wide: wide-small, wide-small-conformal and wide-small-96-conformal on test-fast,
 #             test-24-fast, test-mid-fast (eval-test-mid) and test-mid2-fast (eval-test-mid2)
@@ -193,6 +195,7 @@ POINTING=(--set field.size_deg=2.0 --set field.npix=1024 --set imaging.integrati
 # the fast imager with the w-term: exact PSFs at 5 x 5 nodes of the window, each for the pixels nearest it
 WNODES=(--set imaging.w_nodes=5)
 MORE_TEST=(--set realisations.repeats=2 --set run.seed=2306165)
+MORE_TEST_B=(--set realisations.repeats=2 --set run.seed=2306181)
 
 RANDOM_PAIRS=(--set 'realisations.mode="random"' --set realisations.repeats=1
               --set 'realisations.priors={s0_jy={loguniform=[5e-6, 5e-5]}, alpha={uniform=[-0.6, 0.3]}}')
@@ -326,6 +329,10 @@ if wants simulate && part pointings; then
         # bin's mean dy has a standard error of 0.14-0.16)
         simulate transfer-24-fast configs/emu-seed-transfer.toml "${MORE_TEST[@]}"
         simulate transfer-24-wsclean configs/emu-seed-transfer.toml "${MORE_TEST[@]}" --set 'imaging.backend="wsclean"'
+        # and 24 more again (another seed): 60 test skies, where 36 left the faintest bins' transfer unresolved (the
+        # fast and WSClean means both within their errors of zero)
+        simulate transfer-24b-fast configs/emu-seed-transfer.toml "${MORE_TEST_B[@]}"
+        simulate transfer-24b-wsclean configs/emu-seed-transfer.toml "${MORE_TEST_B[@]}" --set 'imaging.backend="wsclean"'
         # calibration and coverage skies from a wider prior: do the intervals then hold for the fixed test pairs,
         # most of which sit at the edge of the training box, and at the new prior's own edges?
         simulate pointing-calib-mid configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=96 \
@@ -492,14 +499,14 @@ if wants evaluate; then
             [ -e "$OUT/$set-fast/manifest.json" ] && evaluate "$run" "$set-fast" "eval-$set"
         done
     done
-    for imager in fast fast-w wsclean 24-fast 24-fast-w 24-wsclean; do
+    for imager in fast fast-w wsclean 24-fast 24-fast-w 24-wsclean 24b-fast 24b-wsclean; do
         [ -e "$OUT/transfer-$imager/manifest.json" ] || continue
         for run in fast-small "${POINTING_RUNS[@]}"; do
             [ -e "$OUT/$run/best.weights.h5" ] && evaluate "$run" "transfer-$imager" "eval-transfer-$imager"
         done
     done
     for run in "${IMAGER_RUNS[@]}"; do       # calibrated for WSClean's images: tested on them alone
-        for imager in wsclean 24-wsclean; do
+        for imager in wsclean 24-wsclean 24b-wsclean; do
             [ -e "$OUT/transfer-$imager/manifest.json" ] && [ -e "$OUT/$run/best.weights.h5" ] &&
                 evaluate "$run" "transfer-$imager" "eval-transfer-$imager"
         done
