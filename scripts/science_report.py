@@ -135,7 +135,28 @@ RUNS += [(f"{run}-likelihood-for-wsclean{key}", f"{run}-likelihood-for-wsclean",
          for run, label, train in (WIDE, XWIDE)
          for key, evaluation, what, test in (
              ("", "eval-transfer-wsclean", "WSClean-imaged pointings", "transfer-wsclean"),
-             ("-24", "eval-transfer-24-wsclean", "24 more WSClean-imaged pointings", "transfer-24-wsclean"))]
+             ("-24", "eval-transfer-24-wsclean", "24 more WSClean-imaged pointings", "transfer-24-wsclean"),
+             ("-24b", "eval-transfer-24b-wsclean", "24 more WSClean-imaged pointings again",
+              "transfer-24b-wsclean"))]
+#: PRIORS=1: and RUN-likelihood on the same 48 more test skies imaged by the fast imager (flat sky)
+RUNS += [(f"{run}-likelihood{key}", f"{run}-likelihood", evaluation,
+          f"{label}, the count model's likelihood (radtrain calibrate --likelihood), on {what}", train, test)
+         for run, label, train in (WIDE, XWIDE)
+         for key, evaluation, what, test in (
+             ("-24", "eval-transfer-24-fast", "24 more fast-imaged pointings", "transfer-24-fast"),
+             ("-24b", "eval-transfer-24b-fast", "24 more fast-imaged pointings again", "transfer-24b-fast"))]
+#: PRIORS=1: the likelihood runs on all 36 and all 60 transfer pointings (the 12 test pairs 3 and 5 times: transfer-*,
+#: transfer-24-* and transfer-24b-*), pooled sky by sky: (key, the keys pooled, label, test sets); RUN-likelihood on
+#: the fast imager's images, RUN-likelihood-for-wsclean on WSClean's
+TRANSFER_POOLS = [(f"{run}{suffix}-{n}", tuple(f"{run}{suffix}{part}" for part in parts),
+                   f"{label}, {how}, on all {n} {name}-imaged transfer pointings",
+                   " + ".join(f"transfer{part}-{imager}" for part in parts))
+                  for run, label, _ in (WIDE, XWIDE)
+                  for suffix, how, imager, name in (
+                      ("-likelihood", "the count model's likelihood", "fast", "fast"),
+                      ("-likelihood-for-wsclean", "the count model's likelihood calibrated for WSClean's images",
+                       "wsclean", "WSClean"))
+                  for n, parts in ((36, ("", "-24")), (60, ("", "-24", "-24b")))]
 #: the test sets of a pointing network's calibration variants: (key suffix, evaluation, what, test set)
 POINTING_VARIANT_TESTS = (
     ("", "eval-transfer-fast", "fast-imaged pointings", "transfer-fast"),
@@ -247,7 +268,15 @@ POOLED = [("pointing-small, 84 training skies, all 36 test skies; fast = with th
            "w-term", (f"{WIDE[0]}-fastw", f"{WIDE[0]}-24-fastw"), (f"{WIDE[0]}-wsclean", f"{WIDE[0]}-24-wsclean")),
           ("pointing-small, 84 training skies, curved calibration line, all 36 test skies; fast = with the w-term",
            ("pointing-small-84-curved-fastw", "pointing-small-84-curved-24-fastw"),
-           ("pointing-small-84-curved-wsclean", "pointing-small-84-curved-24-wsclean"))]
+           ("pointing-small-84-curved-wsclean", "pointing-small-84-curved-24-wsclean")),
+          # the count model's likelihood on fast images, and calibrated for WSClean's on WSClean's, over all 36 and
+          # all 60 transfer skies
+          *[(f"{label}, the count model's likelihood, all {n} test skies; WSClean = calibrated for WSClean's images",
+             tuple(f"{run}-likelihood{part}" for part in parts),
+             tuple(f"{run}-likelihood-for-wsclean{part}" for part in parts))
+            for run, label in ((WIDE[0], "pointing-small-wide, 84 training skies drawn from the wider prior"),
+                               (XWIDE[0], "pointing-small-xwide, 126 training skies drawn from a wider prior"))
+            for n, parts in ((36, ("", "-24")), (60, ("", "-24", "-24b")))]]
 
 
 def calibration_sets(run_dir: Path) -> list[str]:
@@ -318,6 +347,14 @@ def load(study: Path):
             runs[key + "-mid96/corrected"] = {
                 "label": f"{label}, on all 96 mosaics of shapes drawn from the wider prior, calibrated",
                 "train": train, "test": DRAWN_POOLED, "extra": True, "m": {**m, "per_sky": m["per_sky_corrected"]}}
+    # the likelihood runs on all 36 and all 60 transfer pointings, sky by sky (coverage rows)
+    for key, parts, label, test in TRANSFER_POOLS:
+        if all(part in runs and runs[part]["m"].get("skies") for part in parts):
+            m = pooled([runs[part]["m"] for part in parts])
+            runs[key] = {"label": label, "train": runs[parts[0]]["train"], "test": test, "extra": True, "m": m}
+            if "per_sky_corrected" in m:
+                runs[key + "/corrected"] = {"label": label + ", calibrated", "train": runs[key]["train"], "test": test,
+                                            "extra": True, "m": {**m, "per_sky": m["per_sky_corrected"]}}
     for key, name, label, test in POFD:
         path = study / name / "pofd.json"
         if path.exists():

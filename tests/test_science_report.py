@@ -285,6 +285,43 @@ def test_report_pools_test_sets_sky_by_sky(tmp_path):
     assert "| its own | 36 | +0.0100 +- 0.0000 | +0.0100 +- 0.0000 |" in shift
 
 
+def test_report_pools_the_likelihood_runs_over_all_60_transfer_skies(tmp_path):
+    """RUN-likelihood on the fast-imaged transfer sets (12 + 24 + 24 more again) and RUN-likelihood-for-wsclean on
+    WSClean's images of the same skies are pooled sky by sky into 'all 60': the transfer rows compare the 60-sky
+    means (weighted by skies), and the coverage rows count the 60 skies' hits."""
+    study = tmp_path / "study"
+    true = [100.0] * 10
+
+    def evaluation(run, name, dy, n, hits):
+        m = metrics([dy] * 10, skies=n)
+        m["skies"] = [{"id": i, "true": true, "pred": true, "pred_corrected": [t + 100.0 * dy for t in true],
+                       "pred_lo68": [90.0 if i < hits else 101.0] * 10, "pred_hi68": [110.0] * 10,
+                       "pred_lo95": [50.0] * 10, "pred_hi95": [200.0] * 10} for i in range(n)]
+        m["per_sky_corrected"] = {"dy": {"mean": [dy] * 10, "std": [0.0] * 10}}
+        m["per_sky_intervals"] = {"n_calibration_skies": 144, "n_skies": n, "68": {"per_bin": [hits / n] * 10},
+                                  "95": {"per_bin": [1.0] * 10}}
+        (study / run / name).mkdir(parents=True)
+        (study / run / name / "metrics.json").write_text(json.dumps(m))
+
+    fast, imager = "pointing-small-wide-likelihood", "pointing-small-wide-likelihood-for-wsclean"
+    for part, n, f, w, hits in (("", 12, 0.01, 0.02, 12), ("-24", 24, 0.02, 0.01, 12), ("-24b", 24, 0.03, 0.06, 18)):
+        evaluation(fast, f"eval-transfer{part}-fast", f, n, hits)
+        evaluation(imager, f"eval-transfer{part}-wsclean", w, n, hits)
+    module = report_module()
+    runs = module.load(study)
+    assert runs[f"{imager}-60"]["m"]["n_skies"] == 60 and runs[f"{fast}-36"]["m"]["n_skies"] == 36
+    assert runs[f"{imager}-60"]["test"] == "transfer-wsclean + transfer-24-wsclean + transfer-24b-wsclean"
+    rows = module.transfer_rows(runs)
+    first = rows.index(next(r for r in rows if r.startswith(
+        "| pointing-small-wide, 84 training skies drawn from the wider prior, the count model's likelihood, all 60 "
+        "test skies; WSClean = calibrated for WSClean's images | calibrated |")))
+    # (12 x 0.01 + 24 x 0.02 + 24 x 0.03) / 60 and (12 x 0.02 + 24 x 0.01 + 24 x 0.06) / 60
+    assert rows[first].endswith("| " + " | ".join(["0.022"] * 10) + " | |")
+    assert rows[first + 1].endswith("| " + " | ".join(["0.032"] * 10) + " | |")
+    coverage = [r for r in module.coverage_rows(runs) if "on all 60 WSClean-imaged transfer pointings |" in r]
+    assert coverage[0].endswith("| 68% | 144 | 60 | " + " | ".join(["0.70"] * 10) + " | 10 of 10 |")   # 42 of 60
+
+
 def test_range_rows_split_coverage_by_where_the_network_count_lies_in_the_calibration_range(tmp_path):
     """Sky-bins are split by where the network's count per tile lies in the calibration skies' range (read from the
     run's calibration.json): inside, in its outer tenth, beyond. Here only the inside ones hit their intervals."""
