@@ -145,6 +145,18 @@ RUNS += [(f"{run}-likelihood{key}", f"{run}-likelihood", evaluation,
          for key, evaluation, what, test in (
              ("-24", "eval-transfer-24-fast", "24 more fast-imaged pointings", "transfer-24-fast"),
              ("-24b", "eval-transfer-24b-fast", "24 more fast-imaged pointings again", "transfer-24b-fast"))]
+#: PRIORS=1: both likelihoods on the first 24 of pointing-test-mid's skies (shapes drawn from the calibration
+#: skies' prior), imaged by the fast imager and again by WSClean (pointing-test-mid24, -wsclean)
+RUNS += [(f"{run}-likelihood{key}", f"{run}-likelihood{how}", evaluation,
+          f"{label}, the count model's likelihood{what}, on 24 {imager}-imaged pointings of shapes drawn from the "
+          "wider prior", train, test)
+         for run, label, train in (WIDE, XWIDE)
+         for key, how, evaluation, what, imager, test in (
+             ("-mid24", "", "eval-pointing-mid24", " (radtrain calibrate --likelihood)", "fast",
+              "pointing-test-mid24"),
+             ("-for-wsclean-mid24", "-for-wsclean", "eval-pointing-mid24-wsclean",
+              " calibrated for WSClean's images (radtrain calibrate --likelihood --imager-dataset)", "WSClean",
+              "pointing-test-mid24-wsclean"))]
 #: PRIORS=1: the likelihood runs on all 36 and all 60 transfer pointings (the 12 test pairs 3 and 5 times: transfer-*,
 #: transfer-24-* and transfer-24b-*), pooled sky by sky: (key, the keys pooled, label, test sets); RUN-likelihood on
 #: the fast imager's images, RUN-likelihood-for-wsclean on WSClean's
@@ -248,13 +260,18 @@ TRANSFER = [("seed-small, trained on EMU mosaics (seed-fast)", "transfer-fast", 
             ("pointing-small, 84 training skies, curved calibration line; fast = with the w-term",
              "pointing-small-84-curved-fastw", "pointing-small-84-curved-wsclean"),
             # the count model's likelihood, calibrated on fast-imaged skies for both; and for WSClean's images
-            # calibrated on 24 of those skies imaged again by WSClean (RUN-likelihood-for-wsclean)
-            *[(f"{label}, the count model's likelihood{how}", f"{run}-likelihood", f"{run}-likelihood{wsclean}")
+            # calibrated on some of those skies imaged again by WSClean (RUN-likelihood-for-wsclean); and so on 24
+            # test skies of shapes drawn as the calibration skies' were (pointing-test-mid24 and its WSClean images)
+            *[(f"{label}, the count model's likelihood{how}", f"{run}-likelihood{test}",
+               f"{run}-likelihood{wsclean}{test}")
               for run, label in ((WIDE[0], "pointing-small-wide, 84 training skies drawn from the wider prior"),
                                  (XWIDE[0], "pointing-small-xwide, 126 training skies drawn from a wider prior"))
-              for how, wsclean in (("", "-wsclean"),
-                                   ("; WSClean = calibrated for WSClean's images (24 calibration skies imaged "
-                                    "again by it)", "-for-wsclean"))]]
+              for how, wsclean, test in (
+                  ("", "-wsclean", ""),
+                  ("; WSClean = calibrated for WSClean's images (calibration skies imaged again by it)",
+                   "-for-wsclean", ""),
+                  (", 24 test skies of drawn shapes; WSClean = calibrated for WSClean's images", "-for-wsclean",
+                   "-mid24"))]]
 
 #: (network, its keys on fast-imaged pointings, on WSClean-imaged ones): transfer rows over the test skies of
 #: several sets pooled sky by sky (the 12 test skies and the 24 more, both with the fast imager's w-term)

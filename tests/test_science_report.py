@@ -168,6 +168,15 @@ def test_report_likelihood_calibrated_for_wsclean_is_a_transfer_row_against_the_
     imager = rows.index(next(r for r in rows if "WSClean = calibrated for WSClean's images" in r
                              and "| calibrated |" in r))
     assert rows[imager + 2] == "| | | ratio WSClean / fast | " + " | ".join(["1.25"] * 10) + " | 10 of 10 |"
+    # and on 24 test skies of drawn shapes, imaged by both (pointing-test-mid24, -wsclean)
+    write_calibrated_evaluation(study, "pointing-small-wide-likelihood", "eval-pointing-mid24", 0.05, 0.04,
+                                "pointing-calib-mid")
+    write_calibrated_evaluation(study, key, "eval-pointing-mid24-wsclean", 0.05, 0.05, "pointing-calib-mid")
+    runs = module.load(study)
+    assert runs[f"{key}-mid24"]["test"] == "pointing-test-mid24-wsclean"
+    rows = module.transfer_rows(runs)
+    drawn = rows.index(next(r for r in rows if "24 test skies of drawn shapes" in r and "| calibrated |" in r))
+    assert rows[drawn + 2] == "| | | ratio WSClean / fast | " + " | ".join(["1.25"] * 10) + " | 10 of 10 |"
 
 
 def test_report_shift_between_imagers_per_sky(tmp_path):
