@@ -108,7 +108,9 @@
 #             and pointing-calib-mid2 and pointing-calib-mid2-wsclean, pointing-calib-mid3 and
 #             pointing-calib-mid3-wsclean: twice 24 more calibration pointings from that prior, fast and by WSClean,
 #             and transfer-24-fast, transfer-24-wsclean, transfer-24b-fast and transfer-24b-wsclean: the 12 test
-#             pairs twice and twice more (seeds 2306165, 2306181), flat-sky fast and by WSClean;
+#             pairs twice and twice more (seeds 2306165, 2306181), flat-sky fast and by WSClean, and
+#             pointing-test-mid24 and pointing-test-mid24-wsclean: the first 24 of pointing-test-mid's skies, fast
+#             and by WSClean;
 #             PART=wide: wide-fast-42, calib-mid-fast and test-mid-fast: 42 EMU mosaics drawn from that wider
 #             prior to train on (34 train, 8 validate), 48 + 48 to calibrate on (calib-mid-fast, calib-mid2-fast)
 #             and 48 + 48 to test on (test-mid-fast, test-mid2-fast), and test-fast and test-24-fast (the fixed
@@ -140,7 +142,9 @@
 #             (eval-test-random); fast-small and the pointing networks on transfer-fast,
 #             transfer-fast-w (WTERM=1) and transfer-wsclean; the flat-sky pointing networks also on
 #             pointing-test-fast (eval-pointing-test) and pointing-test-random (eval-pointing-random); the
-#             RUN-likelihood-for-wsclean runs on transfer-wsclean (and transfer-24-wsclean, -24b-wsclean) alone; the
+#             RUN-likelihood-for-wsclean runs on transfer-wsclean (and transfer-24-wsclean, -24b-wsclean) and
+#             pointing-test-mid24-wsclean (eval-pointing-mid24-wsclean) alone, RUN-likelihood also on
+#             pointing-test-mid24 (eval-pointing-mid24); the
 #             networks calibrated on pointing-calib-mid on pointing-test-mid instead of pointing-test-random;
 #             PART=wide: wide-small, wide-small-conformal and wide-small-96-conformal on test-fast,
 #             test-24-fast, test-mid-fast (eval-test-mid) and test-mid2-fast (eval-test-mid2)
@@ -333,6 +337,13 @@ if wants simulate && part pointings; then
         # fast and WSClean means both within their errors of zero)
         simulate transfer-24b-fast configs/emu-seed-transfer.toml "${MORE_TEST_B[@]}"
         simulate transfer-24b-wsclean configs/emu-seed-transfer.toml "${MORE_TEST_B[@]}" --set 'imaging.backend="wsclean"'
+        # the first 24 of pointing-test-mid's skies (its seed and realisations) by the fast imager and by WSClean: the
+        # transfer and the intervals of the calibration for WSClean tested on shapes drawn as its calibration skies'
+        # were, not only on the 12 fixed pairs (most at the training box's edges)
+        simulate pointing-test-mid24 configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=24 \
+            --set run.seed=2306168
+        simulate pointing-test-mid24-wsclean configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=24 \
+            --set run.seed=2306168 --set 'imaging.backend="wsclean"'
         # calibration and coverage skies from a wider prior: do the intervals then hold for the fixed test pairs,
         # most of which sit at the edge of the training box, and at the new prior's own edges?
         simulate pointing-calib-mid configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=96 \
@@ -510,6 +521,12 @@ if wants evaluate; then
             [ -e "$OUT/transfer-$imager/manifest.json" ] && [ -e "$OUT/$run/best.weights.h5" ] &&
                 evaluate "$run" "transfer-$imager" "eval-transfer-$imager"
         done
+        [ -e "$OUT/pointing-test-mid24-wsclean/manifest.json" ] && [ -e "$OUT/$run/best.weights.h5" ] &&
+            evaluate "$run" pointing-test-mid24-wsclean eval-pointing-mid24-wsclean
+    done
+    for run in "${PRIOR_RUNS[@]/%/-likelihood}"; do      # and the fast calibration on the same skies' fast images
+        [ -e "$OUT/pointing-test-mid24/manifest.json" ] && [ -e "$OUT/$run/best.weights.h5" ] &&
+            evaluate "$run" pointing-test-mid24 eval-pointing-mid24
     done
     for run in "${POINTING_RUNS[@]}"; do
         [[ "$run" == *-w ]] && continue     # the test sets below are imaged without the w-term
