@@ -47,7 +47,8 @@
 #             pointing-calib-mid-wsclean (24 WSClean pointings) 45.3 min (beside other work); pointing-calib-mid2
 #             (24 pointings) 52 s and pointing-calib-mid2-wsclean 40.7 min (nothing else running), pointing-calib-mid3
 #             44 s and pointing-calib-mid3-wsclean 40.5 min; transfer-24-fast 77 s and transfer-24-wsclean 55.1 min
-#             (beside the test suite)
+#             (beside the test suite); on 2026-12-05 transfer-24b-fast 37 s and transfer-24b-wsclean 35.9 min,
+#             pointing-test-mid24 41 s and pointing-test-mid24-wsclean 52.0 min (beside the test suite)
 #             PART=wide (2026-12-03, 2 ranks, the first hour beside a fresh-clone test run): wide-fast-42
 #             50.9 min, test-fast 16.0, calib-mid-fast 41.2, test-24-fast 18.5, test-mid-fast 36.6 (about 90 s
 #             per sky on one core); wide-small 35 min (30 epochs of 60-93 s, 117-175 tiles/s);
