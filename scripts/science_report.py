@@ -157,6 +157,8 @@ RUNS += [(f"{run}-likelihood{key}", f"{run}-likelihood{how}", evaluation,
              ("-for-wsclean-mid24", "-for-wsclean", "eval-pointing-mid24-wsclean",
               " calibrated for WSClean's images (radtrain calibrate --likelihood --imager-dataset)", "WSClean",
               "pointing-test-mid24-wsclean"))]
+#: the transfer sets pooled sky by sky: (skies, the key suffixes of transfer-*, transfer-24-* and transfer-24b-*)
+TRANSFER_PARTS = ((36, ("", "-24")), (60, ("", "-24", "-24b")))
 #: PRIORS=1: the likelihood runs on all 36 and all 60 transfer pointings (the 12 test pairs 3 and 5 times: transfer-*,
 #: transfer-24-* and transfer-24b-*), pooled sky by sky: (key, the keys pooled, label, test sets); RUN-likelihood on
 #: the fast imager's images, RUN-likelihood-for-wsclean on WSClean's
@@ -168,7 +170,7 @@ TRANSFER_POOLS = [(f"{run}{suffix}-{n}", tuple(f"{run}{suffix}{part}" for part i
                       ("-likelihood", "the count model's likelihood", "fast", "fast"),
                       ("-likelihood-for-wsclean", "the count model's likelihood calibrated for WSClean's images",
                        "wsclean", "WSClean"))
-                  for n, parts in ((36, ("", "-24")), (60, ("", "-24", "-24b")))]
+                  for n, parts in TRANSFER_PARTS]
 #: the test sets of a pointing network's calibration variants: (key suffix, evaluation, what, test set)
 POINTING_VARIANT_TESTS = (
     ("", "eval-transfer-fast", "fast-imaged pointings", "transfer-fast"),
@@ -271,7 +273,9 @@ TRANSFER = [("seed-small, trained on EMU mosaics (seed-fast)", "transfer-fast", 
                   ("; WSClean = calibrated for WSClean's images (calibration skies imaged again by it)",
                    "-for-wsclean", ""),
                   (", 24 test skies of drawn shapes; WSClean = calibrated for WSClean's images", "-for-wsclean",
-                   "-mid24"))]]
+                   "-mid24"),
+                  *[(f", all {n} test skies; WSClean = calibrated for WSClean's images", "-for-wsclean", f"-{n}")
+                    for n, _ in TRANSFER_PARTS])]]
 
 #: (network, its keys on fast-imaged pointings, on WSClean-imaged ones): transfer rows over the test skies of
 #: several sets pooled sky by sky (the 12 test skies and the 24 more, both with the fast imager's w-term)
@@ -285,15 +289,7 @@ POOLED = [("pointing-small, 84 training skies, all 36 test skies; fast = with th
            "w-term", (f"{WIDE[0]}-fastw", f"{WIDE[0]}-24-fastw"), (f"{WIDE[0]}-wsclean", f"{WIDE[0]}-24-wsclean")),
           ("pointing-small, 84 training skies, curved calibration line, all 36 test skies; fast = with the w-term",
            ("pointing-small-84-curved-fastw", "pointing-small-84-curved-24-fastw"),
-           ("pointing-small-84-curved-wsclean", "pointing-small-84-curved-24-wsclean")),
-          # the count model's likelihood on fast images, and calibrated for WSClean's on WSClean's, over all 36 and
-          # all 60 transfer skies
-          *[(f"{label}, the count model's likelihood, all {n} test skies; WSClean = calibrated for WSClean's images",
-             tuple(f"{run}-likelihood{part}" for part in parts),
-             tuple(f"{run}-likelihood-for-wsclean{part}" for part in parts))
-            for run, label in ((WIDE[0], "pointing-small-wide, 84 training skies drawn from the wider prior"),
-                               (XWIDE[0], "pointing-small-xwide, 126 training skies drawn from a wider prior"))
-            for n, parts in ((36, ("", "-24")), (60, ("", "-24", "-24b")))]]
+           ("pointing-small-84-curved-wsclean", "pointing-small-84-curved-24-wsclean"))]
 
 
 def calibration_sets(run_dir: Path) -> list[str]:
