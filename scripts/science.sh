@@ -370,6 +370,11 @@ if wants simulate && part pointings; then
         # and training skies from it: does a network that has seen shapes beyond the test pairs err less on them?
         simulate pointing-wide-84 configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=84 \
             --set run.seed=2306169 "${SEED_SPLIT[@]}"
+        # the first 24 of those training skies (their seed and realisations) imaged again by WSClean: a network trained
+        # on both imagers' images of them (pointing-small-wide-mix) learns what the imagers share, not one imager's
+        # CLEAN; WSClean's training skies are the transfer's only cost here (40 min per 24 skies)
+        simulate pointing-wide24-wsclean configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=24 \
+            --set run.seed=2306169 "${SEED_SPLIT[@]}" --set 'imaging.backend="wsclean"'
         # and from a prior wider than that (as densely: 126 skies over 1.45x the area): are the intervals then right
         # at the edges of the prior they are calibrated and tested on, where a network's counts would otherwise
         # shrink towards the middle of what it learnt?
