@@ -68,7 +68,7 @@ def cmd_config(args) -> int:
 def cmd_fit(args) -> int:
     from radtrain import train
     cfg = _config(args)
-    train.fit(cfg, args.dataset, args.out, overwrite=args.overwrite)
+    train.fit(cfg, args.dataset, args.out, overwrite=args.overwrite, mix_dirs=args.mix or ())
     return 0
 
 
@@ -144,6 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
                                    "checkpoint. Data-parallel under horovodrun/mpirun/srun.")
     q.add_argument("config", nargs="?", help="TOML training config (default: the built-in defaults)")
     q.add_argument("--dataset", required=True, metavar="DIR", help="radsim dataset (made by radsim simulate)")
+    q.add_argument("--mix", metavar="DIR", action="append",
+                   help="train also on this dataset's train split and validate also on its validation split "
+                        "(repeatable): the same bins and tiles, e.g. some of the training skies imaged by another "
+                        "imager, so that the network learns what the imagers share; the preprocessing statistics "
+                        "come from --dataset alone")
     q.add_argument("--out", required=True, metavar="RUN", help="run directory (created; resumed when it holds "
                                                                 "an unfinished run of the same config)")
     q.add_argument("--overwrite", action="store_true", help="replace whatever RUN holds")

@@ -95,8 +95,14 @@ def load_run(run_dir, dataset_dir=None):
     if ds.tile_size != run["dataset"]["tile_size"]:
         raise data.DataError(f"{ds.directory}: tiles of {ds.tile_size} pixels, the run was trained on "
                              f"{run['dataset']['tile_size']}")
-    data.check_same_split(ds, run["dataset"], run_dir)
+    for trained in trained_on(run):
+        data.check_same_split(ds, trained, run_dir)
     return run, cfg, stats, ds, model
+
+
+def trained_on(run: dict) -> list[dict]:
+    """The identities of the datasets a run trained and validated on: its dataset and those mixed in (fit --mix)."""
+    return [run["dataset"], *run.get("mixed", [])]
 
 
 def predict_tiles(model, cfg: RadtrainConfig, stats, images: np.ndarray, tile_noise: np.ndarray | None = None,
@@ -269,7 +275,7 @@ def calibrate(run_dir, dataset_dirs, split: str = "test", shape_terms: int = 0, 
     preds, labels, skies, sources, modifiers = [], [], [], [], {}
     for dataset_dir in dirs:
         run, cfg, stats, ds, model = load_run(run_dir, dataset_dir)
-        if ds.tiles_hash == run["dataset"].get("tiles_hash") and split != "test":
+        if any(ds.tiles_hash == trained.get("tiles_hash") for trained in trained_on(run)) and split != "test":
             raise TrainError(f"{ds.directory}: the {split!r} split holds skies {run_dir} was trained or validated "
                              f"on; calibrate on held-out skies (a dataset simulated for the purpose, or --split test)")
         if any(src["tiles_hash"] == ds.tiles_hash for src in sources):

@@ -11,7 +11,8 @@
 
 ``run.json`` (format ``radtrain-run``, version 1) holds ``status`` (running, complete), ``config`` and
 ``config_hash``, ``dataset`` (path, tiles hash, bin edges, tile size, pixel scale, beam and noise of the training
-skies, the split), ``statistics`` (preprocessing), ``epochs_done``, ``best`` (epoch, val_loss),
+skies, the split), ``mixed`` (the same for each dataset mixed into training by ``fit --mix``; absent in runs made
+before it), ``statistics`` (preprocessing), ``epochs_done``, ``best`` (epoch, val_loss),
 ``early_stopping``, ``versions`` and ``runs``: one record per launch of ``radtrain fit`` with ``ranks``,
 ``device``, ``initial_epoch``, ``steps_per_epoch``, ``batch_per_rank``, ``global_batch``, ``learning_rate``,
 ``parameters``, ``setup_s``, ``wall_s`` (when finished), ``profile`` (``data_s``, ``allreduce_s`` per step,

@@ -62,13 +62,36 @@ def _stopped_early(epoch: int, patience: int) -> str:
     return f"early stopping after epoch {epoch} (no improvement for {patience} epochs)"
 
 
-def _prepare(cfg: RadtrainConfig, dataset_dir, run_dir: Path, overwrite: bool, engine) -> dict:
+def _mixed_identities(ds, mix_dirs) -> list[dict]:
+    """The identities of the datasets mixed into the training (``radtrain fit --mix``), checked against the
+    main dataset ``ds``: the same bins, tiles, pixel scale and frequency, other tiles, a non-empty train split."""
+    identities = []
+    for mix_dir in mix_dirs:
+        mix = data.open_dataset(mix_dir)
+        data.check_split(mix, "train")
+        pairs = {"bin edges": (mix.bin_edges_jy, ds.bin_edges_jy), "tile size": (mix.tile_size, ds.tile_size),
+                 "pixel scale": (mix.pixel_deg, ds.pixel_deg), "frequency": (mix.frequency_hz, ds.frequency_hz)}
+        differ = [what for what, (a, b) in pairs.items()
+                  if np.shape(a) != np.shape(b) or not np.allclose(a, b, rtol=1e-9)]
+        if mix.image_units != ds.image_units:
+            differ.append("image units")
+        if differ:
+            raise data.DataError(f"{mix.directory}: another {', '.join(differ)} than {ds.directory}; a dataset "
+                                 "mixed into training must have the main dataset's labels and tiles")
+        if any(mix.tiles_hash == other["tiles_hash"] for other in identities) or mix.tiles_hash == ds.tiles_hash:
+            raise data.DataError(f"{mix.directory}: given twice (the same tiles as another dataset of this run)")
+        identities.append(dataset_identity(mix))
+    return identities
+
+
+def _prepare(cfg: RadtrainConfig, dataset_dir, run_dir: Path, overwrite: bool, engine, mix_dirs=()) -> dict:
     """Rank 0: check the dataset and the run directory; returns the run record and whether to start fresh,
     resume or do nothing."""
     ds = data.open_dataset(dataset_dir)
     data.check_split(ds, "train")
     data.check_split(ds, "validation")
     identity = dataset_identity(ds)
+    mixed = _mixed_identities(ds, mix_dirs)
     if run_dir.exists() and not run_dir.is_dir():
         raise TrainError(f"{run_dir}: exists and is not a directory")
     if (run_dir / "run.json").exists() and not overwrite:
@@ -81,6 +104,9 @@ def _prepare(cfg: RadtrainConfig, dataset_dir, run_dir: Path, overwrite: bool, e
             changed = [f"config ({', '.join(changed) or 'values'})"]
         if run["dataset"]["tiles_hash"] != identity["tiles_hash"]:
             changed.append(f"dataset (trained on {run['dataset']['path']}, tiles hash differs)")
+        if [m["tiles_hash"] for m in run.get("mixed", [])] != [m["tiles_hash"] for m in mixed]:
+            changed.append("--mix datasets (trained with "
+                           + (", ".join(m["path"] for m in run.get("mixed", [])) or "none") + ")")
         if changed:
             raise TrainError(f"{run_dir} holds a run with another {' and '.join(changed)}; choose another --out, "
                              "or pass --overwrite to replace it")
@@ -120,7 +146,8 @@ def _prepare(cfg: RadtrainConfig, dataset_dir, run_dir: Path, overwrite: bool, e
     stats = data.statistics(ds, cfg.data.stats_tiles)
     run = {"format": RUN_FORMAT, "format_version": RUN_VERSION, "status": "running",
            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "config": cfg.model_dump(mode="json"),
-           "config_hash": cfg.hash(), "dataset": identity, "statistics": stats.to_dict(), "epochs_done": 0,
+           "config_hash": cfg.hash(), "dataset": identity, "mixed": mixed, "statistics": stats.to_dict(),
+           "epochs_done": 0,
            "best": None, "early_stopping": {"best": None, "wait": 0}, "versions": _versions(engine), "runs": []}
     atomic.write_text(run_dir / "config.toml", cfg.to_toml())
     write_run(run_dir, run)
@@ -170,12 +197,12 @@ def profile(engine, train_ds, model, steps: int, repeats: int = 10) -> dict:
             "allreduce_mb": grads * 4 / 2 ** 20}
 
 
-def _decide(cfg: RadtrainConfig, dataset_dir, run_dir: Path, overwrite: bool, engine) -> dict:
+def _decide(cfg: RadtrainConfig, dataset_dir, run_dir: Path, overwrite: bool, engine, mix_dirs=()) -> dict:
     """Rank 0 prepares (:func:`_prepare`), every rank gets its decision; an error stops every rank alike."""
     decision = None
     if engine.rank == 0:
         try:
-            decision = _prepare(cfg, dataset_dir, run_dir, overwrite, engine)
+            decision = _prepare(cfg, dataset_dir, run_dir, overwrite, engine, mix_dirs)
         except (TrainError, data.DataError) as exc:
             decision = {"mode": "error", "message": str(exc)}
     decision = engine.broadcast_object(decision)
@@ -184,31 +211,38 @@ def _decide(cfg: RadtrainConfig, dataset_dir, run_dir: Path, overwrite: bool, en
     return decision
 
 
-def _inputs(cfg: RadtrainConfig, ds, stats, engine, threads) -> dict:
-    """This rank's training and validation pipelines (disjoint parts of each split) and the steps per epoch."""
+def _inputs(cfg: RadtrainConfig, sets: list, stats, engine, threads) -> dict:
+    """This rank's training and validation pipelines (disjoint parts of each split of each dataset in ``sets``,
+    the main one first) and the steps per epoch."""
     dc, tc = cfg.data, cfg.train
-    parts = data.rank_parts(ds, "train", engine.size)
-    val_parts = data.rank_parts(ds, "validation", engine.size)
-    if min(p.n_tiles for p in val_parts) == 0:
-        raise TrainError(f"{ds.directory}: the validation split has fewer tiles than the {engine.size} ranks")
-    steps = tc.steps_per_epoch or data.steps_per_epoch(parts, dc.batch_size)
+    parts = {split: [data.rank_parts(ds, split, engine.size) if ds.n_tiles(split) else None for ds in sets]
+             for split in ("train", "validation")}
+    per_rank = {split: [sum(p[r].n_tiles for p in parts[split] if p) for r in range(engine.size)]
+                for split in parts}
+    if min(per_rank["validation"]) == 0:
+        raise TrainError(f"{sets[0].directory}: the validation split has fewer tiles than the {engine.size} ranks")
+    steps = tc.steps_per_epoch or data.steps_per_epoch([data.Part((), 0, 1, n) for n in per_rank["train"]],
+                                                       dc.batch_size)
 
-    def arrays(split, part):
-        d = data.load_part(ds, split, part)
+    def arrays(split):
+        loaded = [data.load_part(ds, split, p[engine.rank]) for ds, p in zip(sets, parts[split])
+                  if p and p[engine.rank].n_tiles]
+        d = {k: np.concatenate([one[k] for one in loaded]) for k in loaded[0]}
         return (data.preprocess(d["images"], stats, dc.preprocess, dc.asinh_scale),
                 data.encode(d["labels"], stats, dc.target),
                 data.aux_inputs(d["images"], stats, dc.aux_inputs, d["tile_noise"]))
 
-    x, y, aux = arrays("train", parts[engine.rank])
-    vx, vy, vaux = arrays("validation", val_parts[engine.rank])
+    x, y, aux = arrays("train")
+    vx, vy, vaux = arrays("validation")
     seed = tc.seed + 1000003 * engine.rank
     train_ds = data.make_dataset(x, y, aux, batch_size=dc.batch_size, shuffle=True, shuffle_buffer=dc.shuffle_buffer,
                                  augment=dc.augment, seed=seed, repeat=True, drop_remainder=True, threads=threads)
     val_ds = data.make_dataset(vx, vy, vaux, batch_size=dc.batch_size, threads=threads)
-    log.info("rank %d: %d training tiles from %d shards (%s), %d validation tiles; %d steps of %d per epoch",
-             engine.rank, x.shape[0], len(parts[engine.rank].shards),
-             "whole shards" if parts[engine.rank].stride == 1 else f"every {engine.size}th tile",
-             vx.shape[0], steps, dc.batch_size)
+    main = parts["train"][0][engine.rank]
+    log.info("rank %d: %d training tiles (%d from %d shards of the main dataset, %s), %d validation tiles; "
+             "%d steps of %d per epoch", engine.rank, x.shape[0], main.n_tiles, len(main.shards),
+             "whole shards" if main.stride == 1 else f"every {engine.size}th tile", vx.shape[0], steps,
+             dc.batch_size)
     return {"train": train_ds, "validation": val_ds, "steps": steps}
 
 
@@ -250,8 +284,10 @@ def _restore(store: CheckpointStore, ckpt, run_dir: Path, run: dict, decision: d
     return initial_epoch
 
 
-def fit(cfg: RadtrainConfig, dataset_dir, run_dir, *, overwrite: bool = False, engine=None) -> dict:
-    """Train (or continue training) ``run_dir`` on ``dataset_dir``; returns the run record."""
+def fit(cfg: RadtrainConfig, dataset_dir, run_dir, *, overwrite: bool = False, engine=None, mix_dirs=()) -> dict:
+    """Train (or continue training) ``run_dir`` on ``dataset_dir``; returns the run record. ``mix_dirs``: more
+    datasets of the same bins and tiles (e.g. some of the training skies imaged by another imager) whose train and
+    validation splits join the main dataset's; the preprocessing statistics come from the main dataset alone."""
     import tensorflow as tf
 
     from radtrain.callbacks import make_callbacks
@@ -260,7 +296,7 @@ def fit(cfg: RadtrainConfig, dataset_dir, run_dir, *, overwrite: bool = False, e
     run_dir = Path(run_dir)
     threads = _threads(engine)
     device = distributed.pin_gpu(engine.local_rank)
-    decision = _decide(cfg, dataset_dir, run_dir, overwrite, engine)
+    decision = _decide(cfg, dataset_dir, run_dir, overwrite, engine, tuple(mix_dirs))
     run = decision["run"]
     if decision["mode"] == "complete":
         log.info("%s: training already complete (%d epochs, best epoch %s); nothing to do (--overwrite to train "
@@ -271,7 +307,8 @@ def fit(cfg: RadtrainConfig, dataset_dir, run_dir, *, overwrite: bool = False, e
     ds = data.open_dataset(dataset_dir)
     stats = data.Statistics.from_dict(run["statistics"])
     dc, tc = cfg.data, cfg.train
-    inputs = _inputs(cfg, ds, stats, engine, threads)
+    sets = [ds] + [data.open_dataset(mix_dir) for mix_dir in mix_dirs]
+    inputs = _inputs(cfg, sets, stats, engine, threads)
     steps = inputs["steps"]
     model, optimizer = _compiled_model(cfg, ds, run, stats, engine, device)
     ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=tf.Variable(0, dtype=tf.int64))
@@ -291,9 +328,9 @@ def fit(cfg: RadtrainConfig, dataset_dir, run_dir, *, overwrite: bool = False, e
         run["runs"].append(record)
         write_run(run_dir, run)
     log.info("training %s on %s: %d ranks on %s (%s, %s), global batch %d, learning rate %.3g, epochs %d..%d",
-             cfg.model.architecture, ds.directory, engine.size, ",".join(hosts), f"{engine.name} "
-             f"{record['controller']}" if engine.size > 1 else engine.name, device, dc.batch_size * engine.size,
-             learning_rate, initial_epoch + 1, tc.epochs)
+             cfg.model.architecture, " + ".join(str(one.directory) for one in sets), engine.size, ",".join(hosts),
+             f"{engine.name} {record['controller']}" if engine.size > 1 else engine.name, device,
+             dc.batch_size * engine.size, learning_rate, initial_epoch + 1, tc.epochs)
     if initial_epoch < tc.epochs:
         try:
             model.fit(inputs["train"], validation_data=inputs["validation"], epochs=tc.epochs,

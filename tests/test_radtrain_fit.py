@@ -124,6 +124,51 @@ def test_mpirun_gives_the_same_weights_as_horovodrun(horovod_run, train_dataset,
         h["weights_digests"] for h in read_history(run_dir)]
 
 
+@pytest.fixture(scope="module")
+def train_skies_imaged_again(train_dataset, tmp_path_factory):
+    """The training dataset's 9 skies imaged again, as by another imager: its config and seed, the fast imager with
+    Briggs robust 1 instead of 0 (a broader beam and lower noise; the skies, their split and true counts the same)."""
+    tmp = tmp_path_factory.mktemp("train-again")
+    proc = subprocess.run(radsim_exe() + ["simulate", str(train_dataset.parent / "sim.toml"), "--set",
+                                          "imaging.robust=1.0", "--out", str(tmp / "ds")], capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return tmp / "ds"
+
+
+def test_fit_mixes_in_the_training_skies_imaged_by_another_imager(train_dataset, train_skies_imaged_again,
+                                                                  other_datasets, tmp_path, capsys):
+    again = train_skies_imaged_again
+    cfg = train_config(tmp_path, train__warmup_epochs=0)
+    # two Horovod ranks read disjoint parts of both datasets: 96 + 96 training tiles, 96 per rank, 12 steps of 8
+    proc = run_cli(horovodrun(2) + radtrain_exe() + ["fit", cfg, "--dataset", train_dataset, "--mix", again,
+                                                     "--out", tmp_path / "run"], check=0, timeout=300)
+    assert "96 training tiles (48 from 3 shards of the main dataset" in proc.stdout
+    run = read_run(tmp_path / "run")
+    manifest = json.loads((again / "manifest.json").read_text())
+    assert run["status"] == "complete" and run["runs"][-1]["steps_per_epoch"] == 12
+    assert [m["tiles_hash"] for m in run["mixed"]] == [manifest["tiles_hash"]]
+    assert run["mixed"][0]["split"]["n_tiles"]["train"] == 96 and run["dataset"]["split"]["n_tiles"]["train"] == 96
+    hist = read_history(tmp_path / "run")
+    assert [h["epoch"] for h in hist] == [1, 2] and all(h["weights_agree"] for h in hist)
+    # the mixed-in skies are training skies: calibrating on their train split is refused like the main dataset's
+    capsys.readouterr()
+    assert cli.main(["calibrate", str(tmp_path / "run"), "--dataset", str(again), "--split", "train"]) == 2
+    assert "holds skies" in capsys.readouterr().err and not (tmp_path / "run" / "calibration.json").exists()
+    # the same run without the mixed-in dataset, or with another, is another run
+    before = (tmp_path / "run" / "run.json").read_text()
+    assert fit(cfg, train_dataset, tmp_path / "run") == 2
+    assert "another --mix datasets (trained with" in capsys.readouterr().err
+    assert (tmp_path / "run" / "run.json").read_text() == before
+    # refused before anything is written: another binning, the main dataset itself, a dataset given twice
+    for mix, says in ((other_datasets["bins"], "another bin edges"), (train_dataset, "given twice"),
+                      (again, "given twice")):
+        extra = ["--mix", again] if mix == again else []
+        assert fit(cfg, train_dataset, tmp_path / "bad", "--mix", mix, *extra) == 2
+        assert says in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+
+
 def test_early_stopping_stops_when_validation_loss_stalls(train_dataset, tmp_path):
     # a learning rate of 1e-30 leaves float32 weights unchanged, so the validation loss never improves again
     cfg = train_config(tmp_path, train__epochs=10, train__patience=2, train__learning_rate=1e-30,

@@ -179,6 +179,25 @@ def test_report_likelihood_calibrated_for_wsclean_is_a_transfer_row_against_the_
     assert rows[drawn + 2] == "| | | ratio WSClean / fast | " + " | ".join(["1.25"] * 10) + " | 10 of 10 |"
 
 
+def test_report_reads_the_network_trained_on_both_imagers_as_the_fast_trained_ones(tmp_path):
+    """pointing-small-wide-mix (trained with 24 of its skies imaged again by WSClean mixed in, radtrain fit --mix)
+    gets the likelihood's transfer rows of pointing-small-wide, with both training sets named."""
+    study = tmp_path / "study"
+    for evaluation, calibrated in (("eval-transfer-fast", 0.02), ("eval-transfer-wsclean", 0.025)):
+        write_calibrated_evaluation(study, "pointing-small-wide-mix-likelihood", evaluation, 0.05, calibrated,
+                                    "pointing-calib-mid")
+    module = report_module()
+    runs = module.load(study)
+    key = "pointing-small-wide-mix-likelihood"
+    assert runs[key]["train"] == "pointing-wide-84 + pointing-wide24-wsclean" and runs[key]["history"] == []
+    assert runs[f"{key}-wsclean"]["test"] == "transfer-wsclean"
+    rows = module.transfer_rows(runs)
+    mixed = rows.index(next(r for r in rows if r.startswith(
+        "| pointing-small-wide-mix, pointing-small-wide's 84 training skies, 24 also imaged by WSClean, the count "
+        "model's likelihood | calibrated |")))
+    assert rows[mixed + 2] == "| | | ratio WSClean / fast | " + " | ".join(["1.25"] * 10) + " | 10 of 10 |"
+
+
 def test_report_shift_between_imagers_per_sky(tmp_path):
     """The paired shift: per sky, WSClean's dy minus the fast imager's, mean +- standard error over the skies."""
     study = tmp_path / "study"
