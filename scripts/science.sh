@@ -111,7 +111,8 @@
 #             and transfer-24-fast, transfer-24-wsclean, transfer-24b-fast and transfer-24b-wsclean: the 12 test
 #             pairs twice and twice more (seeds 2306165, 2306181), flat-sky fast and by WSClean, and
 #             pointing-test-mid24 and pointing-test-mid24-wsclean: the first 24 of pointing-test-mid's skies, fast
-#             and by WSClean;
+#             and by WSClean, and pointing-wide24-wsclean: the first 24 of pointing-wide-84's training skies imaged
+#             again by WSClean;
 #             PART=wide: wide-fast-42, calib-mid-fast and test-mid-fast: 42 EMU mosaics drawn from that wider
 #             prior to train on (34 train, 8 validate), 48 + 48 to calibrate on (calib-mid-fast, calib-mid2-fast)
 #             and 48 + 48 to test on (test-mid-fast, test-mid2-fast), and test-fast and test-24-fast (the fixed
@@ -124,13 +125,14 @@
 #             network); with DENSE=1 dense-small on dense-fast; the
 #             transfer networks pointing-small (-42, -84) on pointing-fast (-42, -84); with WTERM=1
 #             pointing-small-84-w on pointing-fast-84-w; with PRIORS=1 pointing-small-wide on pointing-wide-84
-#             and pointing-small-xwide on pointing-xwide-126;
+#             and pointing-small-xwide on pointing-xwide-126, and pointing-small-wide-mix on pointing-wide-84 with
+#             pointing-wide24-wsclean mixed in (radtrain fit --mix: both imagers' images of 24 of its skies);
 #             PART=wide: wide-small (seed-small) on wide-fast-42
 #   calibrate every run on calib-fast, the pointing networks on pointing-calib-random (pointing-small-84-w on
 #             pointing-calib-random-w) (-> RUN/calibration.json); with PRIORS=1 also pointing-small, -42 and -84
 #             once more as RUN-mid (the same weights) calibrated on pointing-calib-mid, and pointing-small-wide
-#             on pointing-calib-mid, and pointing-small-xwide too (all three also as RUN-conformal, a curved line
-#             and conformal intervals, and the last two as RUN-likelihood, with the count model's likelihood over
+#             on pointing-calib-mid, and pointing-small-xwide and pointing-small-wide-mix too (all also as
+#             RUN-conformal, a curved line and conformal intervals, and the last three as RUN-likelihood, with the count model's likelihood over
 #             the calibration skies' (S0, alpha) on top: radtrain calibrate --likelihood, and as
 #             RUN-likelihood-for-wsclean, calibrated for WSClean's images on pointing-calib-mid, -mid2 and -mid3
 #             with --imager-dataset pointing-calib-mid-wsclean, -mid2-wsclean and -mid3-wsclean); with PRIORS=1
@@ -410,6 +412,10 @@ if wants train && part pointings; then
     if [ "$PRIORS" = 1 ]; then
         fit pointing-small-wide $SMALL pointing-wide-84
         fit pointing-small-xwide $SMALL pointing-xwide-126
+        # and on pointing-wide-84 with 24 of its skies imaged again by WSClean mixed in (radtrain fit --mix): 108
+        # training images of 84 skies, 19 of them seen through both imagers
+        [ -e "$OUT/pointing-wide24-wsclean/manifest.json" ] &&
+            fit pointing-small-wide-mix $SMALL pointing-wide-84 --mix "$OUT/pointing-wide24-wsclean"
     fi
 fi
 if wants train && part wide; then fit wide-small $SMALL wide-fast-42; fi
@@ -424,6 +430,7 @@ CURVED_POINTING_RUNS=(pointing-small pointing-small-42 pointing-small-84 pointin
 # a curved line and conformal intervals (pointing-small-wide-conformal, pointing-small-xwide-conformal), and with the
 # count model's likelihood over the calibration skies' (S0, alpha) on top (RUN-likelihood, --likelihood)
 PRIOR_RUNS=(pointing-small-wide pointing-small-xwide)
+[ "$PRIORS" = 1 ] && PRIOR_RUNS+=(pointing-small-wide-mix)
 [ "$PRIORS" = 1 ] && POINTING_RUNS+=("${MID_RUNS[@]/%/-mid}" "${PRIOR_RUNS[@]}" "${CURVED_POINTING_RUNS[@]/%/-curved}"
                                     "${CURVED_POINTING_RUNS[@]/%/-conformal}" "${PRIOR_RUNS[@]/%/-conformal}"
                                     "${PRIOR_RUNS[@]/%/-likelihood}")
@@ -450,7 +457,7 @@ calibration_set() {   # the datasets a run is calibrated on (one or more)
         *-conformal) echo calib-random-fast ;;
         *-union) echo calib-fast calib-random-fast ;;
         pointing-*-w) echo pointing-calib-random-w ;;
-        pointing-*-mid|pointing-*-wide|pointing-*-xwide) echo pointing-calib-mid ;;
+        pointing-*-mid|pointing-*-wide|pointing-*-xwide|pointing-*-mix) echo pointing-calib-mid ;;
         pointing-*) echo pointing-calib-random ;;
         *-drawn) echo calib-random-fast ;;
         *) echo calib-fast ;;

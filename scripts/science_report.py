@@ -39,6 +39,10 @@ WIDE = ("pointing-small-wide", "pointing-small-wide (84 skies drawn from the wid
 #: alpha more on each side, as densely), calibrated and tested on the wider prior as pointing-small-wide is
 XWIDE = ("pointing-small-xwide", "pointing-small-xwide (126 skies drawn from a prior wider than the calibration "
          "prior)", "pointing-xwide-126")
+#: PRIORS=1: pointing-small-wide's training skies with 24 of them imaged again by WSClean mixed in (radtrain fit
+#: --mix), calibrated and tested as pointing-small-wide is: does a network that has seen both imagers transfer?
+MIX = ("pointing-small-wide-mix", "pointing-small-wide-mix (pointing-small-wide's 84 skies, 24 of them also imaged by "
+       "WSClean)", "pointing-wide-84 + pointing-wide24-wsclean")
 #: the test sets of the networks calibrated on the wider prior: (key suffix, evaluation, what, test set)
 MID_TESTS = (("", "eval-transfer-fast", "fast-imaged pointings", "transfer-fast"),
              ("-wsclean", "eval-transfer-wsclean", "WSClean-imaged pointings", "transfer-wsclean"),
@@ -122,7 +126,7 @@ RUNS = [
 #: of the prior they are calibrated on when the network has learnt shapes beyond them? And both read by the count
 #: model's likelihood over the calibration skies' (S0, alpha) (RUN-likelihood): does reading all bins together?
 RUNS += [(f"{run}{suffix}{key}", f"{run}{suffix}", evaluation, f"{label}{how} on {what}", train, test)
-         for run, label, train in (WIDE, XWIDE)
+         for run, label, train in (WIDE, XWIDE, MIX)
          for suffix, how in (("", ""), ("-conformal", ", curved line, conformal intervals,"),
                              ("-likelihood", ", the count model's likelihood (radtrain calibrate --likelihood),"))
          if (run, suffix) != (WIDE[0], "")
@@ -132,7 +136,7 @@ RUNS += [(f"{run}{suffix}{key}", f"{run}{suffix}", evaluation, f"{label}{how} on
 RUNS += [(f"{run}-likelihood-for-wsclean{key}", f"{run}-likelihood-for-wsclean", evaluation,
           f"{label}, the count model's likelihood calibrated for WSClean's images (radtrain calibrate --likelihood "
           f"--imager-dataset), on {what}", train, test)
-         for run, label, train in (WIDE, XWIDE)
+         for run, label, train in (WIDE, XWIDE, MIX)
          for key, evaluation, what, test in (
              ("", "eval-transfer-wsclean", "WSClean-imaged pointings", "transfer-wsclean"),
              ("-24", "eval-transfer-24-wsclean", "24 more WSClean-imaged pointings", "transfer-24-wsclean"),
@@ -141,7 +145,7 @@ RUNS += [(f"{run}-likelihood-for-wsclean{key}", f"{run}-likelihood-for-wsclean",
 #: PRIORS=1: and RUN-likelihood on the same 48 more test skies imaged by the fast imager (flat sky)
 RUNS += [(f"{run}-likelihood{key}", f"{run}-likelihood", evaluation,
           f"{label}, the count model's likelihood (radtrain calibrate --likelihood), on {what}", train, test)
-         for run, label, train in (WIDE, XWIDE)
+         for run, label, train in (WIDE, XWIDE, MIX)
          for key, evaluation, what, test in (
              ("-24", "eval-transfer-24-fast", "24 more fast-imaged pointings", "transfer-24-fast"),
              ("-24b", "eval-transfer-24b-fast", "24 more fast-imaged pointings again", "transfer-24b-fast"))]
@@ -150,7 +154,7 @@ RUNS += [(f"{run}-likelihood{key}", f"{run}-likelihood", evaluation,
 RUNS += [(f"{run}-likelihood{key}", f"{run}-likelihood{how}", evaluation,
           f"{label}, the count model's likelihood{what}, on 24 {imager}-imaged pointings of shapes drawn from the "
           "wider prior", train, test)
-         for run, label, train in (WIDE, XWIDE)
+         for run, label, train in (WIDE, XWIDE, MIX)
          for key, how, evaluation, what, imager, test in (
              ("-mid24", "", "eval-pointing-mid24", " (radtrain calibrate --likelihood)", "fast",
               "pointing-test-mid24"),
@@ -165,7 +169,7 @@ TRANSFER_PARTS = ((36, ("", "-24")), (60, ("", "-24", "-24b")))
 TRANSFER_POOLS = [(f"{run}{suffix}-{n}", tuple(f"{run}{suffix}{part}" for part in parts),
                    f"{label}, {how}, on all {n} {name}-imaged transfer pointings",
                    " + ".join(f"transfer{part}-{imager}" for part in parts))
-                  for run, label, _ in (WIDE, XWIDE)
+                  for run, label, _ in (WIDE, XWIDE, MIX)
                   for suffix, how, imager, name in (
                       ("-likelihood", "the count model's likelihood", "fast", "fast"),
                       ("-likelihood-for-wsclean", "the count model's likelihood calibrated for WSClean's images",
@@ -267,7 +271,9 @@ TRANSFER = [("seed-small, trained on EMU mosaics (seed-fast)", "transfer-fast", 
             *[(f"{label}, the count model's likelihood{how}", f"{run}-likelihood{test}",
                f"{run}-likelihood{wsclean}{test}")
               for run, label in ((WIDE[0], "pointing-small-wide, 84 training skies drawn from the wider prior"),
-                                 (XWIDE[0], "pointing-small-xwide, 126 training skies drawn from a wider prior"))
+                                 (XWIDE[0], "pointing-small-xwide, 126 training skies drawn from a wider prior"),
+                                 (MIX[0], "pointing-small-wide-mix, pointing-small-wide's 84 training skies, 24 also "
+                                          "imaged by WSClean"))
               for how, wsclean, test in (
                   ("", "-wsclean", ""),
                   ("; WSClean = calibrated for WSClean's images (calibration skies imaged again by it)",
@@ -811,8 +817,8 @@ def timing_rows(study: Path, runs: dict) -> list[str]:
                  "pointing-fast-84",
                  "pointing-test-fast", "pointing-calib-random", "pointing-test-random", "transfer-fast-w",
                  "pointing-fast-84-w", "pointing-calib-random-w", "pointing-calib-mid", "pointing-test-mid",
-                 "pointing-wide-84", "wide-fast-42", "calib-mid-fast", "calib-mid2-fast", "test-mid-fast",
-                 "test-mid2-fast"):
+                 "pointing-wide-84", "pointing-wide24-wsclean", "wide-fast-42", "calib-mid-fast", "calib-mid2-fast",
+                 "test-mid-fast", "test-mid2-fast"):
         path = study / name / "manifest.json"
         if not path.exists():
             continue
