@@ -80,8 +80,26 @@ def _mixed_identities(ds, mix_dirs) -> list[dict]:
                                  "mixed into training must have the main dataset's labels and tiles")
         if any(mix.tiles_hash == other["tiles_hash"] for other in identities) or mix.tiles_hash == ds.tiles_hash:
             raise data.DataError(f"{mix.directory}: given twice (the same tiles as another dataset of this run)")
+        crossed = _crossed_splits(ds, mix)
+        if crossed:
+            log.warning("%s: realisations %s are split otherwise than the same ids of %s, drawn with the same seed: "
+                        "if they are the same skies imaged again, the validation skies are not all held out from "
+                        "training (only early stopping and the best epoch read them); simulate the mixed-in skies "
+                        "with the main dataset's realisations.n and fractions so that the splits agree",
+                        mix.directory, ", ".join(map(str, crossed)), ds.directory)
         identities.append(dataset_identity(mix))
     return identities
+
+
+def _crossed_splits(ds, mix) -> list[int]:
+    """Realisation ids that train in one of two datasets split by realisation with the same seed and validate in
+    the other (a dataset's split depends on its seed, fractions and number of realisations)."""
+    by_realisation = ds.split["by"] == mix.split["by"] == "realisation"
+    if not by_realisation or ds.split.get("seed") != mix.split.get("seed"):
+        return []
+    main = {i: split for split in ("train", "validation") for i in ds.realisations(split)}
+    return sorted(i for split in ("train", "validation") for i in mix.realisations(split)
+                  if main.get(i, split) != split)
 
 
 def _prepare(cfg: RadtrainConfig, dataset_dir, run_dir: Path, overwrite: bool, engine, mix_dirs=()) -> dict:

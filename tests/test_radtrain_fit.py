@@ -144,6 +144,7 @@ def test_fit_mixes_in_the_training_skies_imaged_by_another_imager(train_dataset,
     proc = run_cli(horovodrun(2) + radtrain_exe() + ["fit", cfg, "--dataset", train_dataset, "--mix", again,
                                                      "--out", tmp_path / "run"], check=0, timeout=300)
     assert "96 training tiles (48 from 3 shards of the main dataset" in proc.stdout
+    assert "split otherwise" not in proc.stdout + proc.stderr       # the same config and seed: the same split
     run = read_run(tmp_path / "run")
     manifest = json.loads((again / "manifest.json").read_text())
     assert run["status"] == "complete" and run["runs"][-1]["steps_per_epoch"] == 12
@@ -167,6 +168,29 @@ def test_fit_mixes_in_the_training_skies_imaged_by_another_imager(train_dataset,
         assert fit(cfg, train_dataset, tmp_path / "bad", "--mix", mix, *extra) == 2
         assert says in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
+
+
+def test_fit_warns_when_a_mixed_in_dataset_splits_the_same_realisations_otherwise(train_dataset, tmp_path, capsys):
+    # the training config and seed with 6 realisations instead of 9: the split (seeded shuffle cut by fractions)
+    # puts some of the same ids in other splits, so skies imaged again would validate what trains
+    proc = subprocess.run(radsim_exe() + ["simulate", str(train_dataset.parent / "sim.toml"), "--set",
+                                          "realisations.repeats=2", "--set", "imaging.robust=1.0", "--out",
+                                          str(tmp_path / "six")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    from radtrain import data
+    from radtrain.train import _crossed_splits
+    main, six = data.open_dataset(train_dataset), data.open_dataset(tmp_path / "six")
+    where = {i: s for s in ("train", "validation", "test") for i in main.realisations(s)}
+    crossed = [i for s in ("train", "validation") for i in six.realisations(s) if where[i] in ("train", "validation")
+               and where[i] != s]
+    assert crossed and _crossed_splits(main, six) == sorted(crossed)
+    cfg = train_config(tmp_path, train__epochs=1)
+    capsys.readouterr()
+    assert fit(cfg, train_dataset, tmp_path / "run", "--mix", tmp_path / "six") == 0
+    printed = capsys.readouterr()
+    assert (f"realisations {', '.join(map(str, sorted(crossed)))} are split otherwise than the same ids"
+            in printed.out + printed.err)
+    assert read_run(tmp_path / "run")["status"] == "complete"
 
 
 def test_early_stopping_stops_when_validation_loss_stalls(train_dataset, tmp_path):
