@@ -48,7 +48,11 @@
 #             (24 pointings) 52 s and pointing-calib-mid2-wsclean 40.7 min (nothing else running), pointing-calib-mid3
 #             44 s and pointing-calib-mid3-wsclean 40.5 min; transfer-24-fast 77 s and transfer-24-wsclean 55.1 min
 #             (beside the test suite); on 2026-12-05 transfer-24b-fast 37 s and transfer-24b-wsclean 35.9 min,
-#             pointing-test-mid24 41 s and pointing-test-mid24-wsclean 52.0 min (beside the test suite)
+#             pointing-test-mid24 41 s and pointing-test-mid24-wsclean 52.0 min (beside the test suite),
+#             pointing-wide24-wsclean 43.3 min (beside the test suite); rerun on a new machine of the same kind
+#             (nothing else running): transfer-wsclean 11.7 min, pointing-wide24-wsclean 23.2 min (116 s per sky on
+#             one core), pointing-calib-mid-wsclean on 1 rank beside training and another 1-rank simulation
+#             50.3 min (150 s per sky)
 #             PART=wide (2026-12-03, 2 ranks, the first hour beside a fresh-clone test run): wide-fast-42
 #             50.9 min, test-fast 16.0, calib-mid-fast 41.2, test-24-fast 18.5, test-mid-fast 36.6 (about 90 s
 #             per sky on one core); wide-small 35 min (30 epochs of 60-93 s, 117-175 tiles/s);
@@ -66,8 +70,10 @@
 #             epoch beside other work, about 1.5 h for its 30 epochs; on 2026-12-02 night seed-small 1.3-5.0 min
 #             per run (8-15 s per epoch), seed-large 6.3 min (54 s per epoch), dense-small 8.5 min (25 epochs of
 #             20 s); pointing-small-wide (PRIORS=1) 3.1 min on 2026-12-03 (24 epochs of 7 s), 7.8 min on
-#             2026-12-04 (early stopping after 12 epochs of 28-35 s); pointing-small-xwide 23.4 min (30 epochs of
-#             42-48 s, 150-165 tiles/s)
+#             2026-12-04 (early stopping after 12 epochs of 28-35 s), 5.6 min on 2026-12-05 (early stopping after
+#             28 epochs of 10-11 s); pointing-small-xwide 23.4 min (30 epochs of 42-48 s, 150-165 tiles/s);
+#             pointing-small-wide-mix 16 min beside other work (early stopping after 22 epochs of 35-73 s),
+#             6.6 min alone (30 epochs of 12 s, 480-500 tiles/s)
 #   calibrate, evaluate  well under a minute per run and dataset (calibrate on 96 or 120 mosaics 1.2-1.5 min);
 #             PRIORS=1 calibrate + evaluate of the whole mosaics part 50 min, of the pointings part 28 min
 #   pofd      the P(D) fit of the 12 test mosaics, 4.1 min (20 s per sky)
