@@ -103,6 +103,23 @@ def mpirun(n: int) -> list[str]:
     return [exe, "--oversubscribe", "-n", str(n)]
 
 
+def job_pids(proc) -> list[int]:
+    """Every live process of a job started in a session of its own (``start_new_session``): mpirun and its ranks,
+    which Open MPI starts in process groups of their own (a signal to mpirun's group reaches mpirun alone)."""
+    out = subprocess.run(["ps", "-o", "pid=,stat=", "-s", str(proc.pid)], capture_output=True, text=True).stdout
+    return [int(pid) for pid, stat in (line.split() for line in out.splitlines()) if not stat.startswith("Z")]
+
+
+def wait_until_gone(proc, timeout=60) -> float:
+    """Until no process of the job lives (zombies aside): a scheduler's job ends there, not when mpirun exits. A rank
+    whose mpirun was SIGKILLed lives on for seconds, holding the dataset's lock. Returns the seconds waited."""
+    t0 = time.monotonic()
+    while job_pids(proc):
+        assert time.monotonic() - t0 < timeout, f"processes of the job outlived it: {job_pids(proc)}"
+        time.sleep(0.02)
+    return time.monotonic() - t0
+
+
 MPI_ENV = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
            "OMPI_MCA_rmaps_base_oversubscribe": "1"}
 

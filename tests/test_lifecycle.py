@@ -15,7 +15,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import MPI_ENV, ROOT, mpirun, radsim_exe
+from conftest import MPI_ENV, ROOT, job_pids, mpirun, radsim_exe, wait_until_gone
 from radsim import config
 from radsim.dataset import reader
 from test_simulate import all_tiles
@@ -75,7 +75,9 @@ def test_chaos_kills_and_resumes_keep_every_completed_realisation(tmp_path):
     bound = 2 * (int(2.0 / (per_rank_s / 2)) + 2)
     out = tmp_path / "ds"
     rng = random.Random(20261201)
-    kinds = [("SIGKILL", "job"), ("SIGTERM", "job"), ("SIGINT", "job"), ("SIGKILL", "rank"), ("SIGTERM", "rank"),
+    # job: a scheduler (scancel, the time limit) signals every process of the job; terminal: Ctrl-C signals the
+    # foreground process group, mpirun's, and mpirun tells the ranks; rank: one rank is signalled
+    kinds = [("SIGKILL", "job"), ("SIGTERM", "job"), ("SIGINT", "terminal"), ("SIGKILL", "rank"), ("SIGTERM", "rank"),
              ("SIGINT", "job")] * 2
     rng.shuffle(kinds)
     record = []
@@ -93,12 +95,19 @@ def test_chaos_kills_and_resumes_keep_every_completed_realisation(tmp_path):
         time.sleep(rng.uniform(0.0, 0.4))
         sig = getattr(signal, sig_name)
         if target == "job":
-            os.killpg(proc.pid, sig)                         # Ctrl-C or a scheduler signals every process
+            for pid in job_pids(proc):
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+        elif target == "terminal":
+            os.killpg(proc.pid, sig)
         else:
             pids = rank_pids(proc)
             if pids:
                 os.kill(rng.choice(pids), sig)
         status = proc.wait(timeout=300)
+        wait_until_gone(proc)
         log = Path(proc.log_path).read_text()
         assert status != 0 and "dataset complete" not in log, log       # the kill hit a running job
         assert "Traceback" not in log and "Segmentation" not in log, log

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import MPI_ENV, TINY, mpirun, radsim_exe, toml_dumps
+from conftest import MPI_ENV, TINY, mpirun, radsim_exe, toml_dumps, wait_until_gone
 from radsim import config
 from radsim.run import pipeline
 from radsim.dataset import reader
@@ -165,6 +165,7 @@ def _start_and_kill(cfg_path, out, kill):
     kill(proc)
     proc.communicate(timeout=60)
     assert proc.returncode != 0
+    wait_until_gone(proc)        # the rank mpirun stopped may outlive it, holding the lock the resumed run needs
     return proc
 
 
@@ -254,6 +255,7 @@ def test_changed_config_is_refused_unless_force_new(one_rank, tmp_path):
     other = sim_config(tmp_path, "other.toml", run__seed=8)
     proc = simulate(other, tmp_path / "ds", 1, 2)
     assert "another configuration" in proc.stderr and "run.seed" in proc.stderr and "--force-new" in proc.stderr
+
     def shard_names(d):
         return sorted(p.name for p in (d / "shards").iterdir())
     assert shard_names(tmp_path / "ds") == shard_names(out)
