@@ -132,7 +132,8 @@
 #             transfer networks pointing-small (-42, -84) on pointing-fast (-42, -84); with WTERM=1
 #             pointing-small-84-w on pointing-fast-84-w; with PRIORS=1 pointing-small-wide on pointing-wide-84
 #             and pointing-small-xwide on pointing-xwide-126, and pointing-small-wide-mix on pointing-wide-84 with
-#             pointing-wide24-wsclean mixed in (radtrain fit --mix: both imagers' images of 24 of its skies);
+#             pointing-wide24-wsclean mixed in (radtrain fit --mix: both imagers' images of 24 of its skies),
+#             and both of these twice more with training seeds 2 and 3 (pointing-small-wide-s2, -mix-s2, ...);
 #             PART=wide: wide-small (seed-small) on wide-fast-42
 #   calibrate every run on calib-fast, the pointing networks on pointing-calib-random (pointing-small-84-w on
 #             pointing-calib-random-w) (-> RUN/calibration.json); with PRIORS=1 also pointing-small, -42 and -84
@@ -141,7 +142,9 @@
 #             RUN-conformal, a curved line and conformal intervals, and the last three as RUN-likelihood, with the count model's likelihood over
 #             the calibration skies' (S0, alpha) on top: radtrain calibrate --likelihood, and as
 #             RUN-likelihood-for-wsclean, calibrated for WSClean's images on pointing-calib-mid, -mid2 and -mid3
-#             with --imager-dataset pointing-calib-mid-wsclean, -mid2-wsclean and -mid3-wsclean); with PRIORS=1
+#             with --imager-dataset pointing-calib-mid-wsclean, -mid2-wsclean and -mid3-wsclean, as many of -mid2
+#             and -mid3 as both imagers have made); the seed 2 and 3 networks as RUN-likelihood and
+#             RUN-likelihood-for-wsclean alone; with PRIORS=1
 #             fast-small, -s2 and -s3 once more as RUN-drawn calibrated on calib-random-fast, every network as
 #             RUN-curved (a curved line, on its own calibration skies) and as RUN-conformal (a curved line and
 #             conformal intervals; the mosaic networks on calib-random-fast);
@@ -422,6 +425,14 @@ if wants train && part pointings; then
         # training images of 84 skies, 19 of them seen through both imagers
         [ -e "$OUT/pointing-wide24-wsclean/manifest.json" ] &&
             fit pointing-small-wide-mix $SMALL pointing-wide-84 --mix "$OUT/pointing-wide24-wsclean"
+        # both twice more (training seeds 2 and 3): two trainings of one network differed by as much as the mix
+        # changed the transfer, so it is compared over three seeds, and the three seeds' counts averaged
+        for seed in 2 3; do
+            fit "pointing-small-wide-s$seed" $SMALL pointing-wide-84 --set "train.seed=$seed"
+            [ -e "$OUT/pointing-wide24-wsclean/manifest.json" ] &&
+                fit "pointing-small-wide-mix-s$seed" $SMALL pointing-wide-84 --mix "$OUT/pointing-wide24-wsclean" \
+                    --set "train.seed=$seed"
+        done
     fi
 fi
 if wants train && part wide; then fit wide-small $SMALL wide-fast-42; fi
@@ -442,11 +453,17 @@ PRIOR_RUNS=(pointing-small-wide pointing-small-xwide)
                                     "${PRIOR_RUNS[@]/%/-likelihood}")
 # and the likelihood calibrated for WSClean's images from 72 of the calibration skies imaged again by WSClean
 # (RUN-likelihood-for-wsclean, on pointing-calib-mid, pointing-calib-mid2 and pointing-calib-mid3, --imager-dataset
-# pointing-calib-mid-wsclean, pointing-calib-mid2-wsclean and pointing-calib-mid3-wsclean): tested on WSClean's
-# images only
+# pointing-calib-mid-wsclean, pointing-calib-mid2-wsclean and pointing-calib-mid3-wsclean; 48 or 24 where -mid3 or
+# both have not been made by both imagers): tested on WSClean's images only
 IMAGER_RUNS=()
 [ "$PRIORS" = 1 ] && IMAGER_RUNS=("${PRIOR_RUNS[@]/%/-likelihood-for-wsclean}")
-part pointings || { POINTING_RUNS=(); CURVED_POINTING_RUNS=(); PRIOR_RUNS=(); IMAGER_RUNS=(); }
+# and pointing-small-wide and pointing-small-wide-mix of training seeds 2 and 3, read by both likelihoods alone
+SEED_RUNS=()
+[ "$PRIORS" = 1 ] && SEED_RUNS=(pointing-small-wide-s2 pointing-small-wide-s3 pointing-small-wide-mix-s2
+                                pointing-small-wide-mix-s3)
+POINTING_RUNS+=("${SEED_RUNS[@]/%/-likelihood}")
+IMAGER_RUNS+=("${SEED_RUNS[@]/%/-likelihood-for-wsclean}")
+part pointings || { POINTING_RUNS=(); CURVED_POINTING_RUNS=(); PRIOR_RUNS=(); IMAGER_RUNS=(); SEED_RUNS=(); }
 # PART=wide: the network trained on mosaics drawn from the wider prior, calibrated on mosaics drawn from it with a
 # straight line and normal intervals, and once more (RUN-conformal) with a curved line and conformal intervals, and
 # so on 96 (RUN-96-conformal: calib-mid-fast and calib-mid2-fast)
@@ -459,15 +476,27 @@ calibration_set() {   # the datasets a run is calibrated on (one or more)
         *-curved) calibration_set "${1%-curved}" ;;
         pointing-*-conformal) calibration_set "${1%-conformal}" ;;
         pointing-*-likelihood) calibration_set "${1%-likelihood}" ;;
-        pointing-*-likelihood-for-wsclean) echo "$(calibration_set "${1%-likelihood-for-wsclean}") pointing-calib-mid2 pointing-calib-mid3" ;;
+        pointing-*-likelihood-for-wsclean) echo "$(calibration_set "${1%-likelihood-for-wsclean}")$(more_pairs)" ;;
         *-conformal) echo calib-random-fast ;;
         *-union) echo calib-fast calib-random-fast ;;
         pointing-*-w) echo pointing-calib-random-w ;;
-        pointing-*-mid|pointing-*-wide|pointing-*-xwide|pointing-*-mix) echo pointing-calib-mid ;;
+        pointing-*-mid|pointing-*-wide|pointing-*-xwide|pointing-*-mix|pointing-*-wide-s*|pointing-*-mix-s*)
+            echo pointing-calib-mid ;;
         pointing-*) echo pointing-calib-random ;;
         *-drawn) echo calib-random-fast ;;
         *) echo calib-fast ;;
     esac
+}
+
+more_pairs() {   # the calibration sets beyond pointing-calib-mid made by both imagers (24 pairs each), if complete
+    local set
+    for set in pointing-calib-mid2 pointing-calib-mid3; do
+        complete "$set" && complete "$set-wsclean" && echo -n " $set"
+    done
+}
+
+complete() {   # dataset: whether its run has finished
+    grep -q '"status": "complete"' "$OUT/$1/manifest.json" 2>/dev/null
 }
 
 copy_network() {   # run copy: the same trained network, to be calibrated on other skies
@@ -483,6 +512,10 @@ if wants calibrate; then
         for run in "${CURVED_RUNS[@]}" "${CURVED_POINTING_RUNS[@]}"; do
             copy_network "$run" "$run-curved"
             copy_network "$run" "$run-conformal"
+        done
+        for run in "${SEED_RUNS[@]}"; do
+            copy_network "$run" "$run-likelihood"
+            copy_network "$run" "$run-likelihood-for-wsclean"
         done
         for run in "${PRIOR_RUNS[@]}"; do
             copy_network "$run" "$run-conformal"
@@ -505,10 +538,8 @@ if wants calibrate; then
         [[ "$run" == *-conformal || "$likelihood" = 1 ]] && { args+=(--conformal); how+=", conformal intervals"; }
         [ "$likelihood" = 1 ] && { args+=(--likelihood); how+=", the count model's likelihood"; }
         [[ "$run" == *-likelihood-for-wsclean ]] && {
-            for set in pointing-calib-mid-wsclean pointing-calib-mid2-wsclean pointing-calib-mid3-wsclean; do
-                args+=(--imager-dataset "$OUT/$set")
-            done
-            how+=" for WSClean's images"; }
+            for set in $calib; do args+=(--imager-dataset "$OUT/$set-wsclean"); done
+            how+=" for WSClean's images (their WSClean images: $((24 * $(wc -w <<< "$calib"))) pairs)"; }
         say "calibrate $run on $calib$how"
         radtrain calibrate "$OUT/$run" "${args[@]}" 2>&1 | tee "$OUT/$run-calibrate.log" | tail -14
     done

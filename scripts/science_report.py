@@ -161,6 +161,22 @@ RUNS += [(f"{run}-likelihood{key}", f"{run}-likelihood{how}", evaluation,
              ("-for-wsclean-mid24", "-for-wsclean", "eval-pointing-mid24-wsclean",
               " calibrated for WSClean's images (radtrain calibrate --likelihood --imager-dataset)", "WSClean",
               "pointing-test-mid24-wsclean"))]
+#: PRIORS=1: pointing-small-wide and pointing-small-wide-mix trained twice more (training seeds 2 and 3), read by
+#: the likelihood calibrated for the fast imager and for WSClean's images: two trainings of one network differed by
+#: as much as the mix changed the transfer, so the two are compared over three trainings each
+SEEDS = (2, 3)
+SEED_NETWORKS = [(f"{run}-s{seed}", f"{label}, training seed {seed}", train)
+                 for run, label, train in (WIDE, MIX) for seed in SEEDS]
+RUNS += [(f"{run}{suffix}{key}", f"{run}{suffix}", evaluation, f"{label}, the count model's likelihood{how}, on "
+          f"{what}", train, test)
+         for run, label, train in SEED_NETWORKS
+         for suffix, key, how, evaluation, what, test in (
+             ("-likelihood", "", " (radtrain calibrate --likelihood)", "eval-transfer-fast", "fast-imaged pointings",
+              "transfer-fast"),
+             ("-likelihood", "-wsclean", " (radtrain calibrate --likelihood)", "eval-transfer-wsclean",
+              "WSClean-imaged pointings", "transfer-wsclean"),
+             ("-likelihood-for-wsclean", "", " calibrated for WSClean's images (radtrain calibrate --likelihood "
+              "--imager-dataset)", "eval-transfer-wsclean", "WSClean-imaged pointings", "transfer-wsclean"))]
 #: the transfer sets pooled sky by sky: (skies, the key suffixes of transfer-*, transfer-24-* and transfer-24b-*)
 TRANSFER_PARTS = ((36, ("", "-24")), (60, ("", "-24", "-24b")))
 #: PRIORS=1: the likelihood runs on all 36 and all 60 transfer pointings (the 12 test pairs 3 and 5 times: transfer-*,
@@ -283,6 +299,23 @@ TRANSFER = [("seed-small, trained on EMU mosaics (seed-fast)", "transfer-fast", 
                   *[(f", all {n} test skies; WSClean = calibrated for WSClean's images", "-for-wsclean", f"-{n}")
                     for n, _ in TRANSFER_PARTS])]]
 
+#: the two networks trained with more than one seed, as the transfer rows name them
+SEED_LABELS = ((WIDE[0], "pointing-small-wide, 84 training skies drawn from the wider prior"),
+               (MIX[0], "pointing-small-wide-mix, pointing-small-wide's 84 training skies, 24 also imaged by WSClean"))
+TRANSFER += [(f"{label}, training seed {seed}, the count model's likelihood{how}", f"{run}-s{seed}-likelihood",
+              f"{run}-s{seed}-likelihood{wsclean}")
+             for run, label in SEED_LABELS for seed in SEEDS
+             for how, wsclean in (("", "-wsclean"),
+                                  ("; WSClean = calibrated for WSClean's images (calibration skies imaged again by it)",
+                                   "-for-wsclean"))]
+#: (network, its keys per training seed on fast-imaged pointings, on WSClean-imaged ones): transfer rows of the
+#: counts of the network's three trainings averaged sky by sky (an ensemble of them)
+SEED_AVERAGES = [(f"{label}, counts averaged over training seeds 1-3, the count model's likelihood{how}",
+                  tuple(f"{net}-likelihood" for net in (run, *[f"{run}-s{seed}" for seed in SEEDS])),
+                  tuple(f"{net}-likelihood{wsclean}" for net in (run, *[f"{run}-s{seed}" for seed in SEEDS])))
+                 for run, label in SEED_LABELS
+                 for how, wsclean in (("", "-wsclean"),
+                                      ("; WSClean = calibrated for WSClean's images", "-for-wsclean"))]
 #: (network, its keys on fast-imaged pointings, on WSClean-imaged ones): transfer rows over the test skies of
 #: several sets pooled sky by sky (the 12 test skies and the 24 more, both with the fast imager's w-term)
 POOLED = [("pointing-small, 84 training skies, all 36 test skies; fast = with the w-term",
@@ -677,10 +710,12 @@ def split_rows(runs: dict) -> list[str]:
 
 def transfer_pairs(runs: dict) -> list[tuple[str, dict, dict]]:
     """(network, metrics on fast-imaged skies, on the same skies imaged by WSClean): the TRANSFER pairs that ran,
-    then the POOLED ones."""
+    then the POOLED ones, then the SEED_AVERAGES."""
     pairs = [(what, runs[f]["m"], runs[w]["m"]) for what, f, w in TRANSFER if f in runs and w in runs]
-    return pairs + [(what, pooled([runs[k]["m"] for k in f]), pooled([runs[k]["m"] for k in w]))
-                    for what, f, w in POOLED if all(k in runs and runs[k]["m"].get("skies") for k in f + w)]
+    pairs += [(what, pooled([runs[k]["m"] for k in f]), pooled([runs[k]["m"] for k in w]))
+              for what, f, w in POOLED if all(k in runs and runs[k]["m"].get("skies") for k in f + w)]
+    return pairs + [(what, averaged([runs[k]["m"] for k in f]), averaged([runs[k]["m"] for k in w]))
+                    for what, f, w in SEED_AVERAGES if all(k in runs and runs[k]["m"].get("skies") for k in f + w)]
 
 
 def transfer_rows(runs: dict) -> list[str]:
@@ -718,6 +753,12 @@ def pooled(ms: list[dict]) -> dict:
             "n_calibration_skies": ms[0].get("per_sky_intervals", {}).get("n_calibration_skies"),
             "n_skies": len(skies), **{level: {"per_bin": sky_hits(out, level).mean(axis=0).tolist()}
                                       for level in ("68", "95")}}
+    return _sky_dy(out, true)
+
+
+def _sky_dy(out: dict, true: np.ndarray) -> dict:
+    """``out`` with its per-sky dy statistics (network's and calibrated counts) computed from its ``skies``."""
+    skies = out["skies"]
     for key, field in (("per_sky", "pred"), ("per_sky_corrected", "pred_corrected")):
         if all(field in s for s in skies):
             dy = residual_dy(np.array([s[field] for s in skies], dtype=float), true)
@@ -725,6 +766,27 @@ def pooled(ms: list[dict]) -> dict:
         else:
             out.pop(key, None)
     return out
+
+
+def averaged(ms: list[dict]) -> dict:
+    """Several networks' evaluations of the same skies (e.g. one network's trainings with other seeds) as one: per
+    sky the mean of their network counts and of their calibrated counts, and the per-sky dy statistics of those.
+    Their intervals are not averaged (an average of intervals is no interval), so it has none."""
+    by_id = [{s["id"]: s for s in m["skies"]} for m in ms]
+    if any(set(b) != set(by_id[0]) for b in by_id):
+        raise ValueError("averaged: the evaluations are not of the same skies")
+    skies = []
+    for i in sorted(by_id[0]):
+        sky = {k: by_id[0][i][k] for k in ("id", "modifier", "n_tiles", "true") if k in by_id[0][i]}
+        if any(b[i]["true"] != sky["true"] for b in by_id):
+            raise ValueError(f"averaged: sky {i} has other true counts in another evaluation")
+        for field in ("pred", "pred_corrected"):
+            if all(field in b[i] for b in by_id):
+                sky[field] = np.mean([b[i][field] for b in by_id], axis=0).tolist()
+        skies.append(sky)
+    out = {**ms[0], "skies": skies, "n_skies": len(skies), "residual_correlation": None, "seconds": None}
+    out.pop("per_sky_intervals", None)
+    return _sky_dy(out, np.array([s["true"] for s in skies], dtype=float))
 
 
 def within_100x(m: dict) -> np.ndarray:
@@ -957,7 +1019,9 @@ def generate(study: Path, images: Path, prefix: str = "results") -> str:
                      "the training skies as fast-imaged pointings and calibrated on the calibration skies as "
                      "pointings, so that only the imager changes. The goal: WSClean's |mean dy| no more than 1.5x "
                      "the fast imager's in every bin. Rows 'all 36 test skies' take the 12 test skies and the 24 "
-                     "more together, sky by sky.", transfer_rows(runs))
+                     "more together, sky by sky; rows 'averaged over training seeds 1-3' the mean, sky by sky, of "
+                     "the counts of one network's three trainings (the same config and data, training seeds 1, 2 "
+                     "and 3), each read by its own calibration.", transfer_rows(runs))
     lines += section("How far the imagers differ for the networks",
                      "Per test sky, the dy a network reads from WSClean's image minus the dy it reads from the fast "
                      "imager's image of the same sky; mean +- standard error over the skies. A shift within about two "

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EDGES = np.geomspace(1e-7, 1e-5, 11)
@@ -196,6 +197,62 @@ def test_report_reads_the_network_trained_on_both_imagers_as_the_fast_trained_on
         "| pointing-small-wide-mix, pointing-small-wide's 84 training skies, 24 also imaged by WSClean, the count "
         "model's likelihood | calibrated |")))
     assert rows[mixed + 2] == "| | | ratio WSClean / fast | " + " | ".join(["1.25"] * 10) + " | 10 of 10 |"
+
+
+def test_report_averages_a_networks_training_seeds_sky_by_sky(tmp_path):
+    """pointing-small-wide and its trainings with seeds 2 and 3 (RUN-s2, RUN-s3), each read by its own likelihood
+    calibrations: a transfer row per training, and one of the three trainings' counts averaged sky by sky, whose
+    |mean dy| is that of the mean counts (errors of opposite sign cancel), not the mean of the |mean dy|s."""
+    study = tmp_path / "study"
+    true = [[100.0] * 10, [300.0] * 10]
+
+    def evaluation(run, name, dys):
+        m = metrics([float(np.mean(dys))] * 10, skies=2)
+        m["skies"] = [{"id": i, "true": t, "pred": t, "pred_corrected": [x + dy * np.mean(t) for x in t],
+                       "pred_lo68": t, "pred_hi68": t} for i, (t, dy) in enumerate(zip(true, dys))]
+        m["per_sky_corrected"] = {"dy": {"mean": [float(np.mean(dys))] * 10, "std": [0.0] * 10}}
+        (study / run / name).mkdir(parents=True)
+        (study / run / name / "metrics.json").write_text(json.dumps(m))
+
+    # calibrated dy of the two skies, per training: fast, WSClean by the fast calibration, WSClean by its own
+    seeds = {"": ((0.03, 0.03), (0.06, 0.06), (0.0, 0.06)), "-s2": ((-0.03, -0.03), (0.0, 0.0), (0.0, 0.0)),
+             "-s3": ((0.03, 0.03), (0.0, 0.0), (0.03, -0.03))}
+    for seed, (fast, wsclean, imager) in seeds.items():
+        run = f"pointing-small-wide{seed}"
+        evaluation(f"{run}-likelihood", "eval-transfer-fast", fast)
+        evaluation(f"{run}-likelihood", "eval-transfer-wsclean", wsclean)
+        evaluation(f"{run}-likelihood-for-wsclean", "eval-transfer-wsclean", imager)
+    module = report_module()
+    runs = module.load(study)
+    assert runs["pointing-small-wide-s2-likelihood-wsclean"]["test"] == "transfer-wsclean"
+    assert "training seed 3" in runs["pointing-small-wide-s3-likelihood-for-wsclean"]["label"]
+    rows = module.transfer_rows(runs)
+
+    def row(start):
+        first = rows.index(next(r for r in rows if r.startswith(start)))
+        return rows[first:first + 3]
+
+    seed2 = row("| pointing-small-wide, 84 training skies drawn from the wider prior, training seed 2, the count "
+                "model's likelihood | calibrated |")
+    assert seed2[0].endswith("| " + " | ".join(["0.030"] * 10) + " | |")
+    mean = row("| pointing-small-wide, 84 training skies drawn from the wider prior, counts averaged over training "
+               "seeds 1-3, the count model's likelihood | calibrated |")
+    assert mean[0].endswith("| " + " | ".join(["0.010"] * 10) + " | |")      # (0.03 - 0.03 + 0.03) / 3
+    assert mean[1].endswith("| " + " | ".join(["0.020"] * 10) + " | |")      # (0.06 + 0 + 0) / 3
+    assert mean[2].endswith(" | 0 of 10 |")
+    imager = row("| pointing-small-wide, 84 training skies drawn from the wider prior, counts averaged over training "
+                 "seeds 1-3, the count model's likelihood; WSClean = calibrated for WSClean's images | calibrated |")
+    assert imager[1].endswith("| " + " | ".join(["0.010"] * 10) + " | |")    # skies: 0.01 and 0.01
+    assert imager[2].endswith(" | 10 of 10 |")
+    # the averaged skies keep no intervals, and the shift rows take them sky by sky
+    pair = ("pointing-small-wide-likelihood", "pointing-small-wide-s2-likelihood")
+    averaged = module.averaged([runs[k]["m"] for k in pair])
+    assert "per_sky_intervals" not in averaged and "pred_lo68" not in averaged["skies"][0]
+    assert any("counts averaged over training seeds 1-3" in r for r in module.shift_rows(runs))
+    other = json.loads(json.dumps(runs["pointing-small-wide-s2-likelihood"]["m"]))
+    other["skies"][1]["id"] = 7
+    with pytest.raises(ValueError, match="not of the same skies"):
+        module.averaged([runs["pointing-small-wide-likelihood"]["m"], other])
 
 
 def test_report_shift_between_imagers_per_sky(tmp_path):
