@@ -73,7 +73,9 @@
 #             2026-12-04 (early stopping after 12 epochs of 28-35 s), 5.6 min on 2026-12-05 (early stopping after
 #             28 epochs of 10-11 s); pointing-small-xwide 23.4 min (30 epochs of 42-48 s, 150-165 tiles/s);
 #             pointing-small-wide-mix 16 min beside other work (early stopping after 22 epochs of 35-73 s),
-#             6.6 min alone (30 epochs of 12 s, 480-500 tiles/s)
+#             6.6 min alone (30 epochs of 12 s, 480-500 tiles/s);
+#             its and pointing-small-wide's trainings with seeds 2 and 3 3.4-3.9 min each beside the test suite
+#             (17-23 epochs of 7-16 s)
 #   calibrate, evaluate  well under a minute per run and dataset (calibrate on 96 or 120 mosaics 1.2-1.5 min);
 #             PRIORS=1 calibrate + evaluate of the whole mosaics part 50 min, of the pointings part 28 min
 #   pofd      the P(D) fit of the 12 test mosaics, 4.1 min (20 s per sky)
