@@ -1,6 +1,7 @@
 """What happens to `radsim simulate` in a job's life on a cluster, with real processes: kills at random moments
 (SIGKILL, SIGTERM, SIGINT; one rank or the whole job) resumed again and again, a second job on the same dataset,
 a full disk, a resumed dataset made by other software versions, a dataset moved to another directory."""
+import contextlib
 import json
 import os
 import random
@@ -96,10 +97,8 @@ def test_chaos_kills_and_resumes_keep_every_completed_realisation(tmp_path):
         sig = getattr(signal, sig_name)
         if target == "job":
             for pid in job_pids(proc):
-                try:
+                with contextlib.suppress(ProcessLookupError):     # gone since it was listed
                     os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
         elif target == "terminal":
             os.killpg(proc.pid, sig)
         else:
