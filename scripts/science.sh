@@ -157,8 +157,8 @@
 #             transfer-fast-w (WTERM=1) and transfer-wsclean; the flat-sky pointing networks also on
 #             pointing-test-fast (eval-pointing-test) and pointing-test-random (eval-pointing-random); the
 #             RUN-likelihood-for-wsclean runs on transfer-wsclean (and transfer-24-wsclean, -24b-wsclean) and
-#             pointing-test-mid24-wsclean (eval-pointing-mid24-wsclean) alone, RUN-likelihood also on
-#             pointing-test-mid24 (eval-pointing-mid24); the
+#             pointing-test-mid24-wsclean (eval-pointing-mid24-wsclean) alone, RUN-likelihood (all three training
+#             seeds) also on pointing-test-mid24 (eval-pointing-mid24); the
 #             networks calibrated on pointing-calib-mid on pointing-test-mid instead of pointing-test-random;
 #             PART=wide: wide-small, wide-small-conformal and wide-small-96-conformal on test-fast,
 #             test-24-fast, test-mid-fast (eval-test-mid) and test-mid2-fast (eval-test-mid2)
@@ -576,7 +576,8 @@ if wants evaluate; then
         [ -e "$OUT/pointing-test-mid24-wsclean/manifest.json" ] && [ -e "$OUT/$run/best.weights.h5" ] &&
             evaluate "$run" pointing-test-mid24-wsclean eval-pointing-mid24-wsclean
     done
-    for run in "${PRIOR_RUNS[@]/%/-likelihood}"; do      # and the fast calibration on the same skies' fast images
+    # and the fast calibration on the same skies' fast images
+    for run in "${PRIOR_RUNS[@]/%/-likelihood}" "${SEED_RUNS[@]/%/-likelihood}"; do
         [ -e "$OUT/pointing-test-mid24/manifest.json" ] && [ -e "$OUT/$run/best.weights.h5" ] &&
             evaluate "$run" pointing-test-mid24 eval-pointing-mid24
     done

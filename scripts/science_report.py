@@ -176,7 +176,18 @@ RUNS += [(f"{run}{suffix}{key}", f"{run}{suffix}", evaluation, f"{label}, the co
              ("-likelihood", "-wsclean", " (radtrain calibrate --likelihood)", "eval-transfer-wsclean",
               "WSClean-imaged pointings", "transfer-wsclean"),
              ("-likelihood-for-wsclean", "", " calibrated for WSClean's images (radtrain calibrate --likelihood "
-              "--imager-dataset)", "eval-transfer-wsclean", "WSClean-imaged pointings", "transfer-wsclean"))]
+              "--imager-dataset)", "eval-transfer-wsclean", "WSClean-imaged pointings", "transfer-wsclean"),
+             # the 24 more transfer skies, and the 24 test skies of shapes drawn from the calibration skies' prior
+             ("-likelihood", "-24", " (radtrain calibrate --likelihood)", "eval-transfer-24-fast",
+              "24 more fast-imaged pointings", "transfer-24-fast"),
+             ("-likelihood-for-wsclean", "-24", " calibrated for WSClean's images (radtrain calibrate --likelihood "
+              "--imager-dataset)", "eval-transfer-24-wsclean", "24 more WSClean-imaged pointings",
+              "transfer-24-wsclean"),
+             ("-likelihood", "-mid24", " (radtrain calibrate --likelihood)", "eval-pointing-mid24",
+              "24 fast-imaged pointings of shapes drawn from the wider prior", "pointing-test-mid24"),
+             ("-likelihood-for-wsclean", "-mid24", " calibrated for WSClean's images (radtrain calibrate "
+              "--likelihood --imager-dataset)", "eval-pointing-mid24-wsclean",
+              "24 WSClean-imaged pointings of shapes drawn from the wider prior", "pointing-test-mid24-wsclean"))]
 #: the transfer sets pooled sky by sky: (skies, the key suffixes of transfer-*, transfer-24-* and transfer-24b-*)
 TRANSFER_PARTS = ((36, ("", "-24")), (60, ("", "-24", "-24b")))
 #: PRIORS=1: the likelihood runs on all 36 and all 60 transfer pointings (the 12 test pairs 3 and 5 times: transfer-*,
@@ -302,20 +313,30 @@ TRANSFER = [("seed-small, trained on EMU mosaics (seed-fast)", "transfer-fast", 
 #: the two networks trained with more than one seed, as the transfer rows name them
 SEED_LABELS = ((WIDE[0], "pointing-small-wide, 84 training skies drawn from the wider prior"),
                (MIX[0], "pointing-small-wide-mix, pointing-small-wide's 84 training skies, 24 also imaged by WSClean"))
-TRANSFER += [(f"{label}, training seed {seed}, the count model's likelihood{how}", f"{run}-s{seed}-likelihood",
-              f"{run}-s{seed}-likelihood{wsclean}")
+TRANSFER += [(f"{label}, training seed {seed}, the count model's likelihood{how}", f"{run}-s{seed}-likelihood{test}",
+              f"{run}-s{seed}-likelihood{wsclean}{test}")
              for run, label in SEED_LABELS for seed in SEEDS
-             for how, wsclean in (("", "-wsclean"),
-                                  ("; WSClean = calibrated for WSClean's images (calibration skies imaged again by it)",
-                                   "-for-wsclean"))]
-#: (network, its keys per training seed on fast-imaged pointings, on WSClean-imaged ones): transfer rows of the
-#: counts of the network's three trainings averaged sky by sky (an ensemble of them)
+             for how, wsclean, test in (
+                 ("", "-wsclean", ""),
+                 ("; WSClean = calibrated for WSClean's images (calibration skies imaged again by it)", "-for-wsclean",
+                  ""),
+                 (", 24 test skies of drawn shapes; WSClean = calibrated for WSClean's images", "-for-wsclean",
+                  "-mid24"))]
+#: (network, per training seed the keys of its evaluations on fast-imaged pointings, pooled sky by sky, and on
+#: WSClean-imaged ones): transfer rows of the counts of the network's three trainings averaged sky by sky (an
+#: ensemble of them), on the 12 transfer skies, on all 36 (the 12 and the 24 more) and on the 24 of drawn shapes
 SEED_AVERAGES = [(f"{label}, counts averaged over training seeds 1-3, the count model's likelihood{how}",
-                  tuple(f"{net}-likelihood" for net in (run, *[f"{run}-s{seed}" for seed in SEEDS])),
-                  tuple(f"{net}-likelihood{wsclean}" for net in (run, *[f"{run}-s{seed}" for seed in SEEDS])))
+                  tuple(tuple(f"{net}-likelihood{part}" for part in parts)
+                        for net in (run, *[f"{run}-s{seed}" for seed in SEEDS])),
+                  tuple(tuple(f"{net}-likelihood{wsclean}{part}" for part in parts)
+                        for net in (run, *[f"{run}-s{seed}" for seed in SEEDS])))
                  for run, label in SEED_LABELS
-                 for how, wsclean in (("", "-wsclean"),
-                                      ("; WSClean = calibrated for WSClean's images", "-for-wsclean"))]
+                 for how, wsclean, parts in (
+                     ("", "-wsclean", ("",)),
+                     ("; WSClean = calibrated for WSClean's images", "-for-wsclean", ("",)),
+                     ("; WSClean = calibrated for WSClean's images, all 36 test skies", "-for-wsclean", ("", "-24")),
+                     ("; WSClean = calibrated for WSClean's images, 24 test skies of drawn shapes", "-for-wsclean",
+                      ("-mid24",)))]
 #: (network, its keys on fast-imaged pointings, on WSClean-imaged ones): transfer rows over the test skies of
 #: several sets pooled sky by sky (the 12 test skies and the 24 more, both with the fast imager's w-term)
 POOLED = [("pointing-small, 84 training skies, all 36 test skies; fast = with the w-term",
@@ -328,7 +349,12 @@ POOLED = [("pointing-small, 84 training skies, all 36 test skies; fast = with th
            "w-term", (f"{WIDE[0]}-fastw", f"{WIDE[0]}-24-fastw"), (f"{WIDE[0]}-wsclean", f"{WIDE[0]}-24-wsclean")),
           ("pointing-small, 84 training skies, curved calibration line, all 36 test skies; fast = with the w-term",
            ("pointing-small-84-curved-fastw", "pointing-small-84-curved-24-fastw"),
-           ("pointing-small-84-curved-wsclean", "pointing-small-84-curved-24-wsclean"))]
+           ("pointing-small-84-curved-wsclean", "pointing-small-84-curved-24-wsclean")),
+          # each training of the two networks trained with three seeds, on all 36 transfer skies
+          *[(f"{label}, training seed {seed}, the count model's likelihood, all 36 test skies; WSClean = calibrated "
+             "for WSClean's images", (f"{run}-s{seed}-likelihood", f"{run}-s{seed}-likelihood-24"),
+             (f"{run}-s{seed}-likelihood-for-wsclean", f"{run}-s{seed}-likelihood-for-wsclean-24"))
+            for run, label in SEED_LABELS for seed in SEEDS]]
 
 
 def calibration_sets(run_dir: Path) -> list[str]:
@@ -714,8 +740,10 @@ def transfer_pairs(runs: dict) -> list[tuple[str, dict, dict]]:
     pairs = [(what, runs[f]["m"], runs[w]["m"]) for what, f, w in TRANSFER if f in runs and w in runs]
     pairs += [(what, pooled([runs[k]["m"] for k in f]), pooled([runs[k]["m"] for k in w]))
               for what, f, w in POOLED if all(k in runs and runs[k]["m"].get("skies") for k in f + w)]
-    return pairs + [(what, averaged([runs[k]["m"] for k in f]), averaged([runs[k]["m"] for k in w]))
-                    for what, f, w in SEED_AVERAGES if all(k in runs and runs[k]["m"].get("skies") for k in f + w)]
+    def seeds(keys):        # per training, its evaluations pooled; then the trainings averaged
+        return averaged([pooled([runs[k]["m"] for k in parts]) for parts in keys])
+    return pairs + [(what, seeds(f), seeds(w)) for what, f, w in SEED_AVERAGES
+                    if all(k in runs and runs[k]["m"].get("skies") for parts in f + w for k in parts)]
 
 
 def transfer_rows(runs: dict) -> list[str]:
