@@ -740,6 +740,7 @@ def transfer_pairs(runs: dict) -> list[tuple[str, dict, dict]]:
     pairs = [(what, runs[f]["m"], runs[w]["m"]) for what, f, w in TRANSFER if f in runs and w in runs]
     pairs += [(what, pooled([runs[k]["m"] for k in f]), pooled([runs[k]["m"] for k in w]))
               for what, f, w in POOLED if all(k in runs and runs[k]["m"].get("skies") for k in f + w)]
+
     def seeds(keys):        # per training, its evaluations pooled; then the trainings averaged
         return averaged([pooled([runs[k]["m"] for k in parts]) for parts in keys])
     return pairs + [(what, seeds(f), seeds(w)) for what, f, w in SEED_AVERAGES
