@@ -120,8 +120,9 @@
 #             and transfer-24-fast, transfer-24-wsclean, transfer-24b-fast and transfer-24b-wsclean: the 12 test
 #             pairs twice and twice more (seeds 2306165, 2306181), flat-sky fast and by WSClean, and
 #             pointing-test-mid24 and pointing-test-mid24-wsclean: the first 24 of pointing-test-mid's skies, fast
-#             and by WSClean, and pointing-wide24-wsclean: the first 24 of pointing-wide-84's training skies imaged
-#             again by WSClean;
+#             and by WSClean, pointing-test-mid24b and pointing-test-mid24b-wsclean: 24 more test skies of shapes
+#             drawn from that prior (seed 2306190), fast and by WSClean, and pointing-wide24-wsclean: the first 24
+#             of pointing-wide-84's training skies imaged again by WSClean;
 #             PART=wide: wide-fast-42, calib-mid-fast and test-mid-fast: 42 EMU mosaics drawn from that wider
 #             prior to train on (34 train, 8 validate), 48 + 48 to calibrate on (calib-mid-fast, calib-mid2-fast)
 #             and 48 + 48 to test on (test-mid-fast, test-mid2-fast), and test-fast and test-24-fast (the fixed
@@ -158,8 +159,9 @@
 #             transfer-fast-w (WTERM=1) and transfer-wsclean; the flat-sky pointing networks also on
 #             pointing-test-fast (eval-pointing-test) and pointing-test-random (eval-pointing-random); the
 #             RUN-likelihood-for-wsclean runs on transfer-wsclean (and transfer-24-wsclean, -24b-wsclean) and
-#             pointing-test-mid24-wsclean (eval-pointing-mid24-wsclean) alone, RUN-likelihood (all three training
-#             seeds) also on pointing-test-mid24 (eval-pointing-mid24); the
+#             pointing-test-mid24-wsclean and -mid24b-wsclean (eval-pointing-mid24-wsclean, -mid24b-wsclean)
+#             alone, RUN-likelihood (all three training seeds) also on pointing-test-mid24 and -mid24b
+#             (eval-pointing-mid24, -mid24b); the
 #             networks calibrated on pointing-calib-mid on pointing-test-mid instead of pointing-test-random;
 #             PART=wide: wide-small, wide-small-conformal and wide-small-96-conformal on test-fast,
 #             test-24-fast, test-mid-fast (eval-test-mid) and test-mid2-fast (eval-test-mid2)
@@ -359,6 +361,12 @@ if wants simulate && part pointings; then
             --set run.seed=2306168
         simulate pointing-test-mid24-wsclean configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=24 \
             --set run.seed=2306168 --set 'imaging.backend="wsclean"'
+        # and 24 more such test skies (a seed of their own): the transfer on 48 independent shapes, where 24 measure a
+        # bin's mean dy only to 0.004-0.12
+        simulate pointing-test-mid24b configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=24 \
+            --set run.seed=2306190
+        simulate pointing-test-mid24b-wsclean configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=24 \
+            --set run.seed=2306190 --set 'imaging.backend="wsclean"'
         # calibration and coverage skies from a wider prior: do the intervals then hold for the fixed test pairs,
         # most of which sit at the edge of the training box, and at the new prior's own edges?
         simulate pointing-calib-mid configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=96 \
@@ -574,13 +582,17 @@ if wants evaluate; then
             [ -e "$OUT/transfer-$imager/manifest.json" ] && [ -e "$OUT/$run/best.weights.h5" ] &&
                 evaluate "$run" "transfer-$imager" "eval-transfer-$imager"
         done
-        [ -e "$OUT/pointing-test-mid24-wsclean/manifest.json" ] && [ -e "$OUT/$run/best.weights.h5" ] &&
-            evaluate "$run" pointing-test-mid24-wsclean eval-pointing-mid24-wsclean
+        for set in mid24 mid24b; do
+            [ -e "$OUT/pointing-test-$set-wsclean/manifest.json" ] && [ -e "$OUT/$run/best.weights.h5" ] &&
+                evaluate "$run" "pointing-test-$set-wsclean" "eval-pointing-$set-wsclean"
+        done
     done
     # and the fast calibration on the same skies' fast images
     for run in "${PRIOR_RUNS[@]/%/-likelihood}" "${SEED_RUNS[@]/%/-likelihood}"; do
-        [ -e "$OUT/pointing-test-mid24/manifest.json" ] && [ -e "$OUT/$run/best.weights.h5" ] &&
-            evaluate "$run" pointing-test-mid24 eval-pointing-mid24
+        for set in mid24 mid24b; do
+            [ -e "$OUT/pointing-test-$set/manifest.json" ] && [ -e "$OUT/$run/best.weights.h5" ] &&
+                evaluate "$run" "pointing-test-$set" "eval-pointing-$set"
+        done
     done
     for run in "${POINTING_RUNS[@]}"; do
         [[ "$run" == *-w ]] && continue     # the test sets below are imaged without the w-term
