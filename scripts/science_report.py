@@ -150,7 +150,8 @@ RUNS += [(f"{run}-likelihood{key}", f"{run}-likelihood", evaluation,
              ("-24", "eval-transfer-24-fast", "24 more fast-imaged pointings", "transfer-24-fast"),
              ("-24b", "eval-transfer-24b-fast", "24 more fast-imaged pointings again", "transfer-24b-fast"))]
 #: PRIORS=1: both likelihoods on the first 24 of pointing-test-mid's skies (shapes drawn from the calibration
-#: skies' prior), imaged by the fast imager and again by WSClean (pointing-test-mid24, -wsclean)
+#: skies' prior), imaged by the fast imager and again by WSClean (pointing-test-mid24, -wsclean), and 24 more
+#: (pointing-test-mid24b, -wsclean)
 RUNS += [(f"{run}-likelihood{key}", f"{run}-likelihood{how}", evaluation,
           f"{label}, the count model's likelihood{what}, on 24 {imager}-imaged pointings of shapes drawn from the "
           "wider prior", train, test)
@@ -160,7 +161,12 @@ RUNS += [(f"{run}-likelihood{key}", f"{run}-likelihood{how}", evaluation,
               "pointing-test-mid24"),
              ("-for-wsclean-mid24", "-for-wsclean", "eval-pointing-mid24-wsclean",
               " calibrated for WSClean's images (radtrain calibrate --likelihood --imager-dataset)", "WSClean",
-              "pointing-test-mid24-wsclean"))]
+              "pointing-test-mid24-wsclean"),
+             ("-mid24b", "", "eval-pointing-mid24b", " (radtrain calibrate --likelihood)", "more fast",
+              "pointing-test-mid24b"),
+             ("-for-wsclean-mid24b", "-for-wsclean", "eval-pointing-mid24b-wsclean",
+              " calibrated for WSClean's images (radtrain calibrate --likelihood --imager-dataset)", "more WSClean",
+              "pointing-test-mid24b-wsclean"))]
 #: PRIORS=1: pointing-small-wide and pointing-small-wide-mix trained twice more (training seeds 2 and 3), read by
 #: the likelihood calibrated for the fast imager and for WSClean's images: two trainings of one network differed by
 #: as much as the mix changed the transfer, so the two are compared over three trainings each
@@ -187,7 +193,13 @@ RUNS += [(f"{run}{suffix}{key}", f"{run}{suffix}", evaluation, f"{label}, the co
               "24 fast-imaged pointings of shapes drawn from the wider prior", "pointing-test-mid24"),
              ("-likelihood-for-wsclean", "-mid24", " calibrated for WSClean's images (radtrain calibrate "
               "--likelihood --imager-dataset)", "eval-pointing-mid24-wsclean",
-              "24 WSClean-imaged pointings of shapes drawn from the wider prior", "pointing-test-mid24-wsclean"))]
+              "24 WSClean-imaged pointings of shapes drawn from the wider prior", "pointing-test-mid24-wsclean"),
+             ("-likelihood", "-mid24b", " (radtrain calibrate --likelihood)", "eval-pointing-mid24b",
+              "24 more fast-imaged pointings of shapes drawn from the wider prior", "pointing-test-mid24b"),
+             ("-likelihood-for-wsclean", "-mid24b", " calibrated for WSClean's images (radtrain calibrate "
+              "--likelihood --imager-dataset)", "eval-pointing-mid24b-wsclean",
+              "24 more WSClean-imaged pointings of shapes drawn from the wider prior",
+              "pointing-test-mid24b-wsclean"))]
 #: the transfer sets pooled sky by sky: (skies, the key suffixes of transfer-*, transfer-24-* and transfer-24b-*)
 TRANSFER_PARTS = ((36, ("", "-24")), (60, ("", "-24", "-24b")))
 #: PRIORS=1: the likelihood runs on all 36 and all 60 transfer pointings (the 12 test pairs 3 and 5 times: transfer-*,
@@ -336,7 +348,9 @@ SEED_AVERAGES = [(f"{label}, counts averaged over training seeds 1-3, the count 
                      ("; WSClean = calibrated for WSClean's images", "-for-wsclean", ("",)),
                      ("; WSClean = calibrated for WSClean's images, all 36 test skies", "-for-wsclean", ("", "-24")),
                      ("; WSClean = calibrated for WSClean's images, 24 test skies of drawn shapes", "-for-wsclean",
-                      ("-mid24",)))]
+                      ("-mid24",)),
+                     ("; WSClean = calibrated for WSClean's images, 48 test skies of drawn shapes", "-for-wsclean",
+                      ("-mid24", "-mid24b")))]
 #: (network, its keys on fast-imaged pointings, on WSClean-imaged ones): transfer rows over the test skies of
 #: several sets pooled sky by sky (the 12 test skies and the 24 more, both with the fast imager's w-term)
 POOLED = [("pointing-small, 84 training skies, all 36 test skies; fast = with the w-term",
@@ -350,11 +364,17 @@ POOLED = [("pointing-small, 84 training skies, all 36 test skies; fast = with th
           ("pointing-small, 84 training skies, curved calibration line, all 36 test skies; fast = with the w-term",
            ("pointing-small-84-curved-fastw", "pointing-small-84-curved-24-fastw"),
            ("pointing-small-84-curved-wsclean", "pointing-small-84-curved-24-wsclean")),
-          # each training of the two networks trained with three seeds, on all 36 transfer skies
+          # each training of the two networks trained with three seeds, on all 36 transfer skies and on the 48 of
+          # drawn shapes
           *[(f"{label}, training seed {seed}, the count model's likelihood, all 36 test skies; WSClean = calibrated "
              "for WSClean's images", (f"{run}-s{seed}-likelihood", f"{run}-s{seed}-likelihood-24"),
              (f"{run}-s{seed}-likelihood-for-wsclean", f"{run}-s{seed}-likelihood-for-wsclean-24"))
-            for run, label in SEED_LABELS for seed in SEEDS]]
+            for run, label in SEED_LABELS for seed in SEEDS],
+          *[(f"{label}{', training seed ' + str(seed) if seed > 1 else ''}, the count model's likelihood, 48 test "
+             "skies of drawn shapes; WSClean = calibrated for WSClean's images",
+             tuple(f"{net}-likelihood{part}" for part in ("-mid24", "-mid24b")),
+             tuple(f"{net}-likelihood-for-wsclean{part}" for part in ("-mid24", "-mid24b")))
+            for run, label in SEED_LABELS for seed in (1, *SEEDS) for net in [run if seed == 1 else f"{run}-s{seed}"]]]
 
 
 def calibration_sets(run_dir: Path) -> list[str]:
