@@ -49,7 +49,8 @@
 #             44 s and pointing-calib-mid3-wsclean 40.5 min; transfer-24-fast 77 s and transfer-24-wsclean 55.1 min
 #             (beside the test suite); on 2026-12-05 transfer-24b-fast 37 s and transfer-24b-wsclean 35.9 min,
 #             pointing-test-mid24 41 s and pointing-test-mid24-wsclean 52.0 min (beside the test suite; remade
-#             later in 26.6 min, and pointing-calib-mid3 24 s and -mid3-wsclean 35.8 min beside the test suite),
+#             later in 26.6 min, and pointing-calib-mid3 24 s and -mid3-wsclean 35.8 min beside the test suite;
+#             pointing-test-mid24b 17 s and pointing-test-mid24b-wsclean 24.5 min, nothing else running),
 #             pointing-wide24-wsclean 43.3 min (beside the test suite); rerun on a new machine of the same kind
 #             (nothing else running): transfer-wsclean 11.7 min, pointing-wide24-wsclean 23.2 min (116 s per sky on
 #             one core), pointing-calib-mid-wsclean on 1 rank beside training and another 1-rank simulation
