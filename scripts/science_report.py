@@ -336,7 +336,8 @@ TRANSFER += [(f"{label}, training seed {seed}, the count model's likelihood{how}
                   "-mid24"))]
 #: (network, per training seed the keys of its evaluations on fast-imaged pointings, pooled sky by sky, and on
 #: WSClean-imaged ones): transfer rows of the counts of the network's three trainings averaged sky by sky (an
-#: ensemble of them), on the 12 transfer skies, on all 36 (the 12 and the 24 more) and on the 24 of drawn shapes
+#: ensemble of them), on the 12 transfer skies, on all 36 (the 12 and the 24 more), and on the 24 and all 48 of
+#: drawn shapes
 SEED_AVERAGES = [(f"{label}, counts averaged over training seeds 1-3, the count model's likelihood{how}",
                   tuple(tuple(f"{net}-likelihood{part}" for part in parts)
                         for net in (run, *[f"{run}-s{seed}" for seed in SEEDS])),
