@@ -152,54 +152,50 @@ RUNS += [(f"{run}-likelihood{key}", f"{run}-likelihood", evaluation,
 #: PRIORS=1: both likelihoods on the first 24 of pointing-test-mid's skies (shapes drawn from the calibration
 #: skies' prior), imaged by the fast imager and again by WSClean (pointing-test-mid24, -wsclean), and 24 more
 #: (pointing-test-mid24b, -wsclean)
-RUNS += [(f"{run}-likelihood{key}", f"{run}-likelihood{how}", evaluation,
-          f"{label}, the count model's likelihood{what}, on 24 {imager}-imaged pointings of shapes drawn from the "
-          "wider prior", train, test)
-         for run, label, train in (WIDE, XWIDE, MIX)
-         for key, how, evaluation, what, imager, test in (
-             ("-mid24", "", "eval-pointing-mid24", " (radtrain calibrate --likelihood)", "fast",
-              "pointing-test-mid24"),
-             ("-for-wsclean-mid24", "-for-wsclean", "eval-pointing-mid24-wsclean",
-              " calibrated for WSClean's images (radtrain calibrate --likelihood --imager-dataset)", "WSClean",
-              "pointing-test-mid24-wsclean"),
-             ("-mid24b", "", "eval-pointing-mid24b", " (radtrain calibrate --likelihood)", "more fast",
-              "pointing-test-mid24b"),
-             ("-for-wsclean-mid24b", "-for-wsclean", "eval-pointing-mid24b-wsclean",
-              " calibrated for WSClean's images (radtrain calibrate --likelihood --imager-dataset)", "more WSClean",
-              "pointing-test-mid24b-wsclean"))]
+#: (key suffix, calibration suffix, evaluation, how it was calibrated, imager, test set)
+DRAWN_TESTS = (
+    ("-mid24", "", "eval-pointing-mid24", " (radtrain calibrate --likelihood)", "fast", "pointing-test-mid24"),
+    ("-for-wsclean-mid24", "-for-wsclean", "eval-pointing-mid24-wsclean",
+     " calibrated for WSClean's images (radtrain calibrate --likelihood --imager-dataset)", "WSClean",
+     "pointing-test-mid24-wsclean"),
+    ("-mid24b", "", "eval-pointing-mid24b", " (radtrain calibrate --likelihood)", "more fast", "pointing-test-mid24b"),
+    ("-for-wsclean-mid24b", "-for-wsclean", "eval-pointing-mid24b-wsclean",
+     " calibrated for WSClean's images (radtrain calibrate --likelihood --imager-dataset)", "more WSClean",
+     "pointing-test-mid24b-wsclean"))
+
+
+def drawn_runs(run: str, label: str, train: str) -> list[tuple]:
+    """The RUNS entries of one network's two likelihood runs on the test sets of drawn shapes (DRAWN_TESTS)."""
+    return [(f"{run}-likelihood{key}", f"{run}-likelihood{how}", evaluation,
+             f"{label}, the count model's likelihood{what}, on 24 {imager}-imaged pointings of shapes drawn from the "
+             "wider prior", train, test)
+            for key, how, evaluation, what, imager, test in DRAWN_TESTS]
+
+
+RUNS += [entry for network in (WIDE, XWIDE, MIX) for entry in drawn_runs(*network)]
 #: PRIORS=1: pointing-small-wide and pointing-small-wide-mix trained twice more (training seeds 2 and 3), read by
 #: the likelihood calibrated for the fast imager and for WSClean's images: two trainings of one network differed by
 #: as much as the mix changed the transfer, so the two are compared over three trainings each
 SEEDS = (2, 3)
 SEED_NETWORKS = [(f"{run}-s{seed}", f"{label}, training seed {seed}", train)
                  for run, label, train in (WIDE, MIX) for seed in SEEDS]
-RUNS += [(f"{run}{suffix}{key}", f"{run}{suffix}", evaluation, f"{label}, the count model's likelihood{how}, on "
-          f"{what}", train, test)
-         for run, label, train in SEED_NETWORKS
-         for suffix, key, how, evaluation, what, test in (
+RUNS += [entry for run, label, train in SEED_NETWORKS
+         for entry in [(f"{run}{suffix}{key}", f"{run}{suffix}", evaluation,
+                        f"{label}, the count model's likelihood{how}, on {what}", train, test)
+                       for suffix, key, how, evaluation, what, test in (
              ("-likelihood", "", " (radtrain calibrate --likelihood)", "eval-transfer-fast", "fast-imaged pointings",
               "transfer-fast"),
              ("-likelihood", "-wsclean", " (radtrain calibrate --likelihood)", "eval-transfer-wsclean",
               "WSClean-imaged pointings", "transfer-wsclean"),
              ("-likelihood-for-wsclean", "", " calibrated for WSClean's images (radtrain calibrate --likelihood "
               "--imager-dataset)", "eval-transfer-wsclean", "WSClean-imaged pointings", "transfer-wsclean"),
-             # the 24 more transfer skies, and the 24 test skies of shapes drawn from the calibration skies' prior
+             # the 24 more transfer skies
              ("-likelihood", "-24", " (radtrain calibrate --likelihood)", "eval-transfer-24-fast",
               "24 more fast-imaged pointings", "transfer-24-fast"),
              ("-likelihood-for-wsclean", "-24", " calibrated for WSClean's images (radtrain calibrate --likelihood "
               "--imager-dataset)", "eval-transfer-24-wsclean", "24 more WSClean-imaged pointings",
-              "transfer-24-wsclean"),
-             ("-likelihood", "-mid24", " (radtrain calibrate --likelihood)", "eval-pointing-mid24",
-              "24 fast-imaged pointings of shapes drawn from the wider prior", "pointing-test-mid24"),
-             ("-likelihood-for-wsclean", "-mid24", " calibrated for WSClean's images (radtrain calibrate "
-              "--likelihood --imager-dataset)", "eval-pointing-mid24-wsclean",
-              "24 WSClean-imaged pointings of shapes drawn from the wider prior", "pointing-test-mid24-wsclean"),
-             ("-likelihood", "-mid24b", " (radtrain calibrate --likelihood)", "eval-pointing-mid24b",
-              "24 more fast-imaged pointings of shapes drawn from the wider prior", "pointing-test-mid24b"),
-             ("-likelihood-for-wsclean", "-mid24b", " calibrated for WSClean's images (radtrain calibrate "
-              "--likelihood --imager-dataset)", "eval-pointing-mid24b-wsclean",
-              "24 more WSClean-imaged pointings of shapes drawn from the wider prior",
-              "pointing-test-mid24b-wsclean"))]
+              "transfer-24-wsclean"))]
+         + drawn_runs(run, label, train)]       # and the test skies of drawn shapes, as the seed-1 runs
 #: the transfer sets pooled sky by sky: (skies, the key suffixes of transfer-*, transfer-24-* and transfer-24b-*)
 TRANSFER_PARTS = ((36, ("", "-24")), (60, ("", "-24", "-24b")))
 #: PRIORS=1: the likelihood runs on all 36 and all 60 transfer pointings (the 12 test pairs 3 and 5 times: transfer-*,
