@@ -151,9 +151,9 @@ RUNS += [(f"{run}-likelihood{key}", f"{run}-likelihood", evaluation,
              ("-24b", "eval-transfer-24b-fast", "24 more fast-imaged pointings again", "transfer-24b-fast"))]
 #: PRIORS=1: both likelihoods on the first 24 of pointing-test-mid's skies (shapes drawn from the calibration
 #: skies' prior), imaged by the fast imager and again by WSClean (pointing-test-mid24, -wsclean), and 24 more
-#: (pointing-test-mid24b, -wsclean)
+#: (pointing-test-mid24b, -wsclean), and 24 more again (pointing-test-mid24c, -wsclean)
 #: (key suffix, calibration suffix, evaluation, how it was calibrated, imager, test set)
-DRAWN_TESTS = (
+MID_TESTS = (
     ("-mid24", "", "eval-pointing-mid24", " (radtrain calibrate --likelihood)", "fast", "pointing-test-mid24"),
     ("-for-wsclean-mid24", "-for-wsclean", "eval-pointing-mid24-wsclean",
      " calibrated for WSClean's images (radtrain calibrate --likelihood --imager-dataset)", "WSClean",
@@ -161,15 +161,20 @@ DRAWN_TESTS = (
     ("-mid24b", "", "eval-pointing-mid24b", " (radtrain calibrate --likelihood)", "more fast", "pointing-test-mid24b"),
     ("-for-wsclean-mid24b", "-for-wsclean", "eval-pointing-mid24b-wsclean",
      " calibrated for WSClean's images (radtrain calibrate --likelihood --imager-dataset)", "more WSClean",
-     "pointing-test-mid24b-wsclean"))
+     "pointing-test-mid24b-wsclean"),
+    ("-mid24c", "", "eval-pointing-mid24c", " (radtrain calibrate --likelihood)", "yet more fast",
+     "pointing-test-mid24c"),
+    ("-for-wsclean-mid24c", "-for-wsclean", "eval-pointing-mid24c-wsclean",
+     " calibrated for WSClean's images (radtrain calibrate --likelihood --imager-dataset)", "yet more WSClean",
+     "pointing-test-mid24c-wsclean"))
 
 
 def drawn_runs(run: str, label: str, train: str) -> list[tuple]:
-    """The RUNS entries of one network's two likelihood runs on the test sets of drawn shapes (DRAWN_TESTS)."""
+    """The RUNS entries of one network's two likelihood runs on the test sets of drawn shapes (MID_TESTS)."""
     return [(f"{run}-likelihood{key}", f"{run}-likelihood{how}", evaluation,
              f"{label}, the count model's likelihood{what}, on 24 {imager}-imaged pointings of shapes drawn from the "
              "wider prior", train, test)
-            for key, how, evaluation, what, imager, test in DRAWN_TESTS]
+            for key, how, evaluation, what, imager, test in MID_TESTS]
 
 
 RUNS += [entry for network in (WIDE, XWIDE, MIX) for entry in drawn_runs(*network)]
@@ -332,7 +337,7 @@ TRANSFER += [(f"{label}, training seed {seed}, the count model's likelihood{how}
                   "-mid24"))]
 #: (network, per training seed the keys of its evaluations on fast-imaged pointings, pooled sky by sky, and on
 #: WSClean-imaged ones): transfer rows of the counts of the network's three trainings averaged sky by sky (an
-#: ensemble of them), on the 12 transfer skies, on all 36 (the 12 and the 24 more), and on the 24 and all 48 of
+#: ensemble of them), on the 12 transfer skies, on all 36 (the 12 and the 24 more), and on the 24, 48 and all 72 of
 #: drawn shapes
 SEED_AVERAGES = [(f"{label}, counts averaged over training seeds 1-3, the count model's likelihood{how}",
                   tuple(tuple(f"{net}-likelihood{part}" for part in parts)
@@ -347,7 +352,9 @@ SEED_AVERAGES = [(f"{label}, counts averaged over training seeds 1-3, the count 
                      ("; WSClean = calibrated for WSClean's images, 24 test skies of drawn shapes", "-for-wsclean",
                       ("-mid24",)),
                      ("; WSClean = calibrated for WSClean's images, 48 test skies of drawn shapes", "-for-wsclean",
-                      ("-mid24", "-mid24b")))]
+                      ("-mid24", "-mid24b")),
+                     ("; WSClean = calibrated for WSClean's images, 72 test skies of drawn shapes", "-for-wsclean",
+                      ("-mid24", "-mid24b", "-mid24c")))]
 #: (network, its keys on fast-imaged pointings, on WSClean-imaged ones): transfer rows over the test skies of
 #: several sets pooled sky by sky (the 12 test skies and the 24 more, both with the fast imager's w-term)
 POOLED = [("pointing-small, 84 training skies, all 36 test skies; fast = with the w-term",
@@ -361,16 +368,17 @@ POOLED = [("pointing-small, 84 training skies, all 36 test skies; fast = with th
           ("pointing-small, 84 training skies, curved calibration line, all 36 test skies; fast = with the w-term",
            ("pointing-small-84-curved-fastw", "pointing-small-84-curved-24-fastw"),
            ("pointing-small-84-curved-wsclean", "pointing-small-84-curved-24-wsclean")),
-          # each training of the two networks trained with three seeds, on all 36 transfer skies and on the 48 of
-          # drawn shapes
+          # each training of the two networks trained with three seeds, on all 36 transfer skies and on the 48 and
+          # the 72 of drawn shapes
           *[(f"{label}, training seed {seed}, the count model's likelihood, all 36 test skies; WSClean = calibrated "
              "for WSClean's images", (f"{run}-s{seed}-likelihood", f"{run}-s{seed}-likelihood-24"),
              (f"{run}-s{seed}-likelihood-for-wsclean", f"{run}-s{seed}-likelihood-for-wsclean-24"))
             for run, label in SEED_LABELS for seed in SEEDS],
-          *[(f"{label}{', training seed ' + str(seed) if seed > 1 else ''}, the count model's likelihood, 48 test "
-             "skies of drawn shapes; WSClean = calibrated for WSClean's images",
-             tuple(f"{net}-likelihood{part}" for part in ("-mid24", "-mid24b")),
-             tuple(f"{net}-likelihood-for-wsclean{part}" for part in ("-mid24", "-mid24b")))
+          *[(f"{label}{', training seed ' + str(seed) if seed > 1 else ''}, the count model's likelihood, {skies} "
+             "test skies of drawn shapes; WSClean = calibrated for WSClean's images",
+             tuple(f"{net}-likelihood{part}" for part in parts),
+             tuple(f"{net}-likelihood-for-wsclean{part}" for part in parts))
+            for skies, parts in ((48, ("-mid24", "-mid24b")), (72, ("-mid24", "-mid24b", "-mid24c")))
             for run, label in SEED_LABELS for seed in (1, *SEEDS) for net in [run if seed == 1 else f"{run}-s{seed}"]]]
 
 

@@ -225,9 +225,9 @@ def test_report_averages_a_networks_training_seeds_sky_by_sky(tmp_path):
         # the 24 more transfer skies (here 2): fast as on the 12, WSClean by its own calibration 0.06 off with seed 1
         evaluation(f"{run}-likelihood", "eval-transfer-24-fast", fast)
         evaluation(f"{run}-likelihood-for-wsclean", "eval-transfer-24-wsclean", (0.06, 0.06) if not seed else (0, 0))
-        # the 24 and 24 more test skies of drawn shapes (here 2 and 2): WSClean 0.03 high with every training on the
-        # second set alone
-        for drawn, high in (("mid24", 0.0), ("mid24b", 0.03)):
+        # the 24, 24 more and 24 more again test skies of drawn shapes (here 2, 2 and 2): WSClean 0.03 high with
+        # every training on the second set and 0.06 on the third
+        for drawn, high in (("mid24", 0.0), ("mid24b", 0.03), ("mid24c", 0.06)):
             evaluation(f"{run}-likelihood", f"eval-pointing-{drawn}", (0.0, 0.0))
             evaluation(f"{run}-likelihood-for-wsclean", f"eval-pointing-{drawn}-wsclean", (high, high))
     module = report_module()
@@ -267,6 +267,15 @@ def test_report_averages_a_networks_training_seeds_sky_by_sky(tmp_path):
     assert drawn[2].endswith(" | 0 of 10 |")                                  # against 0.000 on the fast images
     assert row("| pointing-small-wide, 84 training skies drawn from the wider prior, the count model's likelihood, "
                "48 test skies of drawn shapes; WSClean = calibrated for WSClean's images | calibrated |")
+    drawn = row("| pointing-small-wide, 84 training skies drawn from the wider prior, counts averaged over training "
+                "seeds 1-3, the count model's likelihood; WSClean = calibrated for WSClean's images, 72 test skies of "
+                "drawn shapes | calibrated |")
+    assert drawn[1].endswith("| " + " | ".join(["0.030"] * 10) + " | |")     # skies 0, 0, 0.03, 0.03, 0.06, 0.06
+    third = row("| pointing-small-wide, 84 training skies drawn from the wider prior, training seed 3, the count "
+                "model's likelihood, 72 test skies of drawn shapes; WSClean = calibrated for WSClean's images | "
+                "calibrated |")
+    assert third[1].endswith("| " + " | ".join(["0.030"] * 10) + " | |")
+    assert runs["pointing-small-wide-s2-likelihood-for-wsclean-mid24c"]["test"] == "pointing-test-mid24c-wsclean"
     # the averaged skies keep no intervals, and the shift rows take them sky by sky
     pair = ("pointing-small-wide-likelihood", "pointing-small-wide-s2-likelihood")
     averaged = module.averaged([runs[k]["m"] for k in pair])
