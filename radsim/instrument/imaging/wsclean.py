@@ -57,8 +57,6 @@ def wsclean_version(exe: str) -> str:
     return "unknown"
 
 
-
-
 #: relative accuracy of the predicted visibilities: the NUFFT's error, about epsilon x the field's summed flux
 #: (< 1 Jy), stays far below the thermal noise of one visibility (tens of mJy for EMU) and, averaged over
 #: millions of visibilities, below 1e-3 of the image noise; 1e-7 cost 6x the time for nothing visible
@@ -89,23 +87,46 @@ def gridder_args(extra_args) -> list[str]:
     return [] if any(str(a) in GRIDDER_CHOICES for a in extra_args) else list(GRIDDER_ARGS)
 
 
+#: points whose NUFFT inputs are worked out at a time (:func:`nufft_inputs`): a pointing of the wider prior holds up
+#: to 10^8 sources, and the whole-length temporaries of the inputs took 12 GiB per rank for 74 million
+INPUT_BLOCK = 1 << 22
+
+
+def nufft_inputs(grid, x, y, flux, gain=None) -> tuple[np.ndarray, np.ndarray]:
+    """The type-3 NUFFT's inputs for point sources at pixel coordinates ``x``, ``y`` with fluxes ``flux`` (Jy):
+    coordinates 2 pi (l, m, n - 1) (points, 3) float64 and fluxes (points,) complex128, times ``gain(x, y)`` (e.g. a
+    primary beam's response) where given. Worked out :data:`INPUT_BLOCK` points at a time into the two arrays, so
+    that no other array of the full length is made; each value is the same as the whole arrays' would be."""
+    size = np.size(flux)
+    coord_in = np.empty((size, 3))
+    points_in = np.empty(size, np.complex128)
+    for start in range(0, size, INPUT_BLOCK):
+        block = slice(start, start + INPUT_BLOCK)
+        xb, yb, fb = x[block], y[block], flux[block]
+        l, m = grid.pixel_to_lm(np.asarray(xb, float), np.asarray(yb, float))
+        coord_in[block, 0] = 2.0 * np.pi * l
+        coord_in[block, 1] = 2.0 * np.pi * m
+        coord_in[block, 2] = 2.0 * np.pi * (np.sqrt(1.0 - l * l - m * m) - 1.0)
+        points_in[block] = fb * gain(xb, yb) if gain is not None else fb
+    return coord_in, points_in
+
+
 def predict(grid, uvw_m: np.ndarray, freq_hz: np.ndarray, x, y, flux, gaussians=(),
-            epsilon: float = PREDICT_EPSILON, threads: int = 1):
+            epsilon: float = PREDICT_EPSILON, threads: int = 1, gain=None):
     """Visibilities (rows, channels) complex128 of point sources at pixel coordinates ``x``, ``y`` (float) with
     fluxes ``flux`` (Jy), V = sum S exp(+2 pi i (u l + v m + w (n - 1))) (the sign of the Measurement Sets that
     radsim writes, as WSClean's -predict fills them), by ducc0's type-3 NUFFT; plus the
     Gaussian components ``gaussians`` = (x, y, flux, sigma_major_pix, sigma_minor_pix, pa_rad) by a direct
     transform, each times its Gaussian's visibility exp(-2 pi^2 (sigma_major^2 u'^2 + sigma_minor^2 v'^2)).
-    ``epsilon``: the NUFFT's relative accuracy; ``threads``: its threads."""
+    ``epsilon``: the NUFFT's relative accuracy; ``threads``: its threads; ``gain``: a function of the points'
+    ``x``, ``y`` that multiplies their fluxes (a primary beam's response), applied block by block."""
     import ducc0
     scale = freq_hz / SPEED_OF_LIGHT
     uvw = (uvw_m[:, None, :] * scale[None, :, None]).reshape(-1, 3)       # wavelengths
     vis = np.zeros(uvw.shape[0], np.complex128)
     if np.size(flux):
-        l, m = grid.pixel_to_lm(np.asarray(x, float), np.asarray(y, float))
-        n1 = np.sqrt(1.0 - l * l - m * m) - 1.0
-        coord_in = 2.0 * np.pi * np.stack([l, m, n1], axis=1)
-        vis = ducc0.nufft.experimental.nu2nu(points_in=np.asarray(flux, np.complex128), coord_in=coord_in,
+        coord_in, points_in = nufft_inputs(grid, np.asarray(x), np.asarray(y), np.asarray(flux), gain)
+        vis = ducc0.nufft.experimental.nu2nu(points_in=points_in, coord_in=coord_in,
                                               coord_out=np.ascontiguousarray(uvw), forward=False, epsilon=epsilon,
                                               nthreads=threads)
     gx, gy, gf, smaj, smin, pa = (np.asarray(a, float) for a in gaussians) if len(gaussians) else ([],) * 6
@@ -231,18 +252,18 @@ class WscleanImager:
         for b in range(fp.n_beams):
             a = fp.attenuation(b) if self._has_pb else np.ones((fp.size, fp.size))
             cx, cy = fp.centres_xy[b]
-            att = fp.primary_beam(np.hypot(points[0] - cx, points[1] - cy) * self.grid.pixel_rad)
+
+            def response(x, y, cx=cx, cy=cy):       # the beam's primary beam at pixel coordinates x, y
+                return fp.primary_beam(np.hypot(x - cx, y - cy) * self.grid.pixel_rad)
             gauss = tuple(components) if components is not None and not many else ()
             if gauss:
                 g_att = fp.primary_beam(np.hypot(gauss[0] - cx, gauss[1] - cy) * self.grid.pixel_rad)
                 gauss = (*gauss[:2], gauss[2] * g_att, *gauss[3:])
             t = time.perf_counter()
-            vis = predict(self.grid, self.uvw_ms, self.freq_hz, points[0], points[1], points[2] * att, gauss,
-                          threads=self.threads)
+            vis = predict(self.grid, self.uvw_ms, self.freq_hz, *points, gauss, threads=self.threads, gain=response)
             if pixels is not None:
-                p_att = fp.primary_beam(np.hypot(pixels[0] - cx, pixels[1] - cy) * self.grid.pixel_rad)
-                vis += predict(self.grid, self.uvw_ms, self.freq_hz, pixels[0], pixels[1], pixels[2] * p_att,
-                               threads=self.threads) / self._pixel_box
+                vis += predict(self.grid, self.uvw_ms, self.freq_hz, *pixels, threads=self.threads,
+                               gain=response) / self._pixel_box
             timings["predict"] = timings.get("predict", 0.0) + time.perf_counter() - t
             one = self._image_one(None, vis, rng, tag if fp.n_beams == 1 else f"{tag}-beam{b:02d}")
             for k, v in one.timings_s.items():
