@@ -50,7 +50,8 @@
 #             (beside the test suite); on 2026-12-05 transfer-24b-fast 37 s and transfer-24b-wsclean 35.9 min,
 #             pointing-test-mid24 41 s and pointing-test-mid24-wsclean 52.0 min (beside the test suite; remade
 #             later in 26.6 min, and pointing-calib-mid3 24 s and -mid3-wsclean 35.8 min beside the test suite;
-#             pointing-test-mid24b 17 s and pointing-test-mid24b-wsclean 24.5 min, nothing else running),
+#             pointing-test-mid24b 17 s and pointing-test-mid24b-wsclean 24.5 min, nothing else running;
+#             pointing-calib-mid4 27 s, pointing-test-mid24c 17 s and pointing-test-mid24c-wsclean 30.3 min),
 #             pointing-wide24-wsclean 43.3 min (beside the test suite); rerun on a new machine of the same kind
 #             (nothing else running): transfer-wsclean 11.7 min, pointing-wide24-wsclean 23.2 min (116 s per sky on
 #             one core), pointing-calib-mid-wsclean on 1 rank beside training and another 1-rank simulation
@@ -117,12 +118,14 @@
 #             what a network learnt lie beyond those of the prior it is calibrated and tested on, and
 #             pointing-calib-mid-wsclean: the first 24 of pointing-calib-mid's skies imaged again by WSClean,
 #             and pointing-calib-mid2 and pointing-calib-mid2-wsclean, pointing-calib-mid3 and
-#             pointing-calib-mid3-wsclean: twice 24 more calibration pointings from that prior, fast and by WSClean,
+#             pointing-calib-mid3-wsclean, pointing-calib-mid4 and pointing-calib-mid4-wsclean: three times 24
+#             more calibration pointings from that prior, fast and by WSClean,
 #             and transfer-24-fast, transfer-24-wsclean, transfer-24b-fast and transfer-24b-wsclean: the 12 test
 #             pairs twice and twice more (seeds 2306165, 2306181), flat-sky fast and by WSClean, and
 #             pointing-test-mid24 and pointing-test-mid24-wsclean: the first 24 of pointing-test-mid's skies, fast
 #             and by WSClean, pointing-test-mid24b and pointing-test-mid24b-wsclean: 24 more test skies of shapes
-#             drawn from that prior (seed 2306190), fast and by WSClean, and pointing-wide24-wsclean: the first 24
+#             drawn from that prior (seed 2306190), fast and by WSClean, pointing-test-mid24c and
+#             pointing-test-mid24c-wsclean: 24 more again (seed 2306192), and pointing-wide24-wsclean: the first 24
 #             of pointing-wide-84's training skies imaged again by WSClean;
 #             PART=wide: wide-fast-42, calib-mid-fast and test-mid-fast: 42 EMU mosaics drawn from that wider
 #             prior to train on (34 train, 8 validate), 48 + 48 to calibrate on (calib-mid-fast, calib-mid2-fast)
@@ -146,9 +149,9 @@
 #             on pointing-calib-mid, and pointing-small-xwide and pointing-small-wide-mix too (all also as
 #             RUN-conformal, a curved line and conformal intervals, and the last three as RUN-likelihood, with the count model's likelihood over
 #             the calibration skies' (S0, alpha) on top: radtrain calibrate --likelihood, and as
-#             RUN-likelihood-for-wsclean, calibrated for WSClean's images on pointing-calib-mid, -mid2 and -mid3
-#             with --imager-dataset pointing-calib-mid-wsclean, -mid2-wsclean and -mid3-wsclean, as many of -mid2
-#             and -mid3 as both imagers have made); the seed 2 and 3 networks as RUN-likelihood and
+#             RUN-likelihood-for-wsclean, calibrated for WSClean's images on pointing-calib-mid, -mid2, -mid3 and
+#             -mid4 with --imager-dataset pointing-calib-mid-wsclean, -mid2-wsclean, ..., as many of -mid2, -mid3
+#             and -mid4 as both imagers have made); the seed 2 and 3 networks as RUN-likelihood and
 #             RUN-likelihood-for-wsclean alone; with PRIORS=1
 #             fast-small, -s2 and -s3 once more as RUN-drawn calibrated on calib-random-fast, every network as
 #             RUN-curved (a curved line, on its own calibration skies) and as RUN-conformal (a curved line and
@@ -160,9 +163,9 @@
 #             transfer-fast-w (WTERM=1) and transfer-wsclean; the flat-sky pointing networks also on
 #             pointing-test-fast (eval-pointing-test) and pointing-test-random (eval-pointing-random); the
 #             RUN-likelihood-for-wsclean runs on transfer-wsclean (and transfer-24-wsclean, -24b-wsclean) and
-#             pointing-test-mid24-wsclean and -mid24b-wsclean (eval-pointing-mid24-wsclean, -mid24b-wsclean)
-#             alone, RUN-likelihood (all three training seeds) also on pointing-test-mid24 and -mid24b
-#             (eval-pointing-mid24, -mid24b); the
+#             pointing-test-mid24-wsclean, -mid24b-wsclean and -mid24c-wsclean (eval-pointing-mid24-wsclean, ...)
+#             alone, RUN-likelihood (all three training seeds) also on pointing-test-mid24, -mid24b and -mid24c
+#             (eval-pointing-mid24, ...); the
 #             networks calibrated on pointing-calib-mid on pointing-test-mid instead of pointing-test-random;
 #             PART=wide: wide-small, wide-small-conformal and wide-small-96-conformal on test-fast,
 #             test-24-fast, test-mid-fast (eval-test-mid) and test-mid2-fast (eval-test-mid2)
@@ -474,10 +477,10 @@ PRIOR_RUNS=(pointing-small-wide pointing-small-xwide)
 [ "$PRIORS" = 1 ] && POINTING_RUNS+=("${MID_RUNS[@]/%/-mid}" "${PRIOR_RUNS[@]}" "${CURVED_POINTING_RUNS[@]/%/-curved}"
                                     "${CURVED_POINTING_RUNS[@]/%/-conformal}" "${PRIOR_RUNS[@]/%/-conformal}"
                                     "${PRIOR_RUNS[@]/%/-likelihood}")
-# and the likelihood calibrated for WSClean's images from 72 of the calibration skies imaged again by WSClean
-# (RUN-likelihood-for-wsclean, on pointing-calib-mid, pointing-calib-mid2 and pointing-calib-mid3, --imager-dataset
-# pointing-calib-mid-wsclean, pointing-calib-mid2-wsclean and pointing-calib-mid3-wsclean; 48 or 24 where -mid3 or
-# both have not been made by both imagers): tested on WSClean's images only
+# and the likelihood calibrated for WSClean's images from 96 of the calibration skies imaged again by WSClean
+# (RUN-likelihood-for-wsclean, on pointing-calib-mid and pointing-calib-mid2, -mid3 and -mid4, --imager-dataset
+# pointing-calib-mid-wsclean and pointing-calib-mid2-wsclean, -mid3-wsclean and -mid4-wsclean; 24 fewer for each of
+# -mid2, -mid3, -mid4 not yet made by both imagers): tested on WSClean's images only
 IMAGER_RUNS=()
 [ "$PRIORS" = 1 ] && IMAGER_RUNS=("${PRIOR_RUNS[@]/%/-likelihood-for-wsclean}")
 # and pointing-small-wide and pointing-small-wide-mix of training seeds 2 and 3, read by both likelihoods alone
