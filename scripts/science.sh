@@ -51,7 +51,10 @@
 #             pointing-test-mid24 41 s and pointing-test-mid24-wsclean 52.0 min (beside the test suite; remade
 #             later in 26.6 min, and pointing-calib-mid3 24 s and -mid3-wsclean 35.8 min beside the test suite;
 #             pointing-test-mid24b 17 s and pointing-test-mid24b-wsclean 24.5 min, nothing else running;
-#             pointing-calib-mid4 27 s, pointing-test-mid24c 17 s and pointing-test-mid24c-wsclean 30.3 min),
+#             pointing-calib-mid4 27 s, pointing-test-mid24c 17 s and pointing-test-mid24c-wsclean 30.3 min;
+#             pointing-calib-mid4-wsclean lost a rank to the OOM killer after 19 of 24 skies, both ranks at about
+#             12 GiB in the prediction of 74-million-source skies, and made its last 8 on one rank in 22.0 min:
+#             give the WSClean sets about 15 GiB per rank (NPROCS=1 on a 24 GiB machine; benchmarks/README.md)),
 #             pointing-wide24-wsclean 43.3 min (beside the test suite); rerun on a new machine of the same kind
 #             (nothing else running): transfer-wsclean 11.7 min, pointing-wide24-wsclean 23.2 min (116 s per sky on
 #             one core), pointing-calib-mid-wsclean on 1 rank beside training and another 1-rank simulation
