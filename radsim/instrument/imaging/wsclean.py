@@ -88,7 +88,8 @@ def gridder_args(extra_args) -> list[str]:
 
 
 #: points whose NUFFT inputs are worked out at a time (:func:`nufft_inputs`): a pointing of the wider prior holds up
-#: to 10^8 sources, and the whole-length temporaries of the inputs took 12 GiB per rank for 74 million
+#: to 10^8 sources, and whole-length temporaries held 80 bytes per source at the NUFFT call instead of 40 (a peak of
+#: 16.8 GiB instead of 14.1 for 74 million; benchmarks/README.md)
 INPUT_BLOCK = 1 << 22
 
 
