@@ -298,8 +298,8 @@ def test_predicted_visibilities_match_the_direct_sum():
 def test_predict_works_out_its_inputs_block_by_block_with_the_same_values(monkeypatch):
     """A pointing of the wider prior holds up to 10^8 sources: the NUFFT's inputs (coordinates, fluxes times the
     primary beam) are worked out a block at a time, not as whole-length temporaries (a peak of 16.8 GiB per rank
-    instead of 14.1 for 74 million sources). Blocks of 7 points over 50 (the last one short) give bit for bit the visibilities of the whole
-    arrays at once, the fluxes float32 as a rendered sky's."""
+    instead of 14.1 for 74 million sources). Blocks of 7 points over 50 (the last one short) give bit for bit the
+    visibilities of the whole arrays at once, the fluxes float32 as a rendered sky's."""
     from radsim.instrument import beams
     from radsim.instrument.imaging import wsclean
     grid = Grid(187.5, -45.0, 256, 2.0 / 256)
