@@ -485,6 +485,7 @@ PRIOR_RUNS=(pointing-small-wide pointing-small-xwide)
 # pointing-calib-mid-wsclean and pointing-calib-mid2-wsclean, -mid3-wsclean and -mid4-wsclean; 24 fewer for each of
 # -mid2, -mid3, -mid4 not yet made by both imagers): tested on WSClean's images only
 IMAGER_RUNS=()
+MID_TESTS=(mid24 mid24b mid24c)     # their test sets of drawn shapes: pointing-test-SET and pointing-test-SET-wsclean
 [ "$PRIORS" = 1 ] && IMAGER_RUNS=("${PRIOR_RUNS[@]/%/-likelihood-for-wsclean}")
 # and pointing-small-wide and pointing-small-wide-mix of training seeds 2 and 3, read by both likelihoods alone
 SEED_RUNS=()
@@ -600,14 +601,14 @@ if wants evaluate; then
             [ -e "$OUT/transfer-$imager/manifest.json" ] && [ -e "$OUT/$run/best.weights.h5" ] &&
                 evaluate "$run" "transfer-$imager" "eval-transfer-$imager"
         done
-        for set in mid24 mid24b mid24c; do
+        for set in "${MID_TESTS[@]}"; do
             [ -e "$OUT/pointing-test-$set-wsclean/manifest.json" ] && [ -e "$OUT/$run/best.weights.h5" ] &&
                 evaluate "$run" "pointing-test-$set-wsclean" "eval-pointing-$set-wsclean"
         done
     done
     # and the fast calibration on the same skies' fast images
     for run in "${PRIOR_RUNS[@]/%/-likelihood}" "${SEED_RUNS[@]/%/-likelihood}"; do
-        for set in mid24 mid24b mid24c; do
+        for set in "${MID_TESTS[@]}"; do
             [ -e "$OUT/pointing-test-$set/manifest.json" ] && [ -e "$OUT/$run/best.weights.h5" ] &&
                 evaluate "$run" "pointing-test-$set" "eval-pointing-$set"
         done

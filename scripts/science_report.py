@@ -169,6 +169,10 @@ MID_TESTS = (
      "pointing-test-mid24c-wsclean"))
 
 
+#: the drawn test sets pooled sky by sky: their key suffixes, the first 24, 48 and all 72 skies
+DRAWN_POOLS = tuple((24 * n, tuple(key for key, how, *_ in MID_TESTS if not how)[:n]) for n in (1, 2, 3))
+
+
 def drawn_runs(run: str, label: str, train: str) -> list[tuple]:
     """The RUNS entries of one network's two likelihood runs on the test sets of drawn shapes (MID_TESTS)."""
     return [(f"{run}-likelihood{key}", f"{run}-likelihood{how}", evaluation,
@@ -349,12 +353,8 @@ SEED_AVERAGES = [(f"{label}, counts averaged over training seeds 1-3, the count 
                      ("", "-wsclean", ("",)),
                      ("; WSClean = calibrated for WSClean's images", "-for-wsclean", ("",)),
                      ("; WSClean = calibrated for WSClean's images, all 36 test skies", "-for-wsclean", ("", "-24")),
-                     ("; WSClean = calibrated for WSClean's images, 24 test skies of drawn shapes", "-for-wsclean",
-                      ("-mid24",)),
-                     ("; WSClean = calibrated for WSClean's images, 48 test skies of drawn shapes", "-for-wsclean",
-                      ("-mid24", "-mid24b")),
-                     ("; WSClean = calibrated for WSClean's images, 72 test skies of drawn shapes", "-for-wsclean",
-                      ("-mid24", "-mid24b", "-mid24c")))]
+                     *[(f"; WSClean = calibrated for WSClean's images, {skies} test skies of drawn shapes",
+                        "-for-wsclean", parts) for skies, parts in DRAWN_POOLS])]
 #: (network, its keys on fast-imaged pointings, on WSClean-imaged ones): transfer rows over the test skies of
 #: several sets pooled sky by sky (the 12 test skies and the 24 more, both with the fast imager's w-term)
 POOLED = [("pointing-small, 84 training skies, all 36 test skies; fast = with the w-term",
@@ -378,7 +378,7 @@ POOLED = [("pointing-small, 84 training skies, all 36 test skies; fast = with th
              "test skies of drawn shapes; WSClean = calibrated for WSClean's images",
              tuple(f"{net}-likelihood{part}" for part in parts),
              tuple(f"{net}-likelihood-for-wsclean{part}" for part in parts))
-            for skies, parts in ((48, ("-mid24", "-mid24b")), (72, ("-mid24", "-mid24b", "-mid24c")))
+            for skies, parts in DRAWN_POOLS[1:]
             for run, label in SEED_LABELS for seed in (1, *SEEDS) for net in [run if seed == 1 else f"{run}-s{seed}"]]]
 
 
