@@ -83,7 +83,8 @@
 #             its and pointing-small-wide's trainings with seeds 2 and 3 3.4-3.9 min each beside the test suite
 #             (17-23 epochs of 7-16 s)
 #   calibrate, evaluate  well under a minute per run and dataset (calibrate on 96 or 120 mosaics 1.2-1.5 min);
-#             PRIORS=1 calibrate + evaluate of the whole mosaics part 50 min, of the pointings part 28 min
+#             PRIORS=1 calibrate + evaluate of the whole mosaics part 50 min, of the pointings part 28 min;
+#             the six RUN-likelihood-for-fast calibrations and their 18 evaluations 6.5 min (beside the test suite)
 #   pofd      the P(D) fit of the 12 test mosaics, 4.1 min (20 s per sky)
 #   report    seconds
 #
@@ -154,8 +155,10 @@
 #             the calibration skies' (S0, alpha) on top: radtrain calibrate --likelihood, and as
 #             RUN-likelihood-for-wsclean, calibrated for WSClean's images on pointing-calib-mid, -mid2, -mid3 and
 #             -mid4 with --imager-dataset pointing-calib-mid-wsclean, -mid2-wsclean, ..., as many of -mid2, -mid3
-#             and -mid4 as both imagers have made); the seed 2 and 3 networks as RUN-likelihood and
-#             RUN-likelihood-for-wsclean alone; with PRIORS=1
+#             and -mid4 as both imagers have made), and as RUN-likelihood-for-fast, calibrated on the same
+#             skies without --imager-dataset (for the fast imager's images: like for like against
+#             RUN-likelihood-for-wsclean); the seed 2 and 3 networks as RUN-likelihood, RUN-likelihood-for-wsclean
+#             and RUN-likelihood-for-fast alone; with PRIORS=1
 #             fast-small, -s2 and -s3 once more as RUN-drawn calibrated on calib-random-fast, every network as
 #             RUN-curved (a curved line, on its own calibration skies) and as RUN-conformal (a curved line and
 #             conformal intervals; the mosaic networks on calib-random-fast);
@@ -167,8 +170,8 @@
 #             pointing-test-fast (eval-pointing-test) and pointing-test-random (eval-pointing-random); the
 #             RUN-likelihood-for-wsclean runs on transfer-wsclean (and transfer-24-wsclean, -24b-wsclean) and
 #             pointing-test-mid24-wsclean, -mid24b-wsclean and -mid24c-wsclean (eval-pointing-mid24-wsclean, ...)
-#             alone, RUN-likelihood (all three training seeds) also on pointing-test-mid24, -mid24b and -mid24c
-#             (eval-pointing-mid24, ...); the
+#             alone, RUN-likelihood and RUN-likelihood-for-fast (all three training seeds) also on
+#             pointing-test-mid24, -mid24b and -mid24c (eval-pointing-mid24, ...); the
 #             networks calibrated on pointing-calib-mid on pointing-test-mid instead of pointing-test-random;
 #             PART=wide: wide-small, wide-small-conformal and wide-small-96-conformal on test-fast,
 #             test-24-fast, test-mid-fast (eval-test-mid) and test-mid2-fast (eval-test-mid2)
@@ -493,7 +496,13 @@ SEED_RUNS=()
                                 pointing-small-wide-mix-s3)
 POINTING_RUNS+=("${SEED_RUNS[@]/%/-likelihood}")
 IMAGER_RUNS+=("${SEED_RUNS[@]/%/-likelihood-for-wsclean}")
-part pointings || { POINTING_RUNS=(); CURVED_POINTING_RUNS=(); PRIOR_RUNS=(); IMAGER_RUNS=(); SEED_RUNS=(); }
+# and each of them once more for the fast imager's images on the same calibration skies (RUN-likelihood-for-fast: no
+# --imager-dataset), tested on the fast images of the test skies of drawn shapes: only the imager differs between
+# RUN-likelihood-for-fast on fast images and RUN-likelihood-for-wsclean on WSClean's, not the calibration skies
+# (RUN-likelihood is calibrated on pointing-calib-mid's 96 alone)
+SAME_SKY_RUNS=("${IMAGER_RUNS[@]/%-for-wsclean/-for-fast}")
+part pointings || { POINTING_RUNS=(); CURVED_POINTING_RUNS=(); PRIOR_RUNS=(); IMAGER_RUNS=(); SEED_RUNS=();
+                    SAME_SKY_RUNS=(); }
 # PART=wide: the network trained on mosaics drawn from the wider prior, calibrated on mosaics drawn from it with a
 # straight line and normal intervals, and once more (RUN-conformal) with a curved line and conformal intervals, and
 # so on 96 (RUN-96-conformal: calib-mid-fast and calib-mid2-fast)
@@ -507,6 +516,7 @@ calibration_set() {   # the datasets a run is calibrated on (one or more)
         pointing-*-conformal) calibration_set "${1%-conformal}" ;;
         pointing-*-likelihood) calibration_set "${1%-likelihood}" ;;
         pointing-*-likelihood-for-wsclean) echo "$(calibration_set "${1%-likelihood-for-wsclean}")$(more_pairs)" ;;
+        pointing-*-likelihood-for-fast) echo "$(calibration_set "${1%-likelihood-for-fast}")$(more_pairs)" ;;
         *-conformal) echo calib-random-fast ;;
         *-union) echo calib-fast calib-random-fast ;;
         pointing-*-w) echo pointing-calib-random-w ;;
@@ -546,15 +556,18 @@ if wants calibrate; then
         for run in "${SEED_RUNS[@]}"; do
             copy_network "$run" "$run-likelihood"
             copy_network "$run" "$run-likelihood-for-wsclean"
+            copy_network "$run" "$run-likelihood-for-fast"
         done
         for run in "${PRIOR_RUNS[@]}"; do
             copy_network "$run" "$run-conformal"
             copy_network "$run" "$run-likelihood"
             copy_network "$run" "$run-likelihood-for-wsclean"
+            copy_network "$run" "$run-likelihood-for-fast"
         done
     fi
     for run in "${WIDE_RUNS[@]:1}"; do copy_network wide-small "$run"; done    # calibration copies of wide-small
-    for run in "${RUNS[@]}" "${POINTING_RUNS[@]}" "${WIDE_RUNS[@]}" "${IMAGER_RUNS[@]}"; do
+    for run in "${RUNS[@]}" "${POINTING_RUNS[@]}" "${WIDE_RUNS[@]}" "${IMAGER_RUNS[@]}" \
+               "${SAME_SKY_RUNS[@]}"; do
         selected "$run" || continue
         [ -e "$OUT/$run/best.weights.h5" ] || { say "$run: not trained, skipped"; continue; }
         calib="$(calibration_set "$run")"
@@ -606,8 +619,8 @@ if wants evaluate; then
                 evaluate "$run" "pointing-test-$set-wsclean" "eval-pointing-$set-wsclean"
         done
     done
-    # and the fast calibration on the same skies' fast images
-    for run in "${PRIOR_RUNS[@]/%/-likelihood}" "${SEED_RUNS[@]/%/-likelihood}"; do
+    # and the fast calibrations on the same skies' fast images
+    for run in "${PRIOR_RUNS[@]/%/-likelihood}" "${SEED_RUNS[@]/%/-likelihood}" "${SAME_SKY_RUNS[@]}"; do
         for set in "${MID_TESTS[@]}"; do
             [ -e "$OUT/pointing-test-$set/manifest.json" ] && [ -e "$OUT/$run/best.weights.h5" ] &&
                 evaluate "$run" "pointing-test-$set" "eval-pointing-$set"

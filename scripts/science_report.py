@@ -153,7 +153,7 @@ RUNS += [(f"{run}-likelihood{key}", f"{run}-likelihood", evaluation,
 #: skies' prior), imaged by the fast imager and again by WSClean (pointing-test-mid24, -wsclean), and 24 more
 #: (pointing-test-mid24b, -wsclean), and 24 more again (pointing-test-mid24c, -wsclean)
 #: (key suffix, calibration suffix, evaluation, how it was calibrated, imager, test set)
-MID_TESTS = (
+MID_DRAWN_TESTS = (
     ("-mid24", "", "eval-pointing-mid24", " (radtrain calibrate --likelihood)", "fast", "pointing-test-mid24"),
     ("-for-wsclean-mid24", "-for-wsclean", "eval-pointing-mid24-wsclean",
      " calibrated for WSClean's images (radtrain calibrate --likelihood --imager-dataset)", "WSClean",
@@ -166,19 +166,30 @@ MID_TESTS = (
      "pointing-test-mid24c"),
     ("-for-wsclean-mid24c", "-for-wsclean", "eval-pointing-mid24c-wsclean",
      " calibrated for WSClean's images (radtrain calibrate --likelihood --imager-dataset)", "yet more WSClean",
-     "pointing-test-mid24c-wsclean"))
+     "pointing-test-mid24c-wsclean"),
+    # the fast images read by the likelihood calibrated on the for-WSClean calibration's skies, without
+    # --imager-dataset (RUN-likelihood-for-fast): against RUN-likelihood-for-wsclean only the imager differs
+    *[(f"-for-fast{key}", "-for-fast", evaluation, " calibrated on the same skies for the fast imager's images "
+       "(radtrain calibrate --likelihood, the for-WSClean calibration's skies)", imager, test)
+      for key, evaluation, imager, test in (("-mid24", "eval-pointing-mid24", "fast", "pointing-test-mid24"),
+                                            ("-mid24b", "eval-pointing-mid24b", "more fast", "pointing-test-mid24b"),
+                                            ("-mid24c", "eval-pointing-mid24c", "yet more fast",
+                                             "pointing-test-mid24c"))])
 
 
 #: the drawn test sets pooled sky by sky: their key suffixes, the first 24, 48 and all 72 skies
-DRAWN_POOLS = tuple((24 * n, tuple(key for key, how, *_ in MID_TESTS if not how)[:n]) for n in (1, 2, 3))
+DRAWN_POOLS = tuple((24 * n, tuple(key for key, how, *_ in MID_DRAWN_TESTS if not how)[:n]) for n in (1, 2, 3))
+#: and their keys on the fast images read by RUN-likelihood-for-fast (the for-WSClean calibration's skies)
+SAME_SKY_POOLS = tuple((skies, tuple(f"-for-fast{key}" for key in keys)) for skies, keys in DRAWN_POOLS)
 
 
 def drawn_runs(run: str, label: str, train: str) -> list[tuple]:
-    """The RUNS entries of one network's two likelihood runs on the test sets of drawn shapes (MID_TESTS)."""
+    """The RUNS entries of one network's likelihood runs (for the fast imager, for WSClean and for the fast imager on
+    the for-WSClean calibration's skies) on the test sets of drawn shapes (MID_DRAWN_TESTS)."""
     return [(f"{run}-likelihood{key}", f"{run}-likelihood{how}", evaluation,
              f"{label}, the count model's likelihood{what}, on 24 {imager}-imaged pointings of shapes drawn from the "
              "wider prior", train, test)
-            for key, how, evaluation, what, imager, test in MID_TESTS]
+            for key, how, evaluation, what, imager, test in MID_DRAWN_TESTS]
 
 
 RUNS += [entry for network in (WIDE, XWIDE, MIX) for entry in drawn_runs(*network)]
@@ -271,7 +282,8 @@ RUNS += [(f"{WIDE_MOSAIC[0]}{suffix}", f"{WIDE_MOSAIC[0]}{suffix}", "eval-test",
                              ("-96-conformal", ", curved line, conformal intervals, calibrated on 96 drawn from it"))]
 #: calibration variants of a trained network (a copy of it calibrated once more): goal and coverage rows, no per-bin
 #: tables, no training history
-VARIANTS = ("-mid", "-drawn", "-union", "-curved", "-conformal", "-likelihood", "-likelihood-for-wsclean")
+VARIANTS = ("-mid", "-drawn", "-union", "-curved", "-conformal", "-likelihood", "-likelihood-for-wsclean",
+            "-likelihood-for-fast")
 #: the mosaic networks also on 24 more test mosaics (the 12 test pairs twice more) and on 48 mosaics of count shapes
 #: drawn from the training box: (key suffix, evaluation directory, what, test set); goal and coverage rows, no
 #: per-bin tables
@@ -354,7 +366,13 @@ SEED_AVERAGES = [(f"{label}, counts averaged over training seeds 1-3, the count 
                      ("; WSClean = calibrated for WSClean's images", "-for-wsclean", ("",)),
                      ("; WSClean = calibrated for WSClean's images, all 36 test skies", "-for-wsclean", ("", "-24")),
                      *[(f"; WSClean = calibrated for WSClean's images, {skies} test skies of drawn shapes",
-                        "-for-wsclean", parts) for skies, parts in DRAWN_POOLS])]
+                        "-for-wsclean", parts) for skies, parts in DRAWN_POOLS])] + [
+    (f"{label}, counts averaged over training seeds 1-3, the count model's likelihood; like for like: fast = "
+     f"calibrated on the same skies as WSClean, {skies} test skies of drawn shapes",
+     tuple(tuple(f"{net}-likelihood{part}" for part in fast) for net in (run, *[f"{run}-s{seed}" for seed in SEEDS])),
+     tuple(tuple(f"{net}-likelihood-for-wsclean{part}" for part in parts)
+           for net in (run, *[f"{run}-s{seed}" for seed in SEEDS])))
+    for run, label in SEED_LABELS for (skies, parts), (_, fast) in zip(DRAWN_POOLS, SAME_SKY_POOLS)]
 #: (network, its keys on fast-imaged pointings, on WSClean-imaged ones): transfer rows over the test skies of
 #: several sets pooled sky by sky (the 12 test skies and the 24 more, both with the fast imager's w-term)
 POOLED = [("pointing-small, 84 training skies, all 36 test skies; fast = with the w-term",
@@ -379,6 +397,13 @@ POOLED = [("pointing-small, 84 training skies, all 36 test skies; fast = with th
              tuple(f"{net}-likelihood{part}" for part in parts),
              tuple(f"{net}-likelihood-for-wsclean{part}" for part in parts))
             for skies, parts in DRAWN_POOLS[1:]
+            for run, label in SEED_LABELS for seed in (1, *SEEDS) for net in [run if seed == 1 else f"{run}-s{seed}"]],
+          # and like for like, on all 72: fast read by the calibration on the for-WSClean calibration's skies
+          *[(f"{label}{', training seed ' + str(seed) if seed > 1 else ''}, the count model's likelihood, {skies} "
+             "test skies of drawn shapes; like for like: fast = calibrated on the same skies as WSClean",
+             tuple(f"{net}-likelihood{part}" for part in fast),
+             tuple(f"{net}-likelihood-for-wsclean{part}" for part in parts))
+            for (skies, parts), (_, fast) in zip(DRAWN_POOLS[2:], SAME_SKY_POOLS[2:])
             for run, label in SEED_LABELS for seed in (1, *SEEDS) for net in [run if seed == 1 else f"{run}-s{seed}"]]]
 
 
@@ -417,7 +442,7 @@ def load(study: Path):
                          "run": study / name, "eval": study / name / evaluation, "first": first,
                          "extra": test in EXTRA_TESTS
                          or name.endswith(("-union", "-curved", "-conformal", "-likelihood",
-                                           "-likelihood-for-wsclean"))}
+                                           "-likelihood-for-wsclean", "-likelihood-for-fast"))}
             m = runs[key]["m"]
             if "per_sky_corrected" in m and (evaluation.startswith("eval-test") or name.startswith("pointing-")):
                 runs[key + "/corrected"] = {

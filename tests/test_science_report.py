@@ -230,6 +230,8 @@ def test_report_averages_a_networks_training_seeds_sky_by_sky(tmp_path):
         for drawn, high in (("mid24", 0.0), ("mid24b", 0.03), ("mid24c", 0.06)):
             evaluation(f"{run}-likelihood", f"eval-pointing-{drawn}", (0.0, 0.0))
             evaluation(f"{run}-likelihood-for-wsclean", f"eval-pointing-{drawn}-wsclean", (high, high))
+            # the fast images read by the calibration on the for-WSClean calibration's skies: 0.025 high throughout
+            evaluation(f"{run}-likelihood-for-fast", f"eval-pointing-{drawn}", (0.025, 0.025))
     module = report_module()
     runs = module.load(study)
     assert runs["pointing-small-wide-s2-likelihood-wsclean"]["test"] == "transfer-wsclean"
@@ -276,6 +278,19 @@ def test_report_averages_a_networks_training_seeds_sky_by_sky(tmp_path):
                 "calibrated |")
     assert third[1].endswith("| " + " | ".join(["0.030"] * 10) + " | |")
     assert runs["pointing-small-wide-s2-likelihood-for-wsclean-mid24c"]["test"] == "pointing-test-mid24c-wsclean"
+    # like for like: against the fast images read by the calibration on the same skies, not by RUN-likelihood's
+    same = row("| pointing-small-wide, 84 training skies drawn from the wider prior, counts averaged over training "
+               "seeds 1-3, the count model's likelihood; like for like: fast = calibrated on the same skies as "
+               "WSClean, 72 test skies of drawn shapes | calibrated |")
+    assert same[0].endswith("| " + " | ".join(["0.025"] * 10) + " | |")
+    assert same[1].endswith("| " + " | ".join(["0.030"] * 10) + " | |")
+    assert same[2].endswith("| " + " | ".join(["1.20"] * 10) + " | 10 of 10 |")
+    single = row("| pointing-small-wide, 84 training skies drawn from the wider prior, training seed 3, the count "
+                 "model's likelihood, 72 test skies of drawn shapes; like for like: fast = calibrated on the same "
+                 "skies as WSClean | calibrated |")
+    assert single[2].endswith(" | 10 of 10 |")
+    fast = runs["pointing-small-wide-s2-likelihood-for-fast-mid24c"]
+    assert fast["test"] == "pointing-test-mid24c" and not fast["history"]
     # the averaged skies keep no intervals, and the shift rows take them sky by sky
     pair = ("pointing-small-wide-likelihood", "pointing-small-wide-s2-likelihood")
     averaged = module.averaged([runs[k]["m"] for k in pair])
