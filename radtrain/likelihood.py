@@ -197,7 +197,64 @@ def fit(params: np.ndarray, names: list[str], pred: np.ndarray, true: np.ndarray
     model["thresholds"] = [[float(q) if np.isfinite(q) else None for q in row] for row in thresholds]
     # a reading that fits worse than every calibration sky's (conformal p-value below 1 / (m + 1)) is not of the model
     model["chi2_limit"] = float(chi2.max())
+    # what the maps were fitted on, so that they can be fitted again on resampled skies (:func:`resampled`)
+    model["calibration_skies"] = {"params": params.tolist(), "pred": pred.tolist(), "true": true.tolist(),
+                                  "n_tiles": n.tolist()}
+    if imager is not None:
+        model["calibration_skies"].update(imager_index=index.tolist(),
+                                          imager_pred=np.asarray(imager["pred"], dtype=np.float64).tolist(),
+                                          imager_n_tiles=np.asarray(imager["n_tiles"], dtype=np.float64).tolist())
     return model
+
+
+def resampled(model: dict, first=None, other=None, draws: int = 200, seed: int = 0) -> dict:
+    """How much the counts read owe to which calibration skies happened to be drawn: the images read by the model's
+    maps fitted again on its calibration skies drawn with replacement (the bootstrap: Efron 1979, Ann. Statist. 7, 1),
+    the skies imaged again going with their skies; the grid, the reading's scale and the polynomials' degree stay
+    the model's.
+
+    ``first``: (network counts (images, bins), tiles per image) of the first imager's images, read by the maps
+    without the other imager's shift (as a calibration on the same skies without ``imager`` reads them); ``other``:
+    of the other imager's images, read by the shifted maps (a model fitted with ``imager``). Returns ``first`` and
+    ``other``: the posterior-mean counts (draws + 1, images, bins), draw 0 on the calibration skies as they are
+    (``other``'s then :func:`estimate`'s counts). Raises ValueError for a model that did not record its skies (fitted
+    before they were recorded: calibrate again) or, with ``other``, one without another imager's skies."""
+    skies = model.get("calibration_skies")
+    if skies is None:
+        raise ValueError("the likelihood calibration does not record its calibration skies (it was fitted before "
+                         "they were recorded); calibrate again to resample them")
+    if other is not None and "imager_index" not in skies:
+        raise ValueError("the likelihood calibration is not for another imager's images (no skies imaged again)")
+    params = np.asarray(skies["params"], dtype=np.float64)
+    n = np.asarray(skies["n_tiles"], dtype=np.float64)
+    scale = np.asarray(model["scale"])
+    box = np.asarray(model["box"])
+    x = _scaled(_transform(params, model["log10"]), box)
+    u = reading(np.asarray(skies["pred"], dtype=np.float64), n, scale)
+    v = np.log(np.maximum(np.asarray(skies["true"], dtype=np.float64) / n[:, None], 1e-3))
+    degree = int(model["degree"])
+    grid = _scaled(_grid(box), box)
+    if "imager_index" in skies:
+        index = np.asarray(skies["imager_index"], dtype=np.int64)
+        delta = (reading(np.asarray(skies["imager_pred"], dtype=np.float64),
+                         np.asarray(skies["imager_n_tiles"], dtype=np.float64), scale) - u[index])
+        pair = np.full(u.shape[0], -1)
+        pair[index] = np.arange(index.size)
+
+    def readings(images):
+        counts = np.atleast_2d(np.asarray(images[0], dtype=np.float64))
+        tiles = np.broadcast_to(np.asarray(images[1], dtype=np.float64), (counts.shape[0],))
+        return reading(counts, tiles, scale), tiles
+
+    images = {key: readings(given) for key, given in (("first", first), ("other", other)) if given is not None}
+    out = {key: [] for key in images}
+    rng = np.random.default_rng(seed)
+    for b in range(draws + 1):
+        s = np.arange(u.shape[0]) if b == 0 else rng.integers(0, u.shape[0], u.shape[0])
+        for key, (w, tiles) in images.items():
+            maps = _fit_maps(x[s], u[s], v[s], degree, delta[pair[s][pair[s] >= 0]] if key == "other" else None)
+            out[key].append(tiles[:, None] * np.exp(_posterior(maps, grid, *w)))
+    return {key: np.asarray(a) for key, a in out.items()}
 
 
 def estimate(counts, n_tiles, model: dict) -> dict:
