@@ -822,3 +822,72 @@ def test_a_wide_network_calibrated_on_96_drawn_mosaics_is_split_96_and_96(tmp_pa
     assert all("| 48 + 96 |" in r for r in splits if r not in mine)
     edge = [r for r in module.edge_rows(runs, study)[2:] if "calibrated on 96 drawn" in r]
     assert len(edge) == 1 and "| 96 | 0.1-0.2 | 96 |" in edge[0], edge
+
+
+def test_report_resamples_the_calibration_skies_of_the_like_for_like_transfer(tmp_path):
+    """The like-for-like transfer on the 72 drawn skies (here 3 x 2) read again by the for-WSClean calibration
+    fitted on its skies drawn with replacement (radtrain.likelihood.resampled): per training and averaged over the
+    trainings, WSClean - fast as fitted (the draw on the skies as they are) and its range and share within 1.5x
+    over the draws."""
+    from radtrain import likelihood
+
+    study = tmp_path / "study"
+    rng = np.random.default_rng(5)
+    centres = np.sqrt(EDGES[:-1] * EDGES[1:])
+
+    def skies(n):       # the seed law's counts per tile, (alpha, s0) drawn from a box; a network 5% noisy
+        alpha, s0 = rng.uniform(-0.6, 0.3, n), 10 ** rng.uniform(np.log10(5e-6), np.log10(5e-5), n)
+        true = 16 * 100.0 * (centres / 1e-7) ** -0.6 * (1.0 + s0[:, None] / centres) ** alpha[:, None]
+        return np.stack([alpha, s0], axis=1), true * np.exp(rng.normal(0.0, 0.05, true.shape)), true
+
+    params, pred, true = skies(40)
+    pairs = np.arange(24)
+    model = likelihood.fit(params, ["alpha", "s0_jy"], pred, true, np.full(40, 16),
+                           imager={"index": pairs, "pred": pred[pairs] * 1.03, "n_tiles": np.full(24, 16)})
+    _, test_pred, test_true = skies(6)
+    read = {}
+    for seed, factor in (("", 1.0), ("-s2", 1.1), ("-s3", 0.9)):     # three trainings: network counts apart
+        net = f"pointing-small-wide{seed}"
+        (study / f"{net}-likelihood-for-wsclean").mkdir(parents=True)
+        (study / f"{net}-likelihood-for-wsclean" / "calibration.json").write_text(json.dumps({"likelihood": model}))
+        first, other = test_pred * factor, test_pred * factor * 1.03
+        read[seed] = likelihood.resampled(model, first=(first, 16), other=(other, 16), draws=0)
+        for k, drawn in enumerate(("mid24", "mid24b", "mid24c")):
+            for run, evaluation, counts in ((f"{net}-likelihood-for-fast", f"eval-pointing-{drawn}", first),
+                                            (f"{net}-likelihood-for-wsclean", f"eval-pointing-{drawn}-wsclean",
+                                             other)):
+                m = metrics([0.0] * 10, skies=2)
+                m["skies"] = [{"id": i, "true": test_true[2 * k + i].tolist(), "n_tiles": 16,
+                               "pred": counts[2 * k + i].tolist(), "pred_corrected": test_true[2 * k + i].tolist()}
+                              for i in range(2)]
+                (study / run / evaluation).mkdir(parents=True)
+                (study / run / evaluation / "metrics.json").write_text(json.dumps(m))
+    module = report_module()
+    module.RESAMPLE_DRAWS = 20
+    rows = module.resampled_rows(module.load(study))
+    assert rows[0].startswith("| network (72 test skies of drawn shapes) | mean dy |")
+
+    def row(start):
+        first = rows.index(next(r for r in rows if r.startswith(start)))
+        return rows[first:first + 3]
+
+    def fitted(first, other):       # WSClean - fast mean dy, the calibration as fitted
+        return (((other - first) / test_true.mean(axis=1, keepdims=True)).mean(axis=0))
+
+    seed2 = row("| pointing-small-wide, 84 training skies drawn from the wider prior, training seed 2 | WSClean - "
+                "fast, as fitted |")
+    expected = fitted(read["-s2"]["first"][0], read["-s2"]["other"][0])
+    assert seed2[0].split(" | ")[2:12] == [f"{x:+.3f}" for x in expected]
+    mean = row("| pointing-small-wide, 84 training skies drawn from the wider prior, counts averaged over training "
+               "seeds 1-3 | WSClean - fast, as fitted |")
+    expected = fitted(np.mean([r["first"][0] for r in read.values()], axis=0),
+                      np.mean([r["other"][0] for r in read.values()], axis=0))
+    assert mean[0].split(" | ")[2:12] == [f"{x:+.3f}" for x in expected]
+    assert mean[1].startswith("| | 16-84% over the resampled calibrations | ")
+    shares = [float(x) for x in mean[2].split(" | ")[2:12]]
+    assert all(0.0 <= x <= 1.0 for x in shares) and mean[2].endswith("of 10 (mean) |")
+    # a calibration that did not record its skies (fitted before they were) gives no rows
+    for seed in ("", "-s2", "-s3"):
+        path = study / f"pointing-small-wide{seed}-likelihood-for-wsclean" / "calibration.json"
+        path.write_text(json.dumps({"likelihood": {k: v for k, v in model.items() if k != "calibration_skies"}}))
+    assert module.resampled_rows(module.load(study)) == []
