@@ -52,6 +52,7 @@
 #             later in 26.6 min, and pointing-calib-mid3 24 s and -mid3-wsclean 35.8 min beside the test suite;
 #             pointing-test-mid24b 17 s and pointing-test-mid24b-wsclean 24.5 min, nothing else running;
 #             pointing-calib-mid4 27 s, pointing-test-mid24c 17 s and pointing-test-mid24c-wsclean 30.3 min;
+#             pointing-calib-mid5 (192 fast pointings) 167.8 s on 2 ranks;
 #             pointing-calib-mid4-wsclean lost a rank to the OOM killer after 19 of 24 skies, both ranks at about
 #             12 GiB in the prediction of 74-million-source skies, and made its last 8 on one rank in 22.0 min:
 #             give the WSClean sets about 15 GiB per rank (NPROCS=1 on a 24 GiB machine; benchmarks/README.md)),
@@ -84,7 +85,9 @@
 #             (17-23 epochs of 7-16 s)
 #   calibrate, evaluate  well under a minute per run and dataset (calibrate on 96 or 120 mosaics 1.2-1.5 min);
 #             PRIORS=1 calibrate + evaluate of the whole mosaics part 50 min, of the pointings part 28 min;
-#             the six RUN-likelihood-for-fast calibrations and their 18 evaluations 6.5 min (beside the test suite)
+#             the six RUN-likelihood-for-fast calibrations and their 18 evaluations 6.5 min (beside the test suite);
+#             on 360 calibration skies (with pointing-calib-mid5) each of the 12 likelihood-for-* calibrations
+#             1.3-1.6 min and their 54 evaluations 8 min (beside the test suite)
 #   pofd      the P(D) fit of the 12 test mosaics, 4.1 min (20 s per sky)
 #   report    seconds
 #
@@ -123,7 +126,8 @@
 #             pointing-calib-mid-wsclean: the first 24 of pointing-calib-mid's skies imaged again by WSClean,
 #             and pointing-calib-mid2 and pointing-calib-mid2-wsclean, pointing-calib-mid3 and
 #             pointing-calib-mid3-wsclean, pointing-calib-mid4 and pointing-calib-mid4-wsclean: three times 24
-#             more calibration pointings from that prior, fast and by WSClean,
+#             more calibration pointings from that prior, fast and by WSClean, and pointing-calib-mid5: 192
+#             more by the fast imager alone (seed 2306193),
 #             and transfer-24-fast, transfer-24-wsclean, transfer-24b-fast and transfer-24b-wsclean: the 12 test
 #             pairs twice and twice more (seeds 2306165, 2306181), flat-sky fast and by WSClean, and
 #             pointing-test-mid24 and pointing-test-mid24-wsclean: the first 24 of pointing-test-mid's skies, fast
@@ -155,7 +159,8 @@
 #             the calibration skies' (S0, alpha) on top: radtrain calibrate --likelihood, and as
 #             RUN-likelihood-for-wsclean, calibrated for WSClean's images on pointing-calib-mid, -mid2, -mid3 and
 #             -mid4 with --imager-dataset pointing-calib-mid-wsclean, -mid2-wsclean, ..., as many of -mid2, -mid3
-#             and -mid4 as both imagers have made), and as RUN-likelihood-for-fast, calibrated on the same
+#             and -mid4 as both imagers have made, and on pointing-calib-mid5 too once made), and as
+#             RUN-likelihood-for-fast, calibrated on the same
 #             skies without --imager-dataset (for the fast imager's images: like for like against
 #             RUN-likelihood-for-wsclean); the seed 2 and 3 networks as RUN-likelihood, RUN-likelihood-for-wsclean
 #             and RUN-likelihood-for-fast alone; with PRIORS=1
@@ -410,6 +415,10 @@ if wants simulate && part pointings; then
             --set run.seed=2306191
         simulate pointing-calib-mid4-wsclean configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=24 \
             --set run.seed=2306191 --set 'imaging.backend="wsclean"'
+        # and 192 more calibration skies by the fast imager alone: resampling the calibration skies moved the
+        # like-for-like transfer mostly through the maps fitted on all of them, not through the 96 pairs' shift
+        simulate pointing-calib-mid5 configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=192 \
+            --set run.seed=2306193
         # and training skies from it: does a network that has seen shapes beyond the test pairs err less on them?
         simulate pointing-wide-84 configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=84 \
             --set run.seed=2306169 "${SEED_SPLIT[@]}"
@@ -515,8 +524,8 @@ calibration_set() {   # the datasets a run is calibrated on (one or more)
         *-curved) calibration_set "${1%-curved}" ;;
         pointing-*-conformal) calibration_set "${1%-conformal}" ;;
         pointing-*-likelihood) calibration_set "${1%-likelihood}" ;;
-        pointing-*-likelihood-for-wsclean) echo "$(calibration_set "${1%-likelihood-for-wsclean}")$(more_pairs)" ;;
-        pointing-*-likelihood-for-fast) echo "$(calibration_set "${1%-likelihood-for-fast}")$(more_pairs)" ;;
+        pointing-*-likelihood-for-wsclean) echo "$(pair_sets "${1%-likelihood-for-wsclean}")$(more_fast)" ;;
+        pointing-*-likelihood-for-fast) echo "$(pair_sets "${1%-likelihood-for-fast}")$(more_fast)" ;;
         *-conformal) echo calib-random-fast ;;
         *-union) echo calib-fast calib-random-fast ;;
         pointing-*-w) echo pointing-calib-random-w ;;
@@ -526,6 +535,14 @@ calibration_set() {   # the datasets a run is calibrated on (one or more)
         *-drawn) echo calib-random-fast ;;
         *) echo calib-fast ;;
     esac
+}
+
+pair_sets() {   # run: its calibration sets made by both imagers (its own, pointing-calib-mid, and more_pairs)
+    echo -n "$(calibration_set "$1")$(more_pairs)"
+}
+
+more_fast() {   # the calibration sets made by the fast imager alone for the likelihood runs, if complete
+    complete pointing-calib-mid5 && echo -n " pointing-calib-mid5"
 }
 
 more_pairs() {   # the calibration sets beyond pointing-calib-mid made by both imagers (24 pairs each), if complete
@@ -581,8 +598,9 @@ if wants calibrate; then
         [[ "$run" == *-conformal || "$likelihood" = 1 ]] && { args+=(--conformal); how+=", conformal intervals"; }
         [ "$likelihood" = 1 ] && { args+=(--likelihood); how+=", the count model's likelihood"; }
         [[ "$run" == *-likelihood-for-wsclean ]] && {
-            for set in $calib; do args+=(--imager-dataset "$OUT/$set-wsclean"); done
-            how+=" for WSClean's images (their WSClean images: $((24 * $(wc -w <<< "$calib"))) pairs)"; }
+            pairs="$(pair_sets "${run%-likelihood-for-wsclean}")"
+            for set in $pairs; do args+=(--imager-dataset "$OUT/$set-wsclean"); done
+            how+=" for WSClean's images (their WSClean images: $((24 * $(wc -w <<< "$pairs"))) pairs)"; }
         say "calibrate $run on $calib$how"
         radtrain calibrate "$OUT/$run" "${args[@]}" 2>&1 | tee "$OUT/$run-calibrate.log" | tail -14
     done
