@@ -929,19 +929,14 @@ def resampled_rows(runs: dict) -> list[str]:
             model = json.loads(path.read_text()).get("likelihood", {}) if path.exists() else {}
             if "calibration_skies" not in model:
                 continue
-            images = {"first": [], "other": [], "true": []}
+            pairs = []          # (fast, WSClean) record of each sky, set by set in the order of their ids
             for mf, mw in zip(fast, other):
-                sf = {sky["id"]: sky for sky in mf["m"]["skies"]}
                 sw = {sky["id"]: sky for sky in mw["m"]["skies"]}
-                for i in sorted(sf):
-                    images["first"].append((sf[i]["pred"], sf[i]["n_tiles"]))
-                    images["other"].append((sw[i]["pred"], sw[i]["n_tiles"]))
-                    images["true"].append(sf[i]["true"])
-            read = likelihood.resampled(model, *[(np.array([c for c, _ in images[k]], dtype=float),
-                                                  np.array([n for _, n in images[k]], dtype=float))
-                                                 for k in ("first", "other")],
-                                        draws=RESAMPLE_DRAWS, seed=0)
-            true = np.array(images["true"], dtype=float)
+                pairs += [(sky, sw[sky["id"]]) for sky in sorted(mf["m"]["skies"], key=lambda sky: sky["id"])]
+            images = [tuple(np.array([p[k][field] for p in pairs], dtype=float) for field in ("pred", "n_tiles"))
+                      for k in (0, 1)]          # (counts, tiles) of the fast images, of WSClean's
+            read = likelihood.resampled(model, *images, draws=RESAMPLE_DRAWS, seed=0)
+            true = np.array([f["true"] for f, _ in pairs], dtype=float)
             draws[net] = (read["first"], read["other"], true, len(model["calibration_skies"]["n_tiles"]))
         rows = [(f"{label}{', training seed ' + net.rsplit('-s', 1)[1] if net != run else ''}", *d[:3])
                 for net, d in draws.items()]
