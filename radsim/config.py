@@ -133,6 +133,14 @@ class ImagingConfig(_Section):
     system_temperature_k: float | None = Field(None, gt=0.0, description="System temperature (K): noise from the "
                                                "radiometer equation instead of noise_rms_jy.")
     aperture_efficiency: float = Field(0.8, gt=0.0, le=1.0, description="Aperture efficiency (radiometer noise).")
+    noise: Literal["image", "visibilities"] = Field(
+        "image", description="fast: how the thermal noise is made. 'image': white noise filtered to the "
+        "observation's noise spectrum, at a cost that does not grow with the visibilities; 'visibilities': Gaussian "
+        "noise on every visibility, drawn as the wsclean backend draws it for the same run.seed and realisation, "
+        "imaged with the imaging weights and the w-term: the very noise WSClean images, so that a sky imaged by "
+        "both imagers carries one noise realisation (a paired comparison measures the imagers, not two noise draws; "
+        "about 8 s more per pointing of 12 million visibilities on one core). The wsclean and yandasoft backends "
+        "always add their noise to the visibilities.")
     ha_start_h: float = Field(-4.0, ge=-12.0, le=12.0, description="First hour angle of the observation (h).")
     ha_end_h: float = Field(4.0, ge=-12.0, le=12.0, description="Last hour angle of the observation (h).")
     integration_s: float = Field(300.0, gt=0.0, description="Integration time per visibility (s); ASKAP's "

@@ -290,3 +290,59 @@ def test_w_nodes_bring_the_dirty_image_to_the_exact_w_corrected_one():
     assert abs(spread(faceted) / spread(exact[True]) - 1.0) < 0.001
     with pytest.raises(fast.ImagingError, match="w_nodes must be at least 2"):
         fast.FastImager(grid, obs, w_nodes=1, **kw)
+
+
+def test_visibility_noise_has_the_observation_rms_and_correlation(grid, obs):
+    """noise="visibilities": the image of Gaussian noise on every visibility keeps the requested rms and, for
+    natural weighting, has the PSF as autocorrelation, as the filtered image-plane noise does; the same generator
+    gives the same image, and it does not depend on how many rows are drawn at a time."""
+    im = fast.FastImager(grid, obs, weighting="natural", noise_rms_jy=30e-6, n_channels=4, noise="visibilities")
+    stds = [im.noise(np.random.default_rng(k)).std() for k in range(4)]
+    assert np.mean(stds) == pytest.approx(30e-6, rel=0.03)
+    ac = mean_autocorrelation(im, first_seed=300)
+    assert np.abs(ac[NEAR] - im.psf[NEAR]).max() < 0.03
+    a = im.noise(np.random.default_rng(5))
+    assert np.array_equal(a, im.noise(np.random.default_rng(5)))
+    rows = im._visibility_noise.weights.shape[0]
+    whole = np.random.default_rng(6).standard_normal((rows, 4, 2))
+    vis = im._visibility_noise.visibilities(np.random.default_rng(6))
+    assert np.allclose(vis.real, 0.5 * im._visibility_noise.sigma_vis * whole.sum(axis=2), rtol=1e-6, atol=0)
+    # the Briggs weights of the transfer study, through a whole image: CLEAN leaves the noise alone
+    br = fast.FastImager(grid, obs, weighting="briggs", robust=0.0, noise_rms_jy=20e-6, n_channels=4,
+                         noise="visibilities")
+    r = br.image(np.zeros((N, N)), np.random.default_rng(9))
+    assert r.restored.std() == pytest.approx(20e-6, rel=0.05) and r.info["noise"] == "visibilities"
+
+
+def test_visibility_noise_of_each_mosaic_beam(grid, obs):
+    """Each PAF beam's window gets its own draw, imaged about the window's centre: with natural weighting (the
+    same weights on any grid) a beam's noise image is the whole field's image of the same draw cut to its window
+    (in units of each imager's beam noise),
+    as WSClean images every beam over the whole field; no two beams share a realisation, and the mosaic is as
+    noisy as with the image-plane noise."""
+    footprint = {"name": "square_2x2", "pitch_deg": 0.1, "primary_beam": "gaussian", "fwhm_factor": 0.05,
+                 "cutoff": 0.1}
+    im = fast.FastImager(grid, obs, weighting="natural", noise_rms_jy=25e-6, n_channels=2, footprint=footprint,
+                         noise="visibilities")
+    whole = fast.FastImager(grid, obs, weighting="natural", noise_rms_jy=25e-6, n_channels=2, noise="visibilities")
+    assert im.footprint.n_beams == 4 and im.window < N
+    field = whole._visibility_noise.image(np.random.default_rng(8))
+    rng = np.random.default_rng(8)
+    beams = [im._visibility_noise.image(rng, im.window_centre_lm(b)) for b in range(4)]
+    w = im.footprint.windows[0]
+    # the mosaic's beams are noisier than the single image, for the same survey rms: compare in units of each
+    cut = field[w.y0:w.y0 + w.size, w.x0:w.x0 + w.size] / whole.beam_noise_jy
+    assert np.abs(beams[0] / im.beam_noise_jy - cut).max() < 1e-3
+    assert max(abs(np.corrcoef(beams[0].ravel(), b.ravel())[0, 1]) for b in beams[1:]) < 0.05
+    # the mosaic of pure noise, in units of its noise map, as noisy as with the image-plane noise
+    image_plane = fast.FastImager(grid, obs, weighting="natural", noise_rms_jy=25e-6, n_channels=2,
+                                  footprint=footprint)
+    covered = im.noise_map_jy > 0
+    ratio = [np.median(np.abs(i.image(np.zeros((N, N)), np.random.default_rng(10)).restored[covered])
+                       / im.noise_map_jy[covered]) for i in (im, image_plane)]
+    assert ratio[0] == pytest.approx(ratio[1], rel=0.05)
+
+
+def test_unknown_noise_domain_is_refused(grid, obs):
+    with pytest.raises(fast.ImagingError, match="imaging.noise must be one of image, visibilities"):
+        fast.FastImager(grid, obs, noise_rms_jy=25e-6, noise="sky")

@@ -10,7 +10,10 @@ For one observation (computed once, reused for every sky):
 * the noise filter: gridded visibility noise is a stationary Gaussian field whose power spectrum is the uv
   density of the squared weights (its autocorrelation is the PSF for natural weighting); per sky, white noise
   on a box twice the image is filtered by its square root, at the requested rms (or the radiometer equation's),
-  at a cost that does not grow with the number of visibilities;
+  at a cost that does not grow with the number of visibilities; or (``noise="visibilities"``) per sky the
+  very noise the wsclean backend adds for the same seed, Gaussian noise on each visibility, gridded with the
+  imaging weights and the w-term (:class:`VisibilityNoise`), so that both imagers of a paired comparison see one
+  noise realisation;
 * the clean beam, an elliptical Gaussian fitted to the PSF main lobe.
 
 Per sky: dirty = sky (Jy/pixel) convolved with the PSF (zero-padded FFT: no wrap-around) + noise (Jy/beam);
@@ -299,6 +302,57 @@ def noise_filter(uv_lambda: np.ndarray, weights: np.ndarray, box: int, pixel_rad
 CACHE_ENV = "RADSIM_CACHE_DIR"
 
 
+#: how the fast imager makes its thermal noise (:class:`FastImager`'s ``noise``)
+NOISE_DOMAINS = ("image", "visibilities")
+#: rows of visibility noise drawn at a time (:class:`VisibilityNoise`): 16 MiB of draws for 16 channels
+NOISE_BLOCK_ROWS = 1 << 16
+
+
+class VisibilityNoise:
+    """The image of a beam's visibility noise, drawn exactly as the wsclean backend draws it for the same random
+    generator: for each of two polarisation products (XX, YY) of every row and channel, Gaussian real parts of rms
+    ``sigma_vis`` (all of them, rows first), then imaginary parts; Stokes I = (XX + YY) / 2. The noise visibilities
+    are imaged with the imaging weights by ducc0's w-gridder over the beam's window (centred on its centre),
+    normalised to Jy/beam by the sum of the weights, as WSClean's dirty image of the same noise is: on the transfer
+    pointing (12 million visibilities) the two images differ by 2e-4 of their rms (benchmarks/README.md).
+
+    ``uvw_m`` (rows, 3) in metres with the sign of the Measurement Sets radsim writes, ``freq`` (channels,) in Hz,
+    ``weights`` (rows, channels), ``sigma_vis`` (Jy) per real or imaginary part of one polarisation product."""
+
+    def __init__(self, uvw_m: np.ndarray, freq: np.ndarray, weights: np.ndarray, sigma_vis: float,
+                 window: int, pixel_rad: float, threads: int = 1):
+        # ducc0 takes V = exp(-2 pi i (u l + v m - w (n - 1))): the MS's sign is (-u, -v, w) in ducc0's (w_term_psfs)
+        self.uvw = np.ascontiguousarray(uvw_m * np.array([-1.0, -1.0, 1.0]))
+        self.freq = np.asarray(freq, dtype=np.float64)
+        self.weights = np.ascontiguousarray(weights, dtype=np.float32)
+        self.sum_w = float(self.weights.sum(dtype=np.float64))
+        self.sigma_vis = float(sigma_vis)
+        self.window = window
+        self.pixel_rad = pixel_rad
+        self.threads = threads
+
+    def visibilities(self, rng: np.random.Generator) -> np.ndarray:
+        """(rows, channels) complex64 Stokes I noise, drawn block by block in the order of one whole draw."""
+        rows, channels = self.weights.shape
+        vis = np.empty((rows, channels), np.complex64)
+        for part in (vis.real, vis.imag):
+            for start in range(0, rows, NOISE_BLOCK_ROWS):
+                stop = min(start + NOISE_BLOCK_ROWS, rows)
+                part[start:stop] = 0.5 * self.sigma_vis * rng.standard_normal((stop - start, channels, 2)).sum(axis=2)
+        return vis
+
+    def image(self, rng: np.random.Generator, centre_lm=(0.0, 0.0)) -> np.ndarray:
+        """(window, window) noise image (Jy/beam) centred at direction cosines ``centre_lm`` (rad)."""
+        import ducc0
+        m = self.window
+        # two pixels wider, then cut: ducc_to_image's flip wraps one edge row and column of ducc0's image round
+        d = ducc0.wgridder.experimental.vis2dirty(
+            uvw=self.uvw, freq=self.freq, vis=self.visibilities(rng), wgt=self.weights, npix_x=m + 2, npix_y=m + 2,
+            pixsize_x=self.pixel_rad, pixsize_y=self.pixel_rad, epsilon=1e-5, do_wgridding=True,
+            center_x=float(centre_lm[0]), center_y=float(centre_lm[1]), nthreads=self.threads)
+        return ducc_to_image(d)[1:m + 1, 1:m + 1] / self.sum_w
+
+
 def cache_key(grid, observation, freq, window, weighting, robust, taper_arcsec, super_weight, w_nodes=None) -> str:
     """A hash of everything the PSF and the noise filter depend on, and of the software that makes them."""
     import hashlib
@@ -370,8 +424,10 @@ class FastImager:
                  taper_arcsec=None, super_weight=1.0, noise_rms_jy=None, system_temperature_k=None,
                  aperture_efficiency=0.8, clean: CleanSettings = CleanSettings(), n_channels: int = 1,
                  footprint: dict | None = None, survey_factor: float = 1.25, restoring_beam="fitted",
-                 w_nodes: int | None = None):
+                 w_nodes: int | None = None, noise: str = "image"):
         t0 = time.perf_counter()
+        if noise not in NOISE_DOMAINS:
+            raise ImagingError(f"imaging.noise must be one of {', '.join(NOISE_DOMAINS)}, got {noise!r}")
         self.grid = grid
         n = grid.npix
         if n % 2 or n < 32:
@@ -436,7 +492,25 @@ class FastImager:
         self._noise_filter = None
         if self.beam_noise_jy > 0.0:
             self._noise_filter = products["unit_noise_filter"] * np.float32(self.beam_noise_jy)
+        self.noise_domain = noise
+        self._visibility_noise = None
+        if noise == "visibilities" and self.beam_noise_jy > 0.0:
+            uvw_m = observation.uvw_m().reshape(-1, 3)
+            weights = self._weights(uvw_m, freq, m, weighting, robust, taper_arcsec, super_weight)[1]
+            # the per-visibility sigma that gives the beam's noise: rms = sigma sqrt(sum w^2) / sum w / sqrt(2)
+            sigma_vis = self.beam_noise_jy * math.sqrt(2.0) * sum_w / math.sqrt(sum_w2)
+            self._visibility_noise = VisibilityNoise(uvw_m, freq, weights, sigma_vis, m, grid.pixel_rad)
         self.setup_s = time.perf_counter() - t0
+
+    def _weights(self, uvw_m, freq, m, weighting, robust, taper_arcsec, super_weight):
+        """(uv (visibilities x channels, 2) in wavelengths, weights (rows, channels)) as WSClean weights an image of
+        the beam's window (its weighting grid, image_weights)."""
+        # wavelengths, single precision (1e-3 wavelength at ASKAP's longest baselines, on cells of ~20): half the
+        # memory of 36 million visibilities
+        uv = (uvw_m[:, None, :2] * (freq / SPEED_OF_LIGHT)[None, :, None]).astype(np.float32).reshape(-1, 2)
+        weights = image_weights(uv, weighting, robust, 1.0 / (m * self.grid.pixel_rad), m, taper_arcsec,
+                                super_weight).astype(np.float32).reshape(uvw_m.shape[0], freq.size)
+        return uv, weights
 
     def _observation_products(self, observation, freq, m, weighting, robust, taper_arcsec, super_weight,
                               w_nodes=None) -> dict:
@@ -444,12 +518,7 @@ class FastImager:
         PSF (2m, 2m), the noise filter for unit rms, the fitted beam, the channels' weights and their sums."""
         grid = self.grid
         uvw_m = np.ascontiguousarray(observation.uvw_m().reshape(-1, 3))
-        # wavelengths, single precision (1e-3 wavelength at ASKAP's longest baselines, on cells of ~20): half the
-        # memory of 36 million visibilities
-        uv = (uvw_m[:, None, :2] * (freq / SPEED_OF_LIGHT)[None, :, None]).astype(np.float32).reshape(-1, 2)
-        # weighted as WSClean weights an image of the beam's window (its weighting grid, image_weights)
-        weights = image_weights(uv, weighting, robust, 1.0 / (m * grid.pixel_rad), m, taper_arcsec,
-                                super_weight).astype(np.float32).reshape(uvw_m.shape[0], freq.size)
+        uv, weights = self._weights(uvw_m, freq, m, weighting, robust, taper_arcsec, super_weight)
         dropped = float(np.mean(weights == 0))
         if dropped == 1.0:
             raise ImagingError("no visibility falls on the image's uv grid")
@@ -465,21 +534,31 @@ class FastImager:
                 "dropped_fraction": dropped, "sum_w": weights.sum(dtype=np.float64),
                 "sum_w2": np.square(weights, dtype=np.float64).sum()}
 
-    def noise(self, rng: np.random.Generator) -> np.ndarray:
+    def noise(self, rng: np.random.Generator, beam: int = 0) -> np.ndarray:
         """A noise image of one beam (Jy/beam) with the rms and correlation of the observation (see
         :func:`noise_filter`): white noise on a box twice the beam image, filtered, cropped. Its cost does not grow
-        with the visibilities."""
+        with the visibilities. With ``noise="visibilities"``: the image of beam ``beam``'s visibility noise
+        (:class:`VisibilityNoise`), the realisation the wsclean backend images for the same generator."""
         m = self.window
         if self._noise_filter is None:
             return np.zeros((m, m))
+        if self._visibility_noise is not None:
+            return self._visibility_noise.image(rng, self.window_centre_lm(beam))
         white = rng.standard_normal((2 * m, 2 * m), dtype=np.float32)
         field = scipy.fft.irfft2(scipy.fft.rfft2(white) * self._noise_filter, (2 * m, 2 * m))
         return field[:m, :m].astype(np.float64)
 
-    def image_beam(self, sky_window: np.ndarray, rng: np.random.Generator, timings: dict):
+    def window_centre_lm(self, beam: int) -> tuple[float, float]:
+        """Direction cosines (l, m) of the centre of beam ``beam``'s window (pixel size / 2 of it, as imaged)."""
+        w = self.footprint.windows[beam]
+        n, pix = self.grid.npix, self.grid.pixel_rad
+        # radsim's x runs opposite to l (east left) and y along m, both centred on pixel n/2 (ducc_to_image)
+        return (n / 2 - (w.x0 + w.size / 2)) * pix, (w.y0 + w.size / 2 - n / 2) * pix
+
+    def image_beam(self, sky_window: np.ndarray, rng: np.random.Generator, timings: dict, beam: int = 0):
         """One beam: the (attenuated) sky of its window (Jy/pixel) -> (restored, residual, model, CLEAN info)."""
         t = time.perf_counter()
-        dirty = self.convolve(sky_window) + self.noise(rng)
+        dirty = self.convolve(sky_window) + self.noise(rng, beam)
         timings["dirty"] = timings.get("dirty", 0.0) + time.perf_counter() - t
         t = time.perf_counter()
         threshold = self.clean.threshold_sigma * self.beam_noise_jy
@@ -512,7 +591,7 @@ class FastImager:
             sky_b = window.extract(observed)
             if a is not None:
                 sky_b *= a
-            yield (b, a, *self.image_beam(sky_b, rng, timings))
+            yield (b, a, *self.image_beam(sky_b, rng, timings, b))
 
     def image(self, sky, rng: np.random.Generator) -> ImagedSky:
         """Image a sky (see :meth:`observed`): every beam, then their linear mosaic."""
@@ -545,7 +624,7 @@ class FastImager:
                 "clean_diverged": "diverged" in stops, "clean_stop": worst,
                 "clean_stops": {k: stops.count(k) for k in STOP_REASONS if k in stops},
                 "dropped_visibility_fraction": self.dropped_fraction, "n_beams": fp.n_beams,
-                "beam_noise_jy": self.beam_noise_jy}
+                "beam_noise_jy": self.beam_noise_jy, "noise": self.noise_domain}
         return ImagedSky(images[0].astype(np.float32), self.beam, images[1].astype(np.float32),
                          self.psf.astype(np.float32), images[2].astype(np.float32), self.noise_rms_jy, "fast",
                          timings, info, noise_map=self.noise_map_jy)
@@ -558,4 +637,4 @@ def from_config(cfg, workdir=None) -> FastImager:
     im = cfg.imaging
     return FastImager(Grid.from_config(cfg.field), observation_of(cfg), **weighting_settings(im),
                       clean=clean_settings(im), n_channels=im.n_channels, footprint=footprint_settings(im),
-                      survey_factor=cfg.tiles.sensitivity_factor, w_nodes=im.w_nodes)
+                      survey_factor=cfg.tiles.sensitivity_factor, w_nodes=im.w_nodes, noise=im.noise)
