@@ -53,6 +53,9 @@
 #             pointing-test-mid24b 17 s and pointing-test-mid24b-wsclean 24.5 min, nothing else running;
 #             pointing-calib-mid4 27 s, pointing-test-mid24c 17 s and pointing-test-mid24c-wsclean 30.3 min;
 #             pointing-calib-mid5 (192 fast pointings) 167.8 s on 2 ranks;
+#             on 2026-12-06 the sets with WSClean's noise (pointing-*-shared, imaging.noise = "visibilities", about
+#             5 s per pointing on one core): calib-mid 244.5 s, calib-mid2..4 67-75 s each, test-mid24/b/c 61-62 s
+#             each, calib-mid5 484.4 s, 19 min in all on 2 ranks;
 #             pointing-calib-mid4-wsclean lost a rank to the OOM killer after 19 of 24 skies, both ranks at about
 #             12 GiB in the prediction of 74-million-source skies, and made its last 8 on one rank in 22.0 min:
 #             give the WSClean sets about 15 GiB per rank (NPROCS=1 on a 24 GiB machine; benchmarks/README.md)),
@@ -86,6 +89,8 @@
 #   calibrate, evaluate  well under a minute per run and dataset (calibrate on 96 or 120 mosaics 1.2-1.5 min);
 #             PRIORS=1 calibrate + evaluate of the whole mosaics part 50 min, of the pointings part 28 min;
 #             the six RUN-likelihood-for-fast calibrations and their 18 evaluations 6.5 min (beside the test suite);
+#             the twelve RUN-likelihood-shared-for-* calibrations 1.3-1.6 min each and their 36 evaluations 5 min
+#             (2026-12-06);
 #             on 360 calibration skies (with pointing-calib-mid5) each of the 12 likelihood-for-* calibrations
 #             1.3-1.6 min and their 54 evaluations 8 min (beside the test suite)
 #   pofd      the P(D) fit of the 12 test mosaics, 4.1 min (20 s per sky)
@@ -162,8 +167,10 @@
 #             and -mid4 as both imagers have made, and on pointing-calib-mid5 too once made), and as
 #             RUN-likelihood-for-fast, calibrated on the same
 #             skies without --imager-dataset (for the fast imager's images: like for like against
-#             RUN-likelihood-for-wsclean); the seed 2 and 3 networks as RUN-likelihood, RUN-likelihood-for-wsclean
-#             and RUN-likelihood-for-fast alone; with PRIORS=1
+#             RUN-likelihood-for-wsclean), and both once more as RUN-likelihood-shared-for-wsclean and -for-fast on
+#             the fast sets made again with WSClean's noise (pointing-calib-mid-shared, ...,
+#             pointing-calib-mid5-shared); the seed 2 and 3 networks as RUN-likelihood, RUN-likelihood-for-wsclean,
+#             RUN-likelihood-for-fast and the two RUN-likelihood-shared-for-* alone; with PRIORS=1
 #             fast-small, -s2 and -s3 once more as RUN-drawn calibrated on calib-random-fast, every network as
 #             RUN-curved (a curved line, on its own calibration skies) and as RUN-conformal (a curved line and
 #             conformal intervals; the mosaic networks on calib-random-fast);
@@ -176,7 +183,9 @@
 #             RUN-likelihood-for-wsclean runs on transfer-wsclean (and transfer-24-wsclean, -24b-wsclean) and
 #             pointing-test-mid24-wsclean, -mid24b-wsclean and -mid24c-wsclean (eval-pointing-mid24-wsclean, ...)
 #             alone, RUN-likelihood and RUN-likelihood-for-fast (all three training seeds) also on
-#             pointing-test-mid24, -mid24b and -mid24c (eval-pointing-mid24, ...); the
+#             pointing-test-mid24, -mid24b and -mid24c (eval-pointing-mid24, ...);
+#             RUN-likelihood-shared-for-wsclean on the WSClean test sets of drawn shapes, and
+#             RUN-likelihood-shared-for-fast on pointing-test-mid24-shared, -mid24b-shared and -mid24c-shared; the
 #             networks calibrated on pointing-calib-mid on pointing-test-mid instead of pointing-test-random;
 #             PART=wide: wide-small, wide-small-conformal and wide-small-96-conformal on test-fast,
 #             test-24-fast, test-mid-fast (eval-test-mid) and test-mid2-fast (eval-test-mid2)
@@ -235,6 +244,8 @@ MORE_TEST_B=(--set realisations.repeats=2 --set run.seed=2306181)
 
 RANDOM_PAIRS=(--set 'realisations.mode="random"' --set realisations.repeats=1
               --set 'realisations.priors={s0_jy={loguniform=[5e-6, 5e-5]}, alpha={uniform=[-0.6, 0.3]}}')
+# the fast imager's noise drawn on the visibilities as WSClean's is: a sky imaged by both carries one noise realisation
+SHARED_NOISE=(--set 'imaging.noise="visibilities"')
 MID_PAIRS=(--set 'realisations.mode="random"' --set realisations.repeats=1
            --set 'realisations.priors={s0_jy={loguniform=[3.5e-6, 7e-5]}, alpha={uniform=[-0.7, 0.4]}}')
 # wider still by as much again (0.15 dex in S0, 0.1 in alpha on each side): to train on, so that the edges of the
@@ -419,6 +430,20 @@ if wants simulate && part pointings; then
         # like-for-like transfer mostly through the maps fitted on all of them, not through the 96 pairs' shift
         simulate pointing-calib-mid5 configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=192 \
             --set run.seed=2306193
+        # the sets made by both imagers once more by the fast imager with the noise WSClean's images of the same skies
+        # carry (imaging.noise = "visibilities": each visibility's noise drawn as the wsclean backend draws it):
+        # between two noise draws of one sky the readings differ by 0.009-0.017 (1-10 uJy, likelihood for the mix),
+        # 40-50% of the variance of their difference between the imagers; read on one noise realisation per sky
+        # (RUN-likelihood-shared-for-wsclean and -for-fast) the transfer measures the imagers alone; and the fast
+        # imager's other calibration skies so too, since the networks read images with the visibilities' noise
+        # 0.007-0.018 higher from 1 to 10 uJy than with the image-plane noise they were trained on
+        for set in pointing-calib-mid:96:2306167 pointing-calib-mid2:24:2306178 pointing-calib-mid3:24:2306179 \
+                   pointing-calib-mid4:24:2306191 pointing-test-mid24:24:2306168 pointing-test-mid24b:24:2306190 \
+                   pointing-test-mid24c:24:2306192 pointing-calib-mid5:192:2306193; do
+            IFS=: read -r name n seed <<< "$set"
+            simulate "$name-shared" configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n="$n" \
+                --set run.seed="$seed" "${SHARED_NOISE[@]}"
+        done
         # and training skies from it: does a network that has seen shapes beyond the test pairs err less on them?
         simulate pointing-wide-84 configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=84 \
             --set run.seed=2306169 "${SEED_SPLIT[@]}"
@@ -510,8 +535,13 @@ IMAGER_RUNS+=("${SEED_RUNS[@]/%/-likelihood-for-wsclean}")
 # RUN-likelihood-for-fast on fast images and RUN-likelihood-for-wsclean on WSClean's, not the calibration skies
 # (RUN-likelihood is calibrated on pointing-calib-mid's 96 alone)
 SAME_SKY_RUNS=("${IMAGER_RUNS[@]/%-for-wsclean/-for-fast}")
+# and both once more with the fast images of the sets made by both imagers replaced by those with WSClean's noise
+# (pointing-*-shared): RUN-likelihood-shared-for-wsclean on WSClean's test images, RUN-likelihood-shared-for-fast
+# on the fast ones of the same noise
+SHARED_RUNS=("${IMAGER_RUNS[@]/%-likelihood-for-wsclean/-likelihood-shared-for-wsclean}"
+             "${IMAGER_RUNS[@]/%-likelihood-for-wsclean/-likelihood-shared-for-fast}")
 part pointings || { POINTING_RUNS=(); CURVED_POINTING_RUNS=(); PRIOR_RUNS=(); IMAGER_RUNS=(); SEED_RUNS=();
-                    SAME_SKY_RUNS=(); }
+                    SAME_SKY_RUNS=(); SHARED_RUNS=(); }
 # PART=wide: the network trained on mosaics drawn from the wider prior, calibrated on mosaics drawn from it with a
 # straight line and normal intervals, and once more (RUN-conformal) with a curved line and conformal intervals, and
 # so on 96 (RUN-96-conformal: calib-mid-fast and calib-mid2-fast)
@@ -526,6 +556,8 @@ calibration_set() {   # the datasets a run is calibrated on (one or more)
         pointing-*-likelihood) calibration_set "${1%-likelihood}" ;;
         pointing-*-likelihood-for-wsclean) echo "$(pair_sets "${1%-likelihood-for-wsclean}")$(more_fast)" ;;
         pointing-*-likelihood-for-fast) echo "$(pair_sets "${1%-likelihood-for-fast}")$(more_fast)" ;;
+        pointing-*-likelihood-shared-for-*)
+            shared "$(pair_sets "${1%-likelihood-shared-for-*}")$(more_fast)" ;;
         *-conformal) echo calib-random-fast ;;
         *-union) echo calib-fast calib-random-fast ;;
         pointing-*-w) echo pointing-calib-random-w ;;
@@ -539,6 +571,13 @@ calibration_set() {   # the datasets a run is calibrated on (one or more)
 
 pair_sets() {   # run: its calibration sets made by both imagers (its own, pointing-calib-mid, and more_pairs)
     echo -n "$(calibration_set "$1")$(more_pairs)"
+}
+
+shared() {   # sets: each made by the fast imager with WSClean's noise (SET-shared), if complete, else itself
+    local set
+    for set in $1; do
+        if complete "$set-shared"; then echo -n " $set-shared"; else echo -n " $set"; fi
+    done
 }
 
 more_fast() {   # the calibration sets made by the fast imager alone for the likelihood runs, if complete
@@ -574,17 +613,21 @@ if wants calibrate; then
             copy_network "$run" "$run-likelihood"
             copy_network "$run" "$run-likelihood-for-wsclean"
             copy_network "$run" "$run-likelihood-for-fast"
+            copy_network "$run" "$run-likelihood-shared-for-wsclean"
+            copy_network "$run" "$run-likelihood-shared-for-fast"
         done
         for run in "${PRIOR_RUNS[@]}"; do
             copy_network "$run" "$run-conformal"
             copy_network "$run" "$run-likelihood"
             copy_network "$run" "$run-likelihood-for-wsclean"
             copy_network "$run" "$run-likelihood-for-fast"
+            copy_network "$run" "$run-likelihood-shared-for-wsclean"
+            copy_network "$run" "$run-likelihood-shared-for-fast"
         done
     fi
     for run in "${WIDE_RUNS[@]:1}"; do copy_network wide-small "$run"; done    # calibration copies of wide-small
     for run in "${RUNS[@]}" "${POINTING_RUNS[@]}" "${WIDE_RUNS[@]}" "${IMAGER_RUNS[@]}" \
-               "${SAME_SKY_RUNS[@]}"; do
+               "${SAME_SKY_RUNS[@]}" "${SHARED_RUNS[@]}"; do
         selected "$run" || continue
         [ -e "$OUT/$run/best.weights.h5" ] || { say "$run: not trained, skipped"; continue; }
         calib="$(calibration_set "$run")"
@@ -592,13 +635,14 @@ if wants calibrate; then
         for set in $calib; do args+=(--dataset "$OUT/$set"); done
         how=""
         likelihood=0
-        [[ "$run" == *-likelihood || "$run" == *-likelihood-for-* ]] && likelihood=1
+        [[ "$run" == *-likelihood || "$run" == *-likelihood-for-* || "$run" == *-likelihood-shared-for-* ]] &&
+            likelihood=1
         [[ "$run" == *-curved || "$run" == *-conformal || "$likelihood" = 1 ]] &&
             { args+=(--curved); how=", curved line"; }
         [[ "$run" == *-conformal || "$likelihood" = 1 ]] && { args+=(--conformal); how+=", conformal intervals"; }
         [ "$likelihood" = 1 ] && { args+=(--likelihood); how+=", the count model's likelihood"; }
-        [[ "$run" == *-likelihood-for-wsclean ]] && {
-            pairs="$(pair_sets "${run%-likelihood-for-wsclean}")"
+        [[ "$run" == *-likelihood-for-wsclean || "$run" == *-likelihood-shared-for-wsclean ]] && {
+            pairs="$(pair_sets "${run%-likelihood-*for-wsclean}")"
             for set in $pairs; do args+=(--imager-dataset "$OUT/$set-wsclean"); done
             how+=" for WSClean's images (their WSClean images: $((24 * $(wc -w <<< "$pairs"))) pairs)"; }
         say "calibrate $run on $calib$how"
@@ -642,6 +686,14 @@ if wants evaluate; then
         for set in "${MID_TESTS[@]}"; do
             [ -e "$OUT/pointing-test-$set/manifest.json" ] && [ -e "$OUT/$run/best.weights.h5" ] &&
                 evaluate "$run" "pointing-test-$set" "eval-pointing-$set"
+        done
+    done
+    # and with WSClean's noise in the fast images: on WSClean's test images, and on the fast ones with its noise
+    for run in "${SHARED_RUNS[@]}"; do
+        for set in "${MID_TESTS[@]}"; do
+            test="pointing-test-$set-shared" name="eval-pointing-$set"
+            [[ "$run" == *-for-wsclean ]] && test="pointing-test-$set-wsclean" name="eval-pointing-$set-wsclean"
+            [ -e "$OUT/$test/manifest.json" ] && [ -e "$OUT/$run/best.weights.h5" ] && evaluate "$run" "$test" "$name"
         done
     done
     for run in "${POINTING_RUNS[@]}"; do

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -174,13 +175,28 @@ MID_DRAWN_TESTS = (
       for key, evaluation, imager, test in (("-mid24", "eval-pointing-mid24", "fast", "pointing-test-mid24"),
                                             ("-mid24b", "eval-pointing-mid24b", "more fast", "pointing-test-mid24b"),
                                             ("-mid24c", "eval-pointing-mid24c", "yet more fast",
-                                             "pointing-test-mid24c"))])
+                                             "pointing-test-mid24c"))],
+    # and both once more with the fast images of the skies made by both imagers (calibration and test) carrying
+    # WSClean's noise (imaging.noise = "visibilities"; RUN-likelihood-shared-for-*): one noise realisation per sky
+    *[entry for key, imager in (("-mid24", ""), ("-mid24b", "more "), ("-mid24c", "yet more "))
+      for entry in (
+          (f"-shared-for-wsclean{key}", "-shared-for-wsclean", f"eval-pointing{key}-wsclean",
+           " calibrated for WSClean's images, the fast images with WSClean's noise", f"{imager}WSClean",
+           f"pointing-test{key}-wsclean"),
+          (f"-shared-for-fast{key}", "-shared-for-fast", f"eval-pointing{key}",
+           " calibrated on the same skies for the fast imager's images, the fast images with WSClean's noise",
+           f"{imager}fast (WSClean's noise)", f"pointing-test{key}-shared"))])
 
 
 #: the drawn test sets pooled sky by sky: their key suffixes, the first 24, 48 and all 72 skies
 DRAWN_POOLS = tuple((24 * n, tuple(key for key, how, *_ in MID_DRAWN_TESTS if not how)[:n]) for n in (1, 2, 3))
 #: and their keys on the fast images read by RUN-likelihood-for-fast (the for-WSClean calibration's skies)
 SAME_SKY_POOLS = tuple((skies, tuple(f"-for-fast{key}" for key in keys)) for skies, keys in DRAWN_POOLS)
+#: like for like: (fast calibration's key prefix, WSClean calibration's, what it is) on the test skies of drawn shapes;
+#: the second with one noise realisation per sky (the fast images carry WSClean's noise)
+LIKE_FOR_LIKE = (("-for-fast", "-for-wsclean", ""),
+                 ("-shared-for-fast", "-shared-for-wsclean", ", one noise realisation per sky (the fast images with "
+                                                             "WSClean's noise)"))
 
 
 def drawn_runs(run: str, label: str, train: str) -> list[tuple]:
@@ -283,7 +299,7 @@ RUNS += [(f"{WIDE_MOSAIC[0]}{suffix}", f"{WIDE_MOSAIC[0]}{suffix}", "eval-test",
 #: calibration variants of a trained network (a copy of it calibrated once more): goal and coverage rows, no per-bin
 #: tables, no training history
 VARIANTS = ("-mid", "-drawn", "-union", "-curved", "-conformal", "-likelihood", "-likelihood-for-wsclean",
-            "-likelihood-for-fast")
+            "-likelihood-for-fast", "-likelihood-shared-for-wsclean", "-likelihood-shared-for-fast")
 #: the mosaic networks also on 24 more test mosaics (the 12 test pairs twice more) and on 48 mosaics of count shapes
 #: drawn from the training box: (key suffix, evaluation directory, what, test set); goal and coverage rows, no
 #: per-bin tables
@@ -372,7 +388,14 @@ SEED_AVERAGES = [(f"{label}, counts averaged over training seeds 1-3, the count 
      tuple(tuple(f"{net}-likelihood{part}" for part in fast) for net in (run, *[f"{run}-s{seed}" for seed in SEEDS])),
      tuple(tuple(f"{net}-likelihood-for-wsclean{part}" for part in parts)
            for net in (run, *[f"{run}-s{seed}" for seed in SEEDS])))
-    for run, label in SEED_LABELS for (skies, parts), (_, fast) in zip(DRAWN_POOLS, SAME_SKY_POOLS)]
+    for run, label in SEED_LABELS for (skies, parts), (_, fast) in zip(DRAWN_POOLS, SAME_SKY_POOLS)] + [
+    (f"{label}, counts averaged over training seeds 1-3, the count model's likelihood; like for like{what}, "
+     f"{DRAWN_POOLS[-1][0]} test skies of drawn shapes",
+     tuple(tuple(f"{net}-likelihood{fast}{part}" for part in DRAWN_POOLS[-1][1])
+           for net in (run, *[f"{run}-s{seed}" for seed in SEEDS])),
+     tuple(tuple(f"{net}-likelihood{wsclean}{part}" for part in DRAWN_POOLS[-1][1])
+           for net in (run, *[f"{run}-s{seed}" for seed in SEEDS])))
+    for run, label in SEED_LABELS for fast, wsclean, what in LIKE_FOR_LIKE[1:]]
 #: (network, its keys on fast-imaged pointings, on WSClean-imaged ones): transfer rows over the test skies of
 #: several sets pooled sky by sky (the 12 test skies and the 24 more, both with the fast imager's w-term)
 POOLED = [("pointing-small, 84 training skies, all 36 test skies; fast = with the w-term",
@@ -404,6 +427,13 @@ POOLED = [("pointing-small, 84 training skies, all 36 test skies; fast = with th
              tuple(f"{net}-likelihood{part}" for part in fast),
              tuple(f"{net}-likelihood-for-wsclean{part}" for part in parts))
             for (skies, parts), (_, fast) in zip(DRAWN_POOLS[2:], SAME_SKY_POOLS[2:])
+            for run, label in SEED_LABELS for seed in (1, *SEEDS) for net in [run if seed == 1 else f"{run}-s{seed}"]],
+          # and so with one noise realisation per sky
+          *[(f"{label}{', training seed ' + str(seed) if seed > 1 else ''}, the count model's likelihood, "
+             f"{DRAWN_POOLS[-1][0]} test skies of drawn shapes; like for like{what}",
+             tuple(f"{net}-likelihood{fast}{part}" for part in DRAWN_POOLS[-1][1]),
+             tuple(f"{net}-likelihood{wsclean}{part}" for part in DRAWN_POOLS[-1][1]))
+            for fast, wsclean, what in LIKE_FOR_LIKE[1:]
             for run, label in SEED_LABELS for seed in (1, *SEEDS) for net in [run if seed == 1 else f"{run}-s{seed}"]]]
 
 
@@ -442,7 +472,8 @@ def load(study: Path):
                          "run": study / name, "eval": study / name / evaluation, "first": first,
                          "extra": test in EXTRA_TESTS
                          or name.endswith(("-union", "-curved", "-conformal", "-likelihood",
-                                           "-likelihood-for-wsclean", "-likelihood-for-fast"))}
+                                           "-likelihood-for-wsclean", "-likelihood-for-fast",
+                                           "-likelihood-shared-for-wsclean", "-likelihood-shared-for-fast"))}
             m = runs[key]["m"]
             if "per_sky_corrected" in m and (evaluation.startswith("eval-test") or name.startswith("pointing-")):
                 runs[key + "/corrected"] = {
@@ -912,17 +943,17 @@ def resampled_rows(runs: dict) -> list[str]:
     as fitted and by ``RESAMPLE_DRAWS`` calibrations on its skies drawn with replacement (the pairs going with their
     skies; the same draws for every training, whose calibration skies are the same): WSClean - fast as fitted and
     its 16-84% range over the draws, and the share of draws whose WSClean |mean dy| is within 1.5x the fast one's.
-    Every sky is read by the posterior mean (as the cross-validation of ``radtrain calibrate`` does)."""
+    Every sky is read by the posterior mean (as the cross-validation of ``radtrain calibrate`` does). So for each
+    pair of LIKE_FOR_LIKE: with two noise draws per sky, and with one (the fast images carrying WSClean's noise)."""
     from radtrain import likelihood
 
     skies, keys = DRAWN_POOLS[-1]
-    fast_keys = SAME_SKY_POOLS[-1][1]
     out = []
-    for run, label in SEED_LABELS:
+    for (fast_prefix, wsclean_prefix, what_pair), (run, label) in itertools.product(LIKE_FOR_LIKE, SEED_LABELS):
         draws = {}
         for net in (run, *[f"{run}-s{seed}" for seed in SEEDS]):
-            fast = [runs.get(f"{net}-likelihood{key}") for key in fast_keys]
-            other = [runs.get(f"{net}-likelihood-for-wsclean{key}") for key in keys]
+            fast = [runs.get(f"{net}-likelihood{fast_prefix}{key}") for key in keys]
+            other = [runs.get(f"{net}-likelihood{wsclean_prefix}{key}") for key in keys]
             if not all(fast + other):
                 continue
             path = other[0]["run"] / "calibration.json"
@@ -938,10 +969,10 @@ def resampled_rows(runs: dict) -> list[str]:
             read = likelihood.resampled(model, *images, draws=RESAMPLE_DRAWS, seed=0)
             true = np.array([f["true"] for f, _ in pairs], dtype=float)
             draws[net] = (read["first"], read["other"], true, len(model["calibration_skies"]["n_tiles"]))
-        rows = [(f"{label}{', training seed ' + net.rsplit('-s', 1)[1] if net != run else ''}", *d[:3])
+        rows = [(f"{label}{', training seed ' + net.rsplit('-s', 1)[1] if net != run else ''}{what_pair}", *d[:3])
                 for net, d in draws.items()]
         if len(draws) > 1 and len({d[3] for d in draws.values()}) == 1:
-            rows.append((f"{label}, counts averaged over training seeds 1-{len(draws)}",
+            rows.append((f"{label}, counts averaged over training seeds 1-{len(draws)}{what_pair}",
                          np.mean([d[0] for d in draws.values()], axis=0),
                          np.mean([d[1] for d in draws.values()], axis=0), next(iter(draws.values()))[2]))
         for what, first, other, true in rows:

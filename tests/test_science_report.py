@@ -232,6 +232,9 @@ def test_report_averages_a_networks_training_seeds_sky_by_sky(tmp_path):
             evaluation(f"{run}-likelihood-for-wsclean", f"eval-pointing-{drawn}-wsclean", (high, high))
             # the fast images read by the calibration on the for-WSClean calibration's skies: 0.025 high throughout
             evaluation(f"{run}-likelihood-for-fast", f"eval-pointing-{drawn}", (0.025, 0.025))
+            # and with one noise realisation per sky: the fast images with WSClean's noise 0.02 high, WSClean's 0.022
+            evaluation(f"{run}-likelihood-shared-for-fast", f"eval-pointing-{drawn}", (0.02, 0.02))
+            evaluation(f"{run}-likelihood-shared-for-wsclean", f"eval-pointing-{drawn}-wsclean", (0.022, 0.022))
     module = report_module()
     runs = module.load(study)
     assert runs["pointing-small-wide-s2-likelihood-wsclean"]["test"] == "transfer-wsclean"
@@ -291,6 +294,15 @@ def test_report_averages_a_networks_training_seeds_sky_by_sky(tmp_path):
     assert single[2].endswith(" | 10 of 10 |")
     fast = runs["pointing-small-wide-s2-likelihood-for-fast-mid24c"]
     assert fast["test"] == "pointing-test-mid24c" and not fast["history"]
+    shared = row("| pointing-small-wide, 84 training skies drawn from the wider prior, counts averaged over training "
+                 "seeds 1-3, the count model's likelihood; like for like, one noise realisation per sky (the fast "
+                 "images with WSClean's noise), 72 test skies of drawn shapes | calibrated |")
+    assert shared[0].endswith("| " + " | ".join(["0.020"] * 10) + " | |")
+    assert shared[1].endswith("| " + " | ".join(["0.022"] * 10) + " | |")
+    assert shared[2].endswith("| " + " | ".join(["1.10"] * 10) + " | 10 of 10 |")
+    assert row("| pointing-small-wide, 84 training skies drawn from the wider prior, training seed 2, the count "
+               "model's likelihood, 72 test skies of drawn shapes; like for like, one noise realisation per sky")
+    assert runs["pointing-small-wide-s2-likelihood-shared-for-fast-mid24c"]["test"] == "pointing-test-mid24c-shared"
     # the averaged skies keep no intervals, and the shift rows take them sky by sky
     pair = ("pointing-small-wide-likelihood", "pointing-small-wide-s2-likelihood")
     averaged = module.averaged([runs[k]["m"] for k in pair])
