@@ -139,8 +139,8 @@ class ImagingConfig(_Section):
         "noise on every visibility, drawn as the wsclean backend draws it for the same run.seed and realisation, "
         "imaged with the imaging weights and the w-term: the very noise WSClean images, so that a sky imaged by "
         "both imagers carries one noise realisation (a paired comparison measures the imagers, not two noise draws; "
-        "about 8 s more per pointing of 12 million visibilities on one core). The wsclean and yandasoft backends "
-        "always add their noise to the visibilities.")
+        "3.3 s more per pointing of 12 million visibilities on one core, benchmarks/noise.py). The wsclean and "
+        "yandasoft backends always add their noise to the visibilities.")
     ha_start_h: float = Field(-4.0, ge=-12.0, le=12.0, description="First hour angle of the observation (h).")
     ha_end_h: float = Field(4.0, ge=-12.0, le=12.0, description="Last hour angle of the observation (h).")
     integration_s: float = Field(300.0, gt=0.0, description="Integration time per visibility (s); ASKAP's "
