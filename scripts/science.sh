@@ -573,11 +573,9 @@ pair_sets() {   # run: its calibration sets made by both imagers (its own, point
     echo -n "$(calibration_set "$1")$(more_pairs)"
 }
 
-shared() {   # sets: each made by the fast imager with WSClean's noise (SET-shared), if complete, else itself
+shared() {   # sets: each as made by the fast imager with WSClean's noise (SET-shared)
     local set
-    for set in $1; do
-        if complete "$set-shared"; then echo -n " $set-shared"; else echo -n " $set"; fi
-    done
+    for set in $1; do echo -n " $set-shared"; done
 }
 
 more_fast() {   # the calibration sets made by the fast imager alone for the likelihood runs, if complete
@@ -631,6 +629,11 @@ if wants calibrate; then
         selected "$run" || continue
         [ -e "$OUT/$run/best.weights.h5" ] || { say "$run: not trained, skipped"; continue; }
         calib="$(calibration_set "$run")"
+        if [[ "$run" == *-likelihood-shared-for-* ]]; then   # never some sets with the image-plane noise instead
+            unmade=""
+            for set in $calib; do complete "$set" || unmade+=" $set"; done
+            [ -z "$unmade" ] || { say "$run: not calibrated, sets with WSClean's noise not made yet:$unmade"; continue; }
+        fi
         args=()
         for set in $calib; do args+=(--dataset "$OUT/$set"); done
         how=""
