@@ -593,6 +593,13 @@ complete() {   # dataset: whether its run has finished
     grep -q '"status": "complete"' "$OUT/$1/manifest.json" 2>/dev/null
 }
 
+copy_likelihood() {   # run: its copies for the count model's likelihood calibrations (RUN-likelihood*)
+    local suffix
+    for suffix in "" -for-wsclean -for-fast -shared-for-wsclean -shared-for-fast; do
+        copy_network "$1" "$1-likelihood$suffix"
+    done
+}
+
 copy_network() {   # run copy: the same trained network, to be calibrated on other skies
     [ -e "$OUT/$1/best.weights.h5" ] || return 0
     mkdir -p "$OUT/$2"
@@ -608,19 +615,11 @@ if wants calibrate; then
             copy_network "$run" "$run-conformal"
         done
         for run in "${SEED_RUNS[@]}"; do
-            copy_network "$run" "$run-likelihood"
-            copy_network "$run" "$run-likelihood-for-wsclean"
-            copy_network "$run" "$run-likelihood-for-fast"
-            copy_network "$run" "$run-likelihood-shared-for-wsclean"
-            copy_network "$run" "$run-likelihood-shared-for-fast"
+            copy_likelihood "$run"
         done
         for run in "${PRIOR_RUNS[@]}"; do
             copy_network "$run" "$run-conformal"
-            copy_network "$run" "$run-likelihood"
-            copy_network "$run" "$run-likelihood-for-wsclean"
-            copy_network "$run" "$run-likelihood-for-fast"
-            copy_network "$run" "$run-likelihood-shared-for-wsclean"
-            copy_network "$run" "$run-likelihood-shared-for-fast"
+            copy_likelihood "$run"
         done
     fi
     for run in "${WIDE_RUNS[@]:1}"; do copy_network wide-small "$run"; done    # calibration copies of wide-small
@@ -638,8 +637,7 @@ if wants calibrate; then
         for set in $calib; do args+=(--dataset "$OUT/$set"); done
         how=""
         likelihood=0
-        [[ "$run" == *-likelihood || "$run" == *-likelihood-for-* || "$run" == *-likelihood-shared-for-* ]] &&
-            likelihood=1
+        [[ "$run" == *-likelihood || "$run" == *-likelihood-*for-* ]] && likelihood=1
         [[ "$run" == *-curved || "$run" == *-conformal || "$likelihood" = 1 ]] &&
             { args+=(--curved); how=", curved line"; }
         [[ "$run" == *-conformal || "$likelihood" = 1 ]] && { args+=(--conformal); how+=", conformal intervals"; }

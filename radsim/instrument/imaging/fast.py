@@ -496,7 +496,9 @@ class FastImager:
         self._visibility_noise = None
         if noise == "visibilities" and self.beam_noise_jy > 0.0:
             uvw_m = observation.uvw_m().reshape(-1, 3)
-            weights = self._weights(uvw_m, freq, m, weighting, robust, taper_arcsec, super_weight)[1]
+            weights = getattr(self, "weights", None)        # made above when the PSF cache missed
+            if weights is None:
+                weights = self._weights(uvw_m, freq, m, weighting, robust, taper_arcsec, super_weight)[1]
             # the per-visibility sigma that gives the beam's noise: rms = sigma sqrt(sum w^2) / sum w / sqrt(2)
             sigma_vis = self.beam_noise_jy * math.sqrt(2.0) * sum_w / math.sqrt(sum_w2)
             self._visibility_noise = VisibilityNoise(uvw_m, freq, weights, sigma_vis, m, grid.pixel_rad)
