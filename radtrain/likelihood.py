@@ -144,7 +144,7 @@ def fit(params: np.ndarray, names: list[str], pred: np.ndarray, true: np.ndarray
     x = _scaled(t, box)
     model = {"count_model": model_name, "parameters": list(names), "log10": log_axis, "box": box.tolist(),
              "degree": degree, "scale": scale.tolist(), "n_skies": m, "levels": list(levels)}
-    grid = _scaled(_grid(box), box)
+    basis = _features(_scaled(_grid(box), box), degree)      # the polynomials' terms on the grid, once for all fits
     if imager is None:
         model.update(_fit_maps(x, u, v, degree))
         # each sky scored by the maps fitted without it (jackknife+): the threshold its interval needs to hold
@@ -153,7 +153,7 @@ def fit(params: np.ndarray, names: list[str], pred: np.ndarray, true: np.ndarray
         chi2 = np.empty(m)
         for i in range(m):
             others = np.arange(m) != i
-            scores[i], chi2[i] = _scores(_fit_maps(x[others], u[others], v[others], degree), grid, u[i], v[i])
+            scores[i], chi2[i] = _scores(_fit_maps(x[others], u[others], v[others], degree), basis, u[i], v[i])
     else:
         index = np.asarray(imager["index"], dtype=np.int64)
         p = index.size
@@ -177,10 +177,10 @@ def fit(params: np.ndarray, names: list[str], pred: np.ndarray, true: np.ndarray
             others = np.arange(m) != i
             rest = np.arange(p) != j
             maps = _fit_maps(x[others], u[others], v[others], degree, delta[rest])
-            scores[j], chi2[j] = _scores(maps, grid, w[j], v[i])
+            scores[j], chi2[j] = _scores(maps, basis, w[j], v[i])
             first = _fit_maps(x[others], u[others], v[others], degree)
-            read[:2, j] = _posterior(first, grid, u[i], w[j])
-            read[2, j] = _posterior(maps, grid, w[j])[0]
+            read[:2, j] = _posterior(first, basis, u[i], w[j])
+            read[2, j] = _posterior(maps, basis, w[j])[0]
         sky_true = true[index]
         dy = (n[index, None] * np.exp(read) - sky_true) / sky_true.mean(axis=1, keepdims=True)
         model["cross_validated"] = {
@@ -238,7 +238,7 @@ def resampled(model: dict, first=None, other=None, draws: int = 200, seed: int =
     u = reading(np.asarray(skies["pred"], dtype=np.float64), n, scale)
     v = np.log(np.maximum(np.asarray(skies["true"], dtype=np.float64) / n[:, None], 1e-3))
     degree = int(model["degree"])
-    grid = _scaled(_grid(box), box)
+    basis = _features(_scaled(_grid(box), box), degree)
     if "imager_index" in skies:
         index = np.asarray(skies["imager_index"], dtype=np.int64)
         delta = (reading(np.asarray(skies["imager_pred"], dtype=np.float64),
@@ -258,8 +258,73 @@ def resampled(model: dict, first=None, other=None, draws: int = 200, seed: int =
         s = np.arange(u.shape[0]) if b == 0 else rng.integers(0, u.shape[0], u.shape[0])
         for key, (w, tiles) in images.items():
             maps = _fit_maps(x[s], u[s], v[s], degree, delta[pair[s][pair[s] >= 0]] if key == "other" else None)
-            out[key].append(tiles[:, None] * np.exp(_posterior(maps, grid, *w)))
+            out[key].append(tiles[:, None] * np.exp(_posterior(maps, basis, *w)))
     return {key: np.asarray(a) for key, a in out.items()}
+
+
+def split_coverage(model: dict, more: dict, splits: int = 200, seed: int = 0) -> np.ndarray:
+    """How often the intervals hold the truth on skies the calibration did not see, over random splits of the skies
+    that were imaged as the fields to be read are: (splits + 1, levels, bins), split 0 the calibration as fitted.
+
+    One fixed set of test skies is one split: on 72 of them a 68% coverage has a binomial standard deviation of
+    5.5%, and the conformal thresholds of 96 calibration skies move it by about 4.7% more (the coverage given the
+    calibration skies is Beta-distributed: Vovk 2012, Proc. ACML 25, 475), so an interval that covers as claimed
+    misses 68 +- 8% in a bin about one time in four. Pooling the test skies with the calibration's and drawing the
+    split again measures the coverage itself rather than one split's luck.
+
+    ``more``: skies not among the calibration skies, drawn as they were (the same count model and prior), as
+    ``{"params": (k, d) in the model's parameters' order, "pred": network counts (k, bins), "true": (k, bins),
+    "n_tiles": (k,)}``, and for a model calibrated for another imager (``fit``'s ``imager``) also their other
+    images' ``"imager_pred"`` and ``"imager_n_tiles"``. Each split draws as many of the pooled skies (the
+    imaged-again calibration skies and ``more``; all the calibration skies for a model without ``imager``) as the
+    calibration had, fits it again on them with the model's levels (the other calibration skies kept), and reads the
+    rest (their other images for a model with ``imager``) by it. Every sky is read by the likelihood, whatever its
+    chi^2. Raises ValueError for a model that did not record its skies or for ``more`` missing a field."""
+    skies = model.get("calibration_skies")
+    if skies is None:
+        raise ValueError("the likelihood calibration does not record its calibration skies (it was fitted before "
+                         "they were recorded); calibrate again to split them")
+    other = "imager_index" in skies
+    need = ("params", "pred", "true", "n_tiles") + (("imager_pred", "imager_n_tiles") if other else ())
+    missing = [k for k in need if k not in more]
+    if missing:
+        raise ValueError(f"the skies to pool with the calibration's lack {', '.join(missing)}")
+    params = np.asarray(skies["params"], dtype=np.float64)
+    pred = np.asarray(skies["pred"], dtype=np.float64)
+    true = np.asarray(skies["true"], dtype=np.float64)
+    n = np.asarray(skies["n_tiles"], dtype=np.float64)
+    extra = {k: np.asarray(more[k], dtype=np.float64) for k in need}
+    extra["params"] = extra["params"].reshape(extra["true"].shape[0], -1)
+    if extra["params"].shape[1] != params.shape[1] or extra["pred"].shape[1] != pred.shape[1]:
+        raise ValueError(f"the skies to pool have {extra['params'].shape[1]} parameters and {extra['pred'].shape[1]}"
+                         f" bins, the calibration's {params.shape[1]} and {pred.shape[1]}")
+    k = extra["true"].shape[0]
+    base = {"params": params, "pred": pred, "true": true, "n_tiles": n}
+    if other:               # pool: the imaged-again calibration skies, then ``more``; the others always calibrate
+        index = np.asarray(skies["imager_index"], dtype=np.int64)
+        keep = np.setdiff1d(np.arange(true.shape[0]), index)
+        first = {key: value[index] for key, value in base.items()}
+        first.update(imager_pred=np.asarray(skies["imager_pred"], dtype=np.float64),
+                     imager_n_tiles=np.asarray(skies["imager_n_tiles"], dtype=np.float64))
+    else:
+        keep, first = np.arange(0), base
+    pool = {key: np.concatenate([first[key], extra[key]]) for key in need}
+    size = pool["true"].shape[0] - k
+    read_key, tiles_key = ("imager_pred", "imager_n_tiles") if other else ("pred", "n_tiles")
+    rng = np.random.default_rng(seed)
+    out = []
+    for b in range(splits + 1):
+        order = np.arange(size + k) if b == 0 else rng.permutation(size + k)
+        cal, test = order[:size], order[size:]
+        rows = {key: np.concatenate([value[keep], pool[key][cal]]) for key, value in base.items()}
+        imager = ({"index": np.arange(keep.size, keep.size + size), "pred": pool["imager_pred"][cal],
+                   "n_tiles": pool["imager_n_tiles"][cal]} if other else None)
+        again = fit(rows["params"], model["parameters"], rows["pred"], rows["true"], rows["n_tiles"],
+                    levels=model["levels"], model_name=model.get("count_model", ""), imager=imager)
+        read = estimate(pool[read_key][test], pool[tiles_key][test], again)
+        t = pool["true"][test]
+        out.append(((t >= read["lo"]) & (t <= read["hi"])).mean(axis=1))
+    return np.asarray(out)
 
 
 def estimate(counts, n_tiles, model: dict) -> dict:
@@ -281,7 +346,7 @@ def estimate(counts, n_tiles, model: dict) -> dict:
     points = _grid(box)
     grid = _scaled(points, box)
     maps = {k: model[k] for k in ("degree", "reading", "truth", "axes", "variance")}
-    mu, truth = _on_grid(maps, grid)
+    mu, truth = _on_grid(maps, _features(grid, int(maps["degree"])))
     u = reading(counts, n, model["scale"])
     values = _untransform(points, model["log10"])
     out = {"counts": [], "params": [], "levels": model["levels"], "lo": [], "hi": [], "params_lo": [],
@@ -438,10 +503,10 @@ def _fit_maps(x, u, v, degree, delta=None) -> dict:
             "axes": e[:, keep].tolist(), "variance": variance.tolist()}
 
 
-def _posterior(maps: dict, grid: np.ndarray, *readings: np.ndarray) -> np.ndarray:
+def _posterior(maps: dict, basis: np.ndarray, *readings: np.ndarray) -> np.ndarray:
     """The posterior-mean true log count per tile (readings, bins) of each reading (as :func:`estimate`'s counts),
     the maps evaluated on the grid once for all of them."""
-    mu, truth = _on_grid(maps, grid)
+    mu, truth = _on_grid(maps, basis)
     out = []
     for u0 in readings:
         weight = np.exp(-0.5 * _dchi(maps, mu, u0)[0])
@@ -449,9 +514,10 @@ def _posterior(maps: dict, grid: np.ndarray, *readings: np.ndarray) -> np.ndarra
     return np.array(out)
 
 
-def _on_grid(maps: dict, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    f = _features(grid, int(maps["degree"]))
-    return f @ np.asarray(maps["reading"]) @ np.asarray(maps["axes"]), f @ np.asarray(maps["truth"])
+def _on_grid(maps: dict, basis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The readings' means in their principal axes and the true log counts on the grid, from the polynomials'
+    terms there (``basis``: :func:`_features` of the grid)."""
+    return basis @ np.asarray(maps["reading"]) @ np.asarray(maps["axes"]), basis @ np.asarray(maps["truth"])
 
 
 def _dchi(maps: dict, mu: np.ndarray, u0: np.ndarray) -> tuple[np.ndarray, float]:
@@ -461,10 +527,10 @@ def _dchi(maps: dict, mu: np.ndarray, u0: np.ndarray) -> tuple[np.ndarray, float
     return chi - chi.min(), float(chi.min())
 
 
-def _scores(maps: dict, grid: np.ndarray, u0: np.ndarray, v0: np.ndarray) -> tuple[np.ndarray, float]:
+def _scores(maps: dict, basis: np.ndarray, u0: np.ndarray, v0: np.ndarray) -> tuple[np.ndarray, float]:
     """Per bin, the smallest threshold on delta chi^2 whose interval holds the true log count ``v0``; and the
     best fit's chi^2."""
-    mu, truth = _on_grid(maps, grid)
+    mu, truth = _on_grid(maps, basis)
     dchi, chi2 = _dchi(maps, mu, u0)
     below = truth <= v0[None, :]
     lo = np.where(below, dchi[:, None], np.inf).min(axis=0)

@@ -267,3 +267,49 @@ def test_resampling_the_calibration_skies_spreads_the_counts_as_other_draws_of_t
     old = {k: v for k, v in model.items() if k != "calibration_skies"}
     with pytest.raises(ValueError, match="calibrate again"):
         likelihood.resampled(old, first=(test_pred, 16))
+
+
+def test_random_splits_of_the_skies_imaged_again_measure_the_coverage_that_one_test_set_only_samples():
+    """likelihood.split_coverage pools the calibration's imaged-again skies with more skies imaged both ways and
+    splits them again at random: split 0 is the calibration as fitted tested on the more skies, the splits' mean is
+    the coverage the intervals have, and their spread what one test set of that size shows of it."""
+    rng = np.random.default_rng(51)
+    params, pred, true = draw(rng, 80)
+    pairs = np.arange(24)
+    names, n = ["alpha", "s0_jy"], np.full(80, 16)
+    model = likelihood.fit(params, names, pred, true, n,
+                           imager={"index": pairs, "pred": other_imager(rng, pred[pairs]), "n_tiles": n[pairs]})
+    model = json.loads(json.dumps(model))                       # as calibration.json keeps it
+    more_params, more_pred, more_true = draw(np.random.default_rng(52), 24)
+    more = {"params": more_params, "pred": more_pred, "true": more_true, "n_tiles": np.full(24, 16),
+            "imager_pred": other_imager(np.random.default_rng(53), more_pred), "imager_n_tiles": np.full(24, 16)}
+    c = likelihood.split_coverage(model, more, splits=40, seed=3)
+    assert c.shape == (41, 2, CENTRES.size)
+    read = likelihood.estimate(more["imager_pred"], 16, model)
+    for j in range(2):
+        assert np.array_equal(c[0, j], ((more_true >= read["lo"][j]) & (more_true <= read["hi"][j])).mean(axis=0))
+    # the intervals cover as claimed on average over the splits (measured 0.65-0.67 and 0.96-0.98) ...
+    mean, spread = c[1:].mean(axis=0), c[1:].std(axis=0)
+    assert np.all(np.abs(mean[0] - 0.68) < 0.06) and np.all(np.abs(mean[1] - 0.95) < 0.04), mean
+    # ... and one split of 24 test skies on 24 calibration skies varies about as the binomial and the conformal
+    # quantile's Beta together say (0.68: 0.095 and 0.092, 13% together; measured 0.12-0.14)
+    assert np.all((spread[0] > 0.06) & (spread[0] < 0.2)), spread[0]
+    # the test set drawn as the pairs were is one split among the others (a permutation test: Fisher 1935) ...
+    over_bins = c[:, 0].mean(axis=1)
+    assert over_bins[1:].min() <= over_bins[0] <= over_bins[1:].max(), over_bins
+    # ... but test skies read by an imager that differs from the pairs' (every bin read 0.2 higher) are covered
+    # less than any random split covers (0.14 against 0.53-0.86, averaged over the bins at 68%): pooled with the
+    # pairs they widen the thresholds, and the splits' mean stays near the level however unlike the test set is
+    worse = dict(more, imager_pred=more["imager_pred"] * np.exp(0.2))
+    w = likelihood.split_coverage(model, worse, splits=10, seed=3)[:, 0].mean(axis=1)
+    assert w[0] < w[1:].min(), w
+    # a calibration for the first imager alone pools all its skies with the more skies' first images
+    plain = json.loads(json.dumps(likelihood.fit(params, names, pred, true, n)))
+    c = likelihood.split_coverage(plain, {k: more[k] for k in ("params", "pred", "true", "n_tiles")}, splits=5)
+    assert c.shape == (6, 2, CENTRES.size)
+    read = likelihood.estimate(more_pred, 16, plain)
+    assert np.array_equal(c[0, 0], ((more_true >= read["lo"][0]) & (more_true <= read["hi"][0])).mean(axis=0))
+    with pytest.raises(ValueError, match="lack imager_pred, imager_n_tiles"):
+        likelihood.split_coverage(model, {k: more[k] for k in ("params", "pred", "true", "n_tiles")})
+    with pytest.raises(ValueError, match="calibrate again"):
+        likelihood.split_coverage({k: v for k, v in model.items() if k != "calibration_skies"}, more)

@@ -903,3 +903,61 @@ def test_report_resamples_the_calibration_skies_of_the_like_for_like_transfer(tm
         path = study / f"pointing-small-wide{seed}-likelihood-for-wsclean" / "calibration.json"
         path.write_text(json.dumps({"likelihood": {k: v for k, v in model.items() if k != "calibration_skies"}}))
     assert module.resampled_rows(module.load(study)) == []
+
+
+def test_report_splits_the_skies_imaged_by_both_for_the_coverage_on_wsclean_images(tmp_path):
+    """The one-noise calibration for WSClean's images (RUN-likelihood-shared-for-wsclean) tested on the drawn skies'
+    WSClean images of every test set made (here two of 12), and over random splits of them pooled with its pairs
+    (radtrain.likelihood.split_coverage), the test skies' fast images from RUN-likelihood-shared-for-fast."""
+    from radtrain import likelihood
+
+    study = tmp_path / "study"
+    rng = np.random.default_rng(7)
+    centres = np.sqrt(EDGES[:-1] * EDGES[1:])
+
+    def skies(n):       # the seed law's counts, (alpha, s0) drawn from a box; a network 5% noisy
+        alpha, s0 = rng.uniform(-0.6, 0.3, n), 10 ** rng.uniform(np.log10(5e-6), np.log10(5e-5), n)
+        true = 16 * 100.0 * (centres / 1e-7) ** -0.6 * (1.0 + s0[:, None] / centres) ** alpha[:, None]
+        return np.stack([alpha, s0], axis=1), true * np.exp(rng.normal(0.0, 0.05, true.shape)), true
+
+    params, pred, true = skies(40)
+    pairs = np.arange(24)
+    model = likelihood.fit(params, ["alpha", "s0_jy"], pred, true, np.full(40, 16),
+                           imager={"index": pairs, "pred": pred[pairs] * 1.03, "n_tiles": np.full(24, 16)})
+    test_params, test_pred, test_true = skies(24)
+    net = "pointing-small-wide-s2"
+    (study / f"{net}-likelihood-shared-for-wsclean").mkdir(parents=True)
+    (study / f"{net}-likelihood-shared-for-wsclean" / "calibration.json").write_text(json.dumps({"likelihood": model}))
+    for k, drawn in enumerate(("mid24", "mid24d")):
+        for run, evaluation, counts in ((f"{net}-likelihood-shared-for-fast", f"eval-pointing-{drawn}", test_pred),
+                                        (f"{net}-likelihood-shared-for-wsclean", f"eval-pointing-{drawn}-wsclean",
+                                         test_pred * 1.03)):
+            m = metrics([0.0] * 10, skies=12)
+            m["skies"] = [{"id": i, "modifier": {"name": "seed", "alpha": test_params[12 * k + i, 0],
+                                                 "s0_jy": test_params[12 * k + i, 1]},
+                           "true": test_true[12 * k + i].tolist(), "n_tiles": 16,
+                           "pred": counts[12 * k + i].tolist()} for i in range(12)]
+            (study / run / evaluation).mkdir(parents=True)
+            (study / run / evaluation / "metrics.json").write_text(json.dumps(m))
+    module = report_module()
+    module.LIKELIHOOD_SPLITS = 8
+    rows = module.likelihood_split_rows(study)
+    assert len(rows) == 4 and rows[0].startswith("| training | level | skies: pairs + test | 0.1-0.16 |")
+    first = rows[2].split(" | ")
+    assert first[0] == "| pointing-small-wide-s2" and first[1:3] == ["68%", "24 + 24"]
+    # the test skies' coverage: the calibration as fitted, on their WSClean images
+    read = likelihood.estimate(test_pred * 1.03, 16, model)
+    expected = ((test_true >= read["lo"][0]) & (test_true <= read["hi"][0])).mean(axis=0)
+    assert first[3:13] == [f"{x:.2f}" for x in expected]
+    within = int(np.sum(np.abs(expected - 0.68) <= 0.08 + 1e-9))
+    assert first[13] == f"{within} of 10"
+    splits = likelihood.split_coverage(model, {"params": test_params, "pred": test_pred, "true": test_true,
+                                               "n_tiles": np.full(24, 16), "imager_pred": test_pred * 1.03,
+                                               "imager_n_tiles": np.full(24, 16)}, splits=8, seed=module.SPLIT_SEED)
+    mean = splits[1:, 0].mean(axis=0)
+    assert first[14] == f"{mean.min():.2f}-{mean.max():.2f}"
+    assert rows[3].split(" | ")[1] == "95%"
+    # without the fast images of the test skies there is nothing to pool
+    for path in (study / f"{net}-likelihood-shared-for-fast").rglob("metrics.json"):
+        path.unlink()
+    assert module.likelihood_split_rows(study) == []
