@@ -138,7 +138,8 @@
 #             pointing-test-mid24 and pointing-test-mid24-wsclean: the first 24 of pointing-test-mid's skies, fast
 #             and by WSClean, pointing-test-mid24b and pointing-test-mid24b-wsclean: 24 more test skies of shapes
 #             drawn from that prior (seed 2306190), fast and by WSClean, pointing-test-mid24c and
-#             pointing-test-mid24c-wsclean: 24 more again (seed 2306192), and pointing-wide24-wsclean: the first 24
+#             pointing-test-mid24c-wsclean: 24 more again (seed 2306192), pointing-test-mid24d, -mid24e and their
+#             -wsclean: 48 more (seeds 2306194, 2306195), and pointing-wide24-wsclean: the first 24
 #             of pointing-wide-84's training skies imaged again by WSClean;
 #             PART=wide: wide-fast-42, calib-mid-fast and test-mid-fast: 42 EMU mosaics drawn from that wider
 #             prior to train on (34 train, 8 validate), 48 + 48 to calibrate on (calib-mid-fast, calib-mid2-fast)
@@ -184,8 +185,9 @@
 #             pointing-test-mid24-wsclean, -mid24b-wsclean and -mid24c-wsclean (eval-pointing-mid24-wsclean, ...)
 #             alone, RUN-likelihood and RUN-likelihood-for-fast (all three training seeds) also on
 #             pointing-test-mid24, -mid24b and -mid24c (eval-pointing-mid24, ...);
-#             RUN-likelihood-shared-for-wsclean on the WSClean test sets of drawn shapes, and
-#             RUN-likelihood-shared-for-fast on pointing-test-mid24-shared, -mid24b-shared and -mid24c-shared; the
+#             RUN-likelihood-shared-for-wsclean on the WSClean test sets of drawn shapes (-mid24d and -mid24e
+#             too: 120 skies), and RUN-likelihood-shared-for-fast on pointing-test-mid24-shared, ...,
+#             -mid24e-shared; the
 #             networks calibrated on pointing-calib-mid on pointing-test-mid instead of pointing-test-random;
 #             PART=wide: wide-small, wide-small-conformal and wide-small-96-conformal on test-fast,
 #             test-24-fast, test-mid-fast (eval-test-mid) and test-mid2-fast (eval-test-mid2)
@@ -399,6 +401,16 @@ if wants simulate && part pointings; then
             --set run.seed=2306192
         simulate pointing-test-mid24c-wsclean configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=24 \
             --set run.seed=2306192 --set 'imaging.backend="wsclean"'
+        # and a fourth and fifth 24 (120 independent shapes): on 72 skies a bin's 68% coverage has a binomial
+        # standard deviation of 5.5%, so a training whose intervals cover as claimed misses 68 +- 8% by chance
+        simulate pointing-test-mid24d configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=24 \
+            --set run.seed=2306194
+        simulate pointing-test-mid24d-wsclean configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=24 \
+            --set run.seed=2306194 --set 'imaging.backend="wsclean"'
+        simulate pointing-test-mid24e configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=24 \
+            --set run.seed=2306195
+        simulate pointing-test-mid24e-wsclean configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=24 \
+            --set run.seed=2306195 --set 'imaging.backend="wsclean"'
         # calibration and coverage skies from a wider prior: do the intervals then hold for the fixed test pairs,
         # most of which sit at the edge of the training box, and at the new prior's own edges?
         simulate pointing-calib-mid configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=96 \
@@ -439,7 +451,8 @@ if wants simulate && part pointings; then
         # 0.007-0.018 higher from 1 to 10 uJy than with the image-plane noise they were trained on
         for set in pointing-calib-mid:96:2306167 pointing-calib-mid2:24:2306178 pointing-calib-mid3:24:2306179 \
                    pointing-calib-mid4:24:2306191 pointing-test-mid24:24:2306168 pointing-test-mid24b:24:2306190 \
-                   pointing-test-mid24c:24:2306192 pointing-calib-mid5:192:2306193; do
+                   pointing-test-mid24c:24:2306192 pointing-calib-mid5:192:2306193 \
+                   pointing-test-mid24d:24:2306194 pointing-test-mid24e:24:2306195; do
             IFS=: read -r name n seed <<< "$set"
             simulate "$name-shared" configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n="$n" \
                 --set run.seed="$seed" "${SHARED_NOISE[@]}"
@@ -523,6 +536,7 @@ PRIOR_RUNS=(pointing-small-wide pointing-small-xwide)
 # -mid2, -mid3, -mid4 not yet made by both imagers): tested on WSClean's images only
 IMAGER_RUNS=()
 MID_TESTS=(mid24 mid24b mid24c)     # their test sets of drawn shapes: pointing-test-SET and pointing-test-SET-wsclean
+SHARED_TESTS=("${MID_TESTS[@]}" mid24d mid24e)  # and the one-noise calibrations' (120 skies: their coverage)
 [ "$PRIORS" = 1 ] && IMAGER_RUNS=("${PRIOR_RUNS[@]/%/-likelihood-for-wsclean}")
 # and pointing-small-wide and pointing-small-wide-mix of training seeds 2 and 3, read by both likelihoods alone
 SEED_RUNS=()
@@ -691,7 +705,7 @@ if wants evaluate; then
     done
     # and with WSClean's noise in the fast images: on WSClean's test images, and on the fast ones with its noise
     for run in "${SHARED_RUNS[@]}"; do
-        for set in "${MID_TESTS[@]}"; do
+        for set in "${SHARED_TESTS[@]}"; do
             test="pointing-test-$set-shared" name="eval-pointing-$set"
             [[ "$run" == *-for-wsclean ]] && test="pointing-test-$set-wsclean" name="eval-pointing-$set-wsclean"
             [ -e "$OUT/$test/manifest.json" ] && [ -e "$OUT/$run/best.weights.h5" ] && evaluate "$run" "$test" "$name"
