@@ -8,7 +8,10 @@ Skies are of the seed law on a power law, 10 bins from 0.1 to 10 uJy, (S0, alpha
 prior, read by a stand-in network that flattens the count shape (tests/test_likelihood.py's model): the cost does
 not depend on what the network reads.
 
-    .venv/bin/python benchmarks/likelihood.py [--skies 24 48 96 192] [--images 1000] [--imaged 24]
+And the time per random split of ``radtrain.likelihood.split_coverage`` (the fit with ``--imaged`` skies imaged
+again, refitted on the largest ``--skies``, reading ``--more`` more skies):
+
+    .venv/bin/python benchmarks/likelihood.py [--skies 24 48 96 192] [--images 1000] [--imaged 24] [--more 72]
 """
 from common import pin_one_core  # first: sets one thread before numpy is imported
 
@@ -37,6 +40,8 @@ def main() -> None:
     ap.add_argument("--skies", type=int, nargs="+", default=[24, 48, 96, 192])
     ap.add_argument("--images", type=int, default=1000)
     ap.add_argument("--imaged", type=int, default=24, help="skies imaged again by another imager")
+    ap.add_argument("--more", type=int, default=72, help="test skies pooled with them in split_coverage")
+    ap.add_argument("--splits", type=int, default=5, help="random splits timed")
     args = ap.parse_args()
     pin_one_core()
     rng = np.random.default_rng(1)
@@ -59,6 +64,15 @@ def main() -> None:
         likelihood.fit(params, ["alpha", "s0_jy"], pred, true, np.full(m, 64), model_name="seed", imager=again)
         again_s = time.perf_counter() - t0
         print(f"{m:6d} {model['degree']:6d} {fit_s:8.2f} {read_ms:16.2f} {size:10.1f} {again_s:28.2f}")
+    model = likelihood.fit(params, ["alpha", "s0_jy"], pred, true, np.full(m, 64), model_name="seed", imager=again)
+    p, mp, mt = skies(rng, args.more)
+    more = {"params": p, "pred": mp, "true": mt, "n_tiles": np.full(args.more, 64),
+            "imager_pred": mp * np.exp(rng.normal(0.03, 0.01, (args.more, 1))),
+            "imager_n_tiles": np.full(args.more, 64)}
+    t0 = time.perf_counter()
+    likelihood.split_coverage(model, more, splits=args.splits)
+    split_s = (time.perf_counter() - t0) / (args.splits + 1)
+    print(f"split_coverage: {split_s:.2f} s per split ({m} skies, {imaged} imaged again, {args.more} more)")
 
 
 if __name__ == "__main__":

@@ -382,6 +382,17 @@ def estimate(counts, n_tiles, model: dict) -> dict:
     return result
 
 
+def coverage_spread(skies: int, level: float) -> float:
+    """The standard deviation of the coverage of conformal intervals at ``level`` calibrated on ``skies`` skies,
+    over draws of those skies: the coverage given them is Beta(k, skies + 1 - k), k = ceil((skies + 1) level)
+    (Vovk 2012, Proc. ACML 25, 475). On 96 skies 0.047 at 68% and 0.020 at 95%; a test set of n skies adds its
+    binomial sqrt(level (1 - level) / n)."""
+    k = int(np.ceil((skies + 1) * level))
+    if k > skies:
+        return 0.0
+    return float(np.sqrt(k * (skies + 1 - k) / ((skies + 1) ** 2 * (skies + 2))))
+
+
 def describe(model: dict) -> str:
     """One paragraph for the terminal: the model, its parameters' range and the thresholds."""
     axes = ", ".join(f"{name} {_fmt(lo, log)}-{_fmt(hi, log)}" + (" (log)" if log else "")
@@ -389,6 +400,7 @@ def describe(model: dict) -> str:
     q = "; ".join(f"{round(level * 100)}%: " + ", ".join("inf" if x is None else f"{x:.2f}" for x in row)
                   for level, row in zip(model["levels"], model["thresholds"]))
     imager = ""
+    scored = model.get("imager_skies") or model["n_skies"]      # whose scores gave the thresholds
     if model.get("imager_skies"):
         where = ", ".join(src["dataset"] for src in model.get("imager_sources", ()))
         imager = (f"; for images of another imager: {model['imager_skies']} of the skies imaged again"
@@ -398,7 +410,9 @@ def describe(model: dict) -> str:
             f"{model['degree']}, {len(model['variance'])} components, {model['n_skies']} skies{imager}); the counts "
             f"read are "
             f"the posterior mean's over that range, valid for skies of that model in it. Thresholds in delta chi^2 "
-            f"per bin ({q}); "
+            f"per bin ({q}), conformal over {scored} skies: their coverage is uncertain by "
+            + ", ".join(f"+-{coverage_spread(scored, level):.3f} at {round(level * 100)}%" for level in model["levels"])
+            + " from which skies were drawn; "
             f"an image whose best fit has chi^2 above {model['chi2_limit']:.3g} (the worst calibration sky's) is "
             f"of no shape of the model's range and gets the line's counts and intervals")
 

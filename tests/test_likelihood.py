@@ -313,3 +313,25 @@ def test_random_splits_of_the_skies_imaged_again_measure_the_coverage_that_one_t
         likelihood.split_coverage(model, {k: more[k] for k in ("params", "pred", "true", "n_tiles")})
     with pytest.raises(ValueError, match="calibrate again"):
         likelihood.split_coverage({k: v for k, v in model.items() if k != "calibration_skies"}, more)
+
+
+def test_the_spread_of_a_conformal_coverage_over_draws_of_the_calibration_skies_is_the_beta_distributions():
+    """Scores uniform on (0, 1): a threshold at the k-th smallest of m covers a new sky with probability equal to
+    the threshold itself, so its spread over 4000 draws of m skies is the coverage's (Monte Carlo within 5%)."""
+    rng = np.random.default_rng(61)
+    for m, level in ((96, 0.68), (96, 0.95), (24, 0.68), (360, 0.68)):
+        k = int(np.ceil((m + 1) * level))
+        covered = np.sort(rng.uniform(size=(4000, m)), axis=1)[:, k - 1]
+        assert covered.mean() == pytest.approx(k / (m + 1), abs=0.005)
+        assert covered.std() == pytest.approx(likelihood.coverage_spread(m, level), rel=0.05)
+    assert likelihood.coverage_spread(96, 0.68) == pytest.approx(0.047, abs=0.0005)
+    assert likelihood.coverage_spread(10, 0.95) == 0.0        # k > m: the interval is infinite
+    # calibrate says so, for the skies whose scores gave the thresholds: the pairs' for another imager
+    params, pred, true = draw(rng, 60)
+    n = np.full(60, 16)
+    text = likelihood.describe(likelihood.fit(params, ["alpha", "s0_jy"], pred, true, n))
+    assert "conformal over 60 skies: their coverage is uncertain by +-0.059 at 68%, +-0.027 at 95%" in text
+    pairs = {"index": np.arange(24), "pred": other_imager(rng, pred[:24]), "n_tiles": n[:24]}
+    text = likelihood.describe(likelihood.fit(params, ["alpha", "s0_jy"], pred, true, n, imager=pairs))
+    spread = likelihood.coverage_spread(24, 0.68)
+    assert f"conformal over 24 skies: their coverage is uncertain by +-{spread:.3f} at 68%" in text
