@@ -139,7 +139,9 @@
 #             and by WSClean, pointing-test-mid24b and pointing-test-mid24b-wsclean: 24 more test skies of shapes
 #             drawn from that prior (seed 2306190), fast and by WSClean, pointing-test-mid24c and
 #             pointing-test-mid24c-wsclean: 24 more again (seed 2306192), pointing-test-mid24d, -mid24e and their
-#             -wsclean: 48 more (seeds 2306194, 2306195), and pointing-wide24-wsclean: the first 24
+#             -wsclean: 48 more (seeds 2306194, 2306195), transfer-shared, transfer-24-shared and
+#             transfer-24b-shared: the 12 fixed test pairs and their 48 repeats by the fast imager with
+#             WSClean's noise, and pointing-wide24-wsclean: the first 24
 #             of pointing-wide-84's training skies imaged again by WSClean;
 #             PART=wide: wide-fast-42, calib-mid-fast and test-mid-fast: 42 EMU mosaics drawn from that wider
 #             prior to train on (34 train, 8 validate), 48 + 48 to calibrate on (calib-mid-fast, calib-mid2-fast)
@@ -186,8 +188,9 @@
 #             alone, RUN-likelihood and RUN-likelihood-for-fast (all three training seeds) also on
 #             pointing-test-mid24, -mid24b and -mid24c (eval-pointing-mid24, ...);
 #             RUN-likelihood-shared-for-wsclean on the WSClean test sets of drawn shapes (-mid24d and -mid24e
-#             too: 120 skies), and RUN-likelihood-shared-for-fast on pointing-test-mid24-shared, ...,
-#             -mid24e-shared; the
+#             too: 120 skies) and on transfer-wsclean, -24-wsclean and -24b-wsclean, and
+#             RUN-likelihood-shared-for-fast on pointing-test-mid24-shared, ..., -mid24e-shared and
+#             transfer-shared, -24-shared and -24b-shared; the
 #             networks calibrated on pointing-calib-mid on pointing-test-mid instead of pointing-test-random;
 #             PART=wide: wide-small, wide-small-conformal and wide-small-96-conformal on test-fast,
 #             test-24-fast, test-mid-fast (eval-test-mid) and test-mid2-fast (eval-test-mid2)
@@ -457,6 +460,10 @@ if wants simulate && part pointings; then
             simulate "$name-shared" configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n="$n" \
                 --set run.seed="$seed" "${SHARED_NOISE[@]}"
         done
+        # and the 12 fixed test pairs and their 48 repeats so too: the transfer on them with one noise per sky
+        simulate transfer-shared configs/emu-seed-transfer.toml "${SHARED_NOISE[@]}"
+        simulate transfer-24-shared configs/emu-seed-transfer.toml "${MORE_TEST[@]}" "${SHARED_NOISE[@]}"
+        simulate transfer-24b-shared configs/emu-seed-transfer.toml "${MORE_TEST_B[@]}" "${SHARED_NOISE[@]}"
         # and training skies from it: does a network that has seen shapes beyond the test pairs err less on them?
         simulate pointing-wide-84 configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=84 \
             --set run.seed=2306169 "${SEED_SPLIT[@]}"
@@ -709,6 +716,12 @@ if wants evaluate; then
             test="pointing-test-$set-shared" name="eval-pointing-$set"
             [[ "$run" == *-for-wsclean ]] && test="pointing-test-$set-wsclean" name="eval-pointing-$set-wsclean"
             [ -e "$OUT/$test/manifest.json" ] && [ -e "$OUT/$run/best.weights.h5" ] && evaluate "$run" "$test" "$name"
+        done
+        for set in transfer transfer-24 transfer-24b; do        # the fixed pairs: WSClean's, or the fast with its noise
+            test="$set-shared"
+            [[ "$run" == *-for-wsclean ]] && test="$set-wsclean"
+            [ -e "$OUT/$test/manifest.json" ] && [ -e "$OUT/$run/best.weights.h5" ] &&
+                evaluate "$run" "$test" "eval-$test"
         done
     done
     for run in "${POINTING_RUNS[@]}"; do

@@ -235,6 +235,11 @@ def test_report_averages_a_networks_training_seeds_sky_by_sky(tmp_path):
             # and with one noise realisation per sky: the fast images with WSClean's noise 0.02 high, WSClean's 0.022
             evaluation(f"{run}-likelihood-shared-for-fast", f"eval-pointing-{drawn}", (0.02, 0.02))
             evaluation(f"{run}-likelihood-shared-for-wsclean", f"eval-pointing-{drawn}-wsclean", (0.022, 0.022))
+        # and the fixed pairs with one noise realisation per sky (here 2, 2 and 2): fast 0.04 high, WSClean 0.05
+        # high on the 12 and the first repeats, 0.08 on the second repeats
+        for part, high in (("", 0.05), ("-24", 0.05), ("-24b", 0.08)):
+            evaluation(f"{run}-likelihood-shared-for-fast", f"eval-transfer{part}-shared", (0.04, 0.04))
+            evaluation(f"{run}-likelihood-shared-for-wsclean", f"eval-transfer{part}-wsclean", (high, high))
     module = report_module()
     runs = module.load(study)
     assert runs["pointing-small-wide-s2-likelihood-wsclean"]["test"] == "transfer-wsclean"
@@ -303,6 +308,15 @@ def test_report_averages_a_networks_training_seeds_sky_by_sky(tmp_path):
     assert row("| pointing-small-wide, 84 training skies drawn from the wider prior, training seed 2, the count "
                "model's likelihood, 72 test skies of drawn shapes; like for like, one noise realisation per sky")
     assert runs["pointing-small-wide-s2-likelihood-shared-for-fast-mid24c"]["test"] == "pointing-test-mid24c-shared"
+    fixed = row("| pointing-small-wide, 84 training skies drawn from the wider prior, counts averaged over training "
+                "seeds 1-3, the count model's likelihood; like for like, one noise realisation per sky (the fast "
+                "images with WSClean's noise), all 60 fixed-pair test skies | calibrated |")
+    assert fixed[0].endswith("| " + " | ".join(["0.040"] * 10) + " | |")
+    assert fixed[1].endswith("| " + " | ".join(["0.060"] * 10) + " | |")     # skies 0.05 x 4 and 0.08 x 2
+    assert fixed[2].endswith("| " + " | ".join(["1.50"] * 10) + " | 10 of 10 |")
+    assert row("| pointing-small-wide, 84 training skies drawn from the wider prior, training seed 3, the count "
+               "model's likelihood, all 60 fixed-pair test skies; like for like, one noise realisation per sky")
+    assert runs["pointing-small-wide-s3-likelihood-shared-for-fast-transfer-24b"]["test"] == "transfer-24b-shared"
     # the averaged skies keep no intervals, and the shift rows take them sky by sky
     pair = ("pointing-small-wide-likelihood", "pointing-small-wide-s2-likelihood")
     averaged = module.averaged([runs[k]["m"] for k in pair])
