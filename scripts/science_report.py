@@ -1261,11 +1261,12 @@ def generate(study: Path, images: Path, prefix: str = "results") -> str:
                      "WSClean (pointing-test-mid24, -b, -c, -d, -e as far as made); then those skies pooled with the "
                      f"96 and split at random {LIKELIHOOD_SPLITS} times, 96 calibrating (with the calibration's "
                      "other skies) and the rest testing, each split's calibration fitted again "
-                     "(`radtrain.likelihood.split_coverage`). One test set is one such split: a 68% coverage of 72 "
-                     "skies has a binomial standard deviation of 5.5%, and 96 skies' conformal quantile moves it by "
-                     "4.7% more (Beta-distributed). The last column is the share of splits and bins whose coverage is "
-                     "at most the test skies': near 0 or 1, the test skies differ from the calibration's (a "
-                     "permutation test).", likelihood_split_rows(study))
+                     "(`radtrain.likelihood.split_coverage`). One test set is one such split: a 68% coverage of 120 "
+                     "skies has a binomial standard deviation of 4.3% (of 72, 5.5%), and 96 skies' conformal quantile "
+                     "moves it by 4.7% more (Beta-distributed: `radtrain.likelihood.coverage_spread`). The last "
+                     "column is the share of splits and bins whose coverage is at most the test skies': near 0 or 1, "
+                     "the test skies differ from the calibration's (a permutation test).",
+                     likelihood_split_rows(study))
     lines += section("Coverage by where the network count lies in the calibration range",
                      "Per test sky and bin, where the network's count per tile lies in the calibration skies' range "
                      "of them (`radtrain.uncertainty.range_position`): inside, at the edge (the outer tenth of the "
