@@ -258,6 +258,10 @@ MID_PAIRS=(--set 'realisations.mode="random"' --set realisations.repeats=1
 XWIDE_PAIRS=(--set 'realisations.mode="random"' --set realisations.repeats=1
              --set 'realisations.priors={s0_jy={loguniform=[2.5e-6, 1e-4]}, alpha={uniform=[-0.8, 0.5]}}')
 
+complete() {   # dataset: whether its run has finished (one still being made, or killed, is not read)
+    grep -q '"status": "complete"' "$OUT/$1/manifest.json" 2>/dev/null
+}
+
 simulate() {   # name config [overrides...]
     local name="$1" config="$2"
     shift 2
@@ -509,13 +513,13 @@ if wants train && part pointings; then
         fit pointing-small-xwide $SMALL pointing-xwide-126
         # and on pointing-wide-84 with 24 of its skies imaged again by WSClean mixed in (radtrain fit --mix): 108
         # training images of 84 skies, 19 of them seen through both imagers
-        [ -e "$OUT/pointing-wide24-wsclean/manifest.json" ] &&
+        complete "pointing-wide24-wsclean" &&
             fit pointing-small-wide-mix $SMALL pointing-wide-84 --mix "$OUT/pointing-wide24-wsclean"
         # both twice more (training seeds 2 and 3): two trainings of one network differed by as much as the mix
         # changed the transfer, so it is compared over three seeds, and the three seeds' counts averaged
         for seed in 2 3; do
             fit "pointing-small-wide-s$seed" $SMALL pointing-wide-84 --set "train.seed=$seed"
-            [ -e "$OUT/pointing-wide24-wsclean/manifest.json" ] &&
+            complete "pointing-wide24-wsclean" &&
                 fit "pointing-small-wide-mix-s$seed" $SMALL pointing-wide-84 --mix "$OUT/pointing-wide24-wsclean" \
                     --set "train.seed=$seed"
         done
@@ -610,10 +614,6 @@ more_pairs() {   # the calibration sets beyond pointing-calib-mid made by both i
     done
 }
 
-complete() {   # dataset: whether its run has finished
-    grep -q '"status": "complete"' "$OUT/$1/manifest.json" 2>/dev/null
-}
-
 copy_likelihood() {   # run: its copies for the count model's likelihood calibrations (RUN-likelihood*)
     local suffix
     for suffix in "" -for-wsclean -for-fast -shared-for-wsclean -shared-for-fast; do
@@ -677,36 +677,36 @@ if wants evaluate; then
         [ -e "$OUT/$run/best.weights.h5" ] || { say "$run: not trained, skipped"; continue; }
         evaluate "$run" test-fast eval-test
         for set in test-24 test-random; do
-            [ -e "$OUT/$set-fast/manifest.json" ] && evaluate "$run" "$set-fast" "eval-$set"
+            complete "$set-fast" && evaluate "$run" "$set-fast" "eval-$set"
         done
     done
     for run in "${WIDE_RUNS[@]}"; do
         [ -e "$OUT/$run/best.weights.h5" ] || { say "$run: not trained, skipped"; continue; }
         evaluate "$run" test-fast eval-test
         for set in test-24 test-mid test-mid2; do
-            [ -e "$OUT/$set-fast/manifest.json" ] && evaluate "$run" "$set-fast" "eval-$set"
+            complete "$set-fast" && evaluate "$run" "$set-fast" "eval-$set"
         done
     done
     for imager in fast fast-w wsclean 24-fast 24-fast-w 24-wsclean 24b-fast 24b-wsclean; do
-        [ -e "$OUT/transfer-$imager/manifest.json" ] || continue
+        complete "transfer-$imager" || continue
         for run in fast-small "${POINTING_RUNS[@]}"; do
             [ -e "$OUT/$run/best.weights.h5" ] && evaluate "$run" "transfer-$imager" "eval-transfer-$imager"
         done
     done
     for run in "${IMAGER_RUNS[@]}"; do       # calibrated for WSClean's images: tested on them alone
         for imager in wsclean 24-wsclean 24b-wsclean; do
-            [ -e "$OUT/transfer-$imager/manifest.json" ] && [ -e "$OUT/$run/best.weights.h5" ] &&
+            complete "transfer-$imager" && [ -e "$OUT/$run/best.weights.h5" ] &&
                 evaluate "$run" "transfer-$imager" "eval-transfer-$imager"
         done
         for set in "${MID_TESTS[@]}"; do
-            [ -e "$OUT/pointing-test-$set-wsclean/manifest.json" ] && [ -e "$OUT/$run/best.weights.h5" ] &&
+            complete "pointing-test-$set-wsclean" && [ -e "$OUT/$run/best.weights.h5" ] &&
                 evaluate "$run" "pointing-test-$set-wsclean" "eval-pointing-$set-wsclean"
         done
     done
     # and the fast calibrations on the same skies' fast images
     for run in "${PRIOR_RUNS[@]/%/-likelihood}" "${SEED_RUNS[@]/%/-likelihood}" "${SAME_SKY_RUNS[@]}"; do
         for set in "${MID_TESTS[@]}"; do
-            [ -e "$OUT/pointing-test-$set/manifest.json" ] && [ -e "$OUT/$run/best.weights.h5" ] &&
+            complete "pointing-test-$set" && [ -e "$OUT/$run/best.weights.h5" ] &&
                 evaluate "$run" "pointing-test-$set" "eval-pointing-$set"
         done
     done
@@ -715,12 +715,12 @@ if wants evaluate; then
         for set in "${SHARED_TESTS[@]}"; do
             test="pointing-test-$set-shared" name="eval-pointing-$set"
             [[ "$run" == *-for-wsclean ]] && test="pointing-test-$set-wsclean" name="eval-pointing-$set-wsclean"
-            [ -e "$OUT/$test/manifest.json" ] && [ -e "$OUT/$run/best.weights.h5" ] && evaluate "$run" "$test" "$name"
+            complete "$test" && [ -e "$OUT/$run/best.weights.h5" ] && evaluate "$run" "$test" "$name"
         done
         for set in transfer transfer-24 transfer-24b; do        # the fixed pairs: WSClean's, or the fast with its noise
             test="$set-shared"
             [[ "$run" == *-for-wsclean ]] && test="$set-wsclean"
-            [ -e "$OUT/$test/manifest.json" ] && [ -e "$OUT/$run/best.weights.h5" ] &&
+            complete "$test" && [ -e "$OUT/$run/best.weights.h5" ] &&
                 evaluate "$run" "$test" "eval-$test"
         done
     done

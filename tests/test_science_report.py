@@ -361,6 +361,26 @@ def test_science_script_refuses_an_unknown_part_or_stage_before_any_work(tmp_pat
         assert not out.exists()                                  # nothing made
 
 
+def test_science_script_evaluates_a_dataset_only_once_it_is_complete(tmp_path):
+    """A test set still being made (by another science.sh, or killed) is not read: evaluating it would score the
+    run on the skies made so far under the full set's name. Here the run's weights are a stand-in, so radtrain
+    refuses the one evaluation started, after science.sh named it."""
+    import os
+    import subprocess
+    run = "pointing-small-wide-likelihood-shared-for-fast"
+    (tmp_path / run).mkdir()
+    (tmp_path / run / "best.weights.h5").touch()
+    for name, status in (("transfer-shared", "running"), ("transfer-24-shared", "complete")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "manifest.json").write_text(json.dumps({"status": status}))
+    out = subprocess.run(["bash", str(ROOT / "scripts" / "science.sh")], capture_output=True, text=True,
+                         env={**os.environ, "OUT": str(tmp_path), "ONLY": run, "PRIORS": "1", "PART": "pointings",
+                              "STAGES": "evaluate"}, timeout=300)
+    assert f"evaluate {run} on transfer-24-shared" in out.stdout
+    assert "not a radtrain run directory" in out.stdout + out.stderr
+    assert f"evaluate {run} on transfer-shared" not in out.stdout
+
+
 def test_edge_coverage_groups_test_skies_by_their_place_in_the_calibration_prior(tmp_path):
     """Skies are grouped by their least distance, in box widths, to the edge of the calibration skies' prior box
     (log-uniform S0, uniform alpha, read from the calibration dataset's manifest); the coverage per group is the
