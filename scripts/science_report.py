@@ -439,8 +439,9 @@ POOLED = [("pointing-small, 84 training skies, all 36 test skies; fast = with th
 
 #: PRIORS=1: the one-noise calibrations on the 12 fixed test pairs and their 48 repeats (transfer-wsclean, -24-wsclean,
 #: -24b-wsclean, and transfer-shared, -24-shared, -24b-shared: the fast images with WSClean's noise), each training
-#: pooled over the 60 skies and the three trainings averaged sky by sky
+#: pooled over the 36 skies of the first two sets and over all 60, and the three trainings averaged sky by sky
 SHARED_TRANSFER = (("", "the 12 fixed test pairs"), ("-24", "their 24 repeats"), ("-24b", "their 24 repeats again"))
+SHARED_TRANSFER_POOLS = ((36, ("", "-24")), (60, ("", "-24", "-24b")))
 RUNS += [(f"{net}-likelihood-shared-for-{imager}-transfer{part}", f"{net}-likelihood-shared-for-{imager}",
           f"eval-transfer{part}-{'wsclean' if imager == 'wsclean' else 'shared'}",
           f"{label}, the count model's likelihood calibrated {how}, on {what}", train,
@@ -449,18 +450,19 @@ RUNS += [(f"{net}-likelihood-shared-for-{imager}-transfer{part}", f"{net}-likeli
          for imager, how in (("fast", "for the fast images with WSClean's noise"),
                              ("wsclean", "for WSClean's images, one noise realisation per sky"))
          for part, what in SHARED_TRANSFER]
-POOLED += [(f"{label}{', training seed ' + str(seed) if seed > 1 else ''}, the count model's likelihood, all 60 "
+POOLED += [(f"{label}{', training seed ' + str(seed) if seed > 1 else ''}, the count model's likelihood, all {skies} "
             f"fixed-pair test skies; like for like{LIKE_FOR_LIKE[1][2]}",
-            tuple(f"{net}-likelihood-shared-for-fast-transfer{part}" for part, _ in SHARED_TRANSFER),
-            tuple(f"{net}-likelihood-shared-for-wsclean-transfer{part}" for part, _ in SHARED_TRANSFER))
+            tuple(f"{net}-likelihood-shared-for-fast-transfer{part}" for part in parts),
+            tuple(f"{net}-likelihood-shared-for-wsclean-transfer{part}" for part in parts))
+           for skies, parts in SHARED_TRANSFER_POOLS
            for run, label in SEED_LABELS for seed in (1, *SEEDS) for net in [run if seed == 1 else f"{run}-s{seed}"]]
 SEED_AVERAGES += [(f"{label}, counts averaged over training seeds 1-3, the count model's likelihood; like for "
-                   f"like{LIKE_FOR_LIKE[1][2]}, all 60 fixed-pair test skies",
-                   tuple(tuple(f"{net}-likelihood-shared-for-fast-transfer{part}" for part, _ in SHARED_TRANSFER)
+                   f"like{LIKE_FOR_LIKE[1][2]}, all {skies} fixed-pair test skies",
+                   tuple(tuple(f"{net}-likelihood-shared-for-fast-transfer{part}" for part in parts)
                          for net in (run, *[f"{run}-s{seed}" for seed in SEEDS])),
-                   tuple(tuple(f"{net}-likelihood-shared-for-wsclean-transfer{part}" for part, _ in SHARED_TRANSFER)
+                   tuple(tuple(f"{net}-likelihood-shared-for-wsclean-transfer{part}" for part in parts)
                          for net in (run, *[f"{run}-s{seed}" for seed in SEEDS])))
-                  for run, label in SEED_LABELS]
+                  for skies, parts in SHARED_TRANSFER_POOLS for run, label in SEED_LABELS]
 
 
 def calibration_sets(run_dir: Path) -> list[str]:

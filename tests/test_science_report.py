@@ -316,6 +316,11 @@ def test_report_averages_a_networks_training_seeds_sky_by_sky(tmp_path):
     assert fixed[2].endswith("| " + " | ".join(["1.50"] * 10) + " | 10 of 10 |")
     assert row("| pointing-small-wide, 84 training skies drawn from the wider prior, training seed 3, the count "
                "model's likelihood, all 60 fixed-pair test skies; like for like, one noise realisation per sky")
+    first36 = row("| pointing-small-wide, 84 training skies drawn from the wider prior, counts averaged over training "
+                  "seeds 1-3, the count model's likelihood; like for like, one noise realisation per sky (the fast "
+                  "images with WSClean's noise), all 36 fixed-pair test skies | calibrated |")
+    assert first36[1].endswith("| " + " | ".join(["0.050"] * 10) + " | |")   # the 12 and the first repeats
+    assert first36[2].endswith("| " + " | ".join(["1.25"] * 10) + " | 10 of 10 |")
     assert runs["pointing-small-wide-s3-likelihood-shared-for-fast-transfer-24b"]["test"] == "transfer-24b-shared"
     # the averaged skies keep no intervals, and the shift rows take them sky by sky
     pair = ("pointing-small-wide-likelihood", "pointing-small-wide-s2-likelihood")
