@@ -3,7 +3,9 @@
 # beams, dense uv coverage, primary beams, linear mosaic; configs/emu-seed*.toml), with an ablation of the
 # method, per-sky intervals calibrated on held-out skies, the transfer from the fast imager to WSClean, and the
 # P(D) baseline on the same mosaics. Every step resumes when run again (radsim simulate and radtrain fit pick up
-# where they stopped; finished steps are skipped), so the script can be stopped and restarted at will.
+# where they stopped; finished steps are skipped, an evaluation while it is newer than its run's weights,
+# calibration and test set; calibrations, seconds to a minute or two each, are made again), so the script can be
+# stopped and restarted at will.
 #
 #   bash scripts/science.sh                 # everything into runs/study
 #   STAGES="simulate train" bash scripts/science.sh
@@ -21,6 +23,9 @@
 #                                                                       # line and conformal intervals on the 96
 #                                                                       # (+30 min, +25 min, +15 min)
 #   ONLY='*-conformal' STAGES="calibrate evaluate" ... bash scripts/science.sh   # only the runs these globs name
+#   REDO=1 STAGES=evaluate ... bash scripts/science.sh  # evaluate again even where the metrics are up to date (an
+#                                                       # evaluation newer than its run's weights, calibration and
+#                                                       # test set is otherwise skipped)
 #   ONLY='pointing-*-mid pointing-xwide-126 pointing-small-*wide*' PRIORS=1 PART=pointings ... # datasets too: only
 #                                                       # those named are simulated and trained (2026-12-04: 55 min)
 #   PART=pointings OUT=runs/pointings bash scripts/science.sh   # only the transfer study on pointings (45-80 min)
@@ -222,6 +227,7 @@ RESNET="${RESNET:-0}"
 WTERM="${WTERM:-0}"
 PRIORS="${PRIORS:-0}"
 ONLY="${ONLY:-}"
+REDO="${REDO:-0}"
 mkdir -p "$OUT"
 export TF_CPP_MIN_LOG_LEVEL=2 OMP_NUM_THREADS=1
 # the fast imager's PSF, noise filter and beam are made once per configuration and shared by every rank and run
@@ -289,9 +295,21 @@ selected() {   # run or dataset: whether ONLY (space-separated globs, e.g. '*-co
     return 1
 }
 
-evaluate() {   # run test-dataset name
+newer() {      # file inputs...: whether the file exists and is newer than each of the inputs that exist
+    local out="$1" input
+    shift
+    [ -e "$out" ] || return 1
+    for input in "$@"; do [ ! -e "$input" ] || [ "$out" -nt "$input" ] || return 1; done
+}
+
+evaluate() {   # run test-dataset name (skipped while up to date, unless REDO=1)
     local run="$1" dataset="$2" name="$3"
     selected "$run" || return 0
+    if [ "$REDO" != 1 ] && newer "$OUT/$run/$name/metrics.json" "$OUT/$run/best.weights.h5" \
+            "$OUT/$run/calibration.json" "$OUT/$dataset/manifest.json"; then
+        say "evaluate $run on $dataset: up to date ($run/$name; REDO=1 evaluates again)"
+        return 0
+    fi
     say "evaluate $run on $dataset"
     radtrain evaluate "$OUT/$run" --dataset "$OUT/$dataset" --out "$OUT/$run/$name" \
         2>&1 | tee "$OUT/$run-$name.log" | tail -16

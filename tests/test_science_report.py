@@ -366,10 +366,11 @@ def test_science_script_refuses_an_unknown_part_or_stage_before_any_work(tmp_pat
         assert not out.exists()                                  # nothing made
 
 
-def test_science_script_evaluates_a_dataset_only_once_it_is_complete(tmp_path):
+def test_science_script_evaluates_a_dataset_only_once_it_is_complete_and_only_again_when_out_of_date(tmp_path):
     """A test set still being made (by another science.sh, or killed) is not read: evaluating it would score the
     run on the skies made so far under the full set's name. Here the run's weights are a stand-in, so radtrain
-    refuses the one evaluation started, after science.sh named it."""
+    refuses the one evaluation started, after science.sh named it. An evaluation already made and newer than its
+    inputs is not made again."""
     import os
     import subprocess
     run = "pointing-small-wide-likelihood-shared-for-fast"
@@ -384,6 +385,17 @@ def test_science_script_evaluates_a_dataset_only_once_it_is_complete(tmp_path):
     assert f"evaluate {run} on transfer-24-shared" in out.stdout
     assert "not a radtrain run directory" in out.stdout + out.stderr
     assert f"evaluate {run} on transfer-shared" not in out.stdout
+    # an evaluation newer than the run's weights and the test set is kept, unless REDO=1
+    (tmp_path / run / "eval-transfer-24-shared").mkdir()
+    (tmp_path / run / "eval-transfer-24-shared" / "metrics.json").write_text("{}")
+    env = {**os.environ, "OUT": str(tmp_path), "ONLY": run, "PRIORS": "1", "PART": "pointings", "STAGES": "evaluate"}
+    out = subprocess.run(["bash", str(ROOT / "scripts" / "science.sh")], capture_output=True, text=True, env=env,
+                         timeout=300)
+    assert f"evaluate {run} on transfer-24-shared: up to date" in out.stdout, out.stdout
+    assert "not a radtrain run directory" not in out.stdout + out.stderr
+    out = subprocess.run(["bash", str(ROOT / "scripts" / "science.sh")], capture_output=True, text=True,
+                         env={**env, "REDO": "1"}, timeout=300)
+    assert "not a radtrain run directory" in out.stdout + out.stderr
 
 
 def test_edge_coverage_groups_test_skies_by_their_place_in_the_calibration_prior(tmp_path):
