@@ -60,7 +60,10 @@
 #             pointing-calib-mid5 (192 fast pointings) 167.8 s on 2 ranks;
 #             on 2026-12-06 the sets with WSClean's noise (pointing-*-shared, imaging.noise = "visibilities", about
 #             5 s per pointing on one core): calib-mid 244.5 s, calib-mid2..4 67-75 s each, test-mid24/b/c 61-62 s
-#             each, calib-mid5 484.4 s, 19 min in all on 2 ranks;
+#             each, calib-mid5 484.4 s, 19 min in all on 2 ranks; on 2026-12-06 (second session) pointing-test-mid24d
+#             14.7 s, -mid24d-wsclean 2095.7 s, -mid24d-shared 57.1 s, pointing-test-mid24e 19.2 s, -mid24e-wsclean
+#             2173.6 s, -mid24e-shared 62.5 s on 2 ranks, and transfer-shared, -24-shared and -24b-shared 151.5,
+#             301.8 and 309.2 s on 1 rank, all beside one another;
 #             pointing-calib-mid4-wsclean lost a rank to the OOM killer after 19 of 24 skies, both ranks at about
 #             12 GiB in the prediction of 74-million-source skies, and made its last 8 on one rank in 22.0 min:
 #             give the WSClean sets about 15 GiB per rank (NPROCS=1 on a 24 GiB machine; benchmarks/README.md)),
@@ -97,9 +100,12 @@
 #             the twelve RUN-likelihood-shared-for-* calibrations 1.3-1.6 min each and their 36 evaluations 5 min
 #             (2026-12-06);
 #             on 360 calibration skies (with pointing-calib-mid5) each of the 12 likelihood-for-* calibrations
-#             1.3-1.6 min and their 54 evaluations 8 min (beside the test suite)
+#             1.3-1.6 min and their 54 evaluations 8 min (beside the test suite); the 84 evaluations of the
+#             RUN-likelihood-shared-for-* runs on five sets of drawn skies and the fixed pairs 29 min beside a
+#             WSClean set (about 25 s each), the 12 more on pointing-test-mid24e*, the other 80 up to date, 1.9 min
 #   pofd      the P(D) fit of the 12 test mosaics, 4.1 min (20 s per sky)
-#   report    seconds
+#   report    PART=pointings 10.3 min on 2026-12-06, 8 min of them the coverage over random splits of the one-noise
+#             calibrations (6 trainings x 100 splits, each a likelihood fitted again on 360 skies)
 #
 # Parts (PART, default all): mosaics (the ablation on EMU mosaics and P(D): seed-fast, test-fast, calib-fast and the
 # networks trained on them), pointings (the transfer study and the coverage on drawn shapes: transfer-*, pointing-* and
