@@ -58,7 +58,11 @@ which calibration skies were drawn, :func:`resampled` tells by fitting the maps 
 replacement: on 72 drawn test skies, read like for like (the fast images by a calibration on the same skies
 without ``imager``), WSClean's readings differed from the fast ones by -0.001 to +0.009 from 1 to 10 uJy, but the
 fast error itself moved with the calibration skies, so the 1.5x ratio held in 5-7 of 10 bins on average over the
-draws.
+draws. How often the intervals cover, rather than how often one test set happens to be covered, :func:`split_coverage`
+tells by pooling the test skies with the calibration's and splitting them again at random, and
+:func:`coverage_spread` how much the thresholds' own draw moves it: on 120 test skies of drawn shapes imaged by
+WSClean, with one noise realisation per sky in both imagers and 96 pairs, six trainings covered 0.67-0.69 and
+0.95-0.96 in every bin over 100 splits, while one test set of 120 was within 68 +- 8% in every bin in 39-50% of them.
 """
 from __future__ import annotations
 
