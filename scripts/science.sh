@@ -274,6 +274,12 @@ complete() {   # dataset: whether its run has finished (one still being made, or
     grep -q '"status": "complete"' "$OUT/$1/manifest.json" 2>/dev/null
 }
 
+both_imagers() {   # name n seed: n pointings of shapes drawn from the wider prior, fast and by WSClean (name-wsclean)
+    simulate "$1" configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n="$2" --set run.seed="$3"
+    simulate "$1-wsclean" configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n="$2" \
+        --set run.seed="$3" --set 'imaging.backend="wsclean"'
+}
+
 simulate() {   # name config [overrides...]
     local name="$1" config="$2"
     shift 2
@@ -416,32 +422,17 @@ if wants simulate && part pointings; then
         # the first 24 of pointing-test-mid's skies (its seed and realisations) by the fast imager and by WSClean: the
         # transfer and the intervals of the calibration for WSClean tested on shapes drawn as its calibration skies'
         # were, not only on the 12 fixed pairs (most at the training box's edges)
-        simulate pointing-test-mid24 configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=24 \
-            --set run.seed=2306168
-        simulate pointing-test-mid24-wsclean configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=24 \
-            --set run.seed=2306168 --set 'imaging.backend="wsclean"'
+        both_imagers pointing-test-mid24 24 2306168
         # and 24 more such test skies (a seed of their own): the transfer on 48 independent shapes, where 24 measure a
         # bin's mean dy only to 0.004-0.12
-        simulate pointing-test-mid24b configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=24 \
-            --set run.seed=2306190
-        simulate pointing-test-mid24b-wsclean configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=24 \
-            --set run.seed=2306190 --set 'imaging.backend="wsclean"'
+        both_imagers pointing-test-mid24b 24 2306190
         # and 24 more again (a third seed): 72 independent shapes, where 48 left the faint bins' fast error (below
         # 0.01) unresolved
-        simulate pointing-test-mid24c configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=24 \
-            --set run.seed=2306192
-        simulate pointing-test-mid24c-wsclean configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=24 \
-            --set run.seed=2306192 --set 'imaging.backend="wsclean"'
+        both_imagers pointing-test-mid24c 24 2306192
         # and a fourth and fifth 24 (120 independent shapes): on 72 skies a bin's 68% coverage has a binomial
         # standard deviation of 5.5%, so a training whose intervals cover as claimed misses 68 +- 8% by chance
-        simulate pointing-test-mid24d configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=24 \
-            --set run.seed=2306194
-        simulate pointing-test-mid24d-wsclean configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=24 \
-            --set run.seed=2306194 --set 'imaging.backend="wsclean"'
-        simulate pointing-test-mid24e configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=24 \
-            --set run.seed=2306195
-        simulate pointing-test-mid24e-wsclean configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=24 \
-            --set run.seed=2306195 --set 'imaging.backend="wsclean"'
+        both_imagers pointing-test-mid24d 24 2306194
+        both_imagers pointing-test-mid24e 24 2306195
         # calibration and coverage skies from a wider prior: do the intervals then hold for the fixed test pairs,
         # most of which sit at the edge of the training box, and at the new prior's own edges?
         simulate pointing-calib-mid configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=96 \
@@ -454,21 +445,12 @@ if wants simulate && part pointings; then
             --set run.seed=2306167 --set 'imaging.backend="wsclean"'
         # and 24 more calibration skies (another seed), fast and imaged again by WSClean: 48 pairs for that
         # calibration, on 120 calibration skies
-        simulate pointing-calib-mid2 configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=24 \
-            --set run.seed=2306178
-        simulate pointing-calib-mid2-wsclean configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=24 \
-            --set run.seed=2306178 --set 'imaging.backend="wsclean"'
+        both_imagers pointing-calib-mid2 24 2306178
         # and 24 more again (a third seed): 72 pairs, on 144 calibration skies (12 test skies could not tell the
         # faint bins' transfer apart; calibrate also cross-validates it on the pairs)
-        simulate pointing-calib-mid3 configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=24 \
-            --set run.seed=2306179
-        simulate pointing-calib-mid3-wsclean configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=24 \
-            --set run.seed=2306179 --set 'imaging.backend="wsclean"'
+        both_imagers pointing-calib-mid3 24 2306179
         # and a fourth 24 (96 pairs): going from 48 to 72 pairs moved the calibration's imager change by up to 0.05
-        simulate pointing-calib-mid4 configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=24 \
-            --set run.seed=2306191
-        simulate pointing-calib-mid4-wsclean configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=24 \
-            --set run.seed=2306191 --set 'imaging.backend="wsclean"'
+        both_imagers pointing-calib-mid4 24 2306191
         # and 192 more calibration skies by the fast imager alone: resampling the calibration skies moved the
         # like-for-like transfer mostly through the maps fitted on all of them, not through the 96 pairs' shift
         simulate pointing-calib-mid5 configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=192 \

@@ -221,17 +221,23 @@ def test_a_calibration_for_another_imager_reports_its_transfer_cross_validated_o
     assert likelihood.transfer_table(likelihood.fit(params, names, pred, true, n), edges) == []
 
 
+def calibrated_for_the_other_imager(rng):
+    """80 calibration skies, the first 24 imaged again by the other imager: their parameters, network and true
+    counts (16 tiles each) and the calibration for the other imager's images, as calibration.json keeps it."""
+    params, pred, true = draw(rng, 80)
+    pairs, n = np.arange(24), np.full(80, 16)
+    model = likelihood.fit(params, ["alpha", "s0_jy"], pred, true, n,
+                           imager={"index": pairs, "pred": other_imager(rng, pred[pairs]), "n_tiles": n[pairs]})
+    return params, pred, true, json.loads(json.dumps(model))
+
+
 def test_resampling_the_calibration_skies_spreads_the_counts_as_other_draws_of_them_do():
     """The bootstrap over a calibration's skies (likelihood.resampled) gives the spread that a test's mean error
     owes to which calibration skies were drawn: about what calibrations on independently drawn skies give, and
     half of it with four times the skies."""
-    rng = np.random.default_rng(41)
-    params, pred, true = draw(rng, 80)
-    pairs = np.arange(24)
+    params, pred, true, model = calibrated_for_the_other_imager(np.random.default_rng(41))
     names, n = ["alpha", "s0_jy"], np.full(80, 16)
-    model = likelihood.fit(params, names, pred, true, n,
-                           imager={"index": pairs, "pred": other_imager(rng, pred[pairs]), "n_tiles": n[pairs]})
-    model = json.loads(json.dumps(model))                       # as calibration.json keeps it
+    pairs = np.arange(24)
     plain = likelihood.fit(params, names, pred, true, n)        # the same skies without the other imager's
     _, test_pred, test_true = draw(np.random.default_rng(42), 30)
     test_other = other_imager(np.random.default_rng(43), test_pred)
@@ -273,13 +279,8 @@ def test_random_splits_of_the_skies_imaged_again_measure_the_coverage_that_one_t
     """likelihood.split_coverage pools the calibration's imaged-again skies with more skies imaged both ways and
     splits them again at random: split 0 is the calibration as fitted tested on the more skies, the splits' mean is
     the coverage the intervals have, and their spread what one test set of that size shows of it."""
-    rng = np.random.default_rng(51)
-    params, pred, true = draw(rng, 80)
-    pairs = np.arange(24)
+    params, pred, true, model = calibrated_for_the_other_imager(np.random.default_rng(51))
     names, n = ["alpha", "s0_jy"], np.full(80, 16)
-    model = likelihood.fit(params, names, pred, true, n,
-                           imager={"index": pairs, "pred": other_imager(rng, pred[pairs]), "n_tiles": n[pairs]})
-    model = json.loads(json.dumps(model))                       # as calibration.json keeps it
     more_params, more_pred, more_true = draw(np.random.default_rng(52), 24)
     more = {"params": more_params, "pred": more_pred, "true": more_true, "n_tiles": np.full(24, 16),
             "imager_pred": other_imager(np.random.default_rng(53), more_pred), "imager_n_tiles": np.full(24, 16)}

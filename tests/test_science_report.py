@@ -1,5 +1,6 @@
 """scripts/science_report.py: the figures of docs/results.md come from the runs' own products, the goal columns
 are computed from them, and the hand-written text around the generated block survives a rewrite."""
+import functools
 import importlib.util
 import json
 from pathlib import Path
@@ -29,6 +30,15 @@ def metrics(dy_mean, split="test", skies=8):
             "residual_correlation": {"per_sky": {"neighbours": 0.9, "all_pairs": 0.8},
                                      "per_tile": {"neighbours": 0.5, "all_pairs": 0.3}},
             "seconds": 60.0}
+
+
+def seed_law_skies(rng, n):
+    """n skies of the seed law, (alpha, s0) drawn from the training box: parameters (n, 2), the counts of a network
+    5% noisy and the true counts, summed over 16 tiles (n, bins)."""
+    centres = np.sqrt(EDGES[:-1] * EDGES[1:])
+    alpha, s0 = rng.uniform(-0.6, 0.3, n), 10 ** rng.uniform(np.log10(5e-6), np.log10(5e-5), n)
+    true = 16 * 100.0 * (centres / 1e-7) ** -0.6 * (1.0 + s0[:, None] / centres) ** alpha[:, None]
+    return np.stack([alpha, s0], axis=1), true * np.exp(rng.normal(0.0, 0.05, true.shape)), true
 
 
 def write_calibrated_evaluation(study, run, evaluation, dy, calibrated, calibration_set):
@@ -896,13 +906,7 @@ def test_report_resamples_the_calibration_skies_of_the_like_for_like_transfer(tm
 
     study = tmp_path / "study"
     rng = np.random.default_rng(5)
-    centres = np.sqrt(EDGES[:-1] * EDGES[1:])
-
-    def skies(n):       # the seed law's counts per tile, (alpha, s0) drawn from a box; a network 5% noisy
-        alpha, s0 = rng.uniform(-0.6, 0.3, n), 10 ** rng.uniform(np.log10(5e-6), np.log10(5e-5), n)
-        true = 16 * 100.0 * (centres / 1e-7) ** -0.6 * (1.0 + s0[:, None] / centres) ** alpha[:, None]
-        return np.stack([alpha, s0], axis=1), true * np.exp(rng.normal(0.0, 0.05, true.shape)), true
-
+    skies = functools.partial(seed_law_skies, rng)
     params, pred, true = skies(40)
     pairs = np.arange(24)
     model = likelihood.fit(params, ["alpha", "s0_jy"], pred, true, np.full(40, 16),
@@ -964,13 +968,7 @@ def test_report_splits_the_skies_imaged_by_both_for_the_coverage_on_wsclean_imag
 
     study = tmp_path / "study"
     rng = np.random.default_rng(7)
-    centres = np.sqrt(EDGES[:-1] * EDGES[1:])
-
-    def skies(n):       # the seed law's counts, (alpha, s0) drawn from a box; a network 5% noisy
-        alpha, s0 = rng.uniform(-0.6, 0.3, n), 10 ** rng.uniform(np.log10(5e-6), np.log10(5e-5), n)
-        true = 16 * 100.0 * (centres / 1e-7) ** -0.6 * (1.0 + s0[:, None] / centres) ** alpha[:, None]
-        return np.stack([alpha, s0], axis=1), true * np.exp(rng.normal(0.0, 0.05, true.shape)), true
-
+    skies = functools.partial(seed_law_skies, rng)
     params, pred, true = skies(40)
     pairs = np.arange(24)
     model = likelihood.fit(params, ["alpha", "s0_jy"], pred, true, np.full(40, 16),
