@@ -845,7 +845,7 @@ def split_rows(runs: dict) -> list[str]:
 
 #: the test sets of drawn shapes imaged by WSClean and by the fast imager with WSClean's noise, pooled sky by sky
 #: for the coverage of the one-noise calibrations (likelihood_split_rows), and the random splits it draws
-SHARED_TESTS, LIKELIHOOD_SPLITS = ("mid24", "mid24b", "mid24c", "mid24d", "mid24e"), 100
+SHARED_TESTS, LIKELIHOOD_SPLITS = ("mid24", "mid24b", "mid24c", "mid24d", "mid24e", "mid24f", "mid24g"), 100
 
 
 def likelihood_split_rows(study: Path) -> list[str]:
@@ -892,6 +892,104 @@ def likelihood_split_rows(study: Path) -> list[str]:
             "| split-to-split spread | share of splits' bins within goal | share of splits within goal in every bin "
             "| splits covering no more than the test skies |",
             "|---|---|---:|" + "---:|" * (len(edges) - 1) + "---:|---:|---:|---:|---:|---:|---:|"] + rows
+
+
+#: the sets of drawn shapes imaged by WSClean (SET-wsclean) and by the fast imager with its noise (SET-shared) that
+#: test the calibration on skies WSClean never imaged (RUN-likelihood-unpaired): the 96 pairs and the test skies
+UNPAIRED_SETS = ("pointing-calib-mid", "pointing-calib-mid2", "pointing-calib-mid3", "pointing-calib-mid4",
+                 *(f"pointing-test-{t}" for t in SHARED_TESTS))
+
+
+def unpaired_evaluations(study: Path) -> dict:
+    """Per training calibrated on skies WSClean never imaged (RUN-likelihood-unpaired, SEED_LABELS' networks and
+    seeds), its evaluations on UNPAIRED_SETS pooled sky by sky: ``"wsclean"`` (every sky WSClean imaged),
+    ``"fast"`` (the same skies' fast images with WSClean's noise, in the same order) and ``"fast_all"`` (every fast
+    image of those sets), with the calibration's number of skies. Only sets evaluated both ways are taken."""
+    out = {}
+    for base in (f"{run}{seed}" for run, _ in SEED_LABELS for seed in ("", *(f"-s{k}" for k in SEEDS))):
+        run = study / f"{base}-likelihood-unpaired"
+        if not (run / "calibration.json").exists():
+            continue
+        ws, fast, fast_all = [], [], []
+        for name in UNPAIRED_SETS:
+            w, f = (run / f"eval-{name}-{imager}" / "metrics.json" for imager in ("wsclean", "shared"))
+            if not (w.exists() and f.exists()):
+                continue
+            mw, mf = json.loads(w.read_text()), json.loads(f.read_text())
+            by_id = {s["id"]: s for s in mf["skies"]}
+            if any(s["id"] not in by_id or by_id[s["id"]]["true"] != s["true"] for s in mw["skies"]):
+                raise ValueError(f"{run.name}: {name}-wsclean and {name}-shared are not images of the same skies")
+            ws.append(mw)
+            fast.append({**mf, "skies": [by_id[s["id"]] for s in mw["skies"]]})
+            fast_all.append(mf)
+        if ws:
+            n_calib = json.loads((run / "calibration.json").read_text())["n_skies"]
+            out[base] = {"wsclean": pooled(ws), "fast": pooled(fast), "fast_all": pooled(fast_all),
+                         "n_calibration_skies": n_calib}
+    return out
+
+
+def unpaired_coverage_rows(study: Path, evaluations: dict | None = None) -> list[str]:
+    """Per training calibrated on skies WSClean never imaged: the coverage per bin of its 68% and 95% intervals on
+    every sky WSClean imaged, on the same skies' fast images, and on all the fast images of those sets, with the
+    bins within goal and the standard deviation expected of a calibrated interval's coverage (the test skies'
+    binomial and the calibration skies' Beta, `radtrain.likelihood.coverage_spread`, in quadrature)."""
+    from radtrain import likelihood
+    evaluations = unpaired_evaluations(study) if evaluations is None else evaluations
+    rows, edges = [], None
+    for base, e in evaluations.items():
+        edges = e["wsclean"]["bin_edges_jy"]
+        for level, tol in ((68, 0.08), (95, 0.05)):
+            for images, key in (("WSClean's", "wsclean"), ("fast, same skies", "fast"), ("fast, all", "fast_all")):
+                m = e[key]
+                if key == "fast_all" and m["n_skies"] == e["fast"]["n_skies"]:
+                    continue
+                cover = sky_hits(m, str(level)).mean(axis=0)
+                p, n = level / 100, m["n_skies"]
+                spread = np.hypot(np.sqrt(p * (1 - p) / n), likelihood.coverage_spread(e["n_calibration_skies"], p))
+                rows.append(f"| {base} | {level}% | {images} | {n} | " + " | ".join(f"{x:.2f}" for x in cover)
+                            + f" | {int(np.sum(np.abs(cover - p) <= tol + 1e-9))} of {cover.size} | {spread:.3f} |")
+    if not rows:
+        return []
+    return ["| training | level | images | skies | " + " | ".join(bin_labels(edges))
+            + " | bins within goal | expected spread |",
+            "|---|---|---|---:|" + "---:|" * (len(edges) - 1) + "---:|---:|"] + rows
+
+
+def unpaired_transfer_rows(study: Path, evaluations: dict | None = None) -> list[str]:
+    """The transfer read by one calibration for both imagers (on skies WSClean never imaged, with its noise): per
+    training and for each network's three trainings averaged sky by sky, calibrated |mean dy| per bin on every sky
+    WSClean imaged and on the same skies' fast images, their ratio (the goal: at most 1.5), and WSClean's reading
+    minus the fast one of the same sky, mean +- its standard error."""
+    evaluations = unpaired_evaluations(study) if evaluations is None else evaluations
+    pairs = [(base, e["fast"], e["wsclean"]) for base, e in evaluations.items()]
+    for run, _ in SEED_LABELS:
+        bases = [run, *(f"{run}-s{k}" for k in SEEDS)]
+        if all(b in evaluations for b in bases) and len({evaluations[b]["wsclean"]["n_skies"] for b in bases}) == 1:
+            pairs.append((f"{run}, training seeds 1-3 averaged",
+                          averaged([evaluations[b]["fast"] for b in bases]),
+                          averaged([evaluations[b]["wsclean"] for b in bases])))
+    if not pairs:
+        return []
+    edges = pairs[0][1]["bin_edges_jy"]
+    out = ["| training | skies | | " + " | ".join(f"{b} uJy" for b in bin_labels(edges)) + " | bins within 1.5x |",
+           "|---|---:|---|" + "---:|" * (len(edges) - 1) + "---:|"]
+    for what, mf, mw in pairs:
+        f = np.abs(np.asarray(mf["per_sky_corrected"]["dy"]["mean"]))
+        w = np.abs(np.asarray(mw["per_sky_corrected"]["dy"]["mean"]))
+        ratio = w / np.maximum(f, 1e-12)
+        true = sky_field(mw, "true")
+        diff = (residual_dy(sky_field(mw, "pred_corrected"), true)
+                - residual_dy(sky_field(mf, "pred_corrected"), true))
+        se = diff.std(axis=0, ddof=1) / np.sqrt(diff.shape[0])
+        out.append(f"| {what} | {mw['n_skies']} | \\|mean dy\\|, fast | " + " | ".join(f"{x:.4f}" for x in f)
+                   + " | |")
+        out.append("| | | \\|mean dy\\|, WSClean | " + " | ".join(f"{x:.4f}" for x in w) + " | |")
+        out.append("| | | ratio WSClean / fast | " + " | ".join(f"{x:.2f}" for x in ratio)
+                   + f" | {int(np.sum(ratio <= 1.5))} of {ratio.size} |")
+        out.append("| | | WSClean - fast, per sky | " + " | ".join(f"{a:+.4f} +- {b:.4f}" for a, b in
+                                                              zip(diff.mean(axis=0), se)) + " | |")
+    return out
 
 
 def transfer_pairs(runs: dict) -> list[tuple[str, dict, dict]]:
@@ -1269,6 +1367,24 @@ def generate(study: Path, images: Path, prefix: str = "results") -> str:
                      "column is the share of splits and bins whose coverage is at most the test skies': near 0 or 1, "
                      "the test skies differ from the calibration's (a permutation test).",
                      likelihood_split_rows(study))
+    unpaired = unpaired_evaluations(study)
+    lines += section("Coverage of a calibration on skies WSClean never imaged, on every sky it imaged",
+                     "The likelihood calibrated on the fast images, with WSClean's noise, of 576 skies of drawn "
+                     "shapes that WSClean never imaged (`RUN-likelihood-unpaired`: pointing-calib-mid5-shared and "
+                     "pointing-calib-mid6-shared; no imager term), read on every sky of drawn shape WSClean imaged: "
+                     "the 96 pairs (pointing-calib-mid to -mid4) and the test skies (pointing-test-mid24 to -mid24g, "
+                     "as far as made), and on the fast images of the same skies with the same noise ('fast, all': "
+                     "also pointing-calib-mid's 72 skies WSClean did not image). None of them calibrated it, so all "
+                     "test it, and its thresholds are the conformal quantiles of 576 skies' scores rather than 96's. "
+                     "'expected spread': the standard deviation of a calibrated interval's coverage measured so (the "
+                     "test skies' binomial and the thresholds' Beta in quadrature).",
+                     unpaired_coverage_rows(study, unpaired))
+    lines += section("Transfer read by one calibration for both imagers",
+                     "The same calibration (`RUN-likelihood-unpaired`) reads both imagers' images of every sky of "
+                     "drawn shape WSClean imaged: calibrated |mean dy| per bin on the fast images (with WSClean's "
+                     "noise) and on WSClean's, their ratio (the goal: at most 1.5x), and WSClean's dy minus the fast "
+                     "one, sky by sky (mean +- standard error). Rows 'training seeds 1-3 averaged' take the mean, sky "
+                     "by sky, of the three trainings' calibrated counts.", unpaired_transfer_rows(study, unpaired))
     lines += section("Coverage by where the network count lies in the calibration range",
                      "Per test sky and bin, where the network's count per tile lies in the calibration skies' range "
                      "of them (`radtrain.uncertainty.range_position`): inside, at the edge (the outer tenth of the "

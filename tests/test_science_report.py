@@ -3,6 +3,7 @@ are computed from them, and the hand-written text around the generated block sur
 import functools
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -1010,3 +1011,125 @@ def test_report_splits_the_skies_imaged_by_both_for_the_coverage_on_wsclean_imag
     for path in (study / f"{net}-likelihood-shared-for-fast").rglob("metrics.json"):
         path.unlink()
     assert module.likelihood_split_rows(study) == []
+
+
+def write_unpaired_study(study, rng, bases=("pointing-small-wide", "pointing-small-wide-s2", "pointing-small-wide-s3")):
+    """Trainings calibrated on skies WSClean never imaged (RUN-likelihood-unpaired, 576 of them), evaluated on two
+    sets of drawn shapes by WSClean and by the fast imager with its noise: pointing-calib-mid (WSClean imaged the
+    first 4 of its 8 skies) and pointing-test-mid24 (6 skies by both). Per sky and bin the truth is 100 and the
+    intervals hold it or not at random; returns {(base, imager, set): skies}."""
+    written = {}
+    for base in bases:
+        run = study / f"{base}-likelihood-unpaired"
+        run.mkdir(parents=True)
+        (run / "calibration.json").write_text(json.dumps({"n_skies": 576, "likelihood": {}}))
+        for name, n_fast, n_wsclean in (("pointing-calib-mid", 8, 4), ("pointing-test-mid24", 6, 6)):
+            for imager, n in (("shared", n_fast), ("wsclean", n_wsclean)):
+                skies = []
+                for i in range(n):
+                    hit68, hit95 = rng.random(10) < 0.7, rng.random(10) < 0.95
+                    skies.append({"id": i, "true": [100.0] * 10, "n_tiles": 16, "pred": [100.0] * 10,
+                                  "pred_corrected": (100.0 + rng.normal(0, 2, 10)).tolist(),
+                                  "pred_lo68": np.where(hit68, 99.0, 101.0).tolist(), "pred_hi68": [102.0] * 10,
+                                  "pred_lo95": np.where(hit95, 99.0, 101.0).tolist(), "pred_hi95": [102.0] * 10})
+                m = metrics([0.0] * 10, skies=n)
+                m["skies"] = skies
+                (run / f"eval-{name}-{imager}").mkdir()
+                (run / f"eval-{name}-{imager}" / "metrics.json").write_text(json.dumps(m))
+                written[base, imager, name] = skies
+    return written
+
+
+def test_report_reads_the_calibration_on_skies_wsclean_never_imaged_on_every_sky_it_imaged(tmp_path):
+    """RUN-likelihood-unpaired: its coverage on every sky WSClean imaged (pairs and test skies pooled), on the same
+    skies' fast images and on all the fast images, with the spread a calibrated interval's coverage would have; and
+    the transfer read by it for both imagers, per training and averaged over the three sky by sky."""
+    from radtrain import likelihood
+
+    study = tmp_path / "study"
+    written = write_unpaired_study(study, np.random.default_rng(11))
+    module = report_module()
+    rows = module.unpaired_coverage_rows(study)
+    assert rows[0].startswith("| training | level | images | skies | 0.1-0.16 |")
+    assert len(rows) == 2 + 3 * 2 * 3            # three trainings, two levels, three kinds of image
+
+    def hits(base, imager, level, first=None):
+        skies = [s for name in ("pointing-calib-mid", "pointing-test-mid24")
+                 for s in written[base, imager, name][:first if name == "pointing-calib-mid" else None]]
+        return np.mean([np.asarray(s[f"pred_lo{level}"]) <= 100.0 for s in skies], axis=0), len(skies)
+
+    for kind, imager, first in (("WSClean's", "wsclean", None), ("fast, same skies", "shared", 4),
+                                ("fast, all", "shared", None)):
+        row = next(r for r in rows if r.startswith(f"| pointing-small-wide-s2 | 68% | {kind} |")).split(" | ")
+        expected, n = hits("pointing-small-wide-s2", imager, "68", first)
+        assert int(row[3]) == n == {"wsclean": 10, "shared": 10 if first else 14}[imager]
+        assert row[4:14] == [f"{x:.2f}" for x in expected]
+        assert row[14] == f"{int(np.sum(np.abs(expected - 0.68) <= 0.08 + 1e-9))} of 10"
+        spread = np.hypot(np.sqrt(0.68 * 0.32 / n), likelihood.coverage_spread(576, 0.68))
+        assert row[15] == f"{spread:.3f} |"
+
+    transfer = module.unpaired_transfer_rows(study)
+    assert len(transfer) == 2 + 4 * 4               # three trainings and their average, four lines each
+    average = transfer.index(next(r for r in transfer if "training seeds 1-3 averaged" in r))
+
+    def dy(imager):     # per sky, the three trainings' calibrated counts averaged, then the seed's dy
+        out = []
+        for name, first in (("pointing-calib-mid", 4), ("pointing-test-mid24", None)):
+            out += [np.mean([written[b, imager, name][i]["pred_corrected"] for b in
+                             ("pointing-small-wide", "pointing-small-wide-s2", "pointing-small-wide-s3")], axis=0)
+                    for i in range(first or 6)]
+        return (np.asarray(out) - 100.0) / 100.0
+    fast, wsclean = dy("shared"), dy("wsclean")
+
+    def cells(line):        # a row's cells ('\\|' inside a cell is no border)
+        return [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+    assert cells(transfer[average])[1] == "10"
+    assert cells(transfer[average])[3:13] == [f"{abs(x):.4f}" for x in fast.mean(axis=0)]
+    assert cells(transfer[average + 1])[3:13] == [f"{abs(x):.4f}" for x in wsclean.mean(axis=0)]
+    ratio = np.abs(wsclean.mean(axis=0)) / np.abs(fast.mean(axis=0))
+    assert cells(transfer[average + 2])[3:14] == [f"{x:.2f}" for x in ratio] + [f"{np.sum(ratio <= 1.5)} of 10"]
+    diff = wsclean - fast
+    assert cells(transfer[average + 3])[3] == f"{diff.mean(axis=0)[0]:+.4f} +- " \
+        f"{diff.std(axis=0, ddof=1)[0] / np.sqrt(10):.4f}"
+    # a set whose WSClean images are not of the fast images' skies is refused, naming both
+    path = study / "pointing-small-wide-likelihood-unpaired" / "eval-pointing-test-mid24-wsclean" / "metrics.json"
+    m = json.loads(path.read_text())
+    m["skies"][0]["true"] = [50.0] * 10
+    path.write_text(json.dumps(m))
+    with pytest.raises(ValueError, match="pointing-test-mid24-wsclean and pointing-test-mid24-shared"):
+        module.unpaired_evaluations(study)
+    # a set evaluated one way only is left out, and no run gives no rows
+    path.unlink()
+    assert module.unpaired_evaluations(study)["pointing-small-wide"]["wsclean"]["n_skies"] == 4
+    assert module.unpaired_coverage_rows(tmp_path / "none") == [] and module.unpaired_transfer_rows(tmp_path) == []
+
+
+def test_science_script_calibrates_on_skies_wsclean_never_imaged_and_tests_on_every_sky_it_imaged(tmp_path):
+    """RUN-likelihood-unpaired is calibrated only once both its sets of fast images with WSClean's noise are made
+    (pointing-calib-mid5-shared and -mid6-shared), and evaluated on each set of drawn shapes made both by WSClean
+    and by the fast imager with its noise (the report compares them sky by sky)."""
+    import os
+    import subprocess
+    run = "pointing-small-wide-mix-s3-likelihood-unpaired"
+    (tmp_path / run).mkdir()
+    (tmp_path / run / "best.weights.h5").touch()
+    for name, status in (("pointing-calib-mid5-shared", "complete"), ("pointing-calib-mid6-shared", "running"),
+                         ("pointing-test-mid24g-wsclean", "complete"), ("pointing-test-mid24g-shared", "complete"),
+                         ("pointing-calib-mid2-wsclean", "running"), ("pointing-calib-mid2-shared", "complete")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "manifest.json").write_text(json.dumps({"status": status}))
+    env = {**os.environ, "OUT": str(tmp_path), "ONLY": run, "PRIORS": "1", "PART": "pointings"}
+    out = subprocess.run(["bash", str(ROOT / "scripts" / "science.sh")], capture_output=True, text=True,
+                         env={**env, "STAGES": "calibrate"}, timeout=300)
+    assert f"{run}: not calibrated, sets with WSClean's noise not made yet: pointing-calib-mid6-shared" in out.stdout
+    (tmp_path / "pointing-calib-mid6-shared" / "manifest.json").write_text(json.dumps({"status": "complete"}))
+    out = subprocess.run(["bash", str(ROOT / "scripts" / "science.sh")], capture_output=True, text=True,
+                         env={**env, "STAGES": "calibrate"}, timeout=300)
+    assert (f"calibrate {run} on pointing-calib-mid5-shared pointing-calib-mid6-shared, curved line, conformal "
+            "intervals, the count model's likelihood") in out.stdout, out.stdout
+    out = subprocess.run(["bash", str(ROOT / "scripts" / "science.sh")], capture_output=True, text=True,
+                         env={**env, "STAGES": "evaluate"}, timeout=300)
+    # the stand-in weights stop the first evaluation started: a set WSClean has not finished is not read either way
+    started = [line for line in out.stdout.splitlines() if f"evaluate {run} on" in line]
+    assert [line.split(" on ")[1] for line in started] == ["pointing-test-mid24g-wsclean"], out.stdout
+    assert "not a radtrain run directory" in out.stdout + out.stderr
