@@ -1114,7 +1114,7 @@ def test_science_script_calibrates_on_skies_wsclean_never_imaged_and_tests_on_ev
     (tmp_path / run).mkdir()
     (tmp_path / run / "best.weights.h5").touch()
     for name, status in (("pointing-calib-mid5-shared", "complete"), ("pointing-calib-mid6-shared", "running"),
-                         ("pointing-test-mid24g-wsclean", "complete"), ("pointing-test-mid24g-shared", "complete"),
+                         ("pointing-test-mid24f-wsclean", "complete"), ("pointing-test-mid24f-shared", "complete"),
                          ("pointing-calib-mid2-wsclean", "running"), ("pointing-calib-mid2-shared", "complete")):
         (tmp_path / name).mkdir()
         (tmp_path / name / "manifest.json").write_text(json.dumps({"status": status}))
@@ -1131,5 +1131,5 @@ def test_science_script_calibrates_on_skies_wsclean_never_imaged_and_tests_on_ev
                          env={**env, "STAGES": "evaluate"}, timeout=300)
     # the stand-in weights stop the first evaluation started: a set WSClean has not finished is not read either way
     started = [line for line in out.stdout.splitlines() if f"evaluate {run} on" in line]
-    assert [line.split(" on ")[1] for line in started] == ["pointing-test-mid24g-wsclean"], out.stdout
+    assert [line.split(" on ")[1] for line in started] == ["pointing-test-mid24f-wsclean"], out.stdout
     assert "not a radtrain run directory" in out.stdout + out.stderr
