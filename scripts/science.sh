@@ -647,7 +647,8 @@ copy_likelihood() {   # run: its copies for the count model's likelihood calibra
 copy_network() {   # run copy: the same trained network, to be calibrated on other skies
     [ -e "$OUT/$1/best.weights.h5" ] || return 0
     mkdir -p "$OUT/$2"
-    cp "$OUT/$1"/{best.weights.h5,config.toml,run.json,history.csv} "$OUT/$2/"
+    # -p: a copy keeps its network's time, so that copying it again does not make its evaluations look out of date
+    cp -p "$OUT/$1"/{best.weights.h5,config.toml,run.json,history.csv} "$OUT/$2/"
 }
 
 if wants calibrate; then

@@ -1133,3 +1133,32 @@ def test_science_script_calibrates_on_skies_wsclean_never_imaged_and_tests_on_ev
     started = [line for line in out.stdout.splitlines() if f"evaluate {run} on" in line]
     assert [line.split(" on ")[1] for line in started] == ["pointing-test-mid24f-wsclean"], out.stdout
     assert "not a radtrain run directory" in out.stdout + out.stderr
+
+
+def test_science_script_copies_a_network_for_its_calibrations_without_making_their_evaluations_out_of_date(tmp_path):
+    """The calibrate stage copies each trained network into its calibration runs (RUN-likelihood-unpaired, ...) every
+    time it runs, whichever runs ONLY names; a copy keeps the network's time, so an evaluation made since is still
+    up to date, and one made before the network was trained again is not."""
+    import os
+    import subprocess
+    import time
+    net, copy = tmp_path / "pointing-small-wide-s2", tmp_path / "pointing-small-wide-s2-likelihood-unpaired"
+    net.mkdir()
+    for name in ("best.weights.h5", "config.toml", "run.json", "history.csv"):
+        (net / name).write_text(name)
+    os.utime(net / "best.weights.h5", (time.time() - 3600,) * 2)       # trained an hour ago
+    (copy / "eval-pointing-test-mid24f-wsclean").mkdir(parents=True)
+    (copy / "eval-pointing-test-mid24f-wsclean" / "metrics.json").write_text("{}")   # evaluated since
+    (tmp_path / "pointing-test-mid24f-wsclean").mkdir()
+    os.utime(copy / "eval-pointing-test-mid24f-wsclean" / "metrics.json", (time.time() - 60,) * 2)
+    env = {**os.environ, "OUT": str(tmp_path), "PRIORS": "1", "PART": "pointings"}
+    subprocess.run(["bash", str(ROOT / "scripts" / "science.sh")], capture_output=True, text=True, check=True,
+                   env={**env, "STAGES": "calibrate", "ONLY": "no-such-run"}, timeout=300)
+    assert (copy / "best.weights.h5").read_text() == "best.weights.h5"           # copied ...
+    assert (copy / "best.weights.h5").stat().st_mtime == (net / "best.weights.h5").stat().st_mtime   # ... as it was
+    metrics = copy / "eval-pointing-test-mid24f-wsclean" / "metrics.json"
+    assert metrics.stat().st_mtime > (copy / "best.weights.h5").stat().st_mtime
+    os.utime(net / "best.weights.h5")                                           # trained again now
+    subprocess.run(["bash", str(ROOT / "scripts" / "science.sh")], capture_output=True, text=True, check=True,
+                   env={**env, "STAGES": "calibrate", "ONLY": "no-such-run"}, timeout=300)
+    assert metrics.stat().st_mtime < (copy / "best.weights.h5").stat().st_mtime
