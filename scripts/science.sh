@@ -749,13 +749,16 @@ if wants evaluate; then
                 evaluate "$run" "$test" "eval-$test"
         done
     done
-    # and the calibration on skies WSClean never imaged: on every sky of drawn shape it imaged, by it and by the fast
-    # imager with its noise
-    for run in "${UNPAIRED_RUNS[@]}"; do
-        [ -e "$OUT/$run/best.weights.h5" ] || continue
-        for set in "${UNPAIRED_SETS[@]}"; do       # both ways or neither: the report compares them sky by sky
-            { complete "$set-wsclean" && complete "$set-shared"; } || continue
-            for test in "$set-wsclean" "$set-shared"; do evaluate "$run" "$test" "eval-$test"; done
+    # and the calibration on skies WSClean never imaged: on every sky it imaged (the drawn ones, and the 12 fixed
+    # pairs and their repeats), by it and by the fast imager with its noise; both ways or neither, since the report
+    # compares them sky by sky; WSClean's for every run first (their coverage), then the fast ones
+    for imager in wsclean shared; do
+        for run in "${UNPAIRED_RUNS[@]}"; do
+            [ -e "$OUT/$run/best.weights.h5" ] || continue
+            for set in "${UNPAIRED_SETS[@]}" transfer transfer-24 transfer-24b; do
+                { complete "$set-wsclean" && complete "$set-shared"; } || continue
+                evaluate "$run" "$set-$imager" "eval-$set-$imager"
+            done
         done
     done
     for run in "${POINTING_RUNS[@]}"; do

@@ -898,11 +898,13 @@ def likelihood_split_rows(study: Path) -> list[str]:
 #: test the calibration on skies WSClean never imaged (RUN-likelihood-unpaired): the 96 pairs and the test skies
 UNPAIRED_SETS = ("pointing-calib-mid", "pointing-calib-mid2", "pointing-calib-mid3", "pointing-calib-mid4",
                  *(f"pointing-test-{t}" for t in SHARED_TESTS))
+#: and the 12 fixed test pairs and their repeats (transfer-wsclean and transfer-shared, ...), most at the box's edges
+FIXED_PAIR_SETS = ("transfer", "transfer-24", "transfer-24b")
 
 
-def unpaired_evaluations(study: Path) -> dict:
+def unpaired_evaluations(study: Path, sets=UNPAIRED_SETS) -> dict:
     """Per training calibrated on skies WSClean never imaged (RUN-likelihood-unpaired, SEED_LABELS' networks and
-    seeds), its evaluations on UNPAIRED_SETS pooled sky by sky: ``"wsclean"`` (every sky WSClean imaged),
+    seeds), its evaluations on ``sets`` pooled sky by sky: ``"wsclean"`` (every sky WSClean imaged),
     ``"fast"`` (the same skies' fast images with WSClean's noise, in the same order) and ``"fast_all"`` (every fast
     image of those sets), with the calibration's number of skies. Only sets evaluated both ways are taken."""
     out = {}
@@ -911,7 +913,7 @@ def unpaired_evaluations(study: Path) -> dict:
         if not (run / "calibration.json").exists():
             continue
         ws, fast, fast_all = [], [], []
-        for name in UNPAIRED_SETS:
+        for name in sets:
             w, f = (run / f"eval-{name}-{imager}" / "metrics.json" for imager in ("wsclean", "shared"))
             if not (w.exists() and f.exists()):
                 continue
@@ -1385,6 +1387,11 @@ def generate(study: Path, images: Path, prefix: str = "results") -> str:
                      "noise) and on WSClean's, their ratio (the goal: at most 1.5x), and WSClean's dy minus the fast "
                      "one, sky by sky (mean +- standard error). Rows 'training seeds 1-3 averaged' take the mean, sky "
                      "by sky, of the three trainings' calibrated counts.", unpaired_transfer_rows(study, unpaired))
+    lines += section("Transfer read by one calibration for both imagers, on the fixed pairs",
+                     "As above, on the 12 fixed test pairs and their repeats (`transfer-wsclean`, `-24-wsclean`, "
+                     "`-24b-wsclean` against `transfer-shared`, `-24-shared`, `-24b-shared`, as far as made; most lie "
+                     "at the edges of the prior the calibration skies were drawn from).",
+                     unpaired_transfer_rows(study, unpaired_evaluations(study, FIXED_PAIR_SETS)))
     lines += section("Coverage by where the network count lies in the calibration range",
                      "Per test sky and bin, where the network's count per tile lies in the calibration skies' range "
                      "of them (`radtrain.uncertainty.range_position`): inside, at the edge (the outer tenth of the "
