@@ -116,3 +116,29 @@ def test_the_gpu_benchmark_times_each_network_as_models_builds_it(tmp_path):
         assert r["device"] == "cpu" and r["batch"] == 4 and r["train_steps"] >= 3
         assert all(r[k] > 0 for k in ("train_tiles_per_s", "train_from_host_tiles_per_s", "predict_tiles_per_s"))
         assert f"{r['network']:<11} float32" in proc.stdout
+
+
+@pytest.mark.parametrize("aux", [[], ["width", "noise"]])
+def test_tiles_are_predicted_a_chunk_at_a_time_with_the_counts_of_one_pass(monkeypatch, aux):
+    """predict_tiles feeds the network PREDICT_CHUNK tiles at a time (so that calibrating on hundreds of skies does
+    not hold every tile's network input at once): whole batches per chunk, so the counts are bit-identical to one
+    pass, and each chunk's tiles keep their own noise for the noise input."""
+    from radtrain import data
+    rng = np.random.default_rng(3)
+    cfg = from_dict({"model": {"filters": [4], "dense_units": [8]}, "data": {"aux_inputs": aux}})
+    model = models.build(cfg.model, 16, 3, n_aux=len(aux))
+    images = rng.normal(0.0, 1e-4, (300, 16, 16)).astype(np.float32)
+    noise = rng.uniform(2e-5, 4e-5, 300)
+    stats = data.Statistics(pixel_mean=0.0, pixel_std=1e-4, noise=1e-4, aux_mean=[0.0] * 4, aux_std=[1.0] * 4,
+                            label_mean=[1.0] * 3, label_std=[1.0] * 3, n_tiles=300)
+    x = data.preprocess(images, stats, cfg.data.preprocess, cfg.data.asinh_scale)
+    a = data.aux_inputs(images, stats, cfg.data.aux_inputs, noise)
+    whole = model.predict(x if a is None else {"image": x, "aux": a}, batch_size=64, verbose=0)
+    monkeypatch.setattr(evaluate, "PREDICT_CHUNK", 100)        # 64-tile batches: chunks of 64, 300 = 4 x 64 + 44
+    chunked = evaluate.predict_tiles(model, cfg, stats, images, noise)
+    assert np.array_equal(chunked["mean"], whole.astype(np.float64))
+    assert chunked["counts"].shape == (300, 3)
+    if aux:     # each chunk read its own tiles' noise: another noise changes the last tiles' counts only
+        other = evaluate.predict_tiles(model, cfg, stats, images, np.concatenate([noise[:256], noise[256:] * 2]))
+        assert np.array_equal(other["mean"][:256], chunked["mean"][:256])
+        assert not np.allclose(other["mean"][256:], chunked["mean"][256:])
