@@ -105,7 +105,7 @@ def trained_on(run: dict) -> list[dict]:
     return [run["dataset"], *run.get("mixed", [])]
 
 
-PREDICT_CHUNK = 8192     # tiles preprocessed and predicted at a time (8192 tiles of 128^2 pixels: 0.5 GiB of input)
+PREDICT_CHUNK = 2048     # tiles preprocessed and predicted at a time (2048 tiles of 128^2 pixels: 128 MiB of input)
 
 
 def predict_tiles(model, cfg: RadtrainConfig, stats, images: np.ndarray, tile_noise: np.ndarray | None = None,
