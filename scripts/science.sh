@@ -63,7 +63,9 @@
 #             each, calib-mid5 484.4 s, 19 min in all on 2 ranks; on 2026-12-06 (second session) pointing-test-mid24d
 #             14.7 s, -mid24d-wsclean 2095.7 s, -mid24d-shared 57.1 s, pointing-test-mid24e 19.2 s, -mid24e-wsclean
 #             2173.6 s, -mid24e-shared 62.5 s on 2 ranks, and transfer-shared, -24-shared and -24b-shared 151.5,
-#             301.8 and 309.2 s on 1 rank, all beside one another;
+#             301.8 and 309.2 s on 1 rank, all beside one another; on 2026-12-06 (third session)
+#             pointing-calib-mid6-shared (384 pointings) 2345.1 s on 2 ranks beside pointing-test-mid24f-wsclean,
+#             which took 3176.0 s on 2 ranks beside it, pointing-test-mid24f 22.1 s and -mid24f-shared 67.6 s;
 #             pointing-calib-mid4-wsclean lost a rank to the OOM killer after 19 of 24 skies, both ranks at about
 #             12 GiB in the prediction of 74-million-source skies, and made its last 8 on one rank in 22.0 min:
 #             give the WSClean sets about 15 GiB per rank (NPROCS=1 on a 24 GiB machine; benchmarks/README.md)),
@@ -102,10 +104,13 @@
 #             on 360 calibration skies (with pointing-calib-mid5) each of the 12 likelihood-for-* calibrations
 #             1.3-1.6 min and their 54 evaluations 8 min (beside the test suite); the 84 evaluations of the
 #             RUN-likelihood-shared-for-* runs on five sets of drawn skies and the fixed pairs 29 min beside a
-#             WSClean set (about 25 s each), the 12 more on pointing-test-mid24e*, the other 80 up to date, 1.9 min
+#             WSClean set (about 25 s each), the 12 more on pointing-test-mid24e*, the other 80 up to date, 1.9 min;
+#             the six RUN-likelihood-unpaired calibrations on 576 skies 1.4-1.9 min each (3.8 min beside WSClean;
+#             5.9 GiB peak memory) and their 144 evaluations 20 min (2026-12-06, third session)
 #   pofd      the P(D) fit of the 12 test mosaics, 4.1 min (20 s per sky)
 #   report    PART=pointings 10.3 min on 2026-12-06, 8 min of them the coverage over random splits of the one-noise
-#             calibrations (6 trainings x 100 splits, each a likelihood fitted again on 360 skies)
+#             calibrations (6 trainings x 100 splits, each a likelihood fitted again on 360 skies); 11.8 min with
+#             144 test skies and the unpaired calibration's tables (third session)
 #
 # Parts (PART, default all): mosaics (the ablation on EMU mosaics and P(D): seed-fast, test-fast, calib-fast and the
 # networks trained on them), pointings (the transfer study and the coverage on drawn shapes: transfer-*, pointing-* and
@@ -150,7 +155,9 @@
 #             and by WSClean, pointing-test-mid24b and pointing-test-mid24b-wsclean: 24 more test skies of shapes
 #             drawn from that prior (seed 2306190), fast and by WSClean, pointing-test-mid24c and
 #             pointing-test-mid24c-wsclean: 24 more again (seed 2306192), pointing-test-mid24d, -mid24e and their
-#             -wsclean: 48 more (seeds 2306194, 2306195), transfer-shared, transfer-24-shared and
+#             -wsclean: 48 more (seeds 2306194, 2306195), pointing-test-mid24f and its -wsclean: 24 more (seed
+#             2306196), pointing-calib-mid6-shared: 384 calibration skies by the fast imager with WSClean's noise
+#             alone (seed 2306198), transfer-shared, transfer-24-shared and
 #             transfer-24b-shared: the 12 fixed test pairs and their 48 repeats by the fast imager with
 #             WSClean's noise, and pointing-wide24-wsclean: the first 24
 #             of pointing-wide-84's training skies imaged again by WSClean;
@@ -183,8 +190,10 @@
 #             skies without --imager-dataset (for the fast imager's images: like for like against
 #             RUN-likelihood-for-wsclean), and both once more as RUN-likelihood-shared-for-wsclean and -for-fast on
 #             the fast sets made again with WSClean's noise (pointing-calib-mid-shared, ...,
-#             pointing-calib-mid5-shared); the seed 2 and 3 networks as RUN-likelihood, RUN-likelihood-for-wsclean,
-#             RUN-likelihood-for-fast and the two RUN-likelihood-shared-for-* alone; with PRIORS=1
+#             pointing-calib-mid5-shared), and as RUN-likelihood-unpaired on the 576 skies of
+#             pointing-calib-mid5-shared and -mid6-shared alone, none imaged by WSClean (no --imager-dataset); the
+#             seed 2 and 3 networks as RUN-likelihood, RUN-likelihood-for-wsclean, RUN-likelihood-for-fast, the two
+#             RUN-likelihood-shared-for-* and RUN-likelihood-unpaired alone; with PRIORS=1
 #             fast-small, -s2 and -s3 once more as RUN-drawn calibrated on calib-random-fast, every network as
 #             RUN-curved (a curved line, on its own calibration skies) and as RUN-conformal (a curved line and
 #             conformal intervals; the mosaic networks on calib-random-fast);
@@ -198,10 +207,12 @@
 #             pointing-test-mid24-wsclean, -mid24b-wsclean and -mid24c-wsclean (eval-pointing-mid24-wsclean, ...)
 #             alone, RUN-likelihood and RUN-likelihood-for-fast (all three training seeds) also on
 #             pointing-test-mid24, -mid24b and -mid24c (eval-pointing-mid24, ...);
-#             RUN-likelihood-shared-for-wsclean on the WSClean test sets of drawn shapes (-mid24d and -mid24e
-#             too: 120 skies) and on transfer-wsclean, -24-wsclean and -24b-wsclean, and
-#             RUN-likelihood-shared-for-fast on pointing-test-mid24-shared, ..., -mid24e-shared and
-#             transfer-shared, -24-shared and -24b-shared; the
+#             RUN-likelihood-shared-for-wsclean on the WSClean test sets of drawn shapes (-mid24d, -mid24e and
+#             -mid24f too: 144 skies) and on transfer-wsclean, -24-wsclean and -24b-wsclean, and
+#             RUN-likelihood-shared-for-fast on pointing-test-mid24-shared, ..., -mid24f-shared and
+#             transfer-shared, -24-shared and -24b-shared; RUN-likelihood-unpaired on every set of drawn shapes
+#             made both by WSClean and by the fast imager with its noise (pointing-calib-mid..-mid4, the test
+#             sets; eval-SET-wsclean and eval-SET-shared) and on the fixed pairs so made; the
 #             networks calibrated on pointing-calib-mid on pointing-test-mid instead of pointing-test-random;
 #             PART=wide: wide-small, wide-small-conformal and wide-small-96-conformal on test-fast,
 #             test-24-fast, test-mid-fast (eval-test-mid) and test-mid2-fast (eval-test-mid2)
