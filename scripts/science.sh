@@ -106,7 +106,7 @@
 #             RUN-likelihood-shared-for-* runs on five sets of drawn skies and the fixed pairs 29 min beside a
 #             WSClean set (about 25 s each), the 12 more on pointing-test-mid24e*, the other 80 up to date, 1.9 min;
 #             the six RUN-likelihood-unpaired calibrations on 576 skies 1.4-1.9 min each (3.8 min beside WSClean;
-#             5.9 GiB peak memory) and their 144 evaluations 20 min (2026-12-06, third session)
+#             5.0 GiB peak memory) and their 144 evaluations 20 min (2026-12-06, third session)
 #   pofd      the P(D) fit of the 12 test mosaics, 4.1 min (20 s per sky)
 #   report    PART=pointings 10.3 min on 2026-12-06, 8 min of them the coverage over random splits of the one-noise
 #             calibrations (6 trainings x 100 splits, each a likelihood fitted again on 360 skies); 11.8 min with
