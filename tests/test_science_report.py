@@ -1162,3 +1162,43 @@ def test_science_script_copies_a_network_for_its_calibrations_without_making_the
     subprocess.run(["bash", str(ROOT / "scripts" / "science.sh")], capture_output=True, text=True, check=True,
                    env={**env, "STAGES": "calibrate", "ONLY": "no-such-run"}, timeout=300)
     assert metrics.stat().st_mtime < (copy / "best.weights.h5").stat().st_mtime
+
+
+def test_report_pools_every_test_set_of_drawn_shapes_for_the_like_for_like_transfer_with_one_noise(tmp_path):
+    """The one-noise calibrations' transfer on every test set of drawn shapes made both ways (here two of them, one
+    only by the fast imager): the fast images read by RUN-likelihood-shared-for-fast and WSClean's by
+    RUN-likelihood-shared-for-wsclean, pooled sky by sky, and the three trainings averaged."""
+    rng = np.random.default_rng(13)
+    study = tmp_path / "study"
+    read = {}
+    for base in ("pointing-small-wide-mix", "pointing-small-wide-mix-s2", "pointing-small-wide-mix-s3"):
+        for imager, suffix in (("fast", ""), ("wsclean", "-wsclean")):
+            for drawn in ("mid24", "mid24f", "mid24c"):
+                if drawn == "mid24c" and imager == "wsclean":
+                    continue                        # made by the fast imager only: not pooled
+                counts = 100.0 + rng.normal(0.0, 3.0, (4, 10))
+                read[base, imager, drawn] = counts
+                m = metrics([0.0] * 10, skies=4)
+                m["skies"] = [{"id": i, "true": [100.0] * 10, "n_tiles": 16, "pred": counts[i].tolist(),
+                               "pred_corrected": counts[i].tolist()} for i in range(4)]
+                path = study / f"{base}-likelihood-shared-for-{imager}" / f"eval-pointing-{drawn}{suffix}"
+                path.mkdir(parents=True)
+                (path / "metrics.json").write_text(json.dumps(m))
+    module = report_module()
+    evaluations = module.shared_evaluations(study)
+    assert set(evaluations) == {"pointing-small-wide-mix", "pointing-small-wide-mix-s2", "pointing-small-wide-mix-s3"}
+    assert all(e["fast"]["n_skies"] == e["wsclean"]["n_skies"] == 8 for e in evaluations.values())
+    rows = module.unpaired_transfer_rows(study, evaluations)
+    average = rows.index(next(r for r in rows if r.startswith("| pointing-small-wide-mix, training seeds 1-3")))
+
+    def mean_dy(imager):
+        counts = np.mean([np.concatenate([read[b, imager, "mid24"], read[b, imager, "mid24f"]]) for b in
+                          ("pointing-small-wide-mix", "pointing-small-wide-mix-s2", "pointing-small-wide-mix-s3")],
+                         axis=0)
+        return np.abs(((counts - 100.0) / 100.0).mean(axis=0))
+
+    cells = [c.strip() for c in re.split(r"(?<!\\)\|", rows[average])[1:-1]]
+    assert cells[1] == "8" and cells[3:13] == [f"{x:.4f}" for x in mean_dy("fast")]
+    cells = [c.strip() for c in re.split(r"(?<!\\)\|", rows[average + 1])[1:-1]]
+    assert cells[3:13] == [f"{x:.4f}" for x in mean_dy("wsclean")]
+    assert module.shared_evaluations(tmp_path / "none") == {}
