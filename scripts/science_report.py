@@ -974,9 +974,10 @@ def unpaired_coverage_rows(study: Path, evaluations: dict | None = None) -> list
             "|---|---|---|---:|" + "---:|" * (len(edges) - 1) + "---:|---:|"] + rows
 
 
-def unpaired_transfer_rows(study: Path, evaluations: dict | None = None) -> list[str]:
+def sky_by_sky_transfer_rows(study: Path, evaluations: dict | None = None) -> list[str]:
     """The transfer of ``evaluations`` (per training, its ``"fast"`` and ``"wsclean"`` evaluations of the same skies
-    in the same order; default: the calibration on skies WSClean never imaged, reading both): per training and for
+    in the same order; default: the calibration on skies WSClean never imaged reading both, unpaired_evaluations;
+    or each imager read by its own one-noise calibration, shared_evaluations): per training and for
     each network's three trainings averaged sky by sky, calibrated |mean dy| per bin on WSClean's images and on the
     fast ones, their ratio (the goal: at most 1.5), and WSClean's reading minus the fast one of the same sky, mean
     +- its standard error."""
@@ -1403,19 +1404,19 @@ def generate(study: Path, images: Path, prefix: str = "results") -> str:
                      "drawn shape WSClean imaged: calibrated |mean dy| per bin on the fast images (with WSClean's "
                      "noise) and on WSClean's, their ratio (the goal: at most 1.5x), and WSClean's dy minus the fast "
                      "one, sky by sky (mean +- standard error). Rows 'training seeds 1-3 averaged' take the mean, sky "
-                     "by sky, of the three trainings' calibrated counts.", unpaired_transfer_rows(study, unpaired))
+                     "by sky, of the three trainings' calibrated counts.", sky_by_sky_transfer_rows(study, unpaired))
     lines += section("Transfer on all the test skies of drawn shapes, each imager read by its own one-noise "
                      "calibration",
                      "Like for like with one noise realisation per sky, on every test set of drawn shapes made both "
                      "ways (pointing-test-mid24 to -mid24f, as far as made; the tables above pool at most 72): the "
                      "fast images with WSClean's noise read by `RUN-likelihood-shared-for-fast`, WSClean's by "
                      "`RUN-likelihood-shared-for-wsclean` (the pairs' imager term). Columns as above.",
-                     unpaired_transfer_rows(study, shared_evaluations(study)))
+                     sky_by_sky_transfer_rows(study, shared_evaluations(study)))
     lines += section("Transfer read by one calibration for both imagers, on the fixed pairs",
                      "As above, on the 12 fixed test pairs and their repeats (`transfer-wsclean`, `-24-wsclean`, "
                      "`-24b-wsclean` against `transfer-shared`, `-24-shared`, `-24b-shared`, as far as made; most lie "
                      "at the edges of the prior the calibration skies were drawn from).",
-                     unpaired_transfer_rows(study, unpaired_evaluations(study, FIXED_PAIR_SETS)))
+                     sky_by_sky_transfer_rows(study, unpaired_evaluations(study, FIXED_PAIR_SETS)))
     lines += section("Coverage by where the network count lies in the calibration range",
                      "Per test sky and bin, where the network's count per tile lies in the calibration skies' range "
                      "of them (`radtrain.uncertainty.range_position`): inside, at the edge (the outer tenth of the "

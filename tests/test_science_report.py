@@ -1068,7 +1068,7 @@ def test_report_reads_the_calibration_on_skies_wsclean_never_imaged_on_every_sky
         spread = np.hypot(np.sqrt(0.68 * 0.32 / n), likelihood.coverage_spread(576, 0.68))
         assert row[15] == f"{spread:.3f} |"
 
-    transfer = module.unpaired_transfer_rows(study)
+    transfer = module.sky_by_sky_transfer_rows(study)
     assert len(transfer) == 2 + 4 * 4               # three trainings and their average, four lines each
     average = transfer.index(next(r for r in transfer if "training seeds 1-3 averaged" in r))
 
@@ -1101,7 +1101,7 @@ def test_report_reads_the_calibration_on_skies_wsclean_never_imaged_on_every_sky
     # a set evaluated one way only is left out, and no run gives no rows
     path.unlink()
     assert module.unpaired_evaluations(study)["pointing-small-wide"]["wsclean"]["n_skies"] == 4
-    assert module.unpaired_coverage_rows(tmp_path / "none") == [] and module.unpaired_transfer_rows(tmp_path) == []
+    assert module.unpaired_coverage_rows(tmp_path / "none") == [] and module.sky_by_sky_transfer_rows(tmp_path) == []
 
 
 def test_science_script_calibrates_on_skies_wsclean_never_imaged_and_tests_on_every_sky_it_imaged(tmp_path):
@@ -1188,7 +1188,7 @@ def test_report_pools_every_test_set_of_drawn_shapes_for_the_like_for_like_trans
     evaluations = module.shared_evaluations(study)
     assert set(evaluations) == {"pointing-small-wide-mix", "pointing-small-wide-mix-s2", "pointing-small-wide-mix-s3"}
     assert all(e["fast"]["n_skies"] == e["wsclean"]["n_skies"] == 8 for e in evaluations.values())
-    rows = module.unpaired_transfer_rows(study, evaluations)
+    rows = module.sky_by_sky_transfer_rows(study, evaluations)
     average = rows.index(next(r for r in rows if r.startswith("| pointing-small-wide-mix, training seeds 1-3")))
 
     def mean_dy(imager):
