@@ -78,7 +78,8 @@ done
     echo "## Training (jobs/train.sh, 2 Horovod ranks) and evaluation on the test skies"
     echo
     echo '```'
-    grep -E 'epoch [0-9]+/|done:' "$OUT/train.txt" | sed 's/^.*INFO: //'
+    # a rerun finds the training complete and prints no epochs: that line stands for them
+    { grep -E 'epoch [0-9]+/|done:|training already complete' "$OUT/train.txt" || true; } | sed 's/^.*INFO: //'
     echo
     cat "$OUT/evaluate.txt"
     echo '```'
