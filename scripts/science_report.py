@@ -848,6 +848,11 @@ def split_rows(runs: dict) -> list[str]:
 SHARED_TESTS, LIKELIHOOD_SPLITS = ("mid24", "mid24b", "mid24c", "mid24d", "mid24e", "mid24f"), 100
 
 
+def seed_trainings() -> list[str]:
+    """The run names of the trainings of SEED_LABELS' networks: each network, then its seeds SEEDS (RUN-sK)."""
+    return [f"{run}{seed}" for run, _ in SEED_LABELS for seed in ("", *(f"-s{k}" for k in SEEDS))]
+
+
 def likelihood_split_rows(study: Path) -> list[str]:
     """Per training calibrated for WSClean's images on one noise realisation per sky (RUN-likelihood-shared-for-
     wsclean): the coverage of its intervals on the test skies of drawn shapes imaged by WSClean (all SHARED_TESTS
@@ -856,7 +861,7 @@ def likelihood_split_rows(study: Path) -> list[str]:
     evaluations)."""
     from radtrain import likelihood
     rows, edges = [], None
-    for base in (f"{run}{seed}" for run, _ in SEED_LABELS for seed in ("", *(f"-s{k}" for k in SEEDS))):
+    for base in seed_trainings():
         wsclean, fast = study / f"{base}-likelihood-shared-for-wsclean", study / f"{base}-likelihood-shared-for-fast"
         sets = [t for t in SHARED_TESTS if (wsclean / f"eval-pointing-{t}-wsclean" / "metrics.json").exists()
                 and (fast / f"eval-pointing-{t}" / "metrics.json").exists()]
@@ -908,7 +913,7 @@ def unpaired_evaluations(study: Path, sets=UNPAIRED_SETS) -> dict:
     ``"fast"`` (the same skies' fast images with WSClean's noise, in the same order) and ``"fast_all"`` (every fast
     image of those sets), with the calibration's number of skies. Only sets evaluated both ways are taken."""
     out = {}
-    for base in (f"{run}{seed}" for run, _ in SEED_LABELS for seed in ("", *(f"-s{k}" for k in SEEDS))):
+    for base in seed_trainings():
         run = study / f"{base}-likelihood-unpaired"
         if not (run / "calibration.json").exists():
             continue
@@ -937,7 +942,7 @@ def shared_evaluations(study: Path) -> dict:
     RUN-likelihood-shared-for-fast) and ``"wsclean"`` (WSClean's, read by RUN-likelihood-shared-for-wsclean): the
     transfer like for like, each imager read by its own calibration."""
     out = {}
-    for base in (f"{run}{seed}" for run, _ in SEED_LABELS for seed in ("", *(f"-s{k}" for k in SEEDS))):
+    for base in seed_trainings():
         fast, wsclean = (study / f"{base}-likelihood-shared-for-{imager}" for imager in ("fast", "wsclean"))
         pairs = [(fast / f"eval-pointing-{t}" / "metrics.json", wsclean / f"eval-pointing-{t}-wsclean" / "metrics.json")
                  for t in SHARED_TESTS]
@@ -995,18 +1000,11 @@ def sky_by_sky_transfer_rows(study: Path, evaluations: dict | None = None) -> li
     out = ["| training | skies | | " + " | ".join(f"{b} uJy" for b in bin_labels(edges)) + " | bins within 1.5x |",
            "|---|---:|---|" + "---:|" * (len(edges) - 1) + "---:|"]
     for what, mf, mw in pairs:
-        f = np.abs(np.asarray(mf["per_sky_corrected"]["dy"]["mean"]))
-        w = np.abs(np.asarray(mw["per_sky_corrected"]["dy"]["mean"]))
-        ratio = w / np.maximum(f, 1e-12)
         true = sky_field(mw, "true")
         diff = (residual_dy(sky_field(mw, "pred_corrected"), true)
                 - residual_dy(sky_field(mf, "pred_corrected"), true))
         se = diff.std(axis=0, ddof=1) / np.sqrt(diff.shape[0])
-        out.append(f"| {what} | {mw['n_skies']} | \\|mean dy\\|, fast | " + " | ".join(f"{x:.4f}" for x in f)
-                   + " | |")
-        out.append("| | | \\|mean dy\\|, WSClean | " + " | ".join(f"{x:.4f}" for x in w) + " | |")
-        out.append("| | | ratio WSClean / fast | " + " | ".join(f"{x:.2f}" for x in ratio)
-                   + f" | {int(np.sum(ratio <= 1.5))} of {ratio.size} |")
+        out += ratio_lines(f"{what} | {mw['n_skies']}", mf["per_sky_corrected"], mw["per_sky_corrected"], ".4f")
         out.append("| | | WSClean - fast, per sky | " + " | ".join(f"{a:+.4f} +- {b:.4f}" for a, b in
                                                               zip(diff.mean(axis=0), se)) + " | |")
     return out
@@ -1038,14 +1036,21 @@ def transfer_rows(runs: dict) -> list[str]:
         for key, counts in (("per_sky", "its own"), ("per_sky_corrected", "calibrated")):
             if key not in mf or key not in mw:
                 continue
-            f = np.abs(np.asarray(mf[key]["dy"]["mean"]))
-            w = np.abs(np.asarray(mw[key]["dy"]["mean"]))
-            ratio = w / np.maximum(f, 1e-12)
-            out.append(f"| {what} | {counts} | \\|mean dy\\|, fast | " + " | ".join(f"{x:.3f}" for x in f) + " | |")
-            out.append("| | | \\|mean dy\\|, WSClean | " + " | ".join(f"{x:.3f}" for x in w) + " | |")
-            out.append("| | | ratio WSClean / fast | " + " | ".join(f"{x:.2f}" for x in ratio)
-                       + f" | {int(np.sum(ratio <= 1.5))} of {ratio.size} |")
+            out += ratio_lines(f"{what} | {counts}", mf[key], mw[key], ".3f")
     return out
+
+
+def ratio_lines(lead: str, fast: dict, wsclean: dict, digits: str) -> list[str]:
+    """The three rows of a transfer table for one pair of per-sky dy statistics (``{"dy": {"mean": ...}}``):
+    |mean dy| per bin on the fast images and on WSClean's (format ``digits``), and their ratio with the bins within
+    1.5x; ``lead`` fills the first two cells of the first row."""
+    f = np.abs(np.asarray(fast["dy"]["mean"]))
+    w = np.abs(np.asarray(wsclean["dy"]["mean"]))
+    ratio = w / np.maximum(f, 1e-12)
+    return [f"| {lead} | \\|mean dy\\|, fast | " + " | ".join(f"{x:{digits}}" for x in f) + " | |",
+            "| | | \\|mean dy\\|, WSClean | " + " | ".join(f"{x:{digits}}" for x in w) + " | |",
+            "| | | ratio WSClean / fast | " + " | ".join(f"{x:.2f}" for x in ratio)
+            + f" | {int(np.sum(ratio <= 1.5))} of {ratio.size} |"]
 
 
 def pooled(ms: list[dict]) -> dict:
