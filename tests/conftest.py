@@ -1,4 +1,6 @@
+import contextlib
 import copy
+import os
 import shutil
 import subprocess
 import sys
@@ -108,6 +110,14 @@ def job_pids(proc) -> list[int]:
     which Open MPI starts in process groups of their own (a signal to mpirun's group reaches mpirun alone)."""
     out = subprocess.run(["ps", "-o", "pid=,stat=", "-s", str(proc.pid)], capture_output=True, text=True).stdout
     return [int(pid) for pid, stat in (line.split() for line in out.splitlines()) if not stat.startswith("Z")]
+
+
+def signal_job(proc, sig) -> None:
+    """Send ``sig`` to every live process of the job at once, as a node failure or ``scancel -s`` would. A process
+    listed may end before its signal comes (mpirun's short-lived helpers do): that one is already gone, as wanted."""
+    for pid in job_pids(proc):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
 
 
 def wait_until_gone(proc, timeout=60) -> float:

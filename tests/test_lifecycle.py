@@ -1,7 +1,6 @@
 """What happens to `radsim simulate` in a job's life on a cluster, with real processes: kills at random moments
 (SIGKILL, SIGTERM, SIGINT; one rank or the whole job) resumed again and again, a second job on the same dataset,
 a full disk, a resumed dataset made by other software versions, a dataset moved to another directory."""
-import contextlib
 import json
 import os
 import random
@@ -16,7 +15,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import MPI_ENV, ROOT, job_pids, mpirun, radsim_exe, wait_until_gone
+from conftest import MPI_ENV, ROOT, mpirun, radsim_exe, signal_job, wait_until_gone
 from radsim import config
 from radsim.dataset import reader
 from test_simulate import all_tiles
@@ -96,9 +95,7 @@ def test_chaos_kills_and_resumes_keep_every_completed_realisation(tmp_path):
         time.sleep(rng.uniform(0.0, 0.4))
         sig = getattr(signal, sig_name)
         if target == "job":
-            for pid in job_pids(proc):
-                with contextlib.suppress(ProcessLookupError):     # gone since it was listed
-                    os.kill(pid, sig)
+            signal_job(proc, sig)
         elif target == "terminal":
             os.killpg(proc.pid, sig)
         else:

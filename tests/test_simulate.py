@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import MPI_ENV, TINY, job_pids, mpirun, radsim_exe, toml_dumps, wait_until_gone
+from conftest import MPI_ENV, TINY, mpirun, radsim_exe, signal_job, toml_dumps, wait_until_gone
 from radsim import config
 from radsim.run import pipeline
 from radsim.dataset import reader
@@ -192,8 +192,7 @@ def test_resume_after_kill_9(long_reference, tmp_path, what):
             assert pid is not None
             os.kill(pid, signal.SIGKILL)
         else:   # mpirun and every rank at once, as a node failure or `scancel -s KILL` would
-            for pid in job_pids(proc):
-                os.kill(pid, signal.SIGKILL)
+            signal_job(proc, signal.SIGKILL)
 
     _start_and_kill(cfg_path, out, kill)
     done_before = {r for p in (out / "shards").glob("rank*.h5") for r in reader.read_shard(p)["realisations"]["id"]}
