@@ -113,18 +113,64 @@ def predict_tiles(model, cfg: RadtrainConfig, stats, images: np.ndarray, tile_no
     """Counts per bin predicted for (N, T, T) tiles (their thermal noise ``tile_noise`` in Jy/beam, needed when
     the run reads it): ``counts``, the target-space ``mean`` and ``std`` (None for an mse head) and, with a
     gaussian head, ``counts_lo``/``counts_hi`` (the 68% interval) and ``counts_std``."""
-    dc = cfg.data
-    out = []
     # a chunk at a time: the network's float32 input and TensorFlow's copy of it are then a chunk's, not the whole
     # set's (calibrating on 576 skies of 64 tiles peaked at 10.4 GiB when they were); whole batches, so the counts
     # are those of one pass
-    chunk = max(PREDICT_CHUNK // batch_size, 1) * batch_size
-    for start in range(0, max(len(images), 1), chunk):
-        part = images[start:start + chunk]
-        noise = None if tile_noise is None else tile_noise[start:start + chunk]
-        x = data.preprocess(part, stats, dc.preprocess, dc.asinh_scale)
-        aux = data.aux_inputs(part, stats, dc.aux_inputs, noise)
-        out.append(model.predict(x if aux is None else {"image": x, "aux": aux}, batch_size=batch_size, verbose=0))
+    chunk = _chunk(batch_size)
+    out = [_network_output(model, cfg, stats, images[start:start + chunk],
+                           None if tile_noise is None else tile_noise[start:start + chunk], batch_size)
+           for start in range(0, max(len(images), 1), chunk)]
+    return _decoded(out, cfg, stats)
+
+
+def predict_split(model, cfg: RadtrainConfig, stats, ds, split: str, keep=("labels", "realisation"),
+                  batch_size: int = 64) -> tuple[dict, dict]:
+    """:func:`predict_tiles` on a dataset's ``split``, read a shard at a time: the counts are bit-identical to
+    reading the split whole, but only one shard's tiles are held at once (up to ``simulation.shard_max_mb``), not
+    the split's. Returns the prediction and the split's ``keep`` datasets (all its tiles, in the reader's order)."""
+    chunk = _chunk(batch_size)
+    kept = {name: [] for name in keep}
+    out, images, noise = [], np.zeros((0, ds.tile_size, ds.tile_size), np.float32), np.zeros(0, np.float32)
+    for path in ds.shards_for(split):
+        t = data.load(ds, split, shards=[path], datasets=tuple(dict.fromkeys(("images", "tile_noise", *keep))))
+        for name in keep:
+            kept[name].append(t[name])
+        shard, shard_noise = t.pop("images"), t.pop("tile_noise")
+        del t
+        # the chunks run across shards, as in one pass: the tail left from the shards before is topped up from
+        # this shard's head, whole chunks are read from the shard in place, and its own tail waits for the next
+        start = min(chunk - len(images), len(shard))
+        images, noise = np.concatenate([images, shard[:start]]), np.concatenate([noise, shard_noise[:start]])
+        if len(images) == chunk:
+            out.append(_network_output(model, cfg, stats, images, noise, batch_size))
+            whole = start + (len(shard) - start) // chunk * chunk
+            out += [_network_output(model, cfg, stats, shard[a:a + chunk], shard_noise[a:a + chunk], batch_size)
+                    for a in range(start, whole, chunk)]
+            images, noise = shard[whole:].copy(), shard_noise[whole:].copy()
+        del shard, shard_noise          # before the next shard is read: one shard's tiles at a time
+    if len(images) or not out:
+        out.append(_network_output(model, cfg, stats, images, noise, batch_size))
+    tiles = {name: np.concatenate(parts) if parts else data.load(ds, split, datasets=(name,))[name]
+             for name, parts in kept.items()}
+    return _decoded(out, cfg, stats), tiles
+
+
+def _chunk(batch_size: int) -> int:
+    """Tiles per network call: PREDICT_CHUNK rounded down to whole batches (one batch at least)."""
+    return max(PREDICT_CHUNK // batch_size, 1) * batch_size
+
+
+def _network_output(model, cfg: RadtrainConfig, stats, images, noise, batch_size: int) -> np.ndarray:
+    """The network's raw output for some tiles."""
+    dc = cfg.data
+    x = data.preprocess(images, stats, dc.preprocess, dc.asinh_scale)
+    aux = data.aux_inputs(images, stats, dc.aux_inputs, noise)
+    return model.predict(x if aux is None else {"image": x, "aux": aux}, batch_size=batch_size, verbose=0)
+
+
+def _decoded(out: list[np.ndarray], cfg: RadtrainConfig, stats) -> dict:
+    """Counts (and, with a gaussian head, their 68% interval) from the network's outputs, chunks in order."""
+    dc = cfg.data
     mean, std = models.split_output(np.concatenate(out), cfg.model.head)
     result = {"mean": mean, "std": std, "counts": data.decode(mean, stats, dc.target)}
     if std is not None:
@@ -139,9 +185,8 @@ def evaluate(run_dir, split: str = "test", dataset_dir=None, out=None) -> dict:
     t0 = time.perf_counter()
     run, cfg, stats, ds, model = load_run(run_dir, dataset_dir)
     data.check_split(ds, split)
-    tiles = data.load(ds, split)
+    pred, tiles = predict_split(model, cfg, stats, ds, split, keep=("labels", "realisation", "expected"))
     true = tiles["labels"].astype(np.float64)
-    pred = predict_tiles(model, cfg, stats, tiles["images"], tiles["tile_noise"])
     counts = pred["counts"]
     y_true = data.encode(true, stats, cfg.data.target)
 
@@ -292,8 +337,8 @@ def calibrate(run_dir, dataset_dirs, split: str = "test", shape_terms: int = 0, 
         if any(src["tiles_hash"] == ds.tiles_hash for src in sources):
             raise TrainError(f"{ds.directory}: given twice (the same tiles as another --dataset)")
         data.check_split(ds, split)
-        tiles = data.load(ds, split)
-        preds.append(predict_tiles(model, cfg, stats, tiles["images"], tiles["tile_noise"])["counts"])
+        pred, tiles = predict_split(model, cfg, stats, ds, split)
+        preds.append(pred["counts"])
         labels.append(tiles["labels"])
         # realisation ids are per dataset: tag them with the dataset's place so that skies stay apart
         skies.append(np.stack([np.full(tiles["realisation"].shape, len(sources)), tiles["realisation"]], axis=1))
@@ -341,8 +386,8 @@ def _imager_pairs(run_dir, dataset_dirs, split: str, keys: np.ndarray, modifiers
     for dataset_dir in dataset_dirs:
         run, cfg, stats, ds, model = load_run(run_dir, dataset_dir)
         data.check_split(ds, split)
-        tiles = data.load(ds, split)
-        counts = predict_tiles(model, cfg, stats, tiles["images"], tiles["tile_noise"])["counts"]
+        pred, tiles = predict_split(model, cfg, stats, ds, split)
+        counts = pred["counts"]
         ids, pred = sum_by(counts, tiles["realisation"])
         true = sum_by(tiles["labels"].astype(np.float64), tiles["realisation"])[1]
         per_sky = np.unique(tiles["realisation"], return_counts=True)[1]      # tiles per sky, in the order of ids

@@ -142,3 +142,45 @@ def test_tiles_are_predicted_a_chunk_at_a_time_with_the_counts_of_one_pass(monke
         other = evaluate.predict_tiles(model, cfg, stats, images, np.concatenate([noise[:256], noise[256:] * 2]))
         assert np.array_equal(other["mean"][:256], chunked["mean"][:256])
         assert not np.allclose(other["mean"][256:], chunked["mean"][256:])
+
+
+@pytest.mark.parametrize("chunk", [8, 24, 40, 1000])
+def test_a_split_is_predicted_a_shard_at_a_time_with_the_counts_of_one_pass(train_dataset, monkeypatch, chunk):
+    """predict_split (what calibrate and evaluate run) reads one shard's tiles at a time, and its network calls
+    are PREDICT_CHUNK tiles across shard boundaries as in one pass over the whole split: its counts and the tiles'
+    labels are bit-identical to reading the split whole. 16-tile shards, 8-tile batches: chunks of 8 (two per
+    shard), 24 and 40 (running over two and three shards) and the whole split in one."""
+    from radtrain import data
+    ds = data.open_dataset(train_dataset)
+    cfg = from_dict({"model": {"filters": [4], "dense_units": [8]}, "data": {"aux_inputs": ["width", "noise"]}})
+    model = models.build(cfg.model, ds.tile_size, 5, n_aux=2)
+    stats = data.Statistics(pixel_mean=0.0, pixel_std=1e-4, noise=1e-4, aux_mean=[0.0] * 4, aux_std=[1.0] * 4,
+                            label_mean=[1.0] * 5, label_std=[1.0] * 5, n_tiles=1)
+    monkeypatch.setattr(evaluate, "PREDICT_CHUNK", chunk)
+    whole = data.load(ds, "train")
+    one = evaluate.predict_tiles(model, cfg, stats, whole["images"], whole["tile_noise"], batch_size=8)
+    loaded, called, network = [], [], evaluate._network_output
+    load = data.load
+
+    def counting_load(ds_, split, **kwargs):
+        out = load(ds_, split, **kwargs)
+        loaded.append(len(out["realisation"] if "realisation" in out else next(iter(out.values()))))
+        return out
+
+    def counting_network(model_, cfg_, stats_, images, noise, batch_size):
+        called.append(len(images))
+        return network(model_, cfg_, stats_, images, noise, batch_size)
+
+    monkeypatch.setattr(data, "load", counting_load)
+    monkeypatch.setattr(evaluate, "_network_output", counting_network)
+    pred, tiles = evaluate.predict_split(model, cfg, stats, ds, "train", keep=("labels", "realisation", "expected"),
+                                         batch_size=8)
+    n = len(whole["images"])
+    assert n > 40 and len(ds.shards_for("train")) > 2
+    for key in ("mean", "std", "counts"):
+        assert (pred[key] is None and one[key] is None) or np.array_equal(pred[key], one[key]), key
+    for key in ("labels", "realisation", "expected"):
+        assert np.array_equal(tiles[key], whole[key]), key
+    assert max(loaded) == 16 and sum(loaded) == n          # a shard at a time, every tile once
+    size = min(chunk, n)
+    assert called == [size] * (n // size) + ([n % size] if n % size else []), called
