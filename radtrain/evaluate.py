@@ -273,6 +273,7 @@ def _sky_intervals(metrics: dict, model: dict, sky_pred, sky_true, n_tiles, spli
         names = model["likelihood"]["parameters"]
         block["not_fit"] = int((~np.asarray(fit["fits"])).sum())
         block["imager_skies"] = model["likelihood"].get("imager_skies", 0)   # calibrated for another imager
+        block["imager_term"] = model["likelihood"].get("imager_term")       # what those skies changed
         for k, sky in enumerate(metrics["skies"]):
             sky["fit"] = dict(zip(names, fit["params"][k].tolist()))
             sky["fit_chi2"], sky["fit_ok"] = float(fit["chi2"][k]), bool(fit["fits"][k])
@@ -308,7 +309,8 @@ def read_calibration(run_dir) -> dict:
 
 
 def calibrate(run_dir, dataset_dirs, split: str = "test", shape_terms: int = 0, curved: bool = False,
-              conformal: bool = False, likelihood: bool = False, imager_dirs=()) -> dict:
+              conformal: bool = False, likelihood: bool = False, imager_dirs=(),
+              imager_term: str = "shift-and-scatter") -> dict:
     """Measure the per-sky error model (:mod:`radtrain.uncertainty`) on the ``split`` skies of ``dataset_dirs``
     (one radsim dataset or several, e.g. skies of listed shapes and skies of shapes drawn from a prior, pooled
     into one calibration) and write it to RUN/calibration.json. The skies must be held out from training: the
@@ -319,12 +321,16 @@ def calibrate(run_dir, dataset_dirs, split: str = "test", shape_terms: int = 0, 
     (:mod:`radtrain.likelihood`; the skies' count-model parameters come from their datasets' records);
     ``imager_dirs``: with ``likelihood``, datasets of some of the calibration skies imaged again as the fields to be
     read are (simulated with the same config and ``run.seed``, only the imager changed): the likelihood then reads
-    images of that imager (:func:`radtrain.likelihood.fit`'s ``imager``)."""
+    images of that imager (:func:`radtrain.likelihood.fit`'s ``imager``); ``imager_term``: what they change,
+    "shift-and-scatter" or "shift" (:data:`radtrain.likelihood.IMAGER_TERMS`, spelt with hyphens)."""
     t0 = time.perf_counter()
     dirs = [dataset_dirs] if isinstance(dataset_dirs, (str, Path)) else list(dataset_dirs)
     if not dirs:
         raise TrainError("calibrate: no dataset of calibration skies given")
     imager_dirs = [imager_dirs] if isinstance(imager_dirs, (str, Path)) else list(imager_dirs or ())
+    if imager_term != "shift-and-scatter" and not imager_dirs:
+        raise TrainError(f"calibrate: --imager-term {imager_term} says what the skies imaged again change; give "
+                         f"them with --imager-dataset")
     if imager_dirs and not likelihood:
         raise TrainError("calibrate: --imager-dataset calibrates the count model's likelihood for another imager; "
                          "give --likelihood too")
@@ -358,6 +364,8 @@ def calibrate(run_dir, dataset_dirs, split: str = "test", shape_terms: int = 0, 
         from radtrain import likelihood as lik
         sky_true = sum_by(label, sky)[1]
         imager = _imager_pairs(run_dir, imager_dirs, split, keys, modifiers, sky_true) if imager_dirs else None
+        if imager:
+            imager["term"] = imager_term.replace("-", " ")
         try:
             name, free, params = lik.free_parameters([modifiers.get((int(a), int(b))) for a, b in keys])
             result["likelihood"] = lik.fit(params, free, sum_by(pred, sky)[1], sky_true,

@@ -66,7 +66,8 @@ WSClean, with one noise realisation per sky in both imagers and 96 pairs, six tr
 No pairs are needed for the intervals once the fast images carry noise drawn as WSClean's is: calibrated without
 ``imager`` on 576 such skies (thresholds uncertain by +-1.9%), the six trainings' intervals covered WSClean's images of
 240 other skies 0.64-0.72 and 0.92-0.97, every bin within both goals; the pairs' imager term still moves the faint bins
-(WSClean read +0.02 higher at 0.1 uJy without it).
+(WSClean read +0.02 higher at 0.1 uJy without it). ``fit``'s imager term "shift" takes that shift alone from the pairs
+and keeps every calibration sky's scatter and thresholds.
 """
 from __future__ import annotations
 
@@ -81,6 +82,7 @@ SKIES_PER_TERM = 5      # ... and at least this many calibration skies per term
 COMPONENTS = 6          # principal components of the readings' scatter in chi^2
 GRID_POINTS = 12000     # points of the grid over the parameters' range
 SOFTENING = 0.01        # the reading's asinh scale, per bin: this fraction of the skies' median count per tile
+IMAGER_TERMS = ("shift and scatter", "shift")   # what skies imaged again change in the maps (:func:`fit`)
 
 
 def reading(counts, n_tiles, scale) -> np.ndarray:
@@ -130,7 +132,15 @@ def fit(params: np.ndarray, names: list[str], pred: np.ndarray, true: np.ndarray
     ``cross_validated`` holds the mean dy per bin (with standard errors, and per sky) of those skies' first-imager
     images read by the first imager's maps fitted without the sky, and of their other images read by those maps
     ("uncalibrated") and by the shifted maps fitted without it ("calibrated"), and the calibrated minus the first
-    sky by sky ("difference"). Every sky is read by the posterior mean, whatever its chi^2."""
+    sky by sky ("difference"). Every sky is read by the posterior mean, whatever its chi^2.
+
+    ``imager["term"]``, one of ``IMAGER_TERMS``: "shift and scatter" (the default) as above; "shift": the map is
+    shifted by the mean change alone, and the scatter and the thresholds stay those of all the calibration skies'
+    first images. A reading shifted by a constant scores as the unshifted reading on the unshifted maps, so the
+    thresholds of all m skies hold for the other imager's images as far as the change of reading is the same for
+    every sky; that is the case to use when the first imager's images already scatter as the other's do (fast
+    images with the other imager's noise drawn on the visibilities), and the skies imaged again are too few to
+    give thresholds of their own (96 pairs move a 68% coverage by +-4.7%, 672 skies by +-1.8%)."""
     params = np.atleast_2d(np.asarray(params, dtype=np.float64))
     if params.shape[0] == 1 and len(names) > 1:
         params = params.T
@@ -155,13 +165,7 @@ def fit(params: np.ndarray, names: list[str], pred: np.ndarray, true: np.ndarray
     basis = _features(_scaled(_grid(box), box), degree)      # the polynomials' terms on the grid, once for all fits
     if imager is None:
         model.update(_fit_maps(x, u, v, degree))
-        # each sky scored by the maps fitted without it (jackknife+): the threshold its interval needs to hold
-        # its truth
-        scores = np.empty((m, bins))
-        chi2 = np.empty(m)
-        for i in range(m):
-            others = np.arange(m) != i
-            scores[i], chi2[i] = _scores(_fit_maps(x[others], u[others], v[others], degree), basis, u[i], v[i])
+        scores, chi2 = _jackknife_scores(x, u, v, degree, basis)
     else:
         index = np.asarray(imager["index"], dtype=np.int64)
         p = index.size
@@ -170,10 +174,15 @@ def fit(params: np.ndarray, names: list[str], pred: np.ndarray, true: np.ndarray
                              f"got {p}")
         if np.unique(index).size != p or index.min() < 0 or index.max() >= m:
             raise ValueError("the imager's skies must be distinct calibration skies")
+        term = imager.get("term", IMAGER_TERMS[0])
+        if term not in IMAGER_TERMS:
+            raise ValueError(f"the imager's term: {term!r} is none of {', '.join(map(repr, IMAGER_TERMS))}")
+        widen = term == "shift and scatter"
         w = reading(np.asarray(imager["pred"], dtype=np.float64), imager["n_tiles"], scale)
         delta = w - u[index]
-        model.update(_fit_maps(x, u, v, degree, delta))
+        model.update(_fit_maps(x, u, v, degree, delta, widen))
         model["imager_skies"] = p
+        model["imager_term"] = term
         model["imager_shift"] = delta.mean(axis=0).tolist()
         # each imaged-again sky scored by the maps fitted without its sky (both images): the thresholds hold for
         # images of that imager; and read by them and by the first imager's maps fitted without it: how well the
@@ -184,11 +193,14 @@ def fit(params: np.ndarray, names: list[str], pred: np.ndarray, true: np.ndarray
         for j, i in enumerate(index):
             others = np.arange(m) != i
             rest = np.arange(p) != j
-            maps = _fit_maps(x[others], u[others], v[others], degree, delta[rest])
-            scores[j], chi2[j] = _scores(maps, basis, w[j], v[i])
+            maps = _fit_maps(x[others], u[others], v[others], degree, delta[rest], widen)
+            if widen:
+                scores[j], chi2[j] = _scores(maps, basis, w[j], v[i])
             first = _fit_maps(x[others], u[others], v[others], degree)
             read[:2, j] = _posterior(first, basis, u[i], w[j])
             read[2, j] = _posterior(maps, basis, w[j])[0]
+        if not widen:       # the thresholds of every calibration sky's first image, each scored without it
+            scores, chi2 = _jackknife_scores(x, u, v, degree, basis)
         sky_true = true[index]
         dy = (n[index, None] * np.exp(read) - sky_true) / sky_true.mean(axis=1, keepdims=True)
         model["cross_validated"] = {
@@ -201,7 +213,7 @@ def fit(params: np.ndarray, names: list[str], pred: np.ndarray, true: np.ndarray
         model["cross_validated"]["difference"] = {"mean_dy": diff.mean(axis=0).tolist(),
                                                   "standard_error": (diff.std(axis=0, ddof=1) / np.sqrt(p)).tolist()}
         model["cross_validated"]["skies"] = p
-        m = p
+        m = scores.shape[0]
     order = np.sort(scores, axis=0)
     thresholds = []
     for level in levels:
@@ -253,6 +265,7 @@ def resampled(model: dict, first=None, other=None, draws: int = 200, seed: int =
                          np.asarray(skies["imager_n_tiles"], dtype=np.float64), scale) - u[index])
         pair = np.full(u.shape[0], -1)
         pair[index] = np.arange(index.size)
+    widen = model.get("imager_term", IMAGER_TERMS[0]) == "shift and scatter"
 
     def readings(images):
         counts = np.atleast_2d(np.asarray(images[0], dtype=np.float64))
@@ -265,7 +278,8 @@ def resampled(model: dict, first=None, other=None, draws: int = 200, seed: int =
     for b in range(draws + 1):
         s = np.arange(u.shape[0]) if b == 0 else rng.integers(0, u.shape[0], u.shape[0])
         for key, (w, tiles) in images.items():
-            maps = _fit_maps(x[s], u[s], v[s], degree, delta[pair[s][pair[s] >= 0]] if key == "other" else None)
+            maps = _fit_maps(x[s], u[s], v[s], degree, delta[pair[s][pair[s] >= 0]] if key == "other" else None,
+                             widen)
             out[key].append(tiles[:, None] * np.exp(_posterior(maps, basis, *w)))
     return {key: np.asarray(a) for key, a in out.items()}
 
@@ -326,7 +340,8 @@ def split_coverage(model: dict, more: dict, splits: int = 200, seed: int = 0) ->
         cal, test = order[:size], order[size:]
         rows = {key: np.concatenate([value[keep], pool[key][cal]]) for key, value in base.items()}
         imager = ({"index": np.arange(keep.size, keep.size + size), "pred": pool["imager_pred"][cal],
-                   "n_tiles": pool["imager_n_tiles"][cal]} if other else None)
+                   "n_tiles": pool["imager_n_tiles"][cal], "term": model.get("imager_term", IMAGER_TERMS[0])}
+                  if other else None)
         again = fit(rows["params"], model["parameters"], rows["pred"], rows["true"], rows["n_tiles"],
                     levels=model["levels"], model_name=model.get("count_model", ""), imager=imager)
         read = estimate(pool[read_key][test], pool[tiles_key][test], again)
@@ -408,12 +423,15 @@ def describe(model: dict) -> str:
     q = "; ".join(f"{round(level * 100)}%: " + ", ".join("inf" if x is None else f"{x:.2f}" for x in row)
                   for level, row in zip(model["levels"], model["thresholds"]))
     imager = ""
-    scored = model.get("imager_skies") or model["n_skies"]      # whose scores gave the thresholds
+    shift_only = model.get("imager_term") == "shift"
+    scored = model["n_skies"] if shift_only else model.get("imager_skies") or model["n_skies"]   # whose scores
     if model.get("imager_skies"):
         where = ", ".join(src["dataset"] for src in model.get("imager_sources", ()))
         imager = (f"; for images of another imager: {model['imager_skies']} of the skies imaged again"
                   + (f" ({where})" if where else "") + ", mean change of reading "
-                  + ", ".join(f"{x:+.3f}" for x in model["imager_shift"]))
+                  + ", ".join(f"{x:+.3f}" for x in model["imager_shift"])
+                  + (" (the map shifted by it alone: the scatter and thresholds are the calibration skies' first "
+                     "images')" if shift_only else ""))
     return (f"intervals: likelihood of the count model {model['count_model']!r} in {axes} (polynomials of degree "
             f"{model['degree']}, {len(model['variance'])} components, {model['n_skies']} skies{imager}); the counts "
             f"read are "
@@ -503,11 +521,22 @@ def _features(x: np.ndarray, degree: int) -> np.ndarray:
     return np.stack(cols, axis=1)
 
 
-def _fit_maps(x, u, v, degree, delta=None) -> dict:
+def _jackknife_scores(x, u, v, degree, basis) -> tuple[np.ndarray, np.ndarray]:
+    """Each sky scored by the maps fitted without it (jackknife+): per bin, the threshold its interval needs to
+    hold its truth (skies, bins), and its best fit's chi^2 (skies,)."""
+    m = u.shape[0]
+    scores, chi2 = np.empty(u.shape), np.empty(m)
+    for i in range(m):
+        others = np.arange(m) != i
+        scores[i], chi2[i] = _scores(_fit_maps(x[others], u[others], v[others], degree), basis, u[i], v[i])
+    return scores, chi2
+
+
+def _fit_maps(x, u, v, degree, delta=None, widen: bool = True) -> dict:
     """Least-squares polynomials of the readings and true log counts in the scaled parameters, and the readings'
     scatter about theirs in its leading principal components; with ``delta`` (skies, bins), the change of
-    reading when skies are imaged by another imager, the map shifted by its mean and the scatter widened by its
-    covariance."""
+    reading when skies are imaged by another imager, the map shifted by its mean and (``widen``) the scatter
+    widened by its covariance."""
     f = _features(x, degree)
     reading_coef = np.linalg.lstsq(f, u, rcond=None)[0]
     truth_coef = np.linalg.lstsq(f, v, rcond=None)[0]
@@ -516,7 +545,8 @@ def _fit_maps(x, u, v, degree, delta=None) -> dict:
     cov = r.T @ r / dof
     if delta is not None:
         reading_coef[0] += delta.mean(axis=0)           # the constant term: the first feature
-        cov = cov + np.cov(delta, rowvar=False)
+        if widen:
+            cov = cov + np.cov(delta, rowvar=False)
     w, e = np.linalg.eigh(cov)
     k = min(COMPONENTS, u.shape[1], max(r.shape[0] - f.shape[1] - 1, 1))
     keep = np.argsort(w)[::-1][:k]

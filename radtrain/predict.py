@@ -177,6 +177,7 @@ def predict(run_dir, image_path, out, force: bool = False, noise_map=None) -> di
                    for j, level in enumerate(calib["likelihood"]["levels"])},
                 # calibrated for another imager's images (calibrate --imager-dataset): the skies imaged by it
                 "imager_skies": calib["likelihood"].get("imager_skies", 0),
+                "imager_term": calib["likelihood"].get("imager_term"),
                 "imager_datasets": [src["dataset"] for src in calib["likelihood"].get("imager_sources", ())]}
         intervals["calibration_range"] = range_position(counts, n, calib).tolist()
     edges = np.asarray(trained["bin_edges_jy"])

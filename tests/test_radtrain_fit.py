@@ -678,6 +678,42 @@ def test_a_likelihood_calibration_for_another_imager_reads_from_its_images_of_th
     assert f["imager_skies"] == 20 and [Path(d).name for d in f["imager_datasets"]] == ["ds0", "ds1", "ds2"]
 
 
+def test_an_imager_term_of_the_shift_alone_keeps_the_thresholds_of_every_calibration_sky(
+        gaussian_run, twenty_calibration_skies, twenty_skies_imaged_again, tmp_path, capsys):
+    """calibrate --imager-term shift: the skies imaged again shift the likelihood's map and change nothing else;
+    the scatter and thresholds are those of the calibration without them, over every calibration sky."""
+    _, trained = gaussian_run
+    plain, shift = tmp_path / "plain", tmp_path / "shift"
+    shutil.copytree(trained, plain)
+    shutil.copytree(trained, shift)
+    args = [a for ds in twenty_calibration_skies for a in ("--dataset", str(ds))]
+    again = [a for ds in twenty_skies_imaged_again for a in ("--imager-dataset", str(ds))]
+    assert cli.main(["calibrate", str(shift), "--likelihood", *args, "--imager-term", "shift"]) == 2
+    assert "give them with --imager-dataset" in capsys.readouterr().err
+    assert not (shift / "calibration.json").exists()
+    assert cli.main(["calibrate", str(plain), "--likelihood", *args]) == 0
+    assert cli.main(["calibrate", str(shift), "--likelihood", *args, *again, "--imager-term", "shift"]) == 0
+    printed = capsys.readouterr().out
+    a = json.loads((plain / "calibration.json").read_text())["likelihood"]
+    b = json.loads((shift / "calibration.json").read_text())["likelihood"]
+    assert b["imager_term"] == "shift" and b["imager_skies"] == 20 and a["n_skies"] == b["n_skies"] == 20
+    assert "the map shifted by it alone" in printed and "cross-validated on the 20 skies imaged by both" in printed
+    for key in ("thresholds", "variance", "axes", "truth", "chi2_limit"):
+        assert a[key] == b[key], key
+    # (the default term scores the skies' other images on a widened scatter: other thresholds)
+    both = tmp_path / "both"
+    shutil.copytree(trained, both)
+    assert cli.main(["calibrate", str(both), "--likelihood", *args, *again]) == 0
+    c = json.loads((both / "calibration.json").read_text())["likelihood"]
+    assert c["imager_term"] == "shift and scatter" and c["thresholds"] != a["thresholds"]
+    assert sum(c["variance"]) > sum(a["variance"])
+    diff = np.asarray(b["reading"]) - np.asarray(a["reading"])
+    assert np.allclose(diff[0], b["imager_shift"]) and np.allclose(diff[1:], 0.0)
+    out = tmp_path / "e"
+    assert cli.main(["evaluate", str(shift), "--dataset", str(twenty_skies_imaged_again[0]), "--out", str(out)]) == 0
+    assert json.loads((out / "metrics.json").read_text())["per_sky_intervals"]["imager_term"] == "shift"
+
+
 def test_the_noise_input_comes_from_the_noise_map(train_dataset, sky_images, tmp_path, capsys):
     from radsim.dataset.reader import Dataset
     from radtrain.predict import cut_tiles, read_image, tile_noise
