@@ -106,7 +106,9 @@
 #             RUN-likelihood-shared-for-* runs on five sets of drawn skies and the fixed pairs 29 min beside a
 #             WSClean set (about 25 s each), the 12 more on pointing-test-mid24e*, the other 80 up to date, 1.9 min;
 #             the six RUN-likelihood-unpaired calibrations on 576 skies 1.4-1.9 min each (3.8 min beside WSClean;
-#             5.0 GiB peak memory) and their 144 evaluations 20 min (2026-12-06, third session)
+#             5.0 GiB peak memory) and their 144 evaluations 20 min (2026-12-06, third session); the twelve
+#             RUN-likelihood-shift-for-* calibrations on 672 skies and their 108 evaluations not yet run (expected
+#             about 2 min each and 15-20 min: the unpaired runs' figures scaled by the skies)
 #   pofd      the P(D) fit of the 12 test mosaics, 4.1 min (20 s per sky)
 #   report    PART=pointings 10.3 min on 2026-12-06, 8 min of them the coverage over random splits of the one-noise
 #             calibrations (6 trainings x 100 splits, each a likelihood fitted again on 360 skies); 11.8 min with
@@ -191,9 +193,13 @@
 #             RUN-likelihood-for-wsclean), and both once more as RUN-likelihood-shared-for-wsclean and -for-fast on
 #             the fast sets made again with WSClean's noise (pointing-calib-mid-shared, ...,
 #             pointing-calib-mid5-shared), and as RUN-likelihood-unpaired on the 576 skies of
-#             pointing-calib-mid5-shared and -mid6-shared alone, none imaged by WSClean (no --imager-dataset); the
+#             pointing-calib-mid5-shared and -mid6-shared alone, none imaged by WSClean (no --imager-dataset), and
+#             as RUN-likelihood-shift-for-wsclean on those and the pairs' -shared sets (672 skies) with the pairs'
+#             WSClean images shifting the map alone (--imager-term shift) and RUN-likelihood-shift-for-fast on the
+#             same 672 without them; the
 #             seed 2 and 3 networks as RUN-likelihood, RUN-likelihood-for-wsclean, RUN-likelihood-for-fast, the two
-#             RUN-likelihood-shared-for-* and RUN-likelihood-unpaired alone; with PRIORS=1
+#             RUN-likelihood-shared-for-*, RUN-likelihood-unpaired and the two RUN-likelihood-shift-for-* alone;
+#             with PRIORS=1
 #             fast-small, -s2 and -s3 once more as RUN-drawn calibrated on calib-random-fast, every network as
 #             RUN-curved (a curved line, on its own calibration skies) and as RUN-conformal (a curved line and
 #             conformal intervals; the mosaic networks on calib-random-fast);
@@ -212,7 +218,10 @@
 #             RUN-likelihood-shared-for-fast on pointing-test-mid24-shared, ..., -mid24f-shared and
 #             transfer-shared, -24-shared and -24b-shared; RUN-likelihood-unpaired on every set of drawn shapes
 #             made both by WSClean and by the fast imager with its noise (pointing-calib-mid..-mid4, the test
-#             sets; eval-SET-wsclean and eval-SET-shared) and on the fixed pairs so made; the
+#             sets; eval-SET-wsclean and eval-SET-shared) and on the fixed pairs so made;
+#             RUN-likelihood-shift-for-wsclean on WSClean's images of the test sets and fixed pairs made both ways,
+#             RUN-likelihood-shift-for-fast on their fast ones with WSClean's noise (eval-SET-wsclean, eval-SET-shared);
+#             the
 #             networks calibrated on pointing-calib-mid on pointing-test-mid instead of pointing-test-random;
 #             PART=wide: wide-small, wide-small-conformal and wide-small-96-conformal on test-fast,
 #             test-24-fast, test-mid-fast (eval-test-mid) and test-mid2-fast (eval-test-mid2)
@@ -598,8 +607,14 @@ SHARED_RUNS=("${IMAGER_RUNS[@]/%-likelihood-for-wsclean/-likelihood-shared-for-w
 UNPAIRED_RUNS=("${IMAGER_RUNS[@]/%-likelihood-for-wsclean/-likelihood-unpaired}")
 UNPAIRED_SETS=(pointing-calib-mid pointing-calib-mid2 pointing-calib-mid3 pointing-calib-mid4
                "${SHARED_TESTS[@]/#/pointing-test-}")
+# and once more on those 576 and the 96 pairs' fast images with WSClean's noise (672 skies), the pairs' WSClean images
+# shifting the map alone (RUN-likelihood-shift-for-wsclean: --imager-term shift; the thresholds stay the 672 skies'),
+# and the same 672 without the shift for the fast images (RUN-likelihood-shift-for-fast): tested on the test skies of
+# drawn shapes and on the fixed pairs, each imager by its own
+SHIFT_RUNS=("${IMAGER_RUNS[@]/%-likelihood-for-wsclean/-likelihood-shift-for-wsclean}"
+            "${IMAGER_RUNS[@]/%-likelihood-for-wsclean/-likelihood-shift-for-fast}")
 part pointings || { POINTING_RUNS=(); CURVED_POINTING_RUNS=(); PRIOR_RUNS=(); IMAGER_RUNS=(); SEED_RUNS=();
-                    SAME_SKY_RUNS=(); SHARED_RUNS=(); UNPAIRED_RUNS=(); }
+                    SAME_SKY_RUNS=(); SHARED_RUNS=(); UNPAIRED_RUNS=(); SHIFT_RUNS=(); }
 # PART=wide: the network trained on mosaics drawn from the wider prior, calibrated on mosaics drawn from it with a
 # straight line and normal intervals, and once more (RUN-conformal) with a curved line and conformal intervals, and
 # so on 96 (RUN-96-conformal: calib-mid-fast and calib-mid2-fast)
@@ -617,6 +632,10 @@ calibration_set() {   # the datasets a run is calibrated on (one or more)
         pointing-*-likelihood-shared-for-*)
             shared "$(pair_sets "${1%-likelihood-shared-for-*}")$(more_fast)" ;;
         pointing-*-likelihood-unpaired) echo pointing-calib-mid5-shared pointing-calib-mid6-shared ;;
+        pointing-*-likelihood-shift-for-*)
+            local sets
+            sets="$(shared "$(pair_sets "${1%-likelihood-shift-for-*}")$(more_fast)")"
+            echo "${sets# } pointing-calib-mid6-shared" ;;
         *-conformal) echo calib-random-fast ;;
         *-union) echo calib-fast calib-random-fast ;;
         pointing-*-w) echo pointing-calib-random-w ;;
@@ -650,7 +669,8 @@ more_pairs() {   # the calibration sets beyond pointing-calib-mid made by both i
 
 copy_likelihood() {   # run: its copies for the count model's likelihood calibrations (RUN-likelihood*)
     local suffix
-    for suffix in "" -for-wsclean -for-fast -shared-for-wsclean -shared-for-fast -unpaired; do
+    for suffix in "" -for-wsclean -for-fast -shared-for-wsclean -shared-for-fast -unpaired -shift-for-wsclean \
+                  -shift-for-fast; do
         copy_network "$1" "$1-likelihood$suffix"
     done
 }
@@ -680,11 +700,12 @@ if wants calibrate; then
     fi
     for run in "${WIDE_RUNS[@]:1}"; do copy_network wide-small "$run"; done    # calibration copies of wide-small
     for run in "${RUNS[@]}" "${POINTING_RUNS[@]}" "${WIDE_RUNS[@]}" "${IMAGER_RUNS[@]}" \
-               "${SAME_SKY_RUNS[@]}" "${SHARED_RUNS[@]}" "${UNPAIRED_RUNS[@]}"; do
+               "${SAME_SKY_RUNS[@]}" "${SHARED_RUNS[@]}" "${UNPAIRED_RUNS[@]}" "${SHIFT_RUNS[@]}"; do
         selected "$run" || continue
         [ -e "$OUT/$run/best.weights.h5" ] || { say "$run: not trained, skipped"; continue; }
         calib="$(calibration_set "$run")"
-        if [[ "$run" == *-likelihood-shared-for-* || "$run" == *-likelihood-unpaired ]]; then   # all sets, or none
+        if [[ "$run" == *-likelihood-shared-for-* || "$run" == *-likelihood-unpaired ||
+              "$run" == *-likelihood-shift-for-* ]]; then   # all sets, or none
             unmade=""
             for set in $calib; do complete "$set" || unmade+=" $set"; done
             [ -z "$unmade" ] || { say "$run: not calibrated, sets with WSClean's noise not made yet:$unmade"; continue; }
@@ -699,10 +720,13 @@ if wants calibrate; then
             { args+=(--curved); how=", curved line"; }
         [[ "$run" == *-conformal || "$likelihood" = 1 ]] && { args+=(--conformal); how+=", conformal intervals"; }
         [ "$likelihood" = 1 ] && { args+=(--likelihood); how+=", the count model's likelihood"; }
-        [[ "$run" == *-likelihood-for-wsclean || "$run" == *-likelihood-shared-for-wsclean ]] && {
+        [[ "$run" == *-likelihood-for-wsclean || "$run" == *-likelihood-shared-for-wsclean ||
+           "$run" == *-likelihood-shift-for-wsclean ]] && {
             pairs="$(pair_sets "${run%-likelihood-*for-wsclean}")"
             for set in $pairs; do args+=(--imager-dataset "$OUT/$set-wsclean"); done
-            how+=" for WSClean's images (their WSClean images: $((24 * $(wc -w <<< "$pairs"))) pairs)"; }
+            how+=" for WSClean's images (their WSClean images: $((24 * $(wc -w <<< "$pairs"))) pairs"
+            [[ "$run" == *-shift-for-wsclean ]] && { args+=(--imager-term shift); how+=", shifting the map alone"; }
+            how+=")"; }
         say "calibrate $run on $calib$how"
         radtrain calibrate "$OUT/$run" "${args[@]}" 2>&1 | tee "$OUT/$run-calibrate.log" | tail -14
     done
@@ -770,6 +794,18 @@ if wants evaluate; then
                 { complete "$set-wsclean" && complete "$set-shared"; } || continue
                 evaluate "$run" "$set-$imager" "eval-$set-$imager"
             done
+        done
+    done
+    # and the calibrations with the pairs' shift alone: the test skies of drawn shapes and the fixed pairs made both
+    # ways, WSClean's images by RUN-likelihood-shift-for-wsclean (first: their coverage), the fast ones with its noise
+    # by RUN-likelihood-shift-for-fast
+    for run in "${SHIFT_RUNS[@]}"; do
+        [ -e "$OUT/$run/best.weights.h5" ] || continue
+        imager=shared
+        [[ "$run" == *-for-wsclean ]] && imager=wsclean
+        for set in "${SHARED_TESTS[@]/#/pointing-test-}" transfer transfer-24 transfer-24b; do
+            { complete "$set-wsclean" && complete "$set-shared"; } || continue
+            evaluate "$run" "$set-$imager" "eval-$set-$imager"
         done
     done
     for run in "${POINTING_RUNS[@]}"; do

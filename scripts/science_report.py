@@ -907,25 +907,32 @@ UNPAIRED_SETS = ("pointing-calib-mid", "pointing-calib-mid2", "pointing-calib-mi
 FIXED_PAIR_SETS = ("transfer", "transfer-24", "transfer-24b")
 
 
-def unpaired_evaluations(study: Path, sets=UNPAIRED_SETS) -> dict:
+#: the calibrations with the pairs' imager shift alone (RUN-likelihood-shift-for-wsclean, --imager-term shift) and
+#: on the same 672 skies for the fast images (RUN-likelihood-shift-for-fast), and the test sets they read
+SHIFT_RUNS = ("-likelihood-shift-for-wsclean", "-likelihood-shift-for-fast")
+SHIFT_SETS = tuple(f"pointing-test-{t}" for t in SHARED_TESTS)
+
+
+def unpaired_evaluations(study: Path, sets=UNPAIRED_SETS, runs=("-likelihood-unpaired",) * 2) -> dict:
     """Per training calibrated on skies WSClean never imaged (RUN-likelihood-unpaired, SEED_LABELS' networks and
     seeds), its evaluations on ``sets`` pooled sky by sky: ``"wsclean"`` (every sky WSClean imaged),
     ``"fast"`` (the same skies' fast images with WSClean's noise, in the same order) and ``"fast_all"`` (every fast
-    image of those sets), with the calibration's number of skies. Only sets evaluated both ways are taken."""
+    image of those sets), with the calibration's number of skies. Only sets evaluated both ways are taken.
+    ``runs``: the suffixes of the runs that read WSClean's images and the fast ones (e.g. SHIFT_RUNS)."""
     out = {}
     for base in seed_trainings():
-        run = study / f"{base}-likelihood-unpaired"
+        run, fast_run = (study / f"{base}{suffix}" for suffix in runs)
         if not (run / "calibration.json").exists():
             continue
         ws, fast, fast_all = [], [], []
         for name in sets:
-            w, f = (run / f"eval-{name}-{imager}" / "metrics.json" for imager in ("wsclean", "shared"))
+            w, f = run / f"eval-{name}-wsclean" / "metrics.json", fast_run / f"eval-{name}-shared" / "metrics.json"
             if not (w.exists() and f.exists()):
                 continue
             mw, mf = json.loads(w.read_text()), json.loads(f.read_text())
             by_id = {s["id"]: s for s in mf["skies"]}
             if any(s["id"] not in by_id or by_id[s["id"]]["true"] != s["true"] for s in mw["skies"]):
-                raise ValueError(f"{run.name}: {name}-wsclean and {name}-shared are not images of the same skies")
+                raise ValueError(f"{base}: {name}-wsclean and {name}-shared are not images of the same skies")
             ws.append(mw)
             fast.append({**mf, "skies": [by_id[s["id"]] for s in mw["skies"]]})
             fast_all.append(mf)
@@ -1422,6 +1429,27 @@ def generate(study: Path, images: Path, prefix: str = "results") -> str:
                      "`-24b-wsclean` against `transfer-shared`, `-24-shared`, `-24b-shared`, as far as made; most lie "
                      "at the edges of the prior the calibration skies were drawn from).",
                      sky_by_sky_transfer_rows(study, unpaired_evaluations(study, FIXED_PAIR_SETS)))
+    shift = unpaired_evaluations(study, SHIFT_SETS, SHIFT_RUNS)
+    lines += section("Coverage of a calibration with the pairs' imager shift alone",
+                     "The likelihood calibrated on the fast images, with WSClean's noise, of the 96 pairs and the "
+                     "576 skies WSClean never imaged (672 skies), the pairs' WSClean images shifting its map by their "
+                     "mean change of reading and nothing else (`RUN-likelihood-shift-for-wsclean`, `radtrain "
+                     "calibrate --imager-term shift`): its thresholds are the 672 skies' conformal quantiles. Read on "
+                     "WSClean's images of the test skies of drawn shapes (pointing-test-mid24 to -mid24f, as far as "
+                     "made); 'fast, same skies': their fast images with the same noise read by the same 672 skies' "
+                     "calibration without the shift (`RUN-likelihood-shift-for-fast`). Columns as in the coverage "
+                     "table of the calibration on skies WSClean never imaged.",
+                     unpaired_coverage_rows(study, shift))
+    lines += section("Transfer with the pairs' imager shift alone",
+                     "The same two calibrations on the same test skies: calibrated |mean dy| per bin on the fast "
+                     "images (by `RUN-likelihood-shift-for-fast`) and on WSClean's (by "
+                     "`RUN-likelihood-shift-for-wsclean`), their ratio (the goal: at most 1.5x), and WSClean's dy "
+                     "minus the fast one, sky by sky. They differ only by the shift, so this is the transfer one "
+                     "calibration's skies give both imagers.", sky_by_sky_transfer_rows(study, shift))
+    lines += section("Transfer with the pairs' imager shift alone, on the fixed pairs",
+                     "As above, on the 12 fixed test pairs and their repeats (`transfer-wsclean`, `-24-wsclean`, "
+                     "`-24b-wsclean` against `transfer-shared`, `-24-shared`, `-24b-shared`, as far as made).",
+                     sky_by_sky_transfer_rows(study, unpaired_evaluations(study, FIXED_PAIR_SETS, SHIFT_RUNS)))
     lines += section("Coverage by where the network count lies in the calibration range",
                      "Per test sky and bin, where the network's count per tile lies in the calibration skies' range "
                      "of them (`radtrain.uncertainty.range_position`): inside, at the edge (the outer tenth of the "

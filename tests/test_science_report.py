@@ -1104,6 +1104,43 @@ def test_report_reads_the_calibration_on_skies_wsclean_never_imaged_on_every_sky
     assert module.unpaired_coverage_rows(tmp_path / "none") == [] and module.sky_by_sky_transfer_rows(tmp_path) == []
 
 
+def test_report_reads_the_calibrations_with_the_pairs_shift_alone_each_on_its_imager(tmp_path):
+    """RUN-likelihood-shift-for-wsclean reads WSClean's images of the test skies and RUN-likelihood-shift-for-fast
+    their fast ones: the report pairs them sky by sky, takes the calibration's skies from the WSClean run, and
+    leaves out the pairs (they calibrate both)."""
+    import shutil
+    study = tmp_path / "study"
+    bases = ("pointing-small-wide", "pointing-small-wide-s2", "pointing-small-wide-s3")
+    written = write_unpaired_study(study, np.random.default_rng(12), bases)
+    for base in bases:
+        unpaired = study / f"{base}-likelihood-unpaired"
+        ws, fast = (study / f"{base}{suffix}" for suffix in ("-likelihood-shift-for-wsclean",
+                                                             "-likelihood-shift-for-fast"))
+        shutil.copytree(unpaired, fast)
+        unpaired.rename(ws)
+        for run, other in ((ws, "shared"), (fast, "wsclean")):
+            for path in run.glob(f"eval-*-{other}"):
+                shutil.rmtree(path)
+        (ws / "calibration.json").write_text(json.dumps({"n_skies": 672, "likelihood": {}}))
+        (fast / "calibration.json").write_text(json.dumps({"n_skies": 1, "likelihood": {}}))
+    module = report_module()
+    assert module.unpaired_evaluations(study) == {}
+    evaluations = module.unpaired_evaluations(study, module.SHIFT_SETS, module.SHIFT_RUNS)
+    assert sorted(evaluations) == sorted(bases)
+    e = evaluations["pointing-small-wide-s3"]
+    assert e["n_calibration_skies"] == 672 and e["wsclean"]["n_skies"] == e["fast"]["n_skies"] == 6
+    for imager, key in (("wsclean", "wsclean"), ("shared", "fast")):
+        assert [s["pred_corrected"] for s in e[key]["skies"]] == [
+            s["pred_corrected"] for s in written["pointing-small-wide-s3", imager, "pointing-test-mid24"]]
+    rows = module.unpaired_coverage_rows(study, evaluations)
+    assert len(rows) == 2 + 3 * 2 * 2           # three trainings, two levels, WSClean's and the fast images
+    transfer = module.sky_by_sky_transfer_rows(study, evaluations)
+    assert len(transfer) == 2 + 4 * 4 and "training seeds 1-3 averaged | 6 |" in "".join(transfer)
+    # a set whose fast images the fast run has not read is left out
+    shutil.rmtree(study / "pointing-small-wide-likelihood-shift-for-fast" / "eval-pointing-test-mid24-shared")
+    assert "pointing-small-wide" not in module.unpaired_evaluations(study, module.SHIFT_SETS, module.SHIFT_RUNS)
+
+
 def test_science_script_calibrates_on_skies_wsclean_never_imaged_and_tests_on_every_sky_it_imaged(tmp_path):
     """RUN-likelihood-unpaired is calibrated only once both its sets of fast images with WSClean's noise are made
     (pointing-calib-mid5-shared and -mid6-shared), and evaluated on each set of drawn shapes made both by WSClean
@@ -1133,6 +1170,51 @@ def test_science_script_calibrates_on_skies_wsclean_never_imaged_and_tests_on_ev
     started = [line for line in out.stdout.splitlines() if f"evaluate {run} on" in line]
     assert [line.split(" on ")[1] for line in started] == ["pointing-test-mid24f-wsclean"], out.stdout
     assert "not a radtrain run directory" in out.stdout + out.stderr
+
+
+def test_science_script_calibrates_with_the_pairs_shift_alone_on_every_fast_image_with_wsclean_noise(tmp_path):
+    """RUN-likelihood-shift-for-wsclean is calibrated, once every set is made, on the pairs' fast images with
+    WSClean's noise and the 576 skies WSClean never imaged, with the pairs' WSClean images shifting the map alone
+    (--imager-term shift); RUN-likelihood-shift-for-fast on the same skies without them. Each is evaluated on its
+    imager's images of the test sets made both ways."""
+    import os
+    import subprocess
+    base = "pointing-small-wide-s2"
+    for name, status in (("pointing-calib-mid2", "complete"), ("pointing-calib-mid2-wsclean", "complete"),
+                         ("pointing-calib-mid5", "complete"), ("pointing-calib-mid-shared", "complete"),
+                         ("pointing-calib-mid2-shared", "complete"), ("pointing-calib-mid5-shared", "complete"),
+                         ("pointing-calib-mid6-shared", "running"),
+                         ("pointing-test-mid24-wsclean", "running"), ("pointing-test-mid24-shared", "complete"),
+                         ("pointing-test-mid24f-wsclean", "complete"), ("pointing-test-mid24f-shared", "complete")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "manifest.json").write_text(json.dumps({"status": status}))
+    env = {**os.environ, "OUT": str(tmp_path), "PRIORS": "1", "PART": "pointings"}
+
+    def science(stages, only):
+        return subprocess.run(["bash", str(ROOT / "scripts" / "science.sh")], capture_output=True, text=True,
+                              env={**env, "STAGES": stages, "ONLY": only}, timeout=300).stdout
+    for imager in ("wsclean", "fast"):
+        (tmp_path / f"{base}-likelihood-shift-for-{imager}").mkdir()
+        (tmp_path / f"{base}-likelihood-shift-for-{imager}" / "best.weights.h5").touch()
+    out = science("calibrate", f"{base}-likelihood-shift-for-*")
+    for imager in ("wsclean", "fast"):
+        assert (f"{base}-likelihood-shift-for-{imager}: not calibrated, sets with WSClean's noise not made yet: "
+                "pointing-calib-mid6-shared") in out, out
+    (tmp_path / "pointing-calib-mid6-shared" / "manifest.json").write_text(json.dumps({"status": "complete"}))
+    # (the stand-in weights stop each calibration started: one run at a time)
+    sets = "pointing-calib-mid-shared pointing-calib-mid2-shared pointing-calib-mid5-shared pointing-calib-mid6-shared"
+    how = "curved line, conformal intervals, the count model's likelihood"
+    out = science("calibrate", f"{base}-likelihood-shift-for-wsclean")
+    assert (f"calibrate {base}-likelihood-shift-for-wsclean on {sets}, {how} for WSClean's images (their WSClean "
+            "images: 48 pairs, shifting the map alone)") in out, out
+    out = science("calibrate", f"{base}-likelihood-shift-for-fast")
+    assert f"calibrate {base}-likelihood-shift-for-fast on {sets}, {how}\n" in out, out
+    # the stand-in weights stop the first evaluation started: a set WSClean has not finished is not read either way
+    for imager, images in (("wsclean", "wsclean"), ("fast", "shared")):
+        run = f"{base}-likelihood-shift-for-{imager}"
+        started = [line.split(" on ")[1] for line in science("evaluate", run).splitlines()
+                   if f"evaluate {run} on" in line]
+        assert started == [f"pointing-test-mid24f-{images}"], started
 
 
 def test_science_script_copies_a_network_for_its_calibrations_without_making_their_evaluations_out_of_date(tmp_path):
