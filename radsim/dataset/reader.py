@@ -124,10 +124,15 @@ def _read_rows(path, names, select) -> dict:
             idx = np.asarray(select(f["realisation"][...]), dtype=np.int64)
             cuts = np.flatnonzero(np.diff(idx) != 1) + 1
             runs = [(int(r[0]), int(r[-1]) + 1) for r in np.split(idx, cuts) if r.size]
-            return {name: np.concatenate([f[name][a:b] for a, b in runs]) if runs else f[name][:0]
-                    for name in names}
+            return {name: _joined([f[name][a:b] for a, b in runs]) if runs else f[name][:0] for name in names}
         except OSError as exc:
             raise ShardError(f"{path}: data do not verify (Fletcher32 checksum or read failure): {exc}") from None
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    """The parts end to end; one part as it is, not copied (a shard's tiles read whole would otherwise be held
+    three times over while they are joined)."""
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def verify_shard(path) -> list[str]:
@@ -282,5 +287,5 @@ class Dataset:
         t, nb = self.tile_size, self.bin_edges_jy.size - 1
         empty = {"images": (0, t, t), "labels": (0, nb), "expected": (0, nb), "realisation": (0,),
                  "tile_origin": (0, 2), "tile_noise": (0,)}
-        return {name: np.concatenate(p) if p else np.zeros(empty[name], np.float32) for name, p in parts.items()
+        return {name: _joined(p) if p else np.zeros(empty[name], np.float32) for name, p in parts.items()
                 if name in datasets}
