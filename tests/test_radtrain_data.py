@@ -129,6 +129,18 @@ def test_pixel_transforms():
     assert np.allclose(data.aux_inputs(x, s, ["rms"]), [[np.sqrt(12.25 / 4)]])
 
 
+def test_aux_features_are_each_tiles_own_whatever_the_block(monkeypatch):
+    """aux_features works AUX_BLOCK tiles at a time (to bound its float64 copies): each tile's features are those
+    it has alone, to the bit, across block boundaries and with the noise column kept in place."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(0.0, 1e-4, (30, 16, 16)).astype(np.float32)
+    noise = rng.uniform(2e-5, 3e-5, 30)
+    alone = np.concatenate([data.aux_features(x[i:i + 1], noise[i:i + 1]) for i in range(30)])
+    monkeypatch.setattr(data, "AUX_BLOCK", 7)
+    assert np.array_equal(data.aux_features(x, noise), alone)
+    assert np.array_equal(data.aux_features(x)[:, :3], alone[:, :3]) and np.isnan(data.aux_features(x)[:, 3]).all()
+
+
 def test_width_is_the_gaussian_sigma_and_ignores_a_few_bright_sources():
     rng = np.random.default_rng(1)
     x = rng.normal(0.0, 2.0, (3, 128, 128)).astype(np.float32)
