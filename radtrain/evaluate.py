@@ -116,9 +116,9 @@ def predict_tiles(model, cfg: RadtrainConfig, stats, images: np.ndarray, tile_no
     # a chunk at a time: the network's float32 input and TensorFlow's copy of it are then a chunk's, not the whole
     # set's (calibrating on 576 skies of 64 tiles peaked at 10.4 GiB when they were); whole batches, so the counts
     # are those of one pass
-    chunk = _chunk(batch_size)
-    out = [_network_output(model, cfg, stats, images[start:start + chunk],
-                           None if tile_noise is None else tile_noise[start:start + chunk], batch_size)
+    chunk, net = _chunk(batch_size), models.predictor(model, batch_size)
+    out = [_network_output(net, cfg, stats, images[start:start + chunk],
+                           None if tile_noise is None else tile_noise[start:start + chunk])
            for start in range(0, max(len(images), 1), chunk)]
     return _decoded(out, cfg, stats)
 
@@ -128,7 +128,7 @@ def predict_split(model, cfg: RadtrainConfig, stats, ds, split: str, keep=("labe
     """:func:`predict_tiles` on a dataset's ``split``, read a shard at a time: the counts are bit-identical to
     reading the split whole, but only one shard's tiles are held at once (up to ``simulation.shard_max_mb``), not
     the split's. Returns the prediction and the split's ``keep`` datasets (all its tiles, in the reader's order)."""
-    chunk = _chunk(batch_size)
+    chunk, net = _chunk(batch_size), models.predictor(model, batch_size)
     kept = {name: [] for name in keep}
     out, images, noise = [], np.zeros((0, ds.tile_size, ds.tile_size), np.float32), np.zeros(0, np.float32)
     for path in ds.shards_for(split):
@@ -142,14 +142,14 @@ def predict_split(model, cfg: RadtrainConfig, stats, ds, split: str, keep=("labe
         start = min(chunk - len(images), len(shard))
         images, noise = np.concatenate([images, shard[:start]]), np.concatenate([noise, shard_noise[:start]])
         if len(images) == chunk:
-            out.append(_network_output(model, cfg, stats, images, noise, batch_size))
+            out.append(_network_output(net, cfg, stats, images, noise))
             whole = start + (len(shard) - start) // chunk * chunk
-            out += [_network_output(model, cfg, stats, shard[a:a + chunk], shard_noise[a:a + chunk], batch_size)
+            out += [_network_output(net, cfg, stats, shard[a:a + chunk], shard_noise[a:a + chunk])
                     for a in range(start, whole, chunk)]
             images, noise = shard[whole:].copy(), shard_noise[whole:].copy()
         del shard, shard_noise          # before the next shard is read: one shard's tiles at a time
     if len(images) or not out:
-        out.append(_network_output(model, cfg, stats, images, noise, batch_size))
+        out.append(_network_output(net, cfg, stats, images, noise))
     tiles = {name: np.concatenate(parts) if parts else data.load(ds, split, datasets=(name,))[name]
              for name, parts in kept.items()}
     return _decoded(out, cfg, stats), tiles
@@ -160,12 +160,12 @@ def _chunk(batch_size: int) -> int:
     return max(PREDICT_CHUNK // batch_size, 1) * batch_size
 
 
-def _network_output(model, cfg: RadtrainConfig, stats, images, noise, batch_size: int) -> np.ndarray:
-    """The network's raw output for some tiles."""
+def _network_output(net, cfg: RadtrainConfig, stats, images, noise) -> np.ndarray:
+    """The network's raw output for some tiles (``net``: :func:`radtrain.models.predictor`)."""
     dc = cfg.data
     x = data.preprocess(images, stats, dc.preprocess, dc.asinh_scale)
     aux = data.aux_inputs(images, stats, dc.aux_inputs, noise)
-    return model.predict(x if aux is None else {"image": x, "aux": aux}, batch_size=batch_size, verbose=0)
+    return net(x if aux is None else {"image": x, "aux": aux})
 
 
 def _decoded(out: list[np.ndarray], cfg: RadtrainConfig, stats) -> dict:

@@ -109,6 +109,23 @@ def loss_and_metrics(model_cfg):
     return "mse", []
 
 
+def predictor(model, batch_size: int = 64):
+    """A function of network inputs (an array of N tiles, or ``{"image": ..., "aux": ...}``) returning the model's
+    (N, outputs) float32 output, ``batch_size`` tiles at a time through one compiled inference pass: what Keras's
+    ``predict`` computes on the same batches, bit for bit, without the tf.data pipeline ``predict`` builds on every
+    call, whose memory TensorFlow keeps (reading 576 skies in 18 calls of 2048 tiles: benchmarks/README.md)."""
+    import tensorflow as tf
+    step = tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True)
+
+    def run(inputs) -> np.ndarray:
+        n = len(inputs["image"] if isinstance(inputs, dict) else inputs)
+        if n == 0:
+            return np.zeros((0, model.output_shape[-1]), np.float32)
+        return np.concatenate([step(tf.nest.map_structure(lambda a: a[s:s + batch_size], inputs)).numpy()
+                               for s in range(0, n, batch_size)])
+    return run
+
+
 def split_output(y_pred: np.ndarray, head: str) -> tuple[np.ndarray, np.ndarray | None]:
     """(means, standard deviations or None) of a model's output, in the target's units."""
     y_pred = np.asarray(y_pred, dtype=np.float64)

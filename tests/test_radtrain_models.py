@@ -167,9 +167,9 @@ def test_a_split_is_predicted_a_shard_at_a_time_with_the_counts_of_one_pass(trai
         loaded.append(len(out["realisation"] if "realisation" in out else next(iter(out.values()))))
         return out
 
-    def counting_network(model_, cfg_, stats_, images, noise, batch_size):
+    def counting_network(net, cfg_, stats_, images, noise):
         called.append(len(images))
-        return network(model_, cfg_, stats_, images, noise, batch_size)
+        return network(net, cfg_, stats_, images, noise)
 
     monkeypatch.setattr(data, "load", counting_load)
     monkeypatch.setattr(evaluate, "_network_output", counting_network)
@@ -184,3 +184,20 @@ def test_a_split_is_predicted_a_shard_at_a_time_with_the_counts_of_one_pass(trai
     assert max(loaded) == 16 and sum(loaded) == n          # a shard at a time, every tile once
     size = min(chunk, n)
     assert called == [size] * (n // size) + ([n % size] if n % size else []), called
+
+
+@pytest.mark.parametrize("arch", ["seed-small", "seed-large", "resnet"])
+def test_the_predictor_gives_keras_predicts_output_bit_for_bit(arch):
+    """models.predictor (what calibrate, evaluate and predict read tiles with) runs the same inference pass as Keras's
+    predict on the same batches, the last one partial: the same output to the bit, with and without the aux input,
+    and an empty (0, outputs) for no tiles."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(0.0, 1.0, (20, 32, 32, 1)).astype(np.float32)
+    aux = rng.normal(0.0, 1.0, (20, 2)).astype(np.float32)
+    for n_aux, inputs in ((0, x), (2, {"image": x, "aux": aux})):
+        model = models.build(ModelConfig(architecture=arch, head="gaussian"), 32, 5, n_aux=n_aux)
+        out = models.predictor(model, 8)(inputs)
+        assert out.dtype == np.float32 and out.shape == (20, 10)
+        assert np.array_equal(out, model.predict(inputs, batch_size=8, verbose=0))
+        empty = x[:0] if n_aux == 0 else {"image": x[:0], "aux": aux[:0]}
+        assert models.predictor(model, 8)(empty).shape == (0, 10)
