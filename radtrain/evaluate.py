@@ -126,7 +126,7 @@ def predict_tiles(model, cfg: RadtrainConfig, stats, images: np.ndarray, tile_no
 def predict_split(model, cfg: RadtrainConfig, stats, ds, split: str, keep=("labels", "realisation"),
                   batch_size: int = 64) -> tuple[dict, dict]:
     """:func:`predict_tiles` on a dataset's ``split``, read a shard at a time: the counts are bit-identical to
-    reading the split whole, but only one shard's tiles are held at once (up to ``simulation.shard_max_mb``), not
+    reading the split whole, but only one shard's tiles are held at once (up to radsim's ``dataset.shard_max_mb``), not
     the split's. Returns the prediction and the split's ``keep`` datasets (all its tiles, in the reader's order)."""
     chunk, net = _chunk(batch_size), models.predictor(model, batch_size)
     kept = {name: [] for name in keep}

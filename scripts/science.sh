@@ -106,7 +106,8 @@
 #             RUN-likelihood-shared-for-* runs on five sets of drawn skies and the fixed pairs 29 min beside a
 #             WSClean set (about 25 s each), the 12 more on pointing-test-mid24e*, the other 80 up to date, 1.9 min;
 #             the six RUN-likelihood-unpaired calibrations on 576 skies 1.4-1.9 min each (3.8 min beside WSClean;
-#             5.0 GiB peak memory) and their 144 evaluations 20 min (2026-12-06, third session); the twelve
+#             5.0 GiB peak memory; 1.6 GiB for 576 skies since calibrate reads a shard at a time, fourth session:
+#             benchmarks/README.md) and their 144 evaluations 20 min (2026-12-06, third session); the twelve
 #             RUN-likelihood-shift-for-* calibrations on 672 skies and their 108 evaluations not yet run (expected
 #             about 2 min each and 15-20 min: the unpaired runs' figures scaled by the skies)
 #   pofd      the P(D) fit of the 12 test mosaics, 4.1 min (20 s per sky)
