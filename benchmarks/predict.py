@@ -28,15 +28,23 @@ from pathlib import Path
 import numpy as np
 
 
-def one(tiles: int, chunk: int) -> None:
-    from radtrain import data, evaluate, models
+def network(tile: int, n_bins: int):
+    """configs/train-seed-small.toml's config, its network with initial weights for ``tile``-pixel tiles and
+    ``n_bins`` bins, and statistics for tiles of 1e-4 noise."""
+    from radtrain import data, models
     from radtrain.config import load
     cfg = load(ROOT / "configs" / "train-seed-small.toml")
-    model = models.build(cfg.model, 128, 10, n_aux=len(cfg.data.aux_inputs))
+    model = models.build(cfg.model, tile, n_bins, n_aux=len(cfg.data.aux_inputs))
+    stats = data.Statistics(pixel_mean=0.0, pixel_std=1e-4, noise=1e-4, aux_mean=[0.0] * 4, aux_std=[1.0] * 4,
+                            label_mean=[1.0] * n_bins, label_std=[1.0] * n_bins, n_tiles=1)
+    return cfg, model, stats
+
+
+def one(tiles: int, chunk: int) -> None:
+    from radtrain import evaluate
+    cfg, model, stats = network(128, 10)
     images = np.random.default_rng(0).standard_normal((tiles, 128, 128), dtype=np.float32)   # no float64 copy
     images *= np.float32(1e-4)
-    stats = data.Statistics(pixel_mean=0.0, pixel_std=1e-4, noise=1e-4, aux_mean=[0.0] * 4, aux_std=[1.0] * 4,
-                            label_mean=[1.0] * 10, label_std=[1.0] * 10, n_tiles=tiles)
     before = peak_rss_gib()
     evaluate.PREDICT_CHUNK = chunk if chunk > 0 else tiles
     t0 = time.perf_counter()
@@ -50,14 +58,9 @@ def one(tiles: int, chunk: int) -> None:
 
 
 def one_split(dataset: str, split: str, way: str) -> None:
-    from radtrain import data, evaluate, models
-    from radtrain.config import load
-    cfg = load(ROOT / "configs" / "train-seed-small.toml")
+    from radtrain import data, evaluate
     ds = data.open_dataset(dataset)
-    nb = ds.bin_edges_jy.size - 1
-    model = models.build(cfg.model, ds.tile_size, nb, n_aux=len(cfg.data.aux_inputs))
-    stats = data.Statistics(pixel_mean=0.0, pixel_std=1e-4, noise=1e-4, aux_mean=[0.0] * 4, aux_std=[1.0] * 4,
-                            label_mean=[1.0] * nb, label_std=[1.0] * nb, n_tiles=1)
+    cfg, model, stats = network(ds.tile_size, ds.bin_edges_jy.size - 1)
     before = peak_rss_gib()
     t0 = time.perf_counter()
     if way == "whole":
@@ -75,15 +78,16 @@ def one_split(dataset: str, split: str, way: str) -> None:
           f"({before:.2f} GiB with the network, before reading)", flush=True)
 
 
+#: configs/quickstart.toml's overrides for --make-dataset: 2 deg at its 7 arcsec pixels, 4 sets x 144 skies, all test
+MAKE_DATASET = ("field.size_deg=2.0", "field.npix=1024", "realisations.repeats=144", "dataset.train_fraction=0.0",
+                "dataset.validation_fraction=0.0", "dataset.test_fraction=1.0")
+
+
 def make_dataset(out: str) -> None:
-    text = (ROOT / "configs" / "quickstart.toml").read_text()
-    cfg = Path(out).with_suffix(".toml")
-    cfg.write_text(text.replace("size_deg = 1.0", "size_deg = 2.0").replace("npix = 512", "npix = 1024")
-                   .replace("repeats = 6", "repeats = 144") +
-                   "\n[dataset]\ntrain_fraction = 0.0\nvalidation_fraction = 0.0\ntest_fraction = 1.0\n")
     env = {**os.environ, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
-    subprocess.run(["mpirun", "-n", "2", str(Path(sys.executable).with_name("radsim")), "simulate", str(cfg),
-                    "--out", out], check=True, env=env)
+    sets = [a for o in MAKE_DATASET for a in ("--set", o)]
+    subprocess.run(["mpirun", "-n", "2", str(Path(sys.executable).with_name("radsim")), "simulate",
+                    str(ROOT / "configs" / "quickstart.toml"), *sets, "--out", out], check=True, env=env)
 
 
 def main() -> None:
