@@ -6,7 +6,8 @@ visibilities over 16 channels), prints the time of one noise image made in the i
 white noise) and from the visibilities ('visibilities': each visibility's noise drawn as the wsclean backend draws
 it, imaged with the weights and the w-term), split into the draw and the gridding, the peak memory, and, with
 WSClean installed, how far the visibility noise is from WSClean's own dirty image of the same draw (a sky of zero
-flux, no CLEAN, one thread): the rms of the difference over the rms.
+flux, no CLEAN, one thread): the rms of the difference over the rms, and the ratio of the two images' scales at the
+centre and in two corners.
 
     .venv/bin/python benchmarks/noise.py [--config configs/emu-seed-transfer.toml] [--repeats 3] [--no-wsclean]
 """
@@ -73,6 +74,15 @@ def main():
     print(f"WSClean's dirty image of the same draw ({ws_s:.0f} s): rms {theirs.std() * 1e6:.3f} uJy/beam, fast "
           f"{ours.std() * 1e6:.3f}; difference {np.std(ours - theirs) / theirs.std():.1e} of the rms "
           f"(image-plane noise: {np.std(other - theirs) / theirs.std():.2f})")
+    # the flux scale across the field, tile by tile: WSClean's image regressed on the fast imager's (a factor
+    # n = sqrt(1 - l^2 - m^2) between them would show at the corners)
+    t, m = 128, ours.shape[0]
+    offset = (m / 2 - t / 2) * paired.grid.pixel_rad
+    for name, (i, j) in (("centre", (m // t // 2, m // t // 2)), ("corner", (0, 0)), ("opposite corner", (-1, -1))):
+        rows, cols = (slice(k * t, (k + 1) * t) if k >= 0 else slice(m - t, m) for k in (i, j))
+        a, b = ours[rows, cols].ravel(), theirs[rows, cols].ravel()
+        print(f"  {name} tile: WSClean / fast {(a @ b) / (a @ a):.7f}"
+              + (f" (1 - n at the corner tiles' centres {1 - np.sqrt(1 - 2 * offset ** 2):.1e})" if i == 0 else ""))
 
 
 if __name__ == "__main__":

@@ -313,8 +313,8 @@ class VisibilityNoise:
     generator: for each of two polarisation products (XX, YY) of every row and channel, Gaussian real parts of rms
     ``sigma_vis`` (all of them, rows first), then imaginary parts; Stokes I = (XX + YY) / 2. The noise visibilities
     are imaged with the imaging weights by ducc0's w-gridder over the beam's window (centred on its centre),
-    normalised to Jy/beam by the sum of the weights, as WSClean's dirty image of the same noise is: on the transfer
-    pointing (12 million visibilities) the two images differ by 2e-4 of their rms (benchmarks/README.md).
+    normalised to Jy/beam by the sum of the weights and not divided by n = sqrt(1 - l^2 - m^2), as WSClean's dirty
+    image of the same noise is (benchmarks/README.md: on the transfer pointing, 12 million visibilities).
 
     ``uvw_m`` (rows, 3) in metres with the sign of the Measurement Sets radsim writes, ``freq`` (channels,) in Hz,
     ``weights`` (rows, channels), ``sigma_vis`` (Jy) per real or imaginary part of one polarisation product."""
@@ -345,11 +345,14 @@ class VisibilityNoise:
         """(window, window) noise image (Jy/beam) centred at direction cosines ``centre_lm`` (rad)."""
         import ducc0
         m = self.window
-        # two pixels wider, then cut: ducc_to_image's flip wraps one edge row and column of ducc0's image round
+        # two pixels wider, then cut: ducc_to_image's flip wraps one edge row and column of ducc0's image round.
+        # Not divided by n = sqrt(1 - l^2 - m^2), ducc0's default: WSClean's dirty image of the same draw is not
+        # (tile by tile it is ours times n to 1e-6: 1 - n is 2.3e-4 in the transfer pointing's corners), and the
+        # networks read a sky's faint counts 0.8-2.3% higher for 0.1% more noise rms (docs/results-pointings.md)
         d = ducc0.wgridder.experimental.vis2dirty(
             uvw=self.uvw, freq=self.freq, vis=self.visibilities(rng), wgt=self.weights, npix_x=m + 2, npix_y=m + 2,
             pixsize_x=self.pixel_rad, pixsize_y=self.pixel_rad, epsilon=1e-5, do_wgridding=True,
-            center_x=float(centre_lm[0]), center_y=float(centre_lm[1]), nthreads=self.threads)
+            divide_by_n=False, center_x=float(centre_lm[0]), center_y=float(centre_lm[1]), nthreads=self.threads)
         return ducc_to_image(d)[1:m + 1, 1:m + 1] / self.sum_w
 
 
