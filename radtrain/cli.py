@@ -114,6 +114,15 @@ def cmd_calibrate(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    from radtrain import compare
+    if len(args.dataset) != 2:
+        raise RadtrainError(f"compare reads two datasets (--dataset A --dataset B), got {len(args.dataset)}")
+    result = compare.compare(args.run, *args.dataset, split=args.split, out=args.out)
+    print(compare.format_change(result))
+    return 0
+
+
 def cmd_predict(args) -> int:
     from radtrain import predict
     result = predict.predict(args.run, args.image, args.out, force=args.force, noise_map=args.noise_map)
@@ -228,6 +237,19 @@ def build_parser() -> argparse.ArgumentParser:
                         "with the noise drawn on the visibilities) and too few skies imaged again for thresholds "
                         "of their own (96 pairs move a 68%% coverage by +-4.7%%, 672 skies by +-1.8%%)")
     q.set_defaults(func=cmd_calibrate)
+
+    q = sub.add_parser("compare", help="how the run's readings of the same skies move between two datasets",
+                       description="Read the same skies in two datasets (one config and seed imaged two ways: "
+                                   "another imager, noise model or noise level) with a trained run and print, per "
+                                   "bin, the mean change of the second's per-sky reading from the first's, in "
+                                   "percent of the true count and in the seed's dy, with standard errors; written "
+                                   "to RUN/compare.json. Each sky is read both ways, so its own scatter cancels.")
+    q.add_argument("run", help="run directory made by radtrain fit")
+    q.add_argument("--dataset", required=True, metavar="DIR", action="append",
+                   help="give it twice: the dataset read first (A), then the one compared with it (B)")
+    q.add_argument("--split", default="test", choices=("train", "validation", "test"), help="default: test")
+    q.add_argument("--out", metavar="FILE", help="where to write the JSON (default: RUN/compare.json)")
+    q.set_defaults(func=cmd_compare)
 
     q = sub.add_parser("predict", help="estimate N(S) of a FITS image with a trained run",
                        description="Cut a FITS image into tiles like the training set's, predict each, and sum "

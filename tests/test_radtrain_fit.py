@@ -326,6 +326,69 @@ def test_evaluate_writes_metrics_that_match_an_independent_computation(gaussian_
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_compare_reads_the_same_skies_two_ways(gaussian_run, train_dataset, train_skies_imaged_again,
+                                               calibration_skies, tmp_path, capsys):
+    """radtrain compare: the change of a run's per-sky readings between two imagings of the same skies is what
+    radtrain evaluate's per-sky counts of each give, worked out by hand; a dataset against itself changes by
+    exactly nothing; other skies, or one dataset, are refused and nothing is written."""
+    _, run_dir = gaussian_run
+    out = tmp_path / "cmp.json"
+    assert cli.main(["compare", str(run_dir), "--dataset", str(train_dataset), "--dataset",
+                     str(train_skies_imaged_again), "--split", "train", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "(6 skies of split train)" in printed and "% of true count" in printed
+    result = json.loads(out.read_text())
+    assert result["n_skies"] == 6 and result["split"] == "train" and len(result["bin_edges_jy"]) == 6
+    skies = {}
+    for name, ds in (("a", train_dataset), ("b", train_skies_imaged_again)):
+        assert cli.main(["evaluate", str(run_dir), "--dataset", str(ds), "--split", "train",
+                         "--out", str(tmp_path / name)]) == 0
+        m = json.loads((tmp_path / name / "metrics.json").read_text())
+        skies[name] = {k["id"]: (np.array(k["pred"]), np.array(k["true"])) for k in m["skies"]}
+    assert sorted(skies["a"]) == sorted(skies["b"])
+    ids = sorted(skies["a"])
+    true = np.array([skies["a"][i][1] for i in ids])
+    delta = np.array([skies["b"][i][0] - skies["a"][i][0] for i in ids])
+    percent = np.where(true > 0, 100 * delta / np.where(true > 0, true, 1), np.nan)
+    dy = delta / true.mean(axis=1, keepdims=True)
+    for key, x in (("percent", percent), ("dy", dy)):
+        n = np.isfinite(x).sum(axis=0)
+        assert result[key]["n"] == n.tolist()
+        assert np.allclose(result[key]["mean"], np.nanmean(x, axis=0), rtol=1e-5, atol=1e-9, equal_nan=True)
+        err = np.nanstd(x, axis=0, ddof=1) / np.sqrt(n)
+        assert np.allclose(result[key]["stderr"], err, rtol=1e-5, atol=1e-9, equal_nan=True)
+    assert np.any(np.abs(dy.mean(axis=0)) > 1e-4)          # robust 1 is read otherwise than robust 0
+    # a dataset against itself: no change at all, written to RUN/compare.json by default
+    assert cli.main(["compare", str(run_dir), "--dataset", str(train_dataset), "--dataset", str(train_dataset),
+                     "--split", "train"]) == 0
+    same = json.loads((run_dir / "compare.json").read_text())
+    assert all(v == 0.0 for v in same["dy"]["mean"]) and all(v == 0.0 for v in same["dy"]["stderr"])
+    capsys.readouterr()
+    # other skies (another seed), or one dataset: refused, naming the cause, nothing written
+    assert cli.main(["compare", str(run_dir), "--dataset", str(train_dataset), "--dataset", str(calibration_skies),
+                     "--out", str(tmp_path / "bad.json")]) == 2
+    assert "different skies" in capsys.readouterr().err
+    assert cli.main(["compare", str(run_dir), "--dataset", str(train_dataset), "--out", str(tmp_path / "bad.json")]) == 2
+    assert "compare reads two datasets" in capsys.readouterr().err
+    assert not (tmp_path / "bad.json").exists()
+
+
+def test_compare_leaves_a_bin_out_of_the_skies_without_a_source_in_it():
+    from radtrain.compare import change
+    ids = np.array([3, 5, 8])
+    true = np.array([[10.0, 0.0], [20.0, 4.0], [30.0, 2.0]])
+    a = {"ids": ids, "true": true, "pred": np.array([[11.0, 1.0], [18.0, 4.0], [33.0, 1.0]])}
+    b = {"ids": ids, "true": true.copy(), "pred": a["pred"] + np.array([[1.0, 1.0], [2.0, 1.0], [-3.0, 1.0]])}
+    c = change(a, b)
+    assert c["n_skies"] == 3 and c["percent"]["n"] == [3, 2]
+    assert c["percent"]["mean"] == pytest.approx([(10 + 10 - 10) / 3, (25 + 50) / 2])
+    assert c["percent"]["stderr"][1] == pytest.approx(np.std([25, 50], ddof=1) / np.sqrt(2))
+    assert c["dy"]["mean"][0] == pytest.approx(np.mean([1 / 5, 2 / 12, -3 / 16]))
+    from radtrain.data import DataError
+    with pytest.raises(DataError, match="true counts differ .first in realisation 5"):
+        change(a, {**b, "true": true + np.array([[0, 0], [1, 0], [0, 0]])})
+
+
 @pytest.fixture(scope="module")
 def other_datasets(tmp_path_factory):
     """Two sky-model datasets: the same binning without a test split, and another binning."""

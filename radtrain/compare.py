@@ -1,0 +1,90 @@
+"""``radtrain compare``: how a trained network's reading of the same skies moves between two datasets of them.
+
+Two radsim datasets made from one config and seed but imaged differently (another imager, another noise model, a
+noise level 0.1% off, a config change) hold the same skies with the same true counts. Each sky's tiles are read
+by the run's network and summed, as ``radtrain evaluate`` does; per sky and bin the change of B's reading from
+A's is given
+
+- in percent of the sky's true count in that bin, ``100 (pred_B - pred_A) / true`` (skies with no source in the
+  bin are left out of it), and
+- in the seed's residual units, ``(pred_B - pred_A) / mean_over_bins(true)``: the change of ``dy`` that the goals
+  of ``radtrain evaluate`` are stated in,
+
+with the mean over skies and its standard error per bin. Reading both datasets' tiles with one network takes out
+the skies' own scatter, which is most of a reading's error: a change far below the per-sky error is measured on
+a few dozen skies.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from radsim.dataset import atomic
+from radsim.dataset.metrics import residual_dy, sum_by
+from radtrain import evaluate
+from radtrain.data import DataError
+
+COMPARE = "compare.json"
+
+
+def sky_readings(run_dir, dataset_dir, split: str = "test") -> dict:
+    """{"ids", "pred", "true"}: each sky's realisation id and its tiles' summed network counts and true counts
+    ((skies, bins), sources per sky) in ``split`` of a dataset."""
+    _, cfg, stats, ds, model = evaluate.load_run(run_dir, dataset_dir)
+    pred, tiles = evaluate.predict_split(model, cfg, stats, ds, split, keep=("labels", "realisation"),
+                                         batch_size=cfg.data.batch_size)
+    ids, sky_pred = sum_by(pred["counts"].astype(np.float64), tiles["realisation"])
+    _, sky_true = sum_by(tiles["labels"].astype(np.float64), tiles["realisation"])
+    return {"ids": ids, "pred": sky_pred, "true": sky_true}
+
+
+def change(a: dict, b: dict) -> dict:
+    """The per-bin change of B's readings from A's (see the module's description) from two :func:`sky_readings`
+    of the same skies. Raises DataError when they are not the same skies (ids or true counts differ)."""
+    if a["ids"].shape != b["ids"].shape or not np.array_equal(a["ids"], b["ids"]):
+        raise DataError(f"the two datasets hold different skies ({a['ids'].size} and {b['ids'].size} realisations, "
+                        "or other ids): compare needs one config and seed imaged two ways")
+    if not np.array_equal(a["true"], b["true"]):
+        worst = int(np.argmax(np.abs(a["true"] - b["true"]).sum(axis=1)))
+        raise DataError(f"the two datasets' true counts differ (first in realisation {int(a['ids'][worst])}): "
+                        "their skies are not the same (another seed, counts model or flux range?)")
+    true = a["true"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        percent = np.where(true > 0, 100.0 * (b["pred"] - a["pred"]) / true, np.nan)
+    dy = residual_dy(b["pred"], true) - residual_dy(a["pred"], true)
+    return {"n_skies": int(true.shape[0]), "percent": _mean_and_error(percent), "dy": _mean_and_error(dy)}
+
+
+def _mean_and_error(x: np.ndarray) -> dict:
+    """Per column: the mean over rows, its standard error and the number of rows, NaN left out."""
+    n = np.sum(np.isfinite(x), axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(n > 0, np.nansum(x, axis=0) / np.maximum(n, 1), np.nan)
+        sq = np.nansum((x - mean) ** 2, axis=0)
+        err = np.where(n > 1, np.sqrt(sq / np.maximum(n - 1, 1) / np.maximum(n, 1)), np.nan)
+    return {"mean": mean.tolist(), "stderr": err.tolist(), "n": n.astype(int).tolist()}
+
+
+def compare(run_dir, dataset_a, dataset_b, split: str = "test", out=None) -> dict:
+    """Read ``split`` of two datasets of the same skies with a trained run; return (and write to ``out``, default
+    RUN/compare.json) the change of the second's readings from the first's per bin."""
+    a, b = (sky_readings(run_dir, d, split) for d in (dataset_a, dataset_b))
+    run = evaluate.read_run(run_dir)
+    result = {"run": str(run_dir), "datasets": [str(dataset_a), str(dataset_b)], "split": split,
+              "bin_edges_jy": list(run["dataset"]["bin_edges_jy"]), **change(a, b)}
+    atomic.write_json(Path(out) if out else Path(run_dir) / COMPARE, result)
+    return result
+
+
+def format_change(result: dict) -> str:
+    """A table of the change per bin, for the terminal."""
+    edges, pc, dy = result["bin_edges_jy"], result["percent"], result["dy"]
+    lines = [f"{result['datasets'][1]} read against {result['datasets'][0]} by {result['run']} "
+             f"({result['n_skies']} skies of split {result['split']}): change of the reading per sky, mean +- "
+             "standard error",
+             f"{'bin (Jy)':>19}  {'% of true count':>17}  {'dy (seed units)':>21}  skies"]
+    for k in range(len(edges) - 1):
+        lines.append(f"{edges[k]:8.3g}-{edges[k + 1]:<9.3g}  {pc['mean'][k]:+7.3f} +- {pc['stderr'][k]:<6.3f}  "
+                     f"{dy['mean'][k]:+9.5f} +- {dy['stderr'][k]:<8.5f}  {pc['n'][k]}")
+    return "\n".join(lines)
