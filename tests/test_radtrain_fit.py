@@ -368,7 +368,8 @@ def test_compare_reads_the_same_skies_two_ways(gaussian_run, train_dataset, trai
     assert cli.main(["compare", str(run_dir), "--dataset", str(train_dataset), "--dataset", str(calibration_skies),
                      "--out", str(tmp_path / "bad.json")]) == 2
     assert "different skies" in capsys.readouterr().err
-    assert cli.main(["compare", str(run_dir), "--dataset", str(train_dataset), "--out", str(tmp_path / "bad.json")]) == 2
+    assert cli.main(["compare", str(run_dir), "--dataset", str(train_dataset),
+                     "--out", str(tmp_path / "bad.json")]) == 2
     assert "compare reads two datasets" in capsys.readouterr().err
     assert not (tmp_path / "bad.json").exists()
 
