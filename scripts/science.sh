@@ -348,6 +348,21 @@ evaluate() {   # run test-dataset name (skipped while up to date, unless REDO=1)
         2>&1 | tee "$OUT/$run-$name.log" | tail -16
 }
 
+compare_sets() {   # run dataset-a dataset-b name: radtrain compare into RUN/compare-NAME.json (skipped while up to
+                   # date, unless REDO=1, or until both datasets are made)
+    local run="$1" a="$2" b="$3" name="$4"
+    selected "$run" || return 0
+    [ -e "$OUT/$run/best.weights.h5" ] && complete "$a" && complete "$b" || return 0
+    if [ "$REDO" != 1 ] && newer "$OUT/$run/compare-$name.json" "$OUT/$run/best.weights.h5" \
+            "$OUT/$a/manifest.json" "$OUT/$b/manifest.json"; then
+        say "compare $run on $a and $b: up to date ($run/compare-$name.json; REDO=1 compares again)"
+        return 0
+    fi
+    say "compare $run on $a and $b"
+    radtrain compare "$OUT/$run" --dataset "$OUT/$a" --dataset "$OUT/$b" --out "$OUT/$run/compare-$name.json" \
+        2>&1 | tee "$OUT/$run-compare-$name.log" | tail -12
+}
+
 RUNS=(fast-small fast-small-s2 fast-small-s3 fast-small-noise fast-small-linear fast-small-noaug fast-small-gauss)
 [ "$LARGE" = 1 ] && RUNS+=(fast-large)
 [ "$RESNET" = 1 ] && RUNS+=(fast-resnet)
@@ -461,6 +476,10 @@ if wants simulate && part pointings; then
         # most of which sit at the edge of the training box, and at the new prior's own edges?
         simulate pointing-calib-mid configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=96 \
             --set run.seed=2306167
+        # the same 96 skies and noise draws with 0.1% more noise rms: how precisely the networks need the noise level
+        # (radtrain compare; 2026-12-06, fifth session: 0.8% higher counts in the top bin, 11% at 0.1 uJy)
+        simulate pointing-calib-mid-rms configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=96 \
+            --set run.seed=2306167 --set imaging.noise_rms_jy=25.025e-6
         simulate pointing-test-mid configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=144 \
             --set run.seed=2306168
         # the first 24 of the 96 calibration skies (the same seed and realisations) imaged again by WSClean: the
@@ -614,8 +633,13 @@ UNPAIRED_SETS=(pointing-calib-mid pointing-calib-mid2 pointing-calib-mid3 pointi
 # drawn shapes and on the fixed pairs, each imager by its own
 SHIFT_RUNS=("${IMAGER_RUNS[@]/%-likelihood-for-wsclean/-likelihood-shift-for-wsclean}"
             "${IMAGER_RUNS[@]/%-likelihood-for-wsclean/-likelihood-shift-for-fast}")
+# and the networks calibrated for WSClean (wide, xwide, the mix, and seeds 2 and 3 of wide and the mix), each reading
+# the calibration skies with 0.1% more noise rms and with the noise
+# drawn on the visibilities (radtrain compare: RUN/compare-noise-rms.json, RUN/compare-noise-model.json)
+NOISE_RUNS=()
+[ "$PRIORS" = 1 ] && NOISE_RUNS=("${IMAGER_RUNS[@]/%-likelihood-for-wsclean/}")
 part pointings || { POINTING_RUNS=(); CURVED_POINTING_RUNS=(); PRIOR_RUNS=(); IMAGER_RUNS=(); SEED_RUNS=();
-                    SAME_SKY_RUNS=(); SHARED_RUNS=(); UNPAIRED_RUNS=(); SHIFT_RUNS=(); }
+                    SAME_SKY_RUNS=(); SHARED_RUNS=(); UNPAIRED_RUNS=(); SHIFT_RUNS=(); NOISE_RUNS=(); }
 # PART=wide: the network trained on mosaics drawn from the wider prior, calibrated on mosaics drawn from it with a
 # straight line and normal intervals, and once more (RUN-conformal) with a curved line and conformal intervals, and
 # so on 96 (RUN-96-conformal: calib-mid-fast and calib-mid2-fast)
@@ -808,6 +832,13 @@ if wants evaluate; then
             { complete "$set-wsclean" && complete "$set-shared"; } || continue
             evaluate "$run" "$set-$imager" "eval-$set-$imager"
         done
+    done
+    # and how those networks read the 96 calibration skies with another noise: 0.1% more rms, and
+    # the noise drawn on the visibilities as WSClean's (the -shared sets made before commit 292420b carry ducc0's 1/n,
+    # 0.01% more rms over the field: remove pointing-calib-mid-shared to make it again)
+    for run in "${NOISE_RUNS[@]}"; do
+        compare_sets "$run" pointing-calib-mid pointing-calib-mid-rms noise-rms
+        compare_sets "$run" pointing-calib-mid pointing-calib-mid-shared noise-model
     done
     for run in "${POINTING_RUNS[@]}"; do
         [[ "$run" == *-w ]] && continue     # the test sets below are imaged without the w-term

@@ -1017,6 +1017,29 @@ def sky_by_sky_transfer_rows(study: Path, evaluations: dict | None = None) -> li
     return out
 
 
+#: the comparisons science.sh makes with radtrain compare (RUN/compare-NAME.json): name, what B is against A
+NOISE_COMPARISONS = (("noise-rms", "0.1% more noise rms (pointing-calib-mid-rms)"),
+                     ("noise-model", "the noise drawn on the visibilities (pointing-calib-mid-shared)"))
+
+
+def noise_rows(study: Path) -> list[str]:
+    """Per network and comparison (NOISE_COMPARISONS) that science.sh made: the mean change of its per-sky
+    readings of the 96 calibration skies per bin, in percent of the true count, +- its standard error."""
+    found = [(run.name, name, what, json.loads((run / f"compare-{name}.json").read_text()))
+             for run in sorted(p for p in study.iterdir() if p.is_dir()) for name, what in NOISE_COMPARISONS
+             if (run / f"compare-{name}.json").exists()]
+    if not found:
+        return []
+    labels = bin_labels(found[0][3]["bin_edges_jy"])
+    rows = ["| network | images read against pointing-calib-mid | skies | " + " | ".join(labels) + " |",
+            "|---|---|---:|" + "---:|" * len(labels)]
+    for run, _, what, c in found:
+        pc = c["percent"]
+        rows.append(f"| {run} | {what} | {c['n_skies']} | "
+                    + " | ".join(f"{m:+.2f} +- {e:.2f}" for m, e in zip(pc["mean"], pc["stderr"])) + " |")
+    return rows
+
+
 def transfer_pairs(runs: dict) -> list[tuple[str, dict, dict]]:
     """(network, metrics on fast-imaged skies, on the same skies imaged by WSClean): the TRANSFER pairs that ran,
     then the POOLED ones, then the SEED_AVERAGES."""
@@ -1450,6 +1473,13 @@ def generate(study: Path, images: Path, prefix: str = "results") -> str:
                      "As above, on the 12 fixed test pairs and their repeats (`transfer-wsclean`, `-24-wsclean`, "
                      "`-24b-wsclean` against `transfer-shared`, `-24-shared`, `-24b-shared`, as far as made).",
                      sky_by_sky_transfer_rows(study, unpaired_evaluations(study, FIXED_PAIR_SETS, SHIFT_RUNS)))
+    lines += section("How the readings move with the noise",
+                     "Each network reads the 96 calibration skies of drawn shapes (`pointing-calib-mid`) again, the "
+                     "same skies and noise draws with 0.1% more noise rms, and the same skies with the noise drawn on "
+                     "the visibilities as WSClean's (`radtrain compare`): the mean change of a sky's reading per "
+                     "bin, in percent of its true count, +- its standard error over the skies. The faint counts are "
+                     "read from the variance the sources add to the noise's, so the noise level must be known to "
+                     "this precision.", noise_rows(study))
     lines += section("Coverage by where the network count lies in the calibration range",
                      "Per test sky and bin, where the network's count per tile lies in the calibration skies' range "
                      "of them (`radtrain.uncertainty.range_position`): inside, at the edge (the outer tenth of the "
