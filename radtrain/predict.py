@@ -26,6 +26,11 @@ from radtrain.train import TrainError
 PIXEL_RTOL = 0.01
 FREQUENCY_RTOL = 0.01
 BEAM_RTOL = 0.10
+#: how far an image's noise (its noise map's median over the tiles read) may be from the training skies' before
+#: predict says so: the networks read counts far below the noise from the variance the sources add to it, and a
+#: pointing network read the 1-10 uJy bins 1.0-2.4% higher per 0.1% more noise rms (radtrain compare,
+#: docs/results-pointings.md)
+NOISE_RTOL = 1e-3
 
 
 class ImageError(TrainError):
@@ -151,6 +156,7 @@ def predict(run_dir, image_path, out, force: bool = False, noise_map=None) -> di
                          f"(radsim writes noise.fits beside restored.fits)")
     pred = predict_tiles(model, cfg, stats, tiles, noise)
     counts = pred["counts"].sum(axis=0)
+    noise_level = float(np.median(noise)) if noise is not None else None
     n = tiles.shape[0]
     intervals = {}
     if (run_dir / CALIBRATION).is_file():
@@ -186,6 +192,7 @@ def predict(run_dir, image_path, out, force: bool = False, noise_map=None) -> di
         "image": str(Path(image_path).resolve()), "image_name": Path(image_path).name, "run": str(run_dir.resolve()),
         "forced": bool(problems), "problems": problems, "n_tiles": n, "tiles_blanked": blanked,
         "tiles_noisy": noisy, "sensitivity_factor": factor if noise_map is not None else None,
+        "noise_rms_jy": noise_level, "trained_noise_rms_jy": trained.get("noise_rms_jy"),
         "area_deg2": n * (size * pixel_deg) ** 2, "bin_edges_jy": edges.tolist(),
         "bin_centres_jy": np.sqrt(edges[:-1] * edges[1:]).tolist(),
         "detection_threshold_jy": trained.get("detection_threshold_jy"), "counts": counts.tolist(),
@@ -209,6 +216,14 @@ def predict(run_dir, image_path, out, force: bool = False, noise_map=None) -> di
                      f"above the worst calibration sky's {fit['chi2_limit']:.3g}): its counts and intervals are the "
                      "calibration line's; the image's counts are of no shape of the model within the calibration "
                      "skies' range")
+    off = noise_level / trained["noise_rms_jy"] - 1.0 if noise_level and trained.get("noise_rms_jy") else 0.0
+    if abs(off) > NOISE_RTOL:
+        notes.append(f"the image's noise, {noise_level * 1e6:.4g} uJy/beam (its noise map's median over the tiles "
+                     f"read), is {100 * off:+.2f}% from the training skies' {trained['noise_rms_jy'] * 1e6:.4g}: the "
+                     "network reads counts far below the noise from the variance the sources add to it (a pointing "
+                     "network read the 1-10 uJy bins 1.0-2.4% higher per 0.1% more noise rms, "
+                     "docs/results-pointings.md); simulate skies at this image's noise, or check how far yours moves "
+                     "with radtrain compare")
     if factor and noise_map is None:
         notes.append(f"no --noise-map: every tile was read, but the network learned only from tiles whose noise "
                      f"is within {factor:g}x the mosaic's best; give the noise map to skip the noisier ones")

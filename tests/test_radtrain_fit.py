@@ -807,11 +807,22 @@ def test_the_noise_input_comes_from_the_noise_map(train_dataset, sky_images, tmp
     assert not (tmp_path / "p").exists()
     assert cli.main(["predict", str(tmp_path / "run"), image_path, "--noise-map", str(tmp_path / "noise.fits"),
                      "--out", str(tmp_path / "p")]) == 0
+    # a noise level other than the training skies' is named: the median of the tiles' (25 uJy x 1.75), +75.00%
+    assert "is +75.00% from the training skies' 25: the network reads counts far below" in capsys.readouterr().out
+    r = json.loads((tmp_path / "p" / "prediction.json").read_text())
+    assert r["noise_rms_jy"] == pytest.approx(25e-6 * 1.75, rel=1e-6) and r["trained_noise_rms_jy"] == 25e-6
     # with the dataset's own noise level the prediction is evaluate's for that sky; another level changes it
     fits.PrimaryHDU(np.full_like(noise_map, 25e-6).reshape(header["NAXIS4"], header["NAXIS3"], 128, 128),
                     header).writeto(tmp_path / "flat.fits")
     assert cli.main(["predict", str(tmp_path / "run"), image_path, "--noise-map", str(tmp_path / "flat.fits"),
                      "--out", str(tmp_path / "p2")]) == 0
+    assert "from the training skies'" not in capsys.readouterr().out
+    # 0.2% off is named too: the networks' faint counts move by percents for it
+    fits.PrimaryHDU(np.full_like(noise_map, 25.05e-6).reshape(header["NAXIS4"], header["NAXIS3"], 128, 128),
+                    header).writeto(tmp_path / "near.fits")
+    assert cli.main(["predict", str(tmp_path / "run"), image_path, "--noise-map", str(tmp_path / "near.fits"),
+                     "--out", str(tmp_path / "p3")]) == 0
+    assert "is +0.20% from the training skies' 25" in capsys.readouterr().out
     assert cli.main(["evaluate", str(tmp_path / "run")]) == 0
     m = json.loads((tmp_path / "run" / "evaluate-test" / "metrics.json").read_text())
     r = json.loads((tmp_path / "p2" / "prediction.json").read_text())
