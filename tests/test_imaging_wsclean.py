@@ -168,7 +168,7 @@ def test_fast_visibility_noise_is_wscleans_noise_for_the_same_seed(tmp_path):
     """imaging.noise = "visibilities": for one random generator the fast imager's noise image is WSClean's dirty
     image of the noise it adds to the Measurement Set (Briggs weights, 4 channels, w-corrected), pixel for pixel:
     a difference of 4e-5 of the rms measured with WSClean's exact inversion (-no-small-inversion), 1.7% with its
-    default, which grids this small field's visibilities at a lower resolution and interpolates (2e-4 on the
+    default, which grids this small field's visibilities at a lower resolution and interpolates (1.5e-4 on the
     12-million-visibility transfer pointing, where it does not). The image-plane noise of the default shares
     nothing with it."""
     grid = Grid(187.5, -45.0, 256, 4.0 / 3600)
