@@ -73,6 +73,8 @@
 #             (nothing else running): transfer-wsclean 11.7 min, pointing-wide24-wsclean 23.2 min (116 s per sky on
 #             one core), pointing-calib-mid-wsclean on 1 rank beside training and another 1-rank simulation
 #             50.3 min (150 s per sky)
+#             on 2026-12-06 (fifth session) pointing-calib-mid-rms (96) 201 s on 2 ranks beside another
+#             simulation, and pointing-calib-mid(5) with the mended visibility noise: 96 in 349 s, 192 in 996 s
 #             PART=wide (2026-12-03, 2 ranks, the first hour beside a fresh-clone test run): wide-fast-42
 #             50.9 min, test-fast 16.0, calib-mid-fast 41.2, test-24-fast 18.5, test-mid-fast 36.6 (about 90 s
 #             per sky on one core); wide-small 35 min (30 epochs of 60-93 s, 117-175 tiles/s);
@@ -109,7 +111,8 @@
 #             5.0 GiB peak memory; 1.6 GiB for 576 skies since calibrate reads a shard at a time, fourth session:
 #             benchmarks/README.md) and their 144 evaluations 20 min (2026-12-06, third session); the twelve
 #             RUN-likelihood-shift-for-* calibrations on 672 skies and their 108 evaluations not yet run (expected
-#             about 2 min each and 15-20 min: the unpaired runs' figures scaled by the skies)
+#             about 2 min each and 15-20 min: the unpaired runs' figures scaled by the skies); radtrain compare
+#             of one network on 96 skies read twice 43 s (two per network calibrated for WSClean: 10 min for 7)
 #   pofd      the P(D) fit of the 12 test mosaics, 4.1 min (20 s per sky)
 #   report    PART=pointings 10.3 min on 2026-12-06, 8 min of them the coverage over random splits of the one-noise
 #             calibrations (6 trainings x 100 splits, each a likelihood fitted again on 360 skies); 11.8 min with
