@@ -47,7 +47,7 @@ def change(a: dict, b: dict) -> dict:
                         "or other ids): compare needs one config and seed imaged two ways")
     if not np.array_equal(a["true"], b["true"]):
         worst = int(np.argmax(np.abs(a["true"] - b["true"]).sum(axis=1)))
-        raise DataError(f"the two datasets' true counts differ (first in realisation {int(a['ids'][worst])}): "
+        raise DataError(f"the two datasets' true counts differ (most in realisation {int(a['ids'][worst])}): "
                         "their skies are not the same (another seed, counts model or flux range?)")
     true = a["true"]
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -28,7 +28,7 @@ FREQUENCY_RTOL = 0.01
 BEAM_RTOL = 0.10
 #: how far an image's noise (its noise map's median over the tiles read) may be from the training skies' before
 #: predict says so: the networks read counts far below the noise from the variance the sources add to it, and a
-#: pointing network read the 1-10 uJy bins 1.0-2.4% higher per 0.1% more noise rms (radtrain compare,
+#: pointing network read the 1-10 uJy bins 0.8-2.4% higher per 0.1% more noise rms (radtrain compare,
 #: docs/results-pointings.md)
 NOISE_RTOL = 1e-3
 
@@ -221,7 +221,7 @@ def predict(run_dir, image_path, out, force: bool = False, noise_map=None) -> di
         notes.append(f"the image's noise, {noise_level * 1e6:.4g} uJy/beam (its noise map's median over the tiles "
                      f"read), is {100 * off:+.2f}% from the training skies' {trained['noise_rms_jy'] * 1e6:.4g}: the "
                      "network reads counts far below the noise from the variance the sources add to it (a pointing "
-                     "network read the 1-10 uJy bins 1.0-2.4% higher per 0.1% more noise rms, "
+                     "network read the 1-10 uJy bins 0.8-2.4% higher per 0.1% more noise rms, "
                      "docs/results-pointings.md); simulate skies at this image's noise, or check how far yours moves "
                      "with radtrain compare")
     if factor and noise_map is None:

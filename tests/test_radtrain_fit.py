@@ -386,7 +386,7 @@ def test_compare_leaves_a_bin_out_of_the_skies_without_a_source_in_it():
     assert c["percent"]["stderr"][1] == pytest.approx(np.std([25, 50], ddof=1) / np.sqrt(2))
     assert c["dy"]["mean"][0] == pytest.approx(np.mean([1 / 5, 2 / 12, -3 / 16]))
     from radtrain.data import DataError
-    with pytest.raises(DataError, match="true counts differ .first in realisation 5"):
+    with pytest.raises(DataError, match="true counts differ .most in realisation 5"):
         change(a, {**b, "true": true + np.array([[0, 0], [1, 0], [0, 0]])})
 
 

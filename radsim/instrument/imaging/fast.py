@@ -348,7 +348,8 @@ class VisibilityNoise:
         # two pixels wider, then cut: ducc_to_image's flip wraps one edge row and column of ducc0's image round.
         # Not divided by n = sqrt(1 - l^2 - m^2), ducc0's default: WSClean's dirty image of the same draw is not
         # (tile by tile it is ours times n to 1e-6: 1 - n is 2.3e-4 in the transfer pointing's corners), and the
-        # networks read a sky's faint counts 0.8-2.3% higher for 0.1% more noise rms (docs/results-pointings.md)
+        # networks read a sky's counts 0.8-2.4% higher from 10 to 1 uJy for 0.1% more noise rms
+        # (docs/results-pointings.md)
         d = ducc0.wgridder.experimental.vis2dirty(
             uvw=self.uvw, freq=self.freq, vis=self.visibilities(rng), wgt=self.weights, npix_x=m + 2, npix_y=m + 2,
             pixsize_x=self.pixel_rad, pixsize_y=self.pixel_rad, epsilon=1e-5, do_wgridding=True,
