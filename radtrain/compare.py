@@ -16,32 +16,23 @@ a few dozen skies.
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from radsim.dataset import atomic
-from radsim.dataset.metrics import residual_dy, sum_by
+from radsim.dataset.metrics import residual_dy, spread
 from radtrain import evaluate
 from radtrain.data import DataError
 
 COMPARE = "compare.json"
 
 
-def sky_readings(run_dir, dataset_dir, split: str = "test") -> dict:
-    """{"ids", "pred", "true"}: each sky's realisation id and its tiles' summed network counts and true counts
-    ((skies, bins), sources per sky) in ``split`` of a dataset."""
-    _, cfg, stats, ds, model = evaluate.load_run(run_dir, dataset_dir)
-    pred, tiles = evaluate.predict_split(model, cfg, stats, ds, split, keep=("labels", "realisation"),
-                                         batch_size=cfg.data.batch_size)
-    ids, sky_pred = sum_by(pred["counts"].astype(np.float64), tiles["realisation"])
-    _, sky_true = sum_by(tiles["labels"].astype(np.float64), tiles["realisation"])
-    return {"ids": ids, "pred": sky_pred, "true": sky_true}
-
-
 def change(a: dict, b: dict) -> dict:
-    """The per-bin change of B's readings from A's (see the module's description) from two :func:`sky_readings`
-    of the same skies. Raises DataError when they are not the same skies (ids or true counts differ)."""
+    """The per-bin change of B's readings from A's (see the module's description) from two
+    :func:`radtrain.evaluate.sky_counts` of the same skies. Raises DataError when they are not the same skies (ids
+    or true counts differ)."""
     if a["ids"].shape != b["ids"].shape or not np.array_equal(a["ids"], b["ids"]):
         raise DataError(f"the two datasets hold different skies ({a['ids'].size} and {b['ids'].size} realisations, "
                         "or other ids): compare needs one config and seed imaged two ways")
@@ -59,17 +50,17 @@ def change(a: dict, b: dict) -> dict:
 def _mean_and_error(x: np.ndarray) -> dict:
     """Per column: the mean over rows, its standard error and the number of rows, NaN left out."""
     n = np.sum(np.isfinite(x), axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(n > 0, np.nansum(x, axis=0) / np.maximum(n, 1), np.nan)
-        sq = np.nansum((x - mean) ** 2, axis=0)
-        err = np.where(n > 1, np.sqrt(sq / np.maximum(n - 1, 1) / np.maximum(n, 1)), np.nan)
-    return {"mean": mean.tolist(), "stderr": err.tolist(), "n": n.astype(int).tolist()}
+    with warnings.catch_warnings():             # a column without a finite row is NaN, as it should be
+        warnings.simplefilter("ignore", RuntimeWarning)
+        s = spread(x)
+    err = np.where(n > 1, np.asarray(s["std"]) / np.sqrt(np.maximum(n, 1)), np.nan)
+    return {"mean": s["mean"], "stderr": err.tolist(), "n": n.astype(int).tolist()}
 
 
 def compare(run_dir, dataset_a, dataset_b, split: str = "test", out=None) -> dict:
     """Read ``split`` of two datasets of the same skies with a trained run; return (and write to ``out``, default
     RUN/compare.json) the change of the second's readings from the first's per bin."""
-    a, b = (sky_readings(run_dir, d, split) for d in (dataset_a, dataset_b))
+    a, b = (evaluate.sky_counts(run_dir, d, split) for d in (dataset_a, dataset_b))
     run = evaluate.read_run(run_dir)
     result = {"run": str(run_dir), "datasets": [str(dataset_a), str(dataset_b)], "split": split,
               "bin_edges_jy": list(run["dataset"]["bin_edges_jy"]), **change(a, b)}

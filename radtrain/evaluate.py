@@ -383,6 +383,19 @@ def calibrate(run_dir, dataset_dirs, split: str = "test", shape_terms: int = 0, 
     return result
 
 
+def sky_counts(run_dir, dataset_dir, split: str) -> dict:
+    """A dataset's ``split`` read by a trained run, sky by sky: ``ids`` (realisation ids, sorted), ``pred`` and
+    ``true`` ((skies, bins) network and true counts summed over each sky's tiles), ``n_tiles`` (tiles per sky) and
+    the ``dataset`` itself."""
+    _, cfg, stats, ds, model = load_run(run_dir, dataset_dir)
+    data.check_split(ds, split)
+    pred, tiles = predict_split(model, cfg, stats, ds, split)
+    ids, sky_pred = sum_by(pred["counts"].astype(np.float64), tiles["realisation"])
+    sky_true = sum_by(tiles["labels"].astype(np.float64), tiles["realisation"])[1]
+    n_tiles = np.unique(tiles["realisation"], return_counts=True)[1]      # in the order of ids
+    return {"ids": ids, "pred": sky_pred, "true": sky_true, "n_tiles": n_tiles, "dataset": ds}
+
+
 def _imager_pairs(run_dir, dataset_dirs, split: str, keys: np.ndarray, modifiers: dict, sky_true: np.ndarray) -> dict:
     """The calibration skies imaged again (:func:`calibrate`'s ``imager_dirs``): their places among the calibration
     skies ``keys`` ((dataset, realisation) pairs), network counts and tiles per sky. A sky is the calibration sky
@@ -392,13 +405,8 @@ def _imager_pairs(run_dir, dataset_dirs, split: str, keys: np.ndarray, modifiers
         where.setdefault(int(b), []).append(k)
     index, preds, n_tiles, sources = [], [], [], []
     for dataset_dir in dataset_dirs:
-        run, cfg, stats, ds, model = load_run(run_dir, dataset_dir)
-        data.check_split(ds, split)
-        pred, tiles = predict_split(model, cfg, stats, ds, split)
-        counts = pred["counts"]
-        ids, pred = sum_by(counts, tiles["realisation"])
-        true = sum_by(tiles["labels"].astype(np.float64), tiles["realisation"])[1]
-        per_sky = np.unique(tiles["realisation"], return_counts=True)[1]      # tiles per sky, in the order of ids
+        read = sky_counts(run_dir, dataset_dir, split)
+        ds, ids, pred, true, per_sky = (read[k] for k in ("dataset", "ids", "pred", "true", "n_tiles"))
         records = {int(r["id"]): r.get("modifier") for r in ds.records()}
         for i, r in enumerate(ids):
             same = [k for k in where.get(int(r), ()) if modifiers.get(tuple(int(x) for x in keys[k])) == records.get(
