@@ -133,11 +133,19 @@ class ImagingConfig(_Section):
     system_temperature_k: float | None = Field(None, gt=0.0, description="System temperature (K): noise from the "
                                                "radiometer equation instead of noise_rms_jy.")
     aperture_efficiency: float = Field(0.8, gt=0.0, le=1.0, description="Aperture efficiency (radiometer noise).")
-    noise: Literal["image", "visibilities"] = Field(
+    noise: Literal["image", "image-w", "visibilities"] = Field(
         "image", description="fast: how the thermal noise is made. 'image': white noise filtered to the "
         "observation's noise spectrum, at a cost that does not grow with the visibilities, but flat-sky (the phase "
-        "centre's correlation everywhere: a network read a 2 deg pointing's 1-10 uJy counts 0.4-1.2% lower than "
-        "with the w-term, as for 0.05% less noise rms, docs/results-pointings.md); 'visibilities': Gaussian "
+        "centre's correlation everywhere: a network read a flat-sky 2 deg pointing's 1-10 uJy counts 0.4-1.2% "
+        "lower than with the visibilities' noise, as for 0.05% less noise rms, but 1.0-3.2% higher with the "
+        "w-term in the sky's PSF, through CLEAN, docs/results-pointings.md); 'image-w': so too, but with the "
+        "w-term: filtered at each node of imaging.w_nodes (which it needs) with the uv coverage as the w-term "
+        "shifts it there, each facet taken from its node's field, so that the noise's side lobes are sheared as "
+        "the PSF's are (in a 2 deg pointing's corner facets 0.90 +- 0.11 of the w-term's shear, the visibilities' "
+        "noise 0.80 +- 0.15; 0.37 s per 1024^2 pointing with 5 x 5 nodes on one core, the filters made once in 14 s "
+        "and cached, benchmarks/noise.py). A network reads it as the flat-sky noise (0.13 +- 0.10% higher in the "
+        "top bin), not as the visibilities' noise: CLEAN treats the noise by more than its local correlation "
+        "(docs/results-pointings.md), so compare imagers with 'visibilities'; 'visibilities': Gaussian "
         "noise on every visibility, drawn as the wsclean backend draws it for the same run.seed and realisation, "
         "imaged with the imaging weights and the w-term: the very noise WSClean images, so that a sky imaged by "
         "both imagers carries one noise realisation (a paired comparison measures the imagers, not two noise draws; "
@@ -232,6 +240,9 @@ class ImagingConfig(_Section):
             raise ValueError(f"ha_end_h ({self.ha_end_h}) must be after ha_start_h ({self.ha_start_h})")
         if self.beam_arcsec is not None and not isinstance(self.restoring_beam, str):
             raise ValueError("give either beam_arcsec (backend none) or a fixed restoring_beam, not both")
+        if self.noise == "image-w" and self.w_nodes is None:
+            raise ValueError("noise = 'image-w' filters the noise at the nodes of w_nodes, which is unset: set "
+                             "w_nodes (5 for a 2 deg pointing) or use noise = 'image' for a flat sky")
         if self.n_channels > 1 and self.backend == "yandasoft":
             raise ValueError(f"n_channels = {self.n_channels} is for backends 'fast', 'wsclean' and 'none' (its "
                              f"primary beams); backend 'yandasoft' observes one channel at the centre frequency")

@@ -175,6 +175,10 @@ def test_imaging_section(tiny_dict):
     assert "ha_end_h" in _error(tiny_dict)
     tiny_dict["imaging"] = {"backend": "casa"}
     assert "imaging.backend = 'casa'" in _error(tiny_dict)
+    tiny_dict["imaging"] = {"noise": "image-w"}
+    assert "noise = 'image-w' filters the noise at the nodes of w_nodes, which is unset" in _error(tiny_dict)
+    tiny_dict["imaging"] = {"noise": "image-w", "w_nodes": 3}
+    assert config.from_dict(tiny_dict).imaging.noise == "image-w"
     tiny_dict["imaging"] = {"system_temperature_k": 50.0}
     cfg = config.from_dict(tiny_dict)
     assert cfg.imaging.backend == "fast" and cfg.imaging.weighting == "briggs"

@@ -292,6 +292,72 @@ def test_w_nodes_bring_the_dirty_image_to_the_exact_w_corrected_one():
         fast.FastImager(grid, obs, w_nodes=1, **kw)
 
 
+def test_image_w_noise_is_correlated_as_the_w_term_shears_it_at_each_node():
+    """noise="image-w": over a 2 deg field the noise of a w-corrected image is correlated, near each point, as the
+    PSF of the squared imaging weights there (the w-term shears both alike). The exact reference is that PSF made
+    by ducc0's w-gridder with the w-term (w_term_psfs of the squared weights); the autocorrelation of each node's
+    filter matches it to the nearest-cell gridding's 0.3% at every node, where the flat-sky filter misses the
+    corners by 3 times that. Each facet is its node's field of one white-noise draw, which the flat filter at
+    every node turns into the flat-sky noise of the same draw; the rms is the one asked for."""
+    import scipy.fft
+    n, k = 256, 5
+    grid = Grid(187.5, -45.0, n, 2.0 / n)
+    obs = T.Observation(187.5, -45.0, 943.5e6, 288e6, integration_s=300)
+    kw = dict(noise_rms_jy=25e-6, n_channels=2, taper_arcsec=100.0, super_weight=5.0)
+    im = fast.FastImager(grid, obs, w_nodes=k, noise="image-w", **kw)
+    flat = fast.FastImager(grid, obs, **kw)
+    squared = im.weights.astype(np.float64) ** 2
+    reference = fast.w_term_psfs(np.ascontiguousarray(obs.uvw_m().reshape(-1, 3)), im.frequencies_hz, squared, n,
+                                 grid.pixel_rad, k)
+
+    def autocorrelation(filt):
+        ac = np.fft.fftshift(scipy.fft.irfft2(filt.astype(np.float64) ** 2, (2 * n, 2 * n)))
+        return ac / ac[n, n]
+
+    lags = (slice(n - 20, n + 21),) * 2
+    filters = im._faceted_noise.filters
+    err = np.array([[np.abs(autocorrelation(filters[a, b])[lags] - reference[a, b][lags]).max()
+                     for b in range(k)] for a in range(k)])
+    flat_ac = autocorrelation(flat._noise_filter)[lags]
+    flat_err = np.array([[np.abs(flat_ac - reference[a, b][lags]).max() for b in range(k)] for a in range(k)])
+    assert err.max() < 0.004, err
+    corners = (0, -1)
+    assert all(flat_err[a, b] > 2.5 * err[a, b] for a in corners for b in corners), (err, flat_err)
+    # each facet from its node's field of the same white noise
+    noise = im.noise(np.random.default_rng(7))
+    white = np.random.default_rng(7).standard_normal((2 * n, 2 * n), dtype=np.float32)
+    spans = im._faceted_noise.spans
+    for a, b in ((0, 0), (2, 3), (4, 1)):
+        field = scipy.fft.irfft2(scipy.fft.rfft2(white) * filters[a, b], (2 * n, 2 * n)) * im.beam_noise_jy
+        (y0, y1), (x0, x1) = spans[a], spans[b]
+        assert np.allclose(noise[y0:y1, x0:x1], field[y0:y1, x0:x1], rtol=0, atol=1e-5 * im.beam_noise_jy)
+    assert spans[0][0] == 0 and spans[-1][1] == n and all(p[1] == q[0] for p, q in zip(spans, spans[1:]))
+    same = fast.FacetedNoise(np.broadcast_to(flat._noise_filter / np.float32(flat.beam_noise_jy), filters.shape), n)
+    assert np.allclose(same(np.random.default_rng(8), flat.beam_noise_jy), flat.noise(np.random.default_rng(8)),
+                       rtol=0, atol=1e-5 * flat.beam_noise_jy)
+    assert np.mean([im.noise(np.random.default_rng(s)).std() for s in range(4)]) == pytest.approx(25e-6, rel=0.03)
+    assert im.image(np.zeros((n, n)), np.random.default_rng(9)).info["noise"] == "image-w"
+    with pytest.raises(fast.ImagingError, match="imaging.noise = 'image-w' .* imaging.w_nodes, which is unset"):
+        fast.FastImager(grid, obs, noise="image-w", **kw)
+
+
+def test_image_w_noise_filters_join_a_psf_cache_made_without_them(tmp_path, monkeypatch):
+    """A PSF cache made by a run with the w-term but another noise gains the image-w filters from the first run
+    that needs them, and gives the next one the same noise."""
+    monkeypatch.setenv("RADSIM_CACHE_DIR", str(tmp_path / "cache"))
+    n = 64
+    grid = Grid(187.5, -45.0, n, 1.0 / n)
+    obs = T.Observation(187.5, -45.0, 943.5e6, 288e6, integration_s=1200)
+    kw = dict(noise_rms_jy=25e-6, taper_arcsec=200.0, w_nodes=3)
+    fast.FastImager(grid, obs, **kw)
+    first = fast.FastImager(grid, obs, noise="image-w", **kw)
+    second = fast.FastImager(grid, obs, noise="image-w", **kw)
+    assert first.cache_hit and second.cache_hit and len(list((tmp_path / "cache").iterdir())) == 1
+    with np.load(next((tmp_path / "cache").iterdir())) as cached:
+        assert cached["w_noise_filters"].shape == (3, 3, 2 * n, n + 1)
+    assert np.array_equal(first.noise(np.random.default_rng(1)), second.noise(np.random.default_rng(1)))
+
+
 def test_visibility_noise_has_the_observation_rms_and_correlation(grid, obs):
     """noise="visibilities": the image of Gaussian noise on every visibility keeps the requested rms and, for
     natural weighting, has the PSF as autocorrelation, as the filtered image-plane noise does; the same generator
@@ -344,5 +410,5 @@ def test_visibility_noise_of_each_mosaic_beam(grid, obs):
 
 
 def test_unknown_noise_domain_is_refused(grid, obs):
-    with pytest.raises(fast.ImagingError, match="imaging.noise must be one of image, visibilities"):
+    with pytest.raises(fast.ImagingError, match="imaging.noise must be one of image, image-w, visibilities"):
         fast.FastImager(grid, obs, noise_rms_jy=25e-6, noise="sky")

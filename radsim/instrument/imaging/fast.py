@@ -13,7 +13,8 @@ For one observation (computed once, reused for every sky):
   at a cost that does not grow with the number of visibilities; or (``noise="visibilities"``) per sky the
   very noise the wsclean backend adds for the same seed, Gaussian noise on each visibility, gridded with the
   imaging weights and the w-term (:class:`VisibilityNoise`), so that both imagers of a paired comparison see one
-  noise realisation;
+  noise realisation; or (``noise="image-w"``, with ``w_nodes``) the image-plane noise filtered at each node with
+  the uv coverage as the w-term shifts it there (:func:`w_term_noise_filters`, :class:`FacetedNoise`);
 * the clean beam, an elliptical Gaussian fitted to the PSF main lobe.
 
 Per sky: dirty = sky (Jy/pixel) convolved with the PSF (zero-padded FFT: no wrap-around) + noise (Jy/beam);
@@ -299,11 +300,63 @@ def noise_filter(uv_lambda: np.ndarray, weights: np.ndarray, box: int, pixel_rad
     return (np.sqrt(power[:, :box // 2 + 1]) * gain).astype(np.float32)
 
 
+def w_term_noise_filters(uv_lambda: np.ndarray, w_lambda: np.ndarray, weights: np.ndarray, n: int,
+                         pixel_rad: float, k: int) -> np.ndarray:
+    """(k, k, 2n, n + 1) float32: the noise filter (:func:`noise_filter`, unit rms, on a 2n box) at each node (row
+    a, column b of :func:`w_node_pixels`) of an n x n window centred on the phase centre, with the w-term.
+
+    In a w-corrected image the noise near (l0, m0) is the visibility noise imaged with phases
+    2 pi (u l + v m + w (n(l, m) - 1)); to first order in the offset from (l0, m0) that is a flat-sky image whose
+    visibility i lies at (u_i - w_i l0 / n0, v_i - w_i m0 / n0) (n0 = sqrt(1 - l0^2 - m0^2), the sign of the
+    Measurement Sets radsim writes), so the noise there is stationary with the density of the squared weights at
+    those shifted points as power spectrum: the side lobes of its correlation sheared as the PSF's are at that
+    place (:func:`w_term_psfs` with the squared weights is its autocorrelation). Its variance is the same
+    everywhere (|exp(i phase)| = 1), as a w-corrected image not divided by n has it. ``uv_lambda`` (N, 2) and
+    ``w_lambda`` (N,) in wavelengths, ``weights`` (N,) the imaging weights."""
+    nodes = w_node_pixels(n, k)
+    w = np.asarray(w_lambda, np.float64)
+    out = np.empty((k, k, 2 * n, n + 1), np.float32)
+    for a, y in enumerate(nodes):
+        for b, x in enumerate(nodes):
+            # radsim's x runs opposite to l (east left) and y along m, both centred on pixel n/2 (ducc_to_image)
+            l0, m0 = (n / 2 - x) * pixel_rad, (y - n / 2) * pixel_rad
+            n0 = math.sqrt(1.0 - l0 * l0 - m0 * m0)
+            shifted = np.stack([uv_lambda[:, 0] - w * (l0 / n0), uv_lambda[:, 1] - w * (m0 / n0)], axis=1)
+            out[a, b] = noise_filter(shifted, weights, 2 * n, pixel_rad, 1.0)
+    return out
+
+
+class FacetedNoise:
+    """Image-plane noise with the w-term: one white-noise field on a box twice the window, filtered by each node's
+    filter (:func:`w_term_noise_filters`), each facet of pixels nearest a node (:func:`facet_weights`, the PSF's
+    facets) taken from its node's field. One white field for all makes neighbouring facets' noise nearly the same
+    field across their border, as the slowly changing filters would."""
+
+    def __init__(self, filters: np.ndarray, n: int):
+        self.n = n
+        self.filters = filters
+        nearest = facet_weights(n, filters.shape[0]).argmax(axis=0)
+        self.spans = [(int(np.flatnonzero(nearest == a)[0]), int(np.flatnonzero(nearest == a)[-1]) + 1)
+                      for a in range(filters.shape[0])]
+
+    def __call__(self, rng: np.random.Generator, rms: float) -> np.ndarray:
+        """(n, n) noise image of rms ``rms`` (Jy/beam)."""
+        box = 2 * self.n
+        white_ft = scipy.fft.rfft2(rng.standard_normal((box, box), dtype=np.float32))
+        out = np.empty((self.n, self.n))
+        for a, (y0, y1) in enumerate(self.spans):
+            for b, (x0, x1) in enumerate(self.spans):
+                # irfft2 by parts: the inverse along y, the facet's rows kept, then along x
+                rows = scipy.fft.ifft(white_ft * self.filters[a, b], axis=0, overwrite_x=True)[y0:y1]
+                out[y0:y1, x0:x1] = scipy.fft.irfft(rows, n=box, axis=1)[:, x0:x1]
+        return out * rms
+
+
 CACHE_ENV = "RADSIM_CACHE_DIR"
 
 
 #: how the fast imager makes its thermal noise (:class:`FastImager`'s ``noise``)
-NOISE_DOMAINS = ("image", "visibilities")
+NOISE_DOMAINS = ("image", "image-w", "visibilities")
 #: rows of visibility noise drawn at a time (:class:`VisibilityNoise`): 16 MiB of draws for 16 channels
 NOISE_BLOCK_ROWS = 1 << 16
 
@@ -452,6 +505,9 @@ class FastImager:
         self.window = m
         if w_nodes is not None and w_nodes < 2:
             raise ImagingError(f"imaging.w_nodes must be at least 2 (a node at each edge of the window), got {w_nodes}")
+        if noise == "image-w" and not w_nodes:
+            raise ImagingError("imaging.noise = 'image-w' filters the noise at the nodes of imaging.w_nodes, which is "
+                               "unset: set it (5 for a 2 deg pointing) or use noise = 'image' for a flat sky")
         self.w_nodes = w_nodes
         key = cache_key(grid, observation, freq, m, weighting, robust, taper_arcsec, super_weight, w_nodes)
         products = load_cached(key)
@@ -459,6 +515,14 @@ class FastImager:
         if products is None:
             products = self._observation_products(observation, freq, m, weighting, robust, taper_arcsec,
                                                   super_weight, w_nodes)
+            save_cached(key, products)
+        if noise == "image-w" and "w_noise_filters" not in products:
+            # the cache holds the PSFs of a run with another noise: add the filters to it
+            uvw_m = np.ascontiguousarray(observation.uvw_m().reshape(-1, 3))
+            uv, weights = self._weights(uvw_m, freq, m, weighting, robust, taper_arcsec, super_weight)
+            w_lambda = (uvw_m[:, None, 2] * (freq / SPEED_OF_LIGHT)[None, :]).reshape(-1)
+            products = {**products, "w_noise_filters": w_term_noise_filters(uv, w_lambda, weights.ravel(), m,
+                                                                             grid.pixel_rad, w_nodes)}
             save_cached(key, products)
         self.psf2 = products["psf2"]                                    # (2m, 2m), peak 1 at [m, m]
         self.n_vis = int(products["n_vis"])
@@ -497,6 +561,7 @@ class FastImager:
         if self.beam_noise_jy > 0.0:
             self._noise_filter = products["unit_noise_filter"] * np.float32(self.beam_noise_jy)
         self.noise_domain = noise
+        self._faceted_noise = FacetedNoise(products["w_noise_filters"], m) if noise == "image-w" else None
         self._visibility_noise = None
         if noise == "visibilities" and self.beam_noise_jy > 0.0:
             uvw_m = observation.uvw_m().reshape(-1, 3)
@@ -543,13 +608,17 @@ class FastImager:
     def noise(self, rng: np.random.Generator, beam: int = 0) -> np.ndarray:
         """A noise image of one beam (Jy/beam) with the rms and correlation of the observation (see
         :func:`noise_filter`): white noise on a box twice the beam image, filtered, cropped. Its cost does not grow
-        with the visibilities. With ``noise="visibilities"``: the image of beam ``beam``'s visibility noise
-        (:class:`VisibilityNoise`), the realisation the wsclean backend images for the same generator."""
+        with the visibilities. With ``noise="image-w"``: so too, but filtered facet by facet as the w-term shears the
+        noise's correlation there (:class:`FacetedNoise`). With ``noise="visibilities"``: the image of beam
+        ``beam``'s visibility noise (:class:`VisibilityNoise`), the realisation the wsclean backend images for the
+        same generator."""
         m = self.window
         if self._noise_filter is None:
             return np.zeros((m, m))
         if self._visibility_noise is not None:
             return self._visibility_noise.image(rng, self.window_centre_lm(beam))
+        if self._faceted_noise is not None:
+            return self._faceted_noise(rng, self.beam_noise_jy)
         white = rng.standard_normal((2 * m, 2 * m), dtype=np.float32)
         field = scipy.fft.irfft2(scipy.fft.rfft2(white) * self._noise_filter, (2 * m, 2 * m))
         return field[:m, :m].astype(np.float64)
