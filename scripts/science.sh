@@ -74,7 +74,9 @@
 #             one core), pointing-calib-mid-wsclean on 1 rank beside training and another 1-rank simulation
 #             50.3 min (150 s per sky)
 #             on 2026-12-06 (fifth session) pointing-calib-mid-rms (96) 201 s on 2 ranks beside another
-#             simulation, and pointing-calib-mid(5) with the mended visibility noise: 96 in 349 s, 192 in 996 s
+#             simulation, and pointing-calib-mid(5) with the mended visibility noise: 96 in 349 s, 192 in 996 s;
+#             sixth session: pointing-calib-mid-w-image 244 s, -image-w 257 s (the PSFs and the filters cached
+#             beforehand: 275 s once), -visibilities 468 s (96 each on 2 ranks)
 #             PART=wide (2026-12-03, 2 ranks, the first hour beside a fresh-clone test run): wide-fast-42
 #             50.9 min, test-fast 16.0, calib-mid-fast 41.2, test-24-fast 18.5, test-mid-fast 36.6 (about 90 s
 #             per sky on one core); wide-small 35 min (30 epochs of 60-93 s, 117-175 tiles/s);
@@ -112,7 +114,7 @@
 #             benchmarks/README.md) and their 144 evaluations 20 min (2026-12-06, third session); the twelve
 #             RUN-likelihood-shift-for-* calibrations on 672 skies and their 108 evaluations not yet run (expected
 #             about 2 min each and 15-20 min: the unpaired runs' figures scaled by the skies); radtrain compare
-#             of one network on 96 skies read twice 43 s (two per network calibrated for WSClean: 10 min for 7)
+#             of one network on 96 skies read twice 43 s (four per network calibrated for WSClean: 20 min for 7)
 #   pofd      the P(D) fit of the 12 test mosaics, 4.1 min (20 s per sky)
 #   report    PART=pointings 10.3 min on 2026-12-06, 8 min of them the coverage over random splits of the one-noise
 #             calibrations (6 trainings x 100 splits, each a likelihood fitted again on 360 skies); 11.8 min with
@@ -483,6 +485,13 @@ if wants simulate && part pointings; then
         # (radtrain compare; 2026-12-06, fifth session: 0.8% higher counts in the top bin, 11% at 0.1 uJy)
         simulate pointing-calib-mid-rms configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=96 \
             --set run.seed=2306167 --set imaging.noise_rms_jy=25.025e-6
+        # and the same skies with the w-term (imaging.w_nodes = 5) three times: the image-plane noise flat-sky, with
+        # the w-term (imaging.noise = "image-w", the same white-noise draws filtered facet by facet) and drawn on the
+        # visibilities: how the networks read the w-term in the noise, and whether "image-w" reads as WSClean's noise
+        for noise in image image-w visibilities; do
+            simulate "pointing-calib-mid-w-$noise" configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" \
+                --set realisations.n=96 --set run.seed=2306167 "${WNODES[@]}" --set "imaging.noise=\"$noise\""
+        done
         simulate pointing-test-mid configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=144 \
             --set run.seed=2306168
         # the first 24 of the 96 calibration skies (the same seed and realisations) imaged again by WSClean: the
@@ -637,8 +646,9 @@ UNPAIRED_SETS=(pointing-calib-mid pointing-calib-mid2 pointing-calib-mid3 pointi
 SHIFT_RUNS=("${IMAGER_RUNS[@]/%-likelihood-for-wsclean/-likelihood-shift-for-wsclean}"
             "${IMAGER_RUNS[@]/%-likelihood-for-wsclean/-likelihood-shift-for-fast}")
 # and the networks calibrated for WSClean (wide, xwide, the mix, and seeds 2 and 3 of wide and the mix), each reading
-# the calibration skies with 0.1% more noise rms and with the noise
-# drawn on the visibilities (radtrain compare: RUN/compare-noise-rms.json, RUN/compare-noise-model.json)
+# the calibration skies with 0.1% more noise rms and with the noise drawn on the visibilities, and the same skies
+# with the w-term with and without it in the image-plane noise, and with it against the visibilities' noise
+# (radtrain compare: RUN/compare-noise-rms.json, -noise-model.json, -noise-w-term.json, -noise-image-w.json)
 NOISE_RUNS=()
 [ "$PRIORS" = 1 ] && NOISE_RUNS=("${IMAGER_RUNS[@]/%-likelihood-for-wsclean/}")
 part pointings || { POINTING_RUNS=(); CURVED_POINTING_RUNS=(); PRIOR_RUNS=(); IMAGER_RUNS=(); SEED_RUNS=();
@@ -842,6 +852,10 @@ if wants evaluate; then
     for run in "${NOISE_RUNS[@]}"; do
         compare_sets "$run" pointing-calib-mid pointing-calib-mid-rms noise-rms
         compare_sets "$run" pointing-calib-mid pointing-calib-mid-shared noise-model
+        # and, on the same skies with the w-term, the image-plane noise with it against that without it (one white
+        # noise draw, filtered both ways), then against the noise drawn on the visibilities
+        compare_sets "$run" pointing-calib-mid-w-image pointing-calib-mid-w-image-w noise-w-term
+        compare_sets "$run" pointing-calib-mid-w-image-w pointing-calib-mid-w-visibilities noise-image-w
     done
     for run in "${POINTING_RUNS[@]}"; do
         [[ "$run" == *-w ]] && continue     # the test sets below are imaged without the w-term

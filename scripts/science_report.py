@@ -1018,8 +1018,14 @@ def sky_by_sky_transfer_rows(study: Path, evaluations: dict | None = None) -> li
 
 
 #: the comparisons science.sh makes with radtrain compare (RUN/compare-NAME.json): name, what B is against A
-NOISE_COMPARISONS = (("noise-rms", "0.1% more noise rms (pointing-calib-mid-rms)"),
-                     ("noise-model", "the noise drawn on the visibilities (pointing-calib-mid-shared)"))
+NOISE_COMPARISONS = (("noise-rms", "0.1% more noise rms (pointing-calib-mid-rms against pointing-calib-mid)"),
+                     ("noise-model", "the noise drawn on the visibilities (pointing-calib-mid-shared against "
+                                     "pointing-calib-mid)"),
+                     ("noise-w-term", "the w-term in the image-plane noise (pointing-calib-mid-w-image-w against "
+                                      "pointing-calib-mid-w-image)"),
+                     ("noise-image-w", "the noise drawn on the visibilities against the image-plane noise with the "
+                                       "w-term (pointing-calib-mid-w-visibilities against "
+                                       "pointing-calib-mid-w-image-w)"))
 
 
 def noise_rows(study: Path) -> list[str]:
@@ -1031,7 +1037,7 @@ def noise_rows(study: Path) -> list[str]:
     if not found:
         return []
     labels = bin_labels(found[0][3]["bin_edges_jy"])
-    rows = ["| network | images read against pointing-calib-mid | skies | " + " | ".join(labels) + " |",
+    rows = ["| network | the same skies read with (B against A) | skies | " + " | ".join(labels) + " |",
             "|---|---|---:|" + "---:|" * len(labels)]
     for run, _, what, c in found:
         pc = c["percent"]
@@ -1476,7 +1482,10 @@ def generate(study: Path, images: Path, prefix: str = "results") -> str:
     lines += section("How the readings move with the noise",
                      "Each network reads the 96 calibration skies of drawn shapes (`pointing-calib-mid`) again, the "
                      "same skies and noise draws with 0.1% more noise rms, and the same skies with the noise drawn on "
-                     "the visibilities as WSClean's (`radtrain compare`): the mean change of a sky's reading per "
+                     "the visibilities as WSClean's; and the same skies imaged with the w-term "
+                     "(`imaging.w_nodes = 5`) with the image-plane noise flat-sky, with the w-term "
+                     "(`imaging.noise = \"image-w\"`, the same white-noise draws) and drawn on the visibilities "
+                     "(`radtrain compare`): the mean change of a sky's reading per "
                      "bin, in percent of its true count, +- its standard error over the skies. The faint counts are "
                      "read from the variance the sources add to the noise's, so the noise level must be known to "
                      "this precision.", noise_rows(study))

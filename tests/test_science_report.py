@@ -1287,11 +1287,12 @@ def test_report_pools_every_test_set_of_drawn_shapes_for_the_like_for_like_trans
 
 
 def test_report_tabulates_how_each_network_reads_the_same_skies_with_another_noise(tmp_path):
-    """The report reads radtrain compare's RUN/compare-noise-rms.json and -noise-model.json, network by network,
-    as written by the command; networks without them are left out."""
+    """The report reads radtrain compare's RUN/compare-noise-rms.json, -noise-model.json, -noise-w-term.json and
+    -noise-image-w.json, network by network, as written by the command; networks without them are left out."""
     study = tmp_path / "study"
     edges = [1e-7, 1e-6, 1e-5]
-    for run, values in (("pointing-small-wide", {"noise-rms": [11.056, 0.801], "noise-model": [3.27, 0.448]}),
+    for run, values in (("pointing-small-wide", {"noise-rms": [11.056, 0.801], "noise-model": [3.27, 0.448],
+                                                 "noise-w-term": [4.9, 0.61]}),
                         ("pointing-small-xwide", {"noise-rms": [9.5, 0.7]}), ("pointing-small-wide-s2", {})):
         (study / run).mkdir(parents=True)
         for name, mean in values.items():
@@ -1300,12 +1301,16 @@ def test_report_tabulates_how_each_network_reads_the_same_skies_with_another_noi
                                                                    "n": [96, 96]}}))
     (study / "pointing-calib-mid").mkdir()
     rows = report_module().noise_rows(study)
-    assert rows[0] == "| network | images read against pointing-calib-mid | skies | 0.1-1 | 1-10 |"
+    assert rows[0] == "| network | the same skies read with (B against A) | skies | 0.1-1 | 1-10 |"
     assert rows[2:] == [
-        "| pointing-small-wide | 0.1% more noise rms (pointing-calib-mid-rms) | 96 | +11.06 +- 1.47 | +0.80 +- 0.04 |",
-        "| pointing-small-wide | the noise drawn on the visibilities (pointing-calib-mid-shared) | 96 | +3.27 +- 1.47 | "
-        "+0.45 +- 0.04 |",
-        "| pointing-small-xwide | 0.1% more noise rms (pointing-calib-mid-rms) | 96 | +9.50 +- 1.47 | +0.70 +- 0.04 |"]
+        "| pointing-small-wide | 0.1% more noise rms (pointing-calib-mid-rms against pointing-calib-mid) | 96 | "
+        "+11.06 +- 1.47 | +0.80 +- 0.04 |",
+        "| pointing-small-wide | the noise drawn on the visibilities (pointing-calib-mid-shared against "
+        "pointing-calib-mid) | 96 | +3.27 +- 1.47 | +0.45 +- 0.04 |",
+        "| pointing-small-wide | the w-term in the image-plane noise (pointing-calib-mid-w-image-w against "
+        "pointing-calib-mid-w-image) | 96 | +4.90 +- 1.47 | +0.61 +- 0.04 |",
+        "| pointing-small-xwide | 0.1% more noise rms (pointing-calib-mid-rms against pointing-calib-mid) | 96 | "
+        "+9.50 +- 1.47 | +0.70 +- 0.04 |"]
     (tmp_path / "none").mkdir()
     assert report_module().noise_rows(tmp_path / "none") == []
 
@@ -1313,7 +1318,8 @@ def test_report_tabulates_how_each_network_reads_the_same_skies_with_another_noi
 def test_science_script_compares_each_network_on_the_calibration_skies_with_another_noise(tmp_path):
     """With PRIORS=1 PART=pointings the evaluate stage runs radtrain compare for each network calibrated for WSClean,
     on pointing-calib-mid against its twin with 0.1% more noise rms, then against its fast images with WSClean's
-    noise, each once both datasets are made."""
+    noise; then on the same skies with the w-term, the image-plane noise with it against without it and against the
+    visibilities' noise; each once both datasets are made."""
     import os
     import subprocess
     run = "pointing-small-wide-mix-s2"
@@ -1336,3 +1342,18 @@ def test_science_script_compares_each_network_on_the_calibration_skies_with_anot
     (tmp_path / "pointing-calib-mid-rms" / "manifest.json").write_text(json.dumps({"status": "complete"}))
     first, _ = started()
     assert first == [f"compare {run} on pointing-calib-mid and pointing-calib-mid-rms"]
+
+    def made(name, status="complete"):
+        (tmp_path / name).mkdir(exist_ok=True)
+        (tmp_path / name / "manifest.json").write_text(json.dumps({"status": status}))
+    # then the same skies with the w-term: the image-plane noise with it against without it, and against the
+    # visibilities' noise
+    made("pointing-calib-mid", "running")
+    made("pointing-calib-mid-w-image")
+    made("pointing-calib-mid-w-image-w")
+    first, _ = started()
+    assert first == [f"compare {run} on pointing-calib-mid-w-image and pointing-calib-mid-w-image-w"]
+    made("pointing-calib-mid-w-image", "running")
+    made("pointing-calib-mid-w-visibilities")
+    first, _ = started()
+    assert first == [f"compare {run} on pointing-calib-mid-w-image-w and pointing-calib-mid-w-visibilities"]
