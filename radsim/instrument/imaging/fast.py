@@ -99,6 +99,12 @@ def facet_weights(n: int, k: int) -> np.ndarray:
     return (nearest[None, :] == np.arange(k)[:, None]).astype(np.float64)
 
 
+def facet_spans(n: int, k: int) -> list[tuple[int, int]]:
+    """(start, stop) of each node's facet along either axis (:func:`facet_weights`; contiguous by construction)."""
+    nearest = facet_weights(n, k).argmax(axis=0)
+    return [(int(np.flatnonzero(nearest == a)[0]), int(np.flatnonzero(nearest == a)[-1]) + 1) for a in range(k)]
+
+
 def w_term_psfs(uvw_m: np.ndarray, freq: np.ndarray, weights: np.ndarray, n: int, pixel_rad: float, k: int,
                 threads: int = 1) -> np.ndarray:
     """(k, k, 2n, 2n) float32: the PSF of a unit point at each node (row a, column b of :func:`w_node_pixels`) of
@@ -142,10 +148,7 @@ class FacetedPsfConvolver:
         k = kernels.shape[0]
         self.n = n
         self.shape = (2 * n, 2 * n)
-        nearest = facet_weights(n, k).argmax(axis=0)
-        # each facet's rows and columns: (start, stop) along either axis, contiguous by construction
-        self.spans = [(int(np.flatnonzero(nearest == a)[0]), int(np.flatnonzero(nearest == a)[-1]) + 1)
-                      for a in range(k)]
+        self.spans = facet_spans(n, k)
         self.kernel_fts = [[scipy.fft.rfft2(np.fft.ifftshift(kernels[a, b]).astype(np.float32))
                             for b in range(k)] for a in range(k)]
 
@@ -335,9 +338,7 @@ class FacetedNoise:
     def __init__(self, filters: np.ndarray, n: int):
         self.n = n
         self.filters = filters
-        nearest = facet_weights(n, filters.shape[0]).argmax(axis=0)
-        self.spans = [(int(np.flatnonzero(nearest == a)[0]), int(np.flatnonzero(nearest == a)[-1]) + 1)
-                      for a in range(filters.shape[0])]
+        self.spans = facet_spans(n, filters.shape[0])
 
     def __call__(self, rng: np.random.Generator, rms: float) -> np.ndarray:
         """(n, n) noise image of rms ``rms`` (Jy/beam)."""
