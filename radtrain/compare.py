@@ -31,20 +31,25 @@ COMPARE = "compare.json"
 
 def change(a: dict, b: dict) -> dict:
     """The per-bin change of B's readings from A's (see the module's description) from two
-    :func:`radtrain.evaluate.sky_counts` of the same skies. Raises DataError when they are not the same skies (ids
-    or true counts differ)."""
-    if a["ids"].shape != b["ids"].shape or not np.array_equal(a["ids"], b["ids"]):
-        raise DataError(f"the two datasets hold different skies ({a['ids'].size} and {b['ids'].size} realisations, "
-                        "or other ids): compare needs one config and seed imaged two ways")
-    if not np.array_equal(a["true"], b["true"]):
-        worst = int(np.argmax(np.abs(a["true"] - b["true"]).sum(axis=1)))
-        raise DataError(f"the two datasets' true counts differ (most in realisation {int(a['ids'][worst])}): "
-                        "their skies are not the same (another seed, counts model or flux range?)")
-    true = a["true"]
+    :func:`radtrain.evaluate.sky_counts` of the same skies, paired on the realisation ids both hold: a set imaged
+    again for only its first skies (e.g. by WSClean, ``realisations.n`` smaller, the same seed) is compared on
+    those. ``only_in`` gives how many skies of A and of B have no partner. Raises DataError when they share no id,
+    or when a shared id's true counts differ (not the same sky)."""
+    common, ia, ib = np.intersect1d(a["ids"], b["ids"], assume_unique=True, return_indices=True)
+    if common.size == 0:
+        raise DataError(f"the two datasets hold different skies (no realisation id in common among their "
+                        f"{a['ids'].size} and {b['ids'].size}): compare needs one config and seed imaged two ways")
+    true, true_b = a["true"][ia], b["true"][ib]
+    if not np.array_equal(true, true_b):
+        worst = int(np.argmax(np.abs(true - true_b).sum(axis=1)))
+        raise DataError(f"the two datasets' true counts differ (most in realisation {int(common[worst])}): they "
+                        "hold different skies (another seed, counts model or flux range?)")
+    pred_a, pred_b = a["pred"][ia], b["pred"][ib]
     with np.errstate(divide="ignore", invalid="ignore"):
-        percent = np.where(true > 0, 100.0 * (b["pred"] - a["pred"]) / true, np.nan)
-    dy = residual_dy(b["pred"], true) - residual_dy(a["pred"], true)
-    return {"n_skies": int(true.shape[0]), "percent": _mean_and_error(percent), "dy": _mean_and_error(dy)}
+        percent = np.where(true > 0, 100.0 * (pred_b - pred_a) / true, np.nan)
+    dy = residual_dy(pred_b, true) - residual_dy(pred_a, true)
+    return {"n_skies": int(common.size), "only_in": [int(a["ids"].size - common.size), int(b["ids"].size - common.size)],
+            "percent": _mean_and_error(percent), "dy": _mean_and_error(dy)}
 
 
 def _mean_and_error(x: np.ndarray) -> dict:
@@ -71,9 +76,12 @@ def compare(run_dir, dataset_a, dataset_b, split: str = "test", out=None) -> dic
 def format_change(result: dict) -> str:
     """A table of the change per bin, for the terminal."""
     edges, pc, dy = result["bin_edges_jy"], result["percent"], result["dy"]
+    only = result.get("only_in", [0, 0])
+    unpaired = (f"; paired on the ids both hold, {only[0]} of the first's and {only[1]} of the second's skies left "
+                "out" if any(only) else "")
     lines = [f"{result['datasets'][1]} read against {result['datasets'][0]} by {result['run']} "
-             f"({result['n_skies']} skies of split {result['split']}): change of the reading per sky, mean +- "
-             "standard error",
+             f"({result['n_skies']} skies of split {result['split']}{unpaired}): change of the reading per sky, "
+             "mean +- standard error",
              f"{'bin (Jy)':>19}  {'% of true count':>17}  {'dy (seed units)':>21}  skies"]
     for k in range(len(edges) - 1):
         lines.append(f"{edges[k]:8.3g}-{edges[k + 1]:<9.3g}  {pc['mean'][k]:+7.3f} +- {pc['stderr'][k]:<6.3f}  "

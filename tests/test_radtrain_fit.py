@@ -388,6 +388,16 @@ def test_compare_leaves_a_bin_out_of_the_skies_without_a_source_in_it():
     from radtrain.data import DataError
     with pytest.raises(DataError, match="true counts differ .most in realisation 5"):
         change(a, {**b, "true": true + np.array([[0, 0], [1, 0], [0, 0]])})
+    # a set imaged again for some of the skies (and one more): paired on the ids both hold, in either order
+    sub = {"ids": np.array([5, 8, 11]), "true": np.array([[20.0, 4.0], [30.0, 2.0], [7.0, 7.0]]),
+           "pred": np.array([[22.0, 5.0], [27.0, 3.0], [1.0, 1.0]])}
+    c = change(a, sub)
+    assert c["n_skies"] == 2 and c["only_in"] == [1, 1] and c["percent"]["n"] == [2, 2]
+    assert c["percent"]["mean"] == pytest.approx([(20 - 20) / 2, (25 + 100) / 2])
+    assert change(sub, a)["percent"]["mean"] == pytest.approx([0.0, -62.5])
+    assert change(a, b)["only_in"] == [0, 0]
+    with pytest.raises(DataError, match="no realisation id in common among their 3 and 2"):
+        change(a, {k: v[:2] for k, v in {**sub, "ids": np.array([4, 9, 0])}.items()})
 
 
 @pytest.fixture(scope="module")
