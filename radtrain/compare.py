@@ -48,8 +48,9 @@ def change(a: dict, b: dict) -> dict:
     with np.errstate(divide="ignore", invalid="ignore"):
         percent = np.where(true > 0, 100.0 * (pred_b - pred_a) / true, np.nan)
     dy = residual_dy(pred_b, true) - residual_dy(pred_a, true)
-    return {"n_skies": int(common.size), "only_in": [int(a["ids"].size - common.size), int(b["ids"].size - common.size)],
-            "percent": _mean_and_error(percent), "dy": _mean_and_error(dy)}
+    only_in = [int(a["ids"].size - common.size), int(b["ids"].size - common.size)]
+    return {"n_skies": int(common.size), "only_in": only_in, "percent": _mean_and_error(percent),
+            "dy": _mean_and_error(dy)}
 
 
 def _mean_and_error(x: np.ndarray) -> dict:
