@@ -515,15 +515,13 @@ class FastImager:
         self.cache_hit = products is not None
         if products is None:
             products = self._observation_products(observation, freq, m, weighting, robust, taper_arcsec,
-                                                  super_weight, w_nodes)
+                                                  super_weight, w_nodes, w_noise=noise == "image-w")
             save_cached(key, products)
-        if noise == "image-w" and "w_noise_filters" not in products:
+        elif noise == "image-w" and "w_noise_filters" not in products:
             # the cache holds the PSFs of a run with another noise: add the filters to it
             uvw_m = np.ascontiguousarray(observation.uvw_m().reshape(-1, 3))
             uv, weights = self._weights(uvw_m, freq, m, weighting, robust, taper_arcsec, super_weight)
-            w_lambda = (uvw_m[:, None, 2] * (freq / SPEED_OF_LIGHT)[None, :]).reshape(-1)
-            products = {**products, "w_noise_filters": w_term_noise_filters(uv, w_lambda, weights.ravel(), m,
-                                                                             grid.pixel_rad, w_nodes)}
+            products = {**products, "w_noise_filters": self._w_noise_filters(uvw_m, freq, uv, weights, m, w_nodes)}
             save_cached(key, products)
         self.psf2 = products["psf2"]                                    # (2m, 2m), peak 1 at [m, m]
         self.n_vis = int(products["n_vis"])
@@ -584,10 +582,17 @@ class FastImager:
                                 super_weight).astype(np.float32).reshape(uvw_m.shape[0], freq.size)
         return uv, weights
 
+    def _w_noise_filters(self, uvw_m, freq, uv, weights, m, w_nodes) -> np.ndarray:
+        """The image-w noise's filters (:func:`w_term_noise_filters`) from the visibilities' uv (wavelengths) and
+        weights (:meth:`_weights`)."""
+        w_lambda = (uvw_m[:, None, 2] * (freq / SPEED_OF_LIGHT)[None, :]).reshape(-1)
+        return w_term_noise_filters(uv, w_lambda, weights.ravel(), m, self.grid.pixel_rad, w_nodes)
+
     def _observation_products(self, observation, freq, m, weighting, robust, taper_arcsec, super_weight,
-                              w_nodes=None) -> dict:
+                              w_nodes=None, w_noise=False) -> dict:
         """What depends only on the observation and the weighting (cached on disk by :func:`save_cached`): the
-        PSF (2m, 2m), the noise filter for unit rms, the fitted beam, the channels' weights and their sums."""
+        PSF (2m, 2m), the noise filter for unit rms, the fitted beam, the channels' weights and their sums; with
+        ``w_nodes`` the w-term PSFs, and with ``w_noise`` too the image-w noise's filters."""
         grid = self.grid
         uvw_m = np.ascontiguousarray(observation.uvw_m().reshape(-1, 3))
         uv, weights = self._weights(uvw_m, freq, m, weighting, robust, taper_arcsec, super_weight)
@@ -599,6 +604,8 @@ class FastImager:
         beam = fit_beam(psf2, self.pixel_arcsec, theoretical_beam_pixels(uv, weights.ravel(), grid.pixel_rad))
         self.weights = weights               # kept for inspection (tests); not in the cache
         extra = {"w_psfs": w_term_psfs(uvw_m, freq, weights, m, grid.pixel_rad, w_nodes)} if w_nodes else {}
+        if w_noise:
+            extra["w_noise_filters"] = self._w_noise_filters(uvw_m, freq, uv, weights, m, w_nodes)
         return {**extra, "psf2": psf2,
                 "unit_noise_filter": noise_filter(uv, weights.ravel(), 2 * m, grid.pixel_rad, 1.0),
                 "beam": np.array([beam.bmaj_arcsec, beam.bmin_arcsec, beam.bpa_deg]),
