@@ -479,6 +479,40 @@ def add_pofd_parser(sub, fmt) -> None:
     pd.set_defaults(func=cmd_pofd)
 
 
+def cmd_compare(args) -> int:
+    from radsim.dataset import atomic, reader
+    from radsim.studies import compare
+    for d in (args.a, args.b):
+        if not (Path(d) / reader.MANIFEST).is_file():
+            raise UserError(f"{d}: not a radsim dataset (no {reader.MANIFEST}); give two directories made by "
+                            "`radsim simulate`")
+    result = compare.compare(args.a, args.b)
+    print(compare.format_table(result))
+    if args.out:
+        _ensure_parent(args.out)
+        atomic.write_json(Path(args.out), result)
+        print(f"wrote {args.out}")
+    return 0
+
+
+def add_compare_parser(sub, fmt) -> None:
+    cp = sub.add_parser("compare", formatter_class=fmt,
+                        help="how the images of the same skies differ between two datasets",
+                        description="Compare the tiles of the skies two datasets both hold (one config and seed "
+                                    "imaged two ways: another imager, noise model or CLEAN), sky by sky: the change "
+                                    "of variance (of every pixel, and of the faint pixels: the noise and the sources "
+                                    "far below it), of the robust width and of the flux scale of bright pixels, the "
+                                    "rms of the difference and the correlation, as mean +- standard error over skies "
+                                    "(radsim.studies.compare). The networks read the faintest counts from the faint "
+                                    "pixels' variance: 0.2% more of it (0.1% more noise rms) moves their readings "
+                                    "by 0.8% of the top bin's count and 2.4% at 1 uJy. Refuses datasets of other "
+                                    "skies (no realisation in common, or other true counts) and tiles cut otherwise.")
+    cp.add_argument("a", help="dataset read first (A)")
+    cp.add_argument("b", help="dataset compared with it (B)")
+    cp.add_argument("--out", help="also write the per-sky figures and the summary to this JSON file")
+    cp.set_defaults(func=cmd_compare)
+
+
 def _ensure_parent(path):
     parent = Path(path).parent
     try:
@@ -507,6 +541,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_scaling_parser(sub, fmt)
     add_plan_parser(sub, fmt)
     add_pofd_parser(sub, fmt)
+    add_compare_parser(sub, fmt)
     return p
 
 

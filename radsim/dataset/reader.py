@@ -35,6 +35,7 @@ helper beside it)::
     ds.tiles_per_shard("train")                    # {shard path: tiles of the split in it}
     ds.records("train")                            # one dict per realisation: id, modifier, beam, noise, ...
     ds.load("train", shards=my_paths)              # the split's tiles of some shards only
+    ds.load_realisations([3, 4])                   # the tiles of some skies, whatever their split
 """
 from __future__ import annotations
 
@@ -266,6 +267,23 @@ class Dataset:
         beams = np.array([r["beam_arcsec"] for r in recs if r.get("beam_arcsec")], dtype=float).reshape(-1, 3)
         return {"beam_arcsec": np.median(beams, axis=0).tolist() if beams.size else None,
                 "noise_rms_jy": float(np.median([r.get("noise_rms_jy", 0.0) for r in recs])) if recs else 0.0}
+
+    def load_realisations(self, ids, datasets=TILE_DATASETS) -> dict:
+        """The tiles of the realisations ``ids``, whatever their split, as numpy arrays in shard order (checksums
+        verified while reading); only the shards that hold them are opened, and only their rows read. Raises
+        ShardError naming an id the dataset does not hold."""
+        wanted = np.unique(np.asarray(ids, dtype=np.int64))
+        shard_of = {int(r["id"]): r["shard"] for r in self.manifest["realisations"]}
+        absent = [int(i) for i in wanted if int(i) not in shard_of]
+        if absent:
+            raise ShardError(f"{self.directory}: holds no realisation {absent[0]}"
+                             + (f" (nor {len(absent) - 1} more)" if len(absent) > 1 else ""))
+        names = tuple(dict.fromkeys(("realisation", *datasets)))
+        parts = {name: [] for name in names}
+        for path in dict.fromkeys(self.directory / shard_of[int(i)] for i in wanted):
+            for name, rows in _read_rows(path, names, lambda real: np.flatnonzero(np.isin(real, wanted))).items():
+                parts[name].append(rows)
+        return {name: _joined(p) for name, p in parts.items() if name in datasets}
 
     def _check(self, split):
         if split not in SPLITS:
