@@ -236,7 +236,8 @@ def test_realise_with_wsclean(tmp_path, run_radsim, write_config, tiny_dict):
     tiny_dict["field"].update({"npix": 128, "size_deg": 128 * 5.0 / 3600})
     tiny_dict["imaging"] = {"backend": "wsclean", "integration_s": 900.0, "keep_ms": True}
     out = tmp_path / "ws"
-    proc = run_radsim("realise", write_config(tiny_dict), "--out", out, "--no-catalogue")
+    # --out relative to where it is run: the kept MS lies under it, and wsclean (run in a folder of its own) finds it
+    proc = run_radsim("realise", write_config(tiny_dict), "--out", "ws", "--no-catalogue", cwd=tmp_path)
     assert "imaging wsclean: beam" in proc.stdout
     assert {"restored.fits", "residual.fits", "psf.fits"} <= {p.name for p in out.iterdir()}
     assert (out / "imaging" / "sky" / "wsclean.log").exists() and (out / "imaging" / "sky" / "obs.ms").is_dir()

@@ -170,7 +170,8 @@ class WscleanImager:
         self.threads = threads
         self.n_channels = n_channels
         self._box = None              # the pixel box's transform at each visibility, made when first needed
-        self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="radsim-wsclean-"))
+        # absolute: wsclean runs in a directory of its own, so a relative MS path would not be found
+        self.workdir = Path(workdir).resolve() if workdir else Path(tempfile.mkdtemp(prefix="radsim-wsclean-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         uvw = observation.uvw_m()
         times = observation.times_mjd()

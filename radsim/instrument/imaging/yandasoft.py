@@ -294,7 +294,7 @@ class YandasoftImager:
         self.n = grid.npix
         self.observation = observation
         self.keep = keep
-        self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="radsim-yandasoft-"))
+        self.workdir = Path(workdir).resolve() if workdir else Path(tempfile.mkdtemp(prefix="radsim-yandasoft-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         uvw = observation.uvw_m()                     # refuses a field below the elevation limit
         wavelength = SPEED_OF_LIGHT / observation.frequency_hz
