@@ -353,6 +353,21 @@ evaluate() {   # run test-dataset name (skipped while up to date, unless REDO=1)
         2>&1 | tee "$OUT/$run-$name.log" | tail -16
 }
 
+compare_images() {   # set kind: radsim compare of SET-KIND (A, the fast imager with WSClean's noise) against
+                     # SET-wsclean (B) into images/SET-KIND.json (skipped while up to date, unless REDO=1, or until
+                     # both datasets are made)
+    local a="$1-$2" b="$1-wsclean" out="$OUT/images/$1-$2.json"
+    selected "$a" || return 0
+    complete "$a" && complete "$b" || return 0
+    if [ "$REDO" != 1 ] && newer "$out" "$OUT/$a/manifest.json" "$OUT/$b/manifest.json"; then
+        say "compare the images of $a and $b: up to date (images/$1-$2.json; REDO=1 compares again)"
+        return 0
+    fi
+    say "compare the images of $a and $b"
+    mkdir -p "$OUT/images"
+    radsim compare "$OUT/$a" "$OUT/$b" --out "$out" 2>&1 | tee "$OUT/images/$1-$2.log" | tail -8
+}
+
 compare_sets() {   # run dataset-a dataset-b name: radtrain compare into RUN/compare-NAME.json (skipped while up to
                    # date, unless REDO=1, or until both datasets are made)
     local run="$1" a="$2" b="$3" name="$4"
@@ -526,6 +541,23 @@ if wants simulate && part pointings; then
             simulate "$name-shared" configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n="$n" \
                 --set run.seed="$seed" "${SHARED_NOISE[@]}"
         done
+        # and every set WSClean imaged once more by the fast imager with its noise and the w-term in the sky's PSF
+        # (imaging.w_nodes = 5; pointing-calib-mid's first 24 skies, those WSClean imaged): which fast imager's images
+        # WSClean's match, sky by sky and without a network (radsim compare in the evaluate stage; 2026-12-06,
+        # seventh session: on 12 skies the flat-sky fast imager's readings matched WSClean's, the w-term's read 0.5%
+        # lower in the top bin, and CLEAN made that difference)
+        for set in pointing-calib-mid:24:2306167 pointing-calib-mid2:24:2306178 pointing-calib-mid3:24:2306179 \
+                   pointing-calib-mid4:24:2306191 pointing-test-mid24:24:2306168 pointing-test-mid24b:24:2306190 \
+                   pointing-test-mid24c:24:2306192 pointing-test-mid24d:24:2306194 pointing-test-mid24e:24:2306195 \
+                   pointing-test-mid24f:24:2306196; do
+            IFS=: read -r name n seed <<< "$set"
+            simulate "$name-w-shared" configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n="$n" \
+                --set run.seed="$seed" "${SHARED_NOISE[@]}" "${WNODES[@]}"
+        done
+        simulate transfer-w-shared configs/emu-seed-transfer.toml "${SHARED_NOISE[@]}" "${WNODES[@]}"
+        simulate transfer-24-w-shared configs/emu-seed-transfer.toml "${MORE_TEST[@]}" "${SHARED_NOISE[@]}" "${WNODES[@]}"
+        simulate transfer-24b-w-shared configs/emu-seed-transfer.toml "${MORE_TEST_B[@]}" "${SHARED_NOISE[@]}" \
+            "${WNODES[@]}"
         # and 384 more calibration skies by the fast imager with WSClean's noise alone: with pointing-calib-mid5's 192
         # they calibrate the likelihood on 576 skies none of which WSClean imaged (RUN-likelihood-unpaired), so that
         # every sky WSClean imaged (the 96 pairs and the test skies) tests it, and the thresholds' own draw moves
@@ -650,6 +682,9 @@ SHIFT_RUNS=("${IMAGER_RUNS[@]/%-likelihood-for-wsclean/-likelihood-shift-for-wsc
 # with the w-term with and without it in the image-plane noise, and with it against the visibilities' noise
 # (radtrain compare: RUN/compare-noise-rms.json, -noise-model.json, -noise-w-term.json, -noise-image-w.json)
 NOISE_RUNS=()
+# the sets imaged by WSClean and by the fast imager with its noise (SET-wsclean, SET-shared and SET-w-shared)
+IMAGED_BY_BOTH=(pointing-calib-mid pointing-calib-mid2 pointing-calib-mid3 pointing-calib-mid4
+                "${SHARED_TESTS[@]/#/pointing-test-}" transfer transfer-24 transfer-24b)
 [ "$PRIORS" = 1 ] && NOISE_RUNS=("${IMAGER_RUNS[@]/%-likelihood-for-wsclean/}")
 part pointings || { POINTING_RUNS=(); CURVED_POINTING_RUNS=(); PRIOR_RUNS=(); IMAGER_RUNS=(); SEED_RUNS=();
                     SAME_SKY_RUNS=(); SHARED_RUNS=(); UNPAIRED_RUNS=(); SHIFT_RUNS=(); NOISE_RUNS=(); }
@@ -849,7 +884,21 @@ if wants evaluate; then
     # and how those networks read the 96 calibration skies with another noise: 0.1% more rms, and
     # the noise drawn on the visibilities as WSClean's (the -shared sets made before commit 292420b carry ducc0's 1/n,
     # 0.01% more rms over the field: remove pointing-calib-mid-shared to make it again)
+    # and how WSClean's images of every sky it imaged differ from the fast imager's with its noise, flat-sky
+    # (SET-shared) and with the w-term (SET-w-shared), sky by sky without a network (images/SET-KIND.json)
+    if [ "$PRIORS" = 1 ] && part pointings; then
+        for set in "${IMAGED_BY_BOTH[@]}"; do
+            for kind in shared w-shared; do
+                compare_images "$set" "$kind"
+            done
+        done
+    fi
     for run in "${NOISE_RUNS[@]}"; do
+        # and how the networks read them: WSClean's test images of drawn shapes against each fast imager's
+        for set in "${SHARED_TESTS[@]/#/pointing-test-}"; do
+            compare_sets "$run" "$set-shared" "$set-wsclean" "imager-flat-$set"
+            compare_sets "$run" "$set-w-shared" "$set-wsclean" "imager-w-$set"
+        done
         compare_sets "$run" pointing-calib-mid pointing-calib-mid-rms noise-rms
         compare_sets "$run" pointing-calib-mid pointing-calib-mid-shared noise-model
         # and, on the same skies with the w-term, the image-plane noise with it against that without it (one white

@@ -1357,3 +1357,100 @@ def test_science_script_compares_each_network_on_the_calibration_skies_with_anot
     made("pointing-calib-mid-w-visibilities")
     first, _ = started()
     assert first == [f"compare {run} on pointing-calib-mid-w-image-w and pointing-calib-mid-w-visibilities"]
+
+
+def test_report_tabulates_how_wscleans_images_differ_from_each_fast_imagers(tmp_path):
+    """The report reads radsim compare's images/SET-shared.json and images/SET-w-shared.json (science.sh), pools
+    each kind sky by sky over the sets (mean and standard error over every sky, NaN skies left out of their
+    statistic), then shows each set; no images folder, no table."""
+    study = tmp_path / "study"
+    (study / "images").mkdir(parents=True)
+    keys = ("faint_variance", "robust_width", "variance", "flux_scale", "difference_rms", "correlation")
+    per_set = {"pointing-test-mid24-shared": [0.1, 0.3], "pointing-test-mid24b-shared": [0.2],
+               "pointing-test-mid24-w-shared": [-0.1, -0.3, -0.2]}
+    for name, values in per_set.items():
+        per_sky = {k: list(values) for k in keys}
+        if name == "pointing-test-mid24-shared":
+            per_sky["flux_scale"] = [float("nan"), 0.3]
+        (study / "images" / f"{name}.json").write_text(json.dumps({"n_skies": len(values), "per_sky": per_sky}))
+    rows = report_module().image_rows(study)
+    assert rows[0].startswith("| fast imager (A) | sets | skies | faint pixels' variance, % | robust width, % |")
+    flat = np.array([0.1, 0.3, 0.2])
+    se = flat.std(ddof=1) / np.sqrt(3)
+    assert rows[2].startswith(f"| **flat sky, all** | 2 | 3 | +{flat.mean():.3f} +- {se:.3f} |")
+    # the flux scale without the first set's NaN sky: 0.3 and 0.2
+    assert f"| +0.250 +- {np.std([0.3, 0.2], ddof=1) / np.sqrt(2):.3f} |" in rows[2]
+    w = np.array([-0.1, -0.3, -0.2])
+    assert rows[3].startswith(f"| **w-term in the PSF, all** | 1 | 3 | {w.mean():+.3f} +- "
+                              f"{w.std(ddof=1) / np.sqrt(3):.3f} |")
+    assert [r.split(" | ")[1] for r in rows[4:]] == ["pointing-test-mid24", "pointing-test-mid24b",
+                                                     "pointing-test-mid24"]
+    assert rows[5].startswith("| flat sky | pointing-test-mid24b | 1 | +0.200 +- nan |")     # one sky: no error
+    assert rows[2].endswith(f"| 0.2 +- 0.1 | 0.20000 +- {se:.5f} |")           # unsigned: not changes
+    (tmp_path / "none").mkdir()
+    assert report_module().image_rows(tmp_path / "none") == []
+
+
+def test_report_pools_each_networks_reading_of_wscleans_images_over_the_test_sets(tmp_path):
+    """RUN/compare-imager-flat-SET.json and -imager-w-SET.json (science.sh) pooled per network and kind: the mean
+    weighted by each set's skies, the standard errors combined as of independent sets."""
+    study = tmp_path / "study"
+    edges = [1e-7, 1e-6, 1e-5]
+    run = study / "pointing-small-wide"
+    run.mkdir(parents=True)
+    for name, n, mean, err in (("imager-flat-pointing-test-mid24", 24, [1.0, 0.2], [0.6, 0.2]),
+                               ("imager-flat-pointing-test-mid24b", 12, [4.0, -0.4], [0.8, 0.3]),
+                               ("imager-w-pointing-test-mid24", 24, [2.0, 0.5], [0.5, 0.1])):
+        (run / f"compare-{name}.json").write_text(json.dumps(
+            {"n_skies": n, "bin_edges_jy": edges, "percent": {"mean": mean, "stderr": err, "n": [n, n]}}))
+    (study / "pointing-calib-mid").mkdir()
+    rows = report_module().imager_rows(study)
+    assert rows[0] == ("| network | WSClean against the fast imager with its noise | sets | skies | 0.1-1 | "
+                       "1-10 |")
+    top = (24 * 0.2 - 12 * 0.4) / 36
+    top_err = np.sqrt(24 ** 2 * 0.2 ** 2 + 12 ** 2 * 0.3 ** 2) / 36
+    assert rows[2] == f"| pointing-small-wide | flat sky | 2 | 36 | +2.00 +- {np.hypot(24 * 0.6, 12 * 0.8) / 36:.2f} " \
+                      f"| {top:+.2f} +- {top_err:.2f} |"
+    assert rows[3] == "| pointing-small-wide | w-term in the PSF | 1 | 24 | +2.00 +- 0.50 | +0.50 +- 0.10 |"
+    assert report_module().imager_rows(tmp_path / "study" / "pointing-calib-mid") == []
+
+
+def test_science_script_compares_wscleans_images_with_the_fast_imagers_once_both_are_made(tmp_path):
+    """With PRIORS=1 PART=pointings the evaluate stage runs radsim compare of each set's fast images with WSClean's
+    noise (flat-sky, then with the w-term) against WSClean's, once both are made, and each network's radtrain
+    compare of WSClean's test images against each fast imager's."""
+    import os
+    import subprocess
+
+    def made(name, status="complete"):
+        (tmp_path / name).mkdir(exist_ok=True)
+        (tmp_path / name / "manifest.json").write_text(json.dumps({"status": status}))
+    env = {**os.environ, "OUT": str(tmp_path), "PRIORS": "1", "PART": "pointings", "STAGES": "evaluate"}
+
+    def started(what):
+        out = subprocess.run(["bash", str(ROOT / "scripts" / "science.sh")], capture_output=True, text=True,
+                             env=env, timeout=300)
+        return [line.split("] ")[1] for line in out.stdout.splitlines() if f"] {what}" in line], out
+    made("pointing-calib-mid-w-shared")
+    made("pointing-calib-mid-wsclean", "running")
+    assert started("compare the images")[0] == []
+    # the stand-in manifests stop the first comparison started (not a readable dataset)
+    made("pointing-calib-mid-wsclean")
+    first, out = started("compare the images")
+    assert first == ["compare the images of pointing-calib-mid-w-shared and pointing-calib-mid-wsclean"], out.stdout
+    assert "radsim: error" in out.stdout + out.stderr
+    assert not (tmp_path / "images" / "pointing-calib-mid-w-shared.json").exists()
+    made("pointing-calib-mid-shared")
+    assert started("compare the images")[0] == [
+        "compare the images of pointing-calib-mid-shared and pointing-calib-mid-wsclean"]
+    # a network's readings: WSClean's test images against the fast ones, flat-sky first
+    for name in ("pointing-calib-mid-shared", "pointing-calib-mid-w-shared"):
+        made(name, "running")
+    run = "pointing-small-wide"
+    (tmp_path / run).mkdir()
+    (tmp_path / run / "best.weights.h5").touch()
+    made("pointing-test-mid24b-w-shared")
+    made("pointing-test-mid24b-wsclean")
+    env["ONLY"] = run             # the image comparisons (of datasets) left out
+    assert started(f"compare {run}")[0] == [
+        f"compare {run} on pointing-test-mid24b-w-shared and pointing-test-mid24b-wsclean"]
