@@ -76,7 +76,9 @@
 #             on 2026-12-06 (fifth session) pointing-calib-mid-rms (96) 201 s on 2 ranks beside another
 #             simulation, and pointing-calib-mid(5) with the mended visibility noise: 96 in 349 s, 192 in 996 s;
 #             sixth session: pointing-calib-mid-w-image 244 s, -image-w 257 s (the PSFs and the filters cached
-#             beforehand: 275 s once), -visibilities 468 s (96 each on 2 ranks)
+#             beforehand: 275 s once), -visibilities 468 s (96 each on 2 ranks); seventh session: the fast imager
+#             with the w-term and WSClean's noise 67 s per 12 skies and 146 s per 24 on 2 ranks beside a WSClean run
+#             (SET-w-shared: about 30 min for the 13 sets); radsim compare of 12 pointings 3 s
 #             PART=wide (2026-12-03, 2 ranks, the first hour beside a fresh-clone test run): wide-fast-42
 #             50.9 min, test-fast 16.0, calib-mid-fast 41.2, test-24-fast 18.5, test-mid-fast 36.6 (about 90 s
 #             per sky on one core); wide-small 35 min (30 epochs of 60-93 s, 117-175 tiles/s);
@@ -168,7 +170,9 @@
 #             alone (seed 2306198), transfer-shared, transfer-24-shared and
 #             transfer-24b-shared: the 12 fixed test pairs and their 48 repeats by the fast imager with
 #             WSClean's noise, and pointing-wide24-wsclean: the first 24
-#             of pointing-wide-84's training skies imaged again by WSClean;
+#             of pointing-wide-84's training skies imaged again by WSClean; SET-w-shared: every set WSClean imaged
+#             (pointing-calib-mid's first 24, -mid2 to -mid4, the test sets of drawn shapes, the fixed pairs) by the
+#             fast imager with its noise and the w-term in the sky's PSF;
 #             PART=wide: wide-fast-42, calib-mid-fast and test-mid-fast: 42 EMU mosaics drawn from that wider
 #             prior to train on (34 train, 8 validate), 48 + 48 to calibrate on (calib-mid-fast, calib-mid2-fast)
 #             and 48 + 48 to test on (test-mid-fast, test-mid2-fast), and test-fast and test-24-fast (the fixed
@@ -227,6 +231,9 @@
 #             sets; eval-SET-wsclean and eval-SET-shared) and on the fixed pairs so made;
 #             RUN-likelihood-shift-for-wsclean on WSClean's images of the test sets and fixed pairs made both ways,
 #             RUN-likelihood-shift-for-fast on their fast ones with WSClean's noise (eval-SET-wsclean, eval-SET-shared);
+#             radsim compare of WSClean's images of every set it imaged against SET-shared and SET-w-shared
+#             (images/SET-shared.json, images/SET-w-shared.json), and radtrain compare of each network calibrated for
+#             WSClean on its test images of drawn shapes against both (RUN/compare-imager-flat-SET.json, -imager-w-);
 #             the
 #             networks calibrated on pointing-calib-mid on pointing-test-mid instead of pointing-test-random;
 #             PART=wide: wide-small, wide-small-conformal and wide-small-96-conformal on test-fast,
