@@ -52,8 +52,8 @@ def sky_statistics(a: np.ndarray, b: np.ndarray, noise_rms_jy: float) -> dict:
     it)."""
     a = np.asarray(a, dtype=np.float64).ravel()
     b = np.asarray(b, dtype=np.float64).ravel()
-    median_a = np.median(a)
-    width_a, width_b = (1.4826 * np.median(np.abs(x - np.median(x))) for x in (a, b))
+    median_a, median_b = np.median(a), np.median(b)
+    width_a, width_b = (1.4826 * np.median(np.abs(x - m)) for x, m in ((a, median_a), (b, median_b)))
     noise_var = noise_rms_jy ** 2 if noise_rms_jy > 0 else width_a ** 2
     faint = np.abs(a - median_a) < FAINT_WIDTHS * width_a
     diff = b - a
