@@ -231,7 +231,10 @@ def _decide(cfg: RadtrainConfig, dataset_dir, run_dir: Path, overwrite: bool, en
 
 def _inputs(cfg: RadtrainConfig, sets: list, stats, engine, threads) -> dict:
     """This rank's training and validation pipelines (disjoint parts of each split of each dataset in ``sets``,
-    the main one first) and the steps per epoch."""
+    the main one first) and the steps per epoch. ``train`` makes a new training pipeline at each call: tf.data
+    shares a dataset's reshuffle seeds among all its iterators, so a pipeline that :func:`profile` had read (its
+    prefetch running ahead by as many passes as the timing allowed) would hand training another order."""
+    import tensorflow as tf
     dc, tc = cfg.data, cfg.train
     parts = {split: [data.rank_parts(ds, split, engine.size) if ds.n_tiles(split) else None for ds in sets]
              for split in ("train", "validation")}
@@ -251,9 +254,13 @@ def _inputs(cfg: RadtrainConfig, sets: list, stats, engine, threads) -> dict:
                 data.aux_inputs(d["images"], stats, dc.aux_inputs, d["tile_noise"]))
 
     x, y, aux = arrays("train")
+    # held as tensors: the pipelines made from them share their memory (from numpy arrays each would copy the tiles)
+    x, y, aux = (None if a is None else tf.convert_to_tensor(a) for a in (x, y, aux))
     vx, vy, vaux = arrays("validation")
     seed = tc.seed + 1000003 * engine.rank
-    train_ds = data.make_dataset(x, y, aux, batch_size=dc.batch_size, shuffle=True, shuffle_buffer=dc.shuffle_buffer,
+
+    def train_batches():
+        return data.make_dataset(x, y, aux, batch_size=dc.batch_size, shuffle=True, shuffle_buffer=dc.shuffle_buffer,
                                  augment=dc.augment, seed=seed, repeat=True, drop_remainder=True, threads=threads)
     val_ds = data.make_dataset(vx, vy, vaux, batch_size=dc.batch_size, threads=threads)
     main = parts["train"][0][engine.rank]
@@ -261,7 +268,7 @@ def _inputs(cfg: RadtrainConfig, sets: list, stats, engine, threads) -> dict:
              "%d steps of %d per epoch", engine.rank, x.shape[0], main.n_tiles, len(main.shards),
              "whole shards" if main.stride == 1 else f"every {engine.size}th tile", vx.shape[0], steps,
              dc.batch_size)
-    return {"train": train_ds, "validation": val_ds, "steps": steps}
+    return {"train": train_batches, "validation": val_ds, "steps": steps}
 
 
 def _compiled_model(cfg: RadtrainConfig, ds, run: dict, stats, engine, device: str):
@@ -341,7 +348,7 @@ def fit(cfg: RadtrainConfig, dataset_dir, run_dir, *, overwrite: bool = False, e
               "initial_epoch": initial_epoch, "steps_per_epoch": steps, "global_batch": dc.batch_size * engine.size,
               "batch_per_rank": dc.batch_size, "learning_rate": learning_rate,
               "parameters": int(model.count_params()), "setup_s": time.perf_counter() - t_setup,
-              "profile": profile(engine, inputs["train"], model, steps)}
+              "profile": profile(engine, inputs["train"](), model, steps)}
     if engine.rank == 0:
         run["runs"].append(record)
         write_run(run_dir, run)
@@ -351,7 +358,7 @@ def fit(cfg: RadtrainConfig, dataset_dir, run_dir, *, overwrite: bool = False, e
              dc.batch_size * engine.size, learning_rate, initial_epoch + 1, tc.epochs)
     if initial_epoch < tc.epochs:
         try:
-            model.fit(inputs["train"], validation_data=inputs["validation"], epochs=tc.epochs,
+            model.fit(inputs["train"](), validation_data=inputs["validation"], epochs=tc.epochs,
                       initial_epoch=initial_epoch, steps_per_epoch=steps, callbacks=callbacks, verbose=0)
         except OSError as exc:      # the run directory filled up or went away: the last checkpoint is whole
             raise TrainError(f"cannot write the run directory {run_dir}: {exc.strerror or exc}; the epochs up to "

@@ -124,6 +124,27 @@ def test_mpirun_gives_the_same_weights_as_horovodrun(horovod_run, train_dataset,
         h["weights_digests"] for h in read_history(run_dir)]
 
 
+def test_profiling_that_reads_ahead_leaves_the_training_order_alone(train_dataset, tmp_path, monkeypatch):
+    """tf.data shares a dataset's reshuffle seeds among all its iterators: had the profiler's iterator and training's
+    read one pipeline, how far the profiler's prefetch ran (a race) would decide the order training sees, and two
+    runs of one config (mpirun against horovodrun) would part from the first epoch now and then."""
+    from radtrain import train
+    cfg = train_config(tmp_path, train__epochs=1)
+    assert fit(cfg, train_dataset, tmp_path / "plain") == 0
+    profile = train.profile
+
+    def reading_ahead(engine, batches, model, steps, repeats=10):
+        it = iter(batches)
+        for _ in range(3 * steps + 1):          # past three passes over the tiles, as a prefetch running ahead may
+            next(it)
+        return profile(engine, batches, model, steps, repeats)
+
+    monkeypatch.setattr(train, "profile", reading_ahead)
+    assert fit(cfg, train_dataset, tmp_path / "ahead") == 0
+    assert [h["weights_digests"] for h in read_history(tmp_path / "ahead")] == [
+        h["weights_digests"] for h in read_history(tmp_path / "plain")]
+
+
 @pytest.fixture(scope="module")
 def train_skies_imaged_again(train_dataset, tmp_path_factory):
     """The training dataset's 9 skies imaged again, as by another imager: its config and seed, the fast imager with
