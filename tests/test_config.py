@@ -129,6 +129,23 @@ def test_invalid_toml_and_missing_file(tmp_path):
         config.load(tmp_path / "nope.toml")
 
 
+def test_final_major_is_checked_and_its_default_keeps_the_datasets_made_before_it(tiny_dict):
+    """imaging.final_major (added 2026-12-07): 'peak', the rule datasets were made with until then, leaves a config's
+    identity as it was; WSClean's 'threshold' makes another dataset; anything else is refused by name."""
+    before = config.from_dict(tiny_dict)
+    assert before.imaging.final_major == "peak"
+    assert "final_major" not in before._portable(before.model_dump(mode="json"))["imaging"]
+    tiny_dict["imaging"] = dict(tiny_dict.get("imaging", {}), final_major="peak")
+    assert config.from_dict(tiny_dict).hash() == before.hash()
+    tiny_dict["imaging"]["final_major"] = "threshold"
+    wsclean_rule = config.from_dict(tiny_dict)
+    assert wsclean_rule.hash() != before.hash() and wsclean_rule.tiles_hash() != before.tiles_hash()
+    from radsim.instrument.imaging.base import clean_settings
+    assert clean_settings(wsclean_rule.imaging).final_major == "threshold"
+    tiny_dict["imaging"]["final_major"] = "last"
+    assert "final_major" in _error(tiny_dict)
+
+
 def test_hash_changes_with_content(tiny_dict):
     a = config.from_dict(tiny_dict).hash()
     tiny_dict["run"]["seed"] = 8

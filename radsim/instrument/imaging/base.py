@@ -138,7 +138,8 @@ def restoring_beam_for(setting, fitted: Beam) -> Beam | None:
 def clean_settings(im):
     """The built-in CLEAN's settings (radsim.instrument.imaging.fast.CleanSettings) from the imaging section."""
     from radsim.instrument.imaging.fast import CleanSettings
-    return CleanSettings(im.niter, im.gain, im.mgain, im.auto_threshold, im.auto_mask, im.psf_patch_pixels)
+    return CleanSettings(im.niter, im.gain, im.mgain, im.auto_threshold, im.auto_mask, im.psf_patch_pixels,
+                         final_major=im.final_major)
 
 
 def footprint_settings(im) -> dict:

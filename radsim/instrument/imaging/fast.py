@@ -52,7 +52,9 @@ class CleanSettings:
     """Clark CLEAN's settings: ``threshold_sigma`` is WSClean's -auto-threshold and ``auto_mask`` its -auto-mask
     (None: no mask), both in units of the residual's robust rms; ``psf_patch`` the half-width (pixels) of the
     PSF that minor cycles subtract, ``cell`` the distance (pixels) within which one minor step cleans only the
-    brightest peak."""
+    brightest peak. ``final_major`` says which major cycle ends a pass (the pass everywhere to ``auto_mask``, the
+    masked one to ``threshold_sigma``): ``"peak"``, the first after which the residual's peak lies within 10% of
+    the threshold; ``"threshold"`` (WSClean's rule), the one whose minor cycles reached the threshold."""
 
     niter: int = 100_000
     gain: float = 0.1
@@ -61,6 +63,15 @@ class CleanSettings:
     auto_mask: float | None = None
     psf_patch: int = 8
     cell: int = 8
+    final_major: str = "peak"
+
+    def __post_init__(self):
+        if self.final_major not in FINAL_MAJOR:
+            raise ValueError(f"final_major {self.final_major!r} is none of {FINAL_MAJOR}")
+
+
+#: which major cycle ends a CLEAN pass (:class:`CleanSettings`)
+FINAL_MAJOR = ("peak", "threshold")
 
 
 STOP_REASONS = ("converged", "stalled", "iteration limit", "diverged")   # best to worst
@@ -233,7 +244,10 @@ def clark_clean(dirty: np.ndarray, psf2: np.ndarray, convolve, threshold: float,
     (MAD) rms measured at every major cycle as WSClean's -auto-threshold does. With ``auto_mask`` the CLEAN runs
     twice: first everywhere down to auto_mask x rms, then only on the pixels that hold components by then
     (the mask) down to the floor: sources are cleaned deep while the noise between them is left alone (cleaning
-    noise peaks would lower the image's noise and bias faint sources).
+    noise peaks would lower the image's noise and bias faint sources). A pass ends when a major cycle starts with
+    the peak within 10% of the floor or, with ``final_major = "threshold"``, after the major cycle whose minor
+    cycles went down to the floor, as WSClean ends it ("final major iteration"): the residual's peaks that the
+    next inversion shows above the floor stay, and with auto-masking the mask is what the model holds then.
 
     ``psf2`` is the (2n, 2n) PSF centred on pixel n; ``convolve`` convolves an (n, n) image with it. Returns
     (model Jy/pixel, residual, components, major cycles, stop reason: ``converged`` (the peak reached the
@@ -271,6 +285,9 @@ def clark_clean(dirty: np.ndarray, psf2: np.ndarray, convolve, threshold: float,
             components += _minor_cycles(residual, model, kernel, ky, kx, stop, s, s.niter - components, mask)
             residual = dirty - convolve(model)
             majors += 1
+            if s.final_major == "threshold" and stop <= floor and components < s.niter:
+                stop_reason = "converged"
+                break
         else:
             stop_reason = "iteration limit"
         if stop_reason in ("diverged", "iteration limit"):
