@@ -386,16 +386,19 @@ class RadsimConfig(_Section):
         return _digest(self._portable(self.model_dump(mode="json", exclude={"dataset"})))
 
     def _portable(self, dump: dict) -> dict:
-        # keys added after datasets were made leave those datasets' identity alone while unset
-        if dump["imaging"].get("w_nodes") is None:
-            dump["imaging"].pop("w_nodes", None)
-        if dump["imaging"].get("final_major") == "peak":
-            dump["imaging"].pop("final_major", None)
+        # keys added after datasets were made leave those datasets' identity alone while at their defaults
+        for key, default in _IMAGING_KEYS_ADDED_LATER.items():
+            if key in dump["imaging"] and dump["imaging"][key] == default:
+                del dump["imaging"][key]
         if self.counts.base != "builtin":
             dump["counts"]["base"] = _file_identity(self.counts.base)
         if self.sources.trecs_catalogues:
             dump["sources"]["trecs_catalogues"] = [_file_identity(p) for p in self.sources.trecs_catalogues]
         return dump
+
+
+#: imaging keys added after datasets were made, with the default that behaves as before they existed
+_IMAGING_KEYS_ADDED_LATER = {"w_nodes": None, "final_major": "peak"}
 
 
 def _digest(data: dict) -> str:
