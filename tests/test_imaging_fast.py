@@ -191,11 +191,16 @@ def test_a_point_between_pixels_is_imaged_where_it_is(grid, obs, imager):
     assert dirty.max() == pytest.approx(direct.max(), rel=1e-3) and dirty.max() < 0.97   # between pixels
 
 
-@pytest.fixture(scope="module")
-def deep(grid, obs):
+def deep_imager(grid, obs, final_major="peak"):
     """8 channels across the band, WSClean-style auto-masking: CLEAN down to 1 sigma where it found sources."""
     return fast.FastImager(grid, obs, noise_rms_jy=25e-6, n_channels=8, taper_arcsec=6.0,
-                           clean=fast.CleanSettings(threshold_sigma=1.0, auto_mask=5.0, psf_patch=12))
+                           clean=fast.CleanSettings(threshold_sigma=1.0, auto_mask=5.0, psf_patch=12,
+                                                    final_major=final_major))
+
+
+@pytest.fixture(scope="module")
+def deep(grid, obs):
+    return deep_imager(grid, obs)
 
 
 def test_clean_settings_refuse_an_unknown_final_major():
@@ -218,9 +223,7 @@ def test_crowded_field_keeps_noise_and_flux(grid, obs, final_major):
     either rule for the major cycle that ends a CLEAN pass (CleanSettings.final_major)."""
     from conftest import crowded_sky, isolated_peaks
     from radsim.instrument.imaging.base import convolve_same, gaussian_beam_kernel
-    deep = fast.FastImager(grid, obs, noise_rms_jy=25e-6, n_channels=8, taper_arcsec=6.0,
-                           clean=fast.CleanSettings(threshold_sigma=1.0, auto_mask=5.0, psf_patch=12,
-                                                    final_major=final_major))
+    deep = deep_imager(grid, obs, final_major)
     sky = crowded_sky(N)
     imaged = deep.image(sky, np.random.default_rng(5))
     assert imaged.info["clean_stop"] == "converged"
