@@ -22,6 +22,11 @@
 #                                                                       # with a curved line, and with a curved
 #                                                                       # line and conformal intervals on the 96
 #                                                                       # (+30 min, +25 min, +15 min)
+#   MENDED=1 PART=pointings OUT=runs/pointings bash scripts/science.sh  # also the transfer study again with the
+#                                                                       # mended fast imager (9 x 9 w-term nodes,
+#                                                                       # WSClean's last-major-cycle rule and noise)
+#                                                                       # on the skies PRIORS=1 had WSClean image
+#                                                                       # (about 3 h more on 2 cores)
 #   ONLY='*-conformal' STAGES="calibrate evaluate" ... bash scripts/science.sh   # only the runs these globs name
 #   REDO=1 STAGES=evaluate ... bash scripts/science.sh  # evaluate again even where the metrics are up to date (an
 #                                                       # evaluation newer than its run's weights, calibration and
@@ -79,6 +84,10 @@
 #             beforehand: 275 s once), -visibilities 468 s (96 each on 2 ranks); seventh session: the fast imager
 #             with the w-term and WSClean's noise 67 s per 12 skies and 146 s per 24 on 2 ranks beside a WSClean run
 #             (SET-w-shared: about 30 min for the 13 sets); radsim compare of 12 pointings 3 s
+#             MENDED=1 (2026-12-07, eleventh session): the mended fast imager's 96 pointings of pointing-calib-mid
+#             in 12.0 min on 2 ranks (7.5 s each) and pointing-wide-84's 84 in 15.4 min beside the test suite, so its
+#             960 pointings (84 training, 576 calibration, 300 made by WSClean too) about 2 h, and its 81 node PSFs
+#             643 s once on 2 threads (1.4 GB in the cache)
 #             PART=wide (2026-12-03, 2 ranks, the first hour beside a fresh-clone test run): wide-fast-42
 #             50.9 min, test-fast 16.0, calib-mid-fast 41.2, test-24-fast 18.5, test-mid-fast 36.6 (about 90 s
 #             per sky on one core); wide-small 35 min (30 epochs of 60-93 s, 117-175 tiles/s);
@@ -102,6 +111,8 @@
 #             6.6 min alone (30 epochs of 12 s, 480-500 tiles/s);
 #             its and pointing-small-wide's trainings with seeds 2 and 3 3.4-3.9 min each beside the test suite
 #             (17-23 epochs of 7-16 s)
+#             pointing-small-wide-mended (MENDED=1) 5.8 min beside the test suite (early stopping after 22 epochs
+#             of 12-17 s, 290-360 tiles/s); budget 20 min for it and its two seeds
 #   calibrate, evaluate  well under a minute per run and dataset (calibrate on 96 or 120 mosaics 1.2-1.5 min);
 #             PRIORS=1 calibrate + evaluate of the whole mosaics part 50 min, of the pointings part 28 min;
 #             the six RUN-likelihood-for-fast calibrations and their 18 evaluations 6.5 min (beside the test suite);
@@ -117,6 +128,8 @@
 #             RUN-likelihood-shift-for-* calibrations on 672 skies and their 108 evaluations not yet run (expected
 #             about 2 min each and 15-20 min: the unpaired runs' figures scaled by the skies); radtrain compare
 #             of one network on 96 skies read twice 43 s (four per network calibrated for WSClean: 20 min for 7)
+#             MENDED=1: the three pointing-small-wide-mended-likelihood-unpaired calibrations on 576 skies about 2 min
+#             each (on 96 skies 11 s) and their 78 evaluations about 12 min (7-9 s per 12-24 pointings)
 #   pofd      the P(D) fit of the 12 test mosaics, 4.1 min (20 s per sky)
 #   report    PART=pointings 10.3 min on 2026-12-06, 8 min of them the coverage over random splits of the one-noise
 #             calibrations (6 trainings x 100 splits, each a likelihood fitted again on 360 skies); 11.8 min with
@@ -172,7 +185,9 @@
 #             WSClean's noise, and pointing-wide24-wsclean: the first 24
 #             of pointing-wide-84's training skies imaged again by WSClean; SET-w-shared: every set WSClean imaged
 #             (pointing-calib-mid's first 24, -mid2 to -mid4, the test sets of drawn shapes, the fixed pairs) by the
-#             fast imager with its noise and the w-term in the sky's PSF;
+#             fast imager with its noise and the w-term in the sky's PSF; with MENDED=1 SET-mended: the same sets,
+#             pointing-wide-84, pointing-calib-mid5 and pointing-calib-mid6 by the mended fast imager (9 x 9 w-term
+#             nodes, imaging.final_major = "threshold", WSClean's noise);
 #             PART=wide: wide-fast-42, calib-mid-fast and test-mid-fast: 42 EMU mosaics drawn from that wider
 #             prior to train on (34 train, 8 validate), 48 + 48 to calibrate on (calib-mid-fast, calib-mid2-fast)
 #             and 48 + 48 to test on (test-mid-fast, test-mid2-fast), and test-fast and test-24-fast (the fixed
@@ -188,6 +203,7 @@
 #             and pointing-small-xwide on pointing-xwide-126, and pointing-small-wide-mix on pointing-wide-84 with
 #             pointing-wide24-wsclean mixed in (radtrain fit --mix: both imagers' images of 24 of its skies),
 #             and both of these twice more with training seeds 2 and 3 (pointing-small-wide-s2, -mix-s2, ...);
+#             with MENDED=1 pointing-small-wide-mended (and -s2, -s3) on pointing-wide-84-mended;
 #             PART=wide: wide-small (seed-small) on wide-fast-42
 #   calibrate every run on calib-fast, the pointing networks on pointing-calib-random (pointing-small-84-w on
 #             pointing-calib-random-w) (-> RUN/calibration.json); with PRIORS=1 also pointing-small, -42 and -84
@@ -228,7 +244,9 @@
 #             RUN-likelihood-shared-for-fast on pointing-test-mid24-shared, ..., -mid24f-shared and
 #             transfer-shared, -24-shared and -24b-shared; RUN-likelihood-unpaired on every set of drawn shapes
 #             made both by WSClean and by the fast imager with its noise (pointing-calib-mid..-mid4, the test
-#             sets; eval-SET-wsclean and eval-SET-shared) and on the fixed pairs so made;
+#             sets; eval-SET-wsclean and eval-SET-shared) and on the fixed pairs so made (MENDED=1:
+#             pointing-small-wide-mended-likelihood-unpaired and its seeds, calibrated on pointing-calib-mid5-mended
+#             and -mid6-mended, on the same sets by WSClean and by the mended imager, eval-SET-mended);
 #             RUN-likelihood-shift-for-wsclean on WSClean's images of the test sets and fixed pairs made both ways,
 #             RUN-likelihood-shift-for-fast on their fast ones with WSClean's noise (eval-SET-wsclean, eval-SET-shared);
 #             radsim compare of WSClean's images of every set it imaged against SET-shared and SET-w-shared
@@ -265,6 +283,7 @@ LARGE="${LARGE:-0}"
 RESNET="${RESNET:-0}"
 WTERM="${WTERM:-0}"
 PRIORS="${PRIORS:-0}"
+MENDED="${MENDED:-0}"
 ONLY="${ONLY:-}"
 REDO="${REDO:-0}"
 mkdir -p "$OUT"
@@ -296,12 +315,23 @@ RANDOM_PAIRS=(--set 'realisations.mode="random"' --set realisations.repeats=1
               --set 'realisations.priors={s0_jy={loguniform=[5e-6, 5e-5]}, alpha={uniform=[-0.6, 0.3]}}')
 # the fast imager's noise drawn on the visibilities as WSClean's is: a sky imaged by both carries one noise realisation
 SHARED_NOISE=(--set 'imaging.noise="visibilities"')
+# the mended fast imager (MENDED=1): the w-term from exact PSFs at 9 x 9 nodes, WSClean's rule for its last major
+# cycle and WSClean's noise draw; on 36 skies of drawn shapes it read as WSClean does to +0.16 +- 0.07% of the true
+# count in the top bin (the flat-sky "peak" imager: -0.12 +- 0.14% on average, -0.28 +- 0.17% on the densest third;
+# docs/results-pointings.md, "More w-term nodes")
+MENDED_IMAGER=(--set imaging.w_nodes=9 --set 'imaging.final_major="threshold"' "${SHARED_NOISE[@]}")
 MID_PAIRS=(--set 'realisations.mode="random"' --set realisations.repeats=1
            --set 'realisations.priors={s0_jy={loguniform=[3.5e-6, 7e-5]}, alpha={uniform=[-0.7, 0.4]}}')
 # wider still by as much again (0.15 dex in S0, 0.1 in alpha on each side): to train on, so that the edges of the
 # prior a network learnt lie beyond those of the prior its intervals are calibrated and tested on
 XWIDE_PAIRS=(--set 'realisations.mode="random"' --set realisations.repeats=1
              --set 'realisations.priors={s0_jy={loguniform=[2.5e-6, 1e-4]}, alpha={uniform=[-0.8, 0.5]}}')
+
+# the sets of drawn shapes WSClean imaged (PRIORS=1), as name:skies:seed (of pointing-calib-mid's 96, the first 24)
+WSCLEAN_SETS=(pointing-calib-mid:24:2306167 pointing-calib-mid2:24:2306178 pointing-calib-mid3:24:2306179
+              pointing-calib-mid4:24:2306191 pointing-test-mid24:24:2306168 pointing-test-mid24b:24:2306190
+              pointing-test-mid24c:24:2306192 pointing-test-mid24d:24:2306194 pointing-test-mid24e:24:2306195
+              pointing-test-mid24f:24:2306196)
 
 complete() {   # dataset: whether its run has finished (one still being made, or killed, is not read)
     grep -q '"status": "complete"' "$OUT/$1/manifest.json" 2>/dev/null
@@ -553,10 +583,7 @@ if wants simulate && part pointings; then
         # WSClean's match, sky by sky and without a network (radsim compare in the evaluate stage; 2026-12-06,
         # seventh session: on 12 skies the flat-sky fast imager's readings matched WSClean's, the w-term's read 0.5%
         # lower in the top bin, and CLEAN made that difference)
-        for set in pointing-calib-mid:24:2306167 pointing-calib-mid2:24:2306178 pointing-calib-mid3:24:2306179 \
-                   pointing-calib-mid4:24:2306191 pointing-test-mid24:24:2306168 pointing-test-mid24b:24:2306190 \
-                   pointing-test-mid24c:24:2306192 pointing-test-mid24d:24:2306194 pointing-test-mid24e:24:2306195 \
-                   pointing-test-mid24f:24:2306196; do
+        for set in "${WSCLEAN_SETS[@]}"; do
             IFS=: read -r name n seed <<< "$set"
             simulate "$name-w-shared" configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n="$n" \
                 --set run.seed="$seed" "${SHARED_NOISE[@]}" "${WNODES[@]}"
@@ -588,6 +615,23 @@ if wants simulate && part pointings; then
         # shrink towards the middle of what it learnt?
         simulate pointing-xwide-126 configs/emu-seed-transfer.toml "${XWIDE_PAIRS[@]}" --set realisations.n=126 \
             --set run.seed=2306177 "${SEED_SPLIT[@]}"
+    fi
+    if [ "$MENDED" = 1 ]; then
+        # the transfer study again with the mended fast imager (MENDED_IMAGER): pointing-wide-84's training skies,
+        # pointing-calib-mid5-shared's and -mid6-shared's 576 calibration skies that WSClean never imaged, and every
+        # sky WSClean imaged (the sets of drawn shapes and the fixed pairs with their repeats), each as SET-mended:
+        # a network trained and calibrated on them (pointing-small-wide-mended-likelihood-unpaired) reads WSClean's
+        # images of those skies and the mended fast ones of the same skies with the same noise
+        simulate pointing-wide-84-mended configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=84 \
+            --set run.seed=2306169 "${SEED_SPLIT[@]}" "${MENDED_IMAGER[@]}"
+        for set in pointing-calib-mid5:192:2306193 pointing-calib-mid6:384:2306198 "${WSCLEAN_SETS[@]}"; do
+            IFS=: read -r name n seed <<< "$set"
+            simulate "$name-mended" configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n="$n" \
+                --set run.seed="$seed" "${MENDED_IMAGER[@]}"
+        done
+        simulate transfer-mended configs/emu-seed-transfer.toml "${MENDED_IMAGER[@]}"
+        simulate transfer-24-mended configs/emu-seed-transfer.toml "${MORE_TEST[@]}" "${MENDED_IMAGER[@]}"
+        simulate transfer-24b-mended configs/emu-seed-transfer.toml "${MORE_TEST_B[@]}" "${MENDED_IMAGER[@]}"
     fi
 fi
 
@@ -631,6 +675,13 @@ if wants train && part pointings; then
                     --set "train.seed=$seed"
         done
     fi
+fi
+if wants train && part pointings && [ "$MENDED" = 1 ]; then
+    # pointing-small-wide's network and seeds on the same skies by the mended fast imager
+    fit pointing-small-wide-mended $SMALL pointing-wide-84-mended
+    for seed in 2 3; do
+        fit "pointing-small-wide-mended-s$seed" $SMALL pointing-wide-84-mended --set "train.seed=$seed"
+    done
 fi
 if wants train && part wide; then fit wide-small $SMALL wide-fast-42; fi
 
@@ -676,6 +727,11 @@ SHARED_RUNS=("${IMAGER_RUNS[@]/%-likelihood-for-wsclean/-likelihood-shared-for-w
 # (RUN-likelihood-unpaired: pointing-calib-mid5-shared and pointing-calib-mid6-shared), tested on every sky of drawn
 # shape that WSClean imaged (the 96 pairs and the test skies) and on the fast images of the same skies
 UNPAIRED_RUNS=("${IMAGER_RUNS[@]/%-likelihood-for-wsclean/-likelihood-unpaired}")
+# MENDED=1: and pointing-small-wide-mended and its seeds so calibrated on the mended fast imager's images of the same
+# 576 skies (pointing-calib-mid5-mended, -mid6-mended), tested on the same skies by WSClean and by the mended imager
+MENDED_RUNS=()
+[ "$MENDED" = 1 ] && MENDED_RUNS=(pointing-small-wide-mended pointing-small-wide-mended-s2 pointing-small-wide-mended-s3)
+UNPAIRED_RUNS+=("${MENDED_RUNS[@]/%/-likelihood-unpaired}")
 UNPAIRED_SETS=(pointing-calib-mid pointing-calib-mid2 pointing-calib-mid3 pointing-calib-mid4
                "${SHARED_TESTS[@]/#/pointing-test-}")
 # and once more on those 576 and the 96 pairs' fast images with WSClean's noise (672 skies), the pairs' WSClean images
@@ -694,7 +750,7 @@ IMAGED_BY_BOTH=(pointing-calib-mid pointing-calib-mid2 pointing-calib-mid3 point
                 "${SHARED_TESTS[@]/#/pointing-test-}" transfer transfer-24 transfer-24b)
 [ "$PRIORS" = 1 ] && NOISE_RUNS=("${IMAGER_RUNS[@]/%-likelihood-for-wsclean/}")
 part pointings || { POINTING_RUNS=(); CURVED_POINTING_RUNS=(); PRIOR_RUNS=(); IMAGER_RUNS=(); SEED_RUNS=();
-                    SAME_SKY_RUNS=(); SHARED_RUNS=(); UNPAIRED_RUNS=(); SHIFT_RUNS=(); NOISE_RUNS=(); }
+                    SAME_SKY_RUNS=(); SHARED_RUNS=(); UNPAIRED_RUNS=(); SHIFT_RUNS=(); NOISE_RUNS=(); MENDED_RUNS=(); }
 # PART=wide: the network trained on mosaics drawn from the wider prior, calibrated on mosaics drawn from it with a
 # straight line and normal intervals, and once more (RUN-conformal) with a curved line and conformal intervals, and
 # so on 96 (RUN-96-conformal: calib-mid-fast and calib-mid2-fast)
@@ -711,6 +767,7 @@ calibration_set() {   # the datasets a run is calibrated on (one or more)
         pointing-*-likelihood-for-fast) echo "$(pair_sets "${1%-likelihood-for-fast}")$(more_fast)" ;;
         pointing-*-likelihood-shared-for-*)
             shared "$(pair_sets "${1%-likelihood-shared-for-*}")$(more_fast)" ;;
+        pointing-*-mended*-likelihood-unpaired) echo pointing-calib-mid5-mended pointing-calib-mid6-mended ;;
         pointing-*-likelihood-unpaired) echo pointing-calib-mid5-shared pointing-calib-mid6-shared ;;
         pointing-*-likelihood-shift-for-*)
             local sets
@@ -778,6 +835,7 @@ if wants calibrate; then
             copy_likelihood "$run"
         done
     fi
+    for run in "${MENDED_RUNS[@]}"; do copy_network "$run" "$run-likelihood-unpaired"; done
     for run in "${WIDE_RUNS[@]:1}"; do copy_network wide-small "$run"; done    # calibration copies of wide-small
     for run in "${RUNS[@]}" "${POINTING_RUNS[@]}" "${WIDE_RUNS[@]}" "${IMAGER_RUNS[@]}" \
                "${SAME_SKY_RUNS[@]}" "${SHARED_RUNS[@]}" "${UNPAIRED_RUNS[@]}" "${SHIFT_RUNS[@]}"; do
@@ -866,12 +924,17 @@ if wants evaluate; then
     done
     # and the calibration on skies WSClean never imaged: on every sky it imaged (the drawn ones, and the 12 fixed
     # pairs and their repeats), by it and by the fast imager with its noise; both ways or neither, since the report
-    # compares them sky by sky; WSClean's for every run first (their coverage), then the fast ones
-    for imager in wsclean shared; do
+    # compares them sky by sky; WSClean's for every run first (their coverage), then the fast ones (SET-shared, or
+    # SET-mended for the mended imager's networks)
+    for pass in wsclean fast; do
         for run in "${UNPAIRED_RUNS[@]}"; do
             [ -e "$OUT/$run/best.weights.h5" ] || continue
+            fast=shared
+            [[ "$run" == *-mended* ]] && fast=mended
+            imager=$fast
+            [ "$pass" = wsclean ] && imager=wsclean
             for set in "${UNPAIRED_SETS[@]}" transfer transfer-24 transfer-24b; do
-                { complete "$set-wsclean" && complete "$set-shared"; } || continue
+                { complete "$set-wsclean" && complete "$set-$fast"; } || continue
                 evaluate "$run" "$set-$imager" "eval-$set-$imager"
             done
         done

@@ -358,6 +358,10 @@ TRANSFER = [("seed-small, trained on EMU mosaics (seed-fast)", "transfer-fast", 
 #: the two networks trained with more than one seed, as the transfer rows name them
 SEED_LABELS = ((WIDE[0], "pointing-small-wide, 84 training skies drawn from the wider prior"),
                (MIX[0], "pointing-small-wide-mix, pointing-small-wide's 84 training skies, 24 also imaged by WSClean"))
+#: and pointing-small-wide's network and seeds trained on the same skies by the mended fast imager (science.sh
+#: MENDED=1: 9 x 9 w-term nodes, WSClean's last-major-cycle rule and noise draw), calibrated on its images alone
+MENDED_LABELS = (("pointing-small-wide-mended", "pointing-small-wide-mended, pointing-small-wide's 84 training skies "
+                  "by the mended fast imager"),)
 TRANSFER += [(f"{label}, training seed {seed}, the count model's likelihood{how}", f"{run}-s{seed}-likelihood{test}",
               f"{run}-s{seed}-likelihood{wsclean}{test}")
              for run, label in SEED_LABELS for seed in SEEDS
@@ -848,9 +852,9 @@ def split_rows(runs: dict) -> list[str]:
 SHARED_TESTS, LIKELIHOOD_SPLITS = ("mid24", "mid24b", "mid24c", "mid24d", "mid24e", "mid24f"), 100
 
 
-def seed_trainings() -> list[str]:
-    """The run names of the trainings of SEED_LABELS' networks: each network, then its seeds SEEDS (RUN-sK)."""
-    return [f"{run}{seed}" for run, _ in SEED_LABELS for seed in ("", *(f"-s{k}" for k in SEEDS))]
+def seed_trainings(labels=SEED_LABELS) -> list[str]:
+    """The run names of the trainings of ``labels``' networks: each network, then its seeds SEEDS (RUN-sK)."""
+    return [f"{run}{seed}" for run, _ in labels for seed in ("", *(f"-s{k}" for k in SEEDS))]
 
 
 def likelihood_split_rows(study: Path) -> list[str]:
@@ -913,26 +917,29 @@ SHIFT_RUNS = ("-likelihood-shift-for-wsclean", "-likelihood-shift-for-fast")
 SHIFT_SETS = tuple(f"pointing-test-{t}" for t in SHARED_TESTS)
 
 
-def unpaired_evaluations(study: Path, sets=UNPAIRED_SETS, runs=("-likelihood-unpaired",) * 2) -> dict:
-    """Per training calibrated on skies WSClean never imaged (RUN-likelihood-unpaired, SEED_LABELS' networks and
+def unpaired_evaluations(study: Path, sets=UNPAIRED_SETS, runs=("-likelihood-unpaired",) * 2, fast_images="shared",
+                         labels=SEED_LABELS) -> dict:
+    """Per training calibrated on skies WSClean never imaged (RUN-likelihood-unpaired, ``labels``' networks and
     seeds), its evaluations on ``sets`` pooled sky by sky: ``"wsclean"`` (every sky WSClean imaged),
     ``"fast"`` (the same skies' fast images with WSClean's noise, in the same order) and ``"fast_all"`` (every fast
     image of those sets), with the calibration's number of skies. Only sets evaluated both ways are taken.
-    ``runs``: the suffixes of the runs that read WSClean's images and the fast ones (e.g. SHIFT_RUNS)."""
+    ``runs``: the suffixes of the runs that read WSClean's images and the fast ones (e.g. SHIFT_RUNS);
+    ``fast_images``: the fast sets' suffix (SET-shared, or SET-mended for MENDED_LABELS)."""
     out = {}
-    for base in seed_trainings():
+    for base in seed_trainings(labels):
         run, fast_run = (study / f"{base}{suffix}" for suffix in runs)
         if not (run / "calibration.json").exists():
             continue
         ws, fast, fast_all = [], [], []
         for name in sets:
-            w, f = run / f"eval-{name}-wsclean" / "metrics.json", fast_run / f"eval-{name}-shared" / "metrics.json"
+            w = run / f"eval-{name}-wsclean" / "metrics.json"
+            f = fast_run / f"eval-{name}-{fast_images}" / "metrics.json"
             if not (w.exists() and f.exists()):
                 continue
             mw, mf = json.loads(w.read_text()), json.loads(f.read_text())
             by_id = {s["id"]: s for s in mf["skies"]}
             if any(s["id"] not in by_id or by_id[s["id"]]["true"] != s["true"] for s in mw["skies"]):
-                raise ValueError(f"{base}: {name}-wsclean and {name}-shared are not images of the same skies")
+                raise ValueError(f"{base}: {name}-wsclean and {name}-{fast_images} are not images of the same skies")
             ws.append(mw)
             fast.append({**mf, "skies": [by_id[s["id"]] for s in mw["skies"]]})
             fast_all.append(mf)
@@ -995,7 +1002,7 @@ def sky_by_sky_transfer_rows(study: Path, evaluations: dict | None = None) -> li
     +- its standard error."""
     evaluations = unpaired_evaluations(study) if evaluations is None else evaluations
     pairs = [(base, e["fast"], e["wsclean"]) for base, e in evaluations.items()]
-    for run, _ in SEED_LABELS:
+    for run, _ in (*SEED_LABELS, *MENDED_LABELS):
         bases = [run, *(f"{run}-s{k}" for k in SEEDS)]
         if all(b in evaluations for b in bases) and len({evaluations[b]["wsclean"]["n_skies"] for b in bases}) == 1:
             pairs.append((f"{run}, training seeds 1-3 averaged",
@@ -1534,6 +1541,23 @@ def generate(study: Path, images: Path, prefix: str = "results") -> str:
                      "`-24b-wsclean` against `transfer-shared`, `-24-shared`, `-24b-shared`, as far as made; most lie "
                      "at the edges of the prior the calibration skies were drawn from).",
                      sky_by_sky_transfer_rows(study, unpaired_evaluations(study, FIXED_PAIR_SETS)))
+    mended = {"fast_images": "mended", "labels": MENDED_LABELS}
+    lines += section("Coverage of the mended fast imager's calibration on every sky WSClean imaged",
+                     "As above for `pointing-small-wide-mended` and its seeds (science.sh MENDED=1): trained on "
+                     "pointing-wide-84's skies imaged by the mended fast imager (`imaging.w_nodes = 9`, "
+                     "`imaging.final_major = \"threshold\"`, WSClean's noise draw; `pointing-wide-84-mended`) and "
+                     "calibrated on its images of the same 576 skies (`RUN-likelihood-unpaired`: "
+                     "pointing-calib-mid5-mended and -mid6-mended), read on WSClean's images of every sky of drawn "
+                     "shape it imaged and on the mended imager's (`SET-mended`).",
+                     unpaired_coverage_rows(study, unpaired_evaluations(study, **mended)))
+    lines += section("Transfer read by one calibration for both imagers, the mended fast imager",
+                     "The mended imager's calibration reading both imagers' images of every sky of drawn shape WSClean "
+                     "imaged: columns as in the transfer read by one calibration for both imagers.",
+                     sky_by_sky_transfer_rows(study, unpaired_evaluations(study, **mended)))
+    lines += section("Transfer read by one calibration for both imagers, the mended fast imager, on the fixed pairs",
+                     "As above, on the 12 fixed test pairs and their repeats (`transfer-wsclean`, `-24-wsclean`, "
+                     "`-24b-wsclean` against `transfer-mended`, `-24-mended`, `-24b-mended`, as far as made).",
+                     sky_by_sky_transfer_rows(study, unpaired_evaluations(study, FIXED_PAIR_SETS, **mended)))
     shift = unpaired_evaluations(study, SHIFT_SETS, SHIFT_RUNS)
     lines += section("Coverage of a calibration with the pairs' imager shift alone",
                      "The likelihood calibrated on the fast images, with WSClean's noise, of the 96 pairs and the "

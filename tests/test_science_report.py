@@ -1013,18 +1013,19 @@ def test_report_splits_the_skies_imaged_by_both_for_the_coverage_on_wsclean_imag
     assert module.likelihood_split_rows(study) == []
 
 
-def write_unpaired_study(study, rng, bases=("pointing-small-wide", "pointing-small-wide-s2", "pointing-small-wide-s3")):
+def write_unpaired_study(study, rng, bases=("pointing-small-wide", "pointing-small-wide-s2", "pointing-small-wide-s3"),
+                         fast="shared"):
     """Trainings calibrated on skies WSClean never imaged (RUN-likelihood-unpaired, 576 of them), evaluated on two
-    sets of drawn shapes by WSClean and by the fast imager with its noise: pointing-calib-mid (WSClean imaged the
-    first 4 of its 8 skies) and pointing-test-mid24 (6 skies by both). Per sky and bin the truth is 100 and the
-    intervals hold it or not at random; returns {(base, imager, set): skies}."""
+    sets of drawn shapes by WSClean and by the fast imager with its noise (SET-``fast``): pointing-calib-mid (WSClean
+    imaged the first 4 of its 8 skies) and pointing-test-mid24 (6 skies by both). Per sky and bin the truth is 100
+    and the intervals hold it or not at random; returns {(base, imager, set): skies}."""
     written = {}
     for base in bases:
         run = study / f"{base}-likelihood-unpaired"
         run.mkdir(parents=True)
         (run / "calibration.json").write_text(json.dumps({"n_skies": 576, "likelihood": {}}))
         for name, n_fast, n_wsclean in (("pointing-calib-mid", 8, 4), ("pointing-test-mid24", 6, 6)):
-            for imager, n in (("shared", n_fast), ("wsclean", n_wsclean)):
+            for imager, n in ((fast, n_fast), ("wsclean", n_wsclean)):
                 skies = []
                 for i in range(n):
                     hit68, hit95 = rng.random(10) < 0.7, rng.random(10) < 0.95
@@ -1104,6 +1105,41 @@ def test_report_reads_the_calibration_on_skies_wsclean_never_imaged_on_every_sky
     assert module.unpaired_coverage_rows(tmp_path / "none") == [] and module.sky_by_sky_transfer_rows(tmp_path) == []
 
 
+def test_report_reads_the_mended_imagers_calibration_on_both_imagers_apart_from_the_flat_sky_ones(tmp_path):
+    """pointing-small-wide-mended and its seeds (science.sh MENDED=1), calibrated on the mended fast imager's images,
+    read WSClean's images and the mended imager's (SET-mended): the report pairs those sky by sky in sections of their
+    own, averages the three trainings, and leaves them out of the flat-sky imager's tables."""
+    study = tmp_path / "study"
+    module = report_module()
+    bases = module.seed_trainings(module.MENDED_LABELS)
+    assert bases == ["pointing-small-wide-mended", "pointing-small-wide-mended-s2", "pointing-small-wide-mended-s3"]
+    written = write_unpaired_study(study, np.random.default_rng(13), bases, fast="mended")
+    assert module.unpaired_evaluations(study) == {}
+    evaluations = module.unpaired_evaluations(study, fast_images="mended", labels=module.MENDED_LABELS)
+    assert sorted(evaluations) == bases
+    e = evaluations["pointing-small-wide-mended-s2"]
+    assert e["wsclean"]["n_skies"] == e["fast"]["n_skies"] == 10 and e["fast_all"]["n_skies"] == 14
+    assert [s["pred_corrected"] for s in e["fast"]["skies"][4:]] == [
+        s["pred_corrected"] for s in written["pointing-small-wide-mended-s2", "mended", "pointing-test-mid24"]]
+    transfer = module.sky_by_sky_transfer_rows(study, evaluations)
+    assert len(transfer) == 2 + 4 * 4
+    assert "| pointing-small-wide-mended, training seeds 1-3 averaged | 10 |" in "\n".join(transfer)
+    (study / "fast-small" / "eval-test").mkdir(parents=True)      # one evaluated run of the main study
+    (study / "fast-small" / "eval-test" / "metrics.json").write_text(json.dumps(metrics([0.01] * 10)))
+    text = module.generate(study, tmp_path / "images")
+    for title in ("Coverage of the mended fast imager's calibration on every sky WSClean imaged",
+                  "Transfer read by one calibration for both imagers, the mended fast imager\n"):
+        assert f"### {title}" in text
+    assert "### Transfer read by one calibration for both imagers\n" not in text
+    # a mended set whose skies are not WSClean's is refused, naming both
+    path = study / "pointing-small-wide-mended-likelihood-unpaired" / "eval-pointing-test-mid24-mended" / "metrics.json"
+    m = json.loads(path.read_text())
+    m["skies"][0]["true"] = [50.0] * 10
+    path.write_text(json.dumps(m))
+    with pytest.raises(ValueError, match="pointing-test-mid24-wsclean and pointing-test-mid24-mended"):
+        module.unpaired_evaluations(study, fast_images="mended", labels=module.MENDED_LABELS)
+
+
 def test_report_reads_the_calibrations_with_the_pairs_shift_alone_each_on_its_imager(tmp_path):
     """RUN-likelihood-shift-for-wsclean reads WSClean's images of the test skies and RUN-likelihood-shift-for-fast
     their fast ones: the report pairs them sky by sky, takes the calibration's skies from the WSClean run, and
@@ -1170,6 +1206,51 @@ def test_science_script_calibrates_on_skies_wsclean_never_imaged_and_tests_on_ev
     started = [line for line in out.stdout.splitlines() if f"evaluate {run} on" in line]
     assert [line.split(" on ")[1] for line in started] == ["pointing-test-mid24f-wsclean"], out.stdout
     assert "not a radtrain run directory" in out.stdout + out.stderr
+
+
+def test_science_script_calibrates_the_mended_imagers_network_on_its_images_and_tests_it_on_both_imagers(tmp_path):
+    """MENDED=1: pointing-small-wide-mended-likelihood-unpaired is calibrated only once both of the mended fast
+    imager's sets of the 576 skies WSClean never imaged are made (pointing-calib-mid5-mended, -mid6-mended), and
+    evaluated on WSClean's images of a set made both ways, then on the mended imager's images of it (SET-mended),
+    not on the flat-sky ones with WSClean's noise (SET-shared)."""
+    import os
+    import subprocess
+    import time
+    run = "pointing-small-wide-mended-s2-likelihood-unpaired"
+    (tmp_path / run).mkdir()
+    (tmp_path / run / "best.weights.h5").touch()
+    for name, status in (("pointing-calib-mid5-mended", "complete"), ("pointing-calib-mid6-mended", "running"),
+                         ("pointing-calib-mid5-shared", "complete"), ("pointing-calib-mid6-shared", "complete"),
+                         ("pointing-test-mid24f-wsclean", "complete"), ("pointing-test-mid24f-mended", "complete"),
+                         ("pointing-test-mid24-wsclean", "complete"), ("pointing-test-mid24-shared", "complete")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "manifest.json").write_text(json.dumps({"status": status}))
+    env = {**os.environ, "OUT": str(tmp_path), "ONLY": run, "MENDED": "1", "PART": "pointings"}
+
+    def science(stages):
+        return subprocess.run(["bash", str(ROOT / "scripts" / "science.sh")], capture_output=True, text=True,
+                              env={**env, "STAGES": stages}, timeout=300).stdout
+    out = science("calibrate")
+    assert f"{run}: not calibrated, sets with WSClean's noise not made yet: pointing-calib-mid6-mended" in out, out
+    (tmp_path / "pointing-calib-mid6-mended" / "manifest.json").write_text(json.dumps({"status": "complete"}))
+    assert (f"calibrate {run} on pointing-calib-mid5-mended pointing-calib-mid6-mended, curved line, conformal "
+            "intervals, the count model's likelihood") in science("calibrate")
+    # the stand-in weights stop the first evaluation started: WSClean's images first; pointing-test-mid24 has no
+    # mended images, so it is not read either way
+    started = [line.split(" on ")[1] for line in science("evaluate").splitlines() if f"evaluate {run} on" in line]
+    assert started == ["pointing-test-mid24f-wsclean"], started
+    # with WSClean's evaluation up to date, the mended imager's images of the same skies come next
+    done = tmp_path / run / "eval-pointing-test-mid24f-wsclean" / "metrics.json"
+    done.parent.mkdir()
+    time.sleep(0.05)
+    done.write_text("{}")
+    started = [line.split(" on ")[1] for line in science("evaluate").splitlines() if f"evaluate {run} on" in line]
+    assert started == ["pointing-test-mid24f-wsclean: up to date (" + f"{run}/eval-pointing-test-mid24f-wsclean; "
+                       "REDO=1 evaluates again)", "pointing-test-mid24f-mended"], started
+    # without MENDED=1 the run is not the script's
+    assert f"evaluate {run}" not in subprocess.run(
+        ["bash", str(ROOT / "scripts" / "science.sh")], capture_output=True, text=True, timeout=300,
+        env={**env, "MENDED": "0", "STAGES": "calibrate evaluate"}).stdout
 
 
 def test_science_script_calibrates_with_the_pairs_shift_alone_on_every_fast_image_with_wsclean_noise(tmp_path):
