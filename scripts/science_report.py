@@ -1542,6 +1542,7 @@ def generate(study: Path, images: Path, prefix: str = "results") -> str:
                      "at the edges of the prior the calibration skies were drawn from).",
                      sky_by_sky_transfer_rows(study, unpaired_evaluations(study, FIXED_PAIR_SETS)))
     mended = {"fast_images": "mended", "labels": MENDED_LABELS}
+    mended_unpaired = unpaired_evaluations(study, **mended)
     lines += section("Coverage of the mended fast imager's calibration on every sky WSClean imaged",
                      "As above for `pointing-small-wide-mended` and its seeds (science.sh MENDED=1): trained on "
                      "pointing-wide-84's skies imaged by the mended fast imager (`imaging.w_nodes = 9`, "
@@ -1549,11 +1550,11 @@ def generate(study: Path, images: Path, prefix: str = "results") -> str:
                      "calibrated on its images of the same 576 skies (`RUN-likelihood-unpaired`: "
                      "pointing-calib-mid5-mended and -mid6-mended), read on WSClean's images of every sky of drawn "
                      "shape it imaged and on the mended imager's (`SET-mended`).",
-                     unpaired_coverage_rows(study, unpaired_evaluations(study, **mended)))
+                     unpaired_coverage_rows(study, mended_unpaired))
     lines += section("Transfer read by one calibration for both imagers, the mended fast imager",
                      "The mended imager's calibration reading both imagers' images of every sky of drawn shape WSClean "
                      "imaged: columns as in the transfer read by one calibration for both imagers.",
-                     sky_by_sky_transfer_rows(study, unpaired_evaluations(study, **mended)))
+                     sky_by_sky_transfer_rows(study, mended_unpaired))
     lines += section("Transfer read by one calibration for both imagers, the mended fast imager, on the fixed pairs",
                      "As above, on the 12 fixed test pairs and their repeats (`transfer-wsclean`, `-24-wsclean`, "
                      "`-24b-wsclean` against `transfer-mended`, `-24-mended`, `-24b-mended`, as far as made).",
