@@ -767,8 +767,10 @@ calibration_set() {   # the datasets a run is calibrated on (one or more)
         pointing-*-likelihood-for-fast) echo "$(pair_sets "${1%-likelihood-for-fast}")$(more_fast)" ;;
         pointing-*-likelihood-shared-for-*)
             shared "$(pair_sets "${1%-likelihood-shared-for-*}")$(more_fast)" ;;
-        pointing-*-mended*-likelihood-unpaired) echo pointing-calib-mid5-mended pointing-calib-mid6-mended ;;
-        pointing-*-likelihood-unpaired) echo pointing-calib-mid5-shared pointing-calib-mid6-shared ;;
+        pointing-*-likelihood-unpaired)
+            local fast
+            fast="$(fast_images "$1")"
+            echo "pointing-calib-mid5-$fast pointing-calib-mid6-$fast" ;;
         pointing-*-likelihood-shift-for-*)
             local sets
             sets="$(shared "$(pair_sets "${1%-likelihood-shift-for-*}")$(more_fast)")"
@@ -782,6 +784,11 @@ calibration_set() {   # the datasets a run is calibrated on (one or more)
         *-drawn) echo calib-random-fast ;;
         *) echo calib-fast ;;
     esac
+}
+
+fast_images() {   # run: the fast images with WSClean's noise it is calibrated on and reads beside WSClean's
+                  # (SET-shared, or SET-mended for the mended imager's networks)
+    if [[ "$1" == *-mended* ]]; then echo mended; else echo shared; fi
 }
 
 pair_sets() {   # run: its calibration sets made by both imagers (its own, pointing-calib-mid, and more_pairs)
@@ -929,8 +936,7 @@ if wants evaluate; then
     for pass in wsclean fast; do
         for run in "${UNPAIRED_RUNS[@]}"; do
             [ -e "$OUT/$run/best.weights.h5" ] || continue
-            fast=shared
-            [[ "$run" == *-mended* ]] && fast=mended
+            fast="$(fast_images "$run")"
             imager=$fast
             [ "$pass" = wsclean ] && imager=wsclean
             for set in "${UNPAIRED_SETS[@]}" transfer transfer-24 transfer-24b; do

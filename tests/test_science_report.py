@@ -1225,11 +1225,11 @@ def test_science_script_calibrates_the_mended_imagers_network_on_its_images_and_
                          ("pointing-test-mid24-wsclean", "complete"), ("pointing-test-mid24-shared", "complete")):
         (tmp_path / name).mkdir()
         (tmp_path / name / "manifest.json").write_text(json.dumps({"status": status}))
-    env = {**os.environ, "OUT": str(tmp_path), "ONLY": run, "MENDED": "1", "PART": "pointings"}
+    env = {**os.environ, "OUT": str(tmp_path), "ONLY": run, "PART": "pointings"}
 
-    def science(stages):
+    def science(stages, mended="1"):
         return subprocess.run(["bash", str(ROOT / "scripts" / "science.sh")], capture_output=True, text=True,
-                              env={**env, "STAGES": stages}, timeout=300).stdout
+                              env={**env, "STAGES": stages, "MENDED": mended}, timeout=300).stdout
     out = science("calibrate")
     assert f"{run}: not calibrated, sets with WSClean's noise not made yet: pointing-calib-mid6-mended" in out, out
     (tmp_path / "pointing-calib-mid6-mended" / "manifest.json").write_text(json.dumps({"status": "complete"}))
@@ -1248,9 +1248,7 @@ def test_science_script_calibrates_the_mended_imagers_network_on_its_images_and_
     assert started == ["pointing-test-mid24f-wsclean: up to date (" + f"{run}/eval-pointing-test-mid24f-wsclean; "
                        "REDO=1 evaluates again)", "pointing-test-mid24f-mended"], started
     # without MENDED=1 the run is not the script's
-    assert f"evaluate {run}" not in subprocess.run(
-        ["bash", str(ROOT / "scripts" / "science.sh")], capture_output=True, text=True, timeout=300,
-        env={**env, "MENDED": "0", "STAGES": "calibrate evaluate"}).stdout
+    assert f"evaluate {run}" not in science("calibrate evaluate", mended="0")
 
 
 def test_science_script_calibrates_with_the_pairs_shift_alone_on_every_fast_image_with_wsclean_noise(tmp_path):
