@@ -207,6 +207,14 @@ class ImagingConfig(_Section):
         "auto-masking WSClean's rule stops the first pass one major cycle earlier, so its mask is smaller and "
         "less noise is cleaned: on WSClean's own dirty images of 36 transfer pointings it reads the top bin as "
         "WSClean's CLEAN does (-0.01 +- 0.07%), where 'peak' reads it 0.90% lower (docs/results-pointings.md).")
+    major_cycle: Literal["psf", "visibilities"] = Field(
+        "psf", description="fast: how the dirty image and CLEAN's major cycles apply the instrument. 'psf': the sky "
+        "and the CLEAN model convolved with the PSF (one flat PSF, or w_nodes' facets): its cost does not grow with "
+        "the visibilities. 'visibilities': as WSClean's major cycle does it: the band-limited sky and the model "
+        "predicted to every visibility and imaged again with the imaging weights by ducc0's w-gridder, the w-term "
+        "exact everywhere (leave w_nodes unset); no PSF but the centre's for the minor cycles, and one degridding "
+        "and gridding per major cycle (benchmarks/major_cycle.py). Measured against WSClean's images of the same "
+        "skies and noise in docs/results-pointings.md.")
     w_nodes: int | None = Field(None, ge=2, le=9, description="fast: model the w-term, which the fast imager "
                                 "otherwise leaves out (a flat sky, one PSF): the PSF of a point at each node of a "
                                 "w_nodes x w_nodes grid over every beam's window is made exactly with the w-term "
@@ -254,6 +262,9 @@ class ImagingConfig(_Section):
         if self.noise == "image-w" and self.w_nodes is None:
             raise ValueError("noise = 'image-w' filters the noise at the nodes of w_nodes, which is unset: set "
                              "w_nodes (5 for a 2 deg pointing) or use noise = 'image' for a flat sky")
+        if self.major_cycle == "visibilities" and self.w_nodes is not None:
+            raise ValueError("w_nodes models the w-term in the PSFs that major_cycle = 'psf' convolves with; "
+                             "major_cycle = 'visibilities' applies it exactly: leave w_nodes unset")
         if self.n_channels > 1 and self.backend == "yandasoft":
             raise ValueError(f"n_channels = {self.n_channels} is for backends 'fast', 'wsclean' and 'none' (its "
                              f"primary beams); backend 'yandasoft' observes one channel at the centre frequency")
@@ -402,7 +413,7 @@ class RadsimConfig(_Section):
 
 
 #: imaging keys added after datasets were made, with the default that behaves as before they existed
-_IMAGING_KEYS_ADDED_LATER = {"w_nodes": None, "final_major": "peak"}
+_IMAGING_KEYS_ADDED_LATER = {"w_nodes": None, "final_major": "peak", "major_cycle": "psf"}
 
 
 def _digest(data: dict) -> str:

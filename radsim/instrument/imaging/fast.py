@@ -24,7 +24,10 @@ convolved with the clean beam + residual.
 
 Approximations (stated in the README): no w-term (the sky is taken as flat, one PSF for the whole window)
 unless ``w_nodes`` is set (exact PSFs with the w-term at a grid of nodes, each for the facet of pixels nearest
-it: :class:`FacetedPsfConvolver`), a flat spectrum across the channels, the noise taken as stationary.
+it: :class:`FacetedPsfConvolver`), a flat spectrum across the channels, the noise taken as stationary. With
+``major_cycle="visibilities"`` the dirty image and the major cycles are not convolutions with a PSF: the sky and
+the model are predicted to every visibility and imaged again with the w-term (:class:`VisibilityOperator`), as
+WSClean's major cycle makes them, at a cost that grows with the visibilities; only the minor cycles use a PSF.
 """
 from __future__ import annotations
 
@@ -72,6 +75,9 @@ class CleanSettings:
 
 #: which major cycle ends a CLEAN pass (:class:`CleanSettings`)
 FINAL_MAJOR = ("peak", "threshold")
+
+#: how the fast imager makes its dirty image and CLEAN's major cycles (:class:`FastImager`'s ``major_cycle``)
+MAJOR_CYCLES = ("psf", "visibilities")
 
 
 STOP_REASONS = ("converged", "stalled", "iteration limit", "diverged")   # best to worst
@@ -428,6 +434,51 @@ class VisibilityNoise:
         return ducc_to_image(d)[1:m + 1, 1:m + 1] / self.sum_w
 
 
+class VisibilityOperator:
+    """The instrument applied exactly, as WSClean's major cycle applies it: an (m, m) image (Jy/pixel, each pixel a
+    point at its centre) predicted to every visibility and imaged again with the imaging weights by ducc0's
+    w-gridder, with the w-term, about the window centred at direction cosines ``centre_lm``; normalised to Jy/beam
+    by the sum of the weights and, as WSClean's image, not divided by n = sqrt(1 - l^2 - m^2). A point at the centre
+    comes back as the PSF (peak 1 x its flux); elsewhere as its own PSF, sheared by the w-term as at that place.
+
+    It replaces the PSF convolution (:class:`PsfConvolver`, :class:`FacetedPsfConvolver`) for the dirty image and
+    CLEAN's major cycles with ``major_cycle="visibilities"``. Its cost grows with the visibilities (one degridding
+    and one gridding per call), where the PSF's does not. ``uvw_m`` (rows, 3) in metres with the sign of the
+    Measurement Sets radsim writes, ``freq`` (channels,) in Hz, ``weights`` (rows, channels)."""
+
+    def __init__(self, uvw_m: np.ndarray, freq: np.ndarray, weights: np.ndarray, window: int, pixel_rad: float,
+                 threads: int = 1, epsilon: float = 1e-5):
+        # ducc0 takes V = exp(-2 pi i (u l + v m - w (n - 1))): the MS's sign is (-u, -v, w) in ducc0's (w_term_psfs)
+        self.uvw = np.ascontiguousarray(uvw_m * np.array([-1.0, -1.0, 1.0]))
+        self.freq = np.asarray(freq, dtype=np.float64)
+        self.weights = np.ascontiguousarray(weights, dtype=np.float32)
+        self.sum_w = float(self.weights.sum(dtype=np.float64))
+        self.window = window
+        self.pixel_rad = pixel_rad
+        self.threads = threads
+        self.epsilon = epsilon
+
+    def __call__(self, image: np.ndarray, centre_lm=(0.0, 0.0)) -> np.ndarray:
+        """(m, m) float64: the dirty image (Jy/beam) of ``image`` (Jy/pixel) about ``centre_lm`` (rad)."""
+        import ducc0
+        m = self.window
+        common = dict(uvw=self.uvw, freq=self.freq, pixsize_x=self.pixel_rad, pixsize_y=self.pixel_rad,
+                      epsilon=self.epsilon, do_wgridding=True, divide_by_n=False, center_x=float(centre_lm[0]),
+                      center_y=float(centre_lm[1]), nthreads=self.threads)
+        # two pixels wider, as VisibilityNoise images: ducc_to_image's flip wraps one edge row and column round,
+        # which the padding's zeros (and the cut below) keep out of the window
+        padded = np.zeros((m + 2, m + 2), np.float32)
+        padded[1:m + 1, 1:m + 1] = image
+        vis = ducc0.wgridder.experimental.dirty2vis(dirty=image_to_ducc(padded), **common)
+        d = ducc0.wgridder.experimental.vis2dirty(vis=vis, wgt=self.weights, npix_x=m + 2, npix_y=m + 2, **common)
+        return ducc_to_image(d)[1:m + 1, 1:m + 1].astype(np.float64) / self.sum_w
+
+
+def image_to_ducc(image: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`radsim.instrument.imaging.base.ducc_to_image`: radsim's [y, x] image as ducc0's [l, m]."""
+    return np.ascontiguousarray(np.roll(np.asarray(image).T, -1, axis=0)[::-1, :])
+
+
 def cache_key(grid, observation, freq, window, weighting, robust, taper_arcsec, super_weight, w_nodes=None) -> str:
     """A hash of everything the PSF and the noise filter depend on, and of the software that makes them."""
     import hashlib
@@ -499,10 +550,15 @@ class FastImager:
                  taper_arcsec=None, super_weight=1.0, noise_rms_jy=None, system_temperature_k=None,
                  aperture_efficiency=0.8, clean: CleanSettings = CleanSettings(), n_channels: int = 1,
                  footprint: dict | None = None, survey_factor: float = 1.25, restoring_beam="fitted",
-                 w_nodes: int | None = None, noise: str = "image"):
+                 w_nodes: int | None = None, noise: str = "image", major_cycle: str = "psf"):
         t0 = time.perf_counter()
         if noise not in NOISE_DOMAINS:
             raise ImagingError(f"imaging.noise must be one of {', '.join(NOISE_DOMAINS)}, got {noise!r}")
+        if major_cycle not in MAJOR_CYCLES:
+            raise ImagingError(f"imaging.major_cycle must be one of {', '.join(MAJOR_CYCLES)}, got {major_cycle!r}")
+        if major_cycle == "visibilities" and w_nodes:
+            raise ImagingError("imaging.w_nodes models the w-term in the PSFs that major_cycle = 'psf' convolves with; "
+                               "major_cycle = 'visibilities' applies it exactly: leave w_nodes unset")
         self.grid = grid
         n = grid.npix
         if n % 2 or n < 32:
@@ -552,8 +608,24 @@ class FastImager:
         self.footprint = beams.Footprint(layout.centres_xy, layout.windows, pb, layout.pixel_rad, n, layout.cutoff)
         self._has_pb = pb_model != "none"
         # the dirty image and CLEAN's major cycles; minor cycles subtract the centre's PSF (a patch of it)
+        self.major_cycle = major_cycle
         self.convolve = (FacetedPsfConvolver(products["w_psfs"], m) if w_nodes
                          else PsfConvolver(self.psf2, m))
+        visibilities = {}
+
+        def visibility_inputs():
+            """(uvw (rows, 3) m, imaging weights (rows, channels)), made once for the operator and the noise."""
+            if not visibilities:
+                uvw_m = observation.uvw_m().reshape(-1, 3)
+                weights = getattr(self, "weights", None)        # made above when the PSF cache missed
+                if weights is None:
+                    weights = self._weights(uvw_m, freq, m, weighting, robust, taper_arcsec, super_weight)[1]
+                visibilities["inputs"] = uvw_m, weights
+            return visibilities["inputs"]
+        self._operator = None
+        if major_cycle == "visibilities":
+            uvw_m, weights = visibility_inputs()
+            self._operator = VisibilityOperator(uvw_m, freq, weights, m, grid.pixel_rad)
         self.beam_kernel = gaussian_beam_kernel(self.beam, self.pixel_arcsec)
         sum_w, sum_w2 = float(products["sum_w"]), float(products["sum_w2"])
         self.weight_sum = self.footprint.weight_sum()
@@ -580,10 +652,7 @@ class FastImager:
         self._faceted_noise = FacetedNoise(products["w_noise_filters"], m) if noise == "image-w" else None
         self._visibility_noise = None
         if noise == "visibilities" and self.beam_noise_jy > 0.0:
-            uvw_m = observation.uvw_m().reshape(-1, 3)
-            weights = getattr(self, "weights", None)        # made above when the PSF cache missed
-            if weights is None:
-                weights = self._weights(uvw_m, freq, m, weighting, robust, taper_arcsec, super_weight)[1]
+            uvw_m, weights = visibility_inputs()
             # the per-visibility sigma that gives the beam's noise: rms = sigma sqrt(sum w^2) / sum w / sqrt(2)
             sigma_vis = self.beam_noise_jy * math.sqrt(2.0) * sum_w / math.sqrt(sum_w2)
             self._visibility_noise = VisibilityNoise(uvw_m, freq, weights, sigma_vis, m, grid.pixel_rad)
@@ -655,17 +724,26 @@ class FastImager:
         # radsim's x runs opposite to l (east left) and y along m, both centred on pixel n/2 (ducc_to_image)
         return (n / 2 - (w.x0 + w.size / 2)) * pix, (w.y0 + w.size / 2 - n / 2) * pix
 
+    def beam_operator(self, beam: int = 0):
+        """The function that makes beam ``beam``'s dirty image of an image of its window (Jy/pixel -> Jy/beam):
+        the PSF convolution, or with ``major_cycle="visibilities"`` the exact one about the window's centre."""
+        if self._operator is None:
+            return self.convolve
+        centre = self.window_centre_lm(beam)
+        return lambda image: self._operator(image, centre)
+
     def image_beam(self, sky_window: np.ndarray, rng: np.random.Generator, timings: dict, beam: int = 0):
         """One beam: the (attenuated) sky of its window (Jy/pixel) -> (restored, residual, model, CLEAN info)."""
         t = time.perf_counter()
-        dirty = self.convolve(sky_window) + self.noise(rng, beam)
+        operator = self.beam_operator(beam)
+        dirty = operator(sky_window) + self.noise(rng, beam)
         timings["dirty"] = timings.get("dirty", 0.0) + time.perf_counter() - t
         t = time.perf_counter()
         threshold = self.clean.threshold_sigma * self.beam_noise_jy
         if threshold == 0.0:
             threshold = 1e-3 * float(np.abs(dirty).max())
         model, residual, iterations, majors, stop_reason = clark_clean(
-            dirty, self.psf2, self.convolve, threshold, self.clean)
+            dirty, self.psf2, operator, threshold, self.clean)
         timings["clean"] = timings.get("clean", 0.0) + time.perf_counter() - t
         t = time.perf_counter()
         restored = convolve_same(model, self.beam_kernel) + residual
@@ -724,7 +802,7 @@ class FastImager:
                 "clean_diverged": "diverged" in stops, "clean_stop": worst,
                 "clean_stops": {k: stops.count(k) for k in STOP_REASONS if k in stops},
                 "dropped_visibility_fraction": self.dropped_fraction, "n_beams": fp.n_beams,
-                "beam_noise_jy": self.beam_noise_jy, "noise": self.noise_domain}
+                "beam_noise_jy": self.beam_noise_jy, "noise": self.noise_domain, "major_cycle": self.major_cycle}
         return ImagedSky(images[0].astype(np.float32), self.beam, images[1].astype(np.float32),
                          self.psf.astype(np.float32), images[2].astype(np.float32), self.noise_rms_jy, "fast",
                          timings, info, noise_map=self.noise_map_jy)
@@ -737,4 +815,5 @@ def from_config(cfg, workdir=None) -> FastImager:
     im = cfg.imaging
     return FastImager(Grid.from_config(cfg.field), observation_of(cfg), **weighting_settings(im),
                       clean=clean_settings(im), n_channels=im.n_channels, footprint=footprint_settings(im),
-                      survey_factor=cfg.tiles.sensitivity_factor, w_nodes=im.w_nodes, noise=im.noise)
+                      survey_factor=cfg.tiles.sensitivity_factor, w_nodes=im.w_nodes, noise=im.noise,
+                      major_cycle=im.major_cycle)
