@@ -315,7 +315,8 @@ def test_visibility_major_cycle_makes_the_exact_w_corrected_image():
     of a 2 deg field come out as the exact reference of the test above (their visibilities as radsim writes them
     for WSClean, imaged with w-correction) to 1e-3 of its rms, where 9 x 9 w-term nodes leave 0.28 of the flat
     sky's error. A point at the phase centre comes back as the PSF; CLEAN of a noise-free field of bright points
-    then ends with their flux in its model (to 0.16% here) and its residual at its threshold. ``w_nodes`` (the PSF's approximation of the same w-term) is refused with it."""
+    then ends with their flux in its model (to 0.16% here) and its residual at its threshold. ``w_nodes`` (the
+    PSF's approximation of the same w-term) is refused with it."""
     import ducc0
     from radsim.instrument.imaging.base import ducc_to_image
     from radsim.instrument.imaging.wsclean import predict
@@ -336,7 +337,9 @@ def test_visibility_major_cycle_makes_the_exact_w_corrected_image():
         uvw=np.ascontiguousarray(uvw * [-1.0, -1.0, 1.0]), freq=freq, vis=vis, wgt=w, npix_x=n + 2, npix_y=n + 2,
         pixsize_x=grid.pixel_rad, pixsize_y=grid.pixel_rad, epsilon=1e-7, do_wgridding=True, divide_by_n=False)
     reference = ducc_to_image(d)[1:n + 1, 1:n + 1] / w.sum()
-    rms = lambda a: float(np.std(a))
+
+    def rms(a):
+        return float(np.std(a))
     ours = exact.beam_operator(0)(sky)
     assert rms(reference - ours) < 1e-3 * rms(reference)
     assert rms(reference - flat.convolve(sky)) > 0.05 * rms(reference)      # what the flat PSF misses here
