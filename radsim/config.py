@@ -231,6 +231,13 @@ class ImagingConfig(_Section):
     yandasoft_ranks: int = Field(2, ge=2, description="yandasoft: MPI ranks of its imager (one master and workers; "
                                  "it refuses a serial run). Launched by mpirun -np N, or $RADSIM_YANDASOFT_LAUNCHER "
                                  "(a template with {ranks}, e.g. 'srun -n {ranks}').")
+    wsclean_restore: Literal["wsclean", "linear"] = Field(
+        "wsclean", description="wsclean: the restored image. 'wsclean': WSClean's own, whose restore convolves the "
+        "CLEAN model with the restoring beam by a transform of the image's size, so that a source on one edge "
+        "spills onto the opposite one (on the 12 transfer pointings the outer ring of tiles then holds 1.1% more "
+        "faint-pixel variance than the fast imager's, docs/results-pointings.md); 'linear': WSClean's model "
+        "convolved with WSClean's restoring beam without wrap-around, plus WSClean's residual, as the fast imager "
+        "restores.")
     keep_ms: bool = Field(False, description="wsclean/yandasoft: keep the Measurement Set and logs.")
     wsclean_args: list[str] = Field(default_factory=list, description="wsclean: extra arguments for both runs "
                                                                       "(e.g. ['-no-small-inversion']).")
@@ -413,7 +420,8 @@ class RadsimConfig(_Section):
 
 
 #: imaging keys added after datasets were made, with the default that behaves as before they existed
-_IMAGING_KEYS_ADDED_LATER = {"w_nodes": None, "final_major": "peak", "major_cycle": "psf"}
+_IMAGING_KEYS_ADDED_LATER = {"w_nodes": None, "final_major": "peak", "major_cycle": "psf",
+                             "wsclean_restore": "wsclean"}
 
 
 def _digest(data: dict) -> str:

@@ -395,6 +395,31 @@ def test_visibility_major_cycle_images_a_wide_field_as_wsclean_does(tmp_path):
     assert rms["visibilities"] == pytest.approx(1.0, abs=0.01), rms
 
 
+def test_linear_restore_keeps_an_edge_source_off_the_opposite_edge(tmp_path):
+    """WSClean restores by convolving its CLEAN model with the beam through a transform of the image's size: a
+    bright source on the first column (0.2 pixel from the edge) shows on the last column at 283 times the noise
+    and one on the last row at the first row at 224 (measured). imaging.wsclean_restore = "linear" restores
+    WSClean's own model with WSClean's own beam without wrapping round: the interior is WSClean's image to 1e-7 of
+    the peak, and the opposite edges hold only the noise."""
+    from radsim.sky.render import Sky
+    n = 256
+    grid = Grid(187.5, -45.0, n, 4.0 / 3600)
+    x, y = np.array([0.2, 128.0, 200.3], np.float32), np.array([100.0, 128.0, 255.0], np.float32)
+    zero = np.zeros((n, n), np.float32)
+    sky = Sky(zero, x, y, np.array([0.01, 0.005, 0.008], np.float32), zero)
+    kw = dict(noise_rms_jy=25e-6, n_channels=2, taper_arcsec=6.0, auto_threshold=1.0, auto_mask=5.0,
+              restoring_beam="radsim")
+    own, linear = (wsclean(grid, tmp_path, restore=r, **kw).image(sky, np.random.default_rng(1)).restored
+                   for r in ("wsclean", "linear"))
+    inner = (slice(20, n - 20),) * 2
+    assert np.abs(own - linear)[inner].max() < 1e-6 * own.max()
+    assert np.allclose(own[100, :3], linear[100, :3], rtol=1e-5)    # the source itself, on the first column
+    assert own[100, n - 1] > 100 * 25e-6 and own[0, 200] > 100 * 25e-6              # WSClean's wrap
+    assert abs(linear[100, n - 1]) < 5 * 25e-6 and abs(linear[0, 200]) < 5 * 25e-6
+    with pytest.raises(ImagingError, match="wsclean_restore must be one of"):
+        wsclean(grid, tmp_path, restore="circular", **kw)
+
+
 def test_wsclean_restores_isolated_points_at_their_flux(tmp_path):
     """The crowded sky of test_imaging_fast (30 000 points, counts ~ S^-1.5, sub-pixel positions) predicted from
     the source list into a Measurement Set and imaged by WSClean with auto-masking: isolated sources brighter than

@@ -31,9 +31,9 @@ import numpy as np
 from radsim.instrument import beams, telescope
 from radsim.instrument import ms as ms_mod
 from radsim.instrument.imaging.base import (SPEED_OF_LIGHT, WSCLEAN_PADDING, Beam, ImagedSky, ImagingError,
-                                            external_observation_setup, external_settings, footprint_settings,
-                                            observation_of, release_workdir, restoring_beam_for, run_logged,
-                                            weighting_settings)
+                                            convolve_same, external_observation_setup, external_settings,
+                                            footprint_settings, gaussian_beam_kernel, observation_of,
+                                            release_workdir, restoring_beam_for, run_logged, weighting_settings)
 from radsim.sky.grid import Grid, write_image_fits
 from radsim.sky.render import Sky
 
@@ -149,6 +149,11 @@ def predict(grid, uvw_m: np.ndarray, freq_hz: np.ndarray, x, y, flux, gaussians=
 MAX_DIRECT_GAUSSIANS = 200
 
 
+#: how the wsclean backend's restored image is made (imaging.wsclean_restore): WSClean's own, or its model
+#: convolved with its restoring beam without wrap-around, plus its residual
+RESTORES = ("wsclean", "linear")
+
+
 class WscleanImager:
     name = "wsclean"
     observes_points = True          # image() takes a radsim.sky.render.Sky
@@ -158,8 +163,12 @@ class WscleanImager:
                  taper_arcsec=None, super_weight=1.0, noise_rms_jy=None, system_temperature_k=None,
                  aperture_efficiency=0.8, niter=100_000, gain=0.1, mgain=0.8, auto_threshold=3.0,
                  workdir=None, keep=False, threads=1, n_channels=1, extra_args=(), auto_mask=None,
-                 footprint: dict | None = None, survey_factor: float = 1.25, restoring_beam="fitted"):
+                 footprint: dict | None = None, survey_factor: float = 1.25, restoring_beam="fitted",
+                 restore: str = "wsclean"):
         t0 = time.perf_counter()
+        if restore not in RESTORES:
+            raise ImagingError(f"imaging.wsclean_restore must be one of {', '.join(RESTORES)}, got {restore!r}")
+        self.restore = restore
         self.exe = wsclean_executable()
         self.version = wsclean_version(self.exe)
         self.grid = grid
@@ -343,6 +352,12 @@ class WscleanImager:
                         hdr = h[0].header
             beam = Beam(hdr["BMAJ"] * 3600.0, hdr["BMIN"] * 3600.0, hdr["BPA"] % 180.0)
             self.beam = beam
+            if self.restore == "linear" and np.any(read["model"]):
+                # WSClean convolves the model with the restoring beam by a transform of the image's own size, so a
+                # beam on one edge spills onto the opposite one; restored again here without wrapping round
+                kernel = gaussian_beam_kernel(beam, self.pixel_arcsec)
+                read["image"] = (convolve_same(read["model"].astype(np.float64), kernel)
+                                 + read["residual"]).astype(np.float32)
             info = {"wsclean_version": self.version, "clean_iterations": int(hdr.get("WSCMINOR", -1)),
                     "major_cycles": int(hdr.get("WSCMAJOR", -1)), "sigma_vis_jy": self.sigma_vis}
             ok = True
@@ -364,4 +379,4 @@ def from_config(cfg, workdir=None) -> WscleanImager:
     return WscleanImager(Grid.from_config(cfg.field), observation_of(cfg), **weighting_settings(im),
                          **external_settings(im, workdir), extra_args=im.wsclean_args, n_channels=im.n_channels,
                          auto_mask=im.auto_mask, footprint=footprint_settings(im),
-                         survey_factor=cfg.tiles.sensitivity_factor)
+                         survey_factor=cfg.tiles.sensitivity_factor, restore=im.wsclean_restore)
