@@ -478,6 +478,26 @@ def test_visibility_noise_of_each_mosaic_beam(grid, obs):
     assert ratio[0] == pytest.approx(ratio[1], rel=0.05)
 
 
+def test_visibility_major_cycle_of_each_mosaic_beam(grid, obs):
+    """With major_cycle="visibilities" each PAF beam's window is imaged about its own centre: a point inside beam
+    3's window comes out of that beam's operator as the whole field's exact image of it, cut to the window (natural
+    weighting: the same weights on any grid), and a mosaic of such beams is made end to end with its flux."""
+    footprint = {"name": "square_2x2", "pitch_deg": 0.1, "primary_beam": "gaussian", "fwhm_factor": 0.05,
+                 "cutoff": 0.1}
+    kw = dict(weighting="natural", noise_rms_jy=0.0, n_channels=2, major_cycle="visibilities")
+    im = fast.FastImager(grid, obs, footprint=footprint, **kw)
+    whole = fast.FastImager(grid, obs, **kw)
+    w = im.footprint.windows[3]
+    sky = np.zeros((N, N))
+    sky[w.y0 + w.size // 3, w.x0 + w.size // 2] = 1e-3
+    cut = whole.beam_operator(0)(sky)[w.y0:w.y0 + w.size, w.x0:w.x0 + w.size]
+    beam3 = im.beam_operator(3)(w.extract(sky))
+    assert np.abs(beam3 - cut).max() < 1e-4 * 1e-3
+    r = im.image(sky, np.random.default_rng(1))
+    assert r.info["major_cycle"] == "visibilities" and r.info["n_beams"] == 4
+    assert r.model.sum() == pytest.approx(1e-3, rel=0.02)
+
+
 def test_unknown_noise_domain_is_refused(grid, obs):
     with pytest.raises(fast.ImagingError, match="imaging.noise must be one of image, image-w, visibilities"):
         fast.FastImager(grid, obs, noise_rms_jy=25e-6, noise="sky")
