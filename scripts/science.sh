@@ -27,6 +27,11 @@
 #                                                                       # WSClean's last-major-cycle rule and noise)
 #                                                                       # on the skies PRIORS=1 had WSClean image
 #                                                                       # (about 3 h more on 2 cores)
+#   EXACT=1 PART=pointings OUT=runs/pointings bash scripts/science.sh   # also the 60 fixed-pair skies by the
+#                                                                       # fast imager with the exact major cycle
+#                                                                       # and by WSClean restored without wrap-
+#                                                                       # around, compared sky by sky
+#                                                                       # (about 2.2 h more on 2 cores)
 #   ONLY='*-conformal' STAGES="calibrate evaluate" ... bash scripts/science.sh   # only the runs these globs name
 #   REDO=1 STAGES=evaluate ... bash scripts/science.sh  # evaluate again even where the metrics are up to date (an
 #                                                       # evaluation newer than its run's weights, calibration and
@@ -84,6 +89,9 @@
 #             beforehand: 275 s once), -visibilities 468 s (96 each on 2 ranks); seventh session: the fast imager
 #             with the w-term and WSClean's noise 67 s per 12 skies and 146 s per 24 on 2 ranks beside a WSClean run
 #             (SET-w-shared: about 30 min for the 13 sets); radsim compare of 12 pointings 3 s
+#             EXACT=1 (2026-12-07, twelfth session): the 12 fixed pairs with the exact major cycle 715.9 s on 2
+#             ranks beside WSClean (60.5 s per sky on one core), by WSClean with the linear restore 1113.3 s: the
+#             60 skies about 2.2 h; radsim compare of 12 pointings 3 s
 #             MENDED=1 (2026-12-07, eleventh session): the mended fast imager's 96 pointings of pointing-calib-mid
 #             in 12.0 min on 2 ranks (7.5 s each) and pointing-wide-84's 84 in 15.4 min beside the test suite, so its
 #             960 pointings (84 training, 576 calibration, 300 made by WSClean too) about 2 h, and its 81 node PSFs
@@ -250,7 +258,8 @@
 #             RUN-likelihood-shift-for-wsclean on WSClean's images of the test sets and fixed pairs made both ways,
 #             RUN-likelihood-shift-for-fast on their fast ones with WSClean's noise (eval-SET-wsclean, eval-SET-shared);
 #             radsim compare of WSClean's images of every set it imaged against SET-shared and SET-w-shared
-#             (images/SET-shared.json, images/SET-w-shared.json), and radtrain compare of each network calibrated for
+#             (images/SET-shared.json, images/SET-w-shared.json; EXACT=1: the fixed pairs' SET-exact against
+#             SET-wsclean-linear, images/SET-exact.json), and radtrain compare of each network calibrated for
 #             WSClean on its test images of drawn shapes against both (RUN/compare-imager-flat-SET.json, -imager-w-);
 #             the
 #             networks calibrated on pointing-calib-mid on pointing-test-mid instead of pointing-test-random;
@@ -284,6 +293,7 @@ RESNET="${RESNET:-0}"
 WTERM="${WTERM:-0}"
 PRIORS="${PRIORS:-0}"
 MENDED="${MENDED:-0}"
+EXACT="${EXACT:-0}"
 ONLY="${ONLY:-}"
 REDO="${REDO:-0}"
 mkdir -p "$OUT"
@@ -320,6 +330,12 @@ SHARED_NOISE=(--set 'imaging.noise="visibilities"')
 # count in the top bin (the flat-sky "peak" imager: -0.12 +- 0.14% on average, -0.28 +- 0.17% on the densest third;
 # docs/results-pointings.md, "More w-term nodes")
 MENDED_IMAGER=(--set imaging.w_nodes=9 --set 'imaging.final_major="threshold"' "${SHARED_NOISE[@]}")
+# EXACT=1: the fast imager with WSClean's major cycle (the sky and the model predicted to the visibilities and imaged
+# again with the w-term), pass rule and noise draw, against WSClean's images restored without wrapping a beam on one
+# edge of the field round to the other: on the 12 fixed pairs their faint pixels' variance agreed to -0.002 +-
+# 0.020% (docs/results-pointings.md, "The exact major cycle")
+EXACT_IMAGER=(--set 'imaging.major_cycle="visibilities"' --set 'imaging.final_major="threshold"' "${SHARED_NOISE[@]}")
+LINEAR_WSCLEAN=(--set 'imaging.backend="wsclean"' --set 'imaging.wsclean_restore="linear"')
 MID_PAIRS=(--set 'realisations.mode="random"' --set realisations.repeats=1
            --set 'realisations.priors={s0_jy={loguniform=[3.5e-6, 7e-5]}, alpha={uniform=[-0.7, 0.4]}}')
 # wider still by as much again (0.15 dex in S0, 0.1 in alpha on each side): to train on, so that the edges of the
@@ -390,10 +406,10 @@ evaluate() {   # run test-dataset name (skipped while up to date, unless REDO=1)
         2>&1 | tee "$OUT/$run-$name.log" | tail -16
 }
 
-compare_images() {   # set kind: radsim compare of SET-KIND (A, the fast imager with WSClean's noise) against
-                     # SET-wsclean (B) into images/SET-KIND.json (skipped while up to date, unless REDO=1, or until
-                     # both datasets are made)
-    local a="$1-$2" b="$1-wsclean" out="$OUT/images/$1-$2.json"
+compare_images() {   # set kind [wsclean-kind]: radsim compare of SET-KIND (A, the fast imager with WSClean's noise)
+                     # against SET-wsclean (B; SET-WSCLEAN-KIND if given) into images/SET-KIND.json (skipped while
+                     # up to date, unless REDO=1, or until both datasets are made)
+    local a="$1-$2" b="$1-${3:-wsclean}" out="$OUT/images/$1-$2.json"
     selected "$a" || return 0
     complete "$a" && complete "$b" || return 0
     if [ "$REDO" != 1 ] && newer "$out" "$OUT/$a/manifest.json" "$OUT/$b/manifest.json"; then
@@ -632,6 +648,17 @@ if wants simulate && part pointings; then
         simulate transfer-mended configs/emu-seed-transfer.toml "${MENDED_IMAGER[@]}"
         simulate transfer-24-mended configs/emu-seed-transfer.toml "${MORE_TEST[@]}" "${MENDED_IMAGER[@]}"
         simulate transfer-24b-mended configs/emu-seed-transfer.toml "${MORE_TEST_B[@]}" "${MENDED_IMAGER[@]}"
+    fi
+    if [ "$EXACT" = 1 ]; then
+        # the 12 fixed pairs and their 48 repeats by the fast imager with the exact major cycle, then by WSClean
+        # restored without wrap-around (compared sky by sky in the evaluate stage: images/SET-exact.json)
+        simulate transfer-exact configs/emu-seed-transfer.toml "${EXACT_IMAGER[@]}"
+        simulate transfer-24-exact configs/emu-seed-transfer.toml "${MORE_TEST[@]}" "${EXACT_IMAGER[@]}"
+        simulate transfer-24b-exact configs/emu-seed-transfer.toml "${MORE_TEST_B[@]}" "${EXACT_IMAGER[@]}"
+        simulate transfer-wsclean-linear configs/emu-seed-transfer.toml "${LINEAR_WSCLEAN[@]}"
+        simulate transfer-24-wsclean-linear configs/emu-seed-transfer.toml "${MORE_TEST[@]}" "${LINEAR_WSCLEAN[@]}"
+        simulate transfer-24b-wsclean-linear configs/emu-seed-transfer.toml "${MORE_TEST_B[@]}" \
+            "${LINEAR_WSCLEAN[@]}"
     fi
 fi
 
@@ -967,6 +994,12 @@ if wants evaluate; then
             for kind in shared w-shared; do
                 compare_images "$set" "$kind"
             done
+        done
+    fi
+    # EXACT=1: and the fixed pairs' images by the exact major cycle against WSClean's restored without wrap-around
+    if [ "$EXACT" = 1 ] && part pointings; then
+        for set in transfer transfer-24 transfer-24b; do
+            compare_images "$set" exact wsclean-linear
         done
     fi
     for run in "${NOISE_RUNS[@]}"; do

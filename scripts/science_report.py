@@ -1054,7 +1054,8 @@ def noise_rows(study: Path) -> list[str]:
 
 
 #: the fast images science.sh compares WSClean's with (images/SET-KIND.json, radsim compare): kind, what it is
-IMAGE_KINDS = (("shared", "flat sky"), ("w-shared", "w-term in the PSF"))
+IMAGE_KINDS = (("shared", "flat sky"), ("w-shared", "w-term in the PSF"),
+               ("exact", "exact major cycle, against WSClean restored without wrap-around"))
 #: radsim compare's statistics the report shows: key, column heading, decimals
 IMAGE_STATISTICS = (("faint_variance", "faint pixels' variance, %", 3), ("robust_width", "robust width, %", 3),
                     ("variance", "variance, %", 3), ("flux_scale", "flux scale, %", 3),
@@ -1593,8 +1594,11 @@ def generate(study: Path, images: Path, prefix: str = "results") -> str:
     lines += section("How WSClean's images differ from the fast imager's",
                      "Every sky WSClean imaged, against the fast imager's image of it with the same noise draw "
                      "(`imaging.noise = \"visibilities\"`), flat-sky (`SET-shared`) and with the w-term in the sky's "
-                     "PSF (`imaging.w_nodes = 5`, `SET-w-shared`), paired tile by tile (`radsim compare`; B is "
-                     "WSClean): the change of the faint pixels' variance (within 5 robust widths of the median, "
+                     "PSF (`imaging.w_nodes = 5`, `SET-w-shared`), and with `EXACT=1` the fixed pairs by the fast "
+                     "imager with WSClean's major cycle and pass rule (`SET-exact`) against WSClean's images "
+                     "restored without wrapping round the field's edges (`SET-wsclean-linear`), paired tile by "
+                     "tile (`radsim compare`; B is WSClean): the change of the faint pixels' variance (within 5 "
+                     "robust widths of the median, "
                      "where the noise and the sources far below it are), of the robust width, of the variance of "
                      "every pixel and of the flux scale over the bright pixels, in percent, the rms of the "
                      "difference in percent of the noise rms and the correlation; mean +- standard error over the "

@@ -1466,6 +1466,14 @@ def test_report_tabulates_how_wscleans_images_differ_from_each_fast_imagers(tmp_
                                                      "pointing-test-mid24"]
     assert rows[5].startswith("| flat sky | pointing-test-mid24b | 1 | +0.200 +- nan |")     # one sky: no error
     assert rows[2].endswith(f"| 0.2 +- 0.1 | 0.20000 +- {se:.5f} |")           # unsigned: not changes
+    # EXACT=1's fixed pairs (SET-exact against SET-wsclean-linear): a kind of their own, not pooled with the others
+    (study / "images" / "transfer-exact.json").write_text(json.dumps({"n_skies": 2, "per_sky": {
+        k: [0.01, -0.01] for k in keys}}))
+    rows = report_module().image_rows(study)
+    assert rows[2].startswith("| **flat sky, all** | 2 | 3 |") and rows[3].startswith("| **w-term in the PSF, all** |")
+    assert rows[4].startswith("| **exact major cycle, against WSClean restored without wrap-around, all** | 1 | 2 | "
+                              "+0.000 +- 0.010 |")
+    assert rows[-1].startswith("| exact major cycle, against WSClean restored without wrap-around | transfer | 2 |")
     (tmp_path / "none").mkdir()
     assert report_module().image_rows(tmp_path / "none") == []
 
@@ -1492,6 +1500,36 @@ def test_report_pools_each_networks_reading_of_wscleans_images_over_the_test_set
                       f"| {top:+.2f} +- {top_err:.2f} |"
     assert rows[3] == "| pointing-small-wide | w-term in the PSF | 1 | 24 | +2.00 +- 0.50 | +0.50 +- 0.10 |"
     assert report_module().imager_rows(tmp_path / "study" / "pointing-calib-mid") == []
+
+
+def test_science_script_compares_the_exact_fast_images_with_wsclean_restored_without_wrap_around(tmp_path):
+    """EXACT=1 PART=pointings: the evaluate stage runs radsim compare of each fixed-pair set made by the fast imager
+    with the exact major cycle (SET-exact) against WSClean's images of it restored without wrap-around
+    (SET-wsclean-linear), not against WSClean's own restore (SET-wsclean), once both are made; without EXACT=1 it
+    does not."""
+    import os
+    import subprocess
+
+    def made(name, status="complete"):
+        (tmp_path / name).mkdir(exist_ok=True)
+        (tmp_path / name / "manifest.json").write_text(json.dumps({"status": status}))
+    env = {**os.environ, "OUT": str(tmp_path), "EXACT": "1", "PART": "pointings", "STAGES": "evaluate"}
+
+    def started(**more):
+        out = subprocess.run(["bash", str(ROOT / "scripts" / "science.sh")], capture_output=True, text=True,
+                             env={**env, **more}, timeout=300)
+        return [line.split("] ")[1] for line in out.stdout.splitlines() if "] compare the images" in line], out
+    made("transfer-24-exact")
+    made("transfer-24-wsclean")
+    made("transfer-24-wsclean-linear", "running")
+    assert started()[0] == []
+    made("transfer-24-wsclean-linear")
+    # the stand-in manifests stop the comparison started (not a readable dataset)
+    first, out = started()
+    assert first == ["compare the images of transfer-24-exact and transfer-24-wsclean-linear"], out.stdout
+    assert "radsim: error" in out.stdout + out.stderr
+    assert not (tmp_path / "images" / "transfer-24-exact.json").exists()
+    assert started(EXACT="0")[0] == []
 
 
 def test_science_script_compares_wscleans_images_with_the_fast_imagers_once_both_are_made(tmp_path):
