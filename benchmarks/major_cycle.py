@@ -10,22 +10,13 @@ and for CLEAN, its major cycles and components, the whole imaging time and the p
 
     .venv/bin/python benchmarks/major_cycle.py [--config configs/emu-seed-transfer.toml] [--index 0] [--repeats 2]
 """
-from common import ROOT, peak_rss_gib, pin_one_core  # first: sets one thread before numpy is imported
+from common import ROOT, best_of, peak_rss_gib, pin_one_core  # first: sets one thread before numpy is imported
 
 import argparse
 import time
 from pathlib import Path
 
 import numpy as np
-
-
-def best_of(f, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def main():

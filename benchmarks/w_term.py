@@ -9,21 +9,12 @@ A CLEAN major cycle costs one such convolution; a sky's dirty image one more.
 
     .venv/bin/python benchmarks/w_term.py [--npix 1024] [--nodes 5] [--repeats 3]
 """
-from common import pin_one_core  # first: sets one thread before numpy is imported
+from common import best_of, pin_one_core  # first: sets one thread before numpy is imported
 
 import argparse
 import time
 
 import numpy as np
-
-
-def best_of(f, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def main():

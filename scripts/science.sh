@@ -407,8 +407,8 @@ evaluate() {   # run test-dataset name (skipped while up to date, unless REDO=1)
 }
 
 compare_images() {   # set kind [wsclean-kind]: radsim compare of SET-KIND (A, the fast imager with WSClean's noise)
-                     # against SET-wsclean (B; SET-WSCLEAN-KIND if given) into images/SET-KIND.json (skipped while
-                     # up to date, unless REDO=1, or until both datasets are made)
+                     # against SET-wsclean (B), or SET-WSCLEAN_KIND when the third argument names WSClean's set,
+                     # into images/SET-KIND.json (skipped while up to date, unless REDO=1, or until both are made)
     local a="$1-$2" b="$1-${3:-wsclean}" out="$OUT/images/$1-$2.json"
     selected "$a" || return 0
     complete "$a" && complete "$b" || return 0

@@ -261,6 +261,20 @@ def test_psf_cache_gives_the_same_images(grid, obs, tmp_path, monkeypatch):
     assert not [p for p in (tmp_path / "cache").iterdir() if p.name.startswith(".")]
 
 
+def wide_field_points():
+    """A 2 deg field of 256 pixels observed for 10 h in 2 channels, noise-free, with 40 points of 1-10 mJy at pixel
+    centres: (n, grid, observation, imager keywords, sky image, point rows, point columns, the generator)."""
+    n, size_deg = 256, 2.0
+    grid = Grid(187.5, -45.0, n, size_deg / n)
+    obs = T.Observation(187.5, -45.0, 943.5e6, 288e6, integration_s=300)
+    kw = dict(noise_rms_jy=0.0, n_channels=2, taper_arcsec=100.0, super_weight=5.0)
+    rng = np.random.default_rng(3)
+    sky = np.zeros((n, n))
+    ys, xs = rng.integers(5, n - 5, 40), rng.integers(5, n - 5, 40)
+    sky[ys, xs] = rng.uniform(1e-3, 1e-2, 40)
+    return n, grid, obs, kw, sky, ys, xs, rng
+
+
 def test_w_nodes_bring_the_dirty_image_to_the_exact_w_corrected_one():
     """Over a 2 deg field the w-term shears each point's side lobes by its offset from the phase centre. The
     exact reference: the points' visibilities as radsim writes them into Measurement Sets for WSClean
@@ -270,14 +284,7 @@ def test_w_nodes_bring_the_dirty_image_to_the_exact_w_corrected_one():
     import ducc0
     from radsim.instrument.imaging.base import ducc_to_image
     from radsim.instrument.imaging.wsclean import predict
-    n, size_deg = 256, 2.0
-    grid = Grid(187.5, -45.0, n, size_deg / n)
-    obs = T.Observation(187.5, -45.0, 943.5e6, 288e6, integration_s=300)
-    kw = dict(noise_rms_jy=0.0, n_channels=2, taper_arcsec=100.0, super_weight=5.0)
-    rng = np.random.default_rng(3)
-    sky = np.zeros((n, n))
-    ys, xs = rng.integers(5, n - 5, 40), rng.integers(5, n - 5, 40)
-    sky[ys, xs] = rng.uniform(1e-3, 1e-2, 40)
+    n, grid, obs, kw, sky, ys, xs, rng = wide_field_points()
     flat = fast.FastImager(grid, obs, **kw)
     uvw = np.ascontiguousarray(obs.uvw_m().reshape(-1, 3))
     freq, w = flat.frequencies_hz, flat.weights.astype(np.float64)
@@ -320,14 +327,7 @@ def test_visibility_major_cycle_makes_the_exact_w_corrected_image():
     import ducc0
     from radsim.instrument.imaging.base import ducc_to_image
     from radsim.instrument.imaging.wsclean import predict
-    n, size_deg = 256, 2.0
-    grid = Grid(187.5, -45.0, n, size_deg / n)
-    obs = T.Observation(187.5, -45.0, 943.5e6, 288e6, integration_s=300)
-    kw = dict(noise_rms_jy=0.0, n_channels=2, taper_arcsec=100.0, super_weight=5.0)
-    rng = np.random.default_rng(3)
-    sky = np.zeros((n, n))
-    ys, xs = rng.integers(5, n - 5, 40), rng.integers(5, n - 5, 40)
-    sky[ys, xs] = rng.uniform(1e-3, 1e-2, 40)
+    n, grid, obs, kw, sky, ys, xs, rng = wide_field_points()
     flat = fast.FastImager(grid, obs, **kw)
     exact = fast.FastImager(grid, obs, major_cycle="visibilities", **kw)
     uvw = np.ascontiguousarray(obs.uvw_m().reshape(-1, 3))

@@ -611,21 +611,14 @@ class FastImager:
         self.major_cycle = major_cycle
         self.convolve = (FacetedPsfConvolver(products["w_psfs"], m) if w_nodes
                          else PsfConvolver(self.psf2, m))
-        visibilities = {}
-
-        def visibility_inputs():
-            """(uvw (rows, 3) m, imaging weights (rows, channels)), made once for the operator and the noise."""
-            if not visibilities:
-                uvw_m = observation.uvw_m().reshape(-1, 3)
-                weights = getattr(self, "weights", None)        # made above when the PSF cache missed
-                if weights is None:
-                    weights = self._weights(uvw_m, freq, m, weighting, robust, taper_arcsec, super_weight)[1]
-                visibilities["inputs"] = uvw_m, weights
-            return visibilities["inputs"]
-        self._operator = None
-        if major_cycle == "visibilities":
-            uvw_m, weights = visibility_inputs()
-            self._operator = VisibilityOperator(uvw_m, freq, weights, m, grid.pixel_rad)
+        uvw_m = weights = None
+        if major_cycle == "visibilities" or noise == "visibilities":     # the visibilities themselves are needed
+            uvw_m = observation.uvw_m().reshape(-1, 3)
+            weights = getattr(self, "weights", None)        # made above when the PSF cache missed
+            if weights is None:
+                weights = self._weights(uvw_m, freq, m, weighting, robust, taper_arcsec, super_weight)[1]
+        self._operator = (VisibilityOperator(uvw_m, freq, weights, m, grid.pixel_rad)
+                          if major_cycle == "visibilities" else None)
         self.beam_kernel = gaussian_beam_kernel(self.beam, self.pixel_arcsec)
         sum_w, sum_w2 = float(products["sum_w"]), float(products["sum_w2"])
         self.weight_sum = self.footprint.weight_sum()
@@ -652,7 +645,6 @@ class FastImager:
         self._faceted_noise = FacetedNoise(products["w_noise_filters"], m) if noise == "image-w" else None
         self._visibility_noise = None
         if noise == "visibilities" and self.beam_noise_jy > 0.0:
-            uvw_m, weights = visibility_inputs()
             # the per-visibility sigma that gives the beam's noise: rms = sigma sqrt(sum w^2) / sum w / sqrt(2)
             sigma_vis = self.beam_noise_jy * math.sqrt(2.0) * sum_w / math.sqrt(sum_w2)
             self._visibility_noise = VisibilityNoise(uvw_m, freq, weights, sigma_vis, m, grid.pixel_rad)
