@@ -11,6 +11,7 @@ import pytest
 
 from conftest import MPI_ENV, ROOT, radsim_exe, train_config
 from radsim import config
+from radsim.run import pipeline
 from radsim.studies import scaling
 from test_simulate import sim_config
 
@@ -88,6 +89,65 @@ def test_plan_is_never_shorter_than_its_slowest_realisation():
     assert p["wall_s"] == pytest.approx(p["setup_s"] + p["t_slowest_realisation_s"])
 
 
+def transfer(*overrides):
+    return config.load(ROOT / "configs" / "emu-seed-transfer.toml", list(overrides))
+
+
+def test_plan_adds_what_each_imaging_mode_costs_beyond_the_psf_major_cycle():
+    """The built-in calibration is the fast imager's PSF major cycle with image-plane noise. On the pointing where
+    the other modes were measured (benchmarks/README.md: the transfer pointing's 12 fixed pairs, one core per sky,
+    image stage 1.05 s so) the plan adds their measured extra time, and says so: the noise drawn on the visibilities
+    6.37 s, with the exact major cycle too 54.21 s, the exact cycle alone 47.84 s more than the PSF; WSClean 178.9 s;
+    9 x 9 w nodes with the visibilities' noise 16 s, after 643 s of set-up. With 60-s integrations (half the
+    visibilities) the exact cycle and the visibilities' noise took 32.40 s."""
+    flat = scaling.plan(transfer(), 1, 2, sources=1e7)
+    assert flat["imaging_mode"] == "fast" and flat["imaging_note"] is None
+    vis, exact = 'imaging.noise="visibilities"', 'imaging.major_cycle="visibilities"'
+    for overrides, mode, extra, setup in (
+            ([vis], "fast, visibility noise", 6.37 - 1.05, 0.0),
+            ([exact], "fast, exact major cycle", 54.21 - 6.37, 0.0),
+            ([exact, vis], "fast, exact major cycle, visibility noise", 54.21 - 1.05, 0.0),
+            ([exact, vis, "imaging.integration_s=60.0"], "fast, exact major cycle, visibility noise", 32.40 - 1.05,
+             0.0),
+            (['imaging.backend="wsclean"'], "wsclean", 178.9 - 1.05, 0.0),
+            (["imaging.w_nodes=9", vis], "fast, 9 x 9 w nodes, visibility noise", 16.0 - 1.05, 643.0)):
+        p = scaling.plan(transfer(*overrides), 1, 2, sources=1e7)
+        assert p["imaging_mode"] == mode
+        assert p["stage_s"]["image"] - flat["stage_s"]["image"] == pytest.approx(extra, rel=0.01), mode
+        assert p["setup_s"] - flat["setup_s"] == pytest.approx(setup, rel=0.01)
+        assert p["wall_s"] == pytest.approx(flat["wall_s"] + setup + 6 * extra, rel=0.01)   # 12 pointings, 2 ranks
+        assert f"this config images with '{mode}', the calibration with 'fast'" in scaling.format_plan(p)
+    # a mosaic: each of its 36 beams grids every visibility on its own window
+    mosaic = config.load(ROOT / "configs" / "emu-seed.toml", [exact])
+    beams, mvis, window = pipeline.imaging_work(mosaic)
+    assert (beams, round(mvis, 2), window) == (36, 36.19, 1238)
+    a, b = scaling.EXTRA_IMAGING_PER_BEAM["exact major cycle"]
+    assert scaling.extra_imaging_s(mosaic) == pytest.approx(36 * (a * (1238 / 1024) ** 2 + b * 36.19), rel=1e-3)
+    # nothing measured for Yandasoft: the plan says the image stage is likely far too short
+    yandasoft = scaling.plan(transfer('imaging.backend="yandasoft"', "imaging.n_channels=1"), 1, 2, sources=1e7)
+    assert "no cost was measured for 'yandasoft' imaging" in yandasoft["imaging_note"]
+
+
+def test_plan_from_a_calibration_of_another_imaging_mode():
+    """A calibration measured with the exact major cycle plans the flat imager by taking its extra time off, and
+    itself unchanged; one that does not record its mode (made before it was recorded) warns instead of guessing."""
+    extra = scaling.extra_imaging_s(transfer('imaging.major_cycle="visibilities"'))
+    stages = {"catalogue": 1.0, "render": 1.0, "labels": 1.0, "image": extra + 5.0, "tiles": 0.1, "write": 0.1}
+    kw = dict(sim_t_real_s=sum(stages.values()), sim_t_setup_s=2.0, sim_stage_s=stages, sim_bytes_per_realisation=1.0,
+              sim_sources_per_realisation=1e7, sim_npix=1024)
+    exact = scaling.CostModel(**kw, sim_imaging_mode="fast, exact major cycle", sim_image_extra_s=extra)
+    p = scaling.plan(transfer('imaging.major_cycle="visibilities"'), 1, 2, exact, sources=1e7)
+    assert p["stage_s"]["image"] == pytest.approx(extra + 5.0) and p["imaging_note"] is None
+    p = scaling.plan(transfer(), 1, 2, exact, sources=1e7)
+    assert p["stage_s"]["image"] == pytest.approx(5.0) and "the calibration with 'fast, exact major cycle'" in \
+        p["imaging_note"]
+    unknown = scaling.CostModel(**kw)
+    assert scaling.plan(transfer(), 1, 2, unknown, sources=1e7)["imaging_note"] is None
+    p = scaling.plan(transfer('imaging.backend="wsclean"'), 1, 2, unknown, sources=1e7)
+    assert p["stage_s"]["image"] == pytest.approx(extra + 5.0)
+    assert "the calibration does not record its imaging mode" in p["imaging_note"]
+
+
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
     """jobs/scaling.sh with plain bash on a tiny config: simulation and training on 1 and 2 ranks."""
@@ -136,6 +196,9 @@ def test_report_numbers_match_the_runs(sweep):
     assert rows["train-weak-b8-n2"]["weak_efficiency"] == pytest.approx(t2.tiles_per_s / (2 * t1.tiles_per_s))
     model = json.loads((out / "report" / "model.json").read_text())
     assert model["sim_t_real_s"] > 0 and model["train_compute_s_per_tile"] > 0
+    # the calibration records the imaging mode its runs used, read from their manifests' configs
+    assert s1.imaging_mode == "fast" and s1.image_extra_s == 0.0
+    assert model["sim_imaging_mode"] == "fast" and model["sim_image_extra_s"] == 0.0
 
 
 def test_plan_cli_with_a_measured_calibration(sweep, tmp_path):
@@ -146,6 +209,14 @@ def test_plan_cli_with_a_measured_calibration(sweep, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "21 realisations on 4 node(s) x 32 cores = 128 ranks" in proc.stdout
     assert "core-hours" in proc.stdout and "8,400 tiles" in proc.stdout and "calibration: measured runs" in proc.stdout
+    assert "imaging: fast\n" in proc.stdout and "images with" not in proc.stdout
+    exact = subprocess.run(radsim_exe() + ["plan", str(ROOT / "configs" / "emu-seed.toml"), "--nodes", "4",
+                                           "--set", 'imaging.major_cycle="visibilities"', "--calibration",
+                                           str(out / "report" / "model.json")], capture_output=True, text=True)
+    assert exact.returncode == 0, exact.stderr
+    assert "imaging: fast, exact major cycle" in exact.stdout
+    assert "caution: this config images with 'fast, exact major cycle', the calibration with 'fast'" in \
+        exact.stdout
     bad = subprocess.run(radsim_exe() + ["plan", str(ROOT / "configs" / "emu-seed.toml"), "--nodes", "0"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "--nodes and --cores-per-node must be at least 1" in bad.stderr

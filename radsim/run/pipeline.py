@@ -145,6 +145,20 @@ class RealisationResult:
         return int(self.n_per_class.sum())
 
 
+def imaging_work(cfg) -> tuple[int, float, int]:
+    """What imaging one realisation of ``cfg`` grids, which its cost grows with (radsim.studies.scaling): (beams,
+    million visibilities per beam (rows x channels), each beam's window in pixels)."""
+    from radsim.instrument import beams
+    from radsim.instrument.imaging.base import footprint_settings, observation_of
+    im = cfg.imaging
+    observation = observation_of(cfg)
+    fp = footprint_settings(im)
+    pb = beams.PrimaryBeam(fp.pop("primary_beam"), (cfg.field.frequency_hz,), (1.0,), observation.dish_diameter_m,
+                           fp.pop("fwhm_factor"))
+    layout = beams.make_footprint(Grid.from_config(cfg.field), primary_beam=pb, **fp)
+    return len(layout.windows), observation.n_visibilities * im.n_channels / 1e6, layout.size
+
+
 def make_realisation(cfg, index: int, sink=None, imager=None, sky_model: bool = True) -> RealisationResult:
     """Make realisation ``index`` of ``cfg``. ``sink``, if given, gets ``sink.begin(n_rows)`` then
     ``sink.write(chunk)`` for every catalogue chunk. ``imager`` (from :func:`build_imager`) is built from

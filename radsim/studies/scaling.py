@@ -60,6 +60,8 @@ class SimRun:
     npix: int
     sources_per_realisation: float
     kind: str = "simulation"
+    imaging_mode: str | None = None       # imaging_mode() of the run's config; None when it cannot be read
+    image_extra_s: float | None = None    # extra_imaging_s() of the run's config
 
     @property
     def rate(self) -> float:
@@ -106,11 +108,20 @@ def read_simulation(path) -> SimRun:
     recs = [r for r in m["realisations"] if r.get("timings_s")]
     stage_s = {s: statistics.fmean(r["timings_s"].get(s, 0.0) for r in recs) for s in STAGES}
     total_bytes = sum(s.get("bytes", 0) for s in m["shards"])
+    mode = extra = None
+    try:
+        from radsim import config
+        cfg = config.from_dict(m["config"], str(path / "manifest.json"))
+    except (KeyError, TypeError, ValueError, OSError):
+        pass                       # a manifest of an older config: the calibration says it does not know
+    else:
+        mode, extra = imaging_mode(cfg), extra_imaging_s(cfg)
     return SimRun(path=str(path), ranks=run["ranks"], nodes=len(run.get("hosts", [])) or 1,
                   realisations=run["made"], wall_s=run["wall_s"],
                   setup_s=max(r["setup_s"] for r in run["rank_info"]), stage_s=stage_s,
                   bytes_per_realisation=total_bytes / max(1, len(m["realisations"])), npix=m["npix"],
-                  sources_per_realisation=statistics.fmean(r["n_sources"] for r in m["realisations"]))
+                  sources_per_realisation=statistics.fmean(r["n_sources"] for r in m["realisations"]),
+                  imaging_mode=mode, image_extra_s=extra)
 
 
 def read_training(path) -> TrainRun:
@@ -220,6 +231,8 @@ class CostModel:
     train_allreduce_mb: float | None = None
     train_multi_compute_s_per_tile: float | None = None
     train_step_overhead_s: float = 0.0
+    sim_imaging_mode: str | None = None         # imaging_mode() of the calibration runs (None: not recorded)
+    sim_image_extra_s: float | None = None      # extra_imaging_s() of the calibration runs
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -267,6 +280,10 @@ def fit_model(runs) -> CostModel:
         model.sim_bytes_per_realisation = one.bytes_per_realisation
         model.sim_sources_per_realisation = one.sources_per_realisation
         model.sim_npix = one.npix
+        modes = {r.imaging_mode for r in sims}
+        if len(modes) == 1 and None not in modes:
+            model.sim_imaging_mode = one.imaging_mode
+            model.sim_image_extra_s = one.image_extra_s
     trains = [r for r in runs if r.kind == "training"]
     if trains:
         singles = [r for r in trains if r.ranks == 1] or [min(trains, key=lambda r: r.ranks)]
@@ -388,9 +405,75 @@ DEFAULT_MODEL = CostModel(sim_t_real_s=68.6, sim_t_setup_s=21.7,
                                        "tiles": 0.04, "write": 0.04},
                           sim_bytes_per_realisation=282 * (128 * 128 * 4 + 10 * 8 + 20),
                           sim_sources_per_realisation=29.3e6,
-                          sim_npix=2560)
+                          sim_npix=2560, sim_imaging_mode="fast", sim_image_extra_s=0.0)
 SOURCE_STAGES = ("catalogue", "render", "labels")     # time grows with the number of sources
 PIXEL_STAGES = ("image", "tiles", "write")            # time grows with the number of pixels
+
+
+# What imaging modes cost beyond the fast imager's PSF major cycle with image-plane noise (the built-in calibration's
+# mode), on one core of the development machine (benchmarks/README.md, "Planning by imaging mode"). `radsim simulate`
+# of the transfer pointing's 12 fixed pairs (configs/emu-seed-transfer.toml: one beam, a 1024^2 window, 754,110 rows
+# x 16 channels = 12.07 million visibilities; and with 60-s integrations, 6.03 million) on 2 ranks, nothing else
+# running, 2026-12-07; image stage per sky: 1.05 s with the PSF and image-plane noise; with the noise drawn on the
+# visibilities 6.37 s (3.88 s at 6.03 million); with that and the exact major cycle 54.21 s (32.40 s); by WSClean
+# (linear restore) 178.9 s; with 9 x 9 w nodes and the visibilities' noise about 16 s (tenth session).
+# Each part that grids visibilities costs a + b x (million visibilities) per beam, a for a 1024^2 window growing with
+# its pixels: the two integrations fix a and b; WSClean, measured once, is taken as b alone.
+
+
+def _per_beam(at_12, at_6) -> tuple[float, float]:
+    """(a, b) of a + b x million visibilities through the measurements at 12.07 and 6.03 million."""
+    b = (at_12 - at_6) / (12.07 - 6.03)
+    return at_12 - b * 12.07, b
+
+
+EXTRA_IMAGING_PER_BEAM = {"visibility noise": _per_beam(6.37 - 1.05, 3.88 - 1.05),
+                          "exact major cycle": _per_beam(54.21 - 6.37, 32.40 - 3.88),
+                          "wsclean": (0.0, (178.9 - 1.05) / 12.07)}
+EXTRA_IMAGING_S_PER_BEAM_NODE2_MPIX = (16.0 - 6.37) / 81 / (1024 ** 2 / 1e6)
+W_NODE_PSFS_S_PER_NODE2_MVIS = 643.0 / 81 / 12.07
+
+
+def imaging_mode(cfg) -> str:
+    """The imaging mode whose cost `radsim plan` scales: 'none', 'wsclean', 'yandasoft', or 'fast' with what it adds
+    (', exact major cycle', ', K x K w nodes', ', visibility noise')."""
+    im = cfg.imaging
+    if im.backend != "fast":
+        return im.backend
+    return "fast" + "".join(part for part, used in (
+        (", exact major cycle", im.major_cycle == "visibilities"),
+        (f", {im.w_nodes} x {im.w_nodes} w nodes", bool(im.w_nodes)),
+        (", visibility noise", im.noise == "visibilities")) if used)
+
+
+def extra_imaging_s(cfg) -> float | None:
+    """Seconds per realisation on one core that a config's imaging mode costs beyond the fast imager's PSF major
+    cycle with image-plane noise (the measurements above, scaled by beams, window pixels and visibilities); 0 for
+    'fast' and 'none', None where nothing was measured (yandasoft)."""
+    im = cfg.imaging
+    if im.backend == "none":
+        return 0.0
+    if im.backend not in ("fast", "wsclean"):
+        return None
+    from radsim.run.pipeline import imaging_work
+    n_beams, mvis, window = imaging_work(cfg)
+    parts = [im.backend] if im.backend == "wsclean" else [
+        part for part, used in (("exact major cycle", im.major_cycle == "visibilities"),
+                                ("visibility noise", im.noise == "visibilities")) if used]
+    extra = sum((n_beams * (a * (window / 1024) ** 2 + b * mvis)
+                 for a, b in (EXTRA_IMAGING_PER_BEAM[part] for part in parts)), 0.0)
+    if im.backend == "fast" and im.w_nodes:
+        extra += EXTRA_IMAGING_S_PER_BEAM_NODE2_MPIX * n_beams * im.w_nodes ** 2 * window ** 2 / 1e6
+    return extra
+
+
+def extra_setup_s(cfg) -> float:
+    """Seconds of set-up that a config's imaging mode adds to the fast imager's: the w nodes' PSFs (made once per
+    PSF cache: ``RADSIM_CACHE_DIR``), 0 for every other mode."""
+    if cfg.imaging.backend != "fast" or not cfg.imaging.w_nodes:
+        return 0.0
+    from radsim.run.pipeline import imaging_work
+    return W_NODE_PSFS_S_PER_NODE2_MVIS * cfg.imaging.w_nodes ** 2 * imaging_work(cfg)[1]
 
 
 def expected_sources(cfg, sample: int = 16) -> float:
@@ -422,7 +505,9 @@ def plan(cfg, nodes: int, cores_per_node: int, model: CostModel | None = None,
          io_gb_per_s: float | None = None, sources: float | None = None) -> dict:
     """Predicted wall time, core-hours and dataset size of simulating ``cfg`` on ``nodes`` x ``cores_per_node``
     ranks: the calibration's per-stage times scaled to this config (source stages by the expected number of
-    sources, pixel stages and set-up by the number of pixels, the imaging stage by N^2 log N)."""
+    sources, pixel stages and set-up by the number of pixels, the imaging stage by N^2 log N). An imaging mode
+    that grids every visibility in every major cycle (the exact major cycle, WSClean) or convolves with w-node PSFs
+    adds its measured extra cost (:func:`extra_imaging_s`, :func:`extra_setup_s`) to the fast imager's."""
     from radsim.run import realisations
     model = model if model is not None and model.sim_t_real_s else DEFAULT_MODEL
     n_real = realisations.n_realisations(cfg)
@@ -435,15 +520,36 @@ def plan(cfg, nodes: int, cores_per_node: int, model: CostModel | None = None,
     for s in STAGES:
         base = model.sim_stage_s.get(s, 0.0)
         stage[s] = base * (ratio_src if s in SOURCE_STAGES else ratio_img if s == "image" else ratio_pix)
+    mode, extra = imaging_mode(cfg), extra_imaging_s(cfg)
+    known = model.sim_image_extra_s is not None           # the calibration records its imaging mode
+    differs = known and mode != model.sim_imaging_mode
+    imaging_note = None
     if cfg.imaging.backend == "none":
         stage["image"] = 0.0
+    elif not known:
+        if mode != "fast":
+            imaging_note = (f"the calibration does not record its imaging mode; this config images with '{mode}', "
+                            "which can cost 5-170x the fast imager's PSF major cycle: calibrate with runs of it")
+    elif extra is None:
+        imaging_note = (f"no cost was measured for '{mode}' imaging: the image stage is the calibration's "
+                        f"('{model.sim_imaging_mode}') scaled by pixels, likely far too short")
+    else:
+        # the PSF major cycle's part scales with pixels, the mode's extra with its own work (beams x visibilities)
+        stage["image"] = max(0.0, model.sim_stage_s.get("image", 0.0) - model.sim_image_extra_s) * ratio_img + extra
+        if differs:
+            imaging_note = (f"this config images with '{mode}', the calibration with '{model.sim_imaging_mode}': the "
+                            f"image stage includes {extra:,.0f} s of it measured on one pointing of the development "
+                            "machine (benchmarks/README.md), scaled by its beams and visibilities"
+                            + (f", and its set-up {extra_setup_s(cfg):,.0f} s of w-node PSFs unless they are "
+                               "cached" if cfg.imaging.w_nodes else "") + "; calibrate with runs of this config for a "
+                            "firmer prediction")
     t_real = sum(stage.values())
     # the slowest realisation (the most sources) bounds the wall time from below when ranks outnumber realisations
     t_slowest = t_real + sum(stage[s] for s in SOURCE_STAGES) * (most / sources - 1.0)
     n_tiles = (npix // cfg.tiles.size) ** 2
     bytes_per_real = n_tiles * (cfg.tiles.size ** 2 * 4 + cfg.labels.n_bins * 8 + 16)
-    scaled = CostModel(**{**model.to_dict(), "sim_t_setup_s": model.sim_t_setup_s * ratio_pix,
-                          "sim_bytes_per_realisation": bytes_per_real})
+    setup = model.sim_t_setup_s * ratio_pix + (extra_setup_s(cfg) if differs else 0.0)
+    scaled = CostModel(**{**model.to_dict(), "sim_t_setup_s": setup, "sim_bytes_per_realisation": bytes_per_real})
     ranks = nodes * cores_per_node
     wall = max(scaled.sim_wall_s(ranks, n_real, io_gb_per_s, t_real_s=t_real), scaled.sim_t_setup_s + t_slowest)
     one_rank = scaled.sim_wall_s(1, n_real, None, t_real_s=t_real)
@@ -452,7 +558,8 @@ def plan(cfg, nodes: int, cores_per_node: int, model: CostModel | None = None,
             "t_slowest_realisation_s": t_slowest,
             "setup_s": scaled.sim_t_setup_s, "wall_s": wall, "core_hours": wall * ranks / 3600.0,
             "efficiency": one_rank / (ranks * wall), "dataset_bytes": n_real * bytes_per_real,
-            "tiles": n_real * n_tiles, "calibration": "measured runs" if model is not DEFAULT_MODEL else
+            "tiles": n_real * n_tiles, "imaging_mode": mode, "imaging_note": imaging_note,
+            "calibration": "measured runs" if model is not DEFAULT_MODEL else
             "built-in (benchmarks/README.md, emu-seed on the development machine)",
             "extrapolation": {"pixels": ratio_pix, "sources": ratio_src,
                               "calibrated_npix": model.sim_npix,
@@ -470,6 +577,7 @@ def format_plan(p: dict) -> str:
         f"  predicted wall time {h:.2f} h ({p['wall_s']:.0f} s), {p['core_hours']:.1f} core-hours, parallel "
         f"efficiency {p['efficiency']:.2f}",
         f"  dataset: {p['tiles']:,} tiles, {p['dataset_bytes'] / 1e9:.2f} GB",
+        f"  imaging: {p.get('imaging_mode', '?')}",
         f"  calibration: {p['calibration']}"]
         + ([f"  caution: calibrated at {p['extrapolation']['calibrated_npix']} pixels and "
             f"{p['extrapolation']['calibrated_sources']:,.0f} sources per realisation, extrapolated "
@@ -477,4 +585,5 @@ def format_plan(p: dict) -> str:
             "(set-up time does not grow exactly with pixels); calibrate with runs of this config "
             "(CONFIG=... bash jobs/scaling.sh) for a firmer prediction"]
            if not (0.25 <= p["extrapolation"]["pixels"] <= 4 and 0.1 <= p["extrapolation"]["sources"] <= 10)
-           else []))
+           else [])
+        + ([f"  caution: {p['imaging_note']}"] if p.get("imaging_note") else []))
