@@ -27,6 +27,14 @@
 #                                                                       # WSClean's last-major-cycle rule and noise)
 #                                                                       # on the skies PRIORS=1 had WSClean image
 #                                                                       # (about 3 h more on 2 cores)
+#   MENDED=exact PART=pointings OUT=runs/pointings bash scripts/science.sh  # the same with the exact major cycle
+#                                                                       # (SET-exact, and EXACT=1), read against
+#                                                                       # WSClean restored without wrap-around
+#                                                                       # (SET-wsclean-linear: its 240 skies of
+#                                                                       # drawn shapes, EXACT=1's 60 fixed pairs):
+#                                                                       # about 8 h for the 960 exact pointings and
+#                                                                       # 7.5 h for WSClean's 300 on 2 cores
+#                                                                       # (radsim plan, benchmarks/README.md)
 #   EXACT=1 PART=pointings OUT=runs/pointings bash scripts/science.sh   # also the 60 fixed-pair skies by the
 #                                                                       # fast imager with the exact major cycle
 #                                                                       # and by WSClean restored without wrap-
@@ -273,6 +281,12 @@ case "$PART" in
     all|mosaics|pointings|wide) ;;
     *) echo "science.sh: PART=$PART: expected all, mosaics, pointings or wide" >&2; exit 2 ;;
 esac
+MENDED="${MENDED:-0}"
+case "$MENDED" in
+    0|1|exact) ;;
+    *) echo "science.sh: MENDED=$MENDED: expected 0, 1 (9 x 9 w-term nodes) or exact (the exact major cycle)" >&2
+       exit 2 ;;
+esac
 STAGES="${STAGES:-simulate train calibrate evaluate pofd report}"
 for stage in $STAGES; do
     case "$stage" in
@@ -292,8 +306,11 @@ LARGE="${LARGE:-0}"
 RESNET="${RESNET:-0}"
 WTERM="${WTERM:-0}"
 PRIORS="${PRIORS:-0}"
-MENDED="${MENDED:-0}"
 EXACT="${EXACT:-0}"
+# the suffix of the mended imager's sets and networks: SET-mended (9 x 9 nodes), or SET-exact with MENDED=exact, which
+# also makes EXACT=1's fixed pairs both ways (transfer-exact is the same set either way)
+MENDED_KIND=mended
+[ "$MENDED" = exact ] && { MENDED_KIND=exact; EXACT=1; }
 ONLY="${ONLY:-}"
 REDO="${REDO:-0}"
 mkdir -p "$OUT"
@@ -336,6 +353,9 @@ MENDED_IMAGER=(--set imaging.w_nodes=9 --set 'imaging.final_major="threshold"' "
 # 0.020% (docs/results-pointings.md, "The exact major cycle")
 EXACT_IMAGER=(--set 'imaging.major_cycle="visibilities"' --set 'imaging.final_major="threshold"' "${SHARED_NOISE[@]}")
 LINEAR_WSCLEAN=(--set 'imaging.backend="wsclean"' --set 'imaging.wsclean_restore="linear"')
+# MENDED=exact: the mended transfer study with the exact major cycle in place of the 9 x 9 nodes, read against
+# WSClean's images restored without wrap-around (SET-wsclean-linear) of the same skies
+[ "$MENDED" = exact ] && MENDED_IMAGER=("${EXACT_IMAGER[@]}")
 MID_PAIRS=(--set 'realisations.mode="random"' --set realisations.repeats=1
            --set 'realisations.priors={s0_jy={loguniform=[3.5e-6, 7e-5]}, alpha={uniform=[-0.7, 0.4]}}')
 # wider still by as much again (0.15 dex in S0, 0.1 in alpha on each side): to train on, so that the edges of the
@@ -632,22 +652,33 @@ if wants simulate && part pointings; then
         simulate pointing-xwide-126 configs/emu-seed-transfer.toml "${XWIDE_PAIRS[@]}" --set realisations.n=126 \
             --set run.seed=2306177 "${SEED_SPLIT[@]}"
     fi
-    if [ "$MENDED" = 1 ]; then
+    if [ "$MENDED" != 0 ]; then
         # the transfer study again with the mended fast imager (MENDED_IMAGER): pointing-wide-84's training skies,
         # pointing-calib-mid5-shared's and -mid6-shared's 576 calibration skies that WSClean never imaged, and every
-        # sky WSClean imaged (the sets of drawn shapes and the fixed pairs with their repeats), each as SET-mended:
-        # a network trained and calibrated on them (pointing-small-wide-mended-likelihood-unpaired) reads WSClean's
-        # images of those skies and the mended fast ones of the same skies with the same noise
-        simulate pointing-wide-84-mended configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n=84 \
-            --set run.seed=2306169 "${SEED_SPLIT[@]}" "${MENDED_IMAGER[@]}"
+        # sky WSClean imaged (the sets of drawn shapes and the fixed pairs with their repeats), each as SET-mended
+        # (SET-exact with MENDED=exact): a network trained and calibrated on them
+        # (pointing-small-wide-mended-likelihood-unpaired) reads WSClean's images of those skies and the mended fast
+        # ones of the same skies with the same noise
+        simulate "pointing-wide-84-$MENDED_KIND" configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" \
+            --set realisations.n=84 --set run.seed=2306169 "${SEED_SPLIT[@]}" "${MENDED_IMAGER[@]}"
         for set in pointing-calib-mid5:192:2306193 pointing-calib-mid6:384:2306198 "${WSCLEAN_SETS[@]}"; do
             IFS=: read -r name n seed <<< "$set"
-            simulate "$name-mended" configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n="$n" \
+            simulate "$name-$MENDED_KIND" configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" --set realisations.n="$n" \
                 --set run.seed="$seed" "${MENDED_IMAGER[@]}"
         done
-        simulate transfer-mended configs/emu-seed-transfer.toml "${MENDED_IMAGER[@]}"
-        simulate transfer-24-mended configs/emu-seed-transfer.toml "${MORE_TEST[@]}" "${MENDED_IMAGER[@]}"
-        simulate transfer-24b-mended configs/emu-seed-transfer.toml "${MORE_TEST_B[@]}" "${MENDED_IMAGER[@]}"
+        if [ "$MENDED" = 1 ]; then          # (MENDED=exact: EXACT=1 below makes the fixed pairs)
+            simulate transfer-mended configs/emu-seed-transfer.toml "${MENDED_IMAGER[@]}"
+            simulate transfer-24-mended configs/emu-seed-transfer.toml "${MORE_TEST[@]}" "${MENDED_IMAGER[@]}"
+            simulate transfer-24b-mended configs/emu-seed-transfer.toml "${MORE_TEST_B[@]}" "${MENDED_IMAGER[@]}"
+        else
+            # and WSClean's images of the sets of drawn shapes once more, restored without wrap-around: the exact
+            # imager is read against them (WSClean's own restore put 1.2% more faint variance in the outer tiles)
+            for set in "${WSCLEAN_SETS[@]}"; do
+                IFS=: read -r name n seed <<< "$set"
+                simulate "$name-wsclean-linear" configs/emu-seed-transfer.toml "${MID_PAIRS[@]}" \
+                    --set realisations.n="$n" --set run.seed="$seed" "${LINEAR_WSCLEAN[@]}"
+            done
+        fi
     fi
     if [ "$EXACT" = 1 ]; then
         # the 12 fixed pairs and their 48 repeats by the fast imager with the exact major cycle, then by WSClean
@@ -703,11 +734,11 @@ if wants train && part pointings; then
         done
     fi
 fi
-if wants train && part pointings && [ "$MENDED" = 1 ]; then
+if wants train && part pointings && [ "$MENDED" != 0 ]; then
     # pointing-small-wide's network and seeds on the same skies by the mended fast imager
-    fit pointing-small-wide-mended $SMALL pointing-wide-84-mended
+    fit "pointing-small-wide-$MENDED_KIND" $SMALL "pointing-wide-84-$MENDED_KIND"
     for seed in 2 3; do
-        fit "pointing-small-wide-mended-s$seed" $SMALL pointing-wide-84-mended --set "train.seed=$seed"
+        fit "pointing-small-wide-$MENDED_KIND-s$seed" $SMALL "pointing-wide-84-$MENDED_KIND" --set "train.seed=$seed"
     done
 fi
 if wants train && part wide; then fit wide-small $SMALL wide-fast-42; fi
@@ -757,7 +788,8 @@ UNPAIRED_RUNS=("${IMAGER_RUNS[@]/%-likelihood-for-wsclean/-likelihood-unpaired}"
 # MENDED=1: and pointing-small-wide-mended and its seeds so calibrated on the mended fast imager's images of the same
 # 576 skies (pointing-calib-mid5-mended, -mid6-mended), tested on the same skies by WSClean and by the mended imager
 MENDED_RUNS=()
-[ "$MENDED" = 1 ] && MENDED_RUNS=(pointing-small-wide-mended pointing-small-wide-mended-s2 pointing-small-wide-mended-s3)
+[ "$MENDED" != 0 ] && MENDED_RUNS=("pointing-small-wide-$MENDED_KIND" "pointing-small-wide-$MENDED_KIND-s2"
+                              "pointing-small-wide-$MENDED_KIND-s3")
 UNPAIRED_RUNS+=("${MENDED_RUNS[@]/%/-likelihood-unpaired}")
 UNPAIRED_SETS=(pointing-calib-mid pointing-calib-mid2 pointing-calib-mid3 pointing-calib-mid4
                "${SHARED_TESTS[@]/#/pointing-test-}")
@@ -814,8 +846,17 @@ calibration_set() {   # the datasets a run is calibrated on (one or more)
 }
 
 fast_images() {   # run: the fast images with WSClean's noise it is calibrated on and reads beside WSClean's
-                  # (SET-shared, or SET-mended for the mended imager's networks)
-    if [[ "$1" == *-mended* ]]; then echo mended; else echo shared; fi
+                  # (SET-shared, or SET-mended and SET-exact for the mended imagers' networks)
+    case "$1" in
+        *-mended*) echo mended ;;
+        *-exact*) echo exact ;;
+        *) echo shared ;;
+    esac
+}
+
+wsclean_images() {   # run: WSClean's images it reads beside the fast ones (SET-wsclean, or for the exact imager's
+                     # networks SET-wsclean-linear, restored without wrap-around)
+    if [[ "$1" == *-exact* ]]; then echo wsclean-linear; else echo wsclean; fi
 }
 
 pair_sets() {   # run: its calibration sets made by both imagers (its own, pointing-calib-mid, and more_pairs)
@@ -959,15 +1000,16 @@ if wants evaluate; then
     # and the calibration on skies WSClean never imaged: on every sky it imaged (the drawn ones, and the 12 fixed
     # pairs and their repeats), by it and by the fast imager with its noise; both ways or neither, since the report
     # compares them sky by sky; WSClean's for every run first (their coverage), then the fast ones (SET-shared, or
-    # SET-mended for the mended imager's networks)
+    # SET-mended and SET-exact for the mended imagers' networks, these read against SET-wsclean-linear)
     for pass in wsclean fast; do
         for run in "${UNPAIRED_RUNS[@]}"; do
             [ -e "$OUT/$run/best.weights.h5" ] || continue
             fast="$(fast_images "$run")"
+            wsclean="$(wsclean_images "$run")"
             imager=$fast
-            [ "$pass" = wsclean ] && imager=wsclean
+            [ "$pass" = wsclean ] && imager=$wsclean
             for set in "${UNPAIRED_SETS[@]}" transfer transfer-24 transfer-24b; do
-                { complete "$set-wsclean" && complete "$set-$fast"; } || continue
+                { complete "$set-$wsclean" && complete "$set-$fast"; } || continue
                 evaluate "$run" "$set-$imager" "eval-$set-$imager"
             done
         done
@@ -997,8 +1039,11 @@ if wants evaluate; then
         done
     fi
     # EXACT=1: and the fixed pairs' images by the exact major cycle against WSClean's restored without wrap-around
+    # (MENDED=exact: every set imaged by both)
     if [ "$EXACT" = 1 ] && part pointings; then
-        for set in transfer transfer-24 transfer-24b; do
+        EXACT_COMPARED=(transfer transfer-24 transfer-24b)
+        [ "$MENDED" = exact ] && EXACT_COMPARED=("${IMAGED_BY_BOTH[@]}")
+        for set in "${EXACT_COMPARED[@]}"; do
             compare_images "$set" exact wsclean-linear
         done
     fi

@@ -362,6 +362,10 @@ SEED_LABELS = ((WIDE[0], "pointing-small-wide, 84 training skies drawn from the 
 #: MENDED=1: 9 x 9 w-term nodes, WSClean's last-major-cycle rule and noise draw), calibrated on its images alone
 MENDED_LABELS = (("pointing-small-wide-mended", "pointing-small-wide-mended, pointing-small-wide's 84 training skies "
                   "by the mended fast imager"),)
+#: and so by the fast imager with the exact major cycle (science.sh MENDED=exact: WSClean's major cycle, pass rule and
+#: noise draw), read against WSClean's images restored without wrap-around (SET-wsclean-linear)
+EXACT_LABELS = (("pointing-small-wide-exact", "pointing-small-wide-exact, pointing-small-wide's 84 training skies "
+                 "by the fast imager with the exact major cycle"),)
 TRANSFER += [(f"{label}, training seed {seed}, the count model's likelihood{how}", f"{run}-s{seed}-likelihood{test}",
               f"{run}-s{seed}-likelihood{wsclean}{test}")
              for run, label in SEED_LABELS for seed in SEEDS
@@ -918,13 +922,15 @@ SHIFT_SETS = tuple(f"pointing-test-{t}" for t in SHARED_TESTS)
 
 
 def unpaired_evaluations(study: Path, sets=UNPAIRED_SETS, runs=("-likelihood-unpaired",) * 2, fast_images="shared",
-                         labels=SEED_LABELS) -> dict:
+                         labels=SEED_LABELS, wsclean_images="wsclean") -> dict:
     """Per training calibrated on skies WSClean never imaged (RUN-likelihood-unpaired, ``labels``' networks and
     seeds), its evaluations on ``sets`` pooled sky by sky: ``"wsclean"`` (every sky WSClean imaged),
     ``"fast"`` (the same skies' fast images with WSClean's noise, in the same order) and ``"fast_all"`` (every fast
     image of those sets), with the calibration's number of skies. Only sets evaluated both ways are taken.
     ``runs``: the suffixes of the runs that read WSClean's images and the fast ones (e.g. SHIFT_RUNS);
-    ``fast_images``: the fast sets' suffix (SET-shared, or SET-mended for MENDED_LABELS)."""
+    ``fast_images``: the fast sets' suffix (SET-shared, or SET-mended for MENDED_LABELS, SET-exact for EXACT_LABELS);
+    ``wsclean_images``: WSClean's (SET-wsclean, or SET-wsclean-linear, restored without wrap-around, for
+    EXACT_LABELS)."""
     out = {}
     for base in seed_trainings(labels):
         run, fast_run = (study / f"{base}{suffix}" for suffix in runs)
@@ -932,14 +938,15 @@ def unpaired_evaluations(study: Path, sets=UNPAIRED_SETS, runs=("-likelihood-unp
             continue
         ws, fast, fast_all = [], [], []
         for name in sets:
-            w = run / f"eval-{name}-wsclean" / "metrics.json"
+            w = run / f"eval-{name}-{wsclean_images}" / "metrics.json"
             f = fast_run / f"eval-{name}-{fast_images}" / "metrics.json"
             if not (w.exists() and f.exists()):
                 continue
             mw, mf = json.loads(w.read_text()), json.loads(f.read_text())
             by_id = {s["id"]: s for s in mf["skies"]}
             if any(s["id"] not in by_id or by_id[s["id"]]["true"] != s["true"] for s in mw["skies"]):
-                raise ValueError(f"{base}: {name}-wsclean and {name}-{fast_images} are not images of the same skies")
+                raise ValueError(f"{base}: {name}-{wsclean_images} and {name}-{fast_images} are not images of the "
+                                 "same skies")
             ws.append(mw)
             fast.append({**mf, "skies": [by_id[s["id"]] for s in mw["skies"]]})
             fast_all.append(mf)
@@ -1002,7 +1009,7 @@ def sky_by_sky_transfer_rows(study: Path, evaluations: dict | None = None) -> li
     +- its standard error."""
     evaluations = unpaired_evaluations(study) if evaluations is None else evaluations
     pairs = [(base, e["fast"], e["wsclean"]) for base, e in evaluations.items()]
-    for run, _ in (*SEED_LABELS, *MENDED_LABELS):
+    for run, _ in (*SEED_LABELS, *MENDED_LABELS, *EXACT_LABELS):
         bases = [run, *(f"{run}-s{k}" for k in SEEDS)]
         if all(b in evaluations for b in bases) and len({evaluations[b]["wsclean"]["n_skies"] for b in bases}) == 1:
             pairs.append((f"{run}, training seeds 1-3 averaged",
@@ -1560,6 +1567,27 @@ def generate(study: Path, images: Path, prefix: str = "results") -> str:
                      "As above, on the 12 fixed test pairs and their repeats (`transfer-wsclean`, `-24-wsclean`, "
                      "`-24b-wsclean` against `transfer-mended`, `-24-mended`, `-24b-mended`, as far as made).",
                      sky_by_sky_transfer_rows(study, unpaired_evaluations(study, FIXED_PAIR_SETS, **mended)))
+    exact = {"fast_images": "exact", "labels": EXACT_LABELS, "wsclean_images": "wsclean-linear"}
+    exact_unpaired = unpaired_evaluations(study, **exact)
+    lines += section("Coverage of the exact major cycle's calibration on every sky WSClean imaged",
+                     "As above for `pointing-small-wide-exact` and its seeds (science.sh MENDED=exact): trained on "
+                     "pointing-wide-84's skies imaged by the fast imager with the exact major cycle "
+                     "(`imaging.major_cycle = \"visibilities\"`, `imaging.final_major = \"threshold\"`, WSClean's "
+                     "noise draw; `pointing-wide-84-exact`) and calibrated on its images of the same 576 skies "
+                     "(`RUN-likelihood-unpaired`: pointing-calib-mid5-exact and -mid6-exact), read on WSClean's images "
+                     "of every sky of drawn shape it imaged, restored without wrap-around (`SET-wsclean-linear`), and "
+                     "on the exact imager's (`SET-exact`).",
+                     unpaired_coverage_rows(study, exact_unpaired))
+    lines += section("Transfer read by one calibration for both imagers, the exact major cycle",
+                     "The exact imager's calibration reading both imagers' images of every sky of drawn shape WSClean "
+                     "imaged (WSClean's restored without wrap-around): columns as in the transfer read by one "
+                     "calibration for both imagers.",
+                     sky_by_sky_transfer_rows(study, exact_unpaired))
+    lines += section("Transfer read by one calibration for both imagers, the exact major cycle, on the fixed pairs",
+                     "As above, on the 12 fixed test pairs and their repeats (`transfer-wsclean-linear`, "
+                     "`-24-wsclean-linear`, `-24b-wsclean-linear` against `transfer-exact`, `-24-exact`, "
+                     "`-24b-exact`, as far as made).",
+                     sky_by_sky_transfer_rows(study, unpaired_evaluations(study, FIXED_PAIR_SETS, **exact)))
     shift = unpaired_evaluations(study, SHIFT_SETS, SHIFT_RUNS)
     lines += section("Coverage of a calibration with the pairs' imager shift alone",
                      "The likelihood calibrated on the fast images, with WSClean's noise, of the 96 pairs and the "

@@ -368,7 +368,8 @@ def test_science_script_refuses_an_unknown_part_or_stage_before_any_work(tmp_pat
     import os
     import subprocess
     for env, message in (({"PART": "pointing"}, "PART=pointing: expected all, mosaics, pointings or wide"),
-                         ({"STAGES": "simulate trian"}, "unknown stage 'trian'")):
+                         ({"STAGES": "simulate trian"}, "unknown stage 'trian'"),
+                         ({"MENDED": "yes"}, "MENDED=yes: expected 0, 1 (9 x 9 w-term nodes) or exact")):
         out = tmp_path / "study"
         run = subprocess.run(["bash", str(ROOT / "scripts" / "science.sh")], capture_output=True, text=True,
                              env={**os.environ, "OUT": str(out), **env}, timeout=60)
@@ -1014,18 +1015,18 @@ def test_report_splits_the_skies_imaged_by_both_for_the_coverage_on_wsclean_imag
 
 
 def write_unpaired_study(study, rng, bases=("pointing-small-wide", "pointing-small-wide-s2", "pointing-small-wide-s3"),
-                         fast="shared"):
+                         fast="shared", wsclean="wsclean"):
     """Trainings calibrated on skies WSClean never imaged (RUN-likelihood-unpaired, 576 of them), evaluated on two
-    sets of drawn shapes by WSClean and by the fast imager with its noise (SET-``fast``): pointing-calib-mid (WSClean
-    imaged the first 4 of its 8 skies) and pointing-test-mid24 (6 skies by both). Per sky and bin the truth is 100
-    and the intervals hold it or not at random; returns {(base, imager, set): skies}."""
+    sets of drawn shapes by WSClean (SET-``wsclean``) and by the fast imager with its noise (SET-``fast``):
+    pointing-calib-mid (WSClean imaged the first 4 of its 8 skies) and pointing-test-mid24 (6 skies by both). Per sky
+    and bin the truth is 100 and the intervals hold it or not at random; returns {(base, imager, set): skies}."""
     written = {}
     for base in bases:
         run = study / f"{base}-likelihood-unpaired"
         run.mkdir(parents=True)
         (run / "calibration.json").write_text(json.dumps({"n_skies": 576, "likelihood": {}}))
         for name, n_fast, n_wsclean in (("pointing-calib-mid", 8, 4), ("pointing-test-mid24", 6, 6)):
-            for imager, n in ((fast, n_fast), ("wsclean", n_wsclean)):
+            for imager, n in ((fast, n_fast), (wsclean, n_wsclean)):
                 skies = []
                 for i in range(n):
                     hit68, hit95 = rng.random(10) < 0.7, rng.random(10) < 0.95
@@ -1105,39 +1106,54 @@ def test_report_reads_the_calibration_on_skies_wsclean_never_imaged_on_every_sky
     assert module.unpaired_coverage_rows(tmp_path / "none") == [] and module.sky_by_sky_transfer_rows(tmp_path) == []
 
 
-def test_report_reads_the_mended_imagers_calibration_on_both_imagers_apart_from_the_flat_sky_ones(tmp_path):
+@pytest.mark.parametrize("labels, fast, wsclean, what", [
+    ("MENDED_LABELS", "mended", "wsclean", "the mended fast imager"),
+    ("EXACT_LABELS", "exact", "wsclean-linear", "the exact major cycle")])
+def test_report_reads_the_mended_imagers_calibration_on_both_imagers_apart_from_the_flat_sky_ones(
+        tmp_path, labels, fast, wsclean, what):
     """pointing-small-wide-mended and its seeds (science.sh MENDED=1), calibrated on the mended fast imager's images,
-    read WSClean's images and the mended imager's (SET-mended): the report pairs those sky by sky in sections of their
-    own, averages the three trainings, and leaves them out of the flat-sky imager's tables."""
+    read WSClean's images and the mended imager's (SET-mended); pointing-small-wide-exact's (MENDED=exact) read the
+    exact imager's (SET-exact) and WSClean's restored without wrap-around (SET-wsclean-linear), never WSClean's own
+    restore. The report pairs those sky by sky in sections of their own, averages the three trainings, and leaves
+    them out of the flat-sky imager's tables."""
     study = tmp_path / "study"
     module = report_module()
-    bases = module.seed_trainings(module.MENDED_LABELS)
-    assert bases == ["pointing-small-wide-mended", "pointing-small-wide-mended-s2", "pointing-small-wide-mended-s3"]
-    written = write_unpaired_study(study, np.random.default_rng(13), bases, fast="mended")
+    labels = getattr(module, labels)
+    bases = module.seed_trainings(labels)
+    assert bases == [f"pointing-small-wide-{fast}", f"pointing-small-wide-{fast}-s2", f"pointing-small-wide-{fast}-s3"]
+    written = write_unpaired_study(study, np.random.default_rng(13), bases, fast=fast, wsclean=wsclean)
     assert module.unpaired_evaluations(study) == {}
-    evaluations = module.unpaired_evaluations(study, fast_images="mended", labels=module.MENDED_LABELS)
+    kw = {"fast_images": fast, "labels": labels, "wsclean_images": wsclean}
+    if wsclean != "wsclean":         # WSClean's own restore is not what these networks are read against
+        assert module.unpaired_evaluations(study, **{**kw, "wsclean_images": "wsclean"}) == {}
+    evaluations = module.unpaired_evaluations(study, **kw)
     assert sorted(evaluations) == bases
-    e = evaluations["pointing-small-wide-mended-s2"]
+    e = evaluations[f"pointing-small-wide-{fast}-s2"]
     assert e["wsclean"]["n_skies"] == e["fast"]["n_skies"] == 10 and e["fast_all"]["n_skies"] == 14
     assert [s["pred_corrected"] for s in e["fast"]["skies"][4:]] == [
-        s["pred_corrected"] for s in written["pointing-small-wide-mended-s2", "mended", "pointing-test-mid24"]]
+        s["pred_corrected"] for s in written[f"pointing-small-wide-{fast}-s2", fast, "pointing-test-mid24"]]
+    assert [s["pred_corrected"] for s in e["wsclean"]["skies"][4:]] == [
+        s["pred_corrected"] for s in written[f"pointing-small-wide-{fast}-s2", wsclean, "pointing-test-mid24"]]
     transfer = module.sky_by_sky_transfer_rows(study, evaluations)
     assert len(transfer) == 2 + 4 * 4
-    assert "| pointing-small-wide-mended, training seeds 1-3 averaged | 10 |" in "\n".join(transfer)
+    assert f"| pointing-small-wide-{fast}, training seeds 1-3 averaged | 10 |" in "\n".join(transfer)
     (study / "fast-small" / "eval-test").mkdir(parents=True)      # one evaluated run of the main study
     (study / "fast-small" / "eval-test" / "metrics.json").write_text(json.dumps(metrics([0.01] * 10)))
     text = module.generate(study, tmp_path / "images")
     for title in ("Coverage of the mended fast imager's calibration on every sky WSClean imaged",
-                  "Transfer read by one calibration for both imagers, the mended fast imager\n"):
-        assert f"### {title}" in text
+                  "Transfer read by one calibration for both imagers, the mended fast imager\n",
+                  "Coverage of the exact major cycle's calibration on every sky WSClean imaged",
+                  "Transfer read by one calibration for both imagers, the exact major cycle\n"):
+        assert (f"### {title}" in text) == (what in title)
     assert "### Transfer read by one calibration for both imagers\n" not in text
-    # a mended set whose skies are not WSClean's is refused, naming both
-    path = study / "pointing-small-wide-mended-likelihood-unpaired" / "eval-pointing-test-mid24-mended" / "metrics.json"
+    # a set whose skies are not WSClean's is refused, naming both
+    path = study / f"pointing-small-wide-{fast}-likelihood-unpaired" / f"eval-pointing-test-mid24-{fast}" / \
+        "metrics.json"
     m = json.loads(path.read_text())
     m["skies"][0]["true"] = [50.0] * 10
     path.write_text(json.dumps(m))
-    with pytest.raises(ValueError, match="pointing-test-mid24-wsclean and pointing-test-mid24-mended"):
-        module.unpaired_evaluations(study, fast_images="mended", labels=module.MENDED_LABELS)
+    with pytest.raises(ValueError, match=f"pointing-test-mid24-{wsclean} and pointing-test-mid24-{fast}"):
+        module.unpaired_evaluations(study, **kw)
 
 
 def test_report_reads_the_calibrations_with_the_pairs_shift_alone_each_on_its_imager(tmp_path):
@@ -1208,47 +1224,79 @@ def test_science_script_calibrates_on_skies_wsclean_never_imaged_and_tests_on_ev
     assert "not a radtrain run directory" in out.stdout + out.stderr
 
 
-def test_science_script_calibrates_the_mended_imagers_network_on_its_images_and_tests_it_on_both_imagers(tmp_path):
+@pytest.mark.parametrize("mended, kind, wsclean", [("1", "mended", "wsclean"), ("exact", "exact", "wsclean-linear")])
+def test_science_script_calibrates_the_mended_imagers_network_on_its_images_and_tests_it_on_both_imagers(
+        tmp_path, mended, kind, wsclean):
     """MENDED=1: pointing-small-wide-mended-likelihood-unpaired is calibrated only once both of the mended fast
     imager's sets of the 576 skies WSClean never imaged are made (pointing-calib-mid5-mended, -mid6-mended), and
     evaluated on WSClean's images of a set made both ways, then on the mended imager's images of it (SET-mended),
-    not on the flat-sky ones with WSClean's noise (SET-shared)."""
+    not on the flat-sky ones with WSClean's noise (SET-shared). MENDED=exact: so pointing-small-wide-exact's, on
+    SET-exact and on WSClean's images restored without wrap-around (SET-wsclean-linear), never WSClean's own."""
     import os
     import subprocess
     import time
-    run = "pointing-small-wide-mended-s2-likelihood-unpaired"
+    run = f"pointing-small-wide-{kind}-s2-likelihood-unpaired"
     (tmp_path / run).mkdir()
     (tmp_path / run / "best.weights.h5").touch()
-    for name, status in (("pointing-calib-mid5-mended", "complete"), ("pointing-calib-mid6-mended", "running"),
+    for name, status in ((f"pointing-calib-mid5-{kind}", "complete"), (f"pointing-calib-mid6-{kind}", "running"),
                          ("pointing-calib-mid5-shared", "complete"), ("pointing-calib-mid6-shared", "complete"),
-                         ("pointing-test-mid24f-wsclean", "complete"), ("pointing-test-mid24f-mended", "complete"),
+                         ("pointing-test-mid24e-wsclean", "complete"), ("pointing-test-mid24e-exact", "complete"),
+                         (f"pointing-test-mid24f-{wsclean}", "complete"), (f"pointing-test-mid24f-{kind}", "complete"),
                          ("pointing-test-mid24-wsclean", "complete"), ("pointing-test-mid24-shared", "complete")):
         (tmp_path / name).mkdir()
         (tmp_path / name / "manifest.json").write_text(json.dumps({"status": status}))
     env = {**os.environ, "OUT": str(tmp_path), "ONLY": run, "PART": "pointings"}
 
-    def science(stages, mended="1"):
+    def science(stages, mended=mended):
         return subprocess.run(["bash", str(ROOT / "scripts" / "science.sh")], capture_output=True, text=True,
                               env={**env, "STAGES": stages, "MENDED": mended}, timeout=300).stdout
     out = science("calibrate")
-    assert f"{run}: not calibrated, sets with WSClean's noise not made yet: pointing-calib-mid6-mended" in out, out
-    (tmp_path / "pointing-calib-mid6-mended" / "manifest.json").write_text(json.dumps({"status": "complete"}))
-    assert (f"calibrate {run} on pointing-calib-mid5-mended pointing-calib-mid6-mended, curved line, conformal "
+    assert f"{run}: not calibrated, sets with WSClean's noise not made yet: pointing-calib-mid6-{kind}" in out, out
+    (tmp_path / f"pointing-calib-mid6-{kind}" / "manifest.json").write_text(json.dumps({"status": "complete"}))
+    assert (f"calibrate {run} on pointing-calib-mid5-{kind} pointing-calib-mid6-{kind}, curved line, conformal "
             "intervals, the count model's likelihood") in science("calibrate")
     # the stand-in weights stop the first evaluation started: WSClean's images first; pointing-test-mid24 has no
-    # mended images, so it is not read either way
+    # mended images, so it is not read either way; nor is pointing-test-mid24e, made by WSClean with its own restore
+    # and by the exact imager: MENDED=exact reads those against WSClean's restored without wrap-around, MENDED=1 has
+    # no images of its own there
     started = [line.split(" on ")[1] for line in science("evaluate").splitlines() if f"evaluate {run} on" in line]
-    assert started == ["pointing-test-mid24f-wsclean"], started
+    assert started == [f"pointing-test-mid24f-{wsclean}"], started
     # with WSClean's evaluation up to date, the mended imager's images of the same skies come next
-    done = tmp_path / run / "eval-pointing-test-mid24f-wsclean" / "metrics.json"
+    done = tmp_path / run / f"eval-pointing-test-mid24f-{wsclean}" / "metrics.json"
     done.parent.mkdir()
     time.sleep(0.05)
     done.write_text("{}")
     started = [line.split(" on ")[1] for line in science("evaluate").splitlines() if f"evaluate {run} on" in line]
-    assert started == ["pointing-test-mid24f-wsclean: up to date (" + f"{run}/eval-pointing-test-mid24f-wsclean; "
-                       "REDO=1 evaluates again)", "pointing-test-mid24f-mended"], started
-    # without MENDED=1 the run is not the script's
-    assert f"evaluate {run}" not in science("calibrate evaluate", mended="0")
+    assert started == [f"pointing-test-mid24f-{wsclean}: up to date (" + f"{run}/eval-pointing-test-mid24f-{wsclean}; "
+                       f"REDO=1 evaluates again)", f"pointing-test-mid24f-{kind}"], started
+    # without MENDED (or with the other mended imager) the run is not the script's
+    for other in ("0", {"1": "exact", "exact": "1"}[mended]):
+        assert f"evaluate {run}" not in science("calibrate evaluate", mended=other)
+
+
+def test_science_script_simulates_the_exact_imagers_sets_and_wscleans_restored_without_wrap_around(tmp_path):
+    """MENDED=exact PART=pointings: the mended study's sets are made by the exact imager (SET-exact, the fixed pairs
+    too, as EXACT=1 makes them), and WSClean's images of the skies of drawn shapes once more restored without
+    wrap-around (SET-wsclean-linear); MENDED=1 makes neither. Each dataset is named alone (ONLY), and its stand-in
+    manifest stops the simulation science.sh started."""
+    import os
+    import subprocess
+    env = {**os.environ, "OUT": str(tmp_path), "PART": "pointings", "STAGES": "simulate", "NPROCS": "1"}
+
+    def simulated(name, mended):
+        (tmp_path / name).mkdir(exist_ok=True)
+        (tmp_path / name / "manifest.json").write_text(json.dumps({"status": "running"}))
+        out = subprocess.run(["bash", str(ROOT / "scripts" / "science.sh")], capture_output=True, text=True,
+                             env={**env, "ONLY": name, "MENDED": mended}, timeout=300)
+        return [line.split("] ")[1] for line in out.stdout.splitlines() if "] simulate " in line]
+    for name in ("pointing-wide-84-exact", "pointing-calib-mid6-exact", "pointing-test-mid24f-exact", "transfer-exact",
+                 "transfer-24b-exact", "pointing-calib-mid-wsclean-linear", "pointing-test-mid24f-wsclean-linear",
+                 "transfer-24-wsclean-linear"):
+        assert simulated(name, "exact") == [f"simulate {name} (configs/emu-seed-transfer.toml, 1 ranks)"], name
+        assert simulated(name, "1") == [], name
+    for name in ("pointing-wide-84-mended", "transfer-mended"):
+        assert simulated(name, "exact") == [], name
+        assert simulated(name, "1") == [f"simulate {name} (configs/emu-seed-transfer.toml, 1 ranks)"], name
 
 
 def test_science_script_calibrates_with_the_pairs_shift_alone_on_every_fast_image_with_wsclean_noise(tmp_path):
@@ -1506,8 +1554,9 @@ def test_science_script_compares_the_exact_fast_images_with_wsclean_restored_wit
     """EXACT=1 PART=pointings: the evaluate stage runs radsim compare of each fixed-pair set made by the fast imager
     with the exact major cycle (SET-exact) against WSClean's images of it restored without wrap-around
     (SET-wsclean-linear), not against WSClean's own restore (SET-wsclean), once both are made; without EXACT=1 it
-    does not."""
+    does not; with MENDED=exact every set imaged both ways."""
     import os
+    import shutil
     import subprocess
 
     def made(name, status="complete"):
@@ -1530,6 +1579,13 @@ def test_science_script_compares_the_exact_fast_images_with_wsclean_restored_wit
     assert "radsim: error" in out.stdout + out.stderr
     assert not (tmp_path / "images" / "transfer-24-exact.json").exists()
     assert started(EXACT="0")[0] == []
+    # MENDED=exact compares every set imaged both ways, the sets of drawn shapes too; EXACT=1 the fixed pairs only
+    shutil.rmtree(tmp_path / "transfer-24-exact")
+    made("pointing-test-mid24f-exact")
+    made("pointing-test-mid24f-wsclean-linear")
+    assert started()[0] == []
+    assert started(EXACT="0", MENDED="exact")[0] == [
+        "compare the images of pointing-test-mid24f-exact and pointing-test-mid24f-wsclean-linear"]
 
 
 def test_science_script_compares_wscleans_images_with_the_fast_imagers_once_both_are_made(tmp_path):
