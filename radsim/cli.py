@@ -425,7 +425,10 @@ def add_plan_parser(sub, fmt) -> None:
                         description="Predict what simulating CONFIG costs on --nodes nodes of --cores-per-node cores: "
                                     "per-realisation time scaled from a calibration (model.json of `radsim scaling`, "
                                     "or the built-in one measured on the development machine) by the expected "
-                                    "number of sources and pixels, wall time, core-hours, efficiency, dataset size.")
+                                    "number of sources and pixels, plus what the imaging mode costs beyond the fast "
+                                    "imager's PSF major cycle (the exact major cycle, WSClean, w nodes, the "
+                                    "visibilities' noise: measured per beam and million visibilities, docs/scaling.md); "
+                                    "wall time, core-hours, efficiency, dataset size.")
     _add_config(pl)
     pl.add_argument("--nodes", type=int, required=True, help="number of nodes")
     pl.add_argument("--cores-per-node", type=int, default=64, help="MPI ranks per node (default 64)")
