@@ -146,6 +146,21 @@ def test_final_major_is_checked_and_its_default_keeps_the_datasets_made_before_i
     assert "final_major" in _error(tiny_dict)
 
 
+def test_gridder_epsilon_is_checked_and_its_default_keeps_the_datasets_made_before_it(tiny_dict):
+    """imaging.gridder_epsilon (added 2026-12-07): 1e-5, what every fast imager's visibility gridding asked of ducc0
+    until then, leaves a config's identity as it was; another accuracy makes another dataset; below ducc0's single
+    precision floor (1e-5) or above 1e-3 it is refused by name."""
+    before = config.from_dict(tiny_dict)
+    assert before.imaging.gridder_epsilon == 1e-5
+    assert "gridder_epsilon" not in before._portable(before.model_dump(mode="json"))["imaging"]
+    tiny_dict["imaging"] = dict(tiny_dict.get("imaging", {}), gridder_epsilon=3e-4)
+    faster = config.from_dict(tiny_dict)
+    assert faster.hash() != before.hash() and faster.tiles_hash() != before.tiles_hash()
+    for bad in (1e-6, 1e-2):
+        tiny_dict["imaging"]["gridder_epsilon"] = bad
+        assert "gridder_epsilon" in _error(tiny_dict)
+
+
 def test_hash_changes_with_content(tiny_dict):
     a = config.from_dict(tiny_dict).hash()
     tiny_dict["run"]["seed"] = 8

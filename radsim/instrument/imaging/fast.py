@@ -394,10 +394,11 @@ class VisibilityNoise:
     image of the same noise is (benchmarks/README.md: on the transfer pointing, 12 million visibilities).
 
     ``uvw_m`` (rows, 3) in metres with the sign of the Measurement Sets radsim writes, ``freq`` (channels,) in Hz,
-    ``weights`` (rows, channels), ``sigma_vis`` (Jy) per real or imaginary part of one polarisation product."""
+    ``weights`` (rows, channels), ``sigma_vis`` (Jy) per real or imaginary part of one polarisation product,
+    ``epsilon`` the w-gridder's accuracy (``imaging.gridder_epsilon``)."""
 
     def __init__(self, uvw_m: np.ndarray, freq: np.ndarray, weights: np.ndarray, sigma_vis: float,
-                 window: int, pixel_rad: float, threads: int = 1):
+                 window: int, pixel_rad: float, threads: int = 1, epsilon: float = 1e-5):
         # ducc0 takes V = exp(-2 pi i (u l + v m - w (n - 1))): the MS's sign is (-u, -v, w) in ducc0's (w_term_psfs)
         self.uvw = np.ascontiguousarray(uvw_m * np.array([-1.0, -1.0, 1.0]))
         self.freq = np.asarray(freq, dtype=np.float64)
@@ -407,6 +408,7 @@ class VisibilityNoise:
         self.window = window
         self.pixel_rad = pixel_rad
         self.threads = threads
+        self.epsilon = epsilon
 
     def visibilities(self, rng: np.random.Generator) -> np.ndarray:
         """(rows, channels) complex64 Stokes I noise, drawn block by block in the order of one whole draw."""
@@ -429,7 +431,7 @@ class VisibilityNoise:
         # (docs/results-pointings.md)
         d = ducc0.wgridder.experimental.vis2dirty(
             uvw=self.uvw, freq=self.freq, vis=self.visibilities(rng), wgt=self.weights, npix_x=m + 2, npix_y=m + 2,
-            pixsize_x=self.pixel_rad, pixsize_y=self.pixel_rad, epsilon=1e-5, do_wgridding=True,
+            pixsize_x=self.pixel_rad, pixsize_y=self.pixel_rad, epsilon=self.epsilon, do_wgridding=True,
             divide_by_n=False, center_x=float(centre_lm[0]), center_y=float(centre_lm[1]), nthreads=self.threads)
         return ducc_to_image(d)[1:m + 1, 1:m + 1] / self.sum_w
 
@@ -444,7 +446,8 @@ class VisibilityOperator:
     It replaces the PSF convolution (:class:`PsfConvolver`, :class:`FacetedPsfConvolver`) for the dirty image and
     CLEAN's major cycles with ``major_cycle="visibilities"``. Its cost grows with the visibilities (one degridding
     and one gridding per call), where the PSF's does not. ``uvw_m`` (rows, 3) in metres with the sign of the
-    Measurement Sets radsim writes, ``freq`` (channels,) in Hz, ``weights`` (rows, channels)."""
+    Measurement Sets radsim writes, ``freq`` (channels,) in Hz, ``weights`` (rows, channels), ``epsilon`` the
+    w-gridder's accuracy (``imaging.gridder_epsilon``)."""
 
     def __init__(self, uvw_m: np.ndarray, freq: np.ndarray, weights: np.ndarray, window: int, pixel_rad: float,
                  threads: int = 1, epsilon: float = 1e-5):
@@ -550,7 +553,8 @@ class FastImager:
                  taper_arcsec=None, super_weight=1.0, noise_rms_jy=None, system_temperature_k=None,
                  aperture_efficiency=0.8, clean: CleanSettings = CleanSettings(), n_channels: int = 1,
                  footprint: dict | None = None, survey_factor: float = 1.25, restoring_beam="fitted",
-                 w_nodes: int | None = None, noise: str = "image", major_cycle: str = "psf"):
+                 w_nodes: int | None = None, noise: str = "image", major_cycle: str = "psf",
+                 gridder_epsilon: float = 1e-5):
         t0 = time.perf_counter()
         if noise not in NOISE_DOMAINS:
             raise ImagingError(f"imaging.noise must be one of {', '.join(NOISE_DOMAINS)}, got {noise!r}")
@@ -617,7 +621,7 @@ class FastImager:
             weights = getattr(self, "weights", None)        # made above when the PSF cache missed
             if weights is None:
                 weights = self._weights(uvw_m, freq, m, weighting, robust, taper_arcsec, super_weight)[1]
-        self._operator = (VisibilityOperator(uvw_m, freq, weights, m, grid.pixel_rad)
+        self._operator = (VisibilityOperator(uvw_m, freq, weights, m, grid.pixel_rad, epsilon=gridder_epsilon)
                           if major_cycle == "visibilities" else None)
         self.beam_kernel = gaussian_beam_kernel(self.beam, self.pixel_arcsec)
         sum_w, sum_w2 = float(products["sum_w"]), float(products["sum_w2"])
@@ -647,7 +651,8 @@ class FastImager:
         if noise == "visibilities" and self.beam_noise_jy > 0.0:
             # the per-visibility sigma that gives the beam's noise: rms = sigma sqrt(sum w^2) / sum w / sqrt(2)
             sigma_vis = self.beam_noise_jy * math.sqrt(2.0) * sum_w / math.sqrt(sum_w2)
-            self._visibility_noise = VisibilityNoise(uvw_m, freq, weights, sigma_vis, m, grid.pixel_rad)
+            self._visibility_noise = VisibilityNoise(uvw_m, freq, weights, sigma_vis, m, grid.pixel_rad,
+                                                     epsilon=gridder_epsilon)
         self.setup_s = time.perf_counter() - t0
 
     def _weights(self, uvw_m, freq, m, weighting, robust, taper_arcsec, super_weight):
@@ -808,4 +813,4 @@ def from_config(cfg, workdir=None) -> FastImager:
     return FastImager(Grid.from_config(cfg.field), observation_of(cfg), **weighting_settings(im),
                       clean=clean_settings(im), n_channels=im.n_channels, footprint=footprint_settings(im),
                       survey_factor=cfg.tiles.sensitivity_factor, w_nodes=im.w_nodes, noise=im.noise,
-                      major_cycle=im.major_cycle)
+                      major_cycle=im.major_cycle, gridder_epsilon=im.gridder_epsilon)
