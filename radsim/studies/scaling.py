@@ -432,6 +432,24 @@ EXTRA_IMAGING_PER_BEAM = {"visibility noise": _per_beam(6.37 - 1.05, 3.88 - 1.05
                           "wsclean": (0.0, (178.9 - 1.05) / 12.07)}
 EXTRA_IMAGING_S_PER_BEAM_NODE2_MPIX = (16.0 - 6.37) / 81 / (1024 ** 2 / 1e6)
 W_NODE_PSFS_S_PER_NODE2_MVIS = 643.0 / 81 / 12.07
+# The parts that grid visibilities were measured at the w-gridder's default accuracy (imaging.gridder_epsilon =
+# 1e-5); a looser one takes a narrower kernel. The exact major cycle's imaging of realisation 0 of the same pointing
+# on one core (benchmarks/major_cycle.py --epsilons, benchmarks/README.md): 50.0, 41.4, 38.7 and 34.3 s at 1e-5,
+# 1e-4, 3e-4 and 1e-3; as (epsilon, time / time at 1e-5), interpolated in log epsilon.
+GRIDDER_EPSILON_COST = ((1e-5, 1.0), (1e-4, 41.4 / 50.0), (3e-4, 38.7 / 50.0), (1e-3, 34.3 / 50.0))
+
+
+def gridding_cost_factor(epsilon: float) -> float:
+    """What gridding visibilities costs at the w-gridder's accuracy ``epsilon`` relative to 1e-5 (the accuracy the
+    extras above were measured at): GRIDDER_EPSILON_COST interpolated in log10(epsilon), held at its ends."""
+    x = math.log10(epsilon)
+    points = [(math.log10(e), c) for e, c in GRIDDER_EPSILON_COST]
+    if x <= points[0][0]:
+        return points[0][1]
+    for (x0, c0), (x1, c1) in zip(points, points[1:]):
+        if x <= x1:
+            return c0 + (c1 - c0) * (x - x0) / (x1 - x0)
+    return points[-1][1]
 
 
 def imaging_mode(cfg) -> str:
@@ -448,8 +466,9 @@ def imaging_mode(cfg) -> str:
 
 def extra_imaging_s(cfg) -> float | None:
     """Seconds per realisation on one core that a config's imaging mode costs beyond the fast imager's PSF major
-    cycle with image-plane noise (the measurements above, scaled by beams, window pixels and visibilities); 0 for
-    'fast' and 'none', None where nothing was measured (yandasoft)."""
+    cycle with image-plane noise (the measurements above, scaled by beams, window pixels and visibilities, and for
+    the fast imager's by :func:`gridding_cost_factor`); 0 for 'fast' and 'none', None where nothing was measured
+    (yandasoft)."""
     im = cfg.imaging
     if im.backend == "none":
         return 0.0
@@ -462,6 +481,8 @@ def extra_imaging_s(cfg) -> float | None:
                                 ("visibility noise", im.noise == "visibilities")) if used]
     extra = sum((n_beams * (a * (window / 1024) ** 2 + b * mvis)
                  for a, b in (EXTRA_IMAGING_PER_BEAM[part] for part in parts)), 0.0)
+    if im.backend == "fast":          # every part of the fast imager's extra grids with ducc0 at gridder_epsilon
+        extra *= gridding_cost_factor(im.gridder_epsilon)
     if im.backend == "fast" and im.w_nodes:
         extra += EXTRA_IMAGING_S_PER_BEAM_NODE2_MPIX * n_beams * im.w_nodes ** 2 * window ** 2 / 1e6
     return extra
@@ -534,8 +555,12 @@ def plan(cfg, nodes: int, cores_per_node: int, model: CostModel | None = None,
         imaging_note = (f"no cost was measured for '{mode}' imaging: the image stage is the calibration's "
                         f"('{model.sim_imaging_mode}') scaled by pixels, likely far too short")
     else:
-        # the PSF major cycle's part scales with pixels, the mode's extra with its own work (beams x visibilities)
-        stage["image"] = max(0.0, model.sim_stage_s.get("image", 0.0) - model.sim_image_extra_s) * ratio_img + extra
+        # the PSF major cycle's part scales with pixels, the mode's extra with its own work (beams x visibilities);
+        # what the calibration measured of its own extra (at most its image stage) carries its machine's speed
+        measured = model.sim_stage_s.get("image", 0.0)
+        own = min(measured, model.sim_image_extra_s)
+        stage["image"] = (measured - own) * ratio_img + (
+            own * extra / model.sim_image_extra_s if model.sim_image_extra_s > 0.0 else extra)
         if differs:
             imaging_note = (f"this config images with '{mode}', the calibration with '{model.sim_imaging_mode}': the "
                             f"image stage includes {extra:,.0f} s of it measured on one pointing of the development "
