@@ -416,8 +416,27 @@ def cmd_plan(args) -> int:
                             "simulation runs)")
     if args.nodes < 1 or args.cores_per_node < 1:
         raise UserError("--nodes and --cores-per-node must be at least 1")
-    print(scaling.format_plan(scaling.plan(cfg, args.nodes, args.cores_per_node, model, args.io_gbs)))
+    done = _realisations_made(Path(args.resume), cfg) if args.resume else 0
+    p = scaling.plan(cfg, args.nodes, args.cores_per_node, model, args.io_gbs, done=done)
+    print(_json.dumps(p, indent=1) if args.json else scaling.format_plan(p))
     return 0
+
+
+def _realisations_made(out: Path, cfg) -> int:
+    """How many of ``cfg``'s realisations the dataset ``out`` holds in complete shards (what `radsim simulate`
+    would not make again); 0 where nothing was made yet. A dataset of another configuration is refused."""
+    from radsim.dataset import layout
+    from radsim.run import realisations
+    try:
+        manifest = layout.read_manifest(out)
+        if manifest is not None and manifest.get("tiles_hash") != cfg.tiles_hash():
+            raise UserError(f"{out} holds a dataset made from another configuration (tiles hash "
+                            f"{str(manifest.get('tiles_hash'))[:12]}, this config {cfg.tiles_hash()[:12]}): "
+                            "radsim simulate would not resume it; plan it with its own config")
+        found = layout.scan_shards(out) if out.is_dir() else []
+    except layout.DatasetError as exc:
+        raise UserError(f"cannot count what {out} holds: {exc}") from None
+    return len({int(i) for s in found for i in s["table"]["id"]} & set(range(realisations.n_realisations(cfg))))
 
 
 def add_plan_parser(sub, fmt) -> None:
@@ -427,13 +446,17 @@ def add_plan_parser(sub, fmt) -> None:
                                     "or the built-in one measured on the development machine) by the expected "
                                     "number of sources and pixels, plus what the imaging mode costs beyond the fast "
                                     "imager's PSF major cycle (the exact major cycle, WSClean, w nodes, the "
-                                    "visibilities' noise: measured per beam and million visibilities, docs/scaling.md); "
-                                    "wall time, core-hours, efficiency, dataset size.")
+                                    "visibilities' noise: measured per beam and million visibilities, "
+                                    "docs/scaling.md); wall time, core-hours, efficiency, dataset size. With --resume "
+                                    "DIR, of what is left of the dataset DIR.")
     _add_config(pl)
     pl.add_argument("--nodes", type=int, required=True, help="number of nodes")
     pl.add_argument("--cores-per-node", type=int, default=64, help="MPI ranks per node (default 64)")
     pl.add_argument("--calibration", metavar="MODEL_JSON", help="model.json from radsim scaling")
     pl.add_argument("--io-gbs", type=float, help="aggregate file-system write bandwidth (GB/s) to bound the run by")
+    pl.add_argument("--resume", metavar="DIR", help="plan only what is left of the dataset DIR (its realisations in "
+                    "complete shards are not made again); a DIR not yet made plans everything")
+    pl.add_argument("--json", action="store_true", help="print the plan as JSON (seconds, bytes) for scripts")
     pl.set_defaults(func=cmd_plan)
 
 

@@ -6,6 +6,7 @@ import json
 import math
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -251,6 +252,39 @@ def test_plan_cli_with_a_measured_calibration(sweep, tmp_path):
     nothing = subprocess.run(radsim_exe() + ["scaling", str(tmp_path), "--out", str(tmp_path / "r")],
                              capture_output=True, text=True)
     assert nothing.returncode == 2 and "neither a radsim dataset" in nothing.stderr
+
+
+def test_plan_cli_plans_what_is_left_of_a_dataset_it_would_resume(tmp_path):
+    """`radsim plan --resume DIR` plans only the realisations DIR does not hold in complete shards (what `radsim
+    simulate` would make again), says when nothing is left, plans everything for a DIR not yet made, and refuses a
+    dataset of another config, naming it; --json gives the same plan to scripts."""
+    from radsim.dataset import layout
+    from test_simulate import simulate
+    cfg = sim_config(tmp_path)
+    out = tmp_path / "ds"
+    simulate(cfg, out)
+    total = json.loads((out / "manifest.json").read_text())["planned"]
+
+    def plan(*extra, check=0):
+        proc = subprocess.run(radsim_exe() + ["plan", str(cfg), "--nodes", "1", "--cores-per-node", "2", *extra],
+                              capture_output=True, text=True)
+        assert proc.returncode == check, proc.stderr
+        return proc
+    assert plan("--resume", str(out)).stdout.strip() == f"nothing left: all {total} realisations are made"
+    made = json.loads(plan("--resume", str(out), "--json").stdout)
+    assert (made["realisations"], made["planned_realisations"], made["wall_s"]) == (0, total, 0.0)
+    full = json.loads(plan("--json").stdout)
+    assert full["realisations"] == total and full["wall_s"] > 0
+    assert json.loads(plan("--resume", str(tmp_path / "not-yet"), "--json").stdout)["wall_s"] == full["wall_s"]
+    first = layout.scan_shards(out)[0]
+    lost = len(first["table"]["id"])
+    Path(first["path"]).unlink()                # as if the run had been killed before this shard was written
+    left = json.loads(plan("--resume", str(out), "--json").stdout)
+    assert (left["realisations"], left["planned_realisations"]) == (lost, total)
+    assert left["setup_s"] < left["wall_s"] < full["wall_s"]
+    assert f"{lost} of {total} realisations left on 1 node(s) x 2 cores" in plan("--resume", str(out)).stdout
+    other = plan("--resume", str(out), "--set", "run.seed=987654", check=2)
+    assert f"{out} holds a dataset made from another configuration" in other.stderr
 
 
 def test_sweep_under_slurm_submits_a_job_per_run_and_a_report(local_slurm, tmp_path):

@@ -523,15 +523,18 @@ def expected_sources_range(cfg, sample: int = 16) -> tuple[float, float]:
 
 
 def plan(cfg, nodes: int, cores_per_node: int, model: CostModel | None = None,
-         io_gb_per_s: float | None = None, sources: float | None = None) -> dict:
+         io_gb_per_s: float | None = None, sources: float | None = None, done: int = 0) -> dict:
     """Predicted wall time, core-hours and dataset size of simulating ``cfg`` on ``nodes`` x ``cores_per_node``
     ranks: the calibration's per-stage times scaled to this config (source stages by the expected number of
     sources, pixel stages and set-up by the number of pixels, the imaging stage by N^2 log N). An imaging mode
     that grids every visibility in every major cycle (the exact major cycle, WSClean) or convolves with w-node PSFs
-    adds its measured extra cost (:func:`extra_imaging_s`, :func:`extra_setup_s`) to the fast imager's."""
+    adds its measured extra cost (:func:`extra_imaging_s`, :func:`extra_setup_s`) to the fast imager's. ``done``
+    realisations are already made (a dataset being resumed): only the rest are planned, and none left costs
+    nothing."""
     from radsim.run import realisations
     model = model if model is not None and model.sim_t_real_s else DEFAULT_MODEL
-    n_real = realisations.n_realisations(cfg)
+    planned = realisations.n_realisations(cfg)
+    n_real = max(0, planned - done)
     sources, most = expected_sources_range(cfg) if sources is None else (sources, sources)
     npix = cfg.field.npix
     ratio_src = sources / model.sim_sources_per_realisation
@@ -578,11 +581,14 @@ def plan(cfg, nodes: int, cores_per_node: int, model: CostModel | None = None,
     ranks = nodes * cores_per_node
     wall = max(scaled.sim_wall_s(ranks, n_real, io_gb_per_s, t_real_s=t_real), scaled.sim_t_setup_s + t_slowest)
     one_rank = scaled.sim_wall_s(1, n_real, None, t_real_s=t_real)
-    return {"realisations": n_real, "ranks": ranks, "nodes": nodes, "cores_per_node": cores_per_node,
+    if n_real == 0:
+        wall = one_rank = 0.0
+    return {"realisations": n_real, "planned_realisations": planned, "ranks": ranks, "nodes": nodes,
+            "cores_per_node": cores_per_node,
             "sources_per_realisation": sources, "stage_s": stage, "t_realisation_s": t_real,
             "t_slowest_realisation_s": t_slowest,
             "setup_s": scaled.sim_t_setup_s, "wall_s": wall, "core_hours": wall * ranks / 3600.0,
-            "efficiency": one_rank / (ranks * wall), "dataset_bytes": n_real * bytes_per_real,
+            "efficiency": one_rank / (ranks * wall) if wall else 1.0, "dataset_bytes": n_real * bytes_per_real,
             "tiles": n_real * n_tiles, "imaging_mode": mode, "imaging_note": imaging_note,
             "calibration": "measured runs" if model is not DEFAULT_MODEL else
             "built-in (benchmarks/README.md, emu-seed on the development machine)",
@@ -594,8 +600,13 @@ def plan(cfg, nodes: int, cores_per_node: int, model: CostModel | None = None,
 def format_plan(p: dict) -> str:
     h = p["wall_s"] / 3600.0
     stages = ", ".join(f"{s} {v:.2f}" for s, v in p["stage_s"].items())
+    planned = p.get("planned_realisations", p["realisations"])
+    if planned and not p["realisations"]:
+        return f"nothing left: all {planned} realisations are made"
+    left = f" of {planned}" if planned != p["realisations"] else ""
     return "\n".join([
-        f"{p['realisations']} realisations on {p['nodes']} node(s) x {p['cores_per_node']} cores = {p['ranks']} ranks",
+        f"{p['realisations']}{left} realisations {'left ' if left else ''}on {p['nodes']} node(s) x "
+        f"{p['cores_per_node']} cores = {p['ranks']} ranks",
         f"  per realisation: {p['sources_per_realisation']:,.0f} sources expected, {p['t_realisation_s']:.2f} s on "
         f"one core ({stages}), the slowest {p.get('t_slowest_realisation_s', p['t_realisation_s']):.2f} s; set-up "
         f"{p['setup_s']:.1f} s per rank",
