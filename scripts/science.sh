@@ -34,13 +34,19 @@
 #                                                                       # drawn shapes, EXACT=1's 60 fixed pairs):
 #                                                                       # about 6 h for the 960 exact pointings and
 #                                                                       # 7.5 h for WSClean's 300 on 2 cores
-#                                                                       # (radsim plan: 7.4 h at the default
-#                                                                       # gridder accuracy, 23% less at 3e-4)
+#                                                                       # (radsim plan calibrated on the 12
+#                                                                       # exact pairs: 5.8 h at the 3e-4 asked,
+#                                                                       # 7.4 h at the default 1e-5)
 #   EXACT=1 PART=pointings OUT=runs/pointings bash scripts/science.sh   # also the 60 fixed-pair skies by the
 #                                                                       # fast imager with the exact major cycle
 #                                                                       # and by WSClean restored without wrap-
 #                                                                       # around, compared sky by sky
 #                                                                       # (about 2.2 h more on 2 cores)
+#   PLAN=1 MENDED=exact PART=pointings OUT=runs/pointings bash scripts/science.sh   # make nothing: price each
+#                                                       # dataset the simulate stage would make, only what is left of
+#                                                       # it (radsim plan --resume on NPROCS ranks), and their sum;
+#                                                       # PLAN_CALIBRATION=model.json (radsim scaling) for measured
+#                                                       # runs of the machines it will run on
 #   ONLY='*-conformal' STAGES="calibrate evaluate" ... bash scripts/science.sh   # only the runs these globs name
 #   REDO=1 STAGES=evaluate ... bash scripts/science.sh  # evaluate again even where the metrics are up to date (an
 #                                                       # evaluation newer than its run's weights, calibration and
@@ -288,6 +294,14 @@ case "$MENDED" in
     *) echo "science.sh: MENDED=$MENDED: expected 0, 1 (9 x 9 w-term nodes) or exact (the exact major cycle)" >&2
        exit 2 ;;
 esac
+PLAN="${PLAN:-0}"
+case "$PLAN" in
+    0|1) ;;
+    *) echo "science.sh: PLAN=$PLAN: expected 0 or 1 (price the simulations left, make nothing)" >&2; exit 2 ;;
+esac
+if [ -n "${PLAN_CALIBRATION:-}" ] && [ ! -f "$PLAN_CALIBRATION" ]; then
+    echo "science.sh: PLAN_CALIBRATION=$PLAN_CALIBRATION: no such file (model.json from radsim scaling)" >&2; exit 2
+fi
 STAGES="${STAGES:-simulate train calibrate evaluate pofd report}"
 for stage in $STAGES; do
     case "$stage" in
@@ -314,7 +328,7 @@ MENDED_KIND=mended
 [ "$MENDED" = exact ] && { MENDED_KIND=exact; EXACT=1; }
 ONLY="${ONLY:-}"
 REDO="${REDO:-0}"
-mkdir -p "$OUT"
+[ "$PLAN" = 1 ] || mkdir -p "$OUT"          # PLAN=1 makes nothing
 export TF_CPP_MIN_LOG_LEVEL=2 OMP_NUM_THREADS=1
 # the fast imager's PSF, noise filter and beam are made once per configuration and shared by every rank and run
 export RADSIM_CACHE_DIR="${RADSIM_CACHE_DIR:-$OUT/cache}"
@@ -386,9 +400,30 @@ simulate() {   # name config [overrides...]
     local name="$1" config="$2"
     shift 2
     selected "$name" || return 0
+    if [ "$PLAN" = 1 ]; then plan_simulation "$name" "$config" "$@"; return 0; fi
     say "simulate $name ($config, $NPROCS ranks)"
     launch radsim simulate "$config" "$@" --out "$OUT/$name" 2>&1 | tee "$OUT/$name.log" | grep -v DEBUG | tail -3
 }
+
+PLANNED_S=0
+plan_simulation() {   # name config [overrides...]: PLAN=1: what is left of OUT/name, priced by radsim plan --resume
+    local name="$1" config="$2" plan wall left total mode
+    shift 2
+    local calibration=()
+    [ -n "${PLAN_CALIBRATION:-}" ] && calibration=(--calibration "$PLAN_CALIBRATION")
+    plan=$(radsim plan "$config" "$@" --nodes 1 --cores-per-node "$NPROCS" --resume "$OUT/$name" \
+           "${calibration[@]}" --json)
+    read -r wall left total mode < <(python -c 'import json, sys; p = json.load(sys.stdin)
+print(round(p["wall_s"]), p["realisations"], p["planned_realisations"], p["imaging_mode"])' <<< "$plan")
+    PLANNED_S=$((PLANNED_S + wall))
+    if [ "$left" = 0 ]; then
+        say "plan $name: made ($total realisations)"
+    else
+        say "plan $name: $left of $total realisations left, $(hours "$wall") on $NPROCS ranks ($mode)"
+    fi
+}
+
+hours() { awk -v s="$1" 'BEGIN { printf "%.2f h", s / 3600 }'; }
 
 fit() {        # run config dataset [overrides...]
     local run="$1" config="$2" dataset="$3"
@@ -694,6 +729,13 @@ if wants simulate && part pointings; then
         simulate transfer-24b-wsclean-linear configs/emu-seed-transfer.toml "${MORE_TEST_B[@]}" \
             "${LINEAR_WSCLEAN[@]}"
     fi
+fi
+
+if [ "$PLAN" = 1 ]; then
+    say "plan: $(hours "$PLANNED_S") on $NPROCS ranks to simulate what is left (calibration: ${PLAN_CALIBRATION:-the \
+built-in one, emu-seed mosaics on the 2-core development machine}); training, calibration and evaluation are not \
+priced: see the budget in this script's header"
+    exit 0
 fi
 
 SMALL=configs/train-seed-small.toml

@@ -369,13 +369,58 @@ def test_science_script_refuses_an_unknown_part_or_stage_before_any_work(tmp_pat
     import subprocess
     for env, message in (({"PART": "pointing"}, "PART=pointing: expected all, mosaics, pointings or wide"),
                          ({"STAGES": "simulate trian"}, "unknown stage 'trian'"),
-                         ({"MENDED": "yes"}, "MENDED=yes: expected 0, 1 (9 x 9 w-term nodes) or exact")):
+                         ({"MENDED": "yes"}, "MENDED=yes: expected 0, 1 (9 x 9 w-term nodes) or exact"),
+                         ({"PLAN": "yes"}, "PLAN=yes: expected 0 or 1"),
+                         ({"PLAN": "1", "PLAN_CALIBRATION": str(tmp_path / "model.json")},
+                          f"PLAN_CALIBRATION={tmp_path / 'model.json'}: no such file")):
         out = tmp_path / "study"
         run = subprocess.run(["bash", str(ROOT / "scripts" / "science.sh")], capture_output=True, text=True,
                              env={**os.environ, "OUT": str(out), **env}, timeout=60)
         assert run.returncode == 2, run.stderr
         assert message in run.stderr
         assert not out.exists()                                  # nothing made
+
+
+def test_science_script_plan_prices_what_is_left_to_simulate_and_makes_nothing(tmp_path):
+    """PLAN=1 prices each dataset the simulate stage would make (radsim plan --resume of OUT/NAME on NPROCS ranks,
+    each imager's cost included) and their sum, and makes nothing; PLAN_CALIBRATION plans from a calibration of the
+    machines it will run on. (What is left of a dataset already begun: tests/test_scaling.py.)"""
+    import os
+    import subprocess
+
+    from radsim.studies import scaling
+    out = tmp_path / "study"
+    env = {**os.environ, "OUT": str(out), "PLAN": "1", "MENDED": "exact", "PART": "pointings", "NPROCS": "2",
+           "ONLY": "pointing-wide-84-exact transfer-exact transfer-wsclean-linear pointing-small-wide-exact"}
+
+    def plan(**extra):
+        run = subprocess.run(["bash", str(ROOT / "scripts" / "science.sh")], capture_output=True, text=True,
+                             env={**env, **extra}, timeout=600)
+        assert run.returncode == 0, run.stdout + run.stderr
+        lines = [line.split("] ", 1)[1] for line in run.stdout.splitlines() if line.startswith("[science ")]
+        assert not any(line.startswith(("simulate ", "train ", "evaluate ")) for line in lines), lines
+        assert not out.exists()                                  # nothing made
+        each = {m[1]: (int(m[2]), float(m[3]), m[4]) for m in (
+            re.match(r"plan (\S+): (\d+) of \d+ realisations left, ([\d.]+) h on 2 ranks \((.*)\)$", line)
+            for line in lines) if m}
+        total = [line for line in lines if line.startswith("plan: ")]
+        assert len(total) == 1, lines
+        return each, float(total[0].split()[1]), total[0]
+    each, total, line = plan()
+    exact = "fast, exact major cycle, visibility noise"
+    assert list(each) == ["pointing-wide-84-exact", "transfer-exact", "transfer-wsclean-linear"]
+    assert each["pointing-wide-84-exact"][::2] == (84, exact) and each["transfer-exact"][::2] == (12, exact)
+    assert each["transfer-wsclean-linear"][::2] == (12, "wsclean")
+    assert each["transfer-wsclean-linear"][1] > 2 * each["transfer-exact"][1] > 0       # WSClean's w-gridding
+    assert total == pytest.approx(sum(h for _, h, _ in each.values()), abs=0.02)
+    assert "calibration: the built-in one" in line and "training, calibration and evaluation are not priced" in line
+    # a calibration with an hour more set-up per rank at emu-seed's 2560^2 pixels: 0.16 h more per dataset at 1024^2
+    model = tmp_path / "model.json"
+    model.write_text(json.dumps({**scaling.DEFAULT_MODEL.to_dict(),
+                                 "sim_t_setup_s": scaling.DEFAULT_MODEL.sim_t_setup_s + 3600.0}))
+    _, slower, line = plan(PLAN_CALIBRATION=str(model))
+    assert slower - total == pytest.approx(3 * (1024 / 2560) ** 2, abs=0.02)
+    assert f"calibration: {model}" in line
 
 
 def test_science_script_evaluates_a_dataset_only_once_it_is_complete_and_only_again_when_out_of_date(tmp_path):
