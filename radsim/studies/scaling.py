@@ -442,14 +442,9 @@ GRIDDER_EPSILON_COST = ((1e-5, 1.0), (1e-4, 41.4 / 50.0), (3e-4, 38.7 / 50.0), (
 def gridding_cost_factor(epsilon: float) -> float:
     """What gridding visibilities costs at the w-gridder's accuracy ``epsilon`` relative to 1e-5 (the accuracy the
     extras above were measured at): GRIDDER_EPSILON_COST interpolated in log10(epsilon), held at its ends."""
-    x = math.log10(epsilon)
-    points = [(math.log10(e), c) for e, c in GRIDDER_EPSILON_COST]
-    if x <= points[0][0]:
-        return points[0][1]
-    for (x0, c0), (x1, c1) in zip(points, points[1:]):
-        if x <= x1:
-            return c0 + (c1 - c0) * (x - x0) / (x1 - x0)
-    return points[-1][1]
+    import numpy as np
+    eps, cost = zip(*GRIDDER_EPSILON_COST)
+    return float(np.interp(math.log10(epsilon), np.log10(eps), cost))
 
 
 def imaging_mode(cfg) -> str:
