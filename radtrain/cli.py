@@ -14,7 +14,7 @@ A study: radsim simulate CONFIG --out DATA; radtrain fit TRAIN.toml --dataset DA
 radtrain calibrate RUN --dataset CALIBRATION_SKIES; radtrain evaluate RUN --dataset TEST_SKIES;
 radtrain predict RUN IMAGE.fits --out DIR (counts per bin with calibrated 68% and 95% intervals).
 Training config: a TOML file with [data], [model] and [train] sections (every key has a default; see
-configs/train-quickstart.toml and `radtrain config --show`); override keys with --set section.key=value.
+configs/train-quickstart.toml and `radtrain config`); override keys with --set section.key=value.
 Data-parallel: run fit under horovodrun -np N, mpirun -n N or srun (jobs/train.sh does it for you).
 """
 
@@ -123,6 +123,60 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def _split_tiles(text: str) -> tuple[int, int]:
+    """argparse type: TRAIN,VALIDATION tile counts."""
+    try:
+        train, validation = (int(v) for v in text.split(","))
+    except ValueError:
+        train = validation = -1
+    if train < 1 or validation < 0:
+        raise argparse.ArgumentTypeError(f"expected TRAIN,VALIDATION tile counts (e.g. 4352,1024), got {text!r}")
+    return train, validation
+
+
+def cmd_plan(args) -> int:
+    import json
+    from pathlib import Path
+
+    from radtrain import data, plan, rundir
+    cfg = _config(args)
+    if (args.dataset is None) == (args.tiles is None):
+        raise RadtrainError("plan needs the training tiles: --dataset DIR (a made dataset) or --tiles "
+                            "TRAIN,VALIDATION (e.g. from radsim plan --json's split_tiles)")
+    if args.dataset is not None:
+        sets = [data.open_dataset(args.dataset)] + [data.open_dataset(d) for d in args.mix or ()]
+        n_train = sum(ds.n_tiles("train") for ds in sets)
+        n_val = sum(ds.n_tiles("validation") for ds in sets)
+        data.check_split(sets[0], "train")
+    else:
+        if args.mix:
+            raise RadtrainError("--mix adds a made dataset's tiles to --dataset's; with --tiles count them in")
+        n_train, n_val = args.tiles
+    if args.calibration:
+        run = rundir.read_run(args.calibration)
+        rates = plan.rates_from_run(run, rundir.read_history(args.calibration), str(args.calibration))
+        if rates["architecture"] != cfg.model.architecture:
+            raise RadtrainError(f"--calibration {args.calibration} trained {rates['architecture']}, the config "
+                                f"trains {cfg.model.architecture}: calibrate on a run of the same network")
+    else:
+        rates = plan.built_in(cfg.model.architecture)
+    done = 0
+    if args.resume and (Path(args.resume) / "run.json").exists():
+        run = rundir.read_run(args.resume)
+        if run["config_hash"] != cfg.hash():
+            raise RadtrainError(f"--resume {args.resume} holds a run of another config (hash {run['config_hash'][:16]}"
+                                f", this config {cfg.hash()[:16]}): radtrain fit would refuse it")
+        stopped = cfg.train.patience and run["early_stopping"]["wait"] >= cfg.train.patience
+        done = cfg.train.epochs if run["status"] == "complete" or stopped else int(run["epochs_done"])
+    p = plan.plan_fit(n_train, n_val, epochs=cfg.train.epochs, batch_per_rank=cfg.data.batch_size, rates=rates,
+                      ranks=args.ranks, steps_per_epoch=cfg.train.steps_per_epoch, epochs_done=done)
+    if rates["tile_size"] and args.dataset is not None and sets[0].tile_size != rates["tile_size"]:
+        p["notes"].append(f"rates measured on {rates['tile_size']}-pixel tiles, the dataset's are "
+                          f"{sets[0].tile_size} pixels")
+    print(json.dumps(p, indent=1) if args.json else plan.format_plan(p, cfg.train.patience))
+    return 0
+
+
 def cmd_predict(args) -> int:
     from radtrain import predict
     result = predict.predict(args.run, args.image, args.out, force=args.force, noise_map=args.noise_map)
@@ -163,6 +217,26 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--overwrite", action="store_true", help="replace whatever RUN holds")
     overrides(q)
     q.set_defaults(func=cmd_fit)
+
+    q = sub.add_parser("plan", help="how long radtrain fit will take here, before it runs",
+                       description="Price a training before it runs: the epochs left times one epoch of a rank's "
+                                   "training and validation tiles, at the seconds per tile measured on a machine "
+                                   "(a finished run of the same network with --calibration, or the built-in "
+                                   "rates of the development machine). Every epoch of train.epochs is priced: "
+                                   "early stopping can end it sooner.")
+    q.add_argument("config", nargs="?", help="TOML training config (default: the built-in defaults)")
+    q.add_argument("--dataset", metavar="DIR", help="the radsim dataset it will train on (made)")
+    q.add_argument("--tiles", type=_split_tiles, metavar="TRAIN,VALIDATION",
+                   help="or the tiles of its train and validation splits, for a dataset not yet made")
+    q.add_argument("--mix", metavar="DIR", action="append", help="a dataset fit --mix will add (repeatable)")
+    q.add_argument("--ranks", type=int, default=1, help="Horovod ranks (default: 1)")
+    q.add_argument("--calibration", metavar="RUN", help="a finished run of the same network on the target machine "
+                                                        "(its history.csv gives the seconds per tile)")
+    q.add_argument("--resume", metavar="RUN", help="plan only the epochs RUN still lacks (radtrain fit --out RUN "
+                                                   "would continue it); a RUN not yet made is planned in full")
+    q.add_argument("--json", action="store_true", help="print the plan as JSON (seconds, tiles)")
+    overrides(q)
+    q.set_defaults(func=cmd_plan)
 
     q = sub.add_parser("evaluate", help="metrics and plots of a trained run on a split of its dataset",
                        description="Predict the tiles of a split, transform back to counts, and write "

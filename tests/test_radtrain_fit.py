@@ -1035,3 +1035,86 @@ def test_no_temporary_checkpoint_directories_are_left(gaussian_run):
     left = [p for p in run_dir.rglob("*") if p.name.endswith("_temp") or p.name.startswith(".tmp-")]
     assert not left and sorted(p.name for p in (run_dir / "checkpoints").glob("ckpt-*.index")) == [
         "ckpt-1.index", "ckpt-2.index"]
+
+
+def test_plan_prices_a_training_at_the_rates_a_finished_run_measured(
+        gaussian_run, horovod_run, train_dataset, train_skies_imaged_again, tmp_path, capsys):
+    """radtrain plan: a finished run's history gives the seconds per training and validation tile of a rank; its
+    own config planned from them is its own epochs (set-up and the first epoch's extra included), whatever is
+    done is not planned again, and radsim plan's split tiles are the dataset's. Another network or config is
+    refused, naming it."""
+    from radtrain import plan as train_plan
+
+    def plan(*args):
+        assert cli.main(["plan", *map(str, args), "--json"]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    cfg, run_dir = gaussian_run
+    history, run = read_history(run_dir), read_run(run_dir)
+    p = plan(cfg, "--dataset", train_dataset, "--calibration", run_dir)
+    assert (p["epochs"], p["epochs_left"], p["ranks"]) == (2, 2, 1) and p["notes"] == []
+    assert p["steps_per_epoch"] == run["runs"][0]["steps_per_epoch"]
+    assert p["epoch_s"] == pytest.approx(history[1]["train_s"] + history[1]["validation_s"], rel=1e-6)
+    setup = run["runs"][0]["setup_s"]
+    assert p["wall_s"] - train_plan.LAUNCH_S == pytest.approx(
+        setup + sum(h["train_s"] + h["validation_s"] for h in history), rel=1e-6)
+    assert p["wall_s"] - train_plan.LAUNCH_S == pytest.approx(run["runs"][0]["wall_s"], rel=0.5)   # what it took
+    # what a run already holds is not planned again; one stopped after its first epoch has one left, no tracing
+    assert plan(cfg, "--dataset", train_dataset, "--calibration", run_dir, "--resume", run_dir)["wall_s"] == 0.0
+    assert cli.main(["plan", str(cfg), "--dataset", str(train_dataset), "--resume", str(run_dir)]) == 0
+    assert capsys.readouterr().out.strip() == "nothing left: all 2 epochs are trained"
+    half = tmp_path / "half"
+    half.mkdir()
+    (half / "run.json").write_text(json.dumps({**run, "status": "running", "epochs_done": 1}))
+    one = plan(cfg, "--dataset", train_dataset, "--calibration", run_dir, "--resume", half)
+    assert one["epochs_left"] == 1
+    assert one["wall_s"] == pytest.approx(train_plan.LAUNCH_S + setup + p["epoch_s"])
+    # radsim plan's split tiles of the dataset's config, for a dataset not yet made, are the dataset's own; the
+    # dataset mixed in adds its splits' tiles
+    proc = subprocess.run(radsim_exe() + ["plan", str(train_dataset.parent / "sim.toml"), "--nodes", "1", "--json"],
+                          capture_output=True, text=True, check=True)
+    split = json.loads(proc.stdout)["split_tiles"]
+    assert split == run["dataset"]["split"]["n_tiles"]
+    by_tiles = plan(cfg, "--tiles", f"{split['train']},{split['validation']}", "--calibration", run_dir)
+    assert by_tiles == p
+    mixed = plan(cfg, "--dataset", train_dataset, "--mix", train_skies_imaged_again, "--calibration", run_dir)
+    assert mixed["train_tiles_per_rank"] > p["train_tiles_per_rank"]
+    assert mixed["validation_tiles_per_rank"] == 2 * p["validation_tiles_per_rank"]
+    # rates of 2 ranks, planned on 1: each rank's share doubles, and the unmodelled allreduce is said
+    hvd_cfg, hvd_dir, _ = horovod_run
+    two = plan(hvd_cfg, "--dataset", train_dataset, "--calibration", hvd_dir, "--ranks", "2")
+    one_rank = plan(hvd_cfg, "--dataset", train_dataset, "--calibration", hvd_dir)
+    assert two["notes"] == [] and one_rank["validation_tiles_per_rank"] == 2 * two["validation_tiles_per_rank"]
+    assert "measured on 2 rank(s), planned on 1" in one_rank["notes"][0]
+    # refused, naming the cause
+    resnet = train_config(tmp_path, "resnet.toml", model__architecture="resnet")
+    for args, expected in (
+            ([resnet, "--dataset", train_dataset, "--calibration", run_dir], "trained seed-small, the config trains "
+                                                                             "resnet"),
+            ([resnet, "--dataset", train_dataset], "no built-in rate for model.architecture='resnet'"),
+            ([hvd_cfg, "--dataset", train_dataset, "--resume", run_dir], "holds a run of another config"),
+            ([cfg, "--calibration", run_dir], "plan needs the training tiles"),
+            ([cfg, "--tiles", "10,2", "--dataset", train_dataset], "plan needs the training tiles"),
+            ([cfg, "--tiles", "10,2", "--mix", train_dataset, "--calibration", run_dir], "with --tiles count them in"),
+            ([cfg, "--dataset", tmp_path / "nothing"], "nothing")):
+        assert cli.main(["plan", *map(str, args)]) == 2, args
+        assert expected in capsys.readouterr().err, args
+
+
+def test_plan_fit_arithmetic():
+    """One epoch is a rank's training tiles (whole batches) and validation tiles at their rates."""
+    from radtrain import plan as train_plan
+    rates = {"train_s_per_tile": 0.01, "validation_s_per_tile": 0.002, "first_epoch_extra_s": 5.0, "setup_s": 3.0,
+             "ranks": 1, "batch_per_rank": 32, "source": "test"}
+    p = train_plan.plan_fit(1000, 200, epochs=10, batch_per_rank=32, rates=rates, ranks=2)
+    assert (p["steps_per_epoch"], p["train_tiles_per_rank"], p["validation_tiles_per_rank"]) == (16, 512, 100)
+    assert p["epoch_s"] == pytest.approx(5.12 + 0.2)
+    assert p["wall_s"] == pytest.approx(train_plan.LAUNCH_S + 3.0 + 5.0 + 10 * 5.32)
+    assert len(p["notes"]) == 1 and "2" in p["notes"][0]
+    fixed = train_plan.plan_fit(1000, 200, epochs=10, batch_per_rank=16, rates=rates, steps_per_epoch=4,
+                                epochs_done=7)
+    assert (fixed["train_tiles_per_rank"], fixed["epochs_left"]) == (64, 3)
+    assert fixed["wall_s"] == pytest.approx(train_plan.LAUNCH_S + 3.0 + 3 * (0.64 + 0.4))
+    assert "batch 32 per rank, planned at 16" in fixed["notes"][0]
+    with pytest.raises(train_plan.PlanError, match="ranks must be 1 or more"):
+        train_plan.plan_fit(10, 2, epochs=1, batch_per_rank=1, rates=rates, ranks=0)

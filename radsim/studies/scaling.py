@@ -578,8 +578,8 @@ def plan(cfg, nodes: int, cores_per_node: int, model: CostModel | None = None,
     one_rank = scaled.sim_wall_s(1, n_real, None, t_real_s=t_real)
     if n_real == 0:
         wall = one_rank = 0.0
-    return {"realisations": n_real, "planned_realisations": planned, "ranks": ranks, "nodes": nodes,
-            "cores_per_node": cores_per_node,
+    return {"split_tiles": split_tiles(cfg, n_tiles), "realisations": n_real, "planned_realisations": planned,
+            "ranks": ranks, "nodes": nodes, "cores_per_node": cores_per_node,
             "sources_per_realisation": sources, "stage_s": stage, "t_realisation_s": t_real,
             "t_slowest_realisation_s": t_slowest,
             "setup_s": scaled.sim_t_setup_s, "wall_s": wall, "core_hours": wall * ranks / 3600.0,
@@ -590,6 +590,19 @@ def plan(cfg, nodes: int, cores_per_node: int, model: CostModel | None = None,
             "extrapolation": {"pixels": ratio_pix, "sources": ratio_src,
                               "calibrated_npix": model.sim_npix,
                               "calibrated_sources": model.sim_sources_per_realisation}}
+
+
+def split_tiles(cfg, tiles_per_realisation: int) -> dict:
+    """Tiles of each split of the whole planned dataset ({train, validation, test}), as ``radsim simulate`` will
+    assign them (a per-tile split: the fractions of all tiles). Every tile of each image is counted: a mosaic keeps
+    those within ``tiles.sensitivity_factor`` of its best noise, so this bounds its splits from above."""
+    from radsim.dataset import layout
+    from radsim.run import realisations
+    split = layout.assign_split(cfg)
+    if split["by"] == "tile":
+        total = realisations.n_realisations(cfg) * tiles_per_realisation
+        return {name: int(round(f * total)) for name, f in split["fractions"].items()}
+    return {name: len(split[name]) * tiles_per_realisation for name in ("train", "validation", "test")}
 
 
 def format_plan(p: dict) -> str:
