@@ -44,9 +44,12 @@
 #                                                                       # (about 2.2 h more on 2 cores)
 #   PLAN=1 MENDED=exact PART=pointings OUT=runs/pointings bash scripts/science.sh   # make nothing: price each
 #                                                       # dataset the simulate stage would make, only what is left of
-#                                                       # it (radsim plan --resume on NPROCS ranks), and their sum;
-#                                                       # PLAN_CALIBRATION=model.json (radsim scaling) for measured
-#                                                       # runs of the machines it will run on
+#                                                       # it (radsim plan --resume on NPROCS ranks), then each
+#                                                       # training the train stage would run, only the epochs left
+#                                                       # (radtrain plan --resume on 1 rank), and their sums;
+#                                                       # PLAN_CALIBRATION=model.json (radsim scaling) and
+#                                                       # PLAN_TRAIN_CALIBRATION=RUN (a finished seed-small run) for
+#                                                       # measured runs of the machines it will run on
 #   ONLY='*-conformal' STAGES="calibrate evaluate" ... bash scripts/science.sh   # only the runs these globs name
 #   REDO=1 STAGES=evaluate ... bash scripts/science.sh  # evaluate again even where the metrics are up to date (an
 #                                                       # evaluation newer than its run's weights, calibration and
@@ -302,6 +305,10 @@ esac
 if [ -n "${PLAN_CALIBRATION:-}" ] && [ ! -f "$PLAN_CALIBRATION" ]; then
     echo "science.sh: PLAN_CALIBRATION=$PLAN_CALIBRATION: no such file (model.json from radsim scaling)" >&2; exit 2
 fi
+if [ -n "${PLAN_TRAIN_CALIBRATION:-}" ] && [ ! -f "$PLAN_TRAIN_CALIBRATION/run.json" ]; then
+    echo "science.sh: PLAN_TRAIN_CALIBRATION=$PLAN_TRAIN_CALIBRATION: not a radtrain run (no run.json): name a run" \
+         "of seed-small trained on the machine this will run on" >&2; exit 2
+fi
 STAGES="${STAGES:-simulate train calibrate evaluate pofd report}"
 for stage in $STAGES; do
     case "$stage" in
@@ -406,20 +413,59 @@ simulate() {   # name config [overrides...]
 }
 
 PLANNED_S=0
+declare -A PLANNED_SPLIT=()     # PLAN=1: dataset -> "train,validation" tiles, for the trainings on it
 plan_simulation() {   # name config [overrides...]: PLAN=1: what is left of OUT/name, priced by radsim plan --resume
-    local name="$1" config="$2" plan wall left total mode
+    local name="$1" config="$2" plan wall left total mode split
     shift 2
     local calibration=()
     [ -n "${PLAN_CALIBRATION:-}" ] && calibration=(--calibration "$PLAN_CALIBRATION")
     plan=$(radsim plan "$config" "$@" --nodes 1 --cores-per-node "$NPROCS" --resume "$OUT/$name" \
            "${calibration[@]}" --json)
-    read -r wall left total mode < <(python -c 'import json, sys; p = json.load(sys.stdin)
-print(round(p["wall_s"]), p["realisations"], p["planned_realisations"], p["imaging_mode"])' <<< "$plan")
+    read -r wall left total split mode < <(python -c 'import json, sys; p = json.load(sys.stdin)
+print(round(p["wall_s"]), p["realisations"], p["planned_realisations"],
+      "{train},{validation}".format(**p["split_tiles"]), p["imaging_mode"])' <<< "$plan")
     PLANNED_S=$((PLANNED_S + wall))
+    PLANNED_SPLIT[$name]=$split
     if [ "$left" = 0 ]; then
         say "plan $name: made ($total realisations)"
     else
         say "plan $name: $left of $total realisations left, $(hours "$wall") on $NPROCS ranks ($mode)"
+    fi
+}
+
+PLANNED_TRAIN_S=0
+UNPRICED=()
+plan_training() {   # run config dataset [overrides...]: PLAN=1: the epochs OUT/run lacks, priced by radtrain plan
+    local run="$1" config="$2" dataset="$3" tiles plan wall left epochs
+    shift 3
+    if complete "$dataset"; then
+        tiles=(--dataset "$OUT/$dataset")
+    elif [ -n "${PLANNED_SPLIT[$dataset]:-}" ]; then
+        tiles=(--tiles "${PLANNED_SPLIT[$dataset]}")
+    else
+        say "plan train $run: not priced: its dataset $dataset is neither made nor planned (name it in ONLY)"
+        UNPRICED+=("$run")
+        return 0
+    fi
+    local calibration=()
+    [ -n "${PLAN_TRAIN_CALIBRATION:-}" ] && calibration=(--calibration "$PLAN_TRAIN_CALIBRATION")
+    local err
+    err=$(mktemp)
+    if ! plan=$(radtrain plan "$config" "${tiles[@]}" "$@" --resume "$OUT/$run" "${calibration[@]}" --json \
+                2>"$err"); then
+        say "plan train $run: not priced: $(grep -o 'error: .*' "$err" | tail -1)"
+        rm -f "$err"
+        UNPRICED+=("$run")
+        return 0
+    fi
+    rm -f "$err"
+    read -r wall left epochs < <(python -c 'import json, sys; p = json.load(sys.stdin)
+print(round(p["wall_s"]), p["epochs_left"], p["epochs"])' <<< "$plan")
+    PLANNED_TRAIN_S=$((PLANNED_TRAIN_S + wall))
+    if [ "$left" = 0 ]; then
+        say "plan train $run: trained"
+    else
+        say "plan train $run: $left of $epochs epochs left on $dataset, $(hours "$wall") on 1 rank"
     fi
 }
 
@@ -429,6 +475,7 @@ fit() {        # run config dataset [overrides...]
     local run="$1" config="$2" dataset="$3"
     shift 3
     selected "$run" || return 0
+    if [ "$PLAN" = 1 ]; then plan_training "$run" "$config" "$dataset" "$@"; return 0; fi
     say "train $run ($config $* on $dataset)"
     radtrain fit "$config" --dataset "$OUT/$dataset" --out "$OUT/$run" "$@" 2>&1 | tee "$OUT/$run.log" | tail -3
 }
@@ -731,13 +778,6 @@ if wants simulate && part pointings; then
     fi
 fi
 
-if [ "$PLAN" = 1 ]; then
-    say "plan: $(hours "$PLANNED_S") on $NPROCS ranks to simulate what is left (calibration: ${PLAN_CALIBRATION:-the \
-built-in one, emu-seed mosaics on the 2-core development machine}); training, calibration and evaluation are not \
-priced: see the budget in this script's header"
-    exit 0
-fi
-
 SMALL=configs/train-seed-small.toml
 if wants train && part mosaics; then
     fit fast-small $SMALL seed-fast
@@ -787,6 +827,17 @@ if wants train && part pointings && [ "$MENDED" != 0 ]; then
     done
 fi
 if wants train && part wide; then fit wide-small $SMALL wide-fast-42; fi
+
+if [ "$PLAN" = 1 ]; then
+    unpriced=""
+    [ "${#UNPRICED[@]}" -gt 0 ] && unpriced=" (not priced: ${UNPRICED[*]})"
+    say "plan: $(hours "$PLANNED_S") on $NPROCS ranks to simulate what is left (calibration: ${PLAN_CALIBRATION:-the \
+built-in one, emu-seed mosaics on the 2-core development machine}), and $(hours "$PLANNED_TRAIN_S") on 1 rank to \
+train what is left$unpriced (calibration: ${PLAN_TRAIN_CALIBRATION:-the built-in seed-small of the development \
+machine}; every epoch, though early stopping can end a training sooner); calibration and evaluation are not \
+priced: see the budget in this script's header"
+    exit 0
+fi
 
 POINTING_RUNS=(pointing-small pointing-small-42 pointing-small-84 pointing-small-42-s2 pointing-small-42-s3)
 [ "$WTERM" = 1 ] && POINTING_RUNS+=(pointing-small-84-w)

@@ -372,7 +372,9 @@ def test_science_script_refuses_an_unknown_part_or_stage_before_any_work(tmp_pat
                          ({"MENDED": "yes"}, "MENDED=yes: expected 0, 1 (9 x 9 w-term nodes) or exact"),
                          ({"PLAN": "yes"}, "PLAN=yes: expected 0 or 1"),
                          ({"PLAN": "1", "PLAN_CALIBRATION": str(tmp_path / "model.json")},
-                          f"PLAN_CALIBRATION={tmp_path / 'model.json'}: no such file")):
+                          f"PLAN_CALIBRATION={tmp_path / 'model.json'}: no such file"),
+                         ({"PLAN": "1", "PLAN_TRAIN_CALIBRATION": str(tmp_path)},
+                          f"PLAN_TRAIN_CALIBRATION={tmp_path}: not a radtrain run (no run.json)")):
         out = tmp_path / "study"
         run = subprocess.run(["bash", str(ROOT / "scripts" / "science.sh")], capture_output=True, text=True,
                              env={**os.environ, "OUT": str(out), **env}, timeout=60)
@@ -383,10 +385,13 @@ def test_science_script_refuses_an_unknown_part_or_stage_before_any_work(tmp_pat
 
 def test_science_script_plan_prices_what_is_left_to_simulate_and_makes_nothing(tmp_path):
     """PLAN=1 prices each dataset the simulate stage would make (radsim plan --resume of OUT/NAME on NPROCS ranks,
-    each imager's cost included) and their sum, and makes nothing; PLAN_CALIBRATION plans from a calibration of the
-    machines it will run on. (What is left of a dataset already begun: tests/test_scaling.py.)"""
+    each imager's cost included), then each training of the train stage on its planned dataset's splits (radtrain
+    plan --resume), and their sums, and makes nothing; PLAN_CALIBRATION plans from a calibration of the machines it
+    will run on. (What is left of a dataset or a run already begun: tests/test_scaling.py,
+    tests/test_radtrain_fit.py.)"""
     import os
     import subprocess
+    import sys
 
     from radsim.studies import scaling
     out = tmp_path / "study"
@@ -405,20 +410,29 @@ def test_science_script_plan_prices_what_is_left_to_simulate_and_makes_nothing(t
             for line in lines) if m}
         total = [line for line in lines if line.startswith("plan: ")]
         assert len(total) == 1, lines
-        return each, float(total[0].split()[1]), total[0]
-    each, total, line = plan()
+        trains = [line for line in lines if line.startswith("plan train ")]
+        return each, float(total[0].split()[1]), total[0], trains
+    each, total, line, trains = plan()
     exact = "fast, exact major cycle, visibility noise"
     assert list(each) == ["pointing-wide-84-exact", "transfer-exact", "transfer-wsclean-linear"]
     assert each["pointing-wide-84-exact"][::2] == (84, exact) and each["transfer-exact"][::2] == (12, exact)
     assert each["transfer-wsclean-linear"][::2] == (12, "wsclean")
     assert each["transfer-wsclean-linear"][1] > 2 * each["transfer-exact"][1] > 0       # WSClean's w-gridding
     assert total == pytest.approx(sum(h for _, h, _ in each.values()), abs=0.02)
-    assert "calibration: the built-in one" in line and "training, calibration and evaluation are not priced" in line
+    assert "calibration: the built-in one" in line and "calibration and evaluation are not priced" in line
+    # the network trained on pointing-wide-84-exact, not yet made: its 68 training and 16 validation pointings of
+    # 64 tiles, 30 epochs of seed-small at the built-in rates, as radtrain plan gives them
+    proc = subprocess.run([sys.executable, "-m", "radtrain.cli", "plan", str(ROOT / "configs/train-seed-small.toml"),
+                           "--tiles", f"{68 * 64},{16 * 64}", "--json"], capture_output=True, text=True, check=True)
+    hours = json.loads(proc.stdout)["wall_s"] / 3600
+    assert trains == [f"plan train pointing-small-wide-exact: 30 of 30 epochs left on pointing-wide-84-exact, "
+                      f"{hours:.2f} h on 1 rank"], trains
+    assert f"and {hours:.2f} h on 1 rank to train what is left (calibration: the built-in seed-small" in line
     # a calibration with an hour more set-up per rank at emu-seed's 2560^2 pixels: 0.16 h more per dataset at 1024^2
     model = tmp_path / "model.json"
     model.write_text(json.dumps({**scaling.DEFAULT_MODEL.to_dict(),
                                  "sim_t_setup_s": scaling.DEFAULT_MODEL.sim_t_setup_s + 3600.0}))
-    _, slower, line = plan(PLAN_CALIBRATION=str(model))
+    _, slower, line, _ = plan(PLAN_CALIBRATION=str(model))
     assert slower - total == pytest.approx(3 * (1024 / 2560) ** 2, abs=0.02)
     assert f"calibration: {model}" in line
 
