@@ -13,6 +13,7 @@ EPILOG = """\
 A study: radsim simulate CONFIG --out DATA; radtrain fit TRAIN.toml --dataset DATA --out RUN;
 radtrain calibrate RUN --dataset CALIBRATION_SKIES; radtrain evaluate RUN --dataset TEST_SKIES;
 radtrain predict RUN IMAGE.fits --out DIR (counts per bin with calibrated 68% and 95% intervals).
+Before a long fit: radtrain plan TRAIN.toml --dataset DATA [--resume RUN] (its wall time at measured rates).
 Training config: a TOML file with [data], [model] and [train] sections (every key has a default; see
 configs/train-quickstart.toml and `radtrain config`); override keys with --set section.key=value.
 Data-parallel: run fit under horovodrun -np N, mpirun -n N or srun (jobs/train.sh does it for you).
