@@ -53,7 +53,7 @@ def rates_from_run(run: dict, history: list[dict], source: str) -> dict:
     return {"train_s_per_tile": 1.0 / rate, "validation_s_per_tile": val_s / max(1, math.ceil(n_val / ranks)),
             "first_epoch_extra_s": max(0.0, history[0]["train_s"] - train_s
                                        + history[0]["validation_s"] - val_s),
-            "setup_s": float(statistics.median(r["setup_s"] for r in launches)), "ranks": ranks,
+            "setup_s": float(statistics.median(r.get("setup_s", 0.0) for r in launches)), "ranks": ranks,
             "batch_per_rank": int(launches[-1]["batch_per_rank"]), "tile_size": int(run["dataset"]["tile_size"]),
             "architecture": run["config"]["model"]["architecture"], "source": source}
 
