@@ -146,9 +146,8 @@ def cmd_plan(args) -> int:
                             "TRAIN,VALIDATION (e.g. from radsim plan --json's split_tiles)")
     if args.dataset is not None:
         sets = [data.open_dataset(args.dataset)] + [data.open_dataset(d) for d in args.mix or ()]
-        n_train = sum(ds.n_tiles("train") for ds in sets)
+        n_train = data.check_split(sets[0], "train") + sum(ds.n_tiles("train") for ds in sets[1:])
         n_val = sum(ds.n_tiles("validation") for ds in sets)
-        data.check_split(sets[0], "train")
     else:
         if args.mix:
             raise RadtrainError("--mix adds a made dataset's tiles to --dataset's; with --tiles count them in")
@@ -167,8 +166,7 @@ def cmd_plan(args) -> int:
         if run["config_hash"] != cfg.hash():
             raise RadtrainError(f"--resume {args.resume} holds a run of another config (hash {run['config_hash'][:16]}"
                                 f", this config {cfg.hash()[:16]}): radtrain fit would refuse it")
-        stopped = cfg.train.patience and run["early_stopping"]["wait"] >= cfg.train.patience
-        done = cfg.train.epochs if run["status"] == "complete" or stopped else int(run["epochs_done"])
+        done = plan.epochs_done(run, cfg.train.epochs, cfg.train.patience)
     p = plan.plan_fit(n_train, n_val, epochs=cfg.train.epochs, batch_per_rank=cfg.data.batch_size, rates=rates,
                       ranks=args.ranks, steps_per_epoch=cfg.train.steps_per_epoch, epochs_done=done)
     if rates["tile_size"] and args.dataset is not None and sets[0].tile_size != rates["tile_size"]:

@@ -67,6 +67,13 @@ def built_in(architecture: str) -> dict:
     return {**BUILT_IN[architecture], "architecture": architecture}
 
 
+def epochs_done(run: dict, epochs: int, patience: int) -> int:
+    """The epochs a run record already holds, as ``radtrain fit`` continuing it would count them: all of them when
+    it is complete or its last epoch met the early-stopping rule (``patience``; 0: none)."""
+    stopped = patience and run["early_stopping"]["wait"] >= patience
+    return epochs if run["status"] == "complete" or stopped else int(run["epochs_done"])
+
+
 def plan_fit(n_train: int, n_validation: int, *, epochs: int, batch_per_rank: int, rates: dict, ranks: int = 1,
              steps_per_epoch: int = 0, epochs_done: int = 0) -> dict:
     """The plan of one training: tiles of the train and validation splits (mixed-in datasets' included), the
